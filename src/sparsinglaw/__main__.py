@@ -1,0 +1,5 @@
+import sys
+
+from sparsinglaw.cli import main
+
+sys.exit(main())

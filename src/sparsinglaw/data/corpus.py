@@ -1,0 +1,124 @@
+"""Text corpora: the built-in corpus that exists on every machine, local text/JSONL files, and datasets.
+
+The built-in corpus needs no download: it is English prose shipped with CPython itself, the language
+reference topics of ``pydoc_data.topics`` (~460k characters) followed by the docstrings of the standard
+library's pure-Python modules (read with ``ast``, nothing is imported). Its content depends only on the
+Python version, so results on it are reproducible across machines with the same Python.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+from sparsinglaw.errors import DataError
+
+BUILTIN = "builtin"
+
+
+def builtin_documents() -> list[str]:
+    """The built-in corpus as a list of documents (deterministic order)."""
+    import pydoc_data.topics
+
+    docs = [pydoc_data.topics.topics[key].strip() for key in sorted(pydoc_data.topics.topics)]
+    return [d for d in docs if d] + _stdlib_docstrings()
+
+
+def _stdlib_docstrings(min_chars: int = 400) -> list[str]:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    docs = []
+    for path in sorted(stdlib.glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue
+        doc = ast.get_docstring(tree)
+        if doc and len(doc) >= min_chars:
+            docs.append(doc.strip())
+    return docs
+
+
+def load_documents(source: str | Path | None = None, *, text_field: str = "text", split: str = "train") -> list[str]:
+    """Documents from ``source``.
+
+    ``None`` or ``"builtin"``: the built-in corpus. A ``.txt`` file (or any other text file): documents are
+    separated by blank lines. A ``.jsonl`` file: one JSON object per line with a ``text_field`` string.
+    A directory or a name the ``datasets`` library can load (local files; hub names only when online):
+    the ``text_field`` column of ``split``.
+    """
+    if source is None or str(source) == BUILTIN:
+        return builtin_documents()
+    path = Path(source)
+    if path.is_file():
+        docs = _read_jsonl(path, text_field) if path.suffix in (".jsonl", ".json") else _read_text(path)
+    elif path.is_dir() or not path.suffix:
+        docs = _read_dataset(str(source), text_field, split)
+    else:
+        raise DataError(f"data file {source} does not exist; pass a .txt or .jsonl file, a dataset, or omit --data")
+    docs = [d for d in docs if d.strip()]
+    if not docs:
+        raise DataError(f"{source} holds no text; give a file with at least one non-empty document")
+    return docs
+
+
+def _read_text(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text ({err.reason}); convert it or pass a .jsonl file") from None
+    return [block.strip() for block in text.split("\n\n") if block.strip()] if "\n\n" in text else [text]
+
+
+def _read_jsonl(path: Path, text_field: str) -> list[str]:
+    docs = []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise DataError(f"{path}:{line_no} is not valid JSON; each line must be one JSON object") from None
+            if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+                raise DataError(f"{path}:{line_no} has no string field {text_field!r}; set --text-field")
+            docs.append(record[text_field])
+    return docs
+
+
+def _read_dataset(name: str, text_field: str, split: str) -> list[str]:
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        raise DataError("the 'datasets' package is needed to load a dataset; pip install datasets") from None
+    try:
+        data = datasets.load_dataset(name, split=split)
+    except Exception as err:  # datasets raises many types; all mean "could not load"
+        raise DataError(f"could not load dataset {name!r} split {split!r}: {str(err).splitlines()[0]}") from None
+    if text_field not in data.column_names:
+        raise DataError(f"dataset {name!r} has no column {text_field!r} (columns: {data.column_names}); set --text-field")
+    return list(data[text_field])
+
+
+def document_split(docs: list[str], validation_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split documents (never inside one) into train and validation by a hash of each document.
+
+    Hashing instead of shuffling keeps a document on the same side when the corpus grows, and makes
+    the split independent of document order. Exact duplicates land on the same side.
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise DataError(f"validation fraction must be in (0, 1), got {validation_fraction}")
+    train, valid = [], []
+    for doc in docs:
+        digest = hashlib.sha256(f"{seed}:{doc}".encode()).digest()
+        (valid if int.from_bytes(digest[:8], "big") / 2**64 < validation_fraction else train).append(doc)
+    if not valid or not train:
+        raise DataError(f"{len(docs)} documents are too few to split off a {validation_fraction:.0%} validation set")
+    return train, valid
+
+
+def iter_documents(source: str | Path | None = None, **kw) -> Iterator[str]:
+    yield from load_documents(source, **kw)

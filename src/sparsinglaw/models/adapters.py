@@ -1,0 +1,193 @@
+"""Finding each layer's FFN parts in any architecture: the ``FFNLayer`` contract and the adapter registry.
+
+PAPER.md section 1: an FFN computes ``s = act(W_gate x)``, ``h = s * (W_up x)`` (gated) or ``h = act(W_in x)``
+(non-gated), and ``y = W_down h``. Neuron i's output is ``n_i = h_i * W_down[:, i]``. Every metric needs,
+per layer, the activation output ``s``, the down projection's input ``h`` and the columns of ``W_down``.
+An adapter knows where these live in one family of architectures and returns one ``FFNLayer`` per FFN
+(per expert for mixture-of-experts models).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from sparsinglaw.errors import ModelError
+
+# Called once per FFN forward with the down projection's input ``h`` (shape ``(..., d_f)``) and the
+# activation output ``s`` (same shape; ``s is h`` for non-gated FFNs). Returning a tensor replaces ``h``
+# for the rest of the forward (this is how sparsification is applied); returning None leaves it.
+HCallback = Callable[["FFNLayer", torch.Tensor, torch.Tensor], "torch.Tensor | None"]
+
+
+class Handle(Protocol):
+    def remove(self) -> None: ...
+
+
+class FFNLayer(ABC):
+    """One FFN block (or one expert of a mixture-of-experts block) that metrics can observe and sparsify.
+
+    Contract: ``attach(callback)`` makes every forward of this FFN call ``callback(self, h, s)`` exactly once
+    with the dense ``h`` about to enter the down projection, and use the returned tensor (if any) in its
+    place. ``down_weight()`` returns ``W_down`` as a ``(d_model, d_f)`` tensor whose column i is the output
+    direction of neuron i (so ``y = W_down @ h`` without bias).
+    """
+
+    def __init__(self, *, index: int, name: str, block: int, width: int, gated: bool, expert: int | None = None):
+        self.index = index  # position among the measured FFNs, 0..n-1
+        self.name = name  # module path, for messages and result files
+        self.block = block  # transformer block index
+        self.width = width  # d_f, the number of neurons
+        self.gated = gated
+        self.expert = expert  # expert id inside an MoE block, else None
+
+    @abstractmethod
+    def down_weight(self) -> torch.Tensor:
+        """``W_down`` as ``(d_model, d_f)``."""
+
+    @abstractmethod
+    def attach(self, callback: HCallback) -> Handle:
+        """Install the hooks; the returned handle's ``remove()`` detaches all of them."""
+
+    def down_column_norms(self) -> torch.Tensor:
+        """``||W_down[:, i]||`` for each neuron, float32, shape ``(d_f,)``."""
+        with torch.no_grad():
+            return self.down_weight().detach().float().norm(dim=0)
+
+    def __repr__(self) -> str:
+        kind = "gated" if self.gated else "non-gated"
+        return f"{type(self).__name__}({self.name}, d_f={self.width}, {kind})"
+
+
+class _HandleGroup:
+    def __init__(self, handles: Sequence[Handle]):
+        self._handles = list(handles)
+
+    def remove(self) -> None:
+        while self._handles:
+            self._handles.pop().remove()
+
+
+class ModuleFFNLayer(FFNLayer):
+    """An FFN whose down projection is a module (hooked for ``h``) and whose activation is a module.
+
+    ``act`` is the module whose output is ``s`` (gated FFNs); pass None for non-gated FFNs, where ``s`` is
+    ``h``. ``weight_fn`` returns ``W_down`` as ``(d_model, d_f)`` (for ``nn.Linear`` that is ``.weight``;
+    GPT-2's ``Conv1D`` stores the transpose).
+    """
+
+    def __init__(self, *, down: nn.Module, act: nn.Module | None, weight_fn: Callable[[], torch.Tensor], **kw):
+        super().__init__(**kw)
+        self.down = down
+        self.act = act
+        self._weight_fn = weight_fn
+
+    def down_weight(self) -> torch.Tensor:
+        return self._weight_fn()
+
+    def attach(self, callback: HCallback) -> Handle:
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep_s(_module, _args, output):
+            seen["s"] = output
+
+        def on_down_input(_module, args):
+            h = args[0]
+            s = seen.pop("s", None) if self.act is not None else h
+            if s is None or s.shape != h.shape:
+                # The activation output did not reach the down projection as expected (e.g. a fused
+                # kernel skipped the act module): fall back to h, which is correct for s != 0 tests only
+                # where act(0) == 0; metrics that rank by s document this.
+                s = h
+            new_h = callback(self, h, s)
+            if new_h is None:
+                return None
+            return (new_h, *args[1:])
+
+        handles = [self.down.register_forward_pre_hook(on_down_input)]
+        if self.act is not None:
+            handles.append(self.act.register_forward_hook(keep_s))
+        return _HandleGroup(handles)
+
+
+class FFNAdapter(ABC):
+    """Knows where the FFN parts of one family of architectures live.
+
+    Subclasses set ``name`` and ``model_types`` (values of ``config.model_type``), and implement
+    ``find_layers``. Register an instance with ``register_adapter`` to support a new architecture.
+    """
+
+    name: str = ""
+    model_types: tuple[str, ...] = ()
+
+    def matches(self, model: nn.Module) -> bool:
+        return getattr(getattr(model, "config", None), "model_type", None) in self.model_types
+
+    @abstractmethod
+    def find_layers(self, model: nn.Module) -> list[FFNLayer]:
+        """All FFNs of ``model`` in forward order (per expert for MoE models)."""
+
+
+_REGISTRY: dict[str, FFNAdapter] = {}
+
+
+def register_adapter(adapter: FFNAdapter, *, replace: bool = False) -> FFNAdapter:
+    """Add an adapter to the registry (``replace=True`` to override one with the same name)."""
+    if not adapter.name:
+        raise ValueError("an FFNAdapter needs a non-empty name")
+    if adapter.name in _REGISTRY and not replace:
+        raise ValueError(f"an adapter named {adapter.name!r} is already registered; pass replace=True")
+    _REGISTRY[adapter.name] = adapter
+    return adapter
+
+
+def registered_adapters() -> dict[str, FFNAdapter]:
+    return dict(_REGISTRY)
+
+
+def adapter_for(model: nn.Module) -> FFNAdapter:
+    """The registered adapter for ``model``, or a ModelError naming its class and how to add one."""
+    for adapter in _REGISTRY.values():
+        if adapter.matches(model):
+            return adapter
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    raise ModelError(
+        f"no FFN adapter for {type(model).__name__} (model_type={model_type!r}); supported: "
+        f"{', '.join(sorted(t for a in _REGISTRY.values() for t in a.model_types))}. Register one with "
+        "sparsinglaw.models.register_adapter(MyAdapter()) (see sparsinglaw.models.adapters.FFNAdapter)"
+    )
+
+
+def find_ffn_layers(model: nn.Module) -> list[FFNLayer]:
+    """Every FFN of ``model``; a ModelError if the adapter finds none."""
+    adapter = adapter_for(model)
+    layers = adapter.find_layers(model)
+    if not layers:
+        raise ModelError(
+            f"adapter {adapter.name!r} found no FFN layers in {type(model).__name__}; "
+            "is this a decoder-only causal LM?"
+        )
+    return layers
+
+
+def decoder_blocks(model: nn.Module) -> Sequence[nn.Module]:
+    """The list of transformer blocks of common causal-LM layouts (``model.layers``, ``transformer.h``, ...)."""
+    base = getattr(model, "base_model", model)
+    for path in ("layers", "h", "decoder.layers", "model.layers", "transformer.h", "gpt_neox.layers"):
+        obj = base
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList) and len(obj) > 0:
+            return obj
+    raise ModelError(f"cannot find the transformer blocks of {type(model).__name__}; register an FFN adapter")
+
+
+def linear_weight(module: nn.Module) -> Callable[[], torch.Tensor]:
+    """``W_down`` getter for an ``nn.Linear`` (already ``(d_model, d_f)``)."""
+    return lambda: module.weight

@@ -1,0 +1,69 @@
+"""Counting active neurons during a pass: per layer, per neuron, per sequence and (optionally) per token.
+
+The activation ratio (PAPER.md section 1) is the fraction of (token, neuron) pairs that are active.
+Overall it is total active pairs / total pairs over all FFNs, which equals the mean of the per-layer
+ratios when every layer has the same width and sees the same tokens (dense models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from sparsinglaw.engine import BatchContext
+from sparsinglaw.models.adapters import FFNLayer
+
+
+class ActivityCounter:
+    """Accumulates activity counts from boolean ``active`` masks of shape ``(..., d_f)``."""
+
+    def __init__(self, layers: Sequence[FFNLayer], n_sequences: int, seq_len: int, context: BatchContext,
+                 per_token: bool = False):
+        self.context = context
+        n = len(layers)
+        self.active = torch.zeros(n, dtype=torch.float64)  # active (token, neuron) pairs per FFN
+        self.slots = torch.zeros(n, dtype=torch.float64)  # all (token, neuron) pairs per FFN
+        self.tokens = torch.zeros(n, dtype=torch.float64)  # tokens seen per FFN (routed tokens for experts)
+        self.neuron_active = [torch.zeros(layer.width, dtype=torch.float64) for layer in layers]
+        self.seq_active = torch.zeros(n_sequences, dtype=torch.float64)
+        self.seq_slots = torch.zeros(n_sequences, dtype=torch.float64)
+        # Per-token, per-FFN activation ratio, only when asked (n_tokens x n_layers floats).
+        self.token_layer = torch.zeros(n_sequences, seq_len, n, dtype=torch.float32) if per_token else None
+
+    def add(self, layer: FFNLayer, active: torch.Tensor) -> None:
+        i = layer.index
+        flat = active.reshape(-1, active.shape[-1])
+        n_tokens = flat.shape[0]
+        per_neuron = flat.sum(dim=0, dtype=torch.float64).cpu()
+        count = float(per_neuron.sum())
+        self.active[i] += count
+        self.slots[i] += n_tokens * layer.width
+        self.tokens[i] += n_tokens
+        self.neuron_active[i] += per_neuron
+        if active.dim() == 3:  # (batch, seq, d_f): attributable to sequences; routed expert tokens are not
+            first, size = self.context.first_sequence, active.shape[0]
+            per_token = active.sum(dim=-1, dtype=torch.float32).cpu()
+            self.seq_active[first : first + size] += per_token.double().sum(dim=1)
+            self.seq_slots[first : first + size] += active.shape[1] * layer.width
+            if self.token_layer is not None:
+                self.token_layer[first : first + size, :, i] = per_token / layer.width
+
+    # --- summaries -------------------------------------------------------------------------------
+    @property
+    def activation_ratio(self) -> float:
+        return float(self.active.sum() / self.slots.sum()) if self.slots.sum() > 0 else float("nan")
+
+    def layer_ratios(self) -> list[float]:
+        return [float(a / s) if s > 0 else float("nan") for a, s in zip(self.active, self.slots)]
+
+    def neuron_frequency(self) -> list[torch.Tensor]:
+        """Per-neuron fraction of (routed) tokens on which it is active."""
+        return [counts / max(float(t), 1.0) for counts, t in zip(self.neuron_active, self.tokens)]
+
+    def dead_ratio(self, threshold: float = 1e-3) -> tuple[float, list[float]]:
+        """Share of neurons active on fewer than ``threshold`` of tokens (PAPER.md: 0.1%), overall and per FFN."""
+        freqs = self.neuron_frequency()
+        per_layer = [float((f < threshold).double().mean()) for f in freqs]
+        dead = sum(float((f < threshold).sum()) for f in freqs)
+        return dead / sum(f.numel() for f in freqs), per_layer

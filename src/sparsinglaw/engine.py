@@ -1,0 +1,77 @@
+"""Forward passes over evaluation data that return per-sequence losses.
+
+Per-sequence sums (not just a mean) are kept so confidence intervals can resample sequences without
+running the model again, and so sharded evaluation can gather them from every process.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from sparsinglaw.data.batches import EvalData
+from sparsinglaw.errors import NumericalError
+
+
+@dataclass
+class SequenceLosses:
+    """Summed next-token NLL (nats) and the number of predicted tokens, per sequence."""
+
+    nll: torch.Tensor  # (n_sequences,) float64
+    tokens: torch.Tensor  # (n_sequences,) int64
+
+    @property
+    def mean_nll(self) -> float:
+        return float(self.nll.sum() / self.tokens.sum())
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(self.mean_nll)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:  # pragma: no cover
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def sequence_nll(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """Summed NLL of tokens 1..S-1 given their prefix, per sequence (float64)."""
+    shifted = logits[:, :-1, :].float()
+    targets = input_ids[:, 1:].to(shifted.device)
+    nll = F.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), targets.reshape(-1), reduction="none")
+    return nll.view(targets.shape).double().sum(dim=1).cpu()
+
+
+class BatchContext:
+    """Where in the evaluation data the current forward is; read by per-sequence statistics."""
+
+    def __init__(self) -> None:
+        self.first_sequence = 0
+        self.batch_size = 0
+
+
+@torch.no_grad()
+def run_pass(model, data: EvalData, batch_size: int, context: BatchContext | None = None,
+             progress=None) -> SequenceLosses:
+    """One forward pass over ``data``; hooks attached by the caller observe or modify it."""
+    device = model_device(model)
+    nll = torch.zeros(data.n_sequences, dtype=torch.float64)
+    tokens = torch.full((data.n_sequences,), data.seq_len - 1, dtype=torch.int64)
+    for start, ids in data.batches(batch_size):
+        if context is not None:
+            context.first_sequence, context.batch_size = start, ids.shape[0]
+        logits = model(input_ids=ids.to(device), use_cache=False).logits
+        nll[start : start + ids.shape[0]] = sequence_nll(logits, ids)
+        if progress is not None:
+            progress.update(ids.numel())
+    if not torch.isfinite(nll).all():
+        raise NumericalError(
+            "the loss is NaN or infinite (fp16/bf16 overflow?); measure in float32 (--dtype float32)"
+        )
+    return SequenceLosses(nll=nll, tokens=tokens)

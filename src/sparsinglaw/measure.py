@@ -1,0 +1,279 @@
+"""Measure activation sparsity of a causal LM: the Python API behind ``sparsinglaw measure``.
+
+    from sparsinglaw import measure, MeasureConfig, build_eval_data, load_documents
+    data = build_eval_data(tokenizer, load_documents("my.txt"), seq_len=256, max_tokens=8192)
+    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0), tokenizer=tokenizer)
+    print(result.table()); result.save("result.json")
+
+One dense pass gathers everything that depends only on dense activations (CETT statistics, zero counts,
+per-sequence losses); each metric setting then costs one sparse pass (none for the zero count).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+from sparsinglaw import metrics
+from sparsinglaw.activity import ActivityCounter
+from sparsinglaw.capture import attach
+from sparsinglaw.data.batches import EvalData
+from sparsinglaw.engine import BatchContext, SequenceLosses, run_pass
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.metrics.base import Applied
+from sparsinglaw.metrics.cett import CETTCurves
+from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, search
+from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.provenance import stamp
+from sparsinglaw.results import LayerResult, MeasureResult
+
+
+@dataclass
+class MeasureConfig:
+    """What to measure and how. Fields are validated on creation (ConfigError names the field)."""
+
+    metric: str = "pplp"  # pplp | cett | fat | topk | zero
+    p: float = 1.0  # PPL-p%: allowed perplexity increase in percent
+    cett: float = 0.2  # CETT target c in [0, 1]
+    epsilon: float = 0.01  # FAT threshold on |s_i|
+    ratio: float = 0.1  # Top-k share of neurons kept
+    topk_scope: str = "token"  # rank per token, or across the whole layer tensor ("layer", published code)
+    tolerance: float = 1e-3  # PPL-p%: |PPL ratio - (1 + p/100)| at the reported solution
+    max_sparse_passes: int = 12  # PPL-p%: budget of sparse passes for the search
+    start_cett: float = 0.05  # PPL-p%: first CETT tried
+    batch_size: int = 4  # sequences per forward
+    ci_level: float = 0.9  # PPL-p% bootstrap interval level (0 to skip)
+    bootstrap_samples: int = 1000
+    seed: int = 0
+    anchors: int = 7  # exact CETT evaluations per layer in the dense pass (see metrics.cett)
+    detail_tokens: int = 0  # keep the per-token x per-layer activation map for this many tokens
+    neuron_frequency: bool = False  # include per-neuron activation frequencies in the result
+    dead_threshold: float = 1e-3  # a neuron active on fewer than this share of tokens is dead
+
+    def __post_init__(self) -> None:
+        metrics.get_metric(self.metric)  # ConfigError for unknown names
+        checks = [
+            (self.p > 0, "p", "must be > 0 (percent of perplexity increase)"),
+            (0.0 <= self.cett <= 1.0, "cett", "must be in [0, 1]"),
+            (self.epsilon >= 0, "epsilon", "must be >= 0"),
+            (0.0 < self.ratio <= 1.0, "ratio", "must be in (0, 1]"),
+            (self.topk_scope in ("token", "layer"), "topk_scope", "must be 'token' or 'layer'"),
+            (self.tolerance > 0, "tolerance", "must be > 0"),
+            (self.max_sparse_passes >= 2, "max_sparse_passes", "must be >= 2"),
+            (0.0 < self.start_cett < 1.0, "start_cett", "must be in (0, 1)"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (0.0 <= self.ci_level < 1.0, "ci_level", "must be in [0, 1)"),
+            (self.bootstrap_samples >= 10, "bootstrap_samples", "must be >= 10"),
+            (self.anchors >= 1, "anchors", "must be >= 1"),
+            (self.detail_tokens >= 0, "detail_tokens", "must be >= 0"),
+            (0.0 <= self.dead_threshold < 1.0, "dead_threshold", "must be in [0, 1)"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise ConfigError(f"{name}={getattr(self, name)!r} {why}")
+
+    def metric_value(self) -> float | None:
+        parameter = metrics.get_metric(self.metric).parameter
+        return getattr(self, parameter) if parameter else None
+
+
+@dataclass
+class Evaluation:
+    """One sparse pass: its setting, losses and activity."""
+
+    applied: Applied
+    losses: SequenceLosses
+    activity: ActivityCounter
+
+
+class Measurement:
+    """A model, its evaluation data and the dense pass; evaluates metric settings on demand."""
+
+    def __init__(self, model, data: EvalData, config: MeasureConfig, *, layers=None, progress: bool = False):
+        self.model, self.data, self.config = model, data, config
+        self.layers = layers if layers is not None else find_ffn_layers(model)
+        self.progress = progress
+        self.context = BatchContext()
+        self.passes = 0
+        self.dense_losses: SequenceLosses | None = None
+        self.dense_zero: ActivityCounter | None = None
+        self.curves: CETTCurves | None = None
+
+    def _bar(self, what: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.data.n_tokens, desc=what, unit="tok", disable=not self.progress, leave=False)
+
+    def _counter(self) -> ActivityCounter:
+        per_token = self.config.detail_tokens > 0
+        return ActivityCounter(self.layers, self.data.n_sequences, self.data.seq_len, self.context, per_token)
+
+    def dense(self, cett_curves: bool) -> None:
+        """The dense pass: losses, exact-zero counts and (if asked) CETT statistics. Runs once."""
+        if self.dense_losses is not None and (self.curves is not None or not cett_curves):
+            return
+        curves = CETTCurves(self.layers, anchors=self.config.anchors) if cett_curves else None
+        zero = self._counter()
+
+        def observe(layer, h, s):
+            zero.add(layer, s != 0)
+            if curves is not None:
+                curves.observe(layer, h, s)
+
+        with self._bar("dense pass") as bar, attach(self.layers, observe) as calls:
+            self.dense_losses = run_pass(self.model, self.data, self.config.batch_size, self.context, bar)
+        calls.require_called()
+        self.passes += 1
+        self.dense_zero, self.curves = zero, curves or self.curves
+
+    def evaluate(self, applied: Applied) -> Evaluation:
+        """A sparse pass with ``applied``'s rule zeroing inactive neurons."""
+        if not applied.changes_output:
+            self.dense(cett_curves=False)
+            return Evaluation(applied, self.dense_losses, self.dense_zero)
+        activity = self._counter()
+
+        def sparsify(layer, h, s):
+            active = applied.rule(layer, h, s)
+            activity.add(layer, active)
+            return h * active.to(h.dtype)
+
+        with self._bar("sparse pass") as bar, attach(self.layers, sparsify) as calls:
+            losses = run_pass(self.model, self.data, self.config.batch_size, self.context, bar)
+        calls.require_called()
+        self.passes += 1
+        return Evaluation(applied, losses, activity)
+
+    def at(self, metric_name: str, value: float | None) -> Evaluation:
+        metric = metrics.get_metric(metric_name)
+        self.dense(cett_curves=metric.needs_cett_curves)
+        if metric_name == "topk":
+            applied = metric.apply(value, scope=self.config.topk_scope)
+        else:
+            applied = metric.apply(value, curves=self.curves, layers=self.layers)
+        return self.evaluate(applied)
+
+    def ppl_ratio(self, evaluation: Evaluation) -> float:
+        return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
+
+
+def solve_pplp(measurement: Measurement) -> tuple[Evaluation, list[Evaluation], dict]:
+    """PPL-p%: search the CETT (metrics.pplp), return the solution, every evaluation and search facts."""
+    cfg = measurement.config
+    measurement.dense(cett_curves=True)
+    evaluations: list[Evaluation] = []
+
+    def evaluate(c: float) -> SearchPoint:
+        evaluation = measurement.at("cett", c)
+        evaluations.append(evaluation)
+        return SearchPoint(c, measurement.ppl_ratio(evaluation), evaluation.activity.activation_ratio)
+
+    outcome = search(evaluate, cfg.p, cfg.tolerance, cfg.max_sparse_passes, start=cfg.start_cett)
+    index = outcome.solution_index if outcome.solution_index is not None else len(evaluations) - 1
+    facts = {"points": [asdict(q) for q in outcome.points], "warnings": list(outcome.warnings),
+             "converged": outcome.converged}
+    if not outcome.converged and outcome.solution_index is None:
+        facts["warnings"].append("no CETT reached the PPL target; the last evaluated setting is reported")
+    facts["interval"] = _interval(measurement, evaluations) if cfg.ci_level > 0 else None
+    return evaluations[index], evaluations, facts
+
+
+def _interval(measurement: Measurement, evaluations: list[Evaluation]) -> dict | None:
+    cfg, dense = measurement.config, measurement.dense_losses
+    return bootstrap_interval(
+        dense.nll.numpy(), dense.tokens.double().numpy(),
+        [e.losses.nll.numpy() for e in evaluations],
+        [e.activity.seq_active.numpy() for e in evaluations],
+        [e.activity.seq_slots.numpy() for e in evaluations],
+        [e.applied.setting["cett"] for e in evaluations],
+        1 + cfg.p / 100, cfg.ci_level, cfg.bootstrap_samples, cfg.seed,
+    )
+
+
+def measure(model, data: EvalData, config: MeasureConfig | None = None, *, tokenizer=None,
+            model_name: str = "in-memory", layers=None, progress: bool = False) -> MeasureResult:
+    """Measure ``config.metric`` on ``model`` over ``data``; see ``MeasureConfig`` for the settings."""
+    config = config or MeasureConfig()
+    started = time.perf_counter()
+    measurement = Measurement(model, data, config, layers=layers, progress=progress)
+    facts: dict = {}
+    if config.metric == "pplp":
+        chosen, _, facts = solve_pplp(measurement)
+    else:
+        chosen = measurement.at(config.metric, config.metric_value())
+    result = build_result(measurement, chosen, model_name=model_name, tokenizer=tokenizer)
+    result.seconds = time.perf_counter() - started
+    if facts:
+        result.metric = "pplp"
+        result.setting = {"p": config.p, "cett": chosen.applied.setting["cett"], "tolerance": config.tolerance}
+        result.search, result.interval = facts["points"], facts["interval"]
+        result.warnings.extend(facts["warnings"])
+        if result.interval and result.interval["censored_fraction"] > 0.2:
+            result.warnings.append(
+                f"{result.interval['censored_fraction']:.0%} of bootstrap resamples cross the target outside the "
+                "evaluated CETTs; the interval is a lower bound on the uncertainty"
+            )
+    return result
+
+
+def build_result(measurement: Measurement, evaluation: Evaluation, *, model_name: str, tokenizer=None) -> MeasureResult:
+    """Assemble the typed result of one evaluation (per-layer table, dead neurons, provenance)."""
+    cfg, data, activity = measurement.config, measurement.data, evaluation.activity
+    dead, dead_per_layer = activity.dead_ratio(cfg.dead_threshold)
+    thresholds = evaluation.applied.thresholds or [None] * len(measurement.layers)
+    layers = [
+        LayerResult(name=layer.name, block=layer.block, width=layer.width, activation_ratio=ratio,
+                    dead_neuron_ratio=dead_layer, threshold=t, expert=layer.expert)
+        for layer, ratio, dead_layer, t in zip(measurement.layers, activity.layer_ratios(), dead_per_layer, thresholds)
+    ]
+    dense_ppl = measurement.dense_losses.ppl
+    return MeasureResult(
+        model=model_name, metric=cfg.metric, setting=dict(evaluation.applied.setting),
+        dense_ppl=dense_ppl, sparse_ppl=evaluation.losses.ppl, ppl_ratio=measurement.ppl_ratio(evaluation),
+        activation_ratio=activity.activation_ratio, threshold_rule=evaluation.applied.threshold_rule,
+        layers=layers, dead_neuron_ratio=dead, n_tokens=data.n_tokens, n_sequences=data.n_sequences,
+        seq_len=data.seq_len, data_source=data.source, forward_passes=measurement.passes,
+        token_detail=_token_detail(activity, data, cfg.detail_tokens, tokenizer),
+        neuron_frequency=[f.tolist() for f in activity.neuron_frequency()] if cfg.neuron_frequency else None,
+        provenance=stamp({"measure": asdict(cfg), "model": model_name}),
+    )
+
+
+def _token_detail(activity: ActivityCounter, data: EvalData, n: int, tokenizer) -> dict | None:
+    if n <= 0 or activity.token_layer is None:
+        return None
+    ids = data.input_ids.reshape(-1)[:n].tolist()
+    ratios = activity.token_layer.reshape(-1, activity.token_layer.shape[-1])[:n]
+    if tokenizer is not None:
+        tokens = [tokenizer.decode([i]) for i in ids]
+    else:
+        tokens = [str(i) for i in ids]
+    return {"tokens": tokens, "token_ids": ids, "layer_ratios": ratios.tolist(),
+            "token_ratio": ratios.mean(dim=1).tolist()}
+
+
+def sweep(model, data: EvalData, values: dict[str, list[float]], config: MeasureConfig | None = None, *,
+          layers=None, progress: bool = False) -> list[dict]:
+    """Pareto sweep: (activation ratio, PPL ratio) for each metric at each setting, one dense pass shared."""
+    config = config or MeasureConfig()
+    measurement = Measurement(model, data, config, layers=layers, progress=progress)
+    points = []
+    for name, settings in values.items():
+        for value in settings or [None]:
+            evaluation = measurement.at(name, value)
+            points.append({
+                "metric": name, "setting": evaluation.applied.setting, "value": value,
+                "activation_ratio": evaluation.activity.activation_ratio,
+                "ppl_ratio": measurement.ppl_ratio(evaluation),
+            })
+    return points
+
+
+def default_sweep(metric_names: list[str] | None = None) -> dict[str, list[float]]:
+    """Each metric's default Pareto settings (the zero count is a single point)."""
+    names = metric_names or ["topk", "fat", "cett", "zero"]
+    return {name: list(metrics.get_metric(name).sweep_values) for name in names}
+
+
+__all__ = ["MeasureConfig", "Measurement", "default_sweep", "measure", "solve_pplp", "sweep"]

@@ -1,0 +1,17 @@
+"""Sparsity metrics, one registered metric per module (PAPER.md section 2)."""
+
+from sparsinglaw.metrics import cett, fat, straightforward, topk  # noqa: F401  (registers the metrics)
+from sparsinglaw.metrics.base import Applied, SparsityMetric, get_metric, metric_names, register_metric
+
+
+class _PPLP(cett.CETT):
+    """PPL-p%: the CETT at which perplexity rises by p%, found by search (see metrics.pplp)."""
+
+    name = "pplp"
+    parameter = "p"
+    sweep_values = ()
+
+
+register_metric(_PPLP())
+
+__all__ = ["Applied", "SparsityMetric", "get_metric", "metric_names", "register_metric"]

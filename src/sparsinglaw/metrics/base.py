@@ -1,0 +1,75 @@
+"""The metric contract and registry.
+
+A metric turns the FFN quantities of PAPER.md section 1 into an *active* mask: for each FFN and token,
+which neurons it keeps. Applying a metric means zeroing ``h_i`` for inactive neurons (for gated FFNs,
+zeroing ``s_i`` is the same thing since ``h = s * (W_up x)``), running the model, and comparing perplexity.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.models.adapters import FFNLayer
+
+# active = rule(layer, h, s): a boolean tensor shaped like h, True where the neuron is kept.
+ActiveRule = Callable[[FFNLayer, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Applied:
+    """A metric at one setting, ready to run: its rule and how to describe it in results."""
+
+    rule: ActiveRule
+    setting: dict[str, Any]
+    # Per-FFN scalar thresholds, when the metric has them (CETT: t_l on |h_i| * ||W_down[:, i]||).
+    thresholds: list[float] | None = None
+    threshold_rule: str = ""
+    # False when applying the mask cannot change the output (zeros stay zeros): no sparse pass needed.
+    changes_output: bool = True
+
+
+class SparsityMetric(ABC):
+    """A registered sparsity metric.
+
+    ``parameter`` names the metric's setting (e.g. ``"epsilon"``); ``sweep_values`` are the default
+    settings of a Pareto sweep. ``needs_cett_curves`` asks the dense pass to gather CETT statistics.
+    """
+
+    name: ClassVar[str]
+    parameter: ClassVar[str | None] = None
+    needs_cett_curves: ClassVar[bool] = False
+    sweep_values: ClassVar[tuple[float, ...]] = ()
+
+    @abstractmethod
+    def apply(self, value: float | None, *, curves=None, layers=None) -> Applied:
+        """The rule at setting ``value`` (validated; ConfigError on a bad value)."""
+
+    def describe(self) -> str:
+        return (self.__doc__ or self.name).strip().splitlines()[0]
+
+
+_METRICS: dict[str, SparsityMetric] = {}
+
+
+def register_metric(metric: SparsityMetric) -> SparsityMetric:
+    if metric.name in _METRICS:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    _METRICS[metric.name] = metric
+    return metric
+
+
+def get_metric(name: str) -> SparsityMetric:
+    try:
+        return _METRICS[name]
+    except KeyError:
+        raise ConfigError(f"unknown metric {name!r}; choose one of: {', '.join(sorted(_METRICS))}") from None
+
+
+def metric_names() -> list[str]:
+    return sorted(_METRICS)

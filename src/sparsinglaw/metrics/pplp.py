@@ -1,0 +1,194 @@
+"""PPL-p% (PAPER.md section 2): the CETT at which perplexity rises by exactly p%, and its activation ratio.
+
+Search. The published procedure bisects c in [0, 1], re-solving all thresholds and running a dense and a
+sparse pass at every step (about 20 passes). Here thresholds for any c come from the dense pass's
+statistics, and only sparse passes are spent on c. log(PPL ratio) grows roughly like a power of c, so we
+search x = log c for the root of f = log(log ratio) - log(log target) by regula falsi with the Illinois
+modification (falling back to bisection in x where the ratio is <= 1), after a bracketing phase whose
+steps come from the same power-law model. Tolerance is in PPL-ratio terms: |ratio - target| <= tol.
+
+Which solution. On small evaluation sets the ratio is not monotone in c (PAPER.md / issue 2 show ratios
+1.0113, 1.0055, 1.0203 at c = 0.040, 0.050, 0.055), so several c can meet the target. We report the
+*lowest observed crossing*: the bracket is always [largest evaluated c below hi with ratio < target,
+smallest evaluated c with ratio >= target], so the search converges on the smallest c seen to reach the
+target (the conservative choice). Non-monotone pairs among evaluated points are reported as warnings.
+
+Uncertainty. Per-sequence losses and activity counts of every pass are kept; resampling sequences with
+replacement gives, for each resample, ratio(c) at every evaluated c, the lowest crossing by linear
+interpolation, and the activation ratio there: a percentile interval with no extra forward passes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+C_START, C_MIN, C_MAX = 0.05, 1e-5, 1.0
+
+
+@dataclass
+class SearchPoint:
+    cett: float
+    ppl_ratio: float
+    activation_ratio: float
+
+
+@dataclass
+class SearchOutcome:
+    solution_index: int | None  # index into ``points`` of the reported solution
+    points: list[SearchPoint] = field(default_factory=list)
+    converged: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _bracket(points: list[SearchPoint], target: float) -> tuple[SearchPoint | None, SearchPoint | None]:
+    above = [q for q in points if q.ppl_ratio >= target]
+    hi = min(above, key=lambda q: q.cett) if above else None
+    below = [q for q in points if q.ppl_ratio < target and (hi is None or q.cett < hi.cett)]
+    lo = max(below, key=lambda q: q.cett) if below else None
+    return lo, hi
+
+
+def _model_step(point: SearchPoint, target: float, going_up: bool) -> float:
+    """Next c from log ratio ~ c^2 (clamped to a factor in [1.5, 8] in the right direction)."""
+    if point.ppl_ratio > 1.0:
+        factor = math.sqrt(math.log(target) / math.log(point.ppl_ratio))
+    else:
+        factor = 4.0 if going_up else 0.25
+    factor = min(max(factor, 1.5), 8.0) if going_up else min(max(factor, 1 / 8), 1 / 1.5)
+    return min(max(point.cett * factor, C_MIN), C_MAX)
+
+
+def _falsi(lo: SearchPoint, hi: SearchPoint, target: float, weights: tuple[float, float]) -> float:
+    """Illinois regula falsi step in (log c, log log ratio); bisection in log c if lo's ratio <= 1."""
+    x0, x1 = math.log(lo.cett), math.log(hi.cett)
+    if lo.ppl_ratio <= 1.0 or hi.ppl_ratio <= 1.0:
+        return math.exp((x0 + x1) / 2)
+    f0 = (math.log(math.log(lo.ppl_ratio)) - math.log(math.log(target))) * weights[0]
+    f1 = (math.log(math.log(hi.ppl_ratio)) - math.log(math.log(target))) * weights[1]
+    x = x1 - f1 * (x1 - x0) / (f1 - f0) if f1 != f0 else (x0 + x1) / 2
+    # Keep strictly inside the bracket, away from the ends, so every step shrinks it.
+    margin = 0.02 * (x1 - x0)
+    return math.exp(min(max(x, x0 + margin), x1 - margin))
+
+
+def search(evaluate: Callable[[float], SearchPoint], p: float, tol: float, max_passes: int,
+           start: float = C_START) -> SearchOutcome:
+    """Find the lowest observed CETT whose PPL ratio is within ``tol`` of ``1 + p/100``."""
+    target = 1 + p / 100
+    out = SearchOutcome(solution_index=None)
+
+    def run(c: float) -> SearchPoint:
+        point = evaluate(c)
+        out.points.append(point)
+        return point
+
+    point = run(start)
+    weights, last_kept = [1.0, 1.0], None
+    while len(out.points) < max_passes:
+        lo, hi = _bracket(out.points, target)
+        if _acceptable(point, hi, target, tol):
+            break
+        if hi is None:  # never reached the target yet: go up
+            if lo.cett >= C_MAX:
+                out.warnings.append(f"PPL ratio {lo.ppl_ratio:.4f} at CETT 1 stays below {target:.4f}")
+                break
+            point = run(_model_step(lo, target, going_up=True))
+        elif lo is None:  # reached it already at the smallest c: go down
+            if hi.cett <= C_MIN:
+                out.warnings.append(f"PPL ratio already {hi.ppl_ratio:.4f} >= {target:.4f} at CETT {C_MIN}")
+                break
+            point = run(_model_step(hi, target, going_up=False))
+        else:
+            if hi.cett / lo.cett - 1 < 1e-4:
+                out.warnings.append("bracket narrower than 1e-4 relative before reaching the tolerance")
+                break
+            point = run(_falsi(lo, hi, target, tuple(weights)))
+            kept = "lo" if point.ppl_ratio >= target else "hi"
+            # Illinois: an end kept twice in a row has its function value halved, avoiding stagnation.
+            weights = [1.0, 1.0] if kept != last_kept else ([weights[0] / 2, 1.0] if kept == "lo" else [1.0, weights[1] / 2])
+            last_kept = kept
+    _finish(out, target, tol)
+    return out
+
+
+def _acceptable(point: SearchPoint, hi: SearchPoint | None, target: float, tol: float) -> bool:
+    """Within tolerance, and no evaluated smaller CETT already reached the target (lowest crossing)."""
+    return abs(point.ppl_ratio - target) <= tol and (hi is None or hi.cett >= point.cett)
+
+
+def _finish(out: SearchOutcome, target: float, tol: float) -> None:
+    _, hi = _bracket(out.points, target)
+    within = [i for i, q in enumerate(out.points) if _acceptable(q, hi, target, tol)]
+    if within:
+        # The acceptable point nearest the lowest crossing (largest CETT not above it).
+        out.solution_index = max(within, key=lambda i: out.points[i].cett)
+        out.converged = True
+    elif hi is not None:
+        out.solution_index = out.points.index(hi)
+        out.warnings.append(
+            f"did not reach |ratio - {target:.4f}| <= {tol:g} in {len(out.points)} sparse passes; "
+            f"reporting the lowest CETT seen above the target (ratio {hi.ppl_ratio:.4f})"
+        )
+    out.warnings.extend(monotonicity_warnings(out.points))
+
+
+def monotonicity_warnings(points: list[SearchPoint], slack: float = 0.0) -> list[str]:
+    """Pairs of evaluated CETTs where a larger c gave a lower PPL ratio."""
+    ordered = sorted(points, key=lambda q: q.cett)
+    pairs = [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :] if b.ppl_ratio < a.ppl_ratio - slack]
+    if not pairs:
+        return []
+    a, b = pairs[0]
+    return [
+        f"PPL ratio is not monotone in CETT on this data ({len(pairs)} pair(s), e.g. {a.ppl_ratio:.4f} at "
+        f"{a.cett:.4g} but {b.ppl_ratio:.4f} at {b.cett:.4g}); several CETTs meet the target, the lowest "
+        "observed crossing is reported; use more evaluation tokens to narrow the interval"
+    ]
+
+
+def bootstrap_interval(dense_nll: np.ndarray, tokens: np.ndarray, sparse_nll: list[np.ndarray],
+                       seq_active: list[np.ndarray], seq_slots: list[np.ndarray], cetts: list[float],
+                       target: float, level: float, samples: int, seed: int) -> dict | None:
+    """Percentile intervals of the lowest-crossing CETT and its activation ratio by resampling sequences."""
+    n = len(dense_nll)
+    if n < 2 or not cetts:
+        return None
+    order = np.argsort(cetts)
+    c = np.asarray(cetts)[order]
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)  # (B, n)
+    tok = weights @ tokens
+    dense = weights @ dense_nll / tok
+    ratio = np.stack([np.exp(weights @ sparse_nll[k] / tok - dense) for k in order], axis=1)  # (B, K)
+    slots = np.stack([weights @ seq_slots[k] for k in order], axis=1)
+    act = np.stack([weights @ seq_active[k] for k in order], axis=1) / np.maximum(slots, 1e-30)
+    crossing_c, crossing_a, censored = _crossings(c, ratio, act, target)
+    tail = (1 - level) / 2
+    return {
+        "level": level,
+        "samples": samples,
+        "cett": [float(np.quantile(crossing_c, tail)), float(np.quantile(crossing_c, 1 - tail))],
+        "activation_ratio": [float(np.quantile(crossing_a, tail)), float(np.quantile(crossing_a, 1 - tail))],
+        "censored_fraction": float(censored),
+        "method": "percentile bootstrap over sequences, lowest crossing interpolated between evaluated CETTs",
+    }
+
+
+def _crossings(c: np.ndarray, ratio: np.ndarray, act: np.ndarray, target: float):
+    """Per resample: lowest crossing of ``target`` by linear interpolation between evaluated CETTs."""
+    above = ratio >= target
+    has = above.any(axis=1)
+    first = np.where(has, above.argmax(axis=1), len(c) - 1)
+    prev = np.maximum(first - 1, 0)
+    rows = np.arange(len(ratio))
+    r0, r1 = ratio[rows, prev], ratio[rows, first]
+    frac = np.where((first > 0) & has & (r1 > r0), (target - r0) / np.where(r1 > r0, r1 - r0, 1.0), 1.0)
+    frac = np.clip(frac, 0.0, 1.0)
+    crossing_c = c[prev] + frac * (c[first] - c[prev])
+    crossing_a = act[rows, prev] + frac * (act[rows, first] - act[rows, prev])
+    censored = np.mean(~has | (first == 0))
+    return crossing_c, crossing_a, censored

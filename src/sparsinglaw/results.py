@@ -1,0 +1,104 @@
+"""Typed measurement results that serialize to JSON (and back) and print as a readable table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sparsinglaw.fileio import atomic_write_json
+
+SCHEMA = "sparsinglaw.measure/1"
+
+
+@dataclass
+class LayerResult:
+    """One FFN (or expert): its activation ratio, threshold and dead-neuron share."""
+
+    name: str
+    block: int
+    width: int
+    activation_ratio: float
+    dead_neuron_ratio: float
+    threshold: float | None = None  # t_l for CETT / PPL-p% (apply as ``threshold_rule`` says)
+    expert: int | None = None
+
+
+@dataclass
+class MeasureResult:
+    """Outcome of one metric at one setting (for PPL-p%: at the reported solution)."""
+
+    model: str
+    metric: str
+    setting: dict[str, Any]
+    dense_ppl: float
+    sparse_ppl: float
+    ppl_ratio: float
+    activation_ratio: float
+    threshold_rule: str
+    layers: list[LayerResult]
+    dead_neuron_ratio: float
+    n_tokens: int
+    n_sequences: int
+    seq_len: int
+    data_source: str
+    forward_passes: int
+    seconds: float = 0.0
+    interval: dict[str, Any] | None = None  # confidence interval (PPL-p%), see metrics.pplp
+    search: list[dict[str, float]] = field(default_factory=list)  # every (cett, ppl_ratio, activation_ratio)
+    warnings: list[str] = field(default_factory=list)
+    token_detail: dict[str, Any] | None = None  # {"tokens": [...], "layer_ratios": [[per layer] per token]}
+    neuron_frequency: list[list[float]] | None = None  # per FFN, per neuron share of tokens active
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    @property
+    def thresholds(self) -> list[float | None]:
+        return [layer.threshold for layer in self.layers]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeasureResult:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["layers"] = [LayerResult(**layer) for layer in data.get("layers", [])]
+        return cls(**values)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> MeasureResult:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def table(self, max_layers: int = 64) -> str:
+        """Human-readable summary: headline numbers, then one line per FFN."""
+        setting = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.setting.items())
+        lines = [
+            f"model            {self.model}",
+            f"metric           {self.metric}" + (f" ({setting})" if setting else ""),
+            f"data             {self.data_source}: {self.n_tokens} tokens in {self.n_sequences} x {self.seq_len}",
+            f"dense PPL        {self.dense_ppl:.4f}",
+            f"sparse PPL       {self.sparse_ppl:.4f}",
+            f"PPL ratio        {self.ppl_ratio:.5f}",
+            f"activation ratio {self.activation_ratio:.4f}   (sparsity {1 - self.activation_ratio:.4f})",
+            f"dead neurons     {self.dead_neuron_ratio:.4f}   (active on < 0.1% of tokens)",
+            f"forward passes   {self.forward_passes}   ({self.seconds:.1f} s)",
+        ]
+        if self.interval:
+            lo, hi = self.interval["activation_ratio"]
+            clo, chi = self.interval["cett"]
+            lines.append(f"{self.interval['level']:.0%} interval     activation ratio [{lo:.4f}, {hi:.4f}], CETT [{clo:.4g}, {chi:.4g}]")
+        lines.append(f"apply            {self.threshold_rule}")
+        lines.append("")
+        lines.append(f"{'ffn':<24} {'d_f':>6} {'act.ratio':>10} {'dead':>7} {'threshold t_l':>14}")
+        for layer in self.layers[:max_layers]:
+            t = "-" if layer.threshold is None else f"{layer.threshold:.6g}"
+            lines.append(f"{layer.name:<24} {layer.width:>6} {layer.activation_ratio:>10.4f} {layer.dead_neuron_ratio:>7.4f} {t:>14}")
+        if len(self.layers) > max_layers:
+            lines.append(f"... {len(self.layers) - max_layers} more in the JSON output")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)

@@ -186,9 +186,20 @@ def _crossings(c: np.ndarray, ratio: np.ndarray, act: np.ndarray, target: float)
     prev = np.maximum(first - 1, 0)
     rows = np.arange(len(ratio))
     r0, r1 = ratio[rows, prev], ratio[rows, first]
-    frac = np.where((first > 0) & has & (r1 > r0), (target - r0) / np.where(r1 > r0, r1 - r0, 1.0), 1.0)
-    frac = np.clip(frac, 0.0, 1.0)
-    crossing_c = c[prev] + frac * (c[first] - c[prev])
+    c0, c1 = c[prev], c[first]
+    inside = (first > 0) & has & (r1 > r0)
+    # Interpolate in (log c, log log ratio), where log ratio ~ k c^beta is a straight line (the search's
+    # model); plain linear interpolation where a ratio is <= 1.
+    power = inside & (r0 > 1) & (c0 > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y0, y1 = np.log(np.log(np.where(power, r0, 2.0))), np.log(np.log(np.where(power, r1, 3.0)))
+        frac_log = (np.log(np.log(target)) - y0) / (y1 - y0)
+        frac_lin = (target - r0) / np.where(r1 > r0, r1 - r0, 1.0)
+    frac = np.clip(np.where(inside, np.where(power, frac_log, frac_lin), 1.0), 0.0, 1.0)
+    log_c = np.log(np.maximum(c0, 1e-30)) + frac * (np.log(np.maximum(c1, 1e-30)) - np.log(np.maximum(c0, 1e-30)))
+    crossing_c = np.where(power, np.exp(log_c), c0 + frac * (c1 - c0))
+    # Activation ratio moves with the crossing's position in c between the two evaluated points.
+    frac = np.where(c1 > c0, (crossing_c - c0) / np.where(c1 > c0, c1 - c0, 1.0), frac)
     crossing_a = act[rows, prev] + frac * (act[rows, first] - act[rows, prev])
     censored = np.mean(~has | (first == 0))
     return crossing_c, crossing_a, censored

@@ -1,0 +1,70 @@
+"""``sparsinglaw measure``: one metric at one setting (PPL-p% by default) with a table and JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
+from sparsinglaw.measure import MeasureConfig, measure
+from sparsinglaw.metrics import metric_names
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("measure", help="measure activation sparsity (Top-k, FAT, CETT, PPL-p%%, zeros)",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_args(parser)
+    add_data_args(parser)
+    group = parser.add_argument_group("metric")
+    group.add_argument("--metric", default="pplp", choices=metric_names())
+    group.add_argument("--p", type=float, default=1.0, help="PPL-p%%: allowed perplexity increase, percent")
+    group.add_argument("--cett", type=float, default=0.2, help="CETT target in [0, 1] (--metric cett)")
+    group.add_argument("--epsilon", type=float, default=0.01, help="FAT threshold on |s| (--metric fat)")
+    group.add_argument("--ratio", type=float, default=0.1, help="Top-k share kept, in (0, 1] (--metric topk)")
+    group.add_argument("--topk-scope", default="token", choices=["token", "layer"],
+                       help="rank per token, or across the layer tensor as the published code does")
+    group.add_argument("--tolerance", type=float, default=1e-3, help="PPL-p%%: |PPL ratio - target| accepted")
+    group.add_argument("--max-sparse-passes", type=int, default=12)
+    group.add_argument("--ci", type=float, default=0.9, help="PPL-p%% bootstrap interval level (0: none)")
+    group.add_argument("--bootstrap-samples", type=int, default=1000)
+    group.add_argument("--seed", type=int, default=0)
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", "-o", help="write the result as JSON here")
+    out.add_argument("--detail-tokens", type=int, default=0,
+                     help="keep the per-token x per-layer activation map for this many tokens")
+    out.add_argument("--heatmap", help="PNG of the token x layer activation map (implies --detail-tokens 48)")
+    out.add_argument("--neuron-frequency", action="store_true", help="include per-neuron frequencies in the JSON")
+    out.add_argument("--frequency-plot", help="PNG histogram of per-neuron activation frequency per layer")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> MeasureConfig:
+    detail = args.detail_tokens or (48 if args.heatmap else 0)
+    return MeasureConfig(
+        metric=args.metric, p=args.p, cett=args.cett, epsilon=args.epsilon, ratio=args.ratio,
+        topk_scope=args.topk_scope, tolerance=args.tolerance, max_sparse_passes=args.max_sparse_passes,
+        batch_size=args.batch_size, ci_level=args.ci, bootstrap_samples=args.bootstrap_samples, seed=args.seed,
+        detail_tokens=detail, neuron_frequency=args.neuron_frequency or bool(args.frequency_plot),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)  # validate before the (slow) model load
+    model, tokenizer, data = load_model_and_data(args)
+    result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=sys.stderr.isatty())
+    print(result.table())
+    if args.output:
+        result.save(args.output)
+        print(f"wrote {args.output}")
+    if args.heatmap or args.frequency_plot:
+        from sparsinglaw.report import figures
+
+        if args.heatmap:
+            detail = result.token_detail
+            figures.token_heatmap(detail["tokens"], detail["layer_ratios"], args.heatmap,
+                                  title=f"{args.model}: {result.metric} activation map")
+            print(f"wrote {args.heatmap}")
+        if args.frequency_plot:
+            figures.frequency_histogram(result.neuron_frequency, args.frequency_plot)
+            print(f"wrote {args.frequency_plot}")
+    return 0

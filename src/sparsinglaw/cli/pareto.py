@@ -1,0 +1,59 @@
+"""``sparsinglaw pareto``: each metric over a range of its setting, (activation ratio, PPL ratio) points."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.measure import MeasureConfig, default_sweep, sweep
+from sparsinglaw.provenance import stamp
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("pareto", help="sweep Top-k, FAT, CETT and zero count: PPL vs activation ratio",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_args(parser)
+    add_data_args(parser)
+    parser.add_argument("--metrics", default="topk,fat,cett,zero", help="comma-separated metrics to sweep")
+    parser.add_argument("--values", action="append", default=[], metavar="METRIC=V1,V2,...",
+                        help="settings for one metric (repeatable), e.g. cett=0.05,0.1,0.2")
+    parser.add_argument("--output", "-o", default="pareto.json", help="JSON of the points")
+    parser.add_argument("--plot", default="pareto.png", help="PNG plot of the points")
+    parser.set_defaults(func=run)
+
+
+def parse_values(metrics: str, overrides: list[str]) -> dict[str, list[float]]:
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    values = default_sweep(names)
+    for item in overrides:
+        name, _, listed = item.partition("=")
+        if name not in values:
+            raise ConfigError(f"--values names {name!r}, which is not in --metrics ({','.join(names)})")
+        try:
+            values[name] = [float(v) for v in listed.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"--values {item!r}: settings must be numbers, e.g. cett=0.05,0.1") from None
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    values = parse_values(args.metrics, args.values)
+    config = MeasureConfig(metric="cett", batch_size=args.batch_size)
+    model, _, data = load_model_and_data(args)
+    points = sweep(model, data, values, config, progress=sys.stderr.isatty())
+    print(f"{'metric':<8} {'setting':>10} {'act.ratio':>10} {'PPL ratio':>10}")
+    for p in points:
+        value = "-" if p["value"] is None else f"{p['value']:.4g}"
+        print(f"{p['metric']:<8} {value:>10} {p['activation_ratio']:>10.4f} {p['ppl_ratio']:>10.4f}")
+    atomic_write_json(args.output, {"model": args.model, "data": data.source, "n_tokens": data.n_tokens,
+                                    "points": points, "provenance": stamp({"values": values})})
+    print(f"wrote {args.output}")
+    if args.plot:
+        from sparsinglaw.report.figures import pareto_plot
+
+        pareto_plot(points, args.plot, title=f"{args.model}: PPL ratio vs activation ratio")
+        print(f"wrote {args.plot}")
+    return 0

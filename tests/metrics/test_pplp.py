@@ -1,0 +1,93 @@
+"""PPL-p% search: convergence, the lowest-crossing rule, warnings, and the bootstrap interval."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import reference as R
+from conftest import random_eval_data, tiny_llama
+from sparsinglaw.measure import MeasureConfig, measure
+from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, search
+
+
+def curve(fn):
+    return lambda c: SearchPoint(c, fn(c), 1 - c)
+
+
+@pytest.mark.parametrize("k", [0.5, 4.0, 40.0, 400.0])
+def test_search_converges_on_smooth_curves(k):
+    out = search(curve(lambda c: math.exp(k * c * c)), p=1.0, tol=1e-4, max_passes=12)
+    assert out.converged
+    solution = out.points[out.solution_index]
+    assert abs(solution.ppl_ratio - 1.01) <= 1e-4
+    assert len(out.points) <= 9  # far fewer than the ~20 of outer bisection
+    assert not out.warnings
+
+
+@pytest.mark.parametrize("start", [0.01, 0.03, 0.05, 0.08, 0.2])
+def test_search_reports_lowest_observed_crossing_and_warns_when_not_monotone(start):
+    # Crosses 1.01 several times (as small evaluation sets do), then climbs for good after 0.06.
+    def ratio(c):
+        return 1.003 + 0.012 * math.sin(c * 60) + (0.6 * (c - 0.06) if c > 0.06 else 0.0)
+
+    out = search(curve(ratio), p=1.0, tol=1e-3, max_passes=20, start=start)
+    solution = out.points[out.solution_index]
+    assert abs(solution.ppl_ratio - 1.01) <= 1e-3
+    # The documented rule: no evaluated CETT below the solution reached the target.
+    assert not [q for q in out.points if q.cett < solution.cett and q.ppl_ratio >= 1.01]
+    ordered = sorted(out.points, key=lambda q: q.cett)
+    observed_dip = any(b.ppl_ratio < a.ppl_ratio for a, b in zip(ordered, ordered[1:]))
+    assert observed_dip == any("not monotone" in w for w in out.warnings)
+
+
+def test_search_warns_when_target_unreachable():
+    out = search(curve(lambda c: 1 + 0.001 * c), p=1.0, tol=1e-3, max_passes=12)
+    assert not out.converged
+    assert any("stays below" in w for w in out.warnings)
+
+
+def test_bootstrap_interval_covers_estimate_and_narrows_with_data():
+    rng = np.random.default_rng(0)
+    cetts = [0.02, 0.04, 0.06, 0.08]
+
+    def synthetic(n):
+        tokens = np.full(n, 100.0)
+        dense = rng.normal(300, 20, n)
+        sparse = [dense + 1000 * c**2 + rng.normal(0, 0.5, n) for c in cetts]  # ratio = exp(10 c^2)
+        active = [np.full(n, (1 - c) * 1000) + rng.normal(0, 5, n) for c in cetts]
+        slots = [np.full(n, 1000.0) for _ in cetts]
+        return bootstrap_interval(dense, tokens, sparse, active, slots, cetts, 1.01, 0.9, 500, 0)
+
+    small, large = synthetic(8), synthetic(200)
+    true_c = math.sqrt(math.log(1.01) / 10)
+    assert large["cett"][0] <= true_c <= large["cett"][1]
+    width = lambda iv: iv["activation_ratio"][1] - iv["activation_ratio"][0]  # noqa: E731
+    assert width(large) < width(small)
+
+
+def test_pplp_on_tiny_model_hits_target_and_agrees_with_reference():
+    model, data = tiny_llama("relu", seed=1), random_eval_data(n_sequences=8)
+    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=8))
+    assert abs(result.ppl_ratio - 1.01) <= 1e-3
+    assert result.forward_passes <= 1 + 12
+    ref = R.at_cett(model, data.input_ids, result.setting["cett"])
+    assert result.activation_ratio == pytest.approx(ref["activation_ratio"], abs=0.005)
+    for mine, theirs in zip(result.thresholds, ref["thresholds"]):
+        assert mine == pytest.approx(theirs, rel=0.01)
+    assert result.interval is not None
+    lo, hi = result.interval["activation_ratio"]
+    assert lo <= hi
+
+
+@pytest.mark.slow
+def test_published_procedure_and_fast_path_reach_the_same_target():
+    """The full reference PPL-p% (outer bisection, ~20 passes) against the production search."""
+    model, data = tiny_llama("silu", seed=2), random_eval_data(n_sequences=8)
+    ref = R.ppl_p(model, data.input_ids, p=1.0, tol=1e-3)
+    ours = measure(model, data, MeasureConfig(metric="pplp", p=1.0, batch_size=8))
+    assert ours.forward_passes < ref["forward_passes"]
+    assert abs(ours.ppl_ratio - 1.01) <= 1e-3
+    assert abs(ref["ppl_ratio"] - 1.01) <= 5e-3

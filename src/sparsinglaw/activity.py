@@ -49,6 +49,13 @@ class ActivityCounter:
             if self.token_layer is not None:
                 self.token_layer[first : first + size, :, i] = per_token / layer.width
 
+    def reduce(self, all_reduce) -> None:
+        """Sum the counts of every process (sharded evaluation)."""
+        for tensor in (self.active, self.slots, self.tokens, self.seq_active, self.seq_slots, *self.neuron_active):
+            all_reduce(tensor, "sum")
+        if self.token_layer is not None:
+            all_reduce(self.token_layer, "sum")
+
     # --- summaries -------------------------------------------------------------------------------
     @property
     def activation_ratio(self) -> float:

@@ -58,12 +58,13 @@ class BatchContext:
 
 @torch.no_grad()
 def run_pass(model, data: EvalData, batch_size: int, context: BatchContext | None = None,
-             progress=None) -> SequenceLosses:
-    """One forward pass over ``data``; hooks attached by the caller observe or modify it."""
+             progress=None, rank: int = 0, world_size: int = 1) -> SequenceLosses:
+    """One forward pass over ``data`` (this process's shard of batches); hooks attached by the caller
+    observe or modify it. Sequences of other shards keep NLL 0 here: the caller all-reduces."""
     device = model_device(model)
     nll = torch.zeros(data.n_sequences, dtype=torch.float64)
     tokens = torch.full((data.n_sequences,), data.seq_len - 1, dtype=torch.int64)
-    for start, ids in data.batches(batch_size):
+    for start, ids in data.batches(batch_size, rank=rank, world_size=world_size):
         if context is not None:
             context.first_sequence, context.batch_size = start, ids.shape[0]
         logits = model(input_ids=ids.to(device), use_cache=False).logits

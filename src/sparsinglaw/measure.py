@@ -15,11 +15,14 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
+import torch
+
 from sparsinglaw import metrics
 from sparsinglaw.activity import ActivityCounter
 from sparsinglaw.capture import attach
 from sparsinglaw.data.batches import EvalData
-from sparsinglaw.engine import BatchContext, SequenceLosses, run_pass
+from sparsinglaw.distributed import all_reduce, world
+from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves
@@ -95,6 +98,7 @@ class Measurement:
         self.layers = layers if layers is not None else find_ffn_layers(model)
         self.progress = progress
         self.context = BatchContext()
+        self.rank, self.world_size = world()
         self.passes = 0
         self.dense_losses: SequenceLosses | None = None
         self.dense_zero: ActivityCounter | None = None
@@ -109,11 +113,29 @@ class Measurement:
         per_token = self.config.detail_tokens > 0
         return ActivityCounter(self.layers, self.data.n_sequences, self.data.seq_len, self.context, per_token)
 
+    def _pass(self, callback, what: str) -> SequenceLosses:
+        """One pass over this process's shard with ``callback`` on every FFN; losses summed over processes."""
+        with self._bar(what) as bar, attach(self.layers, callback) as calls:
+            losses = run_pass(self.model, self.data, self.config.batch_size, self.context, bar,
+                              rank=self.rank, world_size=self.world_size)
+        if self.rank < math.ceil(self.data.n_sequences / self.config.batch_size):  # this shard had batches
+            calls.require_called()
+        all_reduce(losses.nll, "sum")
+        self.passes += 1
+        return losses
+
+    def _place_curves(self, curves: CETTCurves) -> None:
+        """Other ranks do not see sequence 0 in their first batch: place the CETT grids from it first."""
+        with torch.no_grad(), attach(self.layers, curves.place):
+            self.model(input_ids=self.data.input_ids[:1].to(model_device(self.model)), use_cache=False)
+
     def dense(self, cett_curves: bool) -> None:
         """The dense pass: losses, exact-zero counts and (if asked) CETT statistics. Runs once."""
         if self.dense_losses is not None and (self.curves is not None or not cett_curves):
             return
         curves = CETTCurves(self.layers, anchors=self.config.anchors) if cett_curves else None
+        if curves is not None and self.rank != 0:
+            self._place_curves(curves)
         zero = self._counter()
 
         def observe(layer, h, s):
@@ -121,10 +143,10 @@ class Measurement:
             if curves is not None:
                 curves.observe(layer, h, s)
 
-        with self._bar("dense pass") as bar, attach(self.layers, observe) as calls:
-            self.dense_losses = run_pass(self.model, self.data, self.config.batch_size, self.context, bar)
-        calls.require_called()
-        self.passes += 1
+        self.dense_losses = self._pass(observe, "dense pass")
+        zero.reduce(all_reduce)
+        if curves is not None:
+            curves.reduce(all_reduce)
         self.dense_zero, self.curves = zero, curves or self.curves
 
     def evaluate(self, applied: Applied) -> Evaluation:
@@ -139,10 +161,8 @@ class Measurement:
             activity.add(layer, active)
             return h * active.to(h.dtype)
 
-        with self._bar("sparse pass") as bar, attach(self.layers, sparsify) as calls:
-            losses = run_pass(self.model, self.data, self.config.batch_size, self.context, bar)
-        calls.require_called()
-        self.passes += 1
+        losses = self._pass(sparsify, "sparse pass")
+        activity.reduce(all_reduce)
         return Evaluation(applied, losses, activity)
 
     def at(self, metric_name: str, value: float | None) -> Evaluation:

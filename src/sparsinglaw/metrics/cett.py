@@ -5,10 +5,9 @@ For FFN l and threshold t the dropped set is ``D = {i : |h_i| * ||W_down[:, i]||
 ``y = W_down h`` (no bias). A target c gives each layer its own threshold ``t_l`` with ``CETT_l(t_l) = c``.
 
 The published procedure re-solves every ``t_l`` by bisection (one full matmul per probe) for every c.
-Instead, ``CETTCurves`` gathers, in the single dense pass, the exact token-averaged CETT of every layer at a
-fixed grid of thresholds, streaming over batches (memory independent of the number of tokens), and
-answers ``t_l(c)`` for any c by monotone interpolation in log-log space. The grid is placed per layer from
-a small subsample of the first batch so that its CETT levels span ``[CETT_MIN, CETT_MAX]`` geometrically.
+Instead, ``CETTCurves`` gathers each layer's CETT-versus-threshold curve in the single dense pass,
+streaming over batches with memory independent of the number of tokens, and answers ``t_l(c)`` for any c
+by monotone interpolation (see the class docstring for how exactness is kept where it matters).
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from sparsinglaw.errors import ConfigError, NumericalError
 from sparsinglaw.metrics.base import Applied, SparsityMetric, register_metric
 from sparsinglaw.models.adapters import FFNLayer
 
-# Exact CETT is computed where the first batch's proxy reaches these levels (geometrically spaced): the
-# PPL-1% solutions of the paper's models and SmolLM2 lie well inside.
+# Exact CETT is computed where the placement sequence's proxy reaches these levels (geometrically spaced):
+# the PPL-1% solutions of the paper's models and of SmolLM2 lie well inside.
 ANCHOR_LEVELS = (5e-3, 0.4)
 THRESHOLD_RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l (t_l per layer)"
 
@@ -60,10 +59,11 @@ class CETTCurves:
     thresholds per layer. Between them we use a cheap proxy that ignores the cross terms of the norm,
     ``sqrt(sum_{i in D} ||n_i||^2) / ||y||`` (one scatter-add per batch gives it on a fine log grid of
     ``fine_points`` thresholds), and correct it by the exact/proxy ratio, which varies slowly with t
-    (1.0 at t -> 0, about 1.1-1.3 when most neurons are dropped) and is interpolated in log-log space
-    through the anchors. At ``t > max |h_i| w_i`` everything is dropped and CETT is exactly 1 (a free anchor).
-    Anchors are placed from the first batch so that their proxy CETT levels span ``[CETT_MIN, CETT_MAX]``.
-    All state is sums over tokens: batches can be merged and processes all-reduced.
+    (1.0 at t -> 0, 1.3-1.6 when almost all are dropped, measured on SmolLM2) and is interpolated against
+    log proxy through the anchors. At ``t > max |h_i| w_i`` everything is dropped and CETT is exactly 1 (a
+    free anchor). The fine grid and the anchors are placed once from one sequence (``place``); after that
+    all state is sums over tokens, so batches can be merged and processes all-reduced.
+    Against exact bisection on SmolLM2 (512 tokens) thresholds agree within 0.5% for c <= 0.2.
     """
 
     def __init__(self, layers: Sequence[FFNLayer], anchors: int = 7, fine_points: int = 256):
@@ -88,7 +88,7 @@ class CETTCurves:
         return np.exp(self.log_lo[index] + self.log_step[index] * np.arange(self.fine_points))
 
     def _set_grid(self, i: int, magnitude: torch.Tensor) -> None:
-        """Fine log grid from the first batch, with margins for later batches' smaller/larger values."""
+        """Fine log grid from the placement sample, with margins for other tokens' smaller/larger values."""
         positive = magnitude[magnitude > 0]
         lo = float(positive.min()) if positive.numel() else 1e-12
         hi = float(magnitude.max()) if positive.numel() else 1.0
@@ -96,7 +96,7 @@ class CETTCurves:
         self.log_step[i] = (np.log(hi) + np.log(4.0) - self.log_lo[i]) / (self.fine_points - 1)
 
     def _place_anchors(self, i: int, proxy_levels: np.ndarray) -> None:
-        """Anchors where the first batch's proxy CETT crosses geometric target levels."""
+        """Anchors where the placement sample's proxy CETT crosses geometric target levels."""
         grid = self.fine_grid(i)
         targets = np.geomspace(ANCHOR_LEVELS[0], ANCHOR_LEVELS[1], self.anchors)
         ok = np.concatenate([[True], np.diff(proxy_levels) > 0]) & (proxy_levels > 0)
@@ -114,35 +114,62 @@ class CETTCurves:
         squares.scatter_add_(1, bins, magnitude * magnitude)
         cumulative = squares.cumsum(dim=1)[:, : self.fine_points].sqrt()
         counts = torch.bincount(bins.flatten(), minlength=self.fine_points + 1).cumsum(0)[: self.fine_points]
-        self.dropped_count[i] += counts.double()
-        return _per_token_ratio(cumulative, y_norm).sum(dim=0).double()
+        return _per_token_ratio(cumulative, y_norm).sum(dim=0).double(), counts.double()
 
     def anchor_thresholds(self, i: int) -> torch.Tensor:
         return torch.tensor(self.fine_grid(i)[self.anchor_index[i].numpy()], dtype=torch.float32)
 
-    def observe(self, layer: FFNLayer, h: torch.Tensor, s: torch.Tensor) -> None:
+    def _prepare(self, layer: FFNLayer, h: torch.Tensor):
+        """(h as (N, d_f) float32, W_down^T, |h_i| w_i, ||y||) for one FFN call."""
         i = layer.index
         flat = h.detach().reshape(-1, h.shape[-1]).float()
         if self._weight_t[i] is None:  # W_down^T, contiguous, cached: it is used every batch
             self._weight_t[i] = layer.down_weight().detach().float().t().contiguous()
         weight_t = self._weight_t[i].to(flat.device)
-        norms = self.norms[i].to(flat.device)
-        magnitude = flat.abs() * norms
-        y_norm = (flat @ weight_t).norm(dim=-1)
-        first = self.anchor_index[i] is None
-        if first:
-            self._set_grid(i, magnitude)
-        proxy = self._proxy_on_grid(i, magnitude, y_norm)
-        if first:
-            self._place_anchors(i, (proxy / flat.shape[0]).numpy())
-            self.anchor_exact[i] = torch.zeros(len(self.anchor_index[i]), dtype=torch.float64)
+        magnitude = flat.abs() * self.norms[i].to(flat.device)
+        return flat, weight_t, magnitude, (flat @ weight_t).norm(dim=-1)
+
+    def placed(self, index: int) -> bool:
+        return self.anchor_index[index] is not None
+
+    def place(self, layer: FFNLayer, h: torch.Tensor, s: torch.Tensor | None = None) -> None:
+        """Fix FFN ``layer``'s fine grid and anchors from a placement sample (one sequence).
+
+        Every process and every batch size places from the same sample (evaluation sequence 0), so the
+        statistics stay pure sums: identical, up to float rounding, however the data is split.
+        """
+        i = layer.index
+        _, _, magnitude, y_norm = self._prepare(layer, h)
+        self._set_grid(i, magnitude)
+        proxy, _ = self._proxy_on_grid(i, magnitude, y_norm)
+        self._place_anchors(i, (proxy / magnitude.shape[0]).numpy())
+        self.anchor_exact[i] = torch.zeros(len(self.anchor_index[i]), dtype=torch.float64)
+
+    def observe(self, layer: FFNLayer, h: torch.Tensor, s: torch.Tensor) -> None:
+        """Accumulate one batch. Unplaced FFNs are placed from this batch's first sequence, so the first
+        batch observed must start at the placement sequence (or call ``place`` beforehand)."""
+        i = layer.index
+        if not self.placed(i):
+            self.place(layer, h[:1] if h.dim() == 3 else h)
+        flat, weight_t, magnitude, y_norm = self._prepare(layer, h)
+        proxy, counts = self._proxy_on_grid(i, magnitude, y_norm)
         self.proxy_sum[i] += proxy
-        exact = dropped_norm_ratio(flat, weight_t, norms, self.anchor_thresholds(i).to(flat.device), y_norm=y_norm)
+        self.dropped_count[i] += counts
+        anchors = self.anchor_thresholds(i).to(flat.device)
+        exact = dropped_norm_ratio(flat, weight_t, self.norms[i].to(flat.device), anchors, y_norm=y_norm)
         self.anchor_exact[i] += exact.sum(dim=1).double().cpu()
         full = _per_token_ratio(magnitude.pow(2).sum(-1, keepdim=True).sqrt(), y_norm)
         self.full_proxy[i] += float(full.sum())
         self.max_magnitude[i] = max(float(self.max_magnitude[i]), float(magnitude.max()))
         self.tokens[i] += flat.shape[0]
+
+    def reduce(self, all_reduce) -> None:
+        """Combine the sums of every process: ``all_reduce(tensor, op)`` with op "sum" or "max"."""
+        for i in range(len(self.layers)):
+            for tensor in (self.proxy_sum[i], self.dropped_count[i], self.anchor_exact[i]):
+                all_reduce(tensor, "sum")
+        for tensor, op in ((self.full_proxy, "sum"), (self.tokens, "sum"), (self.max_magnitude, "max")):
+            all_reduce(tensor, op)
 
     def curve(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(thresholds, token-averaged CETT) of FFN ``index`` on the fine grid, thresholds ascending."""

@@ -10,10 +10,14 @@ from sparsinglaw.models.adapters import (
     registered_adapters,
 )
 from sparsinglaw.models.llama import LlamaFamilyAdapter
+from sparsinglaw.models.moe import ExpertFFNLayer, MoEAdapter
+from sparsinglaw.models.nongated import FalconAdapter, GPT2Adapter, GPTNeoXAdapter, OPTAdapter
 
-register_adapter(LlamaFamilyAdapter())
+for _adapter in (LlamaFamilyAdapter(), GPT2Adapter(), GPTNeoXAdapter(), OPTAdapter(), FalconAdapter(), MoEAdapter()):
+    register_adapter(_adapter)
 
 __all__ = [
+    "ExpertFFNLayer",
     "FFNAdapter",
     "FFNLayer",
     "ModuleFFNLayer",

@@ -1,0 +1,138 @@
+"""``sparsinglaw fit``: fit the sparsing laws (PAPER.md section 3) to activation curves.
+
+Examples::
+
+    sparsinglaw fit 0.4b_relu.json                       # auto: all laws ranked, paper's form starred
+    sparsinglaw fit curve.csv --law silu --skip-fraction 0.1 --output fit.json --plot plots/
+    sparsinglaw fit run.json --law relu --predict-at 1e12 --within 0.001 --backtest 0.5
+    sparsinglaw fit data/*_relu.json --law paper --scale  # A0 and dA/dD across model sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.laws import plots, report
+from sparsinglaw.laws.curve import Curve
+from sparsinglaw.laws.fit import INTERVALS, RANKINGS, FitOptions, LawFitError, choose_law, fit_all, fit_law
+from sparsinglaw.laws.io import read_curves
+from sparsinglaw.laws.predict import backtest, predict, tokens_to_within
+from sparsinglaw.laws.results import FitReport
+from sparsinglaw.laws.scale import compare_limits, params_for
+
+LAW_CHOICES = ("auto", "paper", "relu", "silu", "log", "sigmoid")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("fit", help="fit activation-vs-tokens laws with uncertainty",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="paper JSON, JSON records or CSV of points")
+    p.add_argument("--law", default="auto", choices=LAW_CHOICES,
+                   help="law family; auto fits all and ranks them; paper picks the activation's form")
+    p.add_argument("--activation", help="activation function (relu, silu, ...) if not in the file name")
+    p.add_argument("--rank-by", default="aic", choices=RANKINGS, help="ranking for --law auto")
+    p.add_argument("--skip-tokens", type=float, help="drop warmup points before this many tokens")
+    p.add_argument("--skip-fraction", type=float, help="drop this fraction of the first points")
+    p.add_argument("--interval", default="both", choices=INTERVALS,
+                   help="bootstrap (all parameters), profile (A0 and alpha), both, or none")
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap refits (default 200)")
+    p.add_argument("--bootstrap", dest="boot_method", default="residual", choices=("residual", "pairs"),
+                   help="residual (fixed token grid, default) or pairs resampling")
+    p.add_argument("--level", type=float, default=0.9, help="confidence level (default 0.9)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-limit-width", type=float, default=0.05,
+                   help="A0 interval wider than this means the limit is not identified")
+    p.add_argument("--predict-at", type=float, action="append", default=[], metavar="TOKENS",
+                   help="predict A at this token count (repeatable)")
+    p.add_argument("--within", type=float, action="append", default=[], metavar="DIST",
+                   help="tokens needed to come within DIST of A0 (repeatable)")
+    p.add_argument("--backtest", type=float, metavar="FRACTION", help="fit on the first FRACTION, test on the rest")
+    p.add_argument("--scale", action="store_true", help="compare A0 and dA/dD across the input models")
+    p.add_argument("--output", type=Path, help="write JSON results here")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots into this folder")
+    p.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace) -> FitOptions:
+    return FitOptions(args.skip_tokens, args.skip_fraction, args.interval, args.n_boot, args.boot_method,
+                      args.level, args.seed, args.max_limit_width).check()
+
+
+def _load(args: argparse.Namespace) -> list[Curve]:
+    curves = [c for path in args.inputs for c in read_curves(path)]
+    if args.activation:
+        curves = [replace(c, activation=args.activation.lower()) for c in curves]
+    return curves
+
+
+def fit_curve(curve: Curve, args: argparse.Namespace, opts: FitOptions) -> FitReport:
+    """Fit one curve as asked by ``--law``; raises when nothing could be fitted."""
+    if args.law == "auto":
+        rep = fit_all(curve, rank_by=args.rank_by, options=opts)
+        if not rep.results:
+            why = "; ".join(f"{k}: {v}" for k, v in rep.failures.items())
+            raise LawFitError(f"{curve.name}: no law could be fitted ({why})")
+        return rep
+    res = fit_law(curve, choose_law(curve, args.law), opts)
+    return FitReport(curve.name, args.rank_by, [res], {}, res.law if args.law == "paper" else None)
+
+
+def _extras(rep: FitReport, curve: Curve, args: argparse.Namespace, opts: FitOptions) -> dict[str, Any]:
+    """Predictions, reach and back-test for the report's best law; printed and returned for JSON."""
+    best = rep.best
+    out: dict[str, Any] = {}
+    if best is None:
+        return out
+    preds = [predict(best, t) for t in args.predict_at]
+    reaches = [tokens_to_within(best, e) for e in args.within] if best.family.limit(best.vector) is not None else []
+    if args.within and not reaches:
+        print(f"  {best.law}: no finite limit, --within skipped")
+    if preds or reaches:
+        print(report.prediction_lines(best.law, preds, reaches))
+        out["predictions"] = [p.to_dict() for p in preds]
+        out["within"] = [r.to_dict() for r in reaches]
+    if args.backtest:
+        bt = backtest(curve, best.law, args.backtest, opts)
+        print(report.backtest_line(bt))
+        out["backtest"] = bt.to_dict()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = _options(args)
+    curves = _load(args)
+    if args.scale and len(curves) < 2:
+        raise ConfigError("--scale needs at least two input curves")
+    entries, best = [], []
+    for curve in curves:
+        rep = fit_curve(curve, args, opts)
+        print(report.fit_table(rep))
+        entries.append({**rep.to_dict(), **_extras(rep, curve, args, opts)})
+        best.append((curve, rep.best))
+        if args.plot:
+            path = plots.plot_fit(curve, rep.results, args.plot / f"{curve.name}.png")
+            print(f"  plot: {path}")
+    doc: dict[str, Any] = {"curves": entries}
+    if args.scale:
+        cmp = compare_limits([b for _, b in best], [params_for(b, c.meta) for c, b in best])
+        print(report.scale_table(cmp))
+        doc["scale"] = cmp.to_dict()
+        if args.plot:
+            print(f"  plot: {plots.plot_scale(cmp, args.plot / 'scale.png')}")
+    if args.output:
+        _write_json(args, doc)
+    return 0
+
+
+def _write_json(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    from sparsinglaw.provenance import stamp
+
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"provenance": stamp(config), **doc}, indent=2, default=float))
+    print(f"wrote {args.output}")

@@ -1,0 +1,246 @@
+"""Results store: an embedded SQLite database in a run directory (``RUN_DIR/results.sqlite``).
+
+One row per run (``runs``: config, fingerprint, provenance), per checkpoint (``checkpoints``: step,
+tokens seen, path) and per (run, checkpoint, metric, setting) measurement (``measurements``: the headline
+value, the activation ratio, the full result as JSON and its provenance). A measurement key is unique,
+so re-recording replaces and a tracker can ask ``has(...)`` to skip work already done.
+
+Two processes may write at once (the trainer's callback and ``sparsinglaw track``): the database runs in
+WAL mode with a busy timeout, and every write is one short ``BEGIN IMMEDIATE`` transaction, retried if
+the lock is still held after the timeout. WAL needs a local filesystem (not NFS).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sparsinglaw.errors import DataError
+from sparsinglaw.fileio import atomic_write_json, atomic_write_text
+from sparsinglaw.provenance import stamp
+
+FILENAME = "results.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, created TEXT NOT NULL, fingerprint TEXT, config TEXT NOT NULL,
+    provenance TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT NOT NULL, checkpoint TEXT NOT NULL, step INTEGER, tokens INTEGER NOT NULL, path TEXT,
+    created TEXT NOT NULL, PRIMARY KEY (run_id, checkpoint));
+CREATE TABLE IF NOT EXISTS measurements (
+    run_id TEXT NOT NULL, checkpoint TEXT NOT NULL, tokens INTEGER NOT NULL, metric TEXT NOT NULL,
+    setting TEXT NOT NULL, value REAL, activation_ratio REAL, result TEXT, provenance TEXT NOT NULL,
+    created TEXT NOT NULL, PRIMARY KEY (run_id, checkpoint, metric, setting));
+CREATE INDEX IF NOT EXISTS measurements_by_metric ON measurements (metric, setting, run_id, tokens);
+"""
+
+COLUMNS = ("run_id", "checkpoint", "tokens", "metric", "setting", "value", "activation_ratio", "created")
+
+
+def setting_key(setting: dict[str, Any] | None) -> str:
+    """A canonical text form of a metric setting (sorted JSON), the ``setting`` column."""
+    return json.dumps(setting or {}, sort_keys=True, separators=(",", ":"))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class ResultsStore:
+    """A results database; ``ResultsStore(run_dir)`` opens ``RUN_DIR/results.sqlite`` (created if needed)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0):
+        path = Path(path)
+        self.path = path / FILENAME if path.is_dir() or not path.suffix else path
+        self.timeout = timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._init_schema()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        return db
+
+    def _init_schema(self) -> None:
+        db = self._connect()
+        try:
+            # journal_mode needs no transaction; it is persistent, later connections inherit WAL.
+            db.execute("PRAGMA journal_mode = WAL")
+            with self._write(db) as tx:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    tx.execute(statement)
+                tx.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with BEGIN IMMEDIATE so writers queue on the lock instead of
+        deadlocking on a read-to-write upgrade; retried while another writer holds it past the timeout."""
+        own = db is None
+        db = db or self._connect()
+        try:
+            for attempt in range(20):
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as err:
+                    if "locked" not in str(err) or attempt == 19:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            if own:
+                db.close()
+
+    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        db = self._connect()
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    # ---- writing ----
+    def add_run(self, run_id: str, config: dict[str, Any], *, fingerprint: str | None = None) -> None:
+        """Record a run (idempotent: the first record of a run id is kept)."""
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?)",
+                       (run_id, _now(), fingerprint, json.dumps(config), json.dumps(stamp(config))))
+
+    def add_checkpoint(self, run_id: str, checkpoint: str, *, step: int | None, tokens: int,
+                       path: str | None = None) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+                       (run_id, checkpoint, step, int(tokens), path, _now()))
+
+    def record(self, run_id: str, checkpoint: str, tokens: int, metric: str, *, setting: dict | None = None,
+               value: float | None = None, activation_ratio: float | None = None,
+               result: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> None:
+        """Store one measurement (replacing an earlier one with the same key)."""
+        prov = (result or {}).get("provenance") or stamp(config)
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, checkpoint, int(tokens), metric, setting_key(setting),
+                 None if value is None else float(value),
+                 None if activation_ratio is None else float(activation_ratio),
+                 None if result is None else json.dumps(result, default=str), json.dumps(prov, default=str), _now()),
+            )
+
+    def record_result(self, run_id: str, checkpoint: str, tokens: int, result, *, setting: dict | None = None) -> None:
+        """Store a measurement result object (anything with ``metric``, ``activation_ratio``, ``to_dict()``)."""
+        data = result.to_dict()
+        self.record(run_id, checkpoint, tokens, data.get("metric", "unknown"),
+                    setting=setting if setting is not None else data.get("setting"),
+                    value=data.get("activation_ratio"), activation_ratio=data.get("activation_ratio"), result=data)
+
+    # ---- reading ----
+    def has(self, run_id: str, checkpoint: str, metric: str, setting: dict | None = None) -> bool:
+        rows = self._read("SELECT 1 FROM measurements WHERE run_id=? AND checkpoint=? AND metric=? AND setting=?",
+                          (run_id, checkpoint, metric, setting_key(setting)))
+        return bool(rows)
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [{**dict(r), "config": json.loads(r["config"]), "provenance": json.loads(r["provenance"])}
+                for r in self._read("SELECT * FROM runs ORDER BY created, run_id")]
+
+    def checkpoints(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM checkpoints", ()
+        if run_id is not None:
+            sql, params = sql + " WHERE run_id=?", (run_id,)
+        return [dict(r) for r in self._read(sql + " ORDER BY run_id, tokens", params)]
+
+    def measurements(self, run_id: str | None = None, metric: str | None = None,
+                     setting: dict | None = None, *, with_result: bool = False) -> list[dict[str, Any]]:
+        """Measurement rows (oldest tokens first), optionally filtered."""
+        where, params = [], []
+        for column, value in (("run_id", run_id), ("metric", metric)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        if setting is not None:
+            where.append("setting=?")
+            params.append(setting_key(setting))
+        columns = "*" if with_result else ", ".join(COLUMNS)
+        sql = f"SELECT {columns} FROM measurements" + (f" WHERE {' AND '.join(where)}" if where else "")
+        rows = [dict(r) for r in self._read(sql + " ORDER BY run_id, metric, setting, tokens", tuple(params))]
+        for row in rows:
+            row["setting"] = json.loads(row["setting"])
+            if with_result:
+                row["result"] = json.loads(row["result"]) if row["result"] else None
+                row["provenance"] = json.loads(row["provenance"])
+        return rows
+
+    def points(self, run_id: str | None = None, metric: str = "pplp",
+               setting: dict | None = None) -> list[tuple[int, float]]:
+        """(tokens, activation_ratio) points, ordered by tokens, for the law-fitting code."""
+        rows = self.measurements(run_id, metric, setting)
+        settings = {setting_key(r["setting"]) for r in rows}
+        runs = {r["run_id"] for r in rows}
+        if len(settings) > 1 or len(runs) > 1:
+            raise DataError(f"{self.path}: {metric} was measured at {len(settings)} settings in {len(runs)} runs; "
+                            "pass run_id and setting to pick one curve")
+        return [(r["tokens"], r["activation_ratio"]) for r in rows if r["activation_ratio"] is not None]
+
+    # ---- export ----
+    def export_csv(self, path: str | Path, **filters) -> Path:
+        rows = self.measurements(**filters)
+        lines: list[str] = []
+
+        class _Sink:
+            def write(self, text: str) -> None:
+                lines.append(text)
+
+        writer = csv.DictWriter(_Sink(), fieldnames=list(COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "setting": setting_key(row["setting"])})
+        return atomic_write_text(path, "".join(lines))
+
+    def export_json(self, path: str | Path, **filters) -> Path:
+        """``{"records": [...], "runs": [...]}``; the records are readable by ``sparsinglaw fit``."""
+        records = self.measurements(with_result=True, **filters)
+        return atomic_write_json(path, {"schema": "sparsinglaw.store/1", "runs": self.runs(), "records": records})
+
+
+def store_curves(path: Path) -> list:
+    """Curves in a store for the law fitters: one per (run, metric, setting) with activation ratios."""
+    from sparsinglaw.laws.curve import Curve
+
+    store = ResultsStore(path)
+    activations = {r["run_id"]: (r["config"].get("model") or {}).get("activation") for r in store.runs()}
+    groups: dict[tuple, list[dict]] = {}
+    for row in store.measurements():
+        if row["activation_ratio"] is not None:
+            groups.setdefault((row["run_id"], row["metric"], setting_key(row["setting"])), []).append(row)
+    curves = []
+    for (run_id, metric, setting), rows in groups.items():
+        name = run_id if len(groups) == 1 else f"{run_id}:{metric}:{setting}"
+        meta = {"source": str(store.path), "run": run_id, "metric": metric, "setting": setting}
+        curves.append(Curve([r["tokens"] for r in rows], [r["activation_ratio"] for r in rows], name,
+                            activations.get(run_id), meta))
+    return curves
+
+
+def register_with_laws() -> None:
+    """Let ``sparsinglaw.laws.read_curves`` (and so ``sparsinglaw fit``) read ``.sqlite`` stores."""
+    from sparsinglaw.laws.io import READERS, Reader, register_reader
+
+    if "sqlite" not in READERS:
+        register_reader(Reader("sqlite", (".sqlite", ".db"), store_curves,
+                               lambda _path, head: head.startswith(b"SQLite format 3")))

@@ -1,0 +1,136 @@
+"""Run directory layout, the run's config guard, and complete-checkpoint discovery.
+
+    RUN_DIR/
+      run.toml                   the resolved config this directory was created with
+      run.json                   run id, config fingerprint, tokens per step, provenance
+      tokenizer/                 the run's tokenizer (trained once, reused on restart)
+      data/                      packed token ids (cache; safe to delete)
+      results.sqlite             results store (sparsinglaw.store)
+      tensorboard/               TensorBoard events (when tensorboard is installed)
+      checkpoint-<step>/         a standard transformers directory (config.json, model.safetensors,
+                                 tokenizer files) plus optimizer/scheduler/trainer state for resuming
+        sparsinglaw_checkpoint.json   written last: marks the checkpoint complete; holds tokens seen
+
+A checkpoint without the marker was interrupted while being written: resuming ignores it and removes it
+(it is rewritten at the same step), and trackers must skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.provenance import stamp
+
+log = logging.getLogger("sparsinglaw")
+
+MARKER = "sparsinglaw_checkpoint.json"
+RUN_CONFIG = "run.toml"
+RUN_INFO = "run.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Every ``checkpoint-<step>`` directory, complete or not, by step."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
+    return sorted(found)
+
+
+def read_marker(checkpoint: str | Path) -> dict[str, Any] | None:
+    """The checkpoint's ``sparsinglaw_checkpoint.json``, or None when missing or unreadable (incomplete)."""
+    try:
+        return json.loads((Path(checkpoint) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def complete_checkpoints(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Marker contents of each complete checkpoint (with ``path``), by tokens seen."""
+    out = []
+    for _step, path in checkpoint_dirs(run_dir):
+        info = read_marker(path)
+        if info is not None:
+            out.append({**info, "path": str(path)})
+    return out
+
+
+def last_complete_checkpoint(run_dir: str | Path) -> Path | None:
+    done = complete_checkpoints(run_dir)
+    return Path(done[-1]["path"]) if done else None
+
+
+def remove_incomplete(run_dir: str | Path) -> list[Path]:
+    """Delete checkpoints newer than the last complete one that lack the marker (a kill mid-save)."""
+    last = last_complete_checkpoint(run_dir)
+    last_step = int(_CHECKPOINT.match(last.name).group(1)) if last else -1
+    removed = []
+    for step, path in checkpoint_dirs(run_dir):
+        if step > last_step and read_marker(path) is None:
+            log.warning("removing incomplete checkpoint %s (interrupted while being written)", path)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def write_marker(checkpoint: Path, info: dict[str, Any]) -> None:
+    atomic_write_json(checkpoint / MARKER, info)
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(old) | set(new))
+    out = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def guard_run_dir(cfg, *, force: bool, world_size: int) -> dict[str, Any]:
+    """Create the run directory's records, or check that an existing one was made by the same config.
+
+    A different config (anything that changes the trained weights) is refused unless ``force``; with
+    ``force`` the old config is kept beside the new one (``run.<fingerprint>.toml``) and training continues
+    from the directory's checkpoints under the new config.
+    """
+    from sparsinglaw.train.config import load_config
+
+    run_dir = Path(cfg.run_dir)
+    info_path = run_dir / RUN_INFO
+    if info_path.is_file():
+        old_info = json.loads(info_path.read_text(encoding="utf-8"))
+        old_cfg = load_config(run_dir / RUN_CONFIG)
+        changed = _differences(old_cfg.result_dict(), cfg.result_dict())
+        if changed and not force:
+            raise ConfigError(
+                f"run_dir={str(run_dir)!r} holds a run with a different config (differs in {', '.join(changed[:6])}); "
+                "use another run_dir, or pass --force to continue it with the new config"
+            )
+        if changed:
+            shutil.copy2(run_dir / RUN_CONFIG, run_dir / f"run.{old_info['fingerprint']}.toml")
+            log.warning("continuing %s with a changed config (%s)", run_dir, ", ".join(changed))
+        elif old_info.get("world_tokens_per_step") != cfg.tokens_per_step(world_size) and checkpoint_dirs(run_dir):
+            raise ConfigError(
+                f"run_dir={str(run_dir)!r} was trained with {old_info.get('world_tokens_per_step')} tokens per step; "
+                f"this launch gives {cfg.tokens_per_step(world_size)} ({world_size} process(es)): relaunch with the "
+                "same number of processes so the data order and tokens seen stay exact"
+            )
+    info = {
+        "run_id": run_dir.resolve().name, "fingerprint": cfg.fingerprint(), "world_size": world_size,
+        "world_tokens_per_step": cfg.tokens_per_step(world_size), "provenance": stamp(cfg.to_dict()),
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / RUN_CONFIG)
+    atomic_write_json(info_path, info)
+    return info

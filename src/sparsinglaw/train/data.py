@@ -1,0 +1,124 @@
+"""Training and validation token data: documents split by whole documents, tokenized, packed, cached.
+
+Packing joins documents with EOS and cuts the stream into ``seq_len`` sequences (no padding, so tokens
+seen = steps x tokens per step, exactly). The training order is fixed up front: the sequence at position i
+of the run is ``permutation(seed, epoch)[i mod n]``. ``Trainer`` reads this dataset sequentially, so after
+a restart it skips the batches already seen and continues with exactly the same ones, on any number of
+processes (accelerate shards the sequential batches between ranks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sparsinglaw.data import document_split, load_documents
+from sparsinglaw.errors import DataError
+from sparsinglaw.fileio import atomic_write_json
+
+log = logging.getLogger("sparsinglaw")
+
+
+def split_documents(cfg) -> tuple[list[str], list[str]]:
+    """(train, validation) documents of ``cfg`` (a ``DataConfig``); no document is on both sides."""
+    docs = load_documents(cfg.source, text_field=cfg.text_field, split=cfg.split)
+    if cfg.max_documents is not None:
+        docs = docs[: cfg.max_documents]
+    return document_split(docs, cfg.validation_fraction)
+
+
+def tokenize(tokenizer, docs: list[str], max_tokens: int | None = None, chunk: int = 256) -> np.ndarray:
+    """One int32 stream, each document followed by EOS; batched through the fast tokenizer."""
+    eos = tokenizer.eos_token_id
+    parts: list[np.ndarray] = []
+    total = 0
+    for start in range(0, len(docs), chunk):
+        for ids in tokenizer(docs[start : start + chunk], add_special_tokens=False)["input_ids"]:
+            parts.append(np.asarray([*ids, eos], dtype=np.int32))
+            total += len(ids) + 1
+        if max_tokens is not None and total >= max_tokens:
+            break
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def pack(stream: np.ndarray, seq_len: int) -> np.ndarray:
+    n = len(stream) // seq_len
+    return stream[: n * seq_len].reshape(n, seq_len)
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        np.save(handle, array)
+    tmp.replace(path)
+
+
+def prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) packed arrays, cached in ``RUN_DIR/data`` keyed by the data settings."""
+    key = hashlib.sha256(json.dumps({
+        "data": vars(cfg.data), "seq_len": cfg.seq_len, "vocab": len(tokenizer), "budget": cfg.token_budget,
+        "tokenizer": tokenizer.name_or_path and Path(tokenizer.name_or_path).name,
+    }, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    cache = run_dir / "data"
+    meta_path = cache / "meta.json"
+    if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == key:
+        return np.load(cache / "train.npy"), np.load(cache / "valid.npy")
+    train = pack(tokenize(tokenizer, train_docs, max_tokens=cfg.token_budget + cfg.seq_len), cfg.seq_len)
+    if len(train) == 0:
+        raise DataError(f"data.source={cfg.data.source!r} gives fewer training tokens than one sequence "
+                        f"(seq_len {cfg.seq_len}); use more text or a shorter seq_len")
+    valid_tokens = cfg.data.validation_tokens
+    valid = pack(tokenize(tokenizer, valid_docs, max_tokens=valid_tokens), cfg.seq_len)[: valid_tokens // cfg.seq_len]
+    if valid_tokens >= cfg.seq_len and len(valid) == 0:
+        raise DataError(f"the validation documents give fewer tokens than one sequence of {cfg.seq_len}; "
+                        "raise data.validation_fraction or set data.validation_tokens=0")
+    cache.mkdir(parents=True, exist_ok=True)
+    _atomic_save_npy(cache / "train.npy", train)
+    _atomic_save_npy(cache / "valid.npy", valid)
+    atomic_write_json(meta_path, {"key": key, "train_sequences": len(train), "valid_sequences": len(valid),
+                                  "train_documents": len(train_docs), "valid_documents": len(valid_docs)})
+    return train, valid
+
+
+class OrderedTrainData(Dataset):
+    """``length`` training examples drawn epoch by epoch from ``sequences`` in a seeded order."""
+
+    def __init__(self, sequences: np.ndarray, length: int, seed: int):
+        self.sequences = torch.from_numpy(np.ascontiguousarray(sequences, dtype=np.int64))
+        self.length, self.seed = length, seed
+        self._orders: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._orders:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._orders[epoch] = torch.randperm(len(self.sequences), generator=generator)
+        return self._orders[epoch]
+
+    def index(self, i: int) -> int:
+        """Which packed sequence sits at position ``i`` of the run."""
+        n = len(self.sequences)
+        return int(self._order(i // n)[i % n])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        ids = self.sequences[self.index(i)]
+        return {"input_ids": ids, "labels": ids}
+
+
+class EvalSequences(Dataset):
+    def __init__(self, sequences: np.ndarray):
+        self.sequences = torch.from_numpy(np.ascontiguousarray(sequences, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.sequences[i], "labels": self.sequences[i]}

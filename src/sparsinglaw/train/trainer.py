@@ -1,0 +1,259 @@
+"""Pre-train a small causal LM on the transformers ``Trainer``.
+
+Using ``Trainer`` (not a hand-written loop) means ``torchrun --nproc_per_node N`` and ``accelerate launch``
+work unchanged for DDP, and FSDP is a matter of ``accelerate launch --use_fsdp`` (or a ``fsdp`` entry in
+TrainingArguments) on GPUs. What this module adds:
+
+- a fixed, seeded data order read sequentially (see ``train.data``), so a restart continues exactly;
+- AdamW with the warmup-stable-decay schedule, checkpoints every K tokens, each a standard transformers
+  directory completed by ``sparsinglaw_checkpoint.json`` (tokens seen, losses);
+- resuming from the last complete checkpoint after a kill, and a guard against reusing a run directory
+  with a different config (``train.checkpoints``);
+- a progress bar in tokens (tokens/s, ETA), TensorBoard when installed, and the results store.
+
+``on_checkpoint`` callables (e.g. sparsity tracking) run on the main process after each complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import SequentialSampler
+from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator, set_seed
+from transformers.trainer_callback import ProgressCallback
+
+from sparsinglaw.train import checkpoints as ckpt
+from sparsinglaw.train.config import TrainConfig
+from sparsinglaw.train.data import EvalSequences, OrderedTrainData, prepare_token_data, split_documents
+from sparsinglaw.train.modeling import build_model
+from sparsinglaw.train.tokenizer import prepare_tokenizer
+
+log = logging.getLogger("sparsinglaw")
+
+CheckpointHook = Callable[[Path, dict[str, Any]], None]
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def schedule_steps(cfg: TrainConfig, total: int) -> dict[str, int]:
+    """Warmup / stable / decay step counts of the WSD schedule (they sum to ``total``)."""
+    warmup = int(round(cfg.optim.warmup_fraction * total))
+    decay = min(total - warmup, int(round(cfg.optim.decay_fraction * total)))
+    return {"warmup": warmup, "stable": total - warmup - decay, "decay": decay}
+
+
+def training_arguments(cfg: TrainConfig, world: int, has_eval: bool) -> TrainingArguments:
+    total, every = cfg.total_steps(world), cfg.checkpoint_steps(world)
+    phases = schedule_steps(cfg, total)
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(cfg.run_dir), max_steps=total, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        optim="adamw_torch", learning_rate=cfg.optim.lr, adam_beta1=cfg.optim.beta1, adam_beta2=cfg.optim.beta2,
+        adam_epsilon=cfg.optim.eps, weight_decay=cfg.optim.weight_decay, max_grad_norm=cfg.optim.grad_clip,
+        lr_scheduler_type="warmup_stable_decay", warmup_steps=phases["warmup"],
+        lr_scheduler_kwargs={"num_stable_steps": phases["stable"], "num_decay_steps": phases["decay"],
+                             "decay_type": cfg.optim.decay_type, "min_lr_ratio": cfg.optim.min_lr_ratio},
+        save_strategy="steps", save_steps=every, save_total_limit=None,  # keep every checkpoint for tracking
+        eval_strategy="steps" if has_eval else "no", eval_steps=every if has_eval else None,
+        logging_steps=cfg.log_every_steps, report_to=[], disable_tqdm=False,
+        seed=cfg.seed, data_seed=cfg.seed, bf16=cfg.dtype == "bfloat16", fp16=cfg.dtype == "float16",
+        use_cpu=not cuda, ddp_backend=None if cuda else "gloo", ddp_find_unused_parameters=False,
+        dataloader_num_workers=cfg.dataloader_workers, remove_unused_columns=False,
+    )
+
+
+class OrderedTrainer(Trainer):
+    """A Trainer that reads the training set in its stored order (the order is shuffled in the dataset)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+
+class CheckpointRecorder(TrainerCallback):
+    """Completes each checkpoint with its marker, records it in the results store, runs the hooks."""
+
+    def __init__(self, cfg: TrainConfig, run_info: dict, tokens_per_step: int, hooks: list[CheckpointHook]):
+        self.cfg, self.run_info, self.tokens_per_step, self.hooks = cfg, run_info, tokens_per_step, hooks
+        self.train_loss: float | None = None
+        self.eval_loss: float | None = None
+        self.eval_step = -1
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.train_loss = float(logs["loss"])
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics and "eval_loss" in metrics:
+            self.eval_loss, self.eval_step = float(metrics["eval_loss"]), state.global_step
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        info = {
+            "run_id": self.run_info["run_id"], "fingerprint": self.run_info["fingerprint"],
+            "step": state.global_step, "tokens_seen": state.global_step * self.tokens_per_step,
+            "tokens_per_step": self.tokens_per_step, "train_loss": self.train_loss,
+            "eval_loss": self.eval_loss if self.eval_step == state.global_step else None,
+            "learning_rate": next((h["learning_rate"] for h in reversed(state.log_history) if "learning_rate" in h), None),
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        ckpt.write_marker(path, info)
+        self._record(path, info)
+        for hook in self.hooks:
+            hook(path, info)
+
+    def _record(self, path: Path, info: dict) -> None:
+        from sparsinglaw.store import ResultsStore
+
+        store = ResultsStore(self.cfg.run_dir)
+        run_id, name, tokens = info["run_id"], path.name, info["tokens_seen"]
+        store.add_checkpoint(run_id, name, step=info["step"], tokens=tokens, path=str(path))
+        for metric in ("train_loss", "eval_loss"):
+            if info[metric] is not None:
+                store.record(run_id, name, tokens, metric, value=info[metric], config=self.cfg.to_dict())
+
+
+class TokenProgress(TrainerCallback):
+    """A progress bar counted in tokens: shows tokens/s, ETA and the latest loss."""
+
+    def __init__(self, total_tokens: int, tokens_per_step: int):
+        self.total, self.per_step, self.bar = total_tokens, tokens_per_step, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, initial=state.global_step * self.per_step, unit="tok",
+                            unit_scale=True, desc="train", dynamic_ncols=True)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step * self.per_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _tensorboard_callback(cfg: TrainConfig):
+    if not cfg.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+    except ImportError:  # tensorboard is optional: no logging, no error
+        return None
+    return TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(Path(cfg.run_dir) / "tensorboard")))
+
+
+@dataclass
+class Prepared:
+    """Everything built before training starts (also used by the benchmark's plain loop)."""
+
+    cfg: TrainConfig
+    run_info: dict
+    tokenizer: Any
+    train_sequences: Any
+    valid_sequences: Any
+    world: int
+    args: TrainingArguments
+
+
+def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
+    """Check the run directory, then the tokenizer and token data (the main process first, others reuse)."""
+    world = world_size()
+    cfg.check_budget(world)
+    run_dir = Path(cfg.run_dir)
+    # TrainingArguments sets up the process group (torchrun / accelerate) before anything else.
+    args = training_arguments(cfg, world, has_eval=cfg.data.validation_tokens >= cfg.seq_len)
+    # The main process checks the run dir and builds the tokenizer and token data first; the other ranks
+    # then find them cached in the run dir.
+    with args.main_process_first(desc="tokenizer and data", local=False):
+        if args.process_index == 0:
+            info = ckpt.guard_run_dir(cfg, force=force, world_size=world)
+            ckpt.remove_incomplete(run_dir)
+        else:
+            info = json.loads((run_dir / ckpt.RUN_INFO).read_text(encoding="utf-8"))
+        train_docs, valid_docs = split_documents(cfg.data)
+        tokenizer = prepare_tokenizer(cfg.tokenizer, run_dir, train_docs)
+        train, valid = prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir)
+    return Prepared(cfg, info, tokenizer, train, valid, world, args)
+
+
+def new_model(prep: Prepared):
+    set_seed(prep.cfg.seed)  # identical initial weights in every run of this config
+    tok = prep.tokenizer
+    return build_model(prep.cfg.model, len(tok), prep.cfg.seq_len, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    checkpoints: list[dict] = field(default_factory=list)
+    tokens_seen: int = 0
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    seconds: float = 0.0
+    tokens_trained_now: int = 0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_trained_now / self.seconds if self.seconds > 0 else 0.0
+
+
+def build_trainer(prep: Prepared, hooks: list[CheckpointHook] | None = None) -> OrderedTrainer:
+    cfg, world = prep.cfg, prep.world
+    tps = cfg.tokens_per_step(world)
+    length = cfg.total_steps(world) * cfg.batch_size * cfg.grad_accum * world
+    recorder = CheckpointRecorder(cfg, prep.run_info, tps, list(hooks or []))
+    trainer = OrderedTrainer(
+        model=new_model(prep), args=prep.args, data_collator=default_data_collator, processing_class=prep.tokenizer,
+        train_dataset=OrderedTrainData(prep.train_sequences, length, cfg.seed),
+        eval_dataset=EvalSequences(prep.valid_sequences) if len(prep.valid_sequences) else None,
+        callbacks=[recorder],
+    )
+    trainer.remove_callback(ProgressCallback)
+    if cfg.progress:
+        trainer.add_callback(TokenProgress(cfg.total_steps(world) * tps, tps))
+    board = _tensorboard_callback(cfg)
+    if board is not None:
+        trainer.add_callback(board)
+    trainer.recorder = recorder
+    return trainer
+
+
+def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] | None = None) -> TrainOutcome:
+    """Train (or resume) the run ``cfg`` describes; returns where it ended."""
+    prep = prepare(cfg, force=force)
+    trainer = build_trainer(prep, hooks)
+    resume = ckpt.last_complete_checkpoint(cfg.run_dir)
+    start_step = (ckpt.read_marker(resume) or {}).get("step", 0) if resume else 0
+    if resume:
+        log.info("resuming from %s", resume)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - started
+    tps = cfg.tokens_per_step(prep.world)
+    done = ckpt.complete_checkpoints(cfg.run_dir)
+    return TrainOutcome(
+        run_dir=Path(cfg.run_dir), checkpoints=done, tokens_seen=trainer.state.global_step * tps,
+        train_loss=done[-1].get("train_loss") if done else None, eval_loss=done[-1].get("eval_loss") if done else None,
+        seconds=seconds, tokens_trained_now=(trainer.state.global_step - start_step) * tps,
+    )

@@ -10,7 +10,7 @@ import torch.distributed as dist
 
 
 def measure_sharded(rank: int, world_size: int, init_file: str, out_dir: str, metric: str) -> None:
-    from conftest import random_eval_data, tiny_llama
+    from helpers import random_eval_data, tiny_llama
     from sparsinglaw.measure import MeasureConfig, measure
 
     torch.set_num_threads(1)

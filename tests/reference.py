@@ -49,8 +49,15 @@ def cett_at(h: torch.Tensor, weight: torch.Tensor, t: float) -> float:
     return per_token.mean().item()
 
 
-def layer_threshold(h: torch.Tensor, weight: torch.Tensor, cett: float) -> float:
-    """Smallest grid threshold whose CETT reaches ``cett`` (bisection over the linear grid)."""
+def layer_threshold(h: torch.Tensor, weight: torch.Tensor, cett: float, refine: bool = True) -> float:
+    """Smallest grid threshold whose CETT reaches ``cett`` (bisection over the linear grid on [0, max]).
+
+    The published 65,536-point grid is coarse where a layer has massive activations: in SmolLM2's layer 11
+    max |h_i| ||W_down[:, i]|| is about 18,000, so the grid step (0.28) exceeds the CETT-0.05 threshold
+    (0.13) and the first non-zero grid point already truncates CETT 0.13. ``refine=True`` (the default)
+    continues the same bisection inside the final grid cell down to float precision: the published
+    procedure in the limit of a fine grid. ``refine=False`` is the grid exactly as published.
+    """
     top = (h.abs() * weight.norm(dim=0)).max().item()
     lo, hi = 0, GRID - 1
     while lo < hi:
@@ -59,7 +66,13 @@ def layer_threshold(h: torch.Tensor, weight: torch.Tensor, cett: float) -> float
             hi = mid
         else:
             lo = mid + 1
-    return top * lo / (GRID - 1)
+    if not refine or lo == 0:
+        return top * lo / (GRID - 1)
+    below, above = top * (lo - 1) / (GRID - 1), top * lo / (GRID - 1)
+    for _ in range(30):
+        mid = (below + above) / 2
+        below, above = (below, mid) if cett_at(h, weight, mid) >= cett else (mid, above)
+    return above
 
 
 def sparse_pass(model, ids, thresholds) -> tuple[float, float, list[float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import random_eval_data, tiny_llama
+from helpers import random_eval_data, tiny_llama
 from sparsinglaw.capture import attach
 from sparsinglaw.engine import run_pass
 from sparsinglaw.errors import ModelError, NumericalError

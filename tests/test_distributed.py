@@ -7,8 +7,8 @@ import json
 import pytest
 import torch.multiprocessing as mp
 
-from conftest import random_eval_data, tiny_llama
 from dist_worker import measure_sharded
+from helpers import random_eval_data, tiny_llama
 from sparsinglaw.measure import MeasureConfig, measure
 
 

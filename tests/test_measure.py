@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import random_eval_data, tiny_llama
+from helpers import random_eval_data, tiny_llama
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.measure import MeasureConfig, Measurement, default_sweep, measure, sweep
 from sparsinglaw.metrics.topk import topk_mask

@@ -32,22 +32,22 @@ class ActivityCounter:
         self.token_layer = torch.zeros(n_sequences, seq_len, n, dtype=torch.float32) if per_token else None
 
     def add(self, layer: FFNLayer, active: torch.Tensor) -> None:
+        """Count one FFN call's mask (bool or 0/1 float, shape ``(..., d_f)``)."""
         i = layer.index
-        flat = active.reshape(-1, active.shape[-1])
-        n_tokens = flat.shape[0]
-        per_neuron = flat.sum(dim=0, dtype=torch.float64).cpu()
-        count = float(per_neuron.sum())
-        self.active[i] += count
+        # Float32 sums are exact for the counts of one batch (< 2**24) and much faster than bool sums.
+        mask = active if active.is_floating_point() else active.to(torch.float32)
+        per_token = mask.sum(dim=-1)
+        n_tokens = per_token.numel()
+        self.active[i] += float(per_token.sum())
         self.slots[i] += n_tokens * layer.width
         self.tokens[i] += n_tokens
-        self.neuron_active[i] += per_neuron
-        if active.dim() == 3:  # (batch, seq, d_f): attributable to sequences; routed expert tokens are not
-            first, size = self.context.first_sequence, active.shape[0]
-            per_token = active.sum(dim=-1, dtype=torch.float32).cpu()
-            self.seq_active[first : first + size] += per_token.double().sum(dim=1)
-            self.seq_slots[first : first + size] += active.shape[1] * layer.width
+        self.neuron_active[i] += mask.reshape(-1, mask.shape[-1]).sum(dim=0).double().cpu()
+        if mask.dim() == 3:  # (batch, seq, d_f): attributable to sequences; routed expert tokens are not
+            first, size = self.context.first_sequence, mask.shape[0]
+            self.seq_active[first : first + size] += per_token.sum(dim=1).double().cpu()
+            self.seq_slots[first : first + size] += mask.shape[1] * layer.width
             if self.token_layer is not None:
-                self.token_layer[first : first + size, :, i] = per_token / layer.width
+                self.token_layer[first : first + size, :, i] = per_token.float().cpu() / layer.width
 
     def reduce(self, all_reduce) -> None:
         """Sum the counts of every process (sharded evaluation)."""

@@ -130,7 +130,8 @@ class Measurement:
             self.model(input_ids=self.data.input_ids[:1].to(model_device(self.model)), use_cache=False)
 
     def dense(self, cett_curves: bool) -> None:
-        """The dense pass: losses, exact-zero counts and (if asked) CETT statistics. Runs once."""
+        """The dense pass: losses, exact-zero counts and (if asked) CETT statistics. Runs once, unless a
+        later metric needs CETT statistics the first dense pass did not gather."""
         if self.dense_losses is not None and (self.curves is not None or not cett_curves):
             return
         curves = CETTCurves(self.layers, anchors=self.config.anchors) if cett_curves else None
@@ -157,9 +158,9 @@ class Measurement:
         activity = self._counter()
 
         def sparsify(layer, h, s):
-            active = applied.rule(layer, h, s)
-            activity.add(layer, active)
-            return h * active.to(h.dtype)
+            keep = applied.rule(layer, h, s).to(h.dtype)
+            activity.add(layer, keep)
+            return h * keep
 
         losses = self._pass(sparsify, "sparse pass")
         activity.reduce(all_reduce)

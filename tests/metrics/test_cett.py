@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import reference as R
-from conftest import random_eval_data, tiny_llama
+from helpers import random_eval_data, tiny_llama
 from sparsinglaw.capture import attach
 from sparsinglaw.measure import MeasureConfig, Measurement, measure
 from sparsinglaw.metrics.cett import CETTCurves, dropped_norm_ratio

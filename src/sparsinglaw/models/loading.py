@@ -9,24 +9,30 @@ on, so the caller may state it (``hidden_act``) and is warned when the architect
 from __future__ import annotations
 
 import logging
+import pickle
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.models.minicpm import is_minicpm, minicpm_to_granite_config, read_config_json
 
 log = logging.getLogger("sparsinglaw.models")
 
-# Config fields that name the FFN activation, by family (Llama & most: hidden_act; GPT-2/OPT:
-# activation_function; Falcon: activation).
-ACTIVATION_FIELDS = ("hidden_act", "activation_function", "activation")
+# Config fields that name the FFN activation, by family (Gemma 2/3: hidden_activation; Llama & most:
+# hidden_act; GPT-2/OPT: activation_function; Falcon: activation). The first present one is reported.
+ACTIVATION_FIELDS = ("hidden_activation", "hidden_act", "activation_function", "activation")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # What transformers raises for unreadable, missing or unsupported checkpoints.
-_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError, AttributeError)
+_LOAD_ERRORS = (
+    OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError, AttributeError, EOFError,
+    pickle.UnpicklingError, struct.error, SafetensorError,
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ def load_model(
             "(--hidden-act) if the model was trained with another one", spec, type(config).__name__, field, default,
         )
     model = _load_weights(source, spec, config, trust_remote_code, dtype, device_map)
-    tokenizer = load_tokenizer(source, spec, trust_remote_code)
+    tokenizer = load_tokenizer(source, spec, trust_remote_code, config=config)
     model.eval()
     return model, tokenizer
 
@@ -188,14 +194,19 @@ def _load_weights(source, spec, config, trust_remote_code, dtype, device_map):
         raise _load_error(source, spec, err) from err
 
 
-def load_tokenizer(source: ModelSource, spec: str | Path, trust_remote_code: bool = False):
-    """The tokenizer stored with the model (in the GGUF file itself for GGUF); a ModelError if there is none."""
+def load_tokenizer(source: ModelSource, spec: str | Path, trust_remote_code: bool = False, config: Any = None):
+    """The tokenizer stored with the model (in the GGUF file itself for GGUF); a ModelError if there is none.
+
+    ``config`` is the already loaded (or, for MiniCPM, mapped) config, so transformers does not re-read a
+    config.json whose model type it may not know.
+    """
     from transformers import AutoTokenizer
 
+    kwargs: dict[str, Any] = {"gguf_file": source.gguf_file, "trust_remote_code": trust_remote_code}
+    if source.kind != "gguf" and config is not None:
+        kwargs["config"] = config
     try:
-        return AutoTokenizer.from_pretrained(
-            source.target, gguf_file=source.gguf_file, trust_remote_code=trust_remote_code
-        )
+        return AutoTokenizer.from_pretrained(source.target, **kwargs)
     except _LOAD_ERRORS as err:
         raise ModelError(
             f"cannot load the tokenizer of {spec}: {_one_line(err)}; put the tokenizer files next to the weights"

@@ -1,0 +1,143 @@
+"""Per-layer CETT thresholds as a documented, versioned file, and applying them to a model.
+
+Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"version": 1``)::
+
+    {
+      "format": "sparsinglaw.thresholds", "version": 1,
+      "rule": "zero h_i where |h_i| * ||W_down[:, i]|| < t_l",
+      "model": {"name": str, "model_type": str, "n_ffn": int, "widths": [d_f per FFN]},
+      "metric": {"name": "pplp" | "cett", "setting": {...}, "activation_ratio": float, "ppl_ratio": float},
+      "calibration": {"data": str, "n_tokens": int, "seq_len": int},
+      "layers": [{"name": str, "block": int, "expert": int | null, "width": int, "threshold": float}],
+      "provenance": {...}
+    }
+
+Applying thresholds (PAPER.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
+``|h_i| * ||W_down[:, i]|| < t_l``. ``apply_thresholds`` does this with hooks for the duration of a block.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sparsinglaw.capture import attach
+from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.results import MeasureResult
+
+FORMAT, VERSION = "sparsinglaw.thresholds", 1
+RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l"
+
+
+@dataclass
+class Thresholds:
+    """Per-FFN thresholds ``t_l`` with the identity of the model and the measurement that produced them."""
+
+    layers: list[dict[str, Any]]  # name, block, expert, width, threshold
+    model: dict[str, Any]
+    metric: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    rule: str = RULE
+    format: str = FORMAT
+    version: int = VERSION
+
+    @property
+    def values(self) -> list[float]:
+        return [float(layer["threshold"]) for layer in self.layers]
+
+    @classmethod
+    def from_result(cls, result: MeasureResult, model_type: str | None = None) -> Thresholds:
+        """Thresholds of a CETT or PPL-p% measurement."""
+        if any(layer.threshold is None for layer in result.layers):
+            raise ConfigError(f"a {result.metric} result has no per-layer CETT thresholds; measure with --metric pplp or cett")
+        layers = [{"name": x.name, "block": x.block, "expert": x.expert, "width": x.width, "threshold": x.threshold}
+                  for x in result.layers]
+        return cls(
+            layers=layers,
+            model={"name": result.model, "model_type": model_type, "n_ffn": len(layers), "widths": [x.width for x in result.layers]},
+            metric={"name": result.metric, "setting": result.setting, "activation_ratio": result.activation_ratio,
+                    "ppl_ratio": result.ppl_ratio},
+            calibration={"data": result.data_source, "n_tokens": result.n_tokens, "seq_len": result.seq_len},
+            provenance=result.provenance,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Thresholds:
+        """A thresholds file, or a measurement result JSON (its thresholds are taken)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"thresholds file {path} does not exist") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ConfigError(f"{path} is not JSON; pass a thresholds file or a 'sparsinglaw measure --output' result") from None
+        if data.get("format") == FORMAT:
+            if data.get("version") != VERSION:
+                raise ConfigError(f"{path} is thresholds format version {data.get('version')}; this sparsinglaw reads {VERSION}")
+            known = {k: data[k] for k in ("layers", "model", "metric", "calibration", "provenance", "rule") if k in data}
+            return cls(**known)
+        if "layers" in data and "metric" in data:
+            return cls.from_result(MeasureResult.from_dict(data))
+        raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
+
+    def check_compatible(self, ffn_layers) -> None:
+        """Refuse thresholds measured on a model with other FFNs (count or widths differ)."""
+        widths = [layer.width for layer in ffn_layers]
+        if len(widths) != len(self.layers) or widths != [x["width"] for x in self.layers]:
+            raise ModelError(
+                f"thresholds are for {len(self.layers)} FFNs of widths {sorted(set(x['width'] for x in self.layers))} "
+                f"({self.model.get('name')}), this model has {len(widths)} of widths {sorted(set(widths))}; "
+                "measure thresholds on this model"
+            )
+
+
+class AppliedStats:
+    """Active / total (token, neuron) pairs seen while thresholds were applied."""
+
+    def __init__(self, n: int):
+        self.active = torch.zeros(n, dtype=torch.float64)
+        self.total = torch.zeros(n, dtype=torch.float64)
+
+    @property
+    def activation_ratio(self) -> float:
+        return float(self.active.sum() / self.total.sum()) if self.total.sum() > 0 else float("nan")
+
+
+@contextmanager
+def apply_thresholds(model, thresholds: Thresholds | list[float]) -> Iterator[AppliedStats]:
+    """Zero ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l`` in every FFN of ``model`` inside the block;
+    hooks are removed on exit. Yields running activation statistics."""
+    layers = find_ffn_layers(model)
+    if isinstance(thresholds, Thresholds):
+        thresholds.check_compatible(layers)
+        values = thresholds.values
+    else:
+        values = [float(t) for t in thresholds]
+        if len(values) != len(layers):
+            raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
+    norms = [layer.down_column_norms() for layer in layers]
+    stats = AppliedStats(len(layers))
+
+    def sparsify(layer, h, s):
+        keep = (h.abs() * norms[layer.index].to(h.device, h.dtype) >= values[layer.index]).to(h.dtype)
+        stats.active[layer.index] += float(keep.sum())
+        stats.total[layer.index] += keep.numel()
+        return h * keep
+
+    with attach(layers, sparsify):
+        yield stats

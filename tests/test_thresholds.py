@@ -1,0 +1,60 @@
+"""Thresholds file: round trip, compatibility checks, and applying them reproduces the measurement."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from helpers import tiny_llama
+from sparsinglaw.engine import run_pass
+from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.measure import MeasureConfig, measure
+from sparsinglaw.thresholds import Thresholds, apply_thresholds
+
+
+def test_applying_result_thresholds_reproduces_its_ppl_and_activation(tmp_path, tiny_model, eval_data):
+    result = measure(tiny_model, eval_data, MeasureConfig(metric="pplp", p=1.0))
+    path = Thresholds.from_result(result).save(tmp_path / "t.json")
+    thresholds = Thresholds.load(path)
+    assert thresholds.values == result.thresholds
+    dense = run_pass(tiny_model, eval_data, batch_size=4)
+    with apply_thresholds(tiny_model, thresholds) as stats:
+        sparse = run_pass(tiny_model, eval_data, batch_size=4)
+    assert math.exp(sparse.mean_nll - dense.mean_nll) == pytest.approx(result.ppl_ratio, abs=1e-6)
+    assert stats.activation_ratio == pytest.approx(result.activation_ratio, abs=1e-9)
+    for module in tiny_model.modules():
+        assert not module._forward_pre_hooks
+
+
+def test_a_result_json_is_accepted_as_thresholds(tmp_path, tiny_model, eval_data):
+    result = measure(tiny_model, eval_data, MeasureConfig(metric="cett", cett=0.1))
+    result.save(tmp_path / "r.json")
+    assert Thresholds.load(tmp_path / "r.json").values == result.thresholds
+
+
+def test_thresholds_of_another_model_are_refused(tiny_model, eval_data):
+    result = measure(tiny_model, eval_data, MeasureConfig(metric="cett", cett=0.1))
+    other = tiny_llama(layers=3)
+    with pytest.raises(ModelError, match="measure thresholds on this model"), apply_thresholds(other, Thresholds.from_result(result)):
+        pass
+    wider = tiny_llama(inter=128)
+    with pytest.raises(ModelError), apply_thresholds(wider, Thresholds.from_result(result)):
+        pass
+
+
+def test_results_without_thresholds_and_bad_files_are_refused(tmp_path, tiny_model, eval_data):
+    with pytest.raises(ConfigError, match="no per-layer CETT thresholds"):
+        Thresholds.from_result(measure(tiny_model, eval_data, MeasureConfig(metric="topk", ratio=0.5)))
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not JSON"):
+        Thresholds.load(tmp_path / "x.json")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Thresholds.load(tmp_path / "missing.json")
+
+
+def test_plain_list_of_thresholds(tiny_model):
+    with torch.no_grad(), apply_thresholds(tiny_model, [1e9, 1e9]) as stats:
+        tiny_model(input_ids=torch.zeros(1, 8, dtype=torch.long))
+    assert stats.activation_ratio == 0.0

@@ -51,3 +51,46 @@ def random_eval_data(n_sequences: int = 8, seq_len: int = 32, vocab: int = 256, 
     noise = torch.rand(n_sequences, seq_len, generator=g) < 0.5
     ids[noise] = torch.randint(0, vocab, (int(noise.sum()),), generator=g)
     return EvalData(input_ids=ids, source="random")
+
+
+def text_tokenizer(vocab: int = 256):
+    """A byte-level BPE trained in-process on a slice of the built-in corpus (no downloads)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from sparsinglaw.data import builtin_documents
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    backend.train_from_iterator(builtin_documents()[:20], trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>")
+
+
+def fit_briefly(model, tokenizer, steps: int = 40, seq_len: int = 64, lr: float = 3e-3, seed: int = 0):
+    """A few optimizer steps on the built-in corpus, so the FFNs help (a random FFN only adds noise, and
+    dropping its neurons would *lower* perplexity)."""
+    from sparsinglaw.data import build_eval_data, builtin_documents
+
+    torch.manual_seed(seed)
+    data = build_eval_data(tokenizer, builtin_documents()[:40], seq_len=seq_len, max_tokens=seq_len * 256)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        ids = data.input_ids[(step * 8) % data.n_sequences :][:8]
+        loss = model(input_ids=ids, labels=ids).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def saved_tiny_model(path, hidden_act: str = "silu", seed: int = 0):
+    """A tiny Llama, briefly trained, with a real-text tokenizer, saved as a transformers directory."""
+    tokenizer = text_tokenizer()
+    model = fit_briefly(tiny_llama(hidden_act, seed=seed, vocab=len(tokenizer), init=0.02), tokenizer)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -10,6 +10,7 @@ import numpy as np
 from sparsinglaw.cli import fit as fit_cli
 from sparsinglaw.cli import main
 from sparsinglaw.cli import widthdepth as wd_cli
+from sparsinglaw.laws import LawFitError
 
 
 def _run(argv: list[str]) -> int:
@@ -94,3 +95,18 @@ def test_widthdepth_command(tmp_path, capsys):
     assert "bottleneck r_b" in capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert abs(doc["hinge"]["bottleneck"] - 114) < 5 and doc["loss_range"]["low"] < 150
+
+
+def test_one_bad_curve_among_several_is_reported(data_dir, tmp_path, capsys):
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"token_passed": [1e9, 2e9], "activation_ratio": [0.1, 0.09]}))
+    out = tmp_path / "o.json"
+    try:
+        _run(["fit", str(data_dir / "0.2b_silu.json"), str(short), "--interval", "none", "--output", str(out)])
+    except LawFitError as err:
+        assert "1 of 2 curves could not be fitted: short" in str(err)
+    else:
+        raise AssertionError("expected LawFitError")
+    assert "FAILED" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert [c["curve"] for c in doc["curves"]] == ["0.2b_silu"] and "short" in doc["failed"]

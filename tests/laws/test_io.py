@@ -104,3 +104,25 @@ def test_store_reader_plugs_in(tmp_path):
         assert read_curve(path).name == "from-store"
     finally:
         READERS.pop("fake-store")
+
+
+def test_project_results_store_is_readable(tmp_path):
+    """This project's SQLite results store (sparsinglaw.store) registers a reader through PLUGINS."""
+    store_mod = pytest.importorskip("sparsinglaw.store")
+    store = store_mod.ResultsStore(tmp_path)
+    store.add_run("r1", {"model": {"activation": "relu"}})
+    for t, r in zip(TOKENS, RATIOS, strict=True):
+        store.record("r1", f"ck{int(t)}", int(t), "pplp", setting={"p": 1}, activation_ratio=r)
+    curves = read_curves(tmp_path)  # the run directory
+    assert len(curves) == 1 and curves[0].activation == "relu"
+    np.testing.assert_allclose(curves[0].ratio, RATIOS)
+    export = tmp_path / "export.json"
+    store.export_json(export, points_only=True)
+    assert read_curve(export).activation == "relu"
+
+
+def test_single_column_csv_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("justonecolumn\n1\n2\n")
+    with pytest.raises(DataError):
+        read_curve(path)

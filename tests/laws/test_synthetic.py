@@ -43,9 +43,9 @@ def test_silu_profile_intervals_cover_truth(silu_truth):
 
 def test_silu_reported_limit_interval_covers_truth(silu_truth):
     """Default ``both``: the reported A0 interval is the hull of bootstrap and profile intervals."""
-    hits, _ = _coverage("silu", silu_truth, 6, interval="both", n_boot=30)
-    assert hits["limit"] >= 5, hits
-    assert hits["A0"] + hits["alpha"] >= 7, hits  # percentile bootstrap alone: about 75-80% measured
+    hits, _ = _coverage("silu", silu_truth, 10, interval="both", n_boot=20)
+    assert hits["limit"] >= 8, hits
+    assert hits["A0"] + hits["alpha"] >= 13, hits  # percentile bootstrap alone: about 75-80% measured
 
 
 def test_unidentified_limit_is_flagged_on_a_short_curve(relu_truth):

@@ -15,7 +15,7 @@ import sys
 from sparsinglaw.errors import SparsingLawError
 
 # Subcommand modules, in the order they appear in ``--help``.
-SUBCOMMANDS = ("demo", "measure", "pareto", "fit")
+SUBCOMMANDS = ("demo", "measure", "pareto", "fit", "widthdepth", "train", "track", "eval", "export", "speed")
 
 
 def build_parser() -> argparse.ArgumentParser:

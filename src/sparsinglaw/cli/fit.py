@@ -16,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sparsinglaw.errors import ConfigError
-from sparsinglaw.laws import plots, report
+from sparsinglaw.errors import ConfigError, SparsingLawError
+from sparsinglaw.laws import report
 from sparsinglaw.laws.curve import Curve
 from sparsinglaw.laws.fit import INTERVALS, RANKINGS, FitOptions, LawFitError, choose_law, fit_all, fit_law
 from sparsinglaw.laws.io import read_curves
 from sparsinglaw.laws.predict import backtest, predict, tokens_to_within
-from sparsinglaw.laws.results import FitReport
+from sparsinglaw.laws.results import FitReport, FitResult
 from sparsinglaw.laws.scale import compare_limits, params_for
 
 LAW_CHOICES = ("auto", "paper", "relu", "silu", "log", "sigmoid")
@@ -31,7 +31,8 @@ LAW_CHOICES = ("auto", "paper", "relu", "silu", "log", "sigmoid")
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fit", help="fit activation-vs-tokens laws with uncertainty",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="paper JSON, JSON records or CSV of points")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="paper JSON, JSON records, CSV, or a results store (.sqlite file or run folder)")
     p.add_argument("--law", default="auto", choices=LAW_CHOICES,
                    help="law family; auto fits all and ranks them; paper picks the activation's form")
     p.add_argument("--activation", help="activation function (relu, silu, ...) if not in the file name")
@@ -39,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-tokens", type=float, help="drop warmup points before this many tokens")
     p.add_argument("--skip-fraction", type=float, help="drop this fraction of the first points")
     p.add_argument("--interval", default="both", choices=INTERVALS,
-                   help="bootstrap (all parameters), profile (A0 and alpha), both, or none")
+                   help="bootstrap (all parameters), profile (A0 and alpha), both (default; A0 is "
+                        "reported with the hull of the two intervals), or none")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap refits (default 200)")
     p.add_argument("--bootstrap", dest="boot_method", default="residual", choices=("residual", "pairs"),
                    help="residual (fixed token grid, default) or pairs resampling")
@@ -97,35 +99,58 @@ def _extras(rep: FitReport, curve: Curve, args: argparse.Namespace, opts: FitOpt
         out["predictions"] = [p.to_dict() for p in preds]
         out["within"] = [r.to_dict() for r in reaches]
     if args.backtest:
-        bt = backtest(curve, best.law, args.backtest, opts)
+        # the back-test is about prediction error: profile intervals only (no bootstrap) keep it quick
+        bt = backtest(curve, best.law, args.backtest, opts if opts.interval == "none" else replace(opts, interval="profile"))
         print(report.backtest_line(bt))
         out["backtest"] = bt.to_dict()
     return out
 
 
+def _plot(curve: Curve, rep: FitReport, folder: Path) -> None:
+    from sparsinglaw.laws import plots
+
+    ordered = [rep.best] + [r for r in rep.results if r is not rep.best]  # linearized view: best law
+    print(f"  plot: {plots.plot_fit(curve, ordered, folder / f'{curve.name}.png')}")
+
+
+def _scale(best: list[tuple[Curve, FitResult]], args: argparse.Namespace) -> dict[str, Any]:
+    cmp = compare_limits([b for _, b in best], [params_for(b, c.meta) for c, b in best])
+    print(report.scale_table(cmp))
+    if args.plot:
+        from sparsinglaw.laws import plots
+
+        print(f"  plot: {plots.plot_scale(cmp, args.plot / 'scale.png')}")
+    return cmp.to_dict()
+
+
 def run(args: argparse.Namespace) -> int:
+    """Fit every curve; a curve that cannot be fitted is reported and the exit code is non-zero."""
     opts = _options(args)
     curves = _load(args)
     if args.scale and len(curves) < 2:
         raise ConfigError("--scale needs at least two input curves")
-    entries, best = [], []
+    entries, best, failed = [], [], {}
     for curve in curves:
-        rep = fit_curve(curve, args, opts)
+        try:
+            rep = fit_curve(curve, args, opts)
+        except SparsingLawError as err:
+            if len(curves) == 1:
+                raise
+            failed[curve.name] = str(err)
+            print(f"== {curve.name}\n  FAILED: {err}")
+            continue
         print(report.fit_table(rep))
         entries.append({**rep.to_dict(), **_extras(rep, curve, args, opts)})
         best.append((curve, rep.best))
         if args.plot:
-            path = plots.plot_fit(curve, rep.results, args.plot / f"{curve.name}.png")
-            print(f"  plot: {path}")
-    doc: dict[str, Any] = {"curves": entries}
-    if args.scale:
-        cmp = compare_limits([b for _, b in best], [params_for(b, c.meta) for c, b in best])
-        print(report.scale_table(cmp))
-        doc["scale"] = cmp.to_dict()
-        if args.plot:
-            print(f"  plot: {plots.plot_scale(cmp, args.plot / 'scale.png')}")
+            _plot(curve, rep, args.plot)
+    doc: dict[str, Any] = {"curves": entries, "failed": failed}
+    if args.scale and len(best) >= 2:
+        doc["scale"] = _scale(best, args)
     if args.output:
         _write_json(args, doc)
+    if failed:
+        raise LawFitError(f"{len(failed)} of {len(curves)} curves could not be fitted: {', '.join(failed)}")
     return 0
 
 

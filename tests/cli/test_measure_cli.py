@@ -1,0 +1,92 @@
+"""The measure / pareto / demo commands end to end on a tiny saved model, and their bad-input errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import saved_tiny_model
+from sparsinglaw.cli import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return saved_tiny_model(tmp_path_factory.mktemp("tiny"), hidden_act="relu")
+
+
+def run_cli(*args) -> subprocess.CompletedProcess:
+    """The real console entry point in a subprocess: exit code, stdout and stderr as a user sees them."""
+    return subprocess.run([sys.executable, "-m", "sparsinglaw", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_measure_pplp_writes_table_json_and_heatmap(model_dir, tmp_path, capsys):
+    out, heat = tmp_path / "r.json", tmp_path / "map.png"
+    code = main(["measure", "--model", str(model_dir), "--metric", "pplp", "--p", "1", "--seq-len", "64",
+                 "--max-tokens", "512", "--output", str(out), "--heatmap", str(heat), "--frequency-plot",
+                 str(tmp_path / "freq.png")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "PPL ratio" in printed and "threshold t_l" in printed
+    result = json.loads(out.read_text())
+    assert abs(result["ppl_ratio"] - 1.01) <= 1e-3
+    assert len(result["layers"]) == 2 and all(layer["threshold"] > 0 for layer in result["layers"])
+    assert heat.stat().st_size > 1000 and (tmp_path / "freq.png").stat().st_size > 1000
+    assert len(result["token_detail"]["tokens"]) == 48
+
+
+@pytest.mark.parametrize("flags", [["--metric", "cett", "--cett", "0.2"], ["--metric", "fat", "--epsilon", "0.01"],
+                                   ["--metric", "topk", "--ratio", "0.1"], ["--metric", "zero"]])
+def test_measure_each_metric(model_dir, tmp_path, flags):
+    out = tmp_path / "r.json"
+    assert main(["measure", "--model", str(model_dir), *flags, "--seq-len", "64", "--max-tokens", "256",
+                 "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert 0 < result["activation_ratio"] <= 1
+
+
+def test_pareto_writes_points_and_plot(model_dir, tmp_path):
+    out, plot = tmp_path / "p.json", tmp_path / "p.png"
+    assert main(["pareto", "--model", str(model_dir), "--seq-len", "64", "--max-tokens", "256",
+                 "--values", "cett=0.05,0.2", "--values", "topk=0.2,0.5", "--values", "fat=0.01,0.1",
+                 "--output", str(out), "--plot", str(plot)]) == 0
+    points = json.loads(out.read_text())["points"]
+    assert {p["metric"] for p in points} == {"cett", "topk", "fat", "zero"}
+    assert plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "/nope/model"], "does not exist"),
+    (["--p", "0"], "p=0"),
+    (["--p", "-1"], "p=-1"),
+    (["--metric", "cett", "--cett", "1.5"], "cett=1.5"),
+    (["--metric", "topk", "--ratio", "0"], "ratio=0"),
+    (["--metric", "topk", "--ratio", "1.5"], "ratio=1.5"),
+    (["--data", "/nope.txt"], "does not exist"),
+    (["--seq-len", "4096", "--max-tokens", "8192", "--data", "SHORT"], "fewer than one sequence"),
+    (["--max-tokens", "10"], "smaller than one sequence"),
+])
+def test_bad_input_is_one_line_and_non_zero(model_dir, tmp_path, capsys, args, message):
+    short = tmp_path / "short.txt"
+    short.write_text("only a few words here")
+    args = [str(short) if a == "SHORT" else a for a in args]
+    code = main(["measure", "--model", str(model_dir), "--seq-len", "64", "--max-tokens", "256", *args])
+    err = capsys.readouterr().err
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_entry_point_prints_one_line_errors_without_traceback(tmp_path, model_dir):
+    """The installed console entry point, in a subprocess, as a user runs it."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    done = run_cli("measure", "--model", model_dir, "--data", empty)
+    assert done.returncode == 2 and "no text" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]}))
+    done = run_cli("measure", "--model", tmp_path / "bert")
+    assert done.returncode == 2 and "causal" in done.stderr and "Traceback" not in done.stderr

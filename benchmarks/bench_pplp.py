@@ -1,0 +1,52 @@
+"""PPL-p% fast path versus the slow reference of the published procedure, on SmolLM2-135M (issue 3).
+
+    .venv/bin/python benchmarks/bench_pplp.py [--tokens 512] [--p 1] [--tol 1e-3]
+
+Prints, from one run: wall time of each and their ratio, forward passes of each, the fast path's cost in
+dense-forward equivalents (its wall time / a plain forward's, measured in the same run), and, at the CETT the
+fast path reports, the activation ratio of the reference procedure against the fast path's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import english, plain_forward_seconds, smollm2
+
+import reference as R
+from sparsinglaw.measure import MeasureConfig, measure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int, default=512)
+    parser.add_argument("--p", type=float, default=1.0)
+    parser.add_argument("--tol", type=float, default=1e-3)
+    parser.add_argument("--skip-reference", action="store_true", help="only the fast path (minutes faster)")
+    args = parser.parse_args()
+    model, tokenizer = smollm2()
+    data = english(tokenizer, args.tokens)
+    forward = plain_forward_seconds(model, data)
+    start = time.perf_counter()
+    fast = measure(model, data, MeasureConfig(metric="pplp", p=args.p, tolerance=args.tol, batch_size=4))
+    fast_s = time.perf_counter() - start
+    print(f"plain forward over {data.n_tokens} tokens: {forward:.2f} s")
+    print(f"fast: {fast_s:.1f} s, {fast.forward_passes} passes, {fast_s / forward:.1f} dense-forward equivalents, "
+          f"CETT {fast.setting['cett']:.4f}, PPL ratio {fast.ppl_ratio:.5f}, activation ratio {fast.activation_ratio:.4f}")
+    at_same = R.at_cett(model, data.input_ids, fast.setting["cett"])
+    print(f"reference at the same CETT: activation ratio {at_same['activation_ratio']:.4f} "
+          f"(difference {abs(at_same['activation_ratio'] - fast.activation_ratio):.4f}, target <= 0.005)")
+    if args.skip_reference:
+        return
+    start = time.perf_counter()
+    ref = R.ppl_p(model, data.input_ids, p=args.p, tol=args.tol)
+    ref_s = time.perf_counter() - start
+    print(f"reference: {ref_s:.1f} s, {ref['forward_passes']} passes, CETT {ref['cett']:.4f}, "
+          f"PPL ratio {ref['ppl_ratio']:.5f}, activation ratio {ref['activation_ratio']:.4f}")
+    print(f"speed-up {ref_s / fast_s:.1f}x (target >= 25x); fast-path cost {fast_s / forward:.1f} dense-forward "
+          f"equivalents (target <= 8)")
+
+
+if __name__ == "__main__":
+    main()

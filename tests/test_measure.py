@@ -105,3 +105,17 @@ def test_hooks_are_removed_after_measuring(tiny_model, eval_data):
 def test_bad_settings_are_rejected_with_the_field_named(field, value):
     with pytest.raises(ConfigError, match=field if field != "metric" else "unknown metric"):
         MeasureConfig(**{field: value})
+
+
+def test_device_map_auto_loads_and_measures(tmp_path):
+    """accelerate's device_map path (CPU-only here: everything lands on the CPU) measures like a plain load."""
+    from helpers import saved_tiny_model
+    from sparsinglaw.data import build_eval_data, builtin_documents
+    from sparsinglaw.models.loading import load_model
+
+    path = saved_tiny_model(tmp_path / "m")
+    mapped, tokenizer = load_model(str(path), device_map="auto")
+    plain, _ = load_model(str(path))
+    data = build_eval_data(tokenizer, builtin_documents()[:5], seq_len=32, max_tokens=256)
+    config = MeasureConfig(metric="cett", cett=0.1)
+    assert measure(mapped, data, config).activation_ratio == pytest.approx(measure(plain, data, config).activation_ratio)

@@ -119,3 +119,21 @@ def test_device_map_auto_loads_and_measures(tmp_path):
     data = build_eval_data(tokenizer, builtin_documents()[:5], seq_len=32, max_tokens=256)
     config = MeasureConfig(metric="cett", cett=0.1)
     assert measure(mapped, data, config).activation_ratio == pytest.approx(measure(plain, data, config).activation_ratio)
+
+
+def test_sweep_runs_one_dense_pass(tiny_model, eval_data):
+    values = {"topk": [0.5], "cett": [0.1], "zero": []}
+    calls = []
+    original = Measurement.dense
+
+    def counting(self, cett_curves):
+        before = self.passes
+        original(self, cett_curves)
+        calls.append(self.passes - before)
+
+    Measurement.dense = counting
+    try:
+        sweep(tiny_model, eval_data, values)
+    finally:
+        Measurement.dense = original
+    assert sum(calls) == 1

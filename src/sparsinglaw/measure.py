@@ -279,6 +279,8 @@ def sweep(model, data: EvalData, values: dict[str, list[float]], config: Measure
     """Pareto sweep: (activation ratio, PPL ratio) for each metric at each setting, one dense pass shared."""
     config = config or MeasureConfig()
     measurement = Measurement(model, data, config, layers=layers, progress=progress)
+    # One dense pass for all metrics: gather CETT statistics up front if any metric needs them.
+    measurement.dense(cett_curves=any(metrics.get_metric(name).needs_cett_curves for name in values))
     points = []
     for name, settings in values.items():
         for value in settings or [None]:

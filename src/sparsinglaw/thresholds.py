@@ -30,6 +30,7 @@ import torch
 from sparsinglaw.capture import attach
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.metrics.cett import cett_rule
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
 
@@ -130,11 +131,11 @@ def apply_thresholds(model, thresholds: Thresholds | list[float]) -> Iterator[Ap
         values = [float(t) for t in thresholds]
         if len(values) != len(layers):
             raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
-    norms = [layer.down_column_norms() for layer in layers]
+    rule = cett_rule(values, [layer.down_column_norms() for layer in layers])
     stats = AppliedStats(len(layers))
 
     def sparsify(layer, h, s):
-        keep = (h.abs() * norms[layer.index].to(h.device, h.dtype) >= values[layer.index]).to(h.dtype)
+        keep = rule(layer, h, s).to(h.dtype)
         stats.active[layer.index] += float(keep.sum())
         stats.total[layer.index] += keep.numel()
         return h * keep

@@ -159,6 +159,10 @@ class ResultsStore:
         return [{**dict(r), "config": json.loads(r["config"]), "provenance": json.loads(r["provenance"])}
                 for r in self._read("SELECT * FROM runs ORDER BY created, run_id")]
 
+    def activations(self) -> dict[str, str | None]:
+        """Each run's activation function (from its training config), for choosing the law to fit."""
+        return {r["run_id"]: (r["config"].get("model") or {}).get("activation") for r in self.runs()}
+
     def checkpoints(self, run_id: str | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM checkpoints", ()
         if run_id is not None:
@@ -212,10 +216,22 @@ class ResultsStore:
             writer.writerow({**row, "setting": setting_key(row["setting"])})
         return atomic_write_text(path, "".join(lines))
 
-    def export_json(self, path: str | Path, **filters) -> Path:
-        """``{"records": [...], "runs": [...]}``; the records are readable by ``sparsinglaw fit``."""
+    def export_json(self, path: str | Path, *, points_only: bool = False, **filters) -> Path:
+        """``{"records": [...], "runs": [...]}``. Each record carries a ``curve`` label (run:metric:setting);
+        with ``points_only`` (rows with an activation ratio) the file is readable by ``sparsinglaw fit``."""
         records = self.measurements(with_result=True, **filters)
+        if points_only:
+            records = [r for r in records if r["activation_ratio"] is not None]
+        activations = self.activations()
+        for r in records:
+            r["curve"] = curve_label(r["run_id"], r["metric"], r["setting"])
+            r["activation"] = activations.get(r["run_id"])
         return atomic_write_json(path, {"schema": "sparsinglaw.store/1", "runs": self.runs(), "records": records})
+
+
+def curve_label(run_id: str, metric: str, setting: dict | str) -> str:
+    text = setting if isinstance(setting, str) else setting_key(setting)
+    return f"{run_id}:{metric}:{text}"
 
 
 def store_curves(path: Path) -> list:
@@ -223,14 +239,14 @@ def store_curves(path: Path) -> list:
     from sparsinglaw.laws.curve import Curve
 
     store = ResultsStore(path)
-    activations = {r["run_id"]: (r["config"].get("model") or {}).get("activation") for r in store.runs()}
+    activations = store.activations()
     groups: dict[tuple, list[dict]] = {}
     for row in store.measurements():
         if row["activation_ratio"] is not None:
             groups.setdefault((row["run_id"], row["metric"], setting_key(row["setting"])), []).append(row)
     curves = []
     for (run_id, metric, setting), rows in groups.items():
-        name = run_id if len(groups) == 1 else f"{run_id}:{metric}:{setting}"
+        name = run_id if len(groups) == 1 else curve_label(run_id, metric, setting)
         meta = {"source": str(store.path), "run": run_id, "metric": metric, "setting": setting}
         curves.append(Curve([r["tokens"] for r in rows], [r["activation_ratio"] for r in rows], name,
                             activations.get(run_id), meta))

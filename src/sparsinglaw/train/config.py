@@ -110,12 +110,15 @@ class DataConfig:
     validation_fraction: float = 0.05
     max_documents: int | None = None  # use only the first N documents (quick experiments, tests)
     validation_tokens: int = 65_536  # tokens of the validation split evaluated at each checkpoint (0: none)
+    streaming: bool = False  # stream a `datasets` dataset instead of loading it whole
+    max_chars: int | None = None  # streaming: stop after this much training text (default 8 x token_budget)
 
     def __post_init__(self) -> None:
         _check("data", [
             (0.0 < self.validation_fraction < 1.0, "validation_fraction", "must be in (0, 1)"),
             (self.max_documents is None or self.max_documents >= 2, "max_documents", "must be >= 2"),
             (self.validation_tokens >= 0, "validation_tokens", "must be >= 0"),
+            (self.max_chars is None or self.max_chars > 0, "max_chars", "must be > 0"),
         ], self)
 
 
@@ -151,7 +154,8 @@ class OptimConfig:
 
 
 # Run settings that do not change what is trained: they may differ when resuming a run directory.
-NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "progress", "dataloader_workers")
+NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "progress", "dataloader_workers", "track",
+                     "track_p", "track_max_tokens")
 
 
 @dataclass
@@ -174,6 +178,10 @@ class TrainConfig:
     tensorboard: bool = True  # log to TensorBoard when it is installed
     progress: bool = True
     dataloader_workers: int = 0
+    fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap" (GPUs; see train.trainer)
+    track: bool = False  # measure PPL-p% on the validation split at each checkpoint (main process)
+    track_p: float = 1.0
+    track_max_tokens: int = 16_384
 
     def __post_init__(self) -> None:
         _check("", [
@@ -186,6 +194,8 @@ class TrainConfig:
             (self.dtype in DTYPES, "dtype", f"is not one of {', '.join(DTYPES)}"),
             (self.log_every_steps >= 1, "log_every_steps", "must be >= 1"),
             (self.dataloader_workers >= 0, "dataloader_workers", "must be >= 0"),
+            (self.track_p > 0, "track_p", "must be > 0"),
+            (self.track_max_tokens >= self.seq_len, "track_max_tokens", "must be >= seq_len"),
         ], self)
         self.check_budget(world_size=1)
         from sparsinglaw.train.shapes import resolve_shape

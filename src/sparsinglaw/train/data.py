@@ -25,12 +25,51 @@ from sparsinglaw.fileio import atomic_write_json
 log = logging.getLogger("sparsinglaw")
 
 
-def split_documents(cfg) -> tuple[list[str], list[str]]:
-    """(train, validation) documents of ``cfg`` (a ``DataConfig``); no document is on both sides."""
+def split_documents(cfg, max_chars: int | None = None) -> tuple[list[str], list[str]]:
+    """(train, validation) documents of ``cfg`` (a ``DataConfig``); no document is on both sides.
+
+    With ``cfg.streaming`` a ``datasets`` dataset is read as a stream until the training side holds
+    ``max_chars`` characters, so a huge corpus is never downloaded or loaded whole.
+    """
+    if cfg.streaming:
+        return _stream_split(cfg, max_chars)
     docs = load_documents(cfg.source, text_field=cfg.text_field, split=cfg.split)
     if cfg.max_documents is not None:
         docs = docs[: cfg.max_documents]
     return document_split(docs, cfg.validation_fraction)
+
+
+def _is_validation(doc: str, fraction: float, seed: int = 0) -> bool:
+    # The rule of sparsinglaw.data.document_split, applied one document at a time.
+    digest = hashlib.sha256(f"{seed}:{doc}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def _stream_split(cfg, max_chars: int | None) -> tuple[list[str], list[str]]:
+    try:
+        import datasets
+
+        stream = datasets.load_dataset(cfg.source, split=cfg.split, streaming=True)
+    except Exception as err:  # datasets raises many types; all mean "could not open the stream"
+        raise DataError(f"data.source={cfg.source!r}: cannot stream split {cfg.split!r}: "
+                        f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    train, valid, chars = [], [], 0
+    for number, record in enumerate(stream):
+        doc = record.get(cfg.text_field)
+        if not isinstance(doc, str):
+            raise DataError(f"data.source={cfg.source!r} has no string column {cfg.text_field!r}; set data.text_field")
+        if not doc.strip():
+            continue
+        if _is_validation(doc, cfg.validation_fraction):
+            valid.append(doc)
+        else:
+            train.append(doc)
+            chars += len(doc)
+        if (max_chars is not None and chars >= max_chars) or (cfg.max_documents and number + 1 >= cfg.max_documents):
+            break
+    if not train or not valid:
+        raise DataError(f"data.source={cfg.source!r} streamed too few documents for a training and a validation side")
+    return train, valid
 
 
 def tokenize(tokenizer, docs: list[str], max_tokens: int | None = None, chunk: int = 256) -> np.ndarray:

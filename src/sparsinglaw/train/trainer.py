@@ -11,7 +11,20 @@ TrainingArguments) on GPUs. What this module adds:
   with a different config (``train.checkpoints``);
 - a progress bar in tokens (tokens/s, ETA), TensorBoard when installed, and the results store.
 
-``on_checkpoint`` callables (e.g. sparsity tracking) run on the main process after each complete checkpoint.
+``hooks`` (callables ``hook(checkpoint_path, marker_info)``, e.g. sparsity tracking with ``track = true``)
+run on the main process after each complete checkpoint; under DDP the other ranks wait for it at their next
+collective, so keep tracking short (``track_max_tokens``) or run ``sparsinglaw track`` beside the run.
+
+Distributed runs (no code change):
+
+- DDP, CPU or GPU: ``torchrun --standalone --nproc_per_node N -m sparsinglaw.cli.train run.toml`` (or
+  ``sparsinglaw train`` through torchrun's ``--no-python``); on CPU the gloo backend is used. Tokens per step
+  grow with N; a run directory must be resumed with the same N (checked), so the data order stays exact.
+- FSDP, GPUs: set ``fsdp = "full_shard auto_wrap"`` in the config (passed to ``TrainingArguments.fsdp``;
+  the decoder layer class is wrapped through the model's ``_no_split_modules``) and launch with torchrun as
+  above, or use ``accelerate launch --use_fsdp --fsdp_sharding_strategy FULL_SHARD -m sparsinglaw.cli.train``.
+  Checkpoints are still saved as full transformers directories (Trainer gathers the state dict). On CPU
+  accelerate runs an FSDP request as DDP, so only DDP is tested here; FSDP has not been run on a GPU yet.
 """
 
 from __future__ import annotations
@@ -62,14 +75,16 @@ def training_arguments(cfg: TrainConfig, world: int, has_eval: bool) -> Training
         optim="adamw_torch", learning_rate=cfg.optim.lr, adam_beta1=cfg.optim.beta1, adam_beta2=cfg.optim.beta2,
         adam_epsilon=cfg.optim.eps, weight_decay=cfg.optim.weight_decay, max_grad_norm=cfg.optim.grad_clip,
         lr_scheduler_type="warmup_stable_decay", warmup_steps=phases["warmup"],
-        lr_scheduler_kwargs={"num_stable_steps": phases["stable"], "num_decay_steps": phases["decay"],
+        # the stable phase is what remains of max_steps after warmup and decay
+        lr_scheduler_kwargs={"num_decay_steps": phases["decay"],
                              "decay_type": cfg.optim.decay_type, "min_lr_ratio": cfg.optim.min_lr_ratio},
         save_strategy="steps", save_steps=every, save_total_limit=None,  # keep every checkpoint for tracking
         eval_strategy="steps" if has_eval else "no", eval_steps=every if has_eval else None,
         logging_steps=cfg.log_every_steps, report_to=[], disable_tqdm=False,
         seed=cfg.seed, data_seed=cfg.seed, bf16=cfg.dtype == "bfloat16", fp16=cfg.dtype == "float16",
-        use_cpu=not cuda, ddp_backend=None if cuda else "gloo", ddp_find_unused_parameters=False,
-        dataloader_num_workers=cfg.dataloader_workers, remove_unused_columns=False,
+        use_cpu=not cuda, ddp_backend="gloo" if world > 1 and not cuda else None, ddp_find_unused_parameters=False,
+        dataloader_num_workers=cfg.dataloader_workers, dataloader_pin_memory=cuda, remove_unused_columns=False,
+        fsdp=cfg.fsdp or None,
     )
 
 
@@ -88,6 +103,7 @@ class CheckpointRecorder(TrainerCallback):
         self.train_loss: float | None = None
         self.eval_loss: float | None = None
         self.eval_step = -1
+        self.hook_seconds = 0.0  # wall time spent in the hooks (e.g. tracking), for the benchmark
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
@@ -111,14 +127,17 @@ class CheckpointRecorder(TrainerCallback):
         }
         ckpt.write_marker(path, info)
         self._record(path, info)
+        started = time.perf_counter()
         for hook in self.hooks:
             hook(path, info)
+        self.hook_seconds += time.perf_counter() - started
 
     def _record(self, path: Path, info: dict) -> None:
         from sparsinglaw.store import ResultsStore
 
         store = ResultsStore(self.cfg.run_dir)
         run_id, name, tokens = info["run_id"], path.name, info["tokens_seen"]
+        store.add_run(run_id, self.cfg.to_dict(), fingerprint=info["fingerprint"])
         store.add_checkpoint(run_id, name, step=info["step"], tokens=tokens, path=str(path))
         for metric in ("train_loss", "eval_loss"):
             if info[metric] is not None:
@@ -191,7 +210,8 @@ def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
             ckpt.remove_incomplete(run_dir)
         else:
             info = json.loads((run_dir / ckpt.RUN_INFO).read_text(encoding="utf-8"))
-        train_docs, valid_docs = split_documents(cfg.data)
+        # ~4 characters per BPE token: 8 x budget characters leaves room; short data repeats in epochs.
+        train_docs, valid_docs = split_documents(cfg.data, max_chars=cfg.data.max_chars or 8 * cfg.token_budget)
         tokenizer = prepare_tokenizer(cfg.tokenizer, run_dir, train_docs)
         train, valid = prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir)
     return Prepared(cfg, info, tokenizer, train, valid, world, args)
@@ -212,6 +232,7 @@ class TrainOutcome:
     eval_loss: float | None = None
     seconds: float = 0.0
     tokens_trained_now: int = 0
+    hook_seconds: float = 0.0  # of ``seconds``, the time spent in checkpoint hooks (tracking)
 
     @property
     def tokens_per_second(self) -> float:
@@ -242,6 +263,11 @@ def build_trainer(prep: Prepared, hooks: list[CheckpointHook] | None = None) -> 
 def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] | None = None) -> TrainOutcome:
     """Train (or resume) the run ``cfg`` describes; returns where it ended."""
     prep = prepare(cfg, force=force)
+    hooks = list(hooks or [])
+    if cfg.track:
+        from sparsinglaw.train.track import TrackSettings, checkpoint_hook
+
+        hooks.append(checkpoint_hook(cfg.run_dir, TrackSettings(p=cfg.track_p, max_tokens=cfg.track_max_tokens)))
     trainer = build_trainer(prep, hooks)
     resume = ckpt.last_complete_checkpoint(cfg.run_dir)
     start_step = (ckpt.read_marker(resume) or {}).get("step", 0) if resume else 0
@@ -256,4 +282,5 @@ def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] 
         run_dir=Path(cfg.run_dir), checkpoints=done, tokens_seen=trainer.state.global_step * tps,
         train_loss=done[-1].get("train_loss") if done else None, eval_loss=done[-1].get("eval_loss") if done else None,
         seconds=seconds, tokens_trained_now=(trainer.state.global_step - start_step) * tps,
+        hook_seconds=trainer.recorder.hook_seconds,
     )

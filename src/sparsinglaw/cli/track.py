@@ -1,0 +1,56 @@
+"""``sparsinglaw track RUN_DIR``: measure sparsity at every checkpoint of a finished or running training run.
+
+Checkpoints already measured are skipped (PPL-p% mode); incomplete or unreadable ones are reported and
+skipped. Results go to ``RUN_DIR/results.sqlite``; ``--export`` also writes them as CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "track", help="measure sparsity across a training run's checkpoints",
+        description="Measure PPL-p%% (per checkpoint) or one calibrated CETT (fitted on the last K checkpoints) "
+                    "on every complete checkpoint of RUN_DIR, on the run's validation split.",
+    )
+    parser.add_argument("run_dir", help="a directory written by `sparsinglaw train`")
+    parser.add_argument("--mode", default="pplp", choices=["pplp", "cett-calibrated"],
+                        help="PPL-p%% solved per checkpoint, or one CETT calibrated on the last K checkpoints")
+    parser.add_argument("--p", type=float, default=1.0, help="allowed perplexity increase in percent")
+    parser.add_argument("--calibrate-last", type=int, default=5, help="K for --mode cett-calibrated")
+    parser.add_argument("--max-tokens", type=int, default=16_384, help="validation tokens per measurement")
+    parser.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass")
+    parser.add_argument("--export", default=None, help="also write all results to this .csv or .json file")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sparsinglaw.errors import ConfigError
+    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.train.track import TrackSettings, track
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    settings = TrackSettings(p=args.p, mode=args.mode, calibrate_last=args.calibrate_last,
+                             max_tokens=args.max_tokens, batch_size=args.batch_size)
+    summary = track(args.run_dir, settings)
+    store = ResultsStore(args.run_dir)
+    for row in store.measurements(metric=args.mode, setting=settings.setting()):
+        print(f"{row['checkpoint']:<20} tokens {row['tokens']:>14,}  activation ratio {row['activation_ratio']:.4f}")
+    if args.export:
+        path = Path(args.export)
+        if path.suffix == ".csv":
+            store.export_csv(path)
+        else:
+            store.export_json(path)
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,38 @@
+"""Pre-train small causal LMs with a chosen activation and shape (issue 5), on the transformers Trainer.
+
+    from sparsinglaw.train import load_config, train
+    cfg = load_config("run.toml", ["model.activation=silu"])
+    outcome = train(cfg)             # resumes from RUN_DIR's last complete checkpoint if there is one
+
+Submodules: ``config`` (typed, validated config), ``shapes`` (d, L, d_f from N and r), ``modeling``
+(transformers model), ``tokenizer`` (byte-level BPE), ``data`` (split, pack, order), ``checkpoints``
+(run-dir layout), ``trainer`` (the Trainer wiring). Heavy imports happen only when training.
+"""
+
+from sparsinglaw.train.checkpoints import MARKER, complete_checkpoints, last_complete_checkpoint
+from sparsinglaw.train.config import (
+    PRESETS,
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    TokenizerConfig,
+    TrainConfig,
+    load_config,
+    paper_preset,
+    tiny_preset,
+)
+from sparsinglaw.train.shapes import Shape, resolve_shape
+
+
+def train(cfg, **kw):
+    """Train or resume ``cfg`` (see ``sparsinglaw.train.trainer.train``)."""
+    from sparsinglaw.train.trainer import train as _train
+
+    return _train(cfg, **kw)
+
+
+__all__ = [
+    "MARKER", "PRESETS", "DataConfig", "ModelConfig", "OptimConfig", "Shape", "TokenizerConfig", "TrainConfig",
+    "complete_checkpoints", "last_complete_checkpoint", "load_config", "paper_preset", "resolve_shape",
+    "tiny_preset", "train",
+]

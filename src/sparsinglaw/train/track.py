@@ -1,0 +1,196 @@
+"""Track sparsity across a run's checkpoints (PAPER.md section 2), using the measurement API.
+
+Two modes, both stored in the run's results store (one row per checkpoint, metric and setting):
+
+- ``pplp``: PPL-p% solved at each checkpoint (``sparsinglaw.measure`` with ``metric="pplp"``);
+- ``cett-calibrated``: one CETT c calibrated so that the mean PPL ratio over the last K checkpoints is
+  1 + p/100, then applied to every checkpoint (per-layer thresholds recomputed per checkpoint), as in the
+  paper's training-dynamics study. Adding checkpoints moves the calibration, so this mode re-measures all.
+
+Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
+histogram of per-neuron activation frequencies. Evaluation uses the run's own validation split
+(``RUN_DIR/data/valid.npy``, documents never trained on). Checkpoints without their completion marker
+(interrupted while being written) and checkpoints that fail to load are reported and skipped; completed
+measurements are never redone (``pplp`` mode), so ``track`` can run beside a training run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sparsinglaw.errors import ConfigError, DataError, SparsingLawError
+from sparsinglaw.train import checkpoints as ckpt
+
+log = logging.getLogger("sparsinglaw")
+
+HISTOGRAM_BINS = 20
+
+
+@dataclass
+class TrackSettings:
+    p: float = 1.0  # PPL-p%
+    mode: str = "pplp"  # pplp | cett-calibrated
+    calibrate_last: int = 5  # K checkpoints the calibrated CETT is fitted on
+    max_tokens: int = 16_384  # validation tokens per measurement
+    batch_size: int = 8
+    tolerance: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("pplp", "cett-calibrated"):
+            raise ConfigError(f"mode={self.mode!r} is not one of pplp, cett-calibrated")
+        if self.p <= 0:
+            raise ConfigError(f"p={self.p!r} must be > 0")
+        if self.calibrate_last < 1:
+            raise ConfigError(f"calibrate_last={self.calibrate_last!r} must be >= 1")
+        if self.max_tokens < 2 or self.batch_size < 1:
+            raise ConfigError("max_tokens must be >= 2 and batch_size >= 1")
+
+    def setting(self) -> dict:
+        """The store key of this mode's rows (the calibrated c itself is in each row's result)."""
+        if self.mode == "pplp":
+            return {"p": self.p}
+        return {"p": self.p, "calibrate_last": self.calibrate_last}
+
+
+def validation_data(run_dir: Path, max_tokens: int):
+    """The run's held-out validation sequences as measurement ``EvalData``."""
+    from sparsinglaw.data import EvalData
+
+    path = Path(run_dir) / "data" / "valid.npy"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: track needs the run's validation split (set data.validation_tokens > 0)")
+    ids = torch.from_numpy(np.load(path).astype(np.int64))
+    n = max(1, min(len(ids), max_tokens // ids.shape[1]))
+    if len(ids) == 0:
+        raise DataError(f"{path} holds no validation sequences")
+    return EvalData(input_ids=ids[:n], source="validation split")
+
+
+def load_checkpoint(path: Path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    return model.eval()
+
+
+def _measure_config(settings: TrackSettings, **kw):
+    from sparsinglaw.measure import MeasureConfig
+
+    return MeasureConfig(p=settings.p, batch_size=settings.batch_size, tolerance=settings.tolerance,
+                         neuron_frequency=True, ci_level=0.0, **kw)
+
+
+def summarize(result_dict: dict) -> dict:
+    """The measurement result plus a per-neuron activation frequency histogram (all FFNs together)."""
+    freqs = result_dict.pop("neuron_frequency", None) or []
+    values = np.concatenate([np.asarray(f, dtype=float) for f in freqs]) if freqs else np.zeros(0)
+    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+    result_dict["frequency_histogram"] = {"counts": counts.tolist(), "edges": edges.tolist()}
+    return result_dict
+
+
+def complete(run_dir: Path) -> list[dict]:
+    """Complete checkpoints; incomplete ones are reported (they may still be being written)."""
+    for _step, path in ckpt.checkpoint_dirs(run_dir):
+        if ckpt.read_marker(path) is None:
+            log.warning("skipping %s: no %s (incomplete or still being written)", path.name, ckpt.MARKER)
+    return ckpt.complete_checkpoints(run_dir)
+
+
+def _store_row(store, info: dict, result, setting: dict, metric: str) -> None:
+    data = summarize(result.to_dict())
+    store.record(info["run_id"], Path(info["path"]).name, info["tokens_seen"], metric, setting=setting,
+                 value=data["activation_ratio"], activation_ratio=data["activation_ratio"], result=data)
+
+
+def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None = None) -> dict:
+    """PPL-p% at every complete checkpoint not yet measured; returns counts of measured/skipped/failed."""
+    from sparsinglaw.measure import measure
+    from sparsinglaw.store import ResultsStore
+
+    store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
+    counts = {"measured": 0, "already": 0, "failed": 0}
+    for info in complete(run_dir):
+        name = Path(info["path"]).name
+        if store.has(info["run_id"], name, "pplp", settings.setting()):
+            counts["already"] += 1
+            continue
+        try:
+            model = load_checkpoint(Path(info["path"]))
+            result = measure(model, data, _measure_config(settings, metric="pplp"), model_name=name)
+        except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
+            log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
+            counts["failed"] += 1
+            continue
+        _store_row(store, info, result, settings.setting(), "pplp")
+        counts["measured"] += 1
+        if progress:
+            progress(name, result)
+    return counts
+
+
+def _calibrate(measurements: list, target: float, tolerance: float, steps: int = 30) -> float:
+    """Largest CETT c with mean PPL ratio over ``measurements`` <= target (bisection; the ratio grows with c)."""
+    def mean_ratio(c: float) -> float:
+        return sum(m.ppl_ratio(m.at("cett", c)) for m in measurements) / len(measurements)
+
+    lo, hi = 0.0, 1.0
+    if mean_ratio(hi) <= target:
+        return hi
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        ratio = mean_ratio(mid)
+        if abs(ratio - target) <= tolerance:
+            return mid
+        lo, hi = (mid, hi) if ratio < target else (lo, mid)
+    return lo
+
+
+def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
+    """One CETT calibrated on the last K checkpoints, applied to all (re-measured each time)."""
+    from sparsinglaw.measure import Measurement, build_result
+    from sparsinglaw.store import ResultsStore
+
+    infos = complete(run_dir)
+    if not infos:
+        return {"measured": 0, "cett": None}
+    data, config = validation_data(run_dir, settings.max_tokens), _measure_config(settings, metric="cett")
+    last = [Measurement(load_checkpoint(Path(i["path"])), data, config) for i in infos[-settings.calibrate_last:]]
+    c = _calibrate(last, 1 + settings.p / 100, settings.tolerance)
+    store = ResultsStore(run_dir)
+    for info in infos:
+        m = Measurement(load_checkpoint(Path(info["path"])), data, config)
+        evaluation = m.at("cett", c)
+        result = build_result(m, evaluation, model_name=Path(info["path"]).name)
+        _store_row(store, info, result, settings.setting(), "cett-calibrated")
+    return {"measured": len(infos), "cett": c}
+
+
+def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
+    """Measure the run's checkpoints in ``settings.mode``; see the module docstring."""
+    run_dir = Path(run_dir)
+    if not (run_dir / ckpt.RUN_INFO).is_file():
+        raise DataError(f"{run_dir} is not a sparsinglaw training run (no {ckpt.RUN_INFO})")
+    settings = settings or TrackSettings()
+    if settings.mode == "pplp":
+        return track_pplp(run_dir, settings)
+    return track_calibrated(run_dir, settings)
+
+
+def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):
+    """A ``train(..., hooks=[...])`` callable measuring PPL-p% at each new checkpoint during training."""
+    settings = settings or TrackSettings()
+
+    def hook(path: Path, info: dict) -> None:
+        track_pplp(Path(run_dir), settings)
+
+    return hook
+
+
+__all__ = ["TrackSettings", "checkpoint_hook", "track", "track_calibrated", "track_pplp"]

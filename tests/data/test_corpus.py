@@ -80,3 +80,13 @@ def test_batches_shard_over_ranks():
     data = EvalData(input_ids=torch.arange(40).view(10, 4))
     seen = [start for rank in range(2) for start, _ in data.batches(3, rank=rank, world_size=2)]
     assert sorted(seen) == [0, 3, 6, 9]
+
+
+def test_a_local_dataset_directory_loads_through_datasets(tmp_path):
+    """A folder of data files is read by the `datasets` library (no hub access), its text column taken."""
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("\n".join(json.dumps({"content": f"document {i}"}) for i in range(5)) + "\n")
+    assert load_documents(folder, text_field="content") == [f"document {i}" for i in range(5)]
+    with pytest.raises(DataError, match="no column"):
+        load_documents(folder, text_field="text")

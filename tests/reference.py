@@ -69,7 +69,7 @@ def layer_threshold(h: torch.Tensor, weight: torch.Tensor, cett: float, refine: 
     if not refine or lo == 0:
         return top * lo / (GRID - 1)
     below, above = top * (lo - 1) / (GRID - 1), top * lo / (GRID - 1)
-    for _ in range(30):
+    for _ in range(14):  # 1/16384 of a grid cell: far below the 1% agreement tested
         mid = (below + above) / 2
         below, above = (below, mid) if cett_at(h, weight, mid) >= cett else (mid, above)
     return above

@@ -58,3 +58,27 @@ def test_plain_list_of_thresholds(tiny_model):
     with torch.no_grad(), apply_thresholds(tiny_model, [1e9, 1e9]) as stats:
         tiny_model(input_ids=torch.zeros(1, 8, dtype=torch.long))
     assert stats.activation_ratio == 0.0
+
+
+def test_thresholds_averaged_over_calibration_batches(tmp_path, tiny_model, eval_data):
+    from sparsinglaw.data import EvalData
+    from sparsinglaw.thresholds import calibrate_averaged
+
+    config = MeasureConfig(metric="cett", cett=0.2)
+    averaged = calibrate_averaged(tiny_model, eval_data, config, n_batches=2, model_type="llama")
+    halves = [measure(tiny_model, EvalData(input_ids=ids), config) for ids in eval_data.input_ids.tensor_split(2)]
+    expected = [(a + b) / 2 for a, b in zip(halves[0].thresholds, halves[1].thresholds)]
+    assert averaged.values == pytest.approx(expected, rel=1e-12)
+    assert averaged.values != halves[0].thresholds
+    assert averaged.metric["averaged_over"] == 2 and len(averaged.metric["per_batch"]) == 2
+    assert averaged.calibration["n_tokens"] == eval_data.n_tokens and averaged.calibration["batches"] == 2
+    loaded = Thresholds.load(averaged.save(tmp_path / "avg.json"))
+    assert loaded.values == averaged.values and loaded.metric == averaged.metric
+    with apply_thresholds(tiny_model, loaded) as stats, torch.no_grad():
+        tiny_model(input_ids=eval_data.input_ids[:2])
+    assert 0.0 < stats.activation_ratio < 1.0
+    other = Thresholds.from_result(measure(tiny_llama(inter=128), eval_data, config))
+    with pytest.raises(ModelError, match="different FFNs"):
+        Thresholds.average([averaged, other])
+    with pytest.raises(ConfigError, match="n_batches"):
+        calibrate_averaged(tiny_model, eval_data, config, n_batches=0)

@@ -14,12 +14,17 @@ Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"version": 1``)::
 
 Applying thresholds (PAPER.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
 ``|h_i| * ||W_down[:, i]|| < t_l``. ``apply_thresholds`` does this with hooks for the duration of a block.
+
+Averaging over calibration batches (PAPER.md section 2: "per-layer thresholds averaged over batches are
+fixed and applied"): ``Thresholds.average([...])`` takes the per-layer mean of thresholds calibrated on
+separate batches, and ``calibrate_averaged(model, data, config, n_batches)`` measures each batch and
+averages; the ``metric`` entry then records ``averaged_over`` and every batch's setting and ratios.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,6 +76,30 @@ class Thresholds:
             provenance=result.provenance,
         )
 
+    @classmethod
+    def average(cls, items: Sequence[Thresholds | MeasureResult]) -> Thresholds:
+        """Per-layer mean of thresholds calibrated on separate batches of the same model."""
+        items = [x if isinstance(x, Thresholds) else cls.from_result(x) for x in items]
+        if not items:
+            raise ConfigError("no thresholds to average")
+        first = items[0]
+        widths = [x["width"] for x in first.layers]
+        for other in items[1:]:
+            if [x["width"] for x in other.layers] != widths:
+                raise ModelError("cannot average thresholds of models with different FFNs (count or widths differ)")
+        layers = [dict(layer, threshold=sum(x.values[i] for x in items) / len(items))
+                  for i, layer in enumerate(first.layers)]
+        per_batch = [{k: x.metric.get(k) for k in ("setting", "activation_ratio", "ppl_ratio")} for x in items]
+        metric = {"name": first.metric.get("name"), "setting": first.metric.get("setting"),
+                  "activation_ratio": _mean([b["activation_ratio"] for b in per_batch]),
+                  "ppl_ratio": _mean([b["ppl_ratio"] for b in per_batch]),
+                  "averaged_over": len(items), "per_batch": per_batch}
+        tokens = [x.calibration.get("n_tokens") for x in items]
+        calibration = dict(first.calibration, n_tokens=sum(tokens) if all(t is not None for t in tokens) else None,
+                           batches=len(items))
+        return cls(layers=layers, model=dict(first.model), metric=metric, calibration=calibration,
+                   provenance=first.provenance)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -105,6 +134,26 @@ class Thresholds:
                 f"({self.model.get('name')}), this model has {len(widths)} of widths {sorted(set(widths))}; "
                 "measure thresholds on this model"
             )
+
+
+def _mean(values: list[Any]) -> float | None:
+    numbers = [float(v) for v in values if isinstance(v, (int, float))]
+    return sum(numbers) / len(numbers) if len(numbers) == len(values) and numbers else None
+
+
+def calibrate_averaged(model, data, config, n_batches: int, *, tokenizer=None,
+                       model_name: str = "in-memory", model_type: str | None = None) -> Thresholds:
+    """Measure ``config`` (a ``MeasureConfig`` with a CETT or PPL-p% metric) on each of ``n_batches``
+    consecutive groups of ``data``'s sequences and average the per-layer thresholds."""
+    from sparsinglaw.data.batches import EvalData
+    from sparsinglaw.measure import measure
+
+    if not 1 <= n_batches <= data.n_sequences:
+        raise ConfigError(f"n_batches must be in [1, {data.n_sequences}] (the number of sequences), got {n_batches}")
+    chunks = torch.tensor_split(data.input_ids, n_batches)
+    results = [measure(model, EvalData(input_ids=ids, source=data.source), config, tokenizer=tokenizer,
+                       model_name=model_name) for ids in chunks]
+    return Thresholds.average([Thresholds.from_result(r, model_type) for r in results])
 
 
 class AppliedStats:

@@ -1,0 +1,99 @@
+"""``sparsinglaw eval``: lm-eval scores of a model dense and under fixed thresholds, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from sparsinglaw.cli.common import add_model_args
+from sparsinglaw.errors import ConfigError
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "eval", help="lm-eval tasks on the dense and the thresholded model, side by side",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Runs lm-evaluation-harness twice on the same loaded model with the same settings: dense, "
+                    "then with the thresholds applied; prints score per task and metric, the difference and the "
+                    "activation ratio measured during the sparse evaluation.",
+    )
+    add_model_args(parser)
+    parser.add_argument("--thresholds", required=True, help="thresholds file or 'sparsinglaw measure --output' result")
+    group = parser.add_argument_group("lm-eval")
+    group.add_argument("--tasks", required=True, help="comma-separated lm-eval task or group names")
+    group.add_argument("--include-path", action="append", help="directory of local task YAML (repeatable)")
+    group.add_argument("--limit", type=float, default=None, help="examples per task (a fraction if < 1)")
+    group.add_argument("--num-fewshot", type=int, default=None)
+    group.add_argument("--batch-size", default="1",
+                       help="lm-eval batch size; >1 also counts right-padding positions in the activation ratio")
+    group.add_argument("--bootstrap-iters", type=int, default=1000, help="stderr bootstrap iterations (0: none)")
+    group.add_argument("--apply-chat-template", action="store_true")
+    group.add_argument("--seed", type=int, default=0, help="random, numpy, torch and few-shot seeds")
+    group.add_argument("--lm-eval-args", default="",
+                       help="more lm_eval.simple_evaluate arguments, 'key=value,key=value' (e.g. use_cache=/tmp/c)")
+    group.add_argument("--hflm-args", default="", help="HFLM arguments, 'key=value,...' (e.g. max_length=2048)")
+    parser.add_argument("--output", "-o", help="write the report (and lm-eval's results) as JSON here")
+    parser.set_defaults(func=run)
+
+
+def parse_kv(text: str, option: str) -> dict:
+    """'a=1,b=x' -> {"a": 1, "b": "x"} with lm-eval's own value parsing."""
+    if not text.strip():
+        return {}
+    from lm_eval.utils import simple_parse_args_string
+
+    if any("=" not in part for part in text.split(",") if part.strip()):
+        raise ConfigError(f"{option} takes 'key=value,key=value', got {text!r}")
+    return simple_parse_args_string(text)
+
+
+def lm_eval_kwargs(args: argparse.Namespace) -> dict:
+    seed = args.seed
+    kwargs = {
+        "limit": int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit,
+        "num_fewshot": args.num_fewshot, "bootstrap_iters": args.bootstrap_iters,
+        "apply_chat_template": args.apply_chat_template, "random_seed": seed, "numpy_random_seed": seed,
+        "torch_random_seed": seed, "fewshot_random_seed": seed,
+    }
+    kwargs.update(parse_kv(args.lm_eval_args, "--lm-eval-args"))
+    return kwargs
+
+
+def _batch_size(text: str):
+    if text.startswith("auto"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--batch-size must be an integer or 'auto', got {text!r}") from None
+    if value < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.evaluate import _require_lm_eval, check_lm_eval_kwargs, evaluate_dense_and_sparse
+    from sparsinglaw.fileio import atomic_write_text
+    from sparsinglaw.models.loading import load_model
+    from sparsinglaw.thresholds import Thresholds
+
+    _require_lm_eval()
+    thresholds = Thresholds.load(args.thresholds)  # fail on a bad file before the slow model load
+    kwargs, batch_size = lm_eval_kwargs(args), _batch_size(args.batch_size)
+    check_lm_eval_kwargs(kwargs)
+    hflm = parse_kv(args.hflm_args, "--hflm-args")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
+                                  dtype=getattr(torch, args.dtype), device_map=args.device_map)
+    report = evaluate_dense_and_sparse(
+        model, tokenizer, thresholds, args.tasks, include_path=args.include_path, batch_size=batch_size,
+        hflm_kwargs=hflm, model_name=args.model, **kwargs,
+    )
+    print(report.table())
+    if args.output:
+        atomic_write_text(args.output, json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+        print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,263 @@
+"""Downstream evaluation of a model dense and under fixed per-layer thresholds, with lm-evaluation-harness.
+
+PAPER.md section 4: thresholds ``t_l`` (from a PPL-p% or CETT measurement) are fixed and applied, zeroing
+``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l``, and the sparsified model is scored on downstream tasks.
+The same in-memory model is wrapped once in lm-eval's ``HFLM`` and evaluated with the same settings twice:
+dense (no hook attached), then inside ``apply_thresholds``, whose counters give the activation ratio of
+the evaluation itself (every position the model ran on; with ``batch_size > 1`` lm-eval right-pads
+loglikelihood batches and the padded positions are counted too, so use batch size 1 for the exact ratio)::
+
+    from sparsinglaw.evaluate import evaluate_dense_and_sparse
+    from sparsinglaw.thresholds import Thresholds
+    report = evaluate_dense_and_sparse(model, tokenizer, Thresholds.load("result.json"), ["piqa"], limit=100)
+    print(report.table())
+
+Each requested task (or group) is evaluated in its own ``simple_evaluate`` call so each gets its own
+activation ratio. With ``use_cache`` the dense and sparse runs (per set of thresholds) get separate
+response caches, and requests answered from a cache do not run the model, so they are not counted. Extra keyword arguments go to ``lm_eval.simple_evaluate`` (``limit``, ``num_fewshot``,
+``batch_size``, ``bootstrap_iters``, ...). Local tasks: pass ``include_path`` (a directory of task YAML).
+Requires the ``lm-eval`` package.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.thresholds import Thresholds, apply_thresholds
+
+log = logging.getLogger("sparsinglaw.evaluate")
+
+# simple_evaluate arguments we set ourselves (the model and the task manager).
+_RESERVED = {"model", "model_args", "tasks", "task_manager"}
+
+
+@dataclass
+class ScoreRow:
+    """One task metric, dense and sparse."""
+
+    task: str
+    metric: str
+    dense: float | None
+    sparse: float | None
+    dense_stderr: float | None = None
+    sparse_stderr: float | None = None
+    activation_ratio: float | None = None  # of the sparse evaluation this row came from
+
+    @property
+    def diff(self) -> float | None:
+        if self.dense is None or self.sparse is None:
+            return None
+        return self.sparse - self.dense
+
+
+@dataclass
+class EvalReport:
+    """Dense vs sparse lm-eval scores and the activation ratio measured while the sparse model ran."""
+
+    model: str
+    tasks: list[str]
+    rows: list[ScoreRow]
+    activation_ratio: float  # over every task's sparse evaluation
+    task_activation_ratio: dict[str, float]  # per requested task (or group)
+    layer_activation_ratio: list[float]
+    thresholds: dict[str, Any]  # model identity, metric and calibration of the thresholds used
+    lm_eval_args: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # {"dense": {...}, "sparse": {...}} results
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for row, out in zip(self.rows, data["rows"]):
+            out["diff"] = row.diff
+        return data
+
+    def table(self) -> str:
+        """Side-by-side text table: task, metric, dense, sparse, difference, activation ratio."""
+        header = f"{'task':<28} {'metric':<16} {'dense':>9} {'sparse':>9} {'diff':>9} {'act. ratio':>10}"
+        lines = [header, "-" * len(header)]
+        for row in self.rows:
+            ratio = row.activation_ratio
+            lines.append(
+                f"{row.task[:28]:<28} {row.metric[:16]:<16} {_fmt(row.dense):>9} {_fmt(row.sparse):>9} "
+                f"{_fmt(row.diff, signed=True):>9} {_fmt(ratio):>10}"
+            )
+        metric = self.thresholds.get("metric", {})
+        lines.append("-" * len(header))
+        lines.append(
+            f"sparse activation ratio over the evaluation: {self.activation_ratio:.4f} (thresholds: "
+            f"{metric.get('name')} {metric.get('setting')}, calibrated activation ratio "
+            f"{_fmt(metric.get('activation_ratio'))})"
+        )
+        return "\n".join(lines)
+
+
+def _fmt(value: Any, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def _require_lm_eval():
+    try:
+        import lm_eval  # noqa: F401
+    except ImportError as err:
+        raise ConfigError("downstream evaluation needs lm-eval: pip install lm-eval==0.4.13") from err
+
+
+def task_manager(tasks: list[str], include_path: str | list[str] | None = None):
+    """An lm-eval TaskManager that knows ``tasks``; with an include path, the (slow) index of lm-eval's own
+    tasks is built only if some task is not found there. ConfigError for unknown task names."""
+    from lm_eval.tasks import TaskManager
+
+    manager = None
+    if include_path:
+        manager = TaskManager(include_path=include_path, include_defaults=False)
+        if any(name not in manager.all_tasks for name in tasks):
+            manager = None
+    if manager is None:
+        manager = TaskManager(include_path=include_path or None)
+    missing = [name for name in tasks if name not in manager.all_tasks]
+    if missing:
+        where = f" or in {include_path}" if include_path else " (pass --include-path for local task YAML)"
+        raise ConfigError(f"unknown lm-eval task(s) {', '.join(missing)}: not among lm-eval's tasks{where}")
+    return manager
+
+
+def check_lm_eval_kwargs(kwargs: dict[str, Any]) -> None:
+    """ConfigError for keyword arguments ``lm_eval.simple_evaluate`` does not take (or that we set)."""
+    import lm_eval
+
+    known = set(inspect.signature(lm_eval.simple_evaluate).parameters) - _RESERVED
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise ConfigError(f"unknown lm-eval argument(s) {', '.join(unknown)}; simple_evaluate takes {', '.join(sorted(known))}")
+
+
+def make_lm(model, tokenizer, batch_size: int | str = 1, **hflm_kwargs):
+    """lm-eval's ``HFLM`` around an in-memory model (nothing is loaded or copied)."""
+    from lm_eval.models.huggingface import HFLM
+
+    from sparsinglaw.engine import model_device
+
+    device = str(model_device(model))
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, **hflm_kwargs)
+
+
+def _run(lm, task: str, manager, kwargs: dict[str, Any], cache_suffix: str) -> dict[str, Any]:
+    import lm_eval
+
+    kwargs = dict(kwargs)
+    if kwargs.get("use_cache"):
+        kwargs["use_cache"] = f"{kwargs['use_cache']}_{cache_suffix}"  # never serve dense answers to sparse
+    result = lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=manager, **kwargs)
+    if result is None:  # pragma: no cover - non-zero rank
+        raise ConfigError("lm-eval returned no results (not rank 0?)")
+    return result
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def score_rows(dense: dict[str, Any], sparse: dict[str, Any]) -> list[ScoreRow]:
+    """Rows for every numeric metric in lm-eval's ``results`` (and groups), paired by task and metric."""
+    rows = []
+    for section in ("results", "groups"):
+        for task, metrics in dense.get(section, {}).items():
+            if section == "groups" and task in dense.get("results", {}):
+                continue
+            other = sparse.get(section, {}).get(task, {})
+            for key, value in metrics.items():
+                if "," not in key or "_stderr" in key or _number(value) is None:
+                    continue
+                name, filt = key.split(",", 1)
+                stderr_key = f"{name}_stderr,{filt}"
+                rows.append(ScoreRow(
+                    task=task, metric=name if filt == "none" else key, dense=_number(value), sparse=_number(other.get(key)),
+                    dense_stderr=_number(metrics.get(stderr_key)), sparse_stderr=_number(other.get(stderr_key)),
+                ))
+    return rows
+
+
+def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[float], tasks: list[str] | str, *,
+                              include_path: str | list[str] | None = None, batch_size: int | str = 1,
+                              hflm_kwargs: dict[str, Any] | None = None, model_name: str | None = None,
+                              **lm_eval_kwargs) -> EvalReport:
+    """Evaluate ``model`` on lm-eval ``tasks`` dense and with ``thresholds`` applied (same harness, same
+    settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``."""
+    _require_lm_eval()
+    tasks = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
+    if not tasks or not all(tasks):
+        raise ConfigError("no lm-eval tasks given; pass e.g. --tasks piqa,hellaswag")
+    _check_thresholds(model, thresholds)  # refuse before any (slow) evaluation
+    check_lm_eval_kwargs(lm_eval_kwargs)
+    lm_eval_kwargs.setdefault("log_samples", False)
+    manager = task_manager(tasks, include_path)
+    lm = make_lm(model, tokenizer, batch_size=batch_size, **(hflm_kwargs or {}))
+    dense: dict[str, Any] = {"results": {}, "groups": {}}
+    sparse: dict[str, Any] = {"results": {}, "groups": {}}
+    ratios: dict[str, float] = {}
+    owner: dict[str, str] = {}  # lm-eval task or group name -> the requested task whose run produced it
+    active = total = 0.0
+    for task in tasks:
+        _merge(dense, _run(lm, task, manager, lm_eval_kwargs, "dense"))
+        with apply_thresholds(model, thresholds) as stats:
+            result = _run(lm, task, manager, lm_eval_kwargs, f"sparse_{_fingerprint(thresholds)}")
+        _merge(sparse, result)
+        owner.update({name: task for section in ("results", "groups") for name in result.get(section, {})})
+        ratios[task] = stats.activation_ratio
+        active, total = active + stats.active, total + stats.total
+    rows = score_rows(dense, sparse)
+    for row in rows:
+        row.activation_ratio = ratios.get(owner.get(row.task, row.task))
+    return EvalReport(
+        model=model_name or str(getattr(getattr(model, "config", None), "_name_or_path", type(model).__name__)),
+        tasks=tasks, rows=rows,
+        activation_ratio=float(active.sum() / total.sum()) if total.sum() > 0 else float("nan"),
+        task_activation_ratio=ratios,
+        layer_activation_ratio=[float(a / t) if t > 0 else float("nan") for a, t in zip(active, total)],
+        thresholds=_describe(thresholds), lm_eval_args={k: v for k, v in lm_eval_kwargs.items() if _jsonable(v)},
+        raw={"dense": dense, "sparse": sparse},
+    )
+
+
+def _fingerprint(thresholds: Thresholds | list[float]) -> str:
+    """Short hash of the threshold values (keeps lm-eval response caches of different thresholds apart)."""
+    import hashlib
+
+    values = thresholds.values if isinstance(thresholds, Thresholds) else [float(t) for t in thresholds]
+    return hashlib.sha256(repr(values).encode()).hexdigest()[:12]
+
+
+def _check_thresholds(model, thresholds: Thresholds | list[float]) -> None:
+    layers = find_ffn_layers(model)
+    if isinstance(thresholds, Thresholds):
+        thresholds.check_compatible(layers)
+    elif len(thresholds) != len(layers):
+        raise ModelError(f"{len(thresholds)} thresholds for a model with {len(layers)} FFNs")
+
+
+def _describe(thresholds: Thresholds | list[float]) -> dict[str, Any]:
+    """What the report records about the thresholds: their file's entries but the per-layer list."""
+    if not isinstance(thresholds, Thresholds):
+        return {"values": [float(t) for t in thresholds]}
+    info = thresholds.to_dict()
+    info.pop("provenance", None)
+    info["values"] = thresholds.values
+    info.pop("layers", None)
+    return info
+
+
+def _merge(into: dict[str, Any], result: dict[str, Any]) -> None:
+    for key in ("results", "groups", "samples", "n-samples", "versions"):
+        if key in result:
+            into.setdefault(key, {}).update(result[key])
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))

@@ -1,0 +1,149 @@
+"""Export a model with fixed thresholds as a transformers model directory that needs no sparsinglaw.
+
+``export_sparse(model, tokenizer, thresholds, out_dir)`` writes:
+
+- the weights, config and tokenizer (``save_pretrained``), unchanged;
+- ``modeling_sparse.py``: a self-contained module (imports only torch and transformers) defining
+  ``Sparse<Base>`` (e.g. ``SparseLlamaForCausalLM``), a subclass of the base architecture's class that,
+  on construction, puts a forward pre-hook on every FFN down projection listed in the config. The hook
+  applies the paper's rule ``h * (|h| * ||W_down[:, i]|| >= t_l)`` (PAPER.md sections 2 and 4), the same
+  operations as ``sparsinglaw.thresholds.apply_thresholds``, so logits are identical;
+- ``config.json`` gains ``auto_map = {"AutoModelForCausalLM": "modeling_sparse.Sparse<Base>"}`` and
+  ``sparsinglaw_sparsity = {"rule", "modules": [{"path", "threshold", "weight_layout"}], ...}``;
+- ``sparsity_thresholds.json``: the thresholds file (format of ``sparsinglaw.thresholds``) for reference.
+
+Loading it anywhere (no sparsinglaw needed; review ``modeling_sparse.py`` first, it is remote code)::
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model = AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)   # sparse forward
+    tokenizer = AutoTokenizer.from_pretrained(DIR)
+    # lm-eval: lm_eval --model hf --model_args pretrained=DIR,trust_remote_code=True --tasks piqa
+
+Without ``trust_remote_code`` (or with another engine) the same directory loads as the dense base model;
+the thresholds and the rule are in ``config.json`` for tools that implement it themselves.
+Supported: every FFN whose down projection is an ``nn.Linear`` (Llama family, GPT-NeoX, OPT, Falcon, ...)
+or GPT-2's ``Conv1D``; mixture-of-experts models are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.fileio import atomic_write_text
+from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.models.adapters import ModuleFFNLayer
+from sparsinglaw.thresholds import RULE, Thresholds
+
+CONFIG_KEY = "sparsinglaw_sparsity"
+
+MODELING_TEMPLATE = '''"""Sparse forward for a model exported by sparsinglaw (needs only torch and transformers).
+
+Every FFN down projection listed in ``config.{key}["modules"]`` gets a forward pre-hook that zeroes the
+neurons whose contribution is below the layer threshold t_l:
+``h = h * (|h_i| * ||W_down[:, i]|| >= t_l)``. Without that config entry the model is dense.
+Load with ``AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)``.
+"""
+
+import torch
+from transformers import {base} as _Base
+
+
+def _column_norms(module, layout):
+    """||W_down[:, i]|| per neuron (float32), cached until the weight changes."""
+    weight = module.weight
+    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+    if getattr(module, "_sparse_norms_key", None) != key:
+        dim = 0 if layout == "out_in" else 1
+        with torch.no_grad():
+            module._sparse_norms = weight.detach().float().norm(dim=dim)
+        module._sparse_norms_key = key
+    return module._sparse_norms
+
+
+def _sparsify(module, args):
+    h = args[0]
+    norms = _column_norms(module, module._sparse_layout).to(device=h.device, dtype=h.dtype)
+    keep = (h.abs() * norms >= module._sparse_threshold).to(h.dtype)
+    return (h * keep, *args[1:])
+
+
+class {name}(_Base):
+    """{base} whose FFNs apply fixed per-layer activation thresholds (see the module docstring)."""
+
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        spec = getattr(config, "{key}", None) or {{}}
+        self._sparse_handles = []
+        for entry in spec.get("modules", []):
+            module = self.get_submodule(entry["path"])
+            module._sparse_threshold = float(entry["threshold"])
+            module._sparse_layout = entry.get("weight_layout", "out_in")
+            self._sparse_handles.append(module.register_forward_pre_hook(_sparsify))
+'''
+
+
+def _weight_layout(layer: ModuleFFNLayer) -> str:
+    """``out_in`` when ``W_down`` is stored as ``(d_model, d_f)`` (nn.Linear), ``in_out`` for the transpose."""
+    weight = layer.down.weight
+    if weight is layer.down_weight():
+        return "out_in"
+    if tuple(weight.shape) == tuple(layer.down_weight().shape[::-1]):
+        return "in_out"
+    raise ModelError(f"cannot export {layer.name}: its down projection's weight is not W_down or its transpose")
+
+
+def sparsity_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
+    """The ``config.json`` entry: rule, thresholds and, per FFN, the down projection's module path."""
+    layers = find_ffn_layers(model)
+    thresholds.check_compatible(layers)
+    paths = {module: path for path, module in model.named_modules()}
+    modules = []
+    for layer, value in zip(layers, thresholds.values):
+        if not isinstance(layer, ModuleFFNLayer) or layer.expert is not None:
+            raise ModelError(
+                f"export supports dense FFNs with a down-projection module; {layer.name} of "
+                f"{type(model).__name__} is {type(layer).__name__} (mixture-of-experts models are not supported)"
+            )
+        modules.append({"path": paths[layer.down], "threshold": float(value), "weight_layout": _weight_layout(layer)})
+    return {"rule": RULE, "format_version": 1, "model": thresholds.model, "metric": thresholds.metric,
+            "calibration": thresholds.calibration, "modules": modules}
+
+
+def modeling_source(model: nn.Module) -> tuple[str, str]:
+    """(class name, source of ``modeling_sparse.py``) for ``model``'s architecture."""
+    import transformers
+
+    base = type(model).__name__
+    if getattr(transformers, base, None) is not type(model):
+        raise ModelError(
+            f"cannot export {base}: it is not a transformers class (remote-code or custom models are not supported)"
+        )
+    name = f"Sparse{base}"
+    return name, MODELING_TEMPLATE.format(base=base, name=name, key=CONFIG_KEY)
+
+
+def export_sparse(model: nn.Module, tokenizer, thresholds: Thresholds, out_dir: str | Path, *,
+                  overwrite: bool = False) -> Path:
+    """Write ``out_dir`` (see the module docstring); returns it. The in-memory model is not modified."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} exists and is not empty; choose a new --out directory or pass --overwrite")
+    spec = sparsity_spec(model, thresholds)
+    name, source = modeling_source(model)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
+    atomic_write_text(out / "modeling_sparse.py", source)
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["auto_map"] = {**config.get("auto_map", {}), "AutoModelForCausalLM": f"modeling_sparse.{name}"}
+    config[CONFIG_KEY] = spec
+    atomic_write_text(config_path, json.dumps(config, indent=2) + "\n")
+    thresholds.save(out / "sparsity_thresholds.json")
+    return out

@@ -28,11 +28,11 @@ def test_fixed_cett_matches_reference_procedure(smollm2, english):
     assert ours.ppl_ratio == pytest.approx(ref["ppl_ratio"], abs=2e-3)
 
 
-def test_ppl1_lands_on_target_and_is_deterministic(smollm2, english):
+def test_ppl1_lands_on_target_and_is_deterministic(smollm2, smollm2_ppl1):
     model, tokenizer = smollm2
+    data, first = smollm2_ppl1
     config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=4)
-    first = measure(model, english, config, tokenizer=tokenizer)
-    second = measure(model, english, config, tokenizer=tokenizer)
+    second = measure(model, data, config, tokenizer=tokenizer, model_name=first.model)
     assert abs(first.ppl_ratio - 1.01) <= 1e-3
     assert first.forward_passes <= 13
     assert (first.activation_ratio, first.setting, first.search) == (second.activation_ratio, second.setting, second.search)

@@ -6,21 +6,16 @@ import math
 
 import pytest
 
-from sparsinglaw.data import build_eval_data, builtin_documents
 from sparsinglaw.engine import run_pass
-from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
 pytestmark = pytest.mark.realmodel
 
 
 @pytest.fixture(scope="module")
-def ppl1(smollm2):
-    """PPL-1% on 512 tokens of the built-in corpus (4 x 128), and that calibration data."""
-    model, tokenizer = smollm2
-    data = build_eval_data(tokenizer, builtin_documents(), seq_len=128, max_tokens=512)
-    config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=4, ci_level=0.0)
-    return data, measure(model, data, config, tokenizer=tokenizer, model_name="SmolLM2-135M-Instruct")
+def ppl1(smollm2_ppl1):
+    """PPL-1% on 512 tokens of the built-in corpus (4 x 128), and that calibration data (shared fixture)."""
+    return smollm2_ppl1
 
 
 def test_ppl1_thresholds_reproduce_the_ppl_ratio(smollm2, ppl1, tmp_path):

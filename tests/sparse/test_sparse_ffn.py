@@ -1,0 +1,172 @@
+"""Sparse FFN path (issue 8): equal to the masked dense computation, swap in/out, generation, fallback."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import tiny_llama
+from sparsinglaw.models.adapters import decoder_blocks
+from sparsinglaw.sparse import SparseGatedFFN, SparseNonGatedFFN, SparsePolicy, restore, sparse_ffn, sparsify
+from sparsinglaw.thresholds import apply_thresholds
+
+ALWAYS_SPARSE = SparsePolicy(max_tokens=10_000, max_ratio=1.0)
+
+
+def gated_reference(mlp, x, t):
+    h = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
+    w = mlp.down_proj.weight.norm(dim=0)
+    return mlp.down_proj(h * (h.abs() * w >= t))
+
+
+def quantile_threshold(h, w, q):
+    return float(torch.quantile((h.abs() * w).flatten(), q))
+
+
+def tiny_neox(act="relu"):
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(0)
+    config = GPTNeoXConfig(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=96, hidden_act=act, max_position_embeddings=64)
+    return GPTNeoXForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("act", ["relu", "silu"])
+@pytest.mark.parametrize("tokens", [1, 5])
+@pytest.mark.parametrize("q", [0.0, 0.6, 0.9])
+def test_gated_equals_masked_dense(act, tokens, q):
+    model = tiny_llama(act, seed=1)
+    mlp = decoder_blocks(model)[0].mlp
+    x = torch.randn(1, tokens, 64)
+    with torch.no_grad():
+        h = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
+        t = quantile_threshold(h, mlp.down_proj.weight.norm(dim=0), q) if q else 0.0
+        expected = gated_reference(mlp, x, t)
+        sparse = SparseGatedFFN(mlp, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"},
+                                t, ALWAYS_SPARSE)
+        got = sparse(x)
+    assert sparse.stats.sparse_calls == 1
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    if act == "relu" or (q > 0 and tokens == 1):  # something was skipped (the bound is loose for SiLU)
+        assert sparse.stats.computed < tokens * mlp.down_proj.in_features
+
+
+def test_gated_with_biases_equals_masked_dense():
+    model = tiny_llama("relu", seed=2)
+    mlp = decoder_blocks(model)[0].mlp
+    with torch.no_grad():
+        for lin in (mlp.gate_proj, mlp.up_proj, mlp.down_proj):
+            lin.bias = torch.nn.Parameter(torch.randn(lin.out_features) * 0.1)
+        x = torch.randn(3, 64)
+        h = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
+        t = quantile_threshold(h, mlp.down_proj.weight.norm(dim=0), 0.8)
+        sparse = SparseGatedFFN(mlp, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"},
+                                t, ALWAYS_SPARSE)
+        torch.testing.assert_close(sparse(x), gated_reference(mlp, x, t), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("tokens", [1, 4])
+@pytest.mark.parametrize("q", [0.0, 0.7])
+def test_nongated_equals_masked_dense(tokens, q):
+    model = tiny_neox()
+    mlp = model.gpt_neox.layers[0].mlp
+    x = torch.randn(1, tokens, 32)
+    with torch.no_grad():
+        h = mlp.act(mlp.dense_h_to_4h(x))
+        w = mlp.dense_4h_to_h.weight.norm(dim=0)
+        t = quantile_threshold(h, w, q) if q else 0.0
+        expected = mlp.dense_4h_to_h(h * (h.abs() * w >= t))
+        sparse = SparseNonGatedFFN(mlp, {"up": "dense_h_to_4h", "down": "dense_4h_to_h", "act": "act"}, t,
+                                   ALWAYS_SPARSE)
+        torch.testing.assert_close(sparse(x), expected, rtol=1e-5, atol=1e-6)
+    assert sparse.stats.sparse_calls == 1 and sparse.stats.computed < tokens * 96
+
+
+def test_swap_in_and_out_restores_model_bitwise():
+    model = tiny_llama("relu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    mlps = [b.mlp for b in decoder_blocks(model)]
+    ids = torch.randint(0, 256, (2, 12))
+    with torch.no_grad():
+        dense = model(input_ids=ids).logits
+        handle = sparsify(model, [0.01, 0.02])
+        assert [type(b.mlp) for b in decoder_blocks(model)] == [SparseGatedFFN] * 2
+        assert set(model.state_dict()) == set(before)  # same keys while swapped
+        model(input_ids=ids)
+        assert restore(model) == 2
+        after = model(input_ids=ids).logits
+    assert [b.mlp for b in decoder_blocks(model)] == mlps
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(dense, after) and handle.activation_ratio() < 1.0
+
+
+@pytest.mark.parametrize("act", ["relu", "silu"])
+def test_generation_matches_thresholded_dense(act):
+    model = tiny_llama(act, seed=3, layers=2)
+    ids = torch.randint(0, 256, (1, 8), generator=torch.Generator().manual_seed(0))
+    thresholds = [0.004, 0.006]
+    kwargs = dict(max_new_tokens=12, do_sample=False, pad_token_id=0)
+    with torch.no_grad(), apply_thresholds(model, thresholds):
+        expected = model.generate(ids, **kwargs)
+    with torch.no_grad(), sparse_ffn(model, thresholds, policy=SparsePolicy(max_tokens=1, max_ratio=1.0)) as handle:
+        got = model.generate(ids, **kwargs)
+    assert torch.equal(got, expected)
+    assert handle.sparse_share() > 0.5  # decode steps ran the sparse path, the prefill fell back
+    print(handle.activation_ratio())
+    assert 0.0 < handle.activation_ratio() < 1.0
+
+
+def test_zeros_only_relu_equals_dense_model():
+    model = tiny_llama("relu")
+    ids = torch.randint(0, 256, (1, 6))
+    with torch.no_grad():
+        dense = model(input_ids=ids).logits
+        with sparse_ffn(model, zeros_only=True, policy=ALWAYS_SPARSE) as handle:
+            sparse = model(input_ids=ids).logits
+    torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)
+    assert handle.sparse_share() == 1.0 and 0.2 < handle.activation_ratio() < handle.computed_ratio() < 1.0
+
+
+def test_fallback_to_dense_on_many_tokens_or_low_sparsity():
+    model = tiny_llama("silu")
+    ids = torch.randint(0, 256, (1, 6))
+    with torch.no_grad():
+        dense = model(input_ids=ids).logits
+        with sparse_ffn(model, zeros_only=True, policy=SparsePolicy(max_tokens=4)) as handle:
+            out = model(input_ids=ids).logits  # 6 tokens > max_tokens
+        assert handle.sparse_share() == 0.0
+        with sparse_ffn(model, zeros_only=True, policy=SparsePolicy(max_tokens=8, max_ratio=0.35)) as handle:
+            model(input_ids=ids[:, :1])  # SiLU: every s_i != 0, union is all of d_f
+        assert handle.sparse_share() == 0.0 and handle.computed_ratio() == 1.0
+    torch.testing.assert_close(out, dense, rtol=1e-5, atol=1e-6)
+
+
+def test_refuses_wrong_threshold_count_and_double_sparsify():
+    from sparsinglaw.errors import ModelError
+
+    model = tiny_llama("relu")
+    with pytest.raises(ModelError):
+        sparsify(model, [0.1])
+    with sparse_ffn(model, zeros_only=True):
+        with pytest.raises(ModelError):
+            sparsify(model)
+    assert not any(isinstance(b.mlp, SparseGatedFFN) for b in decoder_blocks(model))
+
+
+def test_autograd_forward_still_works():
+    model = tiny_llama("relu")
+    with sparse_ffn(model, zeros_only=True, policy=ALWAYS_SPARSE) as handle:
+        loss = model(input_ids=torch.randint(0, 256, (1, 4))).logits.sum()
+    loss.backward()
+    assert handle.sparse_share() == 0.0 and model.model.layers[0].mlp.up_proj.weight.grad is not None
+
+
+def test_no_neuron_kept_gives_zero_ffn_output():
+    model = tiny_llama("relu")
+    mlp = decoder_blocks(model)[0].mlp
+    sparse = SparseGatedFFN(mlp, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"},
+                            1e9, ALWAYS_SPARSE)
+    with torch.no_grad():
+        y = sparse(torch.randn(2, 64))
+    assert torch.equal(y, torch.zeros(2, 64)) and sparse.stats.computed == 0 and sparse.stats.sparse_calls == 1

@@ -1,0 +1,60 @@
+"""``sparsinglaw speed`` end to end on a tiny saved ReLU Llama (issue 8)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers import text_tokenizer, tiny_llama
+from sparsinglaw.cli import main
+from sparsinglaw.sparse.speed import compare_speed
+from sparsinglaw.thresholds import Thresholds
+
+RUN = ["--new-tokens", "4", "--repeats", "1", "--prompt-len", "8", "--batch-sizes", "1,2", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def relu_dir(tmp_path_factory):
+    """An untrained tiny ReLU Llama with a real-text tokenizer (speed does not need a trained model)."""
+    path = tmp_path_factory.mktemp("relu_llama")
+    tokenizer = text_tokenizer()
+    tiny_llama("relu", vocab=len(tokenizer)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_speed_zeros_only_and_thresholds(relu_dir, tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    assert main(["speed", "--model", str(relu_dir), "--zeros-only", "--output", str(out), *RUN]) == 0
+    report = json.loads(out.read_text())
+    assert [r["batch"] for r in report["rows"]] == [1, 2]
+    assert all(0 < r["activation_ratio"] < 1 and r["dense_tokens_per_s"] > 0 for r in report["rows"])
+    thresholds = Thresholds(layers=[{"name": f"layers.{i}.mlp", "block": i, "expert": None, "width": 160,
+                                     "threshold": 1e-3} for i in range(2)], model={"name": "tiny"})
+    path = thresholds.save(tmp_path / "t.json")
+    assert main(["speed", "--model", str(relu_dir), "--thresholds", str(path), *RUN]) == 0
+    assert "FFN ms" in capsys.readouterr().out
+
+
+def test_speed_user_errors_are_one_line(relu_dir, capsys):
+    assert main(["speed", "--model", str(relu_dir), *RUN]) == 2
+    assert main(["speed", "--model", str(relu_dir), "--zeros-only", "--batch-sizes", "x", *RUN[:-4]]) == 2
+    wrong = Thresholds(layers=[{"name": "x", "block": 0, "expert": None, "width": 7, "threshold": 0.1}],
+                       model={"name": "other"}).save(relu_dir.parent / "wrong.json")
+    assert main(["speed", "--model", str(relu_dir), "--thresholds", str(wrong), *RUN]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3 and "measure thresholds on this model" in errors[2]
+
+
+def test_compare_speed_reports_fallback_for_large_batches():
+    from sparsinglaw.sparse import SparsePolicy
+
+    model = tiny_llama("relu")
+    prompts = torch.randint(0, 256, (4, 6))
+    report = compare_speed(model, prompts=prompts, zeros_only=True, batch_sizes=(1, 4), new_tokens=3, repeats=1,
+                           policy=SparsePolicy(max_tokens=2, max_ratio=1.0))
+    one, four = report.rows
+    assert one.sparse_share == 1.0 and four.sparse_share == 0.0 and four.computed_ratio == 1.0
+    assert "speedup" in report.table()

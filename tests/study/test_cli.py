@@ -1,0 +1,39 @@
+"""The study, report and demo subcommands: dry run, one-line errors, --help."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import sparsinglaw.cli as cli
+
+
+@pytest.fixture(autouse=True)
+def _subcommands(monkeypatch):
+    extra = tuple(n for n in ("study", "report") if n not in cli.SUBCOMMANDS)
+    monkeypatch.setattr(cli, "SUBCOMMANDS", (*cli.SUBCOMMANDS, *extra))
+
+
+def test_study_dry_run_lists_the_cells(capsys, tmp_path):
+    assert cli.main(["study", "demo", "--dry-run", f"out_dir={json.dumps(str(tmp_path))}"]) == 0
+    out = capsys.readouterr().out
+    cells = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert len(cells) == 5 and 'name = "demo"' in out
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_user_errors_are_one_line(capsys, tmp_path):
+    assert cli.main(["study", "demo", "launcher=slurm", "--dry-run"]) == 2
+    assert cli.main(["study", str(tmp_path / "missing.toml")]) == 2
+    assert cli.main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 3 and "Traceback" not in err
+    assert "launcher" in err and "neither a study directory nor a measured training run" in err
+
+
+def test_report_cli_on_a_study(mini_study, capsys, tmp_path):
+    cfg, _ = mini_study
+    assert cli.main(["report", cfg.out_dir, "--out", str(tmp_path / "r")]) == 0
+    assert f"report: {tmp_path / 'r' / 'index.html'}" in capsys.readouterr().out
+    assert len(list((tmp_path / "r").glob("*.png"))) == 7 and len(list((tmp_path / "r").glob("*.csv"))) == 7

@@ -1,0 +1,112 @@
+"""End to end: a miniature study trains, tracks, fits and reports; the report matches the store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from study_helpers import Tables
+
+from sparsinglaw.report.html import esc, table
+from sparsinglaw.store import ResultsStore
+from sparsinglaw.study.runner import read_events, run_study
+
+FIGURES = ["1_pareto", "2_activation_vs_tokens", "3_width_depth", "4_scale", "5a_frequency", "5b_token_scatter",
+           "6_dead_neurons"]
+
+
+def _num(text: str) -> float | None:
+    return None if text.strip() in ("–", "") else float(text)
+
+
+def test_every_figure_is_written_and_embedded(mini_study):
+    cfg, summary = mini_study
+    report = Path(summary["report"])
+    page = report.read_text(encoding="utf-8")
+    for name in FIGURES:
+        assert (report.parent / f"{name}.png").stat().st_size > 1000
+        header = (report.parent / f"{name}.csv").read_text().splitlines()[0]
+        assert "," in header
+        assert f'id="fig-{name}"' in page
+    images = Tables(page).images
+    assert len(images) == len(FIGURES) and all(src.startswith("data:image/png;base64,") for src in images)
+    assert "http://" not in page and "https://" not in page  # opens offline: nothing fetched
+    assert summary == {**summary, "cells": 2, "run": 2, "skipped": 0}
+
+
+def test_tables_equal_the_store(mini_study):
+    cfg, summary = mini_study
+    tables = Tables(Path(summary["report"]).read_text(encoding="utf-8")).tables
+    measured = tables["measurements"][1:]
+    expected = []
+    for cell in cfg.cells():
+        store = ResultsStore(cell.run_dir)
+        for row in store.measurements(metric="pplp", with_result=True):
+            expected.append((cell.name, row["tokens"], row["activation_ratio"], row["result"]["dead_neuron_ratio"]))
+    assert len(measured) == len(expected) == 16
+    for got, want in zip(measured, expected):
+        assert got[0] == want[0] and int(got[1]) == want[1]
+        assert _num(got[2]) == pytest.approx(want[2], rel=1e-5, abs=1e-12)
+        assert _num(got[3]) == pytest.approx(want[3], rel=1e-5, abs=1e-12)
+    for row in tables["cells"][1:]:
+        store = ResultsStore(Path(cfg.out_dir) / "cells" / row[0])
+        assert _num(row[7]) == pytest.approx(store.points(metric="pplp")[-1][1], rel=1e-5, abs=1e-12)
+        losses = store.measurements(metric="eval_loss")
+        assert _num(row[8]) == pytest.approx(losses[-1]["value"], rel=1e-5)
+
+
+def test_coefficient_table_equals_fits_json(mini_study):
+    cfg, summary = mini_study
+    tables = Tables(Path(summary["report"]).read_text(encoding="utf-8")).tables
+    fits = json.loads((Path(cfg.out_dir) / "fits.json").read_text())
+    rows = tables["coefficients"][1:]
+    checked = 0
+    for cell in fits["cells"]:
+        if not cell["fit"]:
+            assert any(r[0] == cell["cell"] and r[2] == "not fitted" for r in rows)
+            continue
+        for name, value in cell["fit"]["params"].items():
+            row = next(r for r in rows if r[0] == cell["cell"] and r[2] == name)
+            assert _num(row[3]) == pytest.approx(value, rel=1e-5, abs=1e-300)
+            iv = cell["fit"]["intervals"].get(name)
+            if iv:
+                assert _num(row[4]) == pytest.approx(iv["low"], rel=1e-5, abs=1e-300)
+                assert _num(row[5]) == pytest.approx(iv["high"], rel=1e-5, abs=1e-300)
+            checked += 1
+    assert checked >= 3  # at least one law fitted with its parameters and intervals
+
+
+def test_verdict_is_stated_and_never_overstated(mini_study):
+    cfg, summary = mini_study
+    page = Path(summary["report"]).read_text(encoding="utf-8")
+    tables = Tables(page).tables
+    assert 'id="verdict"' in page and "agree" in page
+    verdicts = [r[3] for r in tables["paper"][1:]]
+    assert verdicts and set(verdicts) <= {"agrees", "disagrees", "inconclusive"}
+    if "agrees" not in verdicts:
+        assert "All" not in page.split('id="verdict">')[1].split("<")[0]
+
+
+def test_rerun_skips_finished_cells(mini_study):
+    cfg, _ = mini_study
+    before = read_events(cfg.out_dir)
+    summary = run_study(cfg, report=False, echo=lambda *_: None)
+    assert summary["run"] == 0 and summary["skipped"] == 2
+    assert read_events(cfg.out_dir) == before  # nothing trained again
+
+
+def test_text_from_data_is_escaped(mini_study, tmp_path):
+    cfg, _ = mini_study
+    evil = tmp_path / "<script>alert(1)</script>"
+    shutil.copytree(cfg.cells()[0].run_dir, evil)
+    from sparsinglaw.report.html import write_report
+
+    page = write_report(evil, tmp_path / "out").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "<script" not in page.lower()
+    html = table("t", ["token"], [["<script>"], ['a"b&c']])
+    assert "<td>&lt;script&gt;</td>" in html and "a&quot;b&amp;c" in html and esc("<b>") == "&lt;b&gt;"
+    scatter = (tmp_path / "out" / "5b_token_scatter.csv").read_text()
+    assert scatter.startswith("position,token")

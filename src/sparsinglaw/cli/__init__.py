@@ -15,7 +15,9 @@ import sys
 from sparsinglaw.errors import SparsingLawError
 
 # Subcommand modules, in the order they appear in ``--help``.
-SUBCOMMANDS = ("demo", "measure", "pareto", "fit", "widthdepth", "train", "track", "eval", "export", "speed")
+SUBCOMMANDS = (
+    "demo", "measure", "pareto", "fit", "widthdepth", "train", "track", "study", "report", "eval", "export", "speed",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

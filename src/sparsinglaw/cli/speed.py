@@ -1,0 +1,86 @@
+"""``sparsinglaw speed``: decode tokens/s and FFN latency, dense versus the sparse FFN path."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from sparsinglaw.cli.common import add_model_args
+from sparsinglaw.errors import ConfigError
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("speed", help="decode speed and FFN latency, dense vs sparse FFNs (thresholds)",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_args(parser)
+    group = parser.add_argument_group("sparsity")
+    group.add_argument("--thresholds", help="thresholds file or 'sparsinglaw measure --output' result (PPL-p%%)")
+    group.add_argument("--zeros-only", action="store_true",
+                       help="drop exactly the neurons with h_i == 0 (ReLU models; ignores --thresholds)")
+    group.add_argument("--max-tokens", type=int, default=None,
+                       help="fallback: FFN calls with more tokens run dense (default: SparsePolicy's)")
+    group.add_argument("--max-ratio", type=float, default=None,
+                       help="fallback: run dense when the union of active neurons exceeds this share of d_f")
+    run_group = parser.add_argument_group("run")
+    run_group.add_argument("--batch-sizes", default="1,4", help="comma-separated decode batch sizes")
+    run_group.add_argument("--new-tokens", type=int, default=32, help="generated tokens per sequence")
+    run_group.add_argument("--prompt-len", type=int, default=32, help="prompt tokens (built-in English corpus)")
+    run_group.add_argument("--repeats", type=int, default=3, help="interleaved dense/sparse repetitions")
+    run_group.add_argument("--output", "-o", help="write the report as JSON here")
+    parser.set_defaults(func=run)
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"--batch-sizes must be positive integers, got {text!r}")
+    return sizes
+
+
+def _policy(args: argparse.Namespace):
+    from sparsinglaw.sparse import SparsePolicy
+
+    default = SparsePolicy()
+    return SparsePolicy(max_tokens=args.max_tokens if args.max_tokens is not None else default.max_tokens,
+                        max_ratio=args.max_ratio if args.max_ratio is not None else default.max_ratio)
+
+
+def _prompts(tokenizer, prompt_len: int, count: int) -> torch.Tensor:
+    from sparsinglaw.data import build_eval_data, builtin_documents
+
+    data = build_eval_data(tokenizer, builtin_documents(), seq_len=prompt_len, max_tokens=prompt_len * count)
+    if data.n_sequences < count:
+        raise ConfigError(f"the built-in corpus gives {data.n_sequences} prompts of {prompt_len} tokens, "
+                          f"fewer than the largest batch {count}; lower --prompt-len")
+    return data.input_ids[:count]
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.models.loading import load_model
+    from sparsinglaw.sparse.speed import compare_speed
+    from sparsinglaw.thresholds import Thresholds
+
+    sizes, policy = _batch_sizes(args.batch_sizes), _policy(args)
+    if not args.thresholds and not args.zeros_only:
+        raise ConfigError("pass --thresholds RESULT.json (from 'sparsinglaw measure -o') or --zeros-only")
+    thresholds = None if args.zeros_only else Thresholds.load(args.thresholds)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
+                                  dtype=getattr(torch, args.dtype), device_map=args.device_map)
+    prompts = _prompts(tokenizer, args.prompt_len, max(sizes))
+    mode = "zeros-only (exact h != 0)" if args.zeros_only else f"thresholds {args.thresholds}"
+    report = compare_speed(model, thresholds, prompts=prompts, zeros_only=args.zeros_only, batch_sizes=sizes,
+                           new_tokens=args.new_tokens, repeats=args.repeats, policy=policy,
+                           model_name=args.model, mode=mode)
+    print(report.table())
+    if args.output:
+        from sparsinglaw.fileio import atomic_write_json
+
+        atomic_write_json(args.output, report.to_dict())
+        print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,133 @@
+"""Swap a model's FFN modules for sparse ones in place, and back.
+
+    handle = sparsify(model, Thresholds.load("result.json"))   # or zeros_only=True for ReLU models
+    model.generate(...)                                         # the thresholded model, computed sparsely
+    restore(model)                                              # the original modules, bitwise unchanged
+
+or as a context manager: ``with sparse_ffn(model, thresholds) as handle: ...``. Supported: gated Llama-family
+MLPs (``gate_proj``/``up_proj``/``down_proj``/``act_fn``) and non-gated GPT-NeoX/Falcon MLPs
+(``dense_h_to_4h``/``act``/``dense_4h_to_h``). The sparse modules keep the original children under their own
+names, so ``model.state_dict()`` keys and tensors are unchanged while swapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from torch import nn
+
+from sparsinglaw.errors import ModelError
+from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.models.adapters import decoder_blocks
+from sparsinglaw.sparse.ffn import FFNStats, SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
+from sparsinglaw.thresholds import Thresholds
+
+# (class, role -> child name) for each supported FFN layout, tried in order.
+LAYOUTS = (
+    (SparseGatedFFN, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"}),
+    (SparseNonGatedFFN, {"up": "dense_h_to_4h", "down": "dense_4h_to_h", "act": "act"}),
+)
+
+
+@dataclass
+class SparseHandle:
+    """The swapped-in sparse FFNs of one model, in FFN order."""
+
+    model: nn.Module
+    modules: list[SparseFFN]
+
+    def stats(self) -> list[FFNStats]:
+        return [m.stats for m in self.modules]
+
+    def reset_stats(self) -> None:
+        for m in self.modules:
+            m.stats.reset()
+
+    def set_enabled(self, enabled: bool) -> None:
+        """False: every FFN runs its original (plain dense) forward; True: the sparse path."""
+        for m in self.modules:
+            m.enabled = enabled
+
+    def activation_ratio(self) -> float:
+        """Kept (token, neuron) pairs over all pairs, averaged over layers, since the last reset."""
+        ratios = [s.active / (s.tokens * s.width) for s in self.stats() if s.tokens]
+        return sum(ratios) / len(ratios) if ratios else float("nan")
+
+    def computed_ratio(self) -> float:
+        """Share of up/down neuron projections actually computed (1.0 = dense), averaged over layers."""
+        ratios = [s.computed / (s.tokens * s.width) for s in self.stats() if s.tokens]
+        return sum(ratios) / len(ratios) if ratios else float("nan")
+
+    def sparse_share(self) -> float:
+        """Share of FFN calls that took the sparse path (the rest fell back to dense)."""
+        sparse = sum(s.sparse_calls for s in self.stats())
+        total = sparse + sum(s.dense_calls for s in self.stats())
+        return sparse / total if total else float("nan")
+
+
+def _layout(mlp: nn.Module):
+    for cls, parts in LAYOUTS:
+        if all(isinstance(getattr(mlp, name, None), nn.Module) for name in parts.values()):
+            if all(hasattr(getattr(mlp, parts[r]), "weight") for r in parts if r != "act"):
+                return cls, parts
+    return None, None
+
+
+def _threshold_values(thresholds, zeros_only: bool, layers) -> list[float]:
+    if zeros_only or thresholds is None:
+        return [0.0] * len(layers)
+    if isinstance(thresholds, Thresholds):
+        thresholds.check_compatible(layers)
+        return thresholds.values
+    values = [float(t) for t in thresholds]
+    if len(values) != len(layers):
+        raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
+    return values
+
+
+def sparsify(model: nn.Module, thresholds: Thresholds | Sequence[float] | None = None, *,
+             zeros_only: bool = False, policy: SparsePolicy | None = None) -> SparseHandle:
+    """Replace every FFN of ``model`` by a sparse FFN computing the thresholded model (``zeros_only`` or no
+    thresholds: drop exactly the neurons with ``h_i == 0``, i.e. the dense model). Undo with ``restore``."""
+    if any(isinstance(m, SparseFFN) for m in model.modules()):
+        raise ModelError("the model's FFNs are already sparse; call restore(model) first")
+    layers = find_ffn_layers(model)
+    if any(layer.expert is not None for layer in layers):
+        raise ModelError("sparse FFNs do not support mixture-of-experts models yet")
+    values = _threshold_values(thresholds, zeros_only, layers)
+    blocks = decoder_blocks(model)
+    plan = []
+    for layer, value in zip(layers, values):
+        mlp = getattr(blocks[layer.block], "mlp", None)
+        cls, parts = _layout(mlp) if mlp is not None else (None, None)
+        if cls is None:
+            raise ModelError(f"no sparse FFN for {type(mlp).__name__} at {layer.name}; supported: Llama-family "
+                             "gate_proj/up_proj/down_proj and GPT-NeoX/Falcon dense_h_to_4h/dense_4h_to_h MLPs")
+        plan.append((blocks[layer.block], cls(mlp, parts, value, policy)))
+    for block, sparse in plan:  # swap only once every FFN is known to be supported
+        block.mlp = sparse
+    return SparseHandle(model, [sparse for _, sparse in plan])
+
+
+def restore(model: nn.Module) -> int:
+    """Put the original FFN modules back; returns how many were restored."""
+    count = 0
+    for block in decoder_blocks(model):
+        mlp = getattr(block, "mlp", None)
+        if isinstance(mlp, SparseFFN):
+            block.mlp = mlp.original
+            count += 1
+    return count
+
+
+@contextmanager
+def sparse_ffn(model: nn.Module, thresholds: Thresholds | Sequence[float] | None = None, *,
+               zeros_only: bool = False, policy: SparsePolicy | None = None) -> Iterator[SparseHandle]:
+    """``sparsify`` for the duration of the block; the original modules are restored on exit."""
+    handle = sparsify(model, thresholds, zeros_only=zeros_only, policy=policy)
+    try:
+        yield handle
+    finally:
+        restore(model)

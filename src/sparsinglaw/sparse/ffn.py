@@ -1,0 +1,230 @@
+"""Sparse FFN modules: compute only the neurons that the thresholds keep, exactly.
+
+A ``SparseFFN`` replaces one FFN module of a model (see ``sparsinglaw.sparse.convert``) and computes the
+thresholded FFN of PAPER.md sections 1-2: ``y = W_down (h * [|h_i| * ||W_down[:, i]|| >= t_l])``.
+
+Exact selection rule (gated FFN, ``s = act(W_gate x)``, ``u = W_up x + b_up``, ``h = s * u``):
+
+1. compute the whole gate ``s`` (one matvec; the selection needs it);
+2. candidates are the neurons with ``s_i != 0`` and, when ``t_l > 0``,
+   ``|s_i| * (||W_up[i]|| * ||x|| + |b_up,i|) * ||W_down[:, i]|| >= t_l * (1 - 1e-3)``.
+   By Cauchy-Schwarz ``|u_i| <= ||W_up[i]|| ||x|| + |b_up,i|``, so no neuron outside the candidates can pass
+   the threshold (the 1e-3 margin covers float rounding): the candidate set is a superset of the kept set;
+3. compute ``u`` only for the union of the candidates over the tokens of the call (rows of ``W_up``), form
+   ``h``, apply the exact rule ``|h_i| * ||W_down[:, i]|| >= t_l`` per token, and the down projection only for
+   those columns of ``W_down`` (rows of a cached contiguous ``W_down^T``).
+
+With ``t_l = 0`` (``zeros_only``) this is exactly the ReLU non-zeros ``s_i != 0``: dropping a neuron whose
+``h_i`` is 0 changes nothing, so the output equals the dense FFN. Non-gated FFNs (``h = act(W_in x)``)
+compute ``h`` densely and only the down projection sparsely, with the exact rule on ``h``.
+
+Fallback: when the call has more than ``policy.max_tokens`` tokens (prefill, large batches) or the union of
+candidates exceeds ``policy.max_ratio * d_f`` (low sparsity), the masked dense computation runs instead;
+both paths give the same result within float tolerance. Gathered weight rows go into a workspace that is
+reused between calls (a fresh 0.5 MB allocation per call costs page faults that eat the speedup on CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sparsinglaw.errors import ConfigError
+
+MARGIN = 1e-3  # relative slack of the candidate bound against float rounding
+_NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
+
+
+@dataclass(frozen=True)
+class SparsePolicy:
+    """When the sparse path runs: at most ``max_tokens`` tokens per call and a union of candidate neurons
+    of at most ``max_ratio * d_f``; otherwise the masked dense computation (see the module docstring).
+
+    Defaults from ``benchmarks/bench_sparse_ffn.py`` (d = 768, d_f = 1920, float32, 1 CPU thread, shared
+    machine): at batch 1 the sparse path stops paying between 20% and 50% of d_f computed (three runs:
+    0.30, 0.50, 0.30), hence 0.3; at 10% activation the union over a batch reaches 0.3 near 8 tokens and
+    the sparse path was still ahead at 8 (1.06-1.30x), behind or even at 16-32. The union ratio is what
+    decides; ``max_tokens`` keeps prefills (hundreds of tokens) off the union computation."""
+
+    max_tokens: int = 16
+    max_ratio: float = 0.3
+
+    def __post_init__(self):
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if not 0.0 <= self.max_ratio <= 1.0:
+            raise ConfigError(f"max_ratio must be in [0, 1], got {self.max_ratio}")
+
+
+class FFNStats:
+    """Counters of one sparse FFN: calls per path, tokens, kept (token, neuron) pairs, neurons computed."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.reset()
+
+    def reset(self) -> None:
+        self.sparse_calls = self.dense_calls = 0
+        self.tokens = 0
+        self.active = 0.0  # kept (token, neuron) pairs with h_i != 0
+        self.computed = 0.0  # (token, neuron) pairs whose up/down projection was computed
+
+    def add(self, tokens: int, active: float, computed: float, sparse: bool) -> None:
+        self.tokens += tokens
+        self.active += active
+        self.computed += computed
+        if sparse:
+            self.sparse_calls += 1
+        else:
+            self.dense_calls += 1
+
+
+class _Workspace:
+    """Reusable buffers for gathered weight rows, shared by all sparse FFNs of one shape."""
+
+    _buffers: dict[tuple, torch.Tensor] = {}
+
+    @classmethod
+    def rows(cls, key: str, k: int, like: torch.Tensor) -> torch.Tensor:
+        full = (key, like.shape[1], like.dtype, like.device)
+        buf = cls._buffers.get(full)
+        if buf is None or buf.shape[0] < k:
+            buf = torch.empty(max(k, like.shape[0]), like.shape[1], dtype=like.dtype, device=like.device)
+            cls._buffers[full] = buf
+        return buf[:k]
+
+
+def _gather_rows(key: str, weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``weight[index]`` into the workspace. On CPU numpy's single-threaded ``take`` does the copy: torch's
+    ``index_select`` splits it over OpenMP threads, and when another process holds a core the barrier waits
+    a scheduler slice (measured: 35 us on one thread, 16 ms on two under load, for 192 x 768 floats)."""
+    out = _Workspace.rows(key, index.numel(), weight)
+    if weight.device.type == "cpu" and weight.dtype in _NUMPY_DTYPES and weight.is_contiguous():
+        np.take(weight.numpy(), index.numpy(), axis=0, out=out.numpy(), mode="clip")  # "raise" buffers
+        return out
+    return torch.index_select(weight, 0, index, out=out)
+
+
+class SparseFFN(nn.Module):
+    """Base: holds the original FFN's children under their own names (state_dict keys are unchanged, no
+    weights are copied except the cached ``W_down^T``) and the original module for ``restore``."""
+
+    def __init__(self, original: nn.Module, parts: dict[str, str], threshold: float,
+                 policy: SparsePolicy | None = None):
+        super().__init__()
+        for name, child in original.named_children():
+            self.add_module(name, child)
+        self._parts = parts  # role ("gate", "up", "down", "act") -> child name
+        self._original = [original]  # a list, so it is not registered as a child
+        self.threshold = float(threshold)
+        self.policy = policy or SparsePolicy()
+        self.enabled = True  # False: run the original (plain dense) forward, for side-by-side timing
+        down = self.part("down")
+        self.width = down.weight.shape[1]
+        with torch.no_grad():
+            w_down = down.weight.detach()
+            self.register_buffer("down_t", w_down.t().contiguous(), persistent=False)
+            self.register_buffer("down_norms", w_down.float().norm(dim=0).to(w_down.dtype), persistent=False)
+        self.stats = FFNStats(self.width)
+
+    @property
+    def original(self) -> nn.Module:
+        return self._original[0]
+
+    def part(self, role: str) -> nn.Module:
+        return getattr(self, self._parts[role])
+
+    def _keep(self, h: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        """The exact rule ``|h_i| * ||W_down[:, i]|| >= t`` (all of ``h`` when ``t == 0``)."""
+        if self.threshold > 0:
+            return h * (h.abs() * norms >= self.threshold)
+        return h
+
+    def _down(self, h: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+        down = self.part("down")
+        if index is None:
+            return F.linear(h, down.weight, down.bias)
+        y = h @ _gather_rows("down", self.down_t, index)
+        return y if down.bias is None else y + down.bias
+
+    def _sparse_allowed(self, flat: torch.Tensor) -> bool:
+        """Few enough tokens, and no autograd (gradients take the dense path: the sparse one gathers into
+        a reused workspace and through the cached ``W_down^T``, which autograd cannot follow)."""
+        return flat.shape[0] <= self.policy.max_tokens and not torch.is_grad_enabled()
+
+    def _union(self, candidates: torch.Tensor) -> torch.Tensor | None:
+        """Indices of the union of candidates (a bool mask, or any tensor whose non-zeros are the candidates)
+        over tokens, or None when the dense path should run."""
+        if candidates.shape[0] > 1:
+            candidates = candidates.any(dim=0) if candidates.dtype == torch.bool else candidates.abs().amax(dim=0)
+        else:
+            candidates = candidates[0]
+        index = candidates.nonzero().view(-1)
+        return index if index.numel() <= self.policy.max_ratio * self.width else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return self.original(x)
+        flat = x.reshape(-1, x.shape[-1])
+        y, h_active, computed, sparse = self._compute(flat)
+        self.stats.add(flat.shape[0], float(h_active), computed, sparse)
+        return y if x.dim() == 2 else y.reshape(*x.shape[:-1], y.shape[-1])
+
+    def _compute(self, flat: torch.Tensor):
+        raise NotImplementedError
+
+
+class SparseGatedFFN(SparseFFN):
+    """``down(act(gate(x)) * up(x))`` (Llama family) with the exact candidate rule of the module docstring."""
+
+    def __init__(self, original: nn.Module, parts: dict[str, str], threshold: float,
+                 policy: SparsePolicy | None = None):
+        super().__init__(original, parts, threshold, policy)
+        up = self.part("up")
+        with torch.no_grad():  # |h_i| w_i <= |s_i| (||x|| ||W_up[i]|| w_i + |b_up,i| w_i)
+            up_norms = up.weight.detach().float().norm(dim=1)
+            self.register_buffer("bound_scale", (up_norms * self.down_norms.float()).to(self.down_norms.dtype),
+                                 persistent=False)
+            bias = up.bias.detach().abs() * self.down_norms if up.bias is not None else None
+            self.register_buffer("bound_bias", bias, persistent=False)
+
+    def _candidates(self, flat: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Candidates as a tensor whose non-zeros they are (``s`` itself for t = 0), or a bool mask: the
+        Cauchy-Schwarz bound, which is 0 where ``s_i`` is 0 (few ops: the bs=1 path is overhead-bound)."""
+        if self.threshold <= 0:
+            return s
+        scale = flat.norm(dim=-1, keepdim=True) * self.bound_scale
+        if self.bound_bias is not None:
+            scale = scale + self.bound_bias
+        return s.abs() * scale >= self.threshold * (1 - MARGIN)
+
+    def _compute(self, flat: torch.Tensor):
+        gate, up = self.part("gate"), self.part("up")
+        s = self.part("act")(F.linear(flat, gate.weight, gate.bias))
+        index = None
+        if self._sparse_allowed(flat):
+            index = self._union(self._candidates(flat, s))
+        if index is None:
+            h = self._keep(s * F.linear(flat, up.weight, up.bias), self.down_norms)
+            return self._down(h, None), torch.count_nonzero(h), float(h.numel()), False
+        bias = up.bias.index_select(0, index) if up.bias is not None else None
+        u = F.linear(flat, _gather_rows("up", up.weight, index), bias)
+        h = self._keep(s.index_select(1, index) * u, self.down_norms.index_select(0, index))
+        return self._down(h, index), torch.count_nonzero(h), float(index.numel() * flat.shape[0]), True
+
+
+class SparseNonGatedFFN(SparseFFN):
+    """``down(act(up(x)))`` (GPT-NeoX, Falcon): ``h`` densely, the down projection for kept neurons only."""
+
+    def _compute(self, flat: torch.Tensor):
+        up = self.part("up")
+        h = self._keep(self.part("act")(F.linear(flat, up.weight, up.bias)), self.down_norms)
+        index = self._union(h) if self._sparse_allowed(flat) else None
+        if index is None:
+            return self._down(h, None), torch.count_nonzero(h), float(h.numel()), False
+        h_sel = h.index_select(1, index)
+        return self._down(h_sel, index), torch.count_nonzero(h_sel), float(index.numel() * flat.shape[0]), True

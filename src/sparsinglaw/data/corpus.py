@@ -9,6 +9,7 @@ Python version, so results on it are reproducible across machines with the same 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import sysconfig
@@ -21,11 +22,17 @@ BUILTIN = "builtin"
 
 
 def builtin_documents() -> list[str]:
-    """The built-in corpus as a list of documents (deterministic order)."""
+    """The built-in corpus as a list of documents (deterministic order; a fresh list each call)."""
+    return list(_builtin_documents())
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_documents() -> tuple[str, ...]:
+    # Parsing every stdlib module takes seconds: do it once per process.
     import pydoc_data.topics
 
     docs = [pydoc_data.topics.topics[key].strip() for key in sorted(pydoc_data.topics.topics)]
-    return [d for d in docs if d] + _stdlib_docstrings()
+    return tuple([d for d in docs if d] + _stdlib_docstrings())
 
 
 def _stdlib_docstrings(min_chars: int = 400) -> list[str]:

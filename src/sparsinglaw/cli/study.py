@@ -1,0 +1,82 @@
+"""``sparsinglaw study CONFIG [--force] [--no-report] [--dry-run] [key=value ...]``: run a whole study.
+
+CONFIG is a TOML or YAML study file or a preset (``demo``, ``mini``); see ``sparsinglaw.study.config``.
+Every cell of the grid is trained and tracked (finished cells skipped, interrupted ones resumed), then the
+laws are fitted (``OUT_DIR/fits.json``) and the report written (``OUT_DIR/report/index.html``). Stopping
+it (Ctrl-C) and running the same command again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    from sparsinglaw.study.config import PRESETS
+
+    parser = subparsers.add_parser(
+        "study", help="train, track, fit and report a grid of models from one config",
+        description="Run a study: activation x (parameter budget, width-depth ratio) x token budget. Resumable.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  sparsinglaw study demo --dry-run\n  sparsinglaw study study.toml out_dir=runs/s1\n"
+               "  sparsinglaw study study.toml launcher=torchrun nproc=2",
+    )
+    parser.add_argument("config", help=f"TOML or YAML study file, or a preset ({', '.join(PRESETS)})")
+    # REMAINDER keeps options given after the overrides too; run() picks them out.
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
+                        help="override study settings (base.seq_len=64)")
+    parser.add_argument("--force", action="store_true", help="reuse an out_dir made with a different config")
+    parser.add_argument("--no-report", action="store_true", help="stop after fitting (no HTML report)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the cells, then stop")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.errors import ConfigError
+    from sparsinglaw.study.config import load_study
+    from sparsinglaw.study.runner import run_study
+
+    flags = {"--force": "force", "--no-report": "no_report", "--dry-run": "dry_run"}
+    for item in args.overrides:
+        if item in flags:
+            setattr(args, flags[item], True)
+        elif item.startswith("-"):
+            raise ConfigError(f"unknown option {item!r} (options: {', '.join(flags)})")
+    cfg = load_study(args.config, [o for o in args.overrides if o not in flags])
+    if args.dry_run:
+        print(cfg.to_toml().rstrip())
+        print("\n# cells")
+        for cell in cfg.cells():
+            print(json.dumps(cell.describe()))
+        return 0
+    summary = run_study(cfg, force=args.force, report=not args.no_report)
+    print(json.dumps(summary))
+    if "report" in summary:
+        print(f"report: {summary['report']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sparsinglaw.cli.study`` (e.g. from scripts): the same as ``sparsinglaw study``."""
+    import logging
+    import sys
+
+    from sparsinglaw.errors import SparsingLawError
+
+    parser = argparse.ArgumentParser(prog="sparsinglaw")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        return run(args)
+    except SparsingLawError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished cells and complete checkpoints are kept; rerun to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

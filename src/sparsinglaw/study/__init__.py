@@ -1,0 +1,21 @@
+"""Whole studies from one config (issue 6): a grid of training runs, tracked, fitted and reported.
+
+    from sparsinglaw.study import load_study, run_study
+    cfg = load_study("study.toml")            # or a preset: "demo", "mini"
+    summary = run_study(cfg)                  # trains/tracks every unfinished cell, fits, writes the report
+
+Submodules: ``config`` (the grid), ``runner`` (cells, skip/resume, torchrun), ``collect`` (read the stores),
+``fit`` (laws, width-depth, scale), ``compare`` (agreement with the paper), ``probe`` (report measurements).
+"""
+
+from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study
+
+
+def run_study(cfg, **kw):
+    """Train, track, fit and report ``cfg`` (see ``sparsinglaw.study.runner.run_study``)."""
+    from sparsinglaw.study.runner import run_study as _run
+
+    return _run(cfg, **kw)
+
+
+__all__ = ["PRESETS", "Cell", "FitSpec", "ShapeSpec", "StudyConfig", "TrackSpec", "load_study", "run_study"]

@@ -1,0 +1,94 @@
+"""Read what a study (or a single training run) measured: one ``CellData`` per run directory.
+
+A study directory holds ``study.toml`` and ``cells/NAME/``; a run directory holds ``run.toml`` and
+``results.sqlite``. Values come from each run's results store, unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sparsinglaw.errors import DataError
+from sparsinglaw.train import checkpoints as ckpt
+
+
+@dataclass
+class CellData:
+    name: str
+    activation: str
+    run_dir: Path
+    hidden_size: int
+    num_layers: int
+    n_params: float  # non-embedding parameters by the paper's formula
+    tokens_budget: int
+    points: list[tuple[int, float]] = field(default_factory=list)  # (tokens, PPL-p% activation ratio)
+    dead: list[tuple[int, float]] = field(default_factory=list)  # (tokens, dead-neuron ratio)
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (tokens, eval loss, else train loss)
+    setting: dict = field(default_factory=dict)
+    budget: float = 0.0  # the configured parameter budget (cells of one budget form a width-depth group)
+    target_ratio: float = 0.0  # the configured width-depth ratio (cells of one ratio form a scale group)
+
+    @property
+    def ratio(self) -> float:
+        return self.hidden_size / self.num_layers
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.losses[-1][1] if self.losses else None
+
+
+def is_study(path: Path) -> bool:
+    from sparsinglaw.study.runner import STUDY_FILE
+
+    return (Path(path) / STUDY_FILE).is_file()
+
+
+def read_run(run_dir: Path, name: str | None = None) -> CellData:
+    from sparsinglaw.store import FILENAME, ResultsStore
+    from sparsinglaw.train.config import load_config
+    from sparsinglaw.train.shapes import resolve_shape
+
+    run_dir = Path(run_dir)
+    if not (run_dir / ckpt.RUN_CONFIG).is_file() or not (run_dir / FILENAME).is_file():
+        raise DataError(f"{run_dir} is neither a study directory nor a measured training run "
+                        f"(no {ckpt.RUN_CONFIG} and {FILENAME})")
+    cfg = load_config(run_dir / ckpt.RUN_CONFIG)
+    shape = resolve_shape(cfg.model)
+    cell = CellData(name or run_dir.name, cfg.model.activation, run_dir, shape.hidden_size, shape.num_layers,
+                    float(shape.formula_params()), cfg.token_budget)
+    cell.budget = float(cfg.model.n_params or cell.n_params)
+    cell.target_ratio = float(cfg.model.ratio or cell.ratio)
+    store = ResultsStore(run_dir)
+    rows = [r for r in store.measurements(metric="pplp", with_result=True) if r["activation_ratio"] is not None]
+    settings = {str(r["setting"]) for r in rows}
+    if len(settings) > 1:  # several p values tracked: keep the most common one
+        keep = max(settings, key=lambda s: sum(str(r["setting"]) == s for r in rows))
+        rows = [r for r in rows if str(r["setting"]) == keep]
+    cell.setting = rows[0]["setting"] if rows else {}
+    cell.points = [(r["tokens"], r["activation_ratio"]) for r in rows]
+    cell.dead = [(r["tokens"], r["result"]["dead_neuron_ratio"]) for r in rows if r["result"]]
+    evals = [(r["tokens"], r["value"]) for r in store.measurements(metric="eval_loss") if r["value"] is not None]
+    trains = [(r["tokens"], r["value"]) for r in store.measurements(metric="train_loss") if r["value"] is not None]
+    cell.losses = evals or trains
+    return cell
+
+
+def collect(path: str | Path) -> tuple[list[CellData], dict]:
+    """Cells of a study directory (in grid order) or the single run at ``path``; plus the study settings."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path} is not a directory (give a study or training run directory)")
+    if not is_study(path):
+        return [read_run(path)], {"name": path.name, "kind": "run"}
+    from sparsinglaw.study.config import load_study
+    from sparsinglaw.study.runner import STUDY_FILE
+
+    cfg = load_study(path / STUDY_FILE, [f"out_dir={str(path)!r}"])
+    cells = []
+    for cell in cfg.cells():
+        if cell.run_dir.is_dir() and (cell.run_dir / "results.sqlite").is_file():
+            cells.append(read_run(cell.run_dir, cell.name))
+    if not cells:
+        raise DataError(f"{path}: no cell has been trained and measured yet; run `sparsinglaw study` first")
+    return cells, {"name": cfg.name, "kind": "study", "config": cfg}

@@ -1,0 +1,136 @@
+"""Do a study's trends agree with the paper's (PAPER.md sections 3-4), within their intervals?
+
+Each check gives one of three verdicts, never more than the intervals support:
+``agrees`` (the interval lies on the paper's side), ``disagrees`` (it lies on the other side) or
+``inconclusive`` (the interval straddles, or the quantity is not identified / not measured).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+# Published limits across scales (PAPER.md section 3), widened by the fitting uncertainty it reports.
+PAPER_LIMITS = {"relu": (0.0614, 0.0782), "silu": (0.382, 0.409)}
+PAPER_SLACK = 0.017
+DIRECTION = {"relu": -1, "silu": +1}  # ReLU: A falls with tokens; SiLU: A rises
+
+
+def trend_interval(points: list[tuple[int, float]], level: float, skip_fraction: float) -> tuple[float, float] | None:
+    """Interval of the slope of A against log(tokens) (least squares, t interval), warmup dropped."""
+    pts = points[int(np.floor(skip_fraction * len(points))):]
+    if len(pts) < 3:
+        return None
+    x, y = np.log([p[0] for p in pts]), np.array([p[1] for p in pts], float)
+    res = stats.linregress(x, y)
+    if not np.isfinite(res.stderr):
+        return None
+    t = stats.t.ppf(0.5 + level / 2, len(pts) - 2)
+    return float(res.slope - t * res.stderr), float(res.slope + t * res.stderr)
+
+
+def _side(low: float, high: float, sign: int) -> str:
+    if sign * low > 0 and sign * high > 0:
+        return "agrees"
+    if sign * low < 0 and sign * high < 0:
+        return "disagrees"
+    return "inconclusive"
+
+
+def _check(claim: str, paper: str, found: str, verdict: str) -> dict[str, str]:
+    return {"claim": claim, "paper": paper, "found": found, "verdict": verdict}
+
+
+def trend_checks(analysis) -> list[dict]:
+    out, lvl = [], analysis.spec.level
+    for cell in analysis.cells:
+        sign = DIRECTION.get("relu" if cell.activation in ("relu", "relu2") else cell.activation)
+        if sign is None:
+            continue
+        word = "decreases" if sign < 0 else "increases"
+        claim = f"{cell.name}: activation ratio {word} with training tokens"
+        iv = trend_interval(cell.points, lvl, analysis.spec.skip_fraction)
+        if iv is None:
+            out.append(_check(claim, word, "too few checkpoints", "inconclusive"))
+            continue
+        found = f"slope of A vs log D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})"
+        out.append(_check(claim, word, found, _side(iv[0], iv[1], sign)))
+    return out
+
+
+def _limit_iv(analysis, name: str) -> tuple[float, float] | None:
+    fit = analysis.fits.get(name)
+    if fit is None or fit.limit is None or not fit.limit.identified or fit.limit.interval is None:
+        return None
+    return fit.limit.interval.low, fit.limit.interval.high
+
+
+def limit_checks(analysis) -> list[dict]:
+    out = []
+    for cell in analysis.cells:
+        act = "relu" if cell.activation in ("relu", "relu2") else cell.activation
+        if act not in PAPER_LIMITS:
+            continue
+        lo, hi = PAPER_LIMITS[act]
+        paper = f"A0 in [{lo - PAPER_SLACK:.3f}, {hi + PAPER_SLACK:.3f}]"
+        iv = _limit_iv(analysis, cell.name)
+        claim = f"{cell.name}: limit activation ratio A0 as published for {act}"
+        if iv is None:
+            out.append(_check(claim, paper, "limit not identified", "inconclusive"))
+            continue
+        overlap = iv[0] <= hi + PAPER_SLACK and iv[1] >= lo - PAPER_SLACK
+        out.append(_check(claim, paper, f"A0 in [{iv[0]:.3f}, {iv[1]:.3f}]", "agrees" if overlap else "disagrees"))
+    return out
+
+
+def relu_below_silu(analysis) -> list[dict]:
+    out = []
+    by_shape: dict[tuple, dict[str, str]] = {}
+    for c in analysis.cells:
+        by_shape.setdefault((c.hidden_size, c.num_layers, c.tokens_budget), {})[c.activation] = c.name
+    for (d, layers, _), names in by_shape.items():
+        if "relu" not in names or "silu" not in names:
+            continue
+        claim = f"{d}x{layers}: ReLU's limit is below SiLU's"
+        relu, silu = _limit_iv(analysis, names["relu"]), _limit_iv(analysis, names["silu"])
+        if relu is None or silu is None:
+            out.append(_check(claim, "about 0.07 vs 0.39", "a limit is not identified", "inconclusive"))
+            continue
+        found = f"ReLU [{relu[0]:.3f}, {relu[1]:.3f}], SiLU [{silu[0]:.3f}, {silu[1]:.3f}]"
+        verdict = "agrees" if relu[1] < silu[0] else "disagrees" if relu[0] > silu[1] else "inconclusive"
+        out.append(_check(claim, "about 0.07 vs 0.39", found, verdict))
+    return out
+
+
+def deeper_sparser(analysis) -> list[dict]:
+    out = []
+    for group in analysis.widthdepth:
+        rows = group["rows"]
+        low, high = rows[0], rows[-1]
+        claim = f"{group['activation']}: deeper (r={low['ratio']:.3g}) is sparser than wider (r={high['ratio']:.3g})"
+        paper = "A0 rises with r below r = 114"
+        if not (low["identified"] and high["identified"]):
+            out.append(_check(claim, paper, "a limit is not identified", "inconclusive"))
+            continue
+        found = f"[{low['low']:.3f}, {low['high']:.3f}] vs [{high['low']:.3f}, {high['high']:.3f}]"
+        verdict = "agrees" if low["high"] < high["low"] else "disagrees" if low["low"] > high["high"] else "inconclusive"
+        out.append(_check(claim, paper, found, verdict))
+    return out
+
+
+def compare_with_paper(analysis) -> dict[str, Any]:
+    checks = trend_checks(analysis) + relu_below_silu(analysis) + deeper_sparser(analysis) + limit_checks(analysis)
+    counts = {v: sum(c["verdict"] == v for c in checks) for v in ("agrees", "disagrees", "inconclusive")}
+    level = f"{analysis.spec.level:.0%}"
+    if not checks:
+        summary = "No trend of the paper could be checked on these runs."
+    elif counts["agrees"] == len(checks):
+        summary = f"All {len(checks)} checked trends agree with the paper's within their {level} intervals."
+    else:
+        summary = (f"Of {len(checks)} checked trends, {counts['agrees']} agree with the paper's within their "
+                   f"{level} intervals, {counts['disagrees']} disagree and {counts['inconclusive']} are "
+                   "inconclusive (intervals too wide or limits not identified). "
+                   "Tiny models trained on few tokens need not reproduce the paper's findings.")
+    return {"checks": checks, "counts": counts, "summary": summary}

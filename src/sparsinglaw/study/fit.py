@@ -1,0 +1,156 @@
+"""The fitting stage: the paper's law per cell, the width-depth and scale analyses across cells.
+
+``analyze(cells, spec)`` returns an ``Analysis`` holding the fitted objects (for the figures) and
+``to_dict()`` (for ``fits.json`` and the report's tables). Fits that cannot be made (too few points, a
+solver failure) are recorded with their reason, never raised: a small study still gets a report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sparsinglaw.errors import SparsingLawError
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.laws import (
+    Curve,
+    FitOptions,
+    compare_limits,
+    fit_hinge,
+    fit_law,
+    law_for_activation,
+    loss_optimal_range,
+)
+from sparsinglaw.laws.results import FitResult
+from sparsinglaw.study.collect import CellData, collect
+from sparsinglaw.study.config import FitSpec
+
+TOKENS_PER_PARAM = np.geomspace(1, 1000, 13)
+
+
+@dataclass
+class Analysis:
+    cells: list[CellData]
+    fits: dict[str, FitResult] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    widthdepth: list[dict] = field(default_factory=list)  # one group per (activation, N, tokens)
+    scale: list[dict] = field(default_factory=list)  # one group per (activation, r, tokens)
+    spec: FitSpec = field(default_factory=FitSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cells": [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells],
+                "widthdepth": self.widthdepth, "scale": [_plain_scale(g) for g in self.scale],
+                "level": self.spec.level}
+
+
+def _cell_row(cell: CellData, fit: FitResult | None, failure: str | None) -> dict[str, Any]:
+    row = {"cell": cell.name, "activation": cell.activation, "hidden_size": cell.hidden_size,
+           "num_layers": cell.num_layers, "ratio": cell.ratio, "n_params": cell.n_params,
+           "n_points": len(cell.points), "final_activation_ratio": cell.points[-1][1] if cell.points else None,
+           "final_loss": cell.final_loss, "fit": fit.to_dict() if fit else None, "fit_error": failure}
+    return row
+
+
+def _plain_scale(group: dict) -> dict:
+    return {k: v for k, v in group.items() if k != "comparison"}
+
+
+def fit_cell(cell: CellData, spec: FitSpec) -> FitResult:
+    law = law_for_activation(cell.activation)
+    if law is None:
+        raise SparsingLawError(f"{cell.name}: no paper law for activation {cell.activation!r}")
+    if len(cell.points) < law.n_params + 1:
+        raise SparsingLawError(f"{cell.name}: {len(cell.points)} measured checkpoints, the {law.name} law needs "
+                               f"at least {law.n_params + 1}")
+    tokens, ratio = zip(*cell.points)
+    curve = Curve(np.array(tokens, float), np.array(ratio, float), cell.name, cell.activation)
+    options = FitOptions(skip_fraction=spec.skip_fraction or None, interval="bootstrap", n_boot=spec.n_boot,
+                         level=spec.level)
+    try:
+        return fit_law(curve, law.name, options)
+    except SparsingLawError:
+        if not spec.skip_fraction:
+            raise
+        return fit_law(curve, law.name, FitOptions(interval="bootstrap", n_boot=spec.n_boot, level=spec.level))
+
+
+def _limit_of(fit: FitResult | None) -> dict[str, Any]:
+    if fit is None or fit.limit is None:
+        return {"limit": None, "low": None, "high": None, "identified": False}
+    iv = fit.limit.interval
+    return {"limit": fit.limit.value, "low": iv.low if iv else None, "high": iv.high if iv else None,
+            "identified": fit.limit.identified}
+
+
+def _groups(cells: list[CellData], key) -> dict[tuple, list[CellData]]:
+    out: dict[tuple, list[CellData]] = {}
+    for c in cells:
+        out.setdefault(key(c), []).append(c)
+    return out
+
+
+def widthdepth_groups(analysis: Analysis) -> list[dict]:
+    """Cells of one activation and token budget at several width-depth ratios (and similar N)."""
+    groups = []
+    for (act, tokens), members in _groups(analysis.cells, lambda c: (c.activation, c.tokens_budget)).items():
+        for group in _groups(members, lambda c: c.budget).values():
+            ratios = sorted({c.ratio for c in group})
+            if len(ratios) < 2:
+                continue
+            rows = sorted(({"cell": c.name, "ratio": c.ratio, "final_loss": c.final_loss,
+                            **_limit_of(analysis.fits.get(c.name))} for c in group), key=lambda r: r["ratio"])
+            entry: dict[str, Any] = {"activation": act, "tokens": tokens, "rows": rows, "hinge": None,
+                                     "loss_range": None}
+            ok = [r for r in rows if r["limit"] is not None]
+            if len(ok) >= 4:
+                entry["hinge"] = fit_hinge([r["ratio"] for r in ok], [r["limit"] for r in ok],
+                                           level=analysis.spec.level).to_dict()
+            losses = [r for r in rows if r["final_loss"] is not None]
+            if len(losses) >= 2:
+                entry["loss_range"] = loss_optimal_range([r["ratio"] for r in losses],
+                                                         [r["final_loss"] for r in losses]).to_dict()
+            groups.append(entry)
+    return groups
+
+
+def scale_groups(analysis: Analysis) -> list[dict]:
+    """Cells of one activation and token budget at similar width-depth ratio and several sizes."""
+    groups = []
+    key = lambda c: (c.activation, c.tokens_budget, c.target_ratio)  # noqa: E731
+    for (act, tokens, _), members in _groups(analysis.cells, key).items():
+        fitted = [c for c in members if c.name in analysis.fits]
+        if len({c.n_params for c in fitted}) < 2:
+            continue
+        tpp = [t / c.n_params for c in fitted for t, _ in c.points]  # grid over the measured tokens per parameter
+        grid = np.geomspace(min(tpp), max(tpp), 12) if tpp and min(tpp) > 0 else TOKENS_PER_PARAM
+        comparison = compare_limits([analysis.fits[c.name] for c in fitted], [c.n_params for c in fitted], grid)
+        groups.append({"activation": act, "tokens": tokens, "comparison": comparison, **comparison.to_dict()})
+    return groups
+
+
+def analyze(cells: list[CellData], spec: FitSpec | None = None) -> Analysis:
+    analysis = Analysis(cells, spec=spec or FitSpec())
+    for cell in cells:
+        try:
+            analysis.fits[cell.name] = fit_cell(cell, analysis.spec)
+        except SparsingLawError as err:
+            analysis.failures[cell.name] = str(err)
+    analysis.widthdepth = widthdepth_groups(analysis)
+    analysis.scale = scale_groups(analysis)
+    return analysis
+
+
+def analyze_dir(path: str | Path) -> tuple[Analysis, dict]:
+    cells, info = collect(path)
+    spec = info["config"].fit if "config" in info else FitSpec()
+    return analyze(cells, spec), info
+
+
+def fit_study(cfg) -> Analysis:
+    """Fit the laws of a study's cells; writes ``OUT_DIR/fits.json`` and returns the analysis."""
+    analysis, _ = analyze_dir(cfg.out_dir)
+    atomic_write_json(Path(cfg.out_dir) / "fits.json", analysis.to_dict())
+    return analysis

@@ -1,0 +1,54 @@
+"""Measurements a report needs beyond the tracked store: the metric comparison and per-token detail.
+
+Both run on a cell's last complete checkpoint over its validation split (the same sequences for every
+cell of a study: the split and tokenizer are built from the same documents and settings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparsinglaw.errors import DataError
+from sparsinglaw.study.collect import CellData
+from sparsinglaw.train import checkpoints as ckpt
+
+PARETO_VALUES = {"topk": [0.1, 0.25, 0.5, 0.8], "fat": [0.002, 0.01, 0.05, 0.2], "cett": [0.02, 0.05, 0.1, 0.2]}
+
+
+def last_checkpoint(cell: CellData) -> Path:
+    last = ckpt.last_complete_checkpoint(cell.run_dir)
+    if last is None:
+        raise DataError(f"{cell.run_dir}: no complete checkpoint")
+    return Path(last)
+
+
+def _model_and_data(cell: CellData, max_tokens: int):
+    from sparsinglaw.train.track import load_checkpoint, validation_data
+
+    return load_checkpoint(last_checkpoint(cell)), validation_data(cell.run_dir, max_tokens)
+
+
+def pareto(cell: CellData, n_points: int, max_tokens: int = 1024) -> list[dict]:
+    """(activation ratio, PPL ratio) of Top-k, FAT-eps and CETT settings on the cell's last checkpoint."""
+    from sparsinglaw.measure import MeasureConfig, sweep
+
+    model, data = _model_and_data(cell, max_tokens)
+    values = {k: v[:n_points] if n_points < len(v) else v for k, v in PARETO_VALUES.items()}
+    return sweep(model, data, values, MeasureConfig(metric="cett", batch_size=8))
+
+
+def detail(cell: CellData, p: float = 1.0, max_tokens: int = 1024, detail_tokens: int = 256) -> dict:
+    """PPL-p% on the last checkpoint with per-layer neuron frequencies and per-token activation ratios."""
+    from sparsinglaw.measure import MeasureConfig, measure
+    from sparsinglaw.train.tokenizer import load_tokenizer
+
+    model, data = _model_and_data(cell, max_tokens)
+    try:
+        tokenizer = load_tokenizer(str(cell.run_dir / "tokenizer"))
+    except Exception:  # noqa: BLE001 - token strings are a nicety; ids are shown without a tokenizer
+        tokenizer = None
+    config = MeasureConfig(metric="pplp", p=p, batch_size=8, ci_level=0.0, neuron_frequency=True,
+                           detail_tokens=min(detail_tokens, data.n_tokens))
+    result = measure(model, data, config, tokenizer=tokenizer, model_name=cell.name)
+    return {"cell": cell.name, "checkpoint": last_checkpoint(cell).name, "activation_ratio": result.activation_ratio,
+            "neuron_frequency": result.neuron_frequency, "token_detail": result.token_detail}

@@ -1,0 +1,236 @@
+"""Run a study: train and track every cell, skipping finished ones and resuming interrupted ones.
+
+Layout of ``OUT_DIR``::
+
+    study.toml        the resolved study config (a rerun must match it, or pass --force)
+    events.jsonl      one line per event: cell started training (with the step it resumed from), cell done
+    cells/NAME/       each cell's training run directory (checkpoints, results.sqlite)
+    cells/NAME/study_cell.json   written last: the cell is trained and tracked (its config fingerprint)
+    fits.json         the fitting stage's output (sparsinglaw.study.fit)
+    report/           the HTML report with its PNG and CSV files
+
+A cell is finished when its ``study_cell.json`` matches its config fingerprint: it is skipped. Otherwise
+it is trained (the trainer resumes from the cell's last complete checkpoint, so no step is trained twice)
+and its checkpoints are tracked (measurements already in the store are kept). Cells run one after another
+in this process, or each under ``torchrun --nproc_per_node N -m sparsinglaw.cli.train`` (then tracked here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sparsinglaw.errors import ConfigError, SparsingLawError
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.study.config import BUILTIN_JSONL, Cell, StudyConfig, load_study
+
+log = logging.getLogger("sparsinglaw")
+
+STUDY_FILE = "study.toml"
+EVENTS = "events.jsonl"
+CELL_DONE = "study_cell.json"
+
+
+def log_event(out_dir: Path, kind: str, cell: str, **info) -> None:
+    """Append one event (append-only, one short write: survives kills between events)."""
+    line = json.dumps({"time": time.time(), "event": kind, "cell": cell, **info})
+    with open(Path(out_dir) / EVENTS, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_events(out_dir: str | Path) -> list[dict]:
+    path = Path(out_dir) / EVENTS
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a kill
+            continue
+    return events
+
+
+def is_done(cell: Cell) -> bool:
+    try:
+        info = json.loads((cell.run_dir / CELL_DONE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return info.get("fingerprint") == cell.train_config().fingerprint()
+
+
+def guard_study_dir(cfg: StudyConfig, force: bool = False) -> None:
+    """Write ``study.toml``; a different config in an existing study directory needs ``force``."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / STUDY_FILE
+    if path.is_file() and not force:
+        old = load_study(path).to_dict()
+        new = cfg.to_dict()
+        for d in (old, new):
+            d.pop("out_dir")
+            d.pop("threads")
+        if old != new:
+            raise ConfigError(f"{out} holds a study with a different config ({path}); use another out_dir or --force")
+    cfg.save(path)
+
+
+def shared_corpus(cfg: StudyConfig) -> None:
+    """Write the built-in corpus once as ``OUT_DIR/builtin-corpus.jsonl`` when the cells read it."""
+    target = Path(cfg.out_dir) / BUILTIN_JSONL
+    if Path(cfg.cells()[0].train_config().data.source) != target or target.is_file():
+        return
+    from sparsinglaw.data import builtin_documents
+    from sparsinglaw.fileio import atomic_write_text
+
+    atomic_write_text(target, "".join(json.dumps({"text": d}) + "\n" for d in builtin_documents()))
+
+
+def shared_tokenizer(cfg: StudyConfig) -> None:
+    """Train the study's tokenizer once (``OUT_DIR/tokenizer``) unless ``base.tokenizer.path`` names one."""
+    cells = cfg.cells()
+    train_cfg = cells[0].train_config()
+    target = Path(cfg.out_dir) / "tokenizer"
+    if Path(train_cfg.tokenizer.path) != target or (target / "tokenizer_config.json").is_file():
+        return
+    from dataclasses import replace
+
+    from sparsinglaw.train.data import split_documents
+    from sparsinglaw.train.tokenizer import prepare_tokenizer
+
+    train_docs, _ = split_documents(train_cfg.data)
+    prepare_tokenizer(replace(train_cfg.tokenizer, path=None), Path(cfg.out_dir), train_docs)
+
+
+def train_cell(cell: Cell, cfg: StudyConfig) -> None:
+    from sparsinglaw.train import last_complete_checkpoint
+
+    train_cfg = cell.train_config()
+    last = last_complete_checkpoint(cell.run_dir) if cell.run_dir.is_dir() else None
+    log_event(Path(cfg.out_dir), "train", cell.name, resume_from=last.name if last else None)
+    if cfg.launcher == "torchrun":
+        _torchrun(cell, cfg)
+        return
+    from sparsinglaw.train import train
+
+    train(train_cfg)
+
+
+def _torchrun(cell: Cell, cfg: StudyConfig) -> None:
+    path = cell.run_dir.parent / f"{cell.name}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cell.train_config().save(path)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.nproc}",
+               "-m", "sparsinglaw.cli.train", str(path)]
+    log.info("running %s", " ".join(command))
+    code = subprocess.call(command)
+    if code != 0:
+        raise SparsingLawError(f"cell {cell.name}: torchrun exited with {code} (see its output above)")
+
+
+def track_cell(cell: Cell, cfg: StudyConfig) -> dict:
+    """PPL-p% at every complete checkpoint not measured yet, with a progress bar over checkpoints."""
+    from tqdm.auto import tqdm
+
+    from sparsinglaw.train.track import TrackSettings, complete, track_pplp
+
+    t = cfg.track
+    settings = TrackSettings(p=t.p, max_tokens=t.max_tokens, batch_size=t.batch_size, tolerance=t.tolerance)
+    show = bool(cfg.base.get("progress", True))
+    with tqdm(total=len(complete(cell.run_dir)), desc="track", unit="ckpt", disable=not show) as bar:
+        return track_pplp(cell.run_dir, settings, progress=lambda name, result: bar.update(1))
+
+
+def _last_logged_loss(checkpoint: Path, step: int) -> float | None:
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    losses = [h["loss"] for h in state.get("log_history", []) if "loss" in h and h.get("step", 0) <= step]
+    return float(losses[-1]) if losses else None
+
+
+def backfill_losses(cell: Cell) -> int:
+    """Record losses of complete checkpoints that the store lacks (a stop between a checkpoint's marker and
+    its store rows; the first checkpoint after a resume, logged before the restart); returns rows added."""
+    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.train import complete_checkpoints
+
+    store, added = ResultsStore(cell.run_dir), 0
+    for info in complete_checkpoints(cell.run_dir):
+        path = Path(info["path"])
+        store.add_checkpoint(info["run_id"], path.name, step=info["step"], tokens=info["tokens_seen"], path=str(path))
+        values = {"train_loss": info.get("train_loss"), "eval_loss": info.get("eval_loss")}
+        if values["train_loss"] is None:
+            values["train_loss"] = _last_logged_loss(path, info["step"])
+        for metric, value in values.items():
+            if value is not None and not store.has(info["run_id"], path.name, metric):
+                store.record(info["run_id"], path.name, info["tokens_seen"], metric, value=value)
+                added += 1
+    return added
+
+
+def run_cell(cell: Cell, cfg: StudyConfig) -> None:
+    train_cell(cell, cfg)
+    backfill_losses(cell)
+    summary = track_cell(cell, cfg)
+    if summary.get("failed"):
+        raise SparsingLawError(f"cell {cell.name}: {summary['failed']} checkpoint(s) could not be measured")
+    atomic_write_json(cell.run_dir / CELL_DONE, {"cell": cell.name, "fingerprint": cell.train_config().fingerprint(),
+                                                 "describe": cell.describe()})
+    log_event(Path(cfg.out_dir), "done", cell.name)
+
+
+def run_cells(cfg: StudyConfig, *, force: bool = False, echo=print) -> dict:
+    """Train and track every unfinished cell; returns counts of run and skipped cells."""
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    guard_study_dir(cfg, force)
+    shared_corpus(cfg)
+    shared_tokenizer(cfg)
+    cells = cfg.cells()
+    counts = {"cells": len(cells), "run": 0, "skipped": 0}
+    for i, cell in enumerate(cells, 1):
+        if is_done(cell):
+            counts["skipped"] += 1
+            echo(f"[{i}/{len(cells)}] {cell.name}: finished earlier, skipped")
+            continue
+        echo(f"[{i}/{len(cells)}] {cell.name}: training and tracking")
+        run_cell(cell, cfg)
+        counts["run"] += 1
+    return counts
+
+
+def run_study(cfg: StudyConfig, *, force: bool = False, report: bool = True, echo=print) -> dict:
+    """The whole study: cells, then the fitting stage, then the report. Returns a summary."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bar per checkpoint
+    try:
+        return _run_study(cfg, force, report, echo)
+    finally:
+        hf_logging.enable_progress_bar()
+
+
+def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
+    from sparsinglaw.study.fit import fit_study
+
+    counts = run_cells(cfg, force=force, echo=echo)
+    echo("fitting the laws")
+    analysis = fit_study(cfg)
+    summary = {**counts, "fits": str(Path(cfg.out_dir) / "fits.json"), "n_fits": len(analysis.fits)}
+    if report:
+        from sparsinglaw.report.html import write_report
+
+        echo("writing the report")
+        summary["report"] = str(write_report(cfg.out_dir, analysis=analysis))
+    return summary

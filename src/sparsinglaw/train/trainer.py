@@ -125,8 +125,10 @@ class CheckpointRecorder(TrainerCallback):
             "learning_rate": next((h["learning_rate"] for h in reversed(state.log_history) if "learning_rate" in h), None),
             "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        ckpt.write_marker(path, info)
+        # Store row first, completion marker last: a stop in between leaves an incomplete checkpoint that
+        # is redone on resume (re-recording replaces the row), never a complete one without its losses.
         self._record(path, info)
+        ckpt.write_marker(path, info)
         started = time.perf_counter()
         for hook in self.hooks:
             hook(path, info)

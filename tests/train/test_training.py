@@ -128,3 +128,13 @@ def test_run_dir_of_another_config_is_refused_unless_forced(corpus, finished_run
     info = json.loads((run_dir / "run.json").read_text())
     assert info["fingerprint"] == other.fingerprint()
     assert (run_dir / f"run.{cfg.fingerprint()}.toml").is_file()
+
+
+def test_tensorboard_events_are_written_when_installed(corpus, tmp_path):
+    pytest.importorskip("tensorboard", reason="TensorBoard logging is optional; the dev extras install it")
+    settings = tiny_dict(corpus, tmp_path / "tb")
+    settings.update(tensorboard=True, token_budget=4 * TOKENS_PER_STEP)
+    cfg = TrainConfig.from_dict(settings)
+    train(cfg)
+    events = list((Path(cfg.run_dir) / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and max(e.stat().st_size for e in events) > 100

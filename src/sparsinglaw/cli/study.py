@@ -58,24 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sparsinglaw.cli.study`` (e.g. from scripts): the same as ``sparsinglaw study``."""
-    import logging
+    """``python -m sparsinglaw.cli.study`` (e.g. under torchrun): the same as ``sparsinglaw study``."""
     import sys
 
-    from sparsinglaw.errors import SparsingLawError
+    from sparsinglaw.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="sparsinglaw")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    try:
-        return run(args)
-    except SparsingLawError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: finished cells and complete checkpoints are kept; rerun to continue", file=sys.stderr)
-        return 130
+    return cli_main(["study", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -133,20 +133,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m sparsinglaw.cli.train`` (e.g. under torchrun): the same as ``sparsinglaw train``."""
-    import logging
     import sys
 
-    from sparsinglaw.errors import SparsingLawError
+    from sparsinglaw.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="sparsinglaw")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    try:
-        return run(args)
-    except SparsingLawError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

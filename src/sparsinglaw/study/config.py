@@ -35,14 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.train.config import (
-    ACTIVATIONS,
-    TrainConfig,
-    _merge,
-    apply_overrides,
-    dumps_toml,
-    read_config_file,
-)
+from sparsinglaw.train.config import ACTIVATIONS, TrainConfig, _merge, dumps_toml, layered_settings
 
 LAUNCHERS = ("sequential", "torchrun")
 BUILTIN_JSONL = "builtin-corpus.jsonl"  # the built-in corpus, written once per study (reading it takes seconds)
@@ -250,19 +243,7 @@ class Cell:
 
 def load_study(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> StudyConfig:
     """A validated study from a file (TOML, YAML by suffix), a dict or a preset name, plus overrides."""
-    if isinstance(source, dict):
-        data = copy.deepcopy(source)
-    elif str(source) in PRESETS and not Path(source).exists():
-        data = {"preset": str(source)}
-    else:
-        data = read_config_file(source)
-    data = apply_overrides(data, list(overrides or []))
-    preset = data.pop("preset", None)
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"preset={preset!r} is not one of {', '.join(PRESETS)}")
-        data = _merge(PRESETS[preset]().to_dict(), data)
-    return _build(StudyConfig, data, "study")
+    return _build(StudyConfig, layered_settings(source, overrides, PRESETS), "study")
 
 
 def _tiny_base(docs: int, budget_checkpoint: int, seq_len: int = 64) -> dict[str, Any]:

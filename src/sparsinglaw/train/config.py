@@ -8,6 +8,7 @@ value raises ``ConfigError`` whose message names the dotted field, before any wo
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -372,23 +373,30 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """A validated config from a file (TOML, or YAML by suffix), a dict, or a preset name, plus overrides."""
+def layered_settings(source: str | Path | dict[str, Any] | None, overrides: list[str] | None,
+                     presets: dict[str, Any]) -> dict[str, Any]:
+    """Settings from a file (TOML, or YAML by suffix), a dict or a preset name, then dotted overrides, with
+    a ``preset`` key expanded underneath (preset < file < overrides). Shared by every config loader."""
     if source is None:
         data: dict[str, Any] = {}
     elif isinstance(source, dict):
-        data = dict(source)
-    elif str(source) in PRESETS and not Path(source).exists():
+        data = copy.deepcopy(source)
+    elif str(source) in presets and not Path(source).exists():
         data = {"preset": str(source)}
     else:
         data = read_config_file(source)
     data = apply_overrides(data, list(overrides or []))
     preset = data.pop("preset", None)
     if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"preset={preset!r} is not one of {', '.join(PRESETS)}")
-        data = _merge(PRESETS[preset]().to_dict(), data)
-    return TrainConfig.from_dict(data)
+        if preset not in presets:
+            raise ConfigError(f"preset={preset!r} is not one of {', '.join(presets)}")
+        data = _merge(presets[preset]().to_dict(), data)
+    return data
+
+
+def load_config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """A validated config from a file (TOML, or YAML by suffix), a dict, or a preset name, plus overrides."""
+    return TrainConfig.from_dict(layered_settings(source, overrides, PRESETS))
 
 
 def paper_preset() -> TrainConfig:

@@ -90,3 +90,19 @@ def test_entry_point_prints_one_line_errors_without_traceback(tmp_path, model_di
     (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]}))
     done = run_cli("measure", "--model", tmp_path / "bert")
     assert done.returncode == 2 and "causal" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_measure_under_torchrun_with_two_processes_matches_one(model_dir, tmp_path):
+    """`torchrun --nproc_per_node 2 -m sparsinglaw measure`: sharded batches, all-reduced sums (gloo)."""
+    common = ["--model", str(model_dir), "--metric", "cett", "--cett", "0.1", "--seq-len", "64", "--max-tokens", "512",
+              "--batch-size", "2"]
+    assert main(["measure", *common, "--output", str(tmp_path / "one.json")]) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "sparsinglaw",
+         "measure", *common, "--output", str(tmp_path / "two.json")],
+        capture_output=True, text=True, timeout=600, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert two["activation_ratio"] == pytest.approx(one["activation_ratio"], abs=1e-9)
+    assert two["ppl_ratio"] == pytest.approx(one["ppl_ratio"], rel=1e-9)
+    assert done.stdout.count("PPL ratio") == 1  # only the main process prints

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
+from sparsinglaw.distributed import init_from_env, is_main_process
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.metrics import metric_names
 
@@ -50,8 +51,11 @@ def config_from_args(args: argparse.Namespace) -> MeasureConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)  # validate before the (slow) model load
+    init_from_env()  # under torchrun: shard the evaluation batches over the processes
     model, tokenizer, data = load_model_and_data(args)
     result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=sys.stderr.isatty())
+    if not is_main_process():
+        return 0
     print(result.table())
     if args.output:
         result.save(args.output)

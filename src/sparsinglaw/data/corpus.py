@@ -13,7 +13,6 @@ import functools
 import hashlib
 import json
 import sysconfig
-from collections.abc import Iterator
 from pathlib import Path
 
 from sparsinglaw.errors import DataError
@@ -126,6 +125,3 @@ def document_split(docs: list[str], validation_fraction: float, seed: int = 0) -
         raise DataError(f"{len(docs)} documents are too few to split off a {validation_fraction:.0%} validation set")
     return train, valid
 
-
-def iter_documents(source: str | Path | None = None, **kw) -> Iterator[str]:
-    yield from load_documents(source, **kw)

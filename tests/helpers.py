@@ -94,3 +94,12 @@ def saved_tiny_model(path, hidden_act: str = "silu", seed: int = 0):
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def subprocess_env() -> dict:
+    """Environment for test subprocesses: one thread each, offline, this checkout's sources first."""
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                "PYTHONPATH": str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")})
+    return env

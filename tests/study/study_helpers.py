@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+
+from helpers import subprocess_env  # noqa: F401  (re-exported for the tests here)
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -28,12 +29,6 @@ def mini_config(corpus: Path, out_dir: Path, *overrides: str):
                                "threads=1", "base.progress=false", *overrides])
 
 
-def subprocess_env() -> dict:
-    env = dict(os.environ)
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-                "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                "PYTHONPATH": str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")})
-    return env
 
 
 class Tables(HTMLParser):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
+
+from helpers import subprocess_env  # noqa: F401  (re-exported for the tests here)
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -41,9 +42,3 @@ def write_config(corpus: Path, run_dir: Path, path: Path, **changes) -> Path:
     return path
 
 
-def subprocess_env() -> dict:
-    env = dict(os.environ)
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-                "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                "PYTHONPATH": str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")})
-    return env

@@ -36,8 +36,11 @@ class CallCount:
 
 
 @contextmanager
-def attach(layers: Sequence[FFNLayer], callback: HCallback) -> Iterator[CallCount]:
-    """Attach ``callback`` to every layer for the duration of the block; detach even on error."""
+def attach(layers: Sequence[FFNLayer], callback: HCallback, *, output: bool = False) -> Iterator[CallCount]:
+    """Attach ``callback`` to every layer for the duration of the block; detach even on error.
+
+    ``output=True`` calls it after the down projection with ``(layer, h, y)`` (``FFNLayer.attach_output``)
+    instead of before it with ``(layer, h, s)``."""
     if not layers:
         raise ModelError("no FFN layers to attach to; check the model's adapter")
     calls = CallCount(layers)
@@ -49,7 +52,7 @@ def attach(layers: Sequence[FFNLayer], callback: HCallback) -> Iterator[CallCoun
     handles = []
     try:
         for layer in layers:
-            handles.append(layer.attach(counted))
+            handles.append(layer.attach_output(counted) if output else layer.attach(counted))
         yield calls
     finally:
         for handle in handles:

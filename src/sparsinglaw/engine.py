@@ -40,12 +40,21 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def sequence_nll(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-    """Summed NLL of tokens 1..S-1 given their prefix, per sequence (float64)."""
-    shifted = logits[:, :-1, :].float()
-    targets = input_ids[:, 1:].to(shifted.device)
-    nll = F.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), targets.reshape(-1), reduction="none")
-    return nll.view(targets.shape).double().sum(dim=1).cpu()
+def sequence_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """Summed NLL of tokens 1..S-1 given their prefix, per sequence (float64).
+
+    Row chunks of the logits, without copying them: the log-softmax temporaries of a chunk stay in cache
+    (one (tokens, vocab) temporary for a 49k vocabulary cost 6x more time than the chunked loop on CPU)."""
+    batch, seq, vocab = logits.shape
+    flat = logits.reshape(-1, vocab)
+    # Position s predicts token s+1; each sequence's last position predicts nothing (ignored).
+    targets = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], -100)], dim=1).reshape(-1)
+    targets = targets.to(flat.device)
+    nll = torch.empty(flat.shape[0], dtype=torch.float32, device=flat.device)
+    for start in range(0, flat.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        nll[rows] = F.cross_entropy(flat[rows].float(), targets[rows], reduction="none", ignore_index=-100)
+    return nll.view(batch, seq).double().sum(dim=1).cpu()
 
 
 class BatchContext:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
 import torch
@@ -49,7 +50,7 @@ class MeasureConfig:
     ci_level: float = 0.9  # PPL-p% bootstrap interval level (0 to skip)
     bootstrap_samples: int = 1000
     seed: int = 0
-    anchors: int = 7  # exact CETT evaluations per layer in the dense pass (see metrics.cett)
+    anchors: int = 5  # exact CETT evaluations per layer in the dense pass (see metrics.cett)
     detail_tokens: int = 0  # keep the per-token x per-layer activation map for this many tokens
     neuron_frequency: bool = False  # include per-neuron activation frequencies in the result
     dead_threshold: float = 1e-3  # a neuron active on fewer than this share of tokens is dead
@@ -113,13 +114,18 @@ class Measurement:
         per_token = self.config.detail_tokens > 0
         return ActivityCounter(self.layers, self.data.n_sequences, self.data.seq_len, self.context, per_token)
 
-    def _pass(self, callback, what: str) -> SequenceLosses:
-        """One pass over this process's shard with ``callback`` on every FFN; losses summed over processes."""
-        with self._bar(what) as bar, attach(self.layers, callback) as calls:
+    def _pass(self, callback, what: str, output_callback=None) -> SequenceLosses:
+        """One pass over this process's shard with ``callback`` on every FFN (and ``output_callback`` after
+        every down projection, see ``capture.attach``); losses summed over processes."""
+        with ExitStack() as stack, self._bar(what) as bar:
+            hooks = [stack.enter_context(attach(self.layers, callback))]
+            if output_callback is not None:
+                hooks.append(stack.enter_context(attach(self.layers, output_callback, output=True)))
             losses = run_pass(self.model, self.data, self.config.batch_size, self.context, bar,
                               rank=self.rank, world_size=self.world_size)
         if self.rank < math.ceil(self.data.n_sequences / self.config.batch_size):  # this shard had batches
-            calls.require_called()
+            for calls in hooks:
+                calls.require_called()
         all_reduce(losses.nll, "sum")
         self.passes += 1
         return losses
@@ -138,13 +144,16 @@ class Measurement:
         if curves is not None and self.rank != 0:
             self._place_curves(curves)
         zero = self._counter()
+        # CETT statistics need y = W_down h: taken from the down projection's output where the adapter can
+        # hook it (one matmul per FFN saved), else recomputed from h.
+        after_down = curves is not None and all(layer.observes_output for layer in self.layers)
 
         def observe(layer, h, s):
             zero.add(layer, s != 0)
-            if curves is not None:
+            if curves is not None and not after_down:
                 curves.observe(layer, h, s)
 
-        self.dense_losses = self._pass(observe, "dense pass")
+        self.dense_losses = self._pass(observe, "dense pass", curves.observe_output if after_down else None)
         zero.reduce(all_reduce)
         if curves is not None:
             curves.reduce(all_reduce)

@@ -68,3 +68,32 @@ def test_cett_zero_keeps_model_dense():
     evaluation = measurement.at("cett", 0.0)
     assert measurement.ppl_ratio(evaluation) == pytest.approx(1.0, abs=1e-6)
     assert evaluation.activity.activation_ratio > 0.99
+
+
+def tiny_gpt_neox():
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(0)
+    config = GPTNeoXConfig(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=96, hidden_act="relu", max_position_embeddings=64)
+    model = GPTNeoXForCausalLM(config).eval()
+    with torch.no_grad():  # a visible down-projection bias, which CETT's y must exclude
+        for layer in model.gpt_neox.layers:
+            layer.mlp.dense_4h_to_h.bias.normal_(0, 1.0)
+    return model
+
+
+@pytest.mark.parametrize("make", [tiny_llama, tiny_gpt_neox], ids=["llama", "gpt-neox-with-bias"])
+def test_output_hook_statistics_equal_recomputed(make):
+    """y read off the down projection's output (bias removed) gives the statistics recomputing it gives."""
+    model, data = make(), random_eval_data()
+    layers = find_ffn_layers(model)
+    assert all(layer.observes_output for layer in layers)
+    recomputed = gather_curves(model, data, batch_size=4)
+    hooked = CETTCurves(layers)
+    with torch.no_grad(), attach(layers, hooked.observe_output, output=True) as calls:
+        for _, ids in data.batches(4):
+            model(input_ids=ids)
+    calls.require_called()
+    for c in (0.03, 0.1, 0.3):
+        assert hooked.thresholds(c) == pytest.approx(recomputed.thresholds(c), rel=1e-4)

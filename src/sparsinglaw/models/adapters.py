@@ -53,6 +53,14 @@ class FFNLayer(ABC):
     def attach(self, callback: HCallback) -> Handle:
         """Install the hooks; the returned handle's ``remove()`` detaches all of them."""
 
+    # Whether ``attach_output`` is supported (the down projection is a module whose output is ``y``).
+    observes_output = False
+
+    def attach_output(self, callback: HCallback) -> Handle:
+        """Call ``callback(self, h, y)`` after every forward of the down projection, with its input ``h`` and
+        its output ``y = W_down h`` without bias (saves recomputing ``y``); the return value is ignored."""
+        raise ModelError(f"{type(self).__name__} cannot hook the down projection's output; use attach()")
+
     def down_column_norms(self) -> torch.Tensor:
         """``||W_down[:, i]||`` for each neuron, float32, shape ``(d_f,)``."""
         with torch.no_grad():
@@ -112,6 +120,16 @@ class ModuleFFNLayer(FFNLayer):
         if self.act is not None:
             handles.append(self.act.register_forward_hook(keep_s))
         return _HandleGroup(handles)
+
+    observes_output = True
+
+    def attach_output(self, callback: HCallback) -> Handle:
+        bias = getattr(self.down, "bias", None)
+
+        def on_down_output(_module, args, output):
+            callback(self, args[0], output if bias is None else output - bias)
+
+        return self.down.register_forward_hook(on_down_output)
 
 
 class FFNAdapter(ABC):

@@ -12,8 +12,14 @@ and per-neuron frequencies are those of a real model's gate, only the operating 
 rows are SmolLM2's, embedded the same way. Without the SmolLM2 GGUF (./dev setup) it falls back to random
 weights and Gaussian inputs, and says so.
 
-Timing: each case runs dense and sparse calls on the same inputs, alternating call by call; ratios are of
-medians of per-call times (the machine is shared: absolute times are noisy, preempted calls are outliers).
+Weights are cold, as in decoding: the layer is copied ``--layers`` times (8 copies, 190 MB, do not fit the
+32 MB L3 cache here) and successive calls go through the copies like a forward goes through a model's
+layers; ``--layers 1`` measures a single cache-resident layer instead. Three paths: dense (the original
+module), sparse with the compiled kernel (``sparsinglaw.sparse.native``, the default) and sparse in plain
+PyTorch (``SparsePolicy(native=False)``, the portable/GPU path).
+
+Timing: each case runs the three on the same inputs, alternating call by call; ratios are of medians of
+per-call times (the machine is shared: absolute times are noisy, preempted calls are outliers).
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from sparsinglaw.sparse import SparseGatedFFN, SparsePolicy
+from sparsinglaw.sparse.native import kernels as native_kernels
 
 D, DF = 768, 1920
 PARTS = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"}
@@ -90,58 +98,68 @@ def set_ratio(ffn: GatedReLU, x: torch.Tensor, ratio: float) -> None:
         ffn.gate_proj.bias.fill_(-float(torch.quantile(g, 1 - ratio)))
 
 
-def compare(dense, sparse, batches, repeats: int):
-    """(dense s, sparse s) per call: medians of per-call times, dense and sparse alternating call by call
-    on the same input (a call preempted by another process is an outlier the median ignores)."""
-    times = {"dense": [], "sparse": []}
+def compare(paths: dict[str, list], batches, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each path (a list of per-layer-copy callables), the paths alternating
+    call by call on the same input and cycling through the layer copies (a preempted call is an outlier
+    the median ignores)."""
+    times = {name: [] for name in paths}
     with torch.inference_mode():
-        for fn in (dense, sparse):
-            fn(batches[0])  # warm-up (workspace, caches)
+        for fns in paths.values():
+            for fn in fns:
+                fn(batches[0])  # warm-up (workspace, caches, kernel build)
         for rep in range(repeats):
-            order = (("dense", dense), ("sparse", sparse)) if rep % 2 == 0 else (("sparse", sparse), ("dense", dense))
+            order = list(paths.items()) if rep % 2 == 0 else list(reversed(paths.items()))
             for xb in batches:
-                for name, fn in order:
-                    start = time.perf_counter()
-                    fn(xb)
-                    times[name].append(time.perf_counter() - start)
-    return statistics.median(times["dense"]), statistics.median(times["sparse"])
+                for copy in range(len(next(iter(paths.values())))):
+                    for name, fns in order:
+                        start = time.perf_counter()
+                        fns[copy](xb)
+                        times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def case(ffn, x, ratio: float, batch: int, repeats: int):
-    set_ratio(ffn, x, ratio)
-    sparse = SparseGatedFFN(ffn, PARTS, 0.0, SparsePolicy(max_tokens=10_000, max_ratio=1.0))
+def case(copies: list[GatedReLU], x, ratio: float, batch: int, repeats: int):
+    for ffn in copies:
+        set_ratio(ffn, x, ratio)
+    policy = SparsePolicy(max_tokens=10_000, max_ratio=1.0)
+    native = [SparseGatedFFN(ffn, PARTS, 0.0, policy) for ffn in copies]
+    plain = [SparseGatedFFN(ffn, PARTS, 0.0, replace(policy, native=False)) for ffn in copies]
     batches = [x[i : i + batch] for i in range(0, x.shape[0] - batch + 1, batch)]
-    dense_s, sparse_s = compare(ffn, sparse, batches, repeats)
-    st = sparse.stats
-    return dense_s, sparse_s, st.active / (st.tokens * DF), st.computed / (st.tokens * DF)
+    times = compare({"dense": copies, "native": native, "torch": plain}, batches, repeats)
+    st = native[0].stats
+    return times, st.active / (st.tokens * DF), st.computed / (st.tokens * DF)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--layers", type=int, default=8, help="layer copies cycled through (1: cache-resident)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     parts = real_parts(args.tokens) or random_parts(args.tokens)
     x, source = parts[0], parts[4]
-    ffn = GatedReLU(*parts[1:4]).eval()
-    print(f"FFN d={D} d_f={DF} gated ReLU, float32, {args.threads} threads; patterns: {source}")
-    print(f"{'batch':>5} {'act.ratio':>9} {'computed':>8} {'dense us':>9} {'sparse us':>9} {'speedup':>7}")
+    copies = [GatedReLU(*parts[1:4]).eval() for _ in range(args.layers)]
+    print(f"FFN d={D} d_f={DF} gated ReLU, float32, {args.threads} threads, {args.layers} layer copies; "
+          f"patterns: {source}; kernel: {'compiled' if native_kernels() else 'NOT AVAILABLE (torch path twice)'}")
+    print(f"{'batch':>5} {'act.ratio':>9} {'computed':>8} {'dense us':>9} {'native us':>9} {'torch us':>9} "
+          f"{'native':>7} {'torch':>7}")
     rows = [(1, r) for r in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)] + [(b, 0.1) for b in (2, 4, 8, 16, 32)]
     slower = []
     for batch, ratio in rows:
-        dense_s, sparse_s, active, computed = case(ffn, x, ratio, batch, args.repeats)
-        print(f"{batch:>5} {active:>9.3f} {computed:>8.3f} {dense_s * 1e6:>9.0f} {sparse_s * 1e6:>9.0f} "
-              f"{dense_s / sparse_s:>6.2f}x")
-        if sparse_s >= dense_s:
+        times, active, computed = case(copies, x, ratio, batch, args.repeats)
+        dense = times["dense"]
+        print(f"{batch:>5} {active:>9.3f} {computed:>8.3f} {dense * 1e6:>9.0f} {times['native'] * 1e6:>9.0f} "
+              f"{times['torch'] * 1e6:>9.0f} {dense / times['native']:>6.2f}x {dense / times['torch']:>6.2f}x")
+        if times["native"] >= dense:
             slower.append((batch, computed))
     first = {b: c for b, c in reversed(slower)}
-    print(f"crossover at batch 1: sparse slower from computed ratio {first.get(1, float('nan')):.2f} "
+    print(f"crossover (compiled kernel) at batch 1: sparse slower from computed ratio {first.get(1, float('nan')):.2f} "
           f"(fallback default {SparsePolicy().max_ratio}); at 10% activation sparse slower from batch "
           f"{min((b for b, _ in slower if b > 1), default='> 32')} (fallback above {SparsePolicy().max_tokens} tokens)")
     print("speedup = dense time / sparse time per call (medians); computed = share of up/down rows the sparse "
-          "path computes (the union of active neurons over the batch)")
+          "path reads (the union of active neurons over the batch)")
 
 
 if __name__ == "__main__":

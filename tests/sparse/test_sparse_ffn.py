@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from helpers import tiny_llama
 from sparsinglaw.models.adapters import decoder_blocks
-from sparsinglaw.sparse import SparseGatedFFN, SparseNonGatedFFN, SparsePolicy, restore, sparse_ffn, sparsify
+from sparsinglaw.sparse import (
+    SparseGatedFFN,
+    SparseNonGatedFFN,
+    SparsePolicy,
+    native,
+    restore,
+    sparse_ffn,
+    sparsify,
+)
 from sparsinglaw.thresholds import apply_thresholds
 
 ALWAYS_SPARSE = SparsePolicy(max_tokens=10_000, max_ratio=1.0)
+PATHS = {"native": ALWAYS_SPARSE, "torch": replace(ALWAYS_SPARSE, native=False)}
+
+
+@pytest.fixture(params=list(PATHS))
+def policy(request):
+    """Both sparse paths: the compiled kernel (gcc is on every machine of this project) and plain PyTorch."""
+    if request.param == "native":
+        assert native.kernels() is not None, "the sparse FFN kernel did not build (is a C compiler installed?)"
+    return PATHS[request.param]
 
 
 def gated_reference(mlp, x, t):
@@ -35,7 +54,7 @@ def tiny_neox(act="relu"):
 @pytest.mark.parametrize("act", ["relu", "silu"])
 @pytest.mark.parametrize("tokens", [1, 5])
 @pytest.mark.parametrize("q", [0.0, 0.6, 0.9])
-def test_gated_equals_masked_dense(act, tokens, q):
+def test_gated_equals_masked_dense(act, tokens, q, policy):
     model = tiny_llama(act, seed=1)
     mlp = decoder_blocks(model)[0].mlp
     x = torch.randn(1, tokens, 64)
@@ -44,7 +63,7 @@ def test_gated_equals_masked_dense(act, tokens, q):
         t = quantile_threshold(h, mlp.down_proj.weight.norm(dim=0), q) if q else 0.0
         expected = gated_reference(mlp, x, t)
         sparse = SparseGatedFFN(mlp, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"},
-                                t, ALWAYS_SPARSE)
+                                t, policy)
         got = sparse(x)
     assert sparse.stats.sparse_calls == 1
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
@@ -52,7 +71,7 @@ def test_gated_equals_masked_dense(act, tokens, q):
         assert sparse.stats.computed < tokens * mlp.down_proj.in_features
 
 
-def test_gated_with_biases_equals_masked_dense():
+def test_gated_with_biases_equals_masked_dense(policy):
     model = tiny_llama("relu", seed=2)
     mlp = decoder_blocks(model)[0].mlp
     with torch.no_grad():
@@ -62,13 +81,14 @@ def test_gated_with_biases_equals_masked_dense():
         h = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
         t = quantile_threshold(h, mlp.down_proj.weight.norm(dim=0), 0.8)
         sparse = SparseGatedFFN(mlp, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"},
-                                t, ALWAYS_SPARSE)
+                                t, policy)
         torch.testing.assert_close(sparse(x), gated_reference(mlp, x, t), rtol=1e-5, atol=1e-6)
+    assert sparse.stats.sparse_calls == 1
 
 
 @pytest.mark.parametrize("tokens", [1, 4])
 @pytest.mark.parametrize("q", [0.0, 0.7])
-def test_nongated_equals_masked_dense(tokens, q):
+def test_nongated_equals_masked_dense(tokens, q, policy):
     model = tiny_neox()
     mlp = model.gpt_neox.layers[0].mlp
     x = torch.randn(1, tokens, 32)
@@ -78,7 +98,7 @@ def test_nongated_equals_masked_dense(tokens, q):
         t = quantile_threshold(h, w, q) if q else 0.0
         expected = mlp.dense_4h_to_h(h * (h.abs() * w >= t))
         sparse = SparseNonGatedFFN(mlp, {"up": "dense_h_to_4h", "down": "dense_4h_to_h", "act": "act"}, t,
-                                   ALWAYS_SPARSE)
+                                   policy)
         torch.testing.assert_close(sparse(x), expected, rtol=1e-5, atol=1e-6)
     assert sparse.stats.sparse_calls == 1 and sparse.stats.computed < tokens * 96
 
@@ -170,3 +190,25 @@ def test_no_neuron_kept_gives_zero_ffn_output():
     with torch.no_grad():
         y = sparse(torch.randn(2, 64))
     assert torch.equal(y, torch.zeros(2, 64)) and sparse.stats.computed == 0 and sparse.stats.sparse_calls == 1
+
+
+def test_native_kernel_is_used_and_can_be_disabled(monkeypatch, tmp_path):
+    model = tiny_llama("relu")
+    mlp = decoder_blocks(model)[0].mlp
+    calls = []
+    real = native.gated
+    monkeypatch.setattr(native, "gated", lambda *a, **k: calls.append(1) or real(*a, **k))
+    parts = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"}
+    with torch.no_grad():
+        x = torch.randn(2, 64)
+        SparseGatedFFN(mlp, parts, 0.0, ALWAYS_SPARSE)(x)
+        SparseGatedFFN(mlp, parts, 0.0, PATHS["torch"])(x)
+    assert calls == [1]
+    # SPARSINGLAW_NATIVE=0 (or no compiler) leaves the PyTorch path; a fresh cache builds the library again.
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setenv("SPARSINGLAW_NATIVE", "0")
+    assert native.kernels() is None
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setenv("SPARSINGLAW_NATIVE", "1")
+    monkeypatch.setenv("SPARSINGLAW_CACHE", str(tmp_path))
+    assert native.kernels() is not None and len(list((tmp_path / "kernels").glob("*.so"))) == 1

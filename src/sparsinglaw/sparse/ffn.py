@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.sparse import native
 
 MARGIN = 1e-3  # relative slack of the candidate bound against float rounding
 _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
@@ -52,6 +53,7 @@ class SparsePolicy:
 
     max_tokens: int = 16
     max_ratio: float = 0.3
+    native: bool = True  # the compiled CPU kernel (sparsinglaw.sparse.native) where it applies
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -130,6 +132,7 @@ class SparseFFN(nn.Module):
             self.register_buffer("down_t", w_down.t().contiguous(), persistent=False)
             self.register_buffer("down_norms", w_down.float().norm(dim=0).to(w_down.dtype), persistent=False)
         self.stats = FFNStats(self.width)
+        self._candidate_list = torch.empty(self.width, dtype=torch.int32)  # the native kernel's workspace
 
     @property
     def original(self) -> nn.Module:
@@ -165,6 +168,17 @@ class SparseFFN(nn.Module):
             candidates = candidates[0]
         index = candidates.nonzero().view(-1)
         return index if index.numel() <= self.policy.max_ratio * self.width else None
+
+    def _native_ok(self, *tensors: torch.Tensor) -> bool:
+        return (self.policy.native and tensors[0].shape[0] <= native.MAX_TOKENS and native.usable(*tensors)
+                and native.kernels() is not None)
+
+    def _max_union(self) -> int:
+        return int(self.policy.max_ratio * self.width)
+
+    def _with_down_bias(self, y: torch.Tensor) -> torch.Tensor:
+        bias = self.part("down").bias
+        return y if bias is None else y + bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
@@ -207,7 +221,14 @@ class SparseGatedFFN(SparseFFN):
         s = self.part("act")(F.linear(flat, gate.weight, gate.bias))
         index = None
         if self._sparse_allowed(flat):
-            index = self._union(self._candidates(flat, s))
+            if self._native_ok(flat, s, up.weight, self.down_t):
+                out = native.gated(flat, s, up.weight, up.bias, self.down_t, self.down_norms, self.bound_scale,
+                                   self.bound_bias, self.threshold, MARGIN, self._max_union(), self._candidate_list)
+                if out is not None:
+                    y, kept, computed = out
+                    return self._with_down_bias(y), kept, float(computed), True
+            else:
+                index = self._union(self._candidates(flat, s))
         if index is None:
             h = self._keep(s * F.linear(flat, up.weight, up.bias), self.down_norms)
             return self._down(h, None), torch.count_nonzero(h), float(h.numel()), False
@@ -223,7 +244,16 @@ class SparseNonGatedFFN(SparseFFN):
     def _compute(self, flat: torch.Tensor):
         up = self.part("up")
         h = self._keep(self.part("act")(F.linear(flat, up.weight, up.bias)), self.down_norms)
-        index = self._union(h) if self._sparse_allowed(flat) else None
+        index = None
+        if self._sparse_allowed(flat):
+            if self._native_ok(h, self.down_t):
+                out = native.down(h, self.down_t, self.down_norms, self.threshold, self._max_union(),
+                                  self._candidate_list)
+                if out is not None:
+                    y, kept = out
+                    return self._with_down_bias(y), kept, float(kept), True
+            else:
+                index = self._union(h)
         if index is None:
             return self._down(h, None), torch.count_nonzero(h), float(h.numel()), False
         h_sel = h.index_select(1, index)

@@ -1,0 +1,125 @@
+"""The compiled CPU kernels of ``sparse_ffn.c``: built on first use with the system C compiler, loaded by ctypes.
+
+Why C: at batch size 1 a sparse FFN does ~10% of the dense FFN's memory traffic past the gate, but eager
+PyTorch spends that saving on per-op overhead and on copying the gathered weight rows (see
+benchmarks/bench_sparse_ffn.py). The kernel reads each needed row of ``W_up`` and ``W_down^T`` in place, once
+per call, prefetching the next one. No PyTorch headers are involved, so the build takes about a second.
+
+The library is cached under ``$SPARSINGLAW_CACHE`` (default ``~/.cache/sparsinglaw``)/kernels, keyed by the
+source, the compiler flags and the CPU (``-march=native`` code must not run on another CPU model). Without a
+compiler, or with ``SPARSINGLAW_NATIVE=0``, ``kernels()`` returns None and the sparse modules use their
+PyTorch path (same results).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("sparse_ffn.c")
+FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
+MAX_TOKENS = 64  # as in sparse_ffn.c
+
+_state: dict[str, object] = {}
+
+
+def _cpu_identity() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    lines = [line for line in text.splitlines() if line.startswith(("model name", "flags"))]
+    return "\n".join(sorted(set(lines)))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SPARSINGLAW_CACHE", Path.home() / ".cache" / "sparsinglaw")) / "kernels"
+
+
+def _build(compiler: str) -> Path:
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join(FLAGS).encode() + _cpu_identity().encode() + compiler.encode())
+    target = cache_dir() / f"sparse_ffn-{key.hexdigest()[:16]}.so"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build next to the target and rename: concurrent processes never load a half-written library.
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built = Path(tmp) / target.name
+        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(built), "-lm"], check=True,
+                       capture_output=True, text=True, timeout=120)
+        os.replace(built, target)
+    return target
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    c_int, c_float, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
+    lib.sparse_gated_ffn.restype = ctypes.c_int64
+    lib.sparse_gated_ffn.argtypes = [c_int, c_int, c_int] + [ptr] * 9 + [c_float, c_float, c_int, ptr, ptr, ptr]
+    lib.sparse_down.restype = ctypes.c_int64
+    lib.sparse_down.argtypes = [c_int, c_int, c_int, ptr, ptr, ptr, c_float, c_int, ptr, ptr]
+    return lib
+
+
+def kernels() -> ctypes.CDLL | None:
+    """The loaded library, or None (no compiler, build failed, or disabled); built at most once a process."""
+    if "lib" in _state:
+        return _state["lib"]
+    lib = None
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if os.environ.get("SPARSINGLAW_NATIVE", "1") != "0" and compiler and platform.system() == "Linux":
+        try:
+            lib = _declare(ctypes.CDLL(str(_build(compiler))))
+        except (OSError, subprocess.SubprocessError) as error:
+            detail = getattr(error, "stderr", "") or error
+            warnings.warn(f"sparse FFN kernels not built ({str(detail).strip()[:200]}); using the PyTorch path",
+                          stacklevel=2)
+    _state["lib"] = lib
+    return lib
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """True when the kernels can take these tensors: CPU, float32, contiguous."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors)
+
+
+def _ptr(tensor: torch.Tensor | None) -> int | None:
+    return None if tensor is None else tensor.data_ptr()
+
+
+def gated(x: torch.Tensor, s: torch.Tensor, w_up: torch.Tensor, b_up: torch.Tensor | None, wd_t: torch.Tensor,
+          norms: torch.Tensor, bound_scale: torch.Tensor, bound_bias: torch.Tensor | None, threshold: float,
+          margin: float, max_union: int, workspace: torch.Tensor):
+    """(y without the down bias, kept pairs, computed pairs), or None when the union of candidates exceeds
+    ``max_union`` (run dense). ``x`` (n, d) and ``s`` (n, d_f) contiguous float32; n <= MAX_TOKENS."""
+    lib = kernels()
+    n, d = x.shape
+    df = s.shape[1]
+    y = torch.zeros(n, wd_t.shape[1], dtype=torch.float32)
+    xnorm = x.norm(dim=1) if threshold > 0 else x  # unused for t == 0
+    computed = ctypes.c_int64(0)
+    kept = lib.sparse_gated_ffn(
+        n, d, df, _ptr(x), _ptr(s), _ptr(w_up), _ptr(b_up), _ptr(wd_t), _ptr(norms), _ptr(bound_scale),
+        _ptr(bound_bias), _ptr(xnorm), threshold, margin, max_union, _ptr(workspace), _ptr(y), ctypes.byref(computed),
+    )
+    return None if kept < 0 else (y, kept, computed.value)
+
+
+def down(h: torch.Tensor, wd_t: torch.Tensor, norms: torch.Tensor, threshold: float, max_union: int,
+         workspace: torch.Tensor):
+    """(y = W_down h over the kept neurons, kept pairs), or None above ``max_union`` candidates."""
+    lib = kernels()
+    n, df = h.shape
+    y = torch.zeros(n, wd_t.shape[1], dtype=torch.float32)
+    kept = lib.sparse_down(n, wd_t.shape[1], df, _ptr(h), _ptr(wd_t), _ptr(norms), threshold, max_union,
+                           _ptr(workspace), _ptr(y))
+    return None if kept < 0 else (y, kept)

@@ -193,17 +193,19 @@ def test_no_neuron_kept_gives_zero_ffn_output():
 
 
 def test_native_kernel_is_used_and_can_be_disabled(monkeypatch, tmp_path):
-    model = tiny_llama("relu")
-    mlp = decoder_blocks(model)[0].mlp
+    """ReLU gates go through the fused kernel, other gates through the one given s; native=False through neither."""
     calls = []
-    real = native.gated
-    monkeypatch.setattr(native, "gated", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for name in ("gated", "gated_relu"):
+        real = getattr(native, name)
+        monkeypatch.setattr(native, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     parts = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"}
     with torch.no_grad():
         x = torch.randn(2, 64)
-        SparseGatedFFN(mlp, parts, 0.0, ALWAYS_SPARSE)(x)
-        SparseGatedFFN(mlp, parts, 0.0, PATHS["torch"])(x)
-    assert calls == [1]
+        for act in ("relu", "silu"):
+            mlp = decoder_blocks(tiny_llama(act))[0].mlp
+            SparseGatedFFN(mlp, parts, 0.05, ALWAYS_SPARSE)(x)
+            SparseGatedFFN(mlp, parts, 0.05, PATHS["torch"])(x)
+    assert calls == ["gated_relu", "gated"]
     # SPARSINGLAW_NATIVE=0 (or no compiler) leaves the PyTorch path; a fresh cache builds the library again.
     monkeypatch.setattr(native, "_state", {})
     monkeypatch.setenv("SPARSINGLAW_NATIVE", "0")

@@ -54,6 +54,7 @@ class SparsePolicy:
     max_tokens: int = 16
     max_ratio: float = 0.3
     native: bool = True  # the compiled CPU kernel (sparsinglaw.sparse.native) where it applies
+    half_screen: bool = True  # ReLU gates: screen with a float16 copy of W_gate first (exact; +2 bytes/weight)
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -205,6 +206,12 @@ class SparseGatedFFN(SparseFFN):
                                  persistent=False)
             bias = up.bias.detach().abs() * self.down_norms if up.bias is not None else None
             self.register_buffer("bound_bias", bias, persistent=False)
+        # A plain ReLU gate can be fused into the compiled kernel (the gate is computed there too), and
+        # screened there with a float16 copy of W_gate (exact, see sparse_ffn.c's may_fire).
+        self._fused_relu = type(self.part("act")) is nn.ReLU
+        self._screen = None
+        if self._fused_relu and self.policy.native and self.policy.half_screen and native.usable(self.part("gate").weight):
+            self._screen = native.half_screen(self.part("gate").weight)
 
     def _candidates(self, flat: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Candidates as a tensor whose non-zeros they are (``s`` itself for t = 0), or a bool mask: the
@@ -218,6 +225,12 @@ class SparseGatedFFN(SparseFFN):
 
     def _compute(self, flat: torch.Tensor):
         gate, up = self.part("gate"), self.part("up")
+        fused = self._fused_relu and self._sparse_allowed(flat) and self._native_ok(flat, gate.weight, up.weight)
+        if fused:  # gate, selection, up and down in one pass over the weights (sparsinglaw.sparse.native)
+            y, kept, computed = native.gated_relu(flat, gate.weight, gate.bias, up.weight, up.bias, self.down_t,
+                                                  self.down_norms, self.bound_scale, self.bound_bias,
+                                                  self.threshold, MARGIN, self._screen)
+            return self._with_down_bias(y), kept, float(computed), True
         s = self.part("act")(F.linear(flat, gate.weight, gate.bias))
         index = None
         if self._sparse_allowed(flat):

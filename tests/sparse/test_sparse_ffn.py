@@ -21,13 +21,14 @@ from sparsinglaw.sparse import (
 from sparsinglaw.thresholds import apply_thresholds
 
 ALWAYS_SPARSE = SparsePolicy(max_tokens=10_000, max_ratio=1.0)
-PATHS = {"native": ALWAYS_SPARSE, "torch": replace(ALWAYS_SPARSE, native=False)}
+PATHS = {"native": ALWAYS_SPARSE, "native-fp32-gate": replace(ALWAYS_SPARSE, half_screen=False),
+         "torch": replace(ALWAYS_SPARSE, native=False)}
 
 
 @pytest.fixture(params=list(PATHS))
 def policy(request):
     """Both sparse paths: the compiled kernel (gcc is on every machine of this project) and plain PyTorch."""
-    if request.param == "native":
+    if request.param.startswith("native"):
         assert native.kernels() is not None, "the sparse FFN kernel did not build (is a C compiler installed?)"
     return PATHS[request.param]
 
@@ -214,3 +215,42 @@ def test_native_kernel_is_used_and_can_be_disabled(monkeypatch, tmp_path):
     monkeypatch.setenv("SPARSINGLAW_NATIVE", "1")
     monkeypatch.setenv("SPARSINGLAW_CACHE", str(tmp_path))
     assert native.kernels() is not None and len(list((tmp_path / "kernels").glob("*.so"))) == 1
+
+
+def test_half_precision_screen_keeps_every_firing_neuron():
+    """Gate pre-activations of +-1e-5, far inside float16's rounding error: the screen cannot tell their signs,
+    so it must let all through and the float32 gate decide; the kept (token, neuron) pairs equal the dense
+    count exactly."""
+    model = tiny_llama("relu", seed=4)
+    mlp = decoder_blocks(model)[0].mlp
+    parts = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"}
+    x = torch.randn(1, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g = mlp.gate_proj(x)[0]
+        sign = torch.where(torch.rand(g.shape, generator=torch.Generator().manual_seed(2)) < 0.5, -1.0, 1.0)
+        mlp.gate_proj.bias = torch.nn.Parameter(-g + sign * (1e-5 + 1e-5 * torch.rand(g.shape)))
+        h = mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
+        sparse = SparseGatedFFN(mlp, parts, 0.0, ALWAYS_SPARSE)
+        assert sparse._screen is not None
+        got = sparse(x)
+    torch.testing.assert_close(got, mlp.down_proj(h), rtol=1e-5, atol=1e-6)
+    assert sparse.stats.active == int(torch.count_nonzero(h)) > 0
+
+
+def test_fused_kernel_falls_back_after_a_dense_call_and_returns():
+    """A ReLU FFN firing on most neurons runs dense from its next call on; once sparse again, that call (gate
+    by PyTorch, which measures the union) takes the unfused kernel and the next the fused one."""
+    model = tiny_llama("relu", seed=5)
+    mlp = decoder_blocks(model)[0].mlp
+    parts = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"}
+    sparse = SparseGatedFFN(mlp, parts, 0.0, SparsePolicy(max_tokens=8, fused_max_ratio=0.5))
+    x = torch.randn(1, 64)
+    with torch.no_grad():
+        mlp.gate_proj.bias = torch.nn.Parameter(torch.full((mlp.gate_proj.out_features,), 10.0))  # all fire
+        for _ in range(2):
+            torch.testing.assert_close(sparse(x), mlp(x), rtol=1e-5, atol=1e-6)
+        assert (sparse.stats.sparse_calls, sparse.stats.dense_calls) == (1, 1)
+        mlp.gate_proj.bias.fill_(-10.0)  # none fire
+        for _ in range(2):
+            torch.testing.assert_close(sparse(x), mlp(x), rtol=1e-5, atol=1e-6)
+    assert (sparse.stats.sparse_calls, sparse.stats.dense_calls) == (3, 1) and sparse._recent_union == 0.0

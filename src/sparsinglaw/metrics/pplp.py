@@ -53,12 +53,14 @@ def _bracket(points: list[SearchPoint], target: float) -> tuple[SearchPoint | No
 
 
 def _model_step(point: SearchPoint, target: float, going_up: bool) -> float:
-    """Next c from log ratio ~ c^2 (clamped to a factor in [1.5, 8] in the right direction)."""
+    """Next c from log ratio ~ c^2, clamped to a factor in [1.2, 8] in the right direction (the lower clamp
+    trades landing on the target for bracketing it; 1.2 took fewer passes than 1.5 in simulated searches on
+    ratio(c) maps measured on SmolLM2: 4.3 vs 4.5 on average over 3 data sets x 6 starts)."""
     if point.ppl_ratio > 1.0:
         factor = math.sqrt(math.log(target) / math.log(point.ppl_ratio))
     else:
         factor = 4.0 if going_up else 0.25
-    factor = min(max(factor, 1.5), 8.0) if going_up else min(max(factor, 1 / 8), 1 / 1.5)
+    factor = min(max(factor, 1.2), 8.0) if going_up else min(max(factor, 1 / 8), 1 / 1.2)
     return min(max(point.cett * factor, C_MIN), C_MAX)
 
 

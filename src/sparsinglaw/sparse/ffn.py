@@ -18,10 +18,24 @@ With ``t_l = 0`` (``zeros_only``) this is exactly the ReLU non-zeros ``s_i != 0`
 ``h_i`` is 0 changes nothing, so the output equals the dense FFN. Non-gated FFNs (``h = act(W_in x)``)
 compute ``h`` densely and only the down projection sparsely, with the exact rule on ``h``.
 
-Fallback: when the call has more than ``policy.max_tokens`` tokens (prefill, large batches) or the union of
-candidates exceeds ``policy.max_ratio * d_f`` (low sparsity), the masked dense computation runs instead;
-both paths give the same result within float tolerance. Gathered weight rows go into a workspace that is
-reused between calls (a fresh 0.5 MB allocation per call costs page faults that eat the speedup on CPU).
+Three implementations of that rule, all exact (tests compare each with the masked dense computation):
+
+- CPU, float32, ReLU gate: one compiled kernel (``sparse_ffn.c`` via ``sparsinglaw.sparse.native``) computes
+  the gate, the selection, and the up/down rows of the candidates in one pass over the weights, prefetching a
+  block's candidate rows while the next block's gate rows stream in. The gate is first screened with a
+  float16 copy of ``W_gate`` (half the bytes of the largest read): ``|g - g16| <= slack_i ||x||`` by
+  Cauchy-Schwarz on the weights' rounding plus the float32 accumulation error bound, so a neuron screened out
+  has ``relu(g) = 0`` for certain, and the float32 gate row is read only for the ~10% that may fire;
+- CPU, float32, any other gate, and non-gated FFNs: the gate (or ``h``) by PyTorch, the rest in the compiled
+  kernel;
+- anything else (GPU, other dtypes, or ``SparsePolicy(native=False)``): PyTorch with gathered weight rows,
+  the design that carries to GPU.
+
+Fallback: when the call has more than ``policy.max_tokens`` tokens (prefill, large batches) or, outside the
+fused ReLU kernel (which never reads more than the dense FFN), the union of candidates exceeds
+``policy.max_ratio * d_f`` (low sparsity), the masked dense computation runs instead; both give the same
+result within float tolerance. Gathered weight rows go into a workspace that is reused between calls (a
+fresh 0.5 MB allocation per call costs page faults that eat the speedup on CPU).
 """
 
 from __future__ import annotations
@@ -42,25 +56,29 @@ _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
 
 @dataclass(frozen=True)
 class SparsePolicy:
-    """When the sparse path runs: at most ``max_tokens`` tokens per call and a union of candidate neurons
-    of at most ``max_ratio * d_f``; otherwise the masked dense computation (see the module docstring).
+    """When the sparse path runs: at most ``max_tokens`` tokens per call and a union of candidate neurons of
+    at most ``max_ratio * d_f``; otherwise the masked dense computation (see the module docstring). The fused
+    ReLU kernel learns the union only while computing, so it goes by the previous call of the same FFN: after
+    a call above ``fused_max_ratio * d_f`` the next runs dense (which measures the union again).
 
-    Defaults from ``benchmarks/bench_sparse_ffn.py`` (d = 768, d_f = 1920, float32, 1 CPU thread, shared
-    machine): at batch 1 the sparse path stops paying between 20% and 50% of d_f computed (three runs:
-    0.30, 0.50, 0.30), hence 0.3; at 10% activation the union over a batch reaches 0.3 near 8 tokens and
-    the sparse path was still ahead at 8 (1.06-1.30x), behind or even at 16-32. The union ratio is what
-    decides; ``max_tokens`` keeps prefills (hundreds of tokens) off the union computation."""
+    Defaults from ``benchmarks/bench_sparse_ffn.py`` (d = 768, d_f = 1920, float32, 1 CPU thread, cold
+    weights): the PyTorch path stops paying at about 30% of d_f computed at batch 1, hence 0.3. The fused
+    ReLU kernel was ahead of dense up to 50% active at batch 1 (1.02-1.03x there, 0.91-0.94x at 60%), hence
+    0.5, and up to 16-32 tokens at 10% activation (1.09-1.26x at 16-32 tokens), so ``max_tokens`` = 16
+    keeps prefills (hundreds of tokens) on the dense path, where the batched matmul wins."""
 
     max_tokens: int = 16
     max_ratio: float = 0.3
+    fused_max_ratio: float = 0.5  # fused ReLU kernel: run dense after a call whose union exceeded this share
     native: bool = True  # the compiled CPU kernel (sparsinglaw.sparse.native) where it applies
     half_screen: bool = True  # ReLU gates: screen with a float16 copy of W_gate first (exact; +2 bytes/weight)
 
     def __post_init__(self):
         if self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        if not 0.0 <= self.max_ratio <= 1.0:
-            raise ConfigError(f"max_ratio must be in [0, 1], got {self.max_ratio}")
+        for name in ("max_ratio", "fused_max_ratio"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 class FFNStats:
@@ -209,6 +227,7 @@ class SparseGatedFFN(SparseFFN):
         # A plain ReLU gate can be fused into the compiled kernel (the gate is computed there too), and
         # screened there with a float16 copy of W_gate (exact, see sparse_ffn.c's may_fire).
         self._fused_relu = type(self.part("act")) is nn.ReLU
+        self._recent_union = 0.0  # union share of the last call (fused kernel fallback, see SparsePolicy)
         self._screen = None
         if self._fused_relu and self.policy.native and self.policy.half_screen and native.usable(self.part("gate").weight):
             self._screen = native.half_screen(self.part("gate").weight)
@@ -225,13 +244,17 @@ class SparseGatedFFN(SparseFFN):
 
     def _compute(self, flat: torch.Tensor):
         gate, up = self.part("gate"), self.part("up")
-        fused = self._fused_relu and self._sparse_allowed(flat) and self._native_ok(flat, gate.weight, up.weight)
+        fused = (self._fused_relu and self._recent_union <= self.policy.fused_max_ratio
+                 and self._sparse_allowed(flat) and self._native_ok(flat, gate.weight, up.weight))
         if fused:  # gate, selection, up and down in one pass over the weights (sparsinglaw.sparse.native)
             y, kept, computed = native.gated_relu(flat, gate.weight, gate.bias, up.weight, up.bias, self.down_t,
                                                   self.down_norms, self.bound_scale, self.bound_bias,
                                                   self.threshold, MARGIN, self._screen)
+            self._recent_union = computed / (flat.shape[0] * self.width)
             return self._with_down_bias(y), kept, float(computed), True
         s = self.part("act")(F.linear(flat, gate.weight, gate.bias))
+        if self._fused_relu:
+            self._recent_union = float((s != 0).any(dim=0).sum()) / self.width
         index = None
         if self._sparse_allowed(flat):
             if self._native_ok(flat, s, up.weight, self.down_t):

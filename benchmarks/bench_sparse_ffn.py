@@ -121,7 +121,7 @@ def compare(paths: dict[str, list], batches, repeats: int) -> dict[str, float]:
 def case(copies: list[GatedReLU], x, ratio: float, batch: int, repeats: int):
     for ffn in copies:
         set_ratio(ffn, x, ratio)
-    policy = SparsePolicy(max_tokens=10_000, max_ratio=1.0)
+    policy = SparsePolicy(max_tokens=10_000, max_ratio=1.0, fused_max_ratio=1.0)  # always sparse: crossovers
     native = [SparseGatedFFN(ffn, PARTS, 0.0, policy) for ffn in copies]
     plain = [SparseGatedFFN(ffn, PARTS, 0.0, replace(policy, native=False)) for ffn in copies]
     batches = [x[i : i + batch] for i in range(0, x.shape[0] - batch + 1, batch)]

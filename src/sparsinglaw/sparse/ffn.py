@@ -63,7 +63,7 @@ class SparsePolicy:
 
     Defaults from ``benchmarks/bench_sparse_ffn.py`` (d = 768, d_f = 1920, float32, 1 CPU thread, cold
     weights): the PyTorch path stops paying at about 30% of d_f computed at batch 1, hence 0.3. The fused
-    ReLU kernel was ahead of dense up to 50% active at batch 1 (1.02-1.03x there, 0.91-0.94x at 60%), hence
+    ReLU kernel was ahead of dense up to 40-50% active at batch 1 (0.97-1.03x at 50%, 0.91-0.94x at 60%), hence
     0.5, and up to 16-32 tokens at 10% activation (1.09-1.26x at 16-32 tokens), so ``max_tokens`` = 16
     keeps prefills (hundreds of tokens) on the dense path, where the batched matmul wins."""
 

@@ -24,8 +24,11 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import torch
 
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.models import find_ffn_layers
@@ -187,9 +190,11 @@ def score_rows(dense: dict[str, Any], sparse: dict[str, Any]) -> list[ScoreRow]:
 def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[float], tasks: list[str] | str, *,
                               include_path: str | list[str] | None = None, batch_size: int | str = 1,
                               hflm_kwargs: dict[str, Any] | None = None, model_name: str | None = None,
-                              **lm_eval_kwargs) -> EvalReport:
+                              sparse_modules: bool = False, **lm_eval_kwargs) -> EvalReport:
     """Evaluate ``model`` on lm-eval ``tasks`` dense and with ``thresholds`` applied (same harness, same
-    settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``."""
+    settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``.
+    ``sparse_modules`` runs the thresholded model through ``sparsinglaw.sparse``'s FFN modules (the same
+    function, computed sparsely where it pays: decode steps of generation tasks) instead of masking hooks."""
     _require_lm_eval()
     tasks = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
     if not tasks or not all(tasks):
@@ -206,7 +211,7 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[fl
     active = total = 0.0
     for task in tasks:
         _merge(dense, _run(lm, task, manager, lm_eval_kwargs, "dense"))
-        with apply_thresholds(model, thresholds) as stats:
+        with _thresholded(model, thresholds, sparse_modules) as stats:
             result = _run(lm, task, manager, lm_eval_kwargs, f"sparse_{_fingerprint(thresholds)}")
         _merge(sparse, result)
         owner.update({name: task for section in ("results", "groups") for name in result.get(section, {})})
@@ -224,6 +229,39 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[fl
         thresholds=_describe(thresholds), lm_eval_args={k: v for k, v in lm_eval_kwargs.items() if _jsonable(v)},
         raw={"dense": dense, "sparse": sparse},
     )
+
+
+class _ModuleCounts:
+    """``apply_thresholds``' counters (per-FFN kept and total (token, neuron) pairs) read off sparse FFNs."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    @property
+    def active(self) -> torch.Tensor:
+        return torch.tensor([s.active for s in self.handle.stats()], dtype=torch.float64)
+
+    @property
+    def total(self) -> torch.Tensor:
+        return torch.tensor([float(s.tokens * s.width) for s in self.handle.stats()], dtype=torch.float64)
+
+    @property
+    def activation_ratio(self) -> float:
+        total = float(self.total.sum())
+        return float(self.active.sum()) / total if total > 0 else float("nan")
+
+
+@contextmanager
+def _thresholded(model, thresholds: Thresholds | list[float], sparse_modules: bool):
+    """The thresholded model for the sparse run, yielding its activity counters."""
+    if not sparse_modules:
+        with apply_thresholds(model, thresholds) as stats:
+            yield stats
+        return
+    from sparsinglaw.sparse import sparse_ffn
+
+    with sparse_ffn(model, thresholds) as handle:
+        yield _ModuleCounts(handle)
 
 
 def _fingerprint(thresholds: Thresholds | list[float]) -> str:

@@ -89,3 +89,21 @@ def test_plain_threshold_list_and_refusals(tiny_lm, mc_task):
     for module in model.modules():
         assert not module._forward_pre_hooks
     assert torch.is_grad_enabled()
+
+
+def test_sparse_ffn_modules_give_the_scores_of_masking_hooks(tiny_lm, tiny_thresholds, mc_task):
+    """The sparse run through sparsinglaw.sparse's modules is the same thresholded model: same scores, same
+    activation ratio; the original modules are back afterwards."""
+    model, tokenizer, _ = tiny_lm
+    thresholds, _ = tiny_thresholds
+    include, task = mc_task
+    mlps = [layer.mlp for layer in model.model.layers]
+    runs = {mode: evaluate_dense_and_sparse(model, tokenizer, thresholds, [task], include_path=str(include),
+                                            batch_size=BATCH, sparse_modules=mode, **EVAL_ARGS)
+            for mode in (False, True)}
+    hooks, modules = runs[False], runs[True]
+    assert [layer.mlp for layer in model.model.layers] == mlps
+    assert {r.metric: r.sparse for r in modules.rows} == {r.metric: r.sparse for r in hooks.rows}
+    flat = {mode: [x for sample in loglikelihoods(run.raw["sparse"], task) for x in sample] for mode, run in runs.items()}
+    assert flat[True] == pytest.approx(flat[False], abs=1e-4)
+    assert modules.activation_ratio == pytest.approx(hooks.activation_ratio, abs=1e-3) and modules.activation_ratio < 1

@@ -34,6 +34,9 @@ def register(sub) -> None:
     group.add_argument("--lm-eval-args", default="",
                        help="more lm_eval.simple_evaluate arguments, 'key=value,key=value' (e.g. use_cache=/tmp/c)")
     group.add_argument("--hflm-args", default="", help="HFLM arguments, 'key=value,...' (e.g. max_length=2048)")
+    parser.add_argument("--sparse-ffn", action="store_true",
+                        help="run the thresholded model through sparsinglaw.sparse's FFN modules (same scores; "
+                             "decode steps of generation tasks are computed sparsely) instead of masking hooks")
     parser.add_argument("--output", "-o", help="write the report (and lm-eval's results) as JSON here")
     parser.set_defaults(func=run)
 
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                                   dtype=getattr(torch, args.dtype), device_map=args.device_map)
     report = evaluate_dense_and_sparse(
         model, tokenizer, thresholds, args.tasks, include_path=args.include_path, batch_size=batch_size,
-        hflm_kwargs=hflm, model_name=args.model, **kwargs,
+        hflm_kwargs=hflm, model_name=args.model, sparse_modules=args.sparse_ffn, **kwargs,
     )
     print(report.table())
     if args.output:

@@ -146,6 +146,8 @@ def gated_relu(x: torch.Tensor, w_gate: torch.Tensor, b_gate: torch.Tensor | Non
         _ptr(norms), _ptr(bound_scale), _ptr(bound_bias), _ptr(xnorm), _ptr(gate16), _ptr(slack), threshold, margin,
         _ptr(y), ctypes.byref(computed),
     )
+    if kept < 0:  # only for n > MAX_TOKENS, which callers rule out first
+        raise ValueError(f"the fused sparse FFN kernel takes at most {MAX_TOKENS} tokens per call, got {n}")
     return y, kept, computed.value
 
 

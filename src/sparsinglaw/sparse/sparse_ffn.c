@@ -28,46 +28,45 @@
  * to cover DRAM latency on random rows. */
 #define AHEAD 4
 
-/* Four independent 8-lane accumulators: a single one would make every multiply-add wait for the previous
- * one, and the gate's dots would be latency- rather than memory-bound. */
+/* Dot products of a weight row (float32, or float16 for the gate screen) with float32 x, accumulated in
+ * float32. With AVX, F16C and FMA: four independent 8-lane accumulators, as a single one would make every
+ * multiply-add wait for the previous one and the gate's dots latency- rather than memory-bound (gcc's own
+ * vectorization of the float16 conversion loop also ran 4x slower). One body serves both weight types. */
 #if defined(__F16C__) && defined(__FMA__) && defined(__AVX__)
 #include <immintrin.h>
-#define HAVE_AVX_F16C 1
-static inline float hsum(__m256 a, __m256 b, __m256 c, __m256 d) {
-    __m256 acc = _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d));
-    float lanes[8], total = 0.0f;
-    _mm256_storeu_ps(lanes, acc);
-    for (int l = 0; l < 8; l++) total += lanes[l];
-    return total;
-}
-static inline float dot(const float *restrict a, const float *restrict b, int d) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
-           acc3 = _mm256_setzero_ps();
-    int k = 0;
-    for (; k + 32 <= d; k += 32) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
-        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(b + k + 16), acc2);
-        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(b + k + 24), acc3);
+static inline __m256 load32(const float *p) { return _mm256_loadu_ps(p); }
+static inline __m256 load16(const _Float16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+#define DEFINE_DOT(NAME, TYPE, LOAD)                                                                \
+    static inline float NAME(const TYPE *restrict a, const float *restrict b, int d) {              \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),             \
+                         _mm256_setzero_ps()};                                                     \
+        int k = 0;                                                                                  \
+        for (; k + 32 <= d; k += 32)                                                                \
+            for (int r = 0; r < 4; r++)                                                             \
+                acc[r] = _mm256_fmadd_ps(LOAD(a + k + 8 * r), _mm256_loadu_ps(b + k + 8 * r), acc[r]); \
+        float lanes[8], total = 0.0f;                                                               \
+        _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))); \
+        for (int l = 0; l < 8; l++) total += lanes[l];                                              \
+        for (; k < d; k++) total += (float)a[k] * b[k];                                             \
+        return total;                                                                               \
     }
-    float total = hsum(acc0, acc1, acc2, acc3);
-    for (; k < d; k++) total += a[k] * b[k];
-    return total;
-}
 #else
-static inline float dot(const float *restrict a, const float *restrict b, int d) {
-    float acc[32] = {0.0f};
-    int k = 0;
-    for (; k + 32 <= d; k += 32) {
-#pragma omp simd
-        for (int l = 0; l < 32; l++) acc[l] += a[k + l] * b[k + l];
+#define DEFINE_DOT(NAME, TYPE, LOAD)                                                                \
+    static inline float NAME(const TYPE *restrict a, const float *restrict b, int d) {              \
+        float acc[32] = {0.0f};                                                                     \
+        int k = 0;                                                                                  \
+        for (; k + 32 <= d; k += 32) {                                                              \
+            _Pragma("omp simd")                                                                     \
+            for (int l = 0; l < 32; l++) acc[l] += (float)a[k + l] * b[k + l];                      \
+        }                                                                                           \
+        float total = 0.0f;                                                                         \
+        for (; k < d; k++) total += (float)a[k] * b[k];                                             \
+        for (int l = 0; l < 32; l++) total += acc[l];                                               \
+        return total;                                                                               \
     }
-    float total = 0.0f;
-    for (; k < d; k++) total += a[k] * b[k];
-    for (int l = 0; l < 32; l++) total += acc[l];
-    return total;
-}
 #endif
+DEFINE_DOT(dot, float, load32)
+DEFINE_DOT(dot16, _Float16, load16)
 
 static inline void axpy(float alpha, const float *restrict row, float *restrict y, int d) {
 #pragma omp simd
@@ -163,32 +162,6 @@ int64_t sparse_down(int n, int d, int df, const float *h, const float *wd_t, con
 }
 
 #define BLOCK 16
-
-/* float16 weights times float32 x, accumulated in float32 (F16C conversion; gcc's own vectorization of
- * the conversion loop ran 4x slower). */
-#ifdef HAVE_AVX_F16C
-static inline __m256 load16(const _Float16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
-static inline float dot16(const _Float16 *restrict a, const float *restrict b, int d) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
-           acc3 = _mm256_setzero_ps();
-    int k = 0;
-    for (; k + 32 <= d; k += 32) {
-        acc0 = _mm256_fmadd_ps(load16(a + k), _mm256_loadu_ps(b + k), acc0);
-        acc1 = _mm256_fmadd_ps(load16(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
-        acc2 = _mm256_fmadd_ps(load16(a + k + 16), _mm256_loadu_ps(b + k + 16), acc2);
-        acc3 = _mm256_fmadd_ps(load16(a + k + 24), _mm256_loadu_ps(b + k + 24), acc3);
-    }
-    float total = hsum(acc0, acc1, acc2, acc3);
-    for (; k < d; k++) total += (float)a[k] * b[k];
-    return total;
-}
-#else
-static inline float dot16(const _Float16 *restrict a, const float *restrict b, int d) {
-    float total = 0.0f;
-    for (int k = 0; k < d; k++) total += (float)a[k] * b[k];
-    return total;
-}
-#endif
 
 static inline int is_candidate(float sv, float xn, int i, const float *bound_scale, const float *bound_bias,
                                float t, float floor_t) {

@@ -253,7 +253,9 @@ class SparseGatedFFN(SparseFFN):
             self._recent_union = computed / (flat.shape[0] * self.width)
             return self._with_down_bias(y), kept, float(computed), True
         s = self.part("act")(F.linear(flat, gate.weight, gate.bias))
-        if self._fused_relu:
+        if self._fused_relu and self._sparse_allowed(flat):
+            # Only calls that could have been sparse say anything about the next one: a prefill's union is
+            # near 1 and would send the first decode step dense for nothing.
             self._recent_union = float((s != 0).any(dim=0).sum()) / self.width
         index = None
         if self._sparse_allowed(flat):

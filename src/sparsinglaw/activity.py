@@ -33,19 +33,23 @@ class ActivityCounter:
 
     def add(self, layer: FFNLayer, active: torch.Tensor) -> None:
         """Count one FFN call's mask (bool or 0/1 float, shape ``(..., d_f)``)."""
-        i = layer.index
         # Float32 sums are exact for the counts of one batch (< 2**24) and much faster than bool sums.
         mask = active if active.is_floating_point() else active.to(torch.float32)
-        per_token = mask.sum(dim=-1)
+        self.neuron_active[layer.index] += mask.reshape(-1, mask.shape[-1]).sum(dim=0).double().cpu()
+        self.add_token_counts(layer, mask.sum(dim=-1))
+
+    def add_token_counts(self, layer: FFNLayer, per_token: torch.Tensor) -> None:
+        """Count one FFN call from its active count per token (shape ``mask.shape[:-1]``); the caller has
+        added the per-neuron counts to ``neuron_active[layer.index]`` itself (as the C kernel does)."""
+        i = layer.index
         n_tokens = per_token.numel()
         self.active[i] += float(per_token.sum())
         self.slots[i] += n_tokens * layer.width
         self.tokens[i] += n_tokens
-        self.neuron_active[i] += mask.reshape(-1, mask.shape[-1]).sum(dim=0).double().cpu()
-        if mask.dim() == 3:  # (batch, seq, d_f): attributable to sequences; routed expert tokens are not
-            first, size = self.context.first_sequence, mask.shape[0]
+        if per_token.dim() == 2:  # (batch, seq): attributable to sequences; routed expert tokens are not
+            first, size = self.context.first_sequence, per_token.shape[0]
             self.seq_active[first : first + size] += per_token.sum(dim=1).double().cpu()
-            self.seq_slots[first : first + size] += mask.shape[1] * layer.width
+            self.seq_slots[first : first + size] += per_token.shape[1] * layer.width
             if self.token_layer is not None:
                 self.token_layer[first : first + size, :, i] = per_token.float().cpu() / layer.width
 

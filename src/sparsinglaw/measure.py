@@ -25,6 +25,7 @@ from sparsinglaw.data.batches import EvalData
 from sparsinglaw.distributed import all_reduce, world
 from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves
 from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, search
@@ -165,8 +166,17 @@ class Measurement:
             self.dense(cett_curves=False)
             return Evaluation(applied, self.dense_losses, self.dense_zero)
         activity = self._counter()
+        by_magnitude = applied.magnitude_norms is not None and applied.thresholds is not None
 
         def sparsify(layer, h, s):
+            if by_magnitude:  # one C kernel call: zero h in place, count per token and per neuron
+                i = layer.index
+                per_token = kernels.threshold_apply(h.view(-1, h.shape[-1]) if h.is_contiguous() else h,
+                                                    applied.magnitude_norms[i], applied.thresholds[i],
+                                                    activity.neuron_active[i])
+                if per_token is not None:
+                    activity.add_token_counts(layer, per_token.view(h.shape[:-1]))
+                    return h
             keep = applied.rule(layer, h, s).to(h.dtype)
             activity.add(layer, keep)
             return h * keep

@@ -32,6 +32,9 @@ class Applied:
     threshold_rule: str = ""
     # False when applying the mask cannot change the output (zeros stay zeros): no sparse pass needed.
     changes_output: bool = True
+    # Set when the rule is exactly ``|h_i| * magnitude_norms[l][i] >= thresholds[l]`` (CETT): sparse passes
+    # then apply it with one C kernel call per FFN instead of several PyTorch ops (same result).
+    magnitude_norms: list[torch.Tensor] | None = None
 
 
 class SparsityMetric(ABC):

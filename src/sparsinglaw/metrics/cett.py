@@ -19,6 +19,7 @@ import torch
 from scipy.interpolate import PchipInterpolator
 
 from sparsinglaw.errors import ConfigError, NumericalError
+from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied, SparsityMetric, register_metric
 from sparsinglaw.models.adapters import FFNLayer
 
@@ -36,18 +37,20 @@ def dropped_norm_ratio(h: torch.Tensor, weight_t: torch.Tensor, norms: torch.Ten
 
     ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T`` ``(d_f, d_model)``. Tokens with ``y = 0``
     (no neuron fired) have nothing to truncate and get 0. The K masked copies of a chunk of ``h`` go into
-    one buffer filled threshold by threshold (4x faster than one broadcast multiply on CPU), then one matmul.
+    one buffer (filled by the C kernel in one pass over ``h``, else threshold by threshold, which was 4x
+    faster than one broadcast multiply on CPU), then one matmul.
     """
     out = []
     levels = thresholds.tolist()
-    masked = torch.empty(len(levels), min(chunk, h.shape[0]), h.shape[1], dtype=h.dtype, device=h.device)
+    buffer = torch.empty(len(levels) * min(chunk, h.shape[0]) * h.shape[1], dtype=h.dtype, device=h.device)
     for start in range(0, h.shape[0], chunk):
         part = h[start : start + chunk]
-        magnitude = part.abs() * norms
         y = (part @ weight_t).norm(dim=-1) if y_norm is None else y_norm[start : start + chunk]
-        block = masked[:, : part.shape[0]]
-        for k, level in enumerate(levels):
-            torch.mul(part, magnitude < level, out=block[k])
+        block = buffer[: len(levels) * part.numel()].view(len(levels), *part.shape)
+        if not kernels.masked_copies(part, norms, thresholds, block):
+            magnitude = part.abs() * norms
+            for k, level in enumerate(levels):
+                torch.mul(part, magnitude < level, out=block[k])
         dropped = (block @ weight_t).norm(dim=-1)
         out.append(torch.where(y > 0, dropped / y.clamp_min(1e-30), torch.zeros_like(dropped)))
     return torch.cat(out, dim=1)
@@ -97,9 +100,10 @@ class CETTCurves:
 
     def _set_grid(self, i: int, magnitude: torch.Tensor) -> None:
         """Fine log grid from the placement sample, with margins for other tokens' smaller/larger values."""
-        positive = magnitude[magnitude > 0]
-        lo = float(positive.min()) if positive.numel() else 1e-12
-        hi = float(magnitude.max()) if positive.numel() else 1.0
+        hi = float(magnitude.max())
+        lo = float(torch.where(magnitude > 0, magnitude, torch.full_like(magnitude, float("inf"))).min())
+        if hi <= 0:  # nothing fired in the sample
+            lo, hi = 1e-12, 1.0
         self.log_lo[i] = np.log(lo) - np.log(100.0)
         self.log_step[i] = (np.log(hi) + np.log(4.0) - self.log_lo[i]) / (self.fine_points - 1)
 
@@ -116,8 +120,14 @@ class CETTCurves:
         # Anchors sit on fine-grid points, so the proxy there is read off the fine grid for free.
         self.anchor_index[i] = torch.tensor(np.unique(np.clip(index, 1, self.fine_points - 2)))
 
-    def _proxy_on_grid(self, i: int, magnitude: torch.Tensor, y_norm: torch.Tensor):
-        """Summed per-token proxy CETT on the fine grid and dropped counts, per grid point."""
+    def _proxy_on_grid(self, i: int, magnitude: torch.Tensor, y_norm: torch.Tensor, h: torch.Tensor | None = None):
+        """Summed per-token proxy CETT on the fine grid and dropped counts, per grid point (the C kernel's
+        ``grid_stats`` when ``h`` is given and it can take it)."""
+        if h is not None:
+            stats = kernels.grid_stats(h, self.norms[i].to(h.device), y_norm, self.log_lo[i], self.log_step[i],
+                                       self.fine_points)
+            if stats is not None:
+                return stats[0], stats[1]
         bins = _log_bins(magnitude, self.log_lo[i], self.log_step[i], self.fine_points)
         squares = torch.zeros(magnitude.shape[0], self.fine_points + 1, dtype=magnitude.dtype)
         squares.scatter_add_(1, bins, magnitude * magnitude)
@@ -128,20 +138,19 @@ class CETTCurves:
     def anchor_thresholds(self, i: int) -> torch.Tensor:
         return torch.tensor(self.fine_grid(i)[self.anchor_index[i].numpy()], dtype=torch.float32)
 
-    def _prepare(self, layer: FFNLayer, h: torch.Tensor, y: torch.Tensor | None):
-        """(h as (N, d_f) float32, W_down^T, |h_i| w_i, ||y||) for one FFN call; ``y`` (the down projection's
-        output without bias) saves recomputing it when the caller has it."""
+    def _inputs(self, layer: FFNLayer, h: torch.Tensor, y: torch.Tensor | None):
+        """(h as (N, d_f) float32, W_down^T, ||y||) for one FFN call; ``y`` (the down projection's output
+        without bias) saves recomputing it when the caller has it."""
         i = layer.index
         flat = h.detach().reshape(-1, h.shape[-1]).float()
         if self._weight_t[i] is None:  # W_down^T, contiguous, cached: it is used every batch
             self._weight_t[i] = layer.down_weight().detach().float().t().contiguous()
         weight_t = self._weight_t[i].to(flat.device)
-        magnitude = flat.abs() * self.norms[i].to(flat.device)
         if y is None:
             y_norm = (flat @ weight_t).norm(dim=-1)
         else:
             y_norm = y.detach().reshape(flat.shape[0], -1).float().norm(dim=-1)
-        return flat, weight_t, magnitude, y_norm
+        return flat, weight_t, y_norm
 
     def placed(self, index: int) -> bool:
         return self.anchor_index[index] is not None
@@ -154,9 +163,10 @@ class CETTCurves:
         statistics stay pure sums: identical, up to float rounding, however the data is split.
         """
         i = layer.index
-        _, _, magnitude, y_norm = self._prepare(layer, h, y)
+        flat, _, y_norm = self._inputs(layer, h, y)
+        magnitude = flat.abs() * self.norms[i].to(flat.device)
         self._set_grid(i, magnitude)
-        proxy, _ = self._proxy_on_grid(i, magnitude, y_norm)
+        proxy, _ = self._proxy_on_grid(i, magnitude, y_norm, flat)
         self._place_anchors(i, (proxy / magnitude.shape[0]).numpy())
         self.anchor_exact[i] = torch.zeros(len(self.anchor_index[i]), dtype=torch.float64)
 
@@ -169,17 +179,23 @@ class CETTCurves:
         if not self.placed(i):
             sequence = slice(0, 1) if h.dim() == 3 else slice(None)  # the first sequence, or routed tokens
             self.place(layer, h[sequence], y=None if y is None else y[sequence])
-        flat, weight_t, magnitude, y_norm = self._prepare(layer, h, y)
-        proxy, counts = self._proxy_on_grid(i, magnitude, y_norm)
+        flat, weight_t, y_norm = self._inputs(layer, h, y)
+        norms = self.norms[i].to(flat.device)
+        stats = kernels.grid_stats(flat, norms, y_norm, self.log_lo[i], self.log_step[i], self.fine_points)
+        if stats is None:  # no C kernel (or not CPU float32): the same sums in PyTorch
+            magnitude = flat.abs() * norms
+            proxy, counts = self._proxy_on_grid(i, magnitude, y_norm)
+            full = float(_per_token_ratio(magnitude.pow(2).sum(-1, keepdim=True).sqrt(), y_norm).sum())
+            stats = proxy, counts, full, float(magnitude.max())
+        proxy, counts, full, top = stats
         self.proxy_sum[i] += proxy.cpu()
         self.dropped_count[i] += counts.cpu()
-        full = _per_token_ratio(magnitude.pow(2).sum(-1, keepdim=True).sqrt(), y_norm)
-        self.full_proxy[i] += float(full.sum())
+        self.full_proxy[i] += full
         anchors = self.anchor_thresholds(i).to(flat.device)
-        exact = dropped_norm_ratio(flat, weight_t, self.norms[i].to(flat.device), anchors, y_norm=y_norm)
+        exact = dropped_norm_ratio(flat, weight_t, norms, anchors, y_norm=y_norm)
         self.anchor_exact[i] += exact.sum(dim=1).double().cpu()
-        self.max_magnitude[i] = max(float(self.max_magnitude[i]), float(magnitude.max()))
-        self.tokens[i] += magnitude.shape[0]
+        self.max_magnitude[i] = max(float(self.max_magnitude[i]), top)
+        self.tokens[i] += flat.shape[0]
 
     def observe_output(self, layer: FFNLayer, h: torch.Tensor, y: torch.Tensor) -> None:
         """``observe`` for output hooks, which also hand over ``y`` (see ``FFNLayer.attach_output``)."""
@@ -271,6 +287,7 @@ class CETT(SparsityMetric):
             setting={"cett": value},
             thresholds=thresholds,
             threshold_rule=THRESHOLD_RULE,
+            magnitude_norms=curves.norms,
         )
 
 

@@ -5,60 +5,24 @@ PyTorch spends that saving on per-op overhead and on copying the gathered weight
 benchmarks/bench_sparse_ffn.py). The kernel reads each needed row of ``W_up`` and ``W_down^T`` in place, once
 per call, prefetching the next one. No PyTorch headers are involved, so the build takes about a second.
 
-The library is cached under ``$SPARSINGLAW_CACHE`` (default ``~/.cache/sparsinglaw``)/kernels, keyed by the
-source, the compiler flags and the CPU (``-march=native`` code must not run on another CPU model). Without a
-compiler, or with ``SPARSINGLAW_NATIVE=0``, ``kernels()`` returns None and the sparse modules use their
-PyTorch path (same results).
+Building and caching: ``sparsinglaw.native_build`` (``SPARSINGLAW_NATIVE=0`` disables the kernels;
+without them ``kernels()`` returns None and the sparse modules use their PyTorch path, same results).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 
+from sparsinglaw.native_build import load, usable  # noqa: F401 (usable: part of this module's API)
+from sparsinglaw.native_build import pointer as _ptr
+
 SOURCE = Path(__file__).with_name("sparse_ffn.c")
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
 MAX_TOKENS = 64  # as in sparse_ffn.c
 
 _state: dict[str, object] = {}
-
-
-def _cpu_identity() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor()
-    lines = [line for line in text.splitlines() if line.startswith(("model name", "flags"))]
-    return "\n".join(sorted(set(lines)))
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SPARSINGLAW_CACHE", Path.home() / ".cache" / "sparsinglaw")) / "kernels"
-
-
-def _build(compiler: str) -> Path:
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join(FLAGS).encode() + _cpu_identity().encode() + compiler.encode())
-    target = cache_dir() / f"sparse_ffn-{key.hexdigest()[:16]}.so"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Build next to the target and rename: concurrent processes never load a half-written library.
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        built = Path(tmp) / target.name
-        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(built), "-lm"], check=True,
-                       capture_output=True, text=True, timeout=120)
-        os.replace(built, target)
-    return target
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -76,26 +40,9 @@ def kernels() -> ctypes.CDLL | None:
     """The loaded library, or None (no compiler, build failed, or disabled); built at most once a process."""
     if "lib" in _state:
         return _state["lib"]
-    lib = None
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if os.environ.get("SPARSINGLAW_NATIVE", "1") != "0" and compiler and platform.system() == "Linux":
-        try:
-            lib = _declare(ctypes.CDLL(str(_build(compiler))))
-        except (OSError, subprocess.SubprocessError) as error:
-            detail = getattr(error, "stderr", "") or error
-            warnings.warn(f"sparse FFN kernels not built ({str(detail).strip()[:200]}); using the PyTorch path",
-                          stacklevel=2)
+    lib = load(SOURCE, _declare, "sparse FFN kernels")
     _state["lib"] = lib
     return lib
-
-
-def usable(*tensors: torch.Tensor) -> bool:
-    """True when the kernels can take these tensors: CPU, float32, contiguous."""
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors)
-
-
-def _ptr(tensor: torch.Tensor | None) -> int | None:
-    return None if tensor is None else tensor.data_ptr()
 
 
 def gated(x: torch.Tensor, s: torch.Tensor, w_up: torch.Tensor, b_up: torch.Tensor | None, wd_t: torch.Tensor,

@@ -1,0 +1,78 @@
+"""The compiled kernels of ``cett_kernels.c`` for CETT statistics and thresholded sparse passes.
+
+Each function returns None when the kernels are unavailable (no compiler, ``SPARSINGLAW_NATIVE=0``) or the
+tensors are not CPU float32 contiguous; the callers then run their PyTorch code, which computes the same
+quantities (tests/metrics/test_cett_kernels.py checks they agree).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sparsinglaw.native_build import load, pointer, usable
+
+SOURCE = Path(__file__).with_name("cett_kernels.c")
+_state: dict[str, object] = {}
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    c_int, c_float, c_double, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_double, ctypes.c_void_p
+    lib.grid_stats.restype = c_int
+    lib.grid_stats.argtypes = [c_int, c_int, ptr, ptr, ptr, c_double, c_double, c_int, ptr, ptr, ptr, ptr]
+    lib.masked_copies.restype = None
+    lib.masked_copies.argtypes = [c_int, c_int, ptr, ptr, c_int, ptr, ptr]
+    lib.threshold_apply.restype = ctypes.c_int64
+    lib.threshold_apply.argtypes = [c_int, c_int, ptr, ptr, c_float, ptr, ptr]
+    return lib
+
+
+def kernels() -> ctypes.CDLL | None:
+    if "lib" not in _state:
+        _state["lib"] = load(SOURCE, _declare, "CETT measurement kernels")
+    return _state["lib"]
+
+
+def _ready(*tensors: torch.Tensor) -> bool:
+    return usable(*tensors) and kernels() is not None
+
+
+def grid_stats(h: torch.Tensor, norms: torch.Tensor, y_norm: torch.Tensor, log_lo: float, log_step: float,
+               points: int):
+    """(proxy sum per grid point, dropped count per grid point, full-proxy sum, max magnitude) over the rows
+    of ``h`` ``(N, d_f)``, as ``CETTCurves._proxy_on_grid`` and its caller compute them; or None."""
+    if not _ready(h, norms, y_norm):
+        return None
+    proxy = np.zeros(points, dtype=np.float64)
+    counts = np.zeros(points, dtype=np.float64)
+    full, top = ctypes.c_double(0.0), ctypes.c_float(0.0)
+    status = kernels().grid_stats(h.shape[0], h.shape[1], pointer(h), pointer(norms), pointer(y_norm), log_lo,
+                                  1.0 / log_step, points, proxy.ctypes.data, counts.ctypes.data,
+                                  ctypes.byref(full), ctypes.byref(top))
+    if status != 0:
+        raise MemoryError("grid_stats could not allocate its scratch arrays")
+    return torch.from_numpy(proxy), torch.from_numpy(counts), full.value, float(top.value)
+
+
+def masked_copies(h: torch.Tensor, norms: torch.Tensor, thresholds: torch.Tensor, out: torch.Tensor) -> bool:
+    """Fill ``out[k] = h * (|h| norms < thresholds[k])``; False (nothing written) when unavailable."""
+    if not _ready(h, norms, thresholds, out):
+        return False
+    kernels().masked_copies(h.shape[0], h.shape[1], pointer(h), pointer(norms), len(thresholds),
+                            pointer(thresholds), pointer(out))
+    return True
+
+
+def threshold_apply(h: torch.Tensor, norms: torch.Tensor, threshold: float, neuron_kept: torch.Tensor | None):
+    """Zero ``h`` (N, d_f) in place where ``|h| norms < threshold``; per-token kept counts (float32, N), with
+    per-neuron kept counts added to ``neuron_kept`` (float64) if given; or None when unavailable."""
+    if not _ready(h, norms) or (neuron_kept is not None and not (neuron_kept.dtype == torch.float64
+                                                                 and neuron_kept.is_contiguous())):
+        return None
+    token_kept = torch.empty(h.shape[0], dtype=torch.float32)
+    kernels().threshold_apply(h.shape[0], h.shape[1], pointer(h), pointer(norms), threshold, pointer(token_kept),
+                              pointer(neuron_kept))
+    return token_kept

@@ -171,11 +171,10 @@ class Measurement:
         def sparsify(layer, h, s):
             if by_magnitude:  # one C kernel call: zero h in place, count per token and per neuron
                 i = layer.index
-                per_token = kernels.threshold_apply(h.view(-1, h.shape[-1]) if h.is_contiguous() else h,
-                                                    applied.magnitude_norms[i], applied.thresholds[i],
+                per_token = kernels.threshold_apply(h, applied.magnitude_norms[i], applied.thresholds[i],
                                                     activity.neuron_active[i])
                 if per_token is not None:
-                    activity.add_token_counts(layer, per_token.view(h.shape[:-1]))
+                    activity.add_token_counts(layer, per_token)
                     return h
             keep = applied.rule(layer, h, s).to(h.dtype)
             activity.add(layer, keep)

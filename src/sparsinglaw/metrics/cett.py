@@ -120,14 +120,20 @@ class CETTCurves:
         # Anchors sit on fine-grid points, so the proxy there is read off the fine grid for free.
         self.anchor_index[i] = torch.tensor(np.unique(np.clip(index, 1, self.fine_points - 2)))
 
-    def _proxy_on_grid(self, i: int, magnitude: torch.Tensor, y_norm: torch.Tensor, h: torch.Tensor | None = None):
-        """Summed per-token proxy CETT on the fine grid and dropped counts, per grid point (the C kernel's
-        ``grid_stats`` when ``h`` is given and it can take it)."""
-        if h is not None:
-            stats = kernels.grid_stats(h, self.norms[i].to(h.device), y_norm, self.log_lo[i], self.log_step[i],
-                                       self.fine_points)
-            if stats is not None:
-                return stats[0], stats[1]
+    def _grid_sums(self, i: int, flat: torch.Tensor, y_norm: torch.Tensor):
+        """(proxy CETT summed over tokens per grid point, dropped counts per grid point, full-proxy sum, max
+        magnitude) of one call: the C kernel's ``grid_stats``, or the same sums in PyTorch without it."""
+        norms = self.norms[i].to(flat.device)
+        stats = kernels.grid_stats(flat, norms, y_norm, self.log_lo[i], self.log_step[i], self.fine_points)
+        if stats is not None:
+            return stats
+        magnitude = flat.abs() * norms
+        proxy, counts = self._proxy_on_grid(i, magnitude, y_norm)
+        full = float(_per_token_ratio(magnitude.pow(2).sum(-1, keepdim=True).sqrt(), y_norm).sum())
+        return proxy, counts, full, float(magnitude.max())
+
+    def _proxy_on_grid(self, i: int, magnitude: torch.Tensor, y_norm: torch.Tensor):
+        """Summed per-token proxy CETT on the fine grid and dropped counts, per grid point (PyTorch)."""
         bins = _log_bins(magnitude, self.log_lo[i], self.log_step[i], self.fine_points)
         squares = torch.zeros(magnitude.shape[0], self.fine_points + 1, dtype=magnitude.dtype)
         squares.scatter_add_(1, bins, magnitude * magnitude)
@@ -166,8 +172,8 @@ class CETTCurves:
         flat, _, y_norm = self._inputs(layer, h, y)
         magnitude = flat.abs() * self.norms[i].to(flat.device)
         self._set_grid(i, magnitude)
-        proxy, _ = self._proxy_on_grid(i, magnitude, y_norm, flat)
-        self._place_anchors(i, (proxy / magnitude.shape[0]).numpy())
+        proxy = self._grid_sums(i, flat, y_norm)[0]
+        self._place_anchors(i, (proxy / flat.shape[0]).numpy())
         self.anchor_exact[i] = torch.zeros(len(self.anchor_index[i]), dtype=torch.float64)
 
     def observe(self, layer: FFNLayer, h: torch.Tensor, s: torch.Tensor | None = None,
@@ -180,19 +186,12 @@ class CETTCurves:
             sequence = slice(0, 1) if h.dim() == 3 else slice(None)  # the first sequence, or routed tokens
             self.place(layer, h[sequence], y=None if y is None else y[sequence])
         flat, weight_t, y_norm = self._inputs(layer, h, y)
-        norms = self.norms[i].to(flat.device)
-        stats = kernels.grid_stats(flat, norms, y_norm, self.log_lo[i], self.log_step[i], self.fine_points)
-        if stats is None:  # no C kernel (or not CPU float32): the same sums in PyTorch
-            magnitude = flat.abs() * norms
-            proxy, counts = self._proxy_on_grid(i, magnitude, y_norm)
-            full = float(_per_token_ratio(magnitude.pow(2).sum(-1, keepdim=True).sqrt(), y_norm).sum())
-            stats = proxy, counts, full, float(magnitude.max())
-        proxy, counts, full, top = stats
+        proxy, counts, full, top = self._grid_sums(i, flat, y_norm)
         self.proxy_sum[i] += proxy.cpu()
         self.dropped_count[i] += counts.cpu()
         self.full_proxy[i] += full
         anchors = self.anchor_thresholds(i).to(flat.device)
-        exact = dropped_norm_ratio(flat, weight_t, norms, anchors, y_norm=y_norm)
+        exact = dropped_norm_ratio(flat, weight_t, self.norms[i].to(flat.device), anchors, y_norm=y_norm)
         self.anchor_exact[i] += exact.sum(dim=1).double().cpu()
         self.max_magnitude[i] = max(float(self.max_magnitude[i]), top)
         self.tokens[i] += flat.shape[0]

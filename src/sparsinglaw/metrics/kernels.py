@@ -67,12 +67,14 @@ def masked_copies(h: torch.Tensor, norms: torch.Tensor, thresholds: torch.Tensor
 
 
 def threshold_apply(h: torch.Tensor, norms: torch.Tensor, threshold: float, neuron_kept: torch.Tensor | None):
-    """Zero ``h`` (N, d_f) in place where ``|h| norms < threshold``; per-token kept counts (float32, N), with
-    per-neuron kept counts added to ``neuron_kept`` (float64) if given; or None when unavailable."""
+    """Zero ``h`` (``(..., d_f)``, contiguous) in place where ``|h| norms < threshold``; kept counts per token
+    (float32, shape ``h.shape[:-1]``), with per-neuron kept counts added to ``neuron_kept`` (float64) if given;
+    or None when unavailable."""
     if not _ready(h, norms) or (neuron_kept is not None and not (neuron_kept.dtype == torch.float64
                                                                  and neuron_kept.is_contiguous())):
         return None
-    token_kept = torch.empty(h.shape[0], dtype=torch.float32)
-    kernels().threshold_apply(h.shape[0], h.shape[1], pointer(h), pointer(norms), threshold, pointer(token_kept),
-                              pointer(neuron_kept))
-    return token_kept
+    flat = h.view(-1, h.shape[-1])
+    token_kept = torch.empty(flat.shape[0], dtype=torch.float32)
+    kernels().threshold_apply(flat.shape[0], flat.shape[1], pointer(flat), pointer(norms), threshold,
+                              pointer(token_kept), pointer(neuron_kept))
+    return token_kept.view(h.shape[:-1])

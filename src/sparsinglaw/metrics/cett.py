@@ -94,6 +94,9 @@ class CETTCurves:
         self.full_proxy = torch.zeros(n, dtype=torch.float64)  # proxy when every neuron is dropped
         self.max_magnitude = torch.zeros(n, dtype=torch.float64)
         self.tokens = torch.zeros(n, dtype=torch.float64)
+        # Per-layer inverse curves (CETT -> threshold), built on first use and dropped when the sums change:
+        # a search asks thresholds for many c, and rebuilding 30 interpolators each time cost ~60 ms per c.
+        self._inverse: dict[int, tuple[float, float, PchipInterpolator | float]] = {}
 
     def fine_grid(self, index: int) -> np.ndarray:
         return np.exp(self.log_lo[index] + self.log_step[index] * np.arange(self.fine_points))
@@ -169,6 +172,7 @@ class CETTCurves:
         statistics stay pure sums: identical, up to float rounding, however the data is split.
         """
         i = layer.index
+        self._inverse.pop(i, None)
         flat, _, y_norm = self._inputs(layer, h, y)
         magnitude = flat.abs() * self.norms[i].to(flat.device)
         self._set_grid(i, magnitude)
@@ -185,6 +189,7 @@ class CETTCurves:
         if not self.placed(i):
             sequence = slice(0, 1) if h.dim() == 3 else slice(None)  # the first sequence, or routed tokens
             self.place(layer, h[sequence], y=None if y is None else y[sequence])
+        self._inverse.pop(i, None)
         flat, weight_t, y_norm = self._inputs(layer, h, y)
         proxy, counts, full, top = self._grid_sums(i, flat, y_norm)
         self.proxy_sum[i] += proxy.cpu()
@@ -202,6 +207,7 @@ class CETTCurves:
 
     def reduce(self, all_reduce) -> None:
         """Combine the sums of every process: ``all_reduce(tensor, op)`` with op "sum" or "max"."""
+        self._inverse.clear()
         for i in range(len(self.layers)):
             for tensor in (self.proxy_sum[i], self.dropped_count[i], self.anchor_exact[i]):
                 all_reduce(tensor, "sum")
@@ -239,13 +245,21 @@ class CETTCurves:
         """``t_l`` with ``CETT_l(t_l) = cett`` (monotone PCHIP in log-log; clamped to the grid's range)."""
         if cett <= 0:
             return 0.0
+        if index not in self._inverse:
+            self._inverse[index] = self._inverse_curve(index)
+        lowest, highest, inverse = self._inverse[index]
+        if not callable(inverse):
+            return inverse
+        return float(np.exp(inverse(np.log(np.clip(cett, lowest, highest)))))
+
+    def _inverse_curve(self, index: int) -> tuple[float, float, PchipInterpolator | float]:
+        """(lowest CETT, highest CETT, log CETT -> log threshold interpolator, or the one threshold there is)."""
         grid, levels = self.curve(index)
         keep = np.concatenate([[True], np.diff(levels) > 1e-12]) & (levels > 0)
         grid, levels = grid[keep], levels[keep]
         if len(grid) == 1:
-            return float(grid[0])
-        x = np.log(np.clip(cett, levels[0], levels[-1]))
-        return float(np.exp(PchipInterpolator(np.log(levels), np.log(grid))(x)))
+            return float(levels[0]), float(levels[0]), float(grid[0])
+        return float(levels[0]), float(levels[-1]), PchipInterpolator(np.log(levels), np.log(grid))
 
     def thresholds(self, cett: float) -> list[float]:
         return [self.threshold(i, cett) for i in range(len(self.layers))]

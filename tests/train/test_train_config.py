@@ -86,6 +86,24 @@ def test_fingerprint_ignores_bookkeeping_only():
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
+def test_fingerprint_sees_paths_not_their_spelling(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "tok").mkdir(parents=True)
+    (tmp_path / "corpus.jsonl").write_text('{"text": "x"}\n')
+    base = tiny_preset().to_dict()
+    relative = TrainConfig.from_dict({**base, "tokenizer": {**base["tokenizer"], "path": "runs/tok"},
+                                      "data": {**base["data"], "source": "corpus.jsonl"}})
+    absolute = TrainConfig.from_dict({**base, "tokenizer": {**base["tokenizer"], "path": str(tmp_path / "runs/tok")},
+                                      "data": {**base["data"], "source": str(tmp_path / "corpus.jsonl")}})
+    assert relative.fingerprint() == absolute.fingerprint()
+    assert relative.fingerprint(absolute_paths=False) != absolute.fingerprint(absolute_paths=False)
+    other = TrainConfig.from_dict({**base, "tokenizer": {**base["tokenizer"], "path": "runs/other"}})
+    assert other.fingerprint() != relative.fingerprint()
+    # A name that is not a local path (a datasets hub name) stays as written.
+    hub = TrainConfig.from_dict({**base, "data": {**base["data"], "source": "wikitext"}})
+    assert hub.result_dict()["data"]["source"] == "wikitext"
+
+
 def test_paper_preset_is_the_paper_recipe():
     cfg = paper_preset()
     assert (cfg.optim.lr, cfg.optim.beta1, cfg.optim.beta2, cfg.optim.weight_decay) == (0.01, 0.9, 0.95, 0.1)

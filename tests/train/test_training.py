@@ -138,3 +138,16 @@ def test_tensorboard_events_are_written_when_installed(corpus, tmp_path):
     train(cfg)
     events = list((Path(cfg.run_dir) / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and max(e.stat().st_size for e in events) > 100
+
+
+def test_run_dir_resumes_with_its_paths_spelled_relative_or_absolute(corpus, tmp_path, monkeypatch):
+    from sparsinglaw.train.checkpoints import guard_run_dir
+
+    monkeypatch.chdir(corpus.parent)
+    relative = TrainConfig.from_dict(tiny_dict(Path(corpus.name), tmp_path / "run"))
+    guard_run_dir(relative, force=False, world_size=1)
+    monkeypatch.chdir(tmp_path)  # run.toml holds "docs.jsonl"; from here that names nothing: refused
+    with pytest.raises(ConfigError, match=r"differs in data.source"):
+        guard_run_dir(TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "run")), force=False, world_size=1)
+    monkeypatch.chdir(corpus.parent)
+    guard_run_dir(TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "run")), force=False, world_size=1)

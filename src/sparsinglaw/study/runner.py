@@ -63,7 +63,9 @@ def is_done(cell: Cell) -> bool:
         info = json.loads((cell.run_dir / CELL_DONE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    return info.get("fingerprint") == cell.train_config().fingerprint()
+    cfg = cell.train_config()
+    # Cells finished before fingerprints used absolute paths carry the paths as written.
+    return info.get("fingerprint") in (cfg.fingerprint(), cfg.fingerprint(absolute_paths=False))
 
 
 def guard_study_dir(cfg: StudyConfig, force: bool = False) -> None:

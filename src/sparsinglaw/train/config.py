@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -230,12 +231,21 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return _build(cls, data, "")
 
-    def result_dict(self) -> dict[str, Any]:
-        """The settings that determine the trained weights (run-dir bookkeeping and logging removed)."""
-        return {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+    def result_dict(self, absolute_paths: bool = True) -> dict[str, Any]:
+        """The settings that determine the trained weights (run-dir bookkeeping and logging removed). Local
+        tokenizer and data paths are made absolute: ``runs/x/tokenizer`` and ``/home/me/runs/x/tokenizer``
+        name the same files, so a run (or a study) resumed with its paths spelled the other way is the same
+        run (``absolute_paths=False`` gives the paths as written, as fingerprints before 2026-11 used)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+        if absolute_paths and data["tokenizer"].get("path"):
+            data["tokenizer"]["path"] = os.path.abspath(os.path.expanduser(data["tokenizer"]["path"]))
+        source = data["data"].get("source")
+        if absolute_paths and source != "builtin" and Path(source).expanduser().exists():  # else a datasets name
+            data["data"]["source"] = os.path.abspath(os.path.expanduser(source))
+        return data
 
-    def fingerprint(self) -> str:
-        text = json.dumps(self.result_dict(), sort_keys=True)
+    def fingerprint(self, absolute_paths: bool = True) -> str:
+        text = json.dumps(self.result_dict(absolute_paths), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_toml(self) -> str:

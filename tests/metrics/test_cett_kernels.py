@@ -69,10 +69,31 @@ def test_masked_copies_and_threshold_apply_equal_the_masks(lib):
         assert torch.equal(neuron_kept, keep.double().sum(dim=0))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_anchor_dropped_norms_equal_the_masked_matmuls(lib, threads, monkeypatch):
+    # Shapes off every tile size (16 tokens, 64 neurons, 64 outputs), unsorted thresholds, exact zeros.
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    h, norms, _ = sample(3, n=150, df=200)
+    weight_t = torch.randn(200, 100, generator=torch.Generator().manual_seed(4)) / 10
+    magnitude = h.abs() * norms
+    levels = torch.tensor([0.6, 0.05, 0.3, float(magnitude.max()) * 2])  # the last drops everything
+    exact = kernels.anchor_dropped_norms(h, norms, levels, weight_t)
+    expected = torch.stack([((h * (magnitude < t)) @ weight_t).norm(dim=-1) for t in levels])
+    torch.testing.assert_close(exact, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(exact[3], (h @ weight_t).norm(dim=-1), rtol=1e-5, atol=1e-6)
+    # The PyTorch fallback of dropped_norm_ratio gives the same ratios.
+    y = (h @ weight_t).norm(dim=-1)
+    fast = cett.dropped_norm_ratio(h, weight_t, norms, levels, y_norm=y)
+    monkeypatch.setattr(kernels, "_state", {"lib": None})
+    torch.testing.assert_close(fast, cett.dropped_norm_ratio(h, weight_t, norms, levels, y_norm=y), rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_kernels_decline_what_they_cannot_take(lib):
     h, norms, y_norm = sample(2)
     assert kernels.grid_stats(h.double(), norms, y_norm, 0.0, 0.1, 16) is None
     assert kernels.threshold_apply(h.t(), norms, 0.1, None) is None  # not contiguous
+    assert kernels.anchor_dropped_norms(h, norms, torch.linspace(0.1, 1, 9), torch.ones(h.shape[1], 4)) is None
 
 
 def run_measurement(model, data):

@@ -36,10 +36,14 @@ def dropped_norm_ratio(h: torch.Tensor, weight_t: torch.Tensor, norms: torch.Ten
     """Per-token ``||sum_{i: |h_i| w_i < t} n_i|| / ||y||`` for each threshold: shape ``(K, N)``.
 
     ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T`` ``(d_f, d_model)``. Tokens with ``y = 0``
-    (no neuron fired) have nothing to truncate and get 0. The K masked copies of a chunk of ``h`` go into
-    one buffer (filled by the C kernel in one pass over ``h``, else threshold by threshold, which was 4x
-    faster than one broadcast multiply on CPU), then one matmul.
+    (no neuron fired) have nothing to truncate and get 0. The C kernel ``anchor_dropped_norms`` sums each
+    dropped pair once; without it, the K masked copies of a chunk of ``h`` go into one buffer (threshold by
+    threshold, which was 4x faster than one broadcast multiply on CPU), then one matmul.
     """
+    exact = kernels.anchor_dropped_norms(h, norms, thresholds, weight_t)
+    if exact is not None:  # each dropped pair once (nested bands), no masked copies: ~2x faster on CPU
+        y = (h @ weight_t).norm(dim=-1) if y_norm is None else y_norm
+        return torch.where(y > 0, exact / y.clamp_min(1e-30), torch.zeros_like(exact))
     out = []
     levels = thresholds.tolist()
     buffer = torch.empty(len(levels) * min(chunk, h.shape[0]) * h.shape[1], dtype=h.dtype, device=h.device)

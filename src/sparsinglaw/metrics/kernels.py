@@ -25,6 +25,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.grid_stats.argtypes = [c_int, c_int, ptr, ptr, ptr, c_double, c_double, c_int, ptr, ptr, ptr, ptr]
     lib.masked_copies.restype = None
     lib.masked_copies.argtypes = [c_int, c_int, ptr, ptr, c_int, ptr, ptr]
+    lib.anchor_dropped_norms.restype = c_int
+    lib.anchor_dropped_norms.argtypes = [c_int, c_int, c_int, ptr, ptr, c_int, ptr, ptr, ptr]
     lib.threshold_apply.restype = ctypes.c_int64
     lib.threshold_apply.argtypes = [c_int, c_int, ptr, ptr, c_float, ptr, ptr]
     return lib
@@ -64,6 +66,40 @@ def masked_copies(h: torch.Tensor, norms: torch.Tensor, thresholds: torch.Tensor
     kernels().masked_copies(h.shape[0], h.shape[1], pointer(h), pointer(norms), len(thresholds),
                             pointer(thresholds), pointer(out))
     return True
+
+
+def anchor_dropped_norms(h: torch.Tensor, norms: torch.Tensor, thresholds: torch.Tensor,
+                         weight_t: torch.Tensor) -> torch.Tensor | None:
+    """``|| sum_{i: |h_i| norms_i < t_k} h_i weight_t[i] ||`` per threshold and row of ``h`` ``(N, d_f)``: shape
+    ``(K, N)``, what the masked copies times ``weight_t`` ``(d_f, d)`` give, by the nested-band kernel; or None.
+    Rows are split over ``torch.get_num_threads()`` threads (ctypes releases the GIL during the call)."""
+    if not _ready(h, norms, thresholds, weight_t) or len(thresholds) > 8:
+        return None
+    order = torch.argsort(thresholds)  # the kernel needs them ascending (nested dropped sets)
+    ascending = thresholds[order].contiguous()
+    out = torch.empty(len(thresholds), h.shape[0], dtype=torch.float32)
+    rows = h.shape[0]
+    parts = max(1, min(torch.get_num_threads(), rows // 64))
+    bounds = [rows * p // parts for p in range(parts + 1)]
+    pieces = [torch.empty(len(thresholds), bounds[p + 1] - bounds[p], dtype=torch.float32) for p in range(parts)]
+
+    def run(p: int) -> int:
+        part = h[bounds[p] : bounds[p + 1]]
+        return kernels().anchor_dropped_norms(part.shape[0], h.shape[1], weight_t.shape[1], pointer(part),
+                                              pointer(norms), len(ascending), pointer(ascending),
+                                              pointer(weight_t), pointer(pieces[p]))
+
+    if parts == 1:
+        status = [run(0)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(parts) as pool:
+            status = list(pool.map(run, range(parts)))
+    if any(status):
+        raise MemoryError("anchor_dropped_norms could not allocate its scratch arrays")
+    out[order] = torch.cat(pieces, dim=1)
+    return out
 
 
 def threshold_apply(h: torch.Tensor, norms: torch.Tensor, threshold: float, neuron_kept: torch.Tensor | None):

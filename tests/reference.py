@@ -96,23 +96,25 @@ def sparse_pass(model, ids, thresholds) -> tuple[float, float, list[float]]:
     return nll, sum(counts) / len(counts), counts
 
 
-def at_cett(model, ids, cett: float) -> dict:
+def at_cett(model, ids, cett: float, refine: bool = True) -> dict:
     """Thresholds, PPL ratio and activation ratio at a fixed CETT (one dense + one sparse pass)."""
     hs, dense = dense_h(model, ids)
-    thresholds = [layer_threshold(h, down_weight(layer.mlp), cett) for h, layer in zip(hs, model.model.layers)]
+    thresholds = [layer_threshold(h, down_weight(layer.mlp), cett, refine)
+                  for h, layer in zip(hs, model.model.layers)]
     sparse, ratio, per_layer = sparse_pass(model, ids, thresholds)
     return {"thresholds": thresholds, "ppl_ratio": math.exp(sparse - dense), "activation_ratio": ratio,
             "layer_ratios": per_layer}
 
 
-def ppl_p(model, ids, p: float, tol: float = 1e-3) -> dict:
+def ppl_p(model, ids, p: float, tol: float = 1e-3, refine: bool = True) -> dict:
     """Outer bisection on CETT in [0, 1] until the bracket is narrower than ``tol``; each step reruns the
-    dense pass and the per-layer threshold search, as the published procedure does."""
+    dense pass and the per-layer threshold search, as the published procedure does (``refine``: see
+    ``layer_threshold``)."""
     target = 1 + p / 100
     lo, hi, best, passes = 0.0, 1.0, None, 0
     while hi - lo > tol:
         mid = (lo + hi) / 2
-        result = at_cett(model, ids, mid)
+        result = at_cett(model, ids, mid, refine)
         passes += 2
         if result["ppl_ratio"] <= target:
             lo, best = mid, {**result, "cett": mid}

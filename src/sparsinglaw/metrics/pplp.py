@@ -8,8 +8,8 @@ modification (falling back to bisection in x where the ratio is <= 1), after a b
 steps come from the same power-law model. Tolerance is in PPL-ratio terms: |ratio - target| <= tol.
 A bracket narrower than 2 FRESH_GAP across which the ratio jumps more steeply than any trend is noise: CETTs
 inside it repeat its ends' ratios, so the search tries fresh CETTs just below it instead (on simulated
-ratios whose noise is shared within 0.3% of CETT, this raised the share of searches landing within 1e-3 in
-12 passes from 91.5-99.8% to 98.0-100%).
+ratios whose noise is shared within 0.3% of CETT, benchmarks/sim_pplp_search.py, this raised the share of
+searches landing within 1e-3 in 12 passes from 90.9-99.8% to 97.4-100%).
 
 Which solution. On small evaluation sets the ratio is not monotone in c (PAPER.md / issue 2 show ratios
 1.0113, 1.0055, 1.0203 at c = 0.040, 0.050, 0.055), so several c can meet the target. We report the

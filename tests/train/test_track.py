@@ -37,6 +37,37 @@ def test_pplp_per_checkpoint_skips_done_and_incomplete(run_copy):
     assert store.points(metric="pplp") == [(512, rows[0]["activation_ratio"]), (1024, rows[1]["activation_ratio"])]
 
 
+def test_each_search_starts_at_the_nearest_measured_checkpoints_solution(run_copy):
+    settings = TrackSettings(max_tokens=256, batch_size=4)
+    marker = run_copy / "checkpoint-4" / MARKER
+    saved = marker.read_bytes()
+    marker.unlink()  # checkpoints 8 and 12 first, then 4
+    assert track(run_copy, settings)["measured"] == 2
+    marker.write_bytes(saved)
+    assert track(run_copy, settings)["measured"] == 1
+    rows = {r["checkpoint"]: r["result"] for r in ResultsStore(run_copy).measurements(metric="pplp", with_result=True)}
+    starts = {name: result["search"][0]["cett"] for name, result in rows.items()}
+    solved_at_8 = min(rows["checkpoint-8"]["setting"]["cett"], 0.99)
+    assert starts["checkpoint-8"] == pytest.approx(0.05)  # nothing measured yet: the default start
+    assert starts["checkpoint-12"] == pytest.approx(solved_at_8)
+    assert starts["checkpoint-4"] == pytest.approx(solved_at_8)  # 512 tokens: nearer 1024 than 1536
+
+
+def test_cold_start_when_asked(run_copy):
+    assert track(run_copy, TrackSettings(max_tokens=256, batch_size=4, warm_start=False))["measured"] == 3
+    rows = ResultsStore(run_copy).measurements(metric="pplp", with_result=True)
+    assert [r["result"]["search"][0]["cett"] for r in rows] == pytest.approx([0.05] * 3)
+
+
+def test_warm_start_picks_the_nearest_checkpoint_and_keeps_the_start_valid():
+    from sparsinglaw.train.track import warm_start_setting
+
+    assert warm_start_setting({}, 100) == {}
+    assert warm_start_setting({512: 0.1, 1536: 0.3}, 1024) == {"start_cett": 0.1}  # a tie: the earlier one
+    assert warm_start_setting({512: 0.1, 1536: 0.3}, 1400) == {"start_cett": 0.3}
+    assert warm_start_setting({512: 1.0}, 600) == {"start_cett": 0.99}  # MeasureConfig needs start < 1
+
+
 def test_calibrated_cett_applies_one_c_to_all(run_copy):
     summary = track(run_copy, TrackSettings(mode="cett-calibrated", calibrate_last=2, max_tokens=256, batch_size=4))
     assert summary["measured"] == 3 and 0 < summary["cett"] <= 1

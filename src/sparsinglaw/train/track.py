@@ -2,7 +2,10 @@
 
 Two modes, both stored in the run's results store (one row per checkpoint, metric and setting):
 
-- ``pplp``: PPL-p% solved at each checkpoint (``sparsinglaw.measure`` with ``metric="pplp"``);
+- ``pplp``: PPL-p% solved at each checkpoint (``sparsinglaw.measure`` with ``metric="pplp"``). Each search
+  starts at the CETT solved for the nearest checkpoint already measured (``warm_start``): neighbouring
+  checkpoints' solutions are close, so the search skips most of its bracketing passes. Where several CETTs
+  meet the tolerance, which one a search reports depends on where it starts; the start is in each result;
 - ``cett-calibrated``: one CETT c calibrated so that the mean PPL ratio over the last K checkpoints is
   1 + p/100, then applied to every checkpoint (per-layer thresholds recomputed per checkpoint), as in the
   paper's training-dynamics study. Adding checkpoints moves the calibration, so this mode re-measures all.
@@ -40,6 +43,7 @@ class TrackSettings:
     max_tokens: int = 16_384  # validation tokens per measurement
     batch_size: int = 8
     tolerance: float = 1e-3
+    warm_start: bool = True  # pplp: start each search at the nearest measured checkpoint's solution
 
     def __post_init__(self) -> None:
         if self.mode not in ("pplp", "cett-calibrated"):
@@ -109,6 +113,21 @@ def _store_row(store, info: dict, result, setting: dict, metric: str) -> None:
                  value=data["activation_ratio"], activation_ratio=data["activation_ratio"], result=data)
 
 
+def solved_cetts(store, run_id: str, setting: dict) -> dict[int, float]:
+    """Tokens seen -> the CETT PPL-p% solved at, for the run's checkpoints already measured."""
+    rows = store.measurements(run_id, "pplp", setting, with_result=True)
+    return {r["tokens"]: float(r["result"]["setting"]["cett"]) for r in rows
+            if r["result"] and isinstance(r["result"].get("setting", {}).get("cett"), float)}
+
+
+def warm_start_setting(solved: dict[int, float], tokens: int) -> dict:
+    """``start_cett`` of the measured checkpoint nearest in tokens (the earlier one on ties), if any."""
+    if not solved:
+        return {}
+    nearest = min(solved, key=lambda t: (abs(t - tokens), t))
+    return {"start_cett": min(max(solved[nearest], 1e-5), 0.99)}
+
+
 def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None = None) -> dict:
     """PPL-p% at every complete checkpoint not yet measured; returns counts of measured/skipped/failed."""
     from sparsinglaw.measure import measure
@@ -121,9 +140,11 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
         if store.has(info["run_id"], name, "pplp", settings.setting()):
             counts["already"] += 1
             continue
+        solved = solved_cetts(store, info["run_id"], settings.setting()) if settings.warm_start else {}
+        start = warm_start_setting(solved, info["tokens_seen"])
         try:
             model = load_checkpoint(Path(info["path"]))
-            result = measure(model, data, _measure_config(settings, metric="pplp"), model_name=name)
+            result = measure(model, data, _measure_config(settings, metric="pplp", **start), model_name=name)
         except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
             log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
             counts["failed"] += 1
@@ -135,21 +156,22 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
     return counts
 
 
-def _calibrate(measurements: list, target: float, tolerance: float, steps: int = 30) -> float:
-    """Largest CETT c with mean PPL ratio over ``measurements`` <= target (bisection; the ratio grows with c)."""
-    def mean_ratio(c: float) -> float:
-        return sum(m.ppl_ratio(m.at("cett", c)) for m in measurements) / len(measurements)
+def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> float:
+    """The CETT c whose mean PPL ratio over ``measurements`` is within ``tolerance`` of 1 + p/100, found by the
+    PPL-p% search on the mean ratio (``metrics.pplp.search``: lowest observed crossing; each CETT tried costs
+    one sparse pass per measurement). If the search does not converge,
+    the largest CETT seen below the target (c = 1 when even dropping every neuron stays below it)."""
+    from sparsinglaw.metrics.pplp import SearchPoint, search
 
-    lo, hi = 0.0, 1.0
-    if mean_ratio(hi) <= target:
-        return hi
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        ratio = mean_ratio(mid)
-        if abs(ratio - target) <= tolerance:
-            return mid
-        lo, hi = (mid, hi) if ratio < target else (lo, mid)
-    return lo
+    def mean_ratio(c: float) -> SearchPoint:
+        ratio = sum(m.ppl_ratio(m.at("cett", c)) for m in measurements) / len(measurements)
+        return SearchPoint(c, ratio, float("nan"))
+
+    outcome = search(mean_ratio, p, tolerance, max_passes)
+    if outcome.converged:
+        return outcome.points[outcome.solution_index].cett
+    below = [q.cett for q in outcome.points if q.ppl_ratio < 1 + p / 100]
+    return max(below) if below else min(q.cett for q in outcome.points)
 
 
 def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
@@ -162,7 +184,7 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
         return {"measured": 0, "cett": None}
     data, config = validation_data(run_dir, settings.max_tokens), _measure_config(settings, metric="cett")
     last = [Measurement(load_checkpoint(Path(i["path"])), data, config) for i in infos[-settings.calibrate_last:]]
-    c = _calibrate(last, 1 + settings.p / 100, settings.tolerance)
+    c = _calibrate(last, settings.p, settings.tolerance)
     store = ResultsStore(run_dir)
     for info in infos:
         m = Measurement(load_checkpoint(Path(info["path"])), data, config)

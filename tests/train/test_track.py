@@ -85,11 +85,14 @@ def test_track_cli(run_copy, capsys, monkeypatch, tmp_path):
     if "track" not in cli.SUBCOMMANDS:
         monkeypatch.setattr(cli, "SUBCOMMANDS", (*cli.SUBCOMMANDS, "track"))
     out_csv = tmp_path / "out.csv"
-    code = cli.main(["track", str(run_copy), "--max-tokens", "256", "--batch-size", "4", "--export", str(out_csv)])
+    code = cli.main(["track", str(run_copy), "--max-tokens", "256", "--batch-size", "4", "--export", str(out_csv),
+                     "--cold-start"])
     assert code == 0
     out = capsys.readouterr().out
     assert out.count("activation ratio") == 3 and '"measured": 3' in out
     assert "pplp" in out_csv.read_text()
+    rows = ResultsStore(run_copy).measurements(metric="pplp", with_result=True)
+    assert [r["result"]["search"][0]["cett"] for r in rows] == pytest.approx([0.05] * 3)  # --cold-start
     assert cli.main(["track", str(tmp_path / "missing")]) == 2
 
 

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     parser.add_argument("--calibrate-last", type=int, default=5, help="K for --mode cett-calibrated")
     parser.add_argument("--max-tokens", type=int, default=16_384, help="validation tokens per measurement")
     parser.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass")
+    parser.add_argument("--cold-start", action="store_true",
+                        help="start every PPL-p%% search at the default CETT instead of the nearest measured "
+                             "checkpoint's solution")
     parser.add_argument("--export", default=None, help="also write all results to this .csv or .json file")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.set_defaults(func=run)
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     settings = TrackSettings(p=args.p, mode=args.mode, calibrate_last=args.calibrate_last,
-                             max_tokens=args.max_tokens, batch_size=args.batch_size)
+                             max_tokens=args.max_tokens, batch_size=args.batch_size,
+                             warm_start=not args.cold_start)
     summary = track(args.run_dir, settings)
     store = ResultsStore(args.run_dir)
     for row in store.measurements(metric=args.mode, setting=settings.setting()):

@@ -27,12 +27,13 @@ def test_measure_pplp_writes_table_json_and_heatmap(model_dir, tmp_path, capsys)
     out, heat = tmp_path / "r.json", tmp_path / "map.png"
     code = main(["measure", "--model", str(model_dir), "--metric", "pplp", "--p", "1", "--seq-len", "64",
                  "--max-tokens", "512", "--output", str(out), "--heatmap", str(heat), "--frequency-plot",
-                 str(tmp_path / "freq.png")])
+                 str(tmp_path / "freq.png"), "--start-cett", "0.1"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "PPL ratio" in printed and "threshold t_l" in printed
     result = json.loads(out.read_text())
     assert abs(result["ppl_ratio"] - 1.01) <= 1e-3
+    assert result["search"][0]["cett"] == pytest.approx(0.1)  # --start-cett
     assert len(result["layers"]) == 2 and all(layer["threshold"] > 0 for layer in result["layers"])
     assert heat.stat().st_size > 1000 and (tmp_path / "freq.png").stat().st_size > 1000
     assert len(result["token_detail"]["tokens"]) == 48
@@ -63,6 +64,7 @@ def test_pareto_writes_points_and_plot(model_dir, tmp_path):
     (["--p", "0"], "p=0"),
     (["--p", "-1"], "p=-1"),
     (["--metric", "cett", "--cett", "1.5"], "cett=1.5"),
+    (["--start-cett", "1.5"], "start_cett=1.5"),
     (["--metric", "topk", "--ratio", "0"], "ratio=0"),
     (["--metric", "topk", "--ratio", "1.5"], "ratio=1.5"),
     (["--data", "/nope.txt"], "does not exist"),

@@ -26,6 +26,9 @@ def register(sub) -> None:
                        help="rank per token, or across the layer tensor as the published code does")
     group.add_argument("--tolerance", type=float, default=1e-3, help="PPL-p%%: |PPL ratio - target| accepted")
     group.add_argument("--max-sparse-passes", type=int, default=12)
+    group.add_argument("--start-cett", type=float, default=0.05,
+                       help="PPL-p%%: first CETT tried; a similar model's solution (a neighbouring checkpoint's) "
+                            "saves bracketing passes")
     group.add_argument("--ci", type=float, default=0.9, help="PPL-p%% bootstrap interval level (0: none)")
     group.add_argument("--bootstrap-samples", type=int, default=1000)
     group.add_argument("--seed", type=int, default=0)
@@ -44,6 +47,7 @@ def config_from_args(args: argparse.Namespace) -> MeasureConfig:
     return MeasureConfig(
         metric=args.metric, p=args.p, cett=args.cett, epsilon=args.epsilon, ratio=args.ratio,
         topk_scope=args.topk_scope, tolerance=args.tolerance, max_sparse_passes=args.max_sparse_passes,
+        start_cett=args.start_cett,
         batch_size=args.batch_size, ci_level=args.ci, bootstrap_samples=args.bootstrap_samples, seed=args.seed,
         detail_tokens=detail, neuron_frequency=args.neuron_frequency or bool(args.frequency_plot),
     )

@@ -4,8 +4,10 @@ Two modes, both stored in the run's results store (one row per checkpoint, metri
 
 - ``pplp``: PPL-p% solved at each checkpoint (``sparsinglaw.measure`` with ``metric="pplp"``). Each search
   starts at the CETT solved for the nearest checkpoint already measured (``warm_start``): neighbouring
-  checkpoints' solutions are close, so the search skips most of its bracketing passes. Where several CETTs
-  meet the tolerance, which one a search reports depends on where it starts; the start is in each result;
+  checkpoints' solutions are usually nearer than the default start, so fewer passes go to bracketing (an
+  8-checkpoint run: 37 sparse passes instead of 48). Where several CETTs
+  meet the tolerance, which one a search reports depends on where it starts (each result records its
+  search, start included);
 - ``cett-calibrated``: one CETT c calibrated so that the mean PPL ratio over the last K checkpoints is
   1 + p/100, then applied to every checkpoint (per-layer thresholds recomputed per checkpoint), as in the
   paper's training-dynamics study. Adding checkpoints moves the calibration, so this mode re-measures all.
@@ -159,8 +161,8 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
 def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> float:
     """The CETT c whose mean PPL ratio over ``measurements`` is within ``tolerance`` of 1 + p/100, found by the
     PPL-p% search on the mean ratio (``metrics.pplp.search``: lowest observed crossing; each CETT tried costs
-    one sparse pass per measurement). If the search does not converge,
-    the largest CETT seen below the target (c = 1 when even dropping every neuron stays below it)."""
+    one sparse pass per measurement). If the search does not converge: the largest CETT seen below the
+    target (c = 1 when even dropping every neuron stays below it)."""
     from sparsinglaw.metrics.pplp import SearchPoint, search
 
     def mean_ratio(c: float) -> SearchPoint:

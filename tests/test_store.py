@@ -30,6 +30,32 @@ for i in range(n):
 """
 
 
+OPENER = """
+import sys, time
+from sparsinglaw.store import ResultsStore
+start, dirs = float(sys.argv[1]), sys.argv[2:]
+for k, path in enumerate(dirs):  # open each new store at the same moment as the other processes
+    while time.time() < start + 0.3 * k:
+        pass
+    ResultsStore(path)
+"""
+
+
+def test_processes_creating_one_store_at_once_all_open_it(tmp_path):
+    # Switching a new file to WAL takes a lock SQLite does not wait for: before the retry, 10 of 160 such
+    # opens failed with "database is locked" (one CI run lost a writer to it).
+    import time
+
+    dirs = [str(tmp_path / f"store{k}") for k in range(8)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    start = time.time() + 2.0
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(start), *dirs], env=env, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()[-2000:]
+    assert all(ResultsStore(d)._read("PRAGMA journal_mode")[0][0] == "wal" for d in dirs)
+
+
 def filled(tmp_path) -> ResultsStore:
     store = ResultsStore(tmp_path)
     store.add_run("relu-run", {"model": {"activation": "relu"}}, fingerprint="abc")

@@ -55,6 +55,29 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _retry_locked(action, attempts: int = 20):
+    """``action()``, retried with growing sleeps while SQLite reports the database locked (some lock
+    requests fail at once instead of waiting out the busy timeout)."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL (persistent: later connections inherit it). Switching needs an exclusive lock that
+    SQLite does not wait for, so processes opening a new store at once saw "database is locked" (10 of 160
+    opens with 4 processes starting together): retried, and skipped when the file is WAL already."""
+    def switch() -> None:
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            db.execute("PRAGMA journal_mode = WAL")
+
+    _retry_locked(switch)
+
+
 class ResultsStore:
     """A results database; ``ResultsStore(run_dir)`` opens ``RUN_DIR/results.sqlite`` (created if needed)."""
 
@@ -74,8 +97,7 @@ class ResultsStore:
     def _init_schema(self) -> None:
         db = self._connect()
         try:
-            # journal_mode needs no transaction; it is persistent, later connections inherit WAL.
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             with self._write(db) as tx:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     tx.execute(statement)
@@ -90,14 +112,7 @@ class ResultsStore:
         own = db is None
         db = db or self._connect()
         try:
-            for attempt in range(20):
-                try:
-                    db.execute("BEGIN IMMEDIATE")
-                    break
-                except sqlite3.OperationalError as err:
-                    if "locked" not in str(err) or attempt == 19:
-                        raise
-                    time.sleep(0.05 * (attempt + 1))
+            _retry_locked(lambda: db.execute("BEGIN IMMEDIATE"))
             try:
                 yield db
                 db.execute("COMMIT")

@@ -137,13 +137,15 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
 
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
     counts = {"measured": 0, "already": 0, "failed": 0}
+    solved: dict[str, dict[int, float]] = {}  # per run id, read once and kept up to date below
     for info in complete(run_dir):
         name = Path(info["path"]).name
         if store.has(info["run_id"], name, "pplp", settings.setting()):
             counts["already"] += 1
             continue
-        solved = solved_cetts(store, info["run_id"], settings.setting()) if settings.warm_start else {}
-        start = warm_start_setting(solved, info["tokens_seen"])
+        if settings.warm_start and info["run_id"] not in solved:
+            solved[info["run_id"]] = solved_cetts(store, info["run_id"], settings.setting())
+        start = warm_start_setting(solved.get(info["run_id"], {}), info["tokens_seen"])
         try:
             model = load_checkpoint(Path(info["path"]))
             result = measure(model, data, _measure_config(settings, metric="pplp", **start), model_name=name)
@@ -152,6 +154,8 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
             counts["failed"] += 1
             continue
         _store_row(store, info, result, settings.setting(), "pplp")
+        if info["run_id"] in solved:
+            solved[info["run_id"]][info["tokens_seen"]] = float(result.setting["cett"])
         counts["measured"] += 1
         if progress:
             progress(name, result)

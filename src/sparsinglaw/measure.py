@@ -28,7 +28,7 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves
-from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, search
+from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, noise_warning, ratio_noise, search
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
@@ -215,6 +215,11 @@ def solve_pplp(measurement: Measurement) -> tuple[Evaluation, list[Evaluation], 
     if not outcome.converged and outcome.solution_index is None:
         facts["warnings"].append("no CETT reached the PPL target; the last evaluated setting is reported")
     facts["interval"] = _interval(measurement, evaluations) if cfg.ci_level > 0 else None
+    facts["ratio_noise"] = ratio_noise(measurement.dense_losses.tokens.numpy(),
+                                       [e.losses.nll.numpy() for e in evaluations],
+                                       [e.applied.setting["cett"] for e in evaluations], 1 + cfg.p / 100)
+    if (warning := noise_warning(facts["ratio_noise"], cfg.tolerance)) is not None:
+        facts["warnings"].append(warning)
     return evaluations[index], evaluations, facts
 
 
@@ -246,7 +251,7 @@ def measure(model, data: EvalData, config: MeasureConfig | None = None, *, token
     if facts:
         result.metric = "pplp"
         result.setting = {"p": config.p, "cett": chosen.applied.setting["cett"], "tolerance": config.tolerance}
-        result.search, result.interval = facts["points"], facts["interval"]
+        result.search, result.interval, result.ratio_noise = facts["points"], facts["interval"], facts["ratio_noise"]
         result.warnings.extend(facts["warnings"])
         if result.interval and result.interval["censored_fraction"] > 0.2:
             result.warnings.append(

@@ -47,6 +47,7 @@ class MeasureResult:
     seconds: float = 0.0
     interval: dict[str, Any] | None = None  # confidence interval (PPL-p%), see metrics.pplp
     search: list[dict[str, float]] = field(default_factory=list)  # every (cett, ppl_ratio, activation_ratio)
+    ratio_noise: dict[str, Any] | None = None  # PPL-p%: the ratio's scatter around its trend, see metrics.pplp
     warnings: list[str] = field(default_factory=list)
     token_detail: dict[str, Any] | None = None  # {"tokens": [...], "layer_ratios": [[per layer] per token]}
     neuron_frequency: list[list[float]] | None = None  # per FFN, per neuron share of tokens active

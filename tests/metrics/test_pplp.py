@@ -11,7 +11,7 @@ import pytest
 import reference as R
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.measure import MeasureConfig, measure
-from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, search
+from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, noise_warning, ratio_noise, search
 
 
 def curve(fn):
@@ -122,3 +122,41 @@ def test_published_procedure_and_fast_path_reach_the_same_target():
     assert ours.forward_passes < ref["forward_passes"]
     assert abs(ours.ppl_ratio - 1.01) <= 1e-3
     assert abs(ref["ppl_ratio"] - 1.01) <= 5e-3
+
+
+def test_ratio_noise_recovers_the_per_token_scatter_and_ignores_the_trend():
+    """Independent per-token loss noise of sd s in every pass gives each ratio an sd of target * s / sqrt(N);
+    a shared move (the trend) between the two passes must not count as noise."""
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(100, 128, size=400).astype(np.float64)
+    s, target = 0.03, 1.01
+
+    def one_pass(shift):  # per-sequence sums of per-token NLLs: 2.0 + shift + noise
+        return np.array([rng.normal(2.0 + shift, s, int(n)).sum() for n in tokens])
+
+    passes = [one_pass(0.0), one_pass(0.004)]
+    noise = ratio_noise(tokens, passes, [0.030, 0.0306], target)
+    expected = target * s / math.sqrt(tokens.sum())
+    assert noise["sd"] == pytest.approx(expected, rel=0.15)
+    assert noise["cetts"] == [0.030, 0.0306] and noise["sequences"] == 400 and noise["tokens"] == int(tokens.sum())
+
+
+def test_ratio_noise_uses_the_closest_pair_between_fresh_gap_and_the_maximum():
+    tokens = np.full(4, 100.0)
+    passes = [np.array([0.0, 0.0, 0.0, 0.0]), np.array([1.0, -1.0, 1.0, -1.0]), np.array([5.0, -5.0, 5.0, -5.0])]
+    # 0.05 vs 0.05001 is closer than FRESH_GAP (shares the noise), 0.05 vs 0.06 farther than NOISE_PAIR_MAX.
+    assert ratio_noise(tokens, passes[:2], [0.05, 0.05001], 1.01) is None
+    assert ratio_noise(tokens, passes[:2], [0.05, 0.06], 1.01) is None
+    assert ratio_noise(tokens[:1], [p[:1] for p in passes[:2]], [0.05, 0.0505], 1.01) is None  # one sequence
+    chosen = ratio_noise(tokens, passes, [0.05, 0.052, 0.0505], 1.01)  # pairs 4%, 1%, 3%: the 1% one
+    assert chosen["cetts"] == [0.05, 0.0505]
+    # Moves of +-5 nats per 100-token sequence: per-token variance 25/100 * 4/3, over 400 tokens, halved.
+    assert chosen["sd"] == pytest.approx(1.01 * math.sqrt(25 / 100 * 4 / 3 / 400 / 2))
+
+
+def test_noise_warning_only_above_half_the_tolerance_with_the_tokens_that_would_resolve_it():
+    noise = {"sd": 0.001, "cetts": [0.03, 0.0303], "sequences": 4, "tokens": 500}
+    assert noise_warning(noise, 2e-3) is None and noise_warning(None, 1e-3) is None
+    warning = noise_warning(noise, 1e-3)
+    assert "about 2,000 evaluation tokens" in warning  # 500 * (2 * 0.001 / 0.001)^2
+    assert "only about 68% of the time" in warning  # P(|N(0, tol)| <= tol)

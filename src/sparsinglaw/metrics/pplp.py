@@ -233,3 +233,50 @@ def _crossings(c: np.ndarray, ratio: np.ndarray, act: np.ndarray, target: float)
     crossing_a = act[rows, prev] + frac * (act[rows, first] - act[rows, prev])
     censored = np.mean(~has | (first == 0))
     return crossing_c, crossing_a, censored
+
+
+# Pairs of evaluated CETTs used to estimate the ratio's scatter: at least FRESH_GAP apart (closer ones share
+# part of the noise: 0.002% apart moved the ratio by 0.0002 where 0.3% moved it by up to 0.0022) and at most
+# NOISE_PAIR_MAX apart (farther ones add each sequence's own trend: on the benchmark's slice, pairs 0.3-1.5%
+# apart gave 0.0006-0.0013, pairs 6-7% apart 0.0023; benchmarks/ratio_noise.py has the per-sequence moves).
+NOISE_PAIR_MAX = 0.03
+
+
+def ratio_noise(tokens: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float], target: float) -> dict | None:
+    """Standard deviation of the PPL ratio around its trend in c, from the per-sequence losses of the two
+    evaluated CETTs closest together (between FRESH_GAP and NOISE_PAIR_MAX apart in log c); None without such a pair.
+
+    The ratio's noise is the net of many small per-token loss moves of either sign (benchmarks/ratio_noise.py),
+    so the net move between two CETTs has variance N v for a per-token variance v, estimated from how each
+    sequence's move departs from its share of the mean move. Each ratio carries half that variance."""
+    n, gaps = len(tokens), []
+    for i in range(len(cetts)):
+        for k in range(i + 1, len(cetts)):
+            if min(cetts[i], cetts[k]) > 0:
+                gap = abs(math.log(cetts[k] / cetts[i]))
+                if FRESH_GAP * 0.999 <= gap <= NOISE_PAIR_MAX:
+                    gaps.append((gap, i, k))
+    if n < 2 or not gaps:
+        return None
+    _, i, k = min(gaps)
+    move = np.asarray(sparse_nll[k], dtype=np.float64) - np.asarray(sparse_nll[i], dtype=np.float64)
+    counts = np.asarray(tokens, dtype=np.float64)
+    total = counts.sum()
+    per_token_var = float(np.sum((move - counts * move.sum() / total) ** 2 / counts) / (n - 1))
+    sd = target * math.sqrt(per_token_var / total / 2)
+    return {"sd": sd, "cetts": sorted([float(cetts[i]), float(cetts[k])]), "sequences": n, "tokens": int(total)}
+
+
+def noise_warning(noise: dict | None, tol: float) -> str | None:
+    """A warning when the ratio scatters by more than half the tolerance (a pass at the exact solution then
+    lands within it less than 95% of the time), with the evaluation size that would bring it to tol / 2."""
+    if noise is None or noise["sd"] <= tol / 2:
+        return None
+    landing = math.erf(tol / (noise["sd"] * math.sqrt(2)))  # P(|N(0, sd)| <= tol)
+    needed = float(f"{noise['tokens'] * (2 * noise['sd'] / tol) ** 2:.2g}")
+    a, b = noise["cetts"]
+    return (f"the PPL ratio scatters by about {noise['sd']:.2g} (sd) around its trend on these {noise['tokens']:,} "
+            f"tokens (per-sequence losses at CETT {a:.4g} and {b:.4g}), more than half the tolerance {tol:g}: a pass "
+            f"at the solution lands within it only about {landing:.0%} of the time, so the search may need extra "
+            f"sparse passes; about {needed:,.0f} evaluation tokens (the scatter shrinks as 1/sqrt(tokens)) or a "
+            "looser tolerance would resolve it")

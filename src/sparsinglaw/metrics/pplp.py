@@ -7,7 +7,7 @@ search x = log c for the root of f = log(log ratio) - log(log target) by regula 
 modification (falling back to bisection in x where the ratio is <= 1), after a bracketing phase whose
 steps come from the same power-law model. Tolerance is in PPL-ratio terms: |ratio - target| <= tol.
 A bracket narrower than 2 FRESH_GAP across which the ratio jumps more steeply than any trend is noise: CETTs
-inside it repeat its ends' ratios, so the search tries fresh CETTs just below it instead (on simulated
+inside it share much of its ends' noise, so the search tries fresh CETTs just below it instead (on simulated
 ratios whose noise is shared within 0.3% of CETT, benchmarks/sim_pplp_search.py, this raised the share of
 searches landing within 1e-3 in 12 passes from 90.9-99.8% to 97.4-100%).
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
@@ -249,16 +250,12 @@ def ratio_noise(tokens: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[fl
     The ratio's noise is the net of many small per-token loss moves of either sign (benchmarks/ratio_noise.py),
     so the net move between two CETTs has variance N v for a per-token variance v, estimated from how each
     sequence's move departs from its share of the mean move. Each ratio carries half that variance."""
-    n, gaps = len(tokens), []
-    for i in range(len(cetts)):
-        for k in range(i + 1, len(cetts)):
-            if min(cetts[i], cetts[k]) > 0:
-                gap = abs(math.log(cetts[k] / cetts[i]))
-                if FRESH_GAP * 0.999 <= gap <= NOISE_PAIR_MAX:
-                    gaps.append((gap, i, k))
-    if n < 2 or not gaps:
+    n = len(tokens)
+    pairs = [(abs(math.log(b / a)), i, k) for (i, a), (k, b) in combinations(enumerate(cetts), 2) if min(a, b) > 0]
+    usable = [pair for pair in pairs if FRESH_GAP * 0.999 <= pair[0] <= NOISE_PAIR_MAX]
+    if n < 2 or not usable:
         return None
-    _, i, k = min(gaps)
+    _, i, k = min(usable)
     move = np.asarray(sparse_nll[k], dtype=np.float64) - np.asarray(sparse_nll[i], dtype=np.float64)
     counts = np.asarray(tokens, dtype=np.float64)
     total = counts.sum()

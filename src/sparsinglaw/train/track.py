@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from sparsinglaw.errors import ConfigError, DataError, SparsingLawError
+from sparsinglaw.metrics.pplp import C_MIN, SearchPoint, search
 from sparsinglaw.train import checkpoints as ckpt
 
 log = logging.getLogger("sparsinglaw")
@@ -127,7 +128,7 @@ def warm_start_setting(solved: dict[int, float], tokens: int) -> dict:
     if not solved:
         return {}
     nearest = min(solved, key=lambda t: (abs(t - tokens), t))
-    return {"start_cett": min(max(solved[nearest], 1e-5), 0.99)}
+    return {"start_cett": min(max(solved[nearest], C_MIN), 0.99)}  # MeasureConfig wants start_cett < 1
 
 
 def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None = None) -> dict:
@@ -167,8 +168,6 @@ def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int =
     PPL-p% search on the mean ratio (``metrics.pplp.search``: lowest observed crossing; each CETT tried costs
     one sparse pass per measurement). If the search does not converge: the largest CETT seen below the
     target (c = 1 when even dropping every neuron stays below it)."""
-    from sparsinglaw.metrics.pplp import SearchPoint, search
-
     def mean_ratio(c: float) -> SearchPoint:
         ratio = sum(m.ppl_ratio(m.at("cett", c)) for m in measurements) / len(measurements)
         return SearchPoint(c, ratio, float("nan"))

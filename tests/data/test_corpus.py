@@ -90,3 +90,21 @@ def test_a_local_dataset_directory_loads_through_datasets(tmp_path):
     assert load_documents(folder, text_field="content") == [f"document {i}" for i in range(5)]
     with pytest.raises(DataError, match="no column"):
         load_documents(folder, text_field="text")
+
+
+def test_shipped_english_corpus_is_several_times_the_builtin():
+    from sparsinglaw.data import builtin_documents, corpus_summary, load_documents
+
+    docs = load_documents("shakespeare")
+    summary = corpus_summary(docs)
+    assert summary["characters"] > 8 * corpus_summary(builtin_documents())["characters"]
+    assert summary["documents"] > 500 and all(d.strip() for d in docs)
+    assert any("To be, or not to be" in d for d in docs)  # real text, not generated
+
+
+def test_epochs_count_passes_over_the_packed_text():
+    from sparsinglaw.train.data import epochs
+
+    assert epochs(1000, 10, 100) == 1.0
+    assert epochs(4000, 10, 100) == 4.0
+    assert epochs(500, 10, 100) == 0.5

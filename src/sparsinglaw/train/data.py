@@ -86,6 +86,20 @@ def tokenize(tokenizer, docs: list[str], max_tokens: int | None = None, chunk: i
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
+def epochs(token_budget: int, train_sequences: int, seq_len: int) -> float:
+    """Passes over the packed training text a budget makes (1.0 when the text is at least the budget:
+    tokenization stops there, so every sequence is seen once; above 1 the corpus is cycled)."""
+    return float(token_budget) / max(1, train_sequences * seq_len)
+
+
+def read_data_meta(run_dir: str | Path) -> dict:
+    """``RUN_DIR/data/meta.json`` (sequences, documents, characters, epochs), or {} before training."""
+    try:
+        return json.loads((Path(run_dir) / "data" / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def pack(stream: np.ndarray, seq_len: int) -> np.ndarray:
     n = len(stream) // seq_len
     return stream[: n * seq_len].reshape(n, seq_len)
@@ -121,7 +135,9 @@ def prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir: Path) ->
     _atomic_save_npy(cache / "train.npy", train)
     _atomic_save_npy(cache / "valid.npy", valid)
     atomic_write_json(meta_path, {"key": key, "train_sequences": len(train), "valid_sequences": len(valid),
-                                  "train_documents": len(train_docs), "valid_documents": len(valid_docs)})
+                                  "train_documents": len(train_docs), "valid_documents": len(valid_docs),
+                                  "train_characters": sum(len(d) for d in train_docs),
+                                  "epochs": epochs(cfg.token_budget, len(train), cfg.seq_len)})
     return train, valid
 
 

@@ -269,9 +269,5 @@ def store_curves(path: Path) -> list:
 
 
 def register_with_laws() -> None:
-    """Let ``sparsinglaw.laws.read_curves`` (and so ``sparsinglaw fit``) read ``.sqlite`` stores."""
-    from sparsinglaw.laws.io import READERS, Reader, register_reader
-
-    if "sqlite" not in READERS:
-        register_reader(Reader("sqlite", (".sqlite", ".db"), store_curves,
-                               lambda _path, head: head.startswith(b"SQLite format 3")))
+    """Kept for older callers: ``sparsinglaw.laws.io`` now registers the ``sqlite`` reader itself (its
+    loader imports this module on first use), so there is nothing left to do here."""

@@ -103,11 +103,11 @@ def test_store_reader_plugs_in(tmp_path):
         path.write_bytes(b"")
         assert read_curve(path).name == "from-store"
     finally:
-        READERS.pop("fake-store")
+        READERS.unregister("fake-store")
 
 
 def test_project_results_store_is_readable(tmp_path):
-    """This project's SQLite results store (sparsinglaw.store) registers a reader through PLUGINS."""
+    """This project's SQLite results store (sparsinglaw.store) is read through the built-in sqlite reader."""
     store_mod = pytest.importorskip("sparsinglaw.store")
     store = store_mod.ResultsStore(tmp_path)
     store.add_run("r1", {"model": {"activation": "relu"}})

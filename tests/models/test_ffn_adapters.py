@@ -179,7 +179,7 @@ def test_custom_module_error_then_registered_adapter(monkeypatch):
     model = _ToyLM()
     with pytest.raises(ModelError, match=r"_ToyLM .*register_adapter"):
         adapter_for(model)
-    monkeypatch.setattr(adapters_module, "_REGISTRY", dict(adapters_module._REGISTRY))
+    monkeypatch.setattr(adapters_module, "_REGISTRY", adapters_module._REGISTRY.copy())
     register_adapter(_ToyAdapter())
     layers = find_ffn_layers(model)
     x = torch.randn(3, 8)

@@ -22,6 +22,7 @@ import numpy as np
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.laws.projection import relu_projected, silu_projected
+from sparsinglaw.registry import Registry
 
 Array = np.ndarray
 _EXP_CLIP = 700.0
@@ -280,13 +281,13 @@ def _sig_limit(p: Array) -> float | None:
     return float(a - 1.0) if c < 0 else float(a - 1.0 / (1.0 + b * np.exp(p[3])))
 
 
-LAWS: dict[str, Law] = {}
+# Registration order is the order ``fit_all`` tries the laws in (sparsinglaw.registry rules).
+LAWS: Registry[Law] = Registry("law")
 
 
-def register_law(law: Law) -> Law:
-    """Add a law family to the registry (``LAWS``), keyed by its name."""
-    LAWS[law.name] = law
-    return law
+def register_law(law: Law, *, replace: bool = False) -> Law:
+    """Add a law family to the registry (``LAWS``), keyed by its name (``replace=True`` to override)."""
+    return LAWS.register(law.name, law, replace=replace)
 
 
 register_law(Law(
@@ -311,10 +312,7 @@ ACTIVATION_LAWS = {"relu": "relu", "relu2": "relu", "silu": "silu", "swish": "si
 
 def get_law(name: str) -> Law:
     """The registered law called ``name`` (ConfigError naming the choices otherwise)."""
-    try:
-        return LAWS[name.lower()]
-    except KeyError:
-        raise ConfigError(f"unknown law {name!r}: choose one of {', '.join(LAWS)} or auto") from None
+    return LAWS.get(name.lower())
 
 
 def law_for_activation(activation: str | None) -> Law | None:

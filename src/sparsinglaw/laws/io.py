@@ -7,17 +7,18 @@ Built-in formats:
   ``{"records": [...]}``; records with a ``model`` / ``name`` / ``run`` key are split into one curve each);
 - CSV with a header naming a token column and an activation-ratio column (aliases accepted).
 
-A results-store reader plugs in with ``register_reader(Reader(...))``: give it suffixes (``.sqlite``) and/or
-a sniff function and a loader returning ``Curve`` objects; ``read_curves`` picks it automatically. Modules
-listed in ``PLUGINS`` are imported on first use and their ``register_with_laws()`` called (this project's
-SQLite results store, ``sparsinglaw.store``, registers itself that way); a run directory holding
-``results.sqlite`` is read as that store.
+Another format plugs in with ``register_reader(Reader(...))``: give it suffixes (``.sqlite``) and/or a
+sniff function and a loader returning ``Curve`` objects; ``read_curves`` picks it automatically. Readers
+live in a ``sparsinglaw.registry.Registry`` (``READERS``) and are tried in registration order.
+
+This project's SQLite results store (``sparsinglaw.store``) is registered here, explicitly, as the
+``sqlite`` reader: its loader imports the store module on first use, so reading JSON or CSV never loads
+it. A run directory holding ``results.sqlite`` is read as that store.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 from collections.abc import Callable
@@ -27,12 +28,12 @@ from typing import Any
 
 from sparsinglaw.errors import DataError
 from sparsinglaw.laws.curve import Curve, parse_name
+from sparsinglaw.registry import Registry
 
 TOKEN_KEYS = ("token_passed", "tokens", "token", "tokens_seen", "n_tokens", "num_tokens", "train_tokens")
 RATIO_KEYS = ("activation_ratio", "ratio", "act_ratio", "activation_rate", "a")
 ACT_KEYS = ("activation_fn", "act_fn", "activation_function", "activation")
 GROUP_KEYS = ("model", "name", "run", "curve")
-PLUGINS = ["sparsinglaw.store"]
 STORE_FILENAME = "results.sqlite"
 
 
@@ -46,12 +47,12 @@ class Reader:
     sniff: Callable[[Path, bytes], bool] | None = None
 
 
-READERS: dict[str, Reader] = {}
+READERS: Registry[Reader] = Registry("curve reader")
 
 
-def register_reader(reader: Reader) -> Reader:
-    READERS[reader.name] = reader
-    return reader
+def register_reader(reader: Reader, *, replace: bool = False) -> Reader:
+    """Add a reader under its ``name`` (``replace=True`` to override one)."""
+    return READERS.register(reader.name, reader, replace=replace)
 
 
 def _pick(keys: Any, aliases: tuple[str, ...]) -> str | None:
@@ -154,28 +155,26 @@ def _sniff_csv(path: Path, head: bytes) -> bool:
     return any(sep in first for sep in ",;\t")
 
 
+def _load_store(path: Path) -> list[Curve]:
+    # Imported here, not at module level: the store pulls in sqlite3 and provenance, which reading a
+    # JSON or CSV curve never needs.
+    from sparsinglaw.store import store_curves
+
+    return store_curves(path)
+
+
+def _sniff_sqlite(path: Path, head: bytes) -> bool:
+    return head.startswith(b"SQLite format 3")
+
+
+# Sniffers are tried in this order: the exact SQLite magic before the permissive CSV guess.
 register_reader(Reader("json", (".json",), _load_json, _sniff_json))
+register_reader(Reader("sqlite", (".sqlite", ".db"), _load_store, _sniff_sqlite))
 register_reader(Reader("csv", (".csv", ".tsv"), _load_csv, _sniff_csv))
-
-
-def load_plugins() -> None:
-    """Import each module in ``PLUGINS`` once and let it register its readers (missing modules are skipped)."""
-    while PLUGINS:
-        name = PLUGINS.pop(0)
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue
-        hook = getattr(module, "register_with_laws", None)
-        if callable(hook):
-            hook()
 
 
 def find_reader(path: Path) -> Reader:
     """The reader for ``path``: by suffix first, then by sniffing its first bytes."""
-    load_plugins()
     for reader in READERS.values():
         if path.suffix.lower() in reader.suffixes:
             return reader
@@ -186,7 +185,7 @@ def find_reader(path: Path) -> Reader:
     for reader in READERS.values():
         if reader.sniff and reader.sniff(path, head):
             return reader
-    raise DataError(f"{path}: unknown format (known: {', '.join(READERS)}); use .json or .csv")
+    raise DataError(f"{path}: unknown format (known: {', '.join(READERS.names())}); use .json or .csv")
 
 
 def read_curves(path: str | Path) -> list[Curve]:

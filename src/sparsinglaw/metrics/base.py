@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from sparsinglaw.errors import ConfigError
 from sparsinglaw.models.adapters import FFNLayer
+from sparsinglaw.registry import Registry
 
 # active = rule(layer, h, s): a boolean tensor shaped like h, True where the neuron is kept.
 ActiveRule = Callable[[FFNLayer, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -57,22 +57,20 @@ class SparsityMetric(ABC):
         return (self.__doc__ or self.name).strip().splitlines()[0]
 
 
-_METRICS: dict[str, SparsityMetric] = {}
+# One Registry rule for all lookups (sparsinglaw.registry): duplicates are a ValueError unless replaced,
+# unknown names a ConfigError listing the known ones.
+_METRICS: Registry[SparsityMetric] = Registry("metric")
 
 
-def register_metric(metric: SparsityMetric) -> SparsityMetric:
-    if metric.name in _METRICS:
-        raise ValueError(f"metric {metric.name!r} is already registered")
-    _METRICS[metric.name] = metric
-    return metric
+def register_metric(metric: SparsityMetric, *, replace: bool = False) -> SparsityMetric:
+    """Add a metric instance under its ``name`` (``replace=True`` to override one)."""
+    return _METRICS.register(metric.name, metric, replace=replace)
 
 
 def get_metric(name: str) -> SparsityMetric:
-    try:
-        return _METRICS[name]
-    except KeyError:
-        raise ConfigError(f"unknown metric {name!r}; choose one of: {', '.join(sorted(_METRICS))}") from None
+    """The registered metric ``name`` (ConfigError listing the known metrics otherwise)."""
+    return _METRICS.get(name)
 
 
 def metric_names() -> list[str]:
-    return sorted(_METRICS)
+    return _METRICS.names()

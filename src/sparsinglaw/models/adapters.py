@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from sparsinglaw.errors import ModelError
+from sparsinglaw.registry import Registry
 
 # Called once per FFN forward with the down projection's input ``h`` (shape ``(..., d_f)``) and the
 # activation output ``s`` (same shape; ``s is h`` for non-gated FFNs). Returning a tensor replaces ``h``
@@ -150,21 +151,18 @@ class FFNAdapter(ABC):
         """All FFNs of ``model`` in forward order (per expert for MoE models)."""
 
 
-_REGISTRY: dict[str, FFNAdapter] = {}
+# Adapters are tried in registration order by ``adapter_for`` (sparsinglaw.registry: duplicates are a
+# ValueError unless replace=True).
+_REGISTRY: Registry[FFNAdapter] = Registry("adapter")
 
 
 def register_adapter(adapter: FFNAdapter, *, replace: bool = False) -> FFNAdapter:
     """Add an adapter to the registry (``replace=True`` to override one with the same name)."""
-    if not adapter.name:
-        raise ValueError("an FFNAdapter needs a non-empty name")
-    if adapter.name in _REGISTRY and not replace:
-        raise ValueError(f"an adapter named {adapter.name!r} is already registered; pass replace=True")
-    _REGISTRY[adapter.name] = adapter
-    return adapter
+    return _REGISTRY.register(adapter.name, adapter, replace=replace)
 
 
 def registered_adapters() -> dict[str, FFNAdapter]:
-    return dict(_REGISTRY)
+    return dict(_REGISTRY.items())
 
 
 def adapter_for(model: nn.Module) -> FFNAdapter:

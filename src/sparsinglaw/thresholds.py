@@ -24,6 +24,7 @@ averages; the ``metric`` entry then records ``averaged_over`` and every batch's 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -116,13 +117,21 @@ class Thresholds:
             raise ConfigError(f"thresholds file {path} does not exist") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ConfigError(f"{path} is not JSON; pass a thresholds file or a 'sparsinglaw measure --output' result") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
         if data.get("format") == FORMAT:
             if data.get("version") != VERSION:
                 raise ConfigError(f"{path} is thresholds format version {data.get('version')}; this sparsinglaw reads {VERSION}")
+            check_threshold_values(data.get("layers"), path)
             known = {k: data[k] for k in ("layers", "model", "metric", "calibration", "provenance", "rule") if k in data}
             return cls(**known)
         if "layers" in data and "metric" in data:
-            return cls.from_result(MeasureResult.from_dict(data))
+            try:
+                loaded = cls.from_result(MeasureResult.from_dict(data))
+            except TypeError as err:  # fields missing or of the wrong shape
+                raise ConfigError(f"{path} is not a complete measurement result ({err})") from None
+            check_threshold_values(loaded.layers, path)
+            return loaded
         raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
 
     def check_compatible(self, ffn_layers) -> None:
@@ -134,6 +143,24 @@ class Thresholds:
                 f"({self.model.get('name')}), this model has {len(widths)} of widths {sorted(set(widths))}; "
                 "measure thresholds on this model"
             )
+
+
+def check_threshold_values(layers: Any, source: str | Path = "thresholds") -> list[float]:
+    """The per-layer thresholds of ``layers`` (dicts with a "threshold") as floats; ``ConfigError`` naming the
+    first layer whose threshold is missing, not a number, non-finite or negative (a NaN threshold would
+    otherwise be written into an exported config and keep every neuron, silently dense)."""
+    if not isinstance(layers, list) or not layers:
+        raise ConfigError(f"{source}: no per-layer thresholds ('layers' must be a non-empty list)")
+    values = []
+    for i, layer in enumerate(layers):
+        value = layer.get("threshold") if isinstance(layer, dict) else None
+        name = layer.get("name", f"layer {i}") if isinstance(layer, dict) else f"layer {i}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {name} has no numeric threshold (got {value!r})")
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{source}: {name} has threshold {value}; thresholds must be finite and >= 0")
+        values.append(float(value))
+    return values
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -177,7 +204,7 @@ def apply_thresholds(model, thresholds: Thresholds | list[float]) -> Iterator[Ap
         thresholds.check_compatible(layers)
         values = thresholds.values
     else:
-        values = [float(t) for t in thresholds]
+        values = check_threshold_values([{"threshold": t} for t in thresholds])
         if len(values) != len(layers):
             raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
     rule = cett_rule(values, [layer.down_column_norms() for layer in layers])

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
 from sparsinglaw.distributed import init_from_env, is_main_process
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.metrics import metric_names
+from sparsinglaw.outputs import check_writable, save_with_fallback
+
+log = logging.getLogger("sparsinglaw")
 
 
 def register(sub) -> None:
@@ -53,26 +57,54 @@ def config_from_args(args: argparse.Namespace) -> MeasureConfig:
     )
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unwritable output paths before the model is loaded (one line, exit 2)."""
+    for option, value in (("--output", args.output), ("--heatmap", args.heatmap),
+                          ("--frequency-plot", args.frequency_plot)):
+        if value:
+            check_writable(value, "file", option=option)
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)  # validate before the (slow) model load
+    check_outputs(args)
     init_from_env()  # under torchrun: shard the evaluation batches over the processes
     model, tokenizer, data = load_model_and_data(args)
     result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=sys.stderr.isatty())
     if not is_main_process():
         return 0
-    print(result.table())
-    if args.output:
-        result.save(args.output)
-        print(f"wrote {args.output}")
-    if args.heatmap or args.frequency_plot:
-        from sparsinglaw.report import figures
+    from sparsinglaw.guardrails import measure_warnings
 
-        if args.heatmap:
-            detail = result.token_detail
-            figures.token_heatmap(detail["tokens"], detail["layer_ratios"], args.heatmap,
-                                  title=f"{args.model}: {result.metric} activation map")
-            print(f"wrote {args.heatmap}")
-        if args.frequency_plot:
-            figures.frequency_histogram(result.neuron_frequency, args.frequency_plot)
-            print(f"wrote {args.frequency_plot}")
-    return 0
+    print(result.table())
+    for line in measure_warnings(result, model):
+        log.warning(line)
+    status = 0
+    if args.output:
+        written, moved = save_with_fallback(result.save, args.output, "result")
+        status |= int(moved)
+        print(f"wrote {written}")
+    if args.heatmap or args.frequency_plot:
+        status |= write_figures(args, result)
+    return status
+
+
+def write_figures(args: argparse.Namespace, result) -> int:
+    """The requested PNGs; 1 if any had to be saved elsewhere."""
+    from sparsinglaw.report import figures
+
+    moved_any = False
+    if args.heatmap:
+        detail = result.token_detail
+        title = f"{args.model}: {result.metric} activation map"
+        written, moved = save_with_fallback(
+            lambda path: figures.token_heatmap(detail["tokens"], detail["layer_ratios"], path, title=title),
+            args.heatmap, "heatmap")
+        moved_any |= moved
+        print(f"wrote {written}")
+    if args.frequency_plot:
+        written, moved = save_with_fallback(
+            lambda path: figures.frequency_histogram(result.neuron_frequency, path), args.frequency_plot,
+            "frequency plot")
+        moved_any |= moved
+        print(f"wrote {written}")
+    return int(moved_any)

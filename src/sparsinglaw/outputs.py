@@ -1,0 +1,118 @@
+"""Output paths: checked before any work, and never a lost result when the final write fails anyway.
+
+Commands that compute for minutes and then write (``measure --output``, ``track --export``, ``eval
+--output``, ...) call ``check_writable`` on every output path first, so a typo or a read-only place fails in a
+second with one line instead of a traceback after the computation. If the write still fails at the end (the
+disk filled, the directory was removed meanwhile), ``save_with_fallback`` writes the result beside the
+requested path or into the temp directory and says where.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sparsinglaw.errors import ConfigError
+
+log = logging.getLogger("sparsinglaw")
+
+
+class OutputPathError(ConfigError):
+    """An output path cannot be written: its place is missing and cannot be made, read-only, or of the wrong
+    kind (a directory where a file is meant, or a file where a directory is)."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def _probe_directory(folder: Path) -> str | None:
+    """None when a file can be created in ``folder``, else why not. A real create, not ``os.access``:
+    root passes every permission check yet cannot write to a read-only file system."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".sparsinglaw-probe-", dir=folder)
+    except OSError as err:
+        return err.strerror or str(err)
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
+def check_writable(path: str | Path, kind: str = "file", *, option: str = "output") -> Path:
+    """``path`` as a Path if a ``kind`` ("file" or "dir") can be written there, else ``OutputPathError`` naming
+    ``option``. Missing directories are fine when they can be created (the writers create them); nothing is
+    created here."""
+    if kind not in ("file", "dir"):
+        raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
+    text = str(path)
+    path = Path(path).expanduser()
+    if kind == "file" and (text.endswith(os.sep) or path.is_dir()):
+        raise OutputPathError(f"{option} {text} is a directory; give a file name")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise OutputPathError(f"{option} {text} is a file; give a directory")
+    start = path if kind == "dir" else path.parent
+    existing = _nearest_existing(start.absolute())
+    if not existing.is_dir():
+        raise OutputPathError(f"{option} {text}: {existing} is a file, not a directory")
+    reason = _probe_directory(existing)
+    if reason:
+        where = "" if existing == start.absolute() else f" ({existing} is the nearest existing directory)"
+        raise OutputPathError(f"{option} {text} cannot be written: {reason}{where}")
+    return path
+
+
+def fallback_path(path: Path) -> Path:
+    """Where to save a result whose write to ``path`` failed: beside it under a dated name if that place is
+    writable, else in the temp directory."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{path.stem}.unsaved-{stamp}-{os.getpid()}{path.suffix}"
+    parent = path.parent
+    if parent.is_dir() and _probe_directory(parent) is None:
+        return parent / name
+    return Path(tempfile.gettempdir()) / name
+
+
+def save_with_fallback(write: Callable[[Path], object], path: str | Path, what: str = "result") -> tuple[Path, bool]:
+    """``write(path)``; if that fails with an OSError, ``write`` to ``fallback_path(path)`` and warn where the
+    ``what`` went. Returns (path written, whether it is the fallback). Raises only if both writes fail."""
+    path = Path(path)
+    try:
+        write(path)
+        return path, False
+    except OSError as err:
+        first = err
+    other = fallback_path(path)
+    try:
+        write(other)
+    except OSError as err:
+        raise OutputPathError(f"could not write the {what} to {path} ({first.strerror or first}) "
+                              f"nor to {other} ({err.strerror or err})") from None
+    log.warning("could not write the %s to %s (%s); saved it to %s instead", what, path, first.strerror or first,
+                other)
+    return other, True
+
+
+def save_dir_with_fallback(write: Callable[[Path], object], path: str | Path, what: str) -> tuple[Path, bool]:
+    """``save_with_fallback`` for a directory output: the fallback is a new directory in the temp directory."""
+    path = Path(path)
+    try:
+        write(path)
+        return path, False
+    except OSError as err:
+        first = err
+    other = Path(tempfile.mkdtemp(prefix=f"{path.name or 'sparsinglaw'}-"))
+    try:
+        write(other)
+    except OSError as err:
+        raise OutputPathError(f"could not write the {what} to {path} ({first.strerror or first}) "
+                              f"nor to {other} ({err.strerror or err})") from None
+    log.warning("could not write the %s to %s (%s); saved it to %s instead", what, path, first.strerror or first,
+                other)
+    return other, True

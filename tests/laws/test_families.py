@@ -1,4 +1,4 @@
-"""Law registry: named parameters, formulas, Jacobians and linearized views (PAPER.md section 3)."""
+"""Law registry: named parameters, formulas, Jacobians and linearized views (docs/paper.md section 3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The paper's eleven measured curves (shared/reference/sparsing-law-data, D = token_passed / 1e9).
+"""The paper's eleven measured curves (packaged in sparsinglaw/laws/paper_data, D = token_passed / 1e9).
 
-Must hold (issue 4): the fitted paper-form law has MAE <= 1.05x the published coefficients' MAE on the same
+Must hold: the fitted paper-form law has MAE <= 1.05x the published coefficients' MAE on the same
 points, A0 in [0, 1]; for ReLU the fitted A0 is within 0.01 of the published value, or its 90% interval
 contains it, or the tool says the limit is not identified (0.4B: a bounded fit drives A0 to 0).
 """
@@ -76,7 +76,7 @@ def test_well_constrained_relu_limits_are_identified(data_dir, name):
 
 @pytest.mark.parametrize("name", [n for n in CURVES if n.endswith("silu")])
 def test_silu_limits_near_paper(data_dir, name):
-    """PAPER.md: refitting moves SiLU limits by up to ~0.017 (here 1.2B, all points: 0.0171)."""
+    """docs/paper.md section 3: refitting moves SiLU limits by up to ~0.017 (here 1.2B, all points: 0.0171)."""
     _, res = _fit(data_dir, name)
     assert res.limit.identified
     assert abs(res.params["A0"] - PUBLISHED[name][0][2]) <= 0.02
@@ -92,7 +92,7 @@ def test_warmup_exclusion_on_real_data(data_dir):
 
 
 def test_power_law_beats_baselines_on_0_1b_relu(data_dir):
-    """PAPER.md: on 0.1B ReLU the power law (MAE 4.07e-4) beats the logarithmic baseline (3.42e-3)."""
+    """docs/paper.md section 3: on 0.1B ReLU the power law (MAE 4.07e-4) beats the logarithmic baseline (3.42e-3)."""
     from sparsinglaw.laws import fit_all
 
     rep = fit_all(read_curve(data_dir / "0.1b_relu.json"), rank_by="mae", interval="none")

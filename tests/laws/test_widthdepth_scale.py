@@ -1,4 +1,4 @@
-"""Width-depth hinge and loss-optimal range; scale comparison (PAPER.md section 4)."""
+"""Width-depth hinge and loss-optimal range; scale comparison (docs/paper.md section 4)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Law families: activation ratio A as a function of training tokens D (in billions).
 
-PAPER.md section 3 gives two laws and two baselines, each registered here as a ``Law`` with named
+docs/paper.md section 3 gives two laws and two baselines, each registered here as a ``Law`` with named
 parameters, box bounds, analytic Jacobian, linearized starting points and a linearized view:
 
 - ``relu``: decreasing logspace power law ``A(D) = exp(-c * D^alpha + b) + A0``
@@ -306,7 +306,7 @@ register_law(Law(
     "sigmoid", "A = a - 1 / (1 + b * exp(c * D + d))", ("a", "b", "c", "d"),
     (0.0, 0.0, -INF, -INF), (2.0, INF, INF, INF), _sig, _sig_jac, _sig_starts, _sig_lin, _sig_limit))
 
-# Activation-function names that pick the paper's form (PAPER.md section 3).
+# Activation-function names that pick the paper's form (docs/paper.md section 3).
 ACTIVATION_LAWS = {"relu": "relu", "relu2": "relu", "silu": "silu", "swish": "silu", "swiglu": "silu"}
 
 

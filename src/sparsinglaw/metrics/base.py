@@ -1,6 +1,6 @@
 """The metric contract and registry.
 
-A metric turns the FFN quantities of PAPER.md section 1 into an *active* mask: for each FFN and token,
+A metric turns the FFN quantities of docs/paper.md section 1 into an *active* mask: for each FFN and token,
 which neurons it keeps. Applying a metric means zeroing ``h_i`` for inactive neurons (for gated FFNs,
 zeroing ``s_i`` is the same thing since ``h = s * (W_up x)``), running the model, and comparing perplexity.
 """
@@ -55,6 +55,21 @@ class SparsityMetric(ABC):
 
     def describe(self) -> str:
         return (self.__doc__ or self.name).strip().splitlines()[0]
+
+    def solve(self, measurement) -> Solved:
+        """The evaluation ``measure`` reports for this metric on a ``sparsinglaw.measure.Measurement``: one
+        pass at the configured setting. Metrics that search (PPL-p%) override it."""
+        return Solved(measurement.at(self.name, measurement.config.metric_value()))
+
+
+@dataclass
+class Solved:
+    """A metric's answer: the evaluation the result is built from; ``finish`` adds what a search learnt."""
+
+    evaluation: Any
+
+    def finish(self, result, measurement) -> None:
+        """One-setting metrics add nothing."""
 
 
 # One Registry rule for all lookups (sparsinglaw.registry): duplicates are a ValueError unless replaced,

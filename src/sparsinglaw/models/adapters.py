@@ -1,10 +1,10 @@
 """Finding each layer's FFN parts in any architecture: the ``FFNLayer`` contract and the adapter registry.
 
-PAPER.md section 1: an FFN computes ``s = act(W_gate x)``, ``h = s * (W_up x)`` (gated) or ``h = act(W_in x)``
-(non-gated), and ``y = W_down h``. Neuron i's output is ``n_i = h_i * W_down[:, i]``. Every metric needs,
-per layer, the activation output ``s``, the down projection's input ``h`` and the columns of ``W_down``.
-An adapter knows where these live in one family of architectures and returns one ``FFNLayer`` per FFN
-(per expert for mixture-of-experts models).
+docs/paper.md section 1: an FFN computes ``s = act(W_gate x)``, ``h = s * (W_up x)`` (gated) or
+``h = act(W_in x)`` (non-gated), and ``y = W_down h``. Neuron i's output is ``n_i = h_i * W_down[:, i]``.
+Every metric needs, per layer, the activation output ``s``, the down projection's input ``h`` and the
+columns of ``W_down``. An adapter knows where these live in one family of architectures and returns one
+``FFNLayer`` per FFN (per expert for mixture-of-experts models).
 """
 
 from __future__ import annotations

@@ -80,12 +80,15 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.evaluate import _require_lm_eval, check_lm_eval_kwargs, evaluate_dense_and_sparse
     from sparsinglaw.fileio import atomic_write_text
     from sparsinglaw.models.loading import load_model
+    from sparsinglaw.outputs import check_writable, save_with_fallback
     from sparsinglaw.thresholds import Thresholds
 
     _require_lm_eval()
     thresholds = Thresholds.load(args.thresholds)  # fail on a bad file before the slow model load
     kwargs, batch_size = lm_eval_kwargs(args), _batch_size(args.batch_size)
     check_lm_eval_kwargs(kwargs)
+    if args.output:
+        check_writable(args.output, "file", option="--output")
     hflm = parse_kv(args.hflm_args, "--hflm-args")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(report.table())
     if args.output:
-        atomic_write_text(args.output, json.dumps(report.to_dict(), indent=2, default=str) + "\n")
-        print(f"wrote {args.output}")
+        text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"
+        written, moved = save_with_fallback(lambda path: atomic_write_text(path, text), args.output, "report")
+        print(f"wrote {written}")
+        return int(moved)
     return 0

@@ -26,9 +26,11 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.export import export_sparse
     from sparsinglaw.models.loading import load_model
+    from sparsinglaw.outputs import check_writable
     from sparsinglaw.thresholds import Thresholds
 
     thresholds = Thresholds.load(args.thresholds)
+    check_writable(args.out, "dir", option="--out")
     if args.threads:
         torch.set_num_threads(args.threads)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,

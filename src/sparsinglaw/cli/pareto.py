@@ -9,6 +9,7 @@ from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.measure import MeasureConfig, default_sweep, sweep
+from sparsinglaw.outputs import check_writable, save_with_fallback
 from sparsinglaw.provenance import stamp
 
 
@@ -42,18 +43,25 @@ def parse_values(metrics: str, overrides: list[str]) -> dict[str, list[float]]:
 def run(args: argparse.Namespace) -> int:
     values = parse_values(args.metrics, args.values)
     config = MeasureConfig(metric="cett", batch_size=args.batch_size)
+    check_writable(args.output, "file", option="--output")
+    if args.plot:
+        check_writable(args.plot, "file", option="--plot")
     model, _, data = load_model_and_data(args)
     points = sweep(model, data, values, config, progress=sys.stderr.isatty())
     print(f"{'metric':<8} {'setting':>10} {'act.ratio':>10} {'PPL ratio':>10}")
     for p in points:
         value = "-" if p["value"] is None else f"{p['value']:.4g}"
         print(f"{p['metric']:<8} {value:>10} {p['activation_ratio']:>10.4f} {p['ppl_ratio']:>10.4f}")
-    atomic_write_json(args.output, {"model": args.model, "data": data.source, "n_tokens": data.n_tokens,
-                                    "points": points, "provenance": stamp({"values": values})})
-    print(f"wrote {args.output}")
+    doc = {"model": args.model, "data": data.source, "n_tokens": data.n_tokens, "points": points,
+           "provenance": stamp({"values": values})}
+    written, moved = save_with_fallback(lambda path: atomic_write_json(path, doc), args.output, "points")
+    print(f"wrote {written}")
     if args.plot:
         from sparsinglaw.report.figures import pareto_plot
 
-        pareto_plot(points, args.plot, title=f"{args.model}: PPL ratio vs activation ratio")
-        print(f"wrote {args.plot}")
-    return 0
+        title = f"{args.model}: PPL ratio vs activation ratio"
+        written, moved_plot = save_with_fallback(lambda path: pareto_plot(points, path, title=title), args.plot,
+                                                 "plot")
+        moved |= moved_plot
+        print(f"wrote {written}")
+    return int(moved)

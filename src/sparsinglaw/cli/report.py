@@ -8,6 +8,7 @@ Writes ``index.html`` (figures embedded, opens offline), each figure as PNG with
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -21,8 +22,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.outputs import check_writable, save_dir_with_fallback
     from sparsinglaw.report.html import write_report
 
-    path = write_report(args.path, args.out)
-    print(f"report: {path}")
-    return 0
+    target = Path(args.out) if args.out else Path(args.path) / "report"
+    check_writable(target, "dir", option="--out")
+    written: list = []
+    _, moved = save_dir_with_fallback(lambda out: written.append(write_report(args.path, out)), target, "report")
+    print(f"report: {written[-1]}")
+    return int(moved)

@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.thresholds and not args.zeros_only:
         raise ConfigError("pass --thresholds RESULT.json (from 'sparsinglaw measure -o') or --zeros-only")
     thresholds = None if args.zeros_only else Thresholds.load(args.thresholds)
+    if args.output:
+        from sparsinglaw.outputs import check_writable
+
+        check_writable(args.output, "file", option="--output")
     if args.threads:
         torch.set_num_threads(args.threads)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
@@ -80,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
     print(report.table())
     if args.output:
         from sparsinglaw.fileio import atomic_write_json
+        from sparsinglaw.outputs import save_with_fallback
 
-        atomic_write_json(args.output, report.to_dict())
-        print(f"wrote {args.output}")
+        doc = report.to_dict()
+        written, moved = save_with_fallback(lambda path: atomic_write_json(path, doc), args.output, "report")
+        print(f"wrote {written}")
+        return int(moved)
     return 0

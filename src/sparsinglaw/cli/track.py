@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from sparsinglaw.errors import ConfigError
+    from sparsinglaw.outputs import check_writable, save_with_fallback
     from sparsinglaw.store import ResultsStore
     from sparsinglaw.train.track import TrackSettings, track
 
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    if args.export:
+        check_writable(args.export, "file", option="--export")
     settings = TrackSettings(p=args.p, mode=args.mode, calibrate_last=args.calibrate_last,
                              max_tokens=args.max_tokens, batch_size=args.batch_size,
                              warm_start=not args.cold_start)
@@ -50,11 +53,10 @@ def run(args: argparse.Namespace) -> int:
     store = ResultsStore(args.run_dir)
     for row in store.measurements(metric=args.mode, setting=settings.setting()):
         print(f"{row['checkpoint']:<20} tokens {row['tokens']:>14,}  activation ratio {row['activation_ratio']:.4f}")
+    moved = False
     if args.export:
-        path = Path(args.export)
-        if path.suffix == ".csv":
-            store.export_csv(path)
-        else:
-            store.export_json(path)
+        write = store.export_csv if Path(args.export).suffix == ".csv" else store.export_json
+        written, moved = save_with_fallback(write, args.export, "export")
+        print(f"wrote {written}")
     print(json.dumps(summary))
-    return 0
+    return int(moved)

@@ -120,8 +120,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(format_plan(cfg, plan(cfg, world)))
         return 0
+    from sparsinglaw.outputs import check_writable
     from sparsinglaw.train.trainer import train
 
+    check_writable(cfg.run_dir, "dir", option="run_dir")
     outcome = train(cfg, force=args.force)
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {"run_dir": str(outcome.run_dir), "tokens_seen": outcome.tokens_seen,

@@ -110,3 +110,31 @@ def test_one_bad_curve_among_several_is_reported(data_dir, tmp_path, capsys):
     assert "FAILED" in capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert [c["curve"] for c in doc["curves"]] == ["0.2b_silu"] and "short" in doc["failed"]
+
+
+def test_fit_paper_curve_beside_its_published_fit(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert _run(["fit", "--paper", "0.1b_relu", "--law", "relu", "--interval", "none", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "== 0.1b_relu" in text and "published relu: alpha=0.101, b=-0.0151, c=3.2, A0=0.0614" in text
+    entry = json.loads(out.read_text())["curves"][0]
+    assert entry["published"]["params"]["A0"] == 0.0614
+    assert abs(entry["published"]["mae_on_points"] - 4.07e-4) < 1e-6  # the paper's reported MAE
+    assert entry["fits"][0]["mae"] <= 1.05 * entry["published"]["mae_on_points"]
+
+
+def test_fit_paper_list_all_and_errors(tmp_path, capsys):
+    assert _run(["fit", "--paper", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 12 and lines[1].startswith("0.1b_relu") and "alpha=0.101" in lines[1]
+    assert "(+1 earlier)" in lines[-1]
+    out = tmp_path / "s.json"
+    assert _run(["fit", "--paper", "0.1b_silu", "--paper", "0.2B_SiLU", "--paper", "0.1b_silu", "--law", "paper",
+                 "--interval", "profile", "--scale", "--output", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert [c["curve"] for c in doc["curves"]] == ["0.1b_silu", "0.2b_silu"] and len(doc["scale"]["models"]) == 2
+    capsys.readouterr()
+    assert main(["fit", "--paper", "9b_gelu"]) == 2
+    assert "unknown paper curve '9b_gelu'; known: 0.1b_relu" in capsys.readouterr().err
+    assert main(["fit"]) == 2
+    assert "--paper list" in capsys.readouterr().err

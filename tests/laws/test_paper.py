@@ -12,7 +12,13 @@ import pytest
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.laws import LAWS, Curve, read_curve
-from sparsinglaw.laws.paper import _FITS, load_paper_curve, paper_coefficients, paper_curve_names, paper_curve_path
+from sparsinglaw.laws.paper import (
+    _FITS,
+    load_paper_curve,
+    paper_coefficients,
+    paper_curve_names,
+    paper_curve_path,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = ("0.1b", "0.2b", "0.4b", "0.8b", "1.2b", "2.4b")

@@ -1,4 +1,4 @@
-"""``sparsinglaw fit``: fit the sparsing laws (PAPER.md section 3) to activation curves.
+"""``sparsinglaw fit``: fit the sparsing laws (docs/paper.md section 3) to activation curves.
 
 Examples::
 
@@ -6,6 +6,9 @@ Examples::
     sparsinglaw fit curve.csv --law silu --skip-fraction 0.1 --output fit.json --plot plots/
     sparsinglaw fit run.json --law relu --predict-at 1e12 --within 0.001 --backtest 0.5
     sparsinglaw fit data/*_relu.json --law paper --scale  # A0 and dA/dD across model sizes
+    sparsinglaw fit --paper 0.1b_relu                    # the paper's own curve, beside its published fit
+    sparsinglaw fit --paper list                         # the packaged curves and their published fits
+    sparsinglaw fit --paper all --law paper --scale      # all eleven (docs/paper.md sections 3-4)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sparsinglaw.laws import report
 from sparsinglaw.laws.curve import Curve
 from sparsinglaw.laws.fit import INTERVALS, RANKINGS, FitOptions, LawFitError, choose_law, fit_all, fit_law
 from sparsinglaw.laws.io import read_curves
+from sparsinglaw.laws.paper import load_paper_curve, paper_coefficients, paper_curve_names, paper_table
 from sparsinglaw.laws.predict import backtest, predict, tokens_to_within
 from sparsinglaw.laws.results import FitReport, FitResult
 from sparsinglaw.laws.scale import compare_limits, params_for
@@ -31,8 +35,11 @@ LAW_CHOICES = ("auto", "paper", "relu", "silu", "log", "sigmoid")
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fit", help="fit activation-vs-tokens laws with uncertainty",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="paper JSON, JSON records, CSV, or a results store (.sqlite file or run folder)")
+    p.add_argument("--paper", action="append", default=[], metavar="NAME",
+                   help="also fit the paper's measured curve NAME, shipped with the package (e.g. 0.1b_relu; "
+                        "repeatable; 'all' for the eleven, 'list' to name them with their published fits)")
     p.add_argument("--law", default="auto", choices=LAW_CHOICES,
                    help="law family; auto fits all and ranks them; paper picks the activation's form")
     p.add_argument("--activation", help="activation function (relu, silu, ...) if not in the file name")
@@ -65,8 +72,17 @@ def _options(args: argparse.Namespace) -> FitOptions:
                       args.level, args.seed, args.max_limit_width).check()
 
 
+def _paper_names(args: argparse.Namespace) -> list[str]:
+    names = [n for name in args.paper for n in (paper_curve_names() if name == "all" else [name])]
+    return list(dict.fromkeys(names))  # each curve once, in the order asked
+
+
 def _load(args: argparse.Namespace) -> list[Curve]:
+    if not args.inputs and not args.paper:
+        raise ConfigError("give one or more INPUT files, or --paper NAME "
+                          "(--paper list names the paper's curves)")
     curves = [c for path in args.inputs for c in read_curves(path)]
+    curves += [load_paper_curve(name) for name in _paper_names(args)]
     if args.activation:
         curves = [replace(c, activation=args.activation.lower()) for c in curves]
     return curves
@@ -106,6 +122,17 @@ def _extras(rep: FitReport, curve: Curve, args: argparse.Namespace, opts: FitOpt
     return out
 
 
+def _published(curve: Curve) -> dict[str, Any]:
+    """For one of the paper's curves: its published fit and that fit's error on the same points."""
+    if curve.meta.get("reference") != "paper":
+        return {}
+    fit = paper_coefficients(curve.name)
+    mae = fit.mae_on(curve)
+    print(f"  published {fit.describe()}  (MAE {mae:.3e} on all {len(curve)} points; "
+          "docs/paper.md section 3)")
+    return {"published": {**fit.to_dict(), "mae_on_points": mae}}
+
+
 def _plot(curve: Curve, rep: FitReport, folder: Path) -> None:
     from sparsinglaw.laws import plots
 
@@ -125,6 +152,9 @@ def _scale(best: list[tuple[Curve, FitResult]], args: argparse.Namespace) -> dic
 
 def run(args: argparse.Namespace) -> int:
     """Fit every curve; a curve that cannot be fitted is reported and the exit code is non-zero."""
+    if "list" in args.paper:
+        print(paper_table())
+        return 0
     opts = _options(args)
     curves = _load(args)
     if args.scale and len(curves) < 2:
@@ -140,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"== {curve.name}\n  FAILED: {err}")
             continue
         print(report.fit_table(rep))
-        entries.append({**rep.to_dict(), **_extras(rep, curve, args, opts)})
+        entries.append({**rep.to_dict(), **_published(curve), **_extras(rep, curve, args, opts)})
         best.append((curve, rep.best))
         if args.plot:
             _plot(curve, rep, args.plot)

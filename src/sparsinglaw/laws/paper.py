@@ -64,6 +64,10 @@ class PaperFit:
         """Mean absolute error of the main published parameters on ``curve``'s points (D in billions)."""
         return float(np.mean(np.abs(LAWS[self.law](curve.d, self.vector) - curve.ratio)))
 
+    def describe(self) -> str:
+        """``relu: alpha=0.101, b=-0.0151, c=3.2, A0=0.0614`` (the main set)."""
+        return f"{self.law}: " + ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
+
     def to_dict(self) -> dict[str, Any]:
         return {"curve": self.curve, "law": self.law, "params": dict(self.params), "mae": self.mae,
                 "mse": self.mse, "note": self.note, "alternatives": [dict(a) for a in self.alternatives]}
@@ -137,3 +141,14 @@ def paper_coefficients(name: str) -> PaperFit:
     """The published fit of curve ``name`` (ConfigError listing the names if unknown)."""
     paper_curve_path(name)  # the same unknown-name message for both lookups
     return _FITS[_key(name)]
+
+
+def paper_table() -> str:
+    """The packaged curves, one aligned line each: points, token range and the published fit."""
+    lines = [f"{'curve':<10} {'points':>6} {'tokens':>17}  published fit (docs/paper.md section 3)"]
+    for name in paper_curve_names():
+        curve, fit = load_paper_curve(name), paper_coefficients(name)
+        span = f"{curve.tokens[0]:.3g}-{curve.tokens[-1]:.3g}"
+        extra = f" (+{len(fit.alternatives)} earlier)" if fit.alternatives else ""
+        lines.append(f"{name:<10} {len(curve):>6} {span:>17}  {fit.describe()}{extra}")
+    return "\n".join(lines)

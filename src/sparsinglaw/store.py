@@ -8,12 +8,19 @@ so re-recording replaces and a tracker can ask ``has(...)`` to skip work already
 Two processes may write at once (the trainer's callback and ``sparsinglaw track``): the database runs in
 WAL mode with a busy timeout, and every write is one short ``BEGIN IMMEDIATE`` transaction, retried if
 the lock is still held after the timeout. WAL needs a local filesystem (not NFS).
+
+Work is shared through claims (``claims`` table): a process about to measure a checkpoint ``claim``s its key
+first, and a second process skips a key that is claimed or measured, so two ``track`` processes on one run
+measure each checkpoint once. A claim records the claimant's pid, host and time; one whose process is dead
+(same host) or that is older than ``CLAIM_TTL_S`` (other hosts, where the pid cannot be checked) is taken over.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -41,7 +48,12 @@ CREATE TABLE IF NOT EXISTS measurements (
     setting TEXT NOT NULL, value REAL, activation_ratio REAL, result TEXT, provenance TEXT NOT NULL,
     created TEXT NOT NULL, PRIMARY KEY (run_id, checkpoint, metric, setting));
 CREATE INDEX IF NOT EXISTS measurements_by_metric ON measurements (metric, setting, run_id, tokens);
+CREATE TABLE IF NOT EXISTS claims (
+    run_id TEXT NOT NULL, checkpoint TEXT NOT NULL, metric TEXT NOT NULL, setting TEXT NOT NULL,
+    pid INTEGER NOT NULL, host TEXT NOT NULL, claimed REAL NOT NULL,
+    PRIMARY KEY (run_id, checkpoint, metric, setting));
 """
+CLAIM_TTL_S = 6 * 3600.0  # a claim from another host older than this is presumed abandoned
 
 COLUMNS = ("run_id", "checkpoint", "tokens", "metric", "setting", "value", "activation_ratio", "created")
 
@@ -76,6 +88,23 @@ def _use_wal(db: sqlite3.Connection) -> None:
             db.execute("PRAGMA journal_mode = WAL")
 
     _retry_locked(switch)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _claim_is_stale(row: sqlite3.Row, now: float, ttl: float) -> bool:
+    """A claim no live process holds: its pid is dead on this host, or it is older than ``ttl``."""
+    if row["host"] == socket.gethostname() and not _process_alive(int(row["pid"])):
+        return True
+    return now - float(row["claimed"]) > ttl
 
 
 class ResultsStore:
@@ -163,6 +192,35 @@ class ResultsStore:
         self.record(run_id, checkpoint, tokens, data.get("metric", "unknown"),
                     setting=setting if setting is not None else data.get("setting"),
                     value=data.get("activation_ratio"), activation_ratio=data.get("activation_ratio"), result=data)
+
+    # ---- claims: sharing work between processes ----
+    def claim(self, run_id: str, checkpoint: str, metric: str, setting: dict | None = None, *,
+              ttl: float = CLAIM_TTL_S) -> bool:
+        """True if this process may measure the key: not measured yet, and unclaimed, claimed by this process,
+        or claimed by a process that is gone (dead pid on this host, or older than ``ttl`` seconds). The check
+        and the claim are one transaction, so of two processes asking at once exactly one gets True."""
+        key = (run_id, checkpoint, metric, setting_key(setting))
+        me, host, now = os.getpid(), socket.gethostname(), time.time()
+        with self._write() as db:
+            where = "run_id=? AND checkpoint=? AND metric=? AND setting=?"
+            if db.execute(f"SELECT 1 FROM measurements WHERE {where}", key).fetchone():
+                return False
+            row = db.execute(f"SELECT pid, host, claimed FROM claims WHERE {where}", key).fetchone()
+            if row is not None and not (row["pid"] == me and row["host"] == host) and not _claim_is_stale(row, now, ttl):
+                return False
+            db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, me, host, now))
+        return True
+
+    def release(self, run_id: str, checkpoint: str, metric: str, setting: dict | None = None) -> None:
+        """Drop this process's claim on the key (after measuring it, or giving up)."""
+        with self._write() as db:
+            db.execute("DELETE FROM claims WHERE run_id=? AND checkpoint=? AND metric=? AND setting=? AND pid=? "
+                       "AND host=?", (run_id, checkpoint, metric, setting_key(setting), os.getpid(),
+                                      socket.gethostname()))
+
+    def claims(self) -> list[dict[str, Any]]:
+        """Open claims (rows of run_id, checkpoint, metric, setting, pid, host, claimed)."""
+        return [dict(r) for r in self._read("SELECT * FROM claims ORDER BY run_id, checkpoint")]
 
     # ---- reading ----
     def has(self, run_id: str, checkpoint: str, metric: str, setting: dict | None = None) -> bool:

@@ -132,35 +132,65 @@ def warm_start_setting(solved: dict[int, float], tokens: int) -> dict:
 
 
 def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None = None) -> dict:
-    """PPL-p% at every complete checkpoint not yet measured; returns counts of measured/skipped/failed."""
-    from sparsinglaw.measure import measure
+    """PPL-p% at every complete checkpoint not yet measured; returns counts of measured/skipped/failed
+    (and ``elsewhere``: checkpoints another live process had claimed, when there were any). Each checkpoint is
+    claimed in the store before it is measured, so concurrent trackers share the work. If interrupted, says
+    which checkpoints this call stored before re-raising."""
     from sparsinglaw.store import ResultsStore
 
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
-    counts = {"measured": 0, "already": 0, "failed": 0}
+    counts = {"measured": 0, "already": 0, "failed": 0, "elsewhere": 0}
     solved: dict[str, dict[int, float]] = {}  # per run id, read once and kept up to date below
-    for info in complete(run_dir):
-        name = Path(info["path"]).name
-        if store.has(info["run_id"], name, "pplp", settings.setting()):
-            counts["already"] += 1
-            continue
-        if settings.warm_start and info["run_id"] not in solved:
-            solved[info["run_id"]] = solved_cetts(store, info["run_id"], settings.setting())
-        start = warm_start_setting(solved.get(info["run_id"], {}), info["tokens_seen"])
-        try:
-            model = load_checkpoint(Path(info["path"]))
-            result = measure(model, data, _measure_config(settings, metric="pplp", **start), model_name=name)
-        except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
-            log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
-            counts["failed"] += 1
-            continue
-        _store_row(store, info, result, settings.setting(), "pplp")
-        if info["run_id"] in solved:
-            solved[info["run_id"]][info["tokens_seen"]] = float(result.setting["cett"])
-        counts["measured"] += 1
-        if progress:
-            progress(name, result)
+    stored: list[str] = []
+    name = None
+    try:
+        for info in complete(run_dir):
+            name = Path(info["path"]).name
+            key = (info["run_id"], name, "pplp", settings.setting())
+            if store.has(*key):
+                counts["already"] += 1
+                continue
+            if not store.claim(*key):
+                counts["elsewhere"] += 1
+                continue
+            try:
+                outcome = _measure_claimed(store, info, data, settings, solved)
+            finally:
+                store.release(*key)
+            counts[outcome[0]] += 1
+            if outcome[1] is not None:
+                stored.append(name)
+                if progress:
+                    progress(name, outcome[1])
+        name = None
+    except KeyboardInterrupt:
+        done = ", ".join(stored) if stored else "none"
+        log.warning("track interrupted%s: stored %d checkpoint(s) in %s (%s); run track again for the rest",
+                    f" while measuring {name}" if name else "", len(stored), store.path, done)
+        raise
+    if not counts["elsewhere"]:
+        del counts["elsewhere"]
     return counts
+
+
+def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: dict) -> tuple[str, object]:
+    """Measure one claimed checkpoint and store its row: ("measured", result) or ("failed", None)."""
+    from sparsinglaw.measure import measure
+
+    name = Path(info["path"]).name
+    if settings.warm_start and info["run_id"] not in solved:
+        solved[info["run_id"]] = solved_cetts(store, info["run_id"], settings.setting())
+    start = warm_start_setting(solved.get(info["run_id"], {}), info["tokens_seen"])
+    try:
+        model = load_checkpoint(Path(info["path"]))
+        result = measure(model, data, _measure_config(settings, metric="pplp", **start), model_name=name)
+    except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
+        log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
+        return "failed", None
+    _store_row(store, info, result, settings.setting(), "pplp")
+    if info["run_id"] in solved:
+        solved[info["run_id"]][info["tokens_seen"]] = float(result.setting["cett"])
+    return "measured", result
 
 
 def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> float:

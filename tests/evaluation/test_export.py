@@ -1,5 +1,6 @@
 """``sparsinglaw export``: the directory loads with plain transformers (sparsinglaw not importable) and
-gives exactly the logits of ``apply_thresholds`` in-process; dense without remote code."""
+gives exactly the logits of ``apply_thresholds`` in-process; without remote code it refuses to load (it never
+loads silently dense)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,15 @@ LOADER = textwrap.dedent("""
     for job in json.loads(sys.argv[2]):
         ids = torch.load(job["ids"])
         out = {}
-        for remote in (True, False):
-            model = AutoModelForCausalLM.from_pretrained(job["dir"], trust_remote_code=remote).eval()
-            with torch.no_grad():
-                out["sparse" if remote else "dense"] = model(input_ids=ids).logits
-            out["class_" + str(remote)] = type(model).__name__
+        model = AutoModelForCausalLM.from_pretrained(job["dir"], trust_remote_code=True).eval()
+        with torch.no_grad():
+            out["sparse"] = model(input_ids=ids).logits
+        out["class_True"] = type(model).__name__
+        try:
+            AutoModelForCausalLM.from_pretrained(job["dir"], trust_remote_code=False)
+            out["refused"] = ""
+        except ValueError as err:
+            out["refused"] = str(err)
         torch.save(out, job["out"])
 """)
 
@@ -97,9 +102,9 @@ def test_exported_llama_and_gpt2_match_apply_thresholds_without_sparsinglaw(tiny
     for out, (m, t) in zip((llama_out, gpt2_out), ((model, thresholds), (gpt2, gpt2_thresholds))):
         dense, sparse = in_process(m, t, ids)
         assert torch.equal(out["sparse"], sparse)
-        assert torch.equal(out["dense"], dense)
         assert (sparse - dense).abs().max() > 1e-4  # the thresholds do change the output
-    assert llama_out["class_True"] == "SparseLlamaForCausalLM" and llama_out["class_False"] == "LlamaForCausalLM"
+        assert "trust_remote_code=True" in out["refused"]  # not loaded silently dense
+    assert llama_out["class_True"] == "SparseLlamaForCausalLM"
     assert gpt2_out["class_True"] == "SparseGPT2LMHeadModel"
     for module in model.modules():
         assert not module._forward_pre_hooks  # exporting does not touch the in-memory model

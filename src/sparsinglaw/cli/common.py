@@ -38,7 +38,7 @@ def add_data_args(parser: argparse.ArgumentParser, *, max_tokens: int = 4096) ->
 
 def load_model_and_data(args: argparse.Namespace):
     """(model, tokenizer, eval data) from the parsed model and data arguments."""
-    from sparsinglaw.models.loading import load_model
+    from sparsinglaw.models.loading import check_seq_len, load_model
 
     if args.threads:
         if args.threads < 1:
@@ -49,6 +49,7 @@ def load_model_and_data(args: argparse.Namespace):
         args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
         dtype=getattr(torch, args.dtype), device_map=args.device_map,
     )
+    check_seq_len(model, args.seq_len)
     data = build_eval_data(tokenizer, docs, seq_len=args.seq_len, max_tokens=args.max_tokens,
                            source=str(args.data or "builtin"))
     return model, tokenizer, data

@@ -19,6 +19,12 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
+try:  # transformers >= 5 validates configs as strict dataclasses; its errors are not ValueErrors
+    from huggingface_hub.errors import StrictDataclassError
+except ImportError:  # pragma: no cover - older huggingface_hub
+    class StrictDataclassError(Exception):
+        pass
+
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.models.minicpm import is_minicpm, minicpm_to_granite_config, read_config_json
 
@@ -31,8 +37,10 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # What transformers raises for unreadable, missing or unsupported checkpoints.
 _LOAD_ERRORS = (
     OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError, AttributeError, EOFError,
-    pickle.UnpicklingError, struct.error, SafetensorError,
+    ArithmeticError, pickle.UnpicklingError, struct.error, SafetensorError, StrictDataclassError,
 )
+# Config fields holding the longest sequence a model's position embeddings cover, by family.
+POSITION_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ def load_model(
             "%s does not record the FFN activation; assuming the %s default %s=%r. Pass hidden_act "
             "(--hidden-act) if the model was trained with another one", spec, type(config).__name__, field, default,
         )
+    if device_map is None:
+        check_fits_in_memory(config, spec, dtype, trust_remote_code)
     model = _load_weights(source, spec, config, trust_remote_code, dtype, device_map)
     tokenizer = load_tokenizer(source, spec, trust_remote_code, config=config)
     model.eval()
@@ -113,9 +123,17 @@ def _load_config(source: ModelSource, spec: str | Path, trust_remote_code: bool)
         raise _load_error(source, spec, err) from err
 
 
+def _config_detail(err: BaseException) -> str:
+    """The validator's own reason from a strict-dataclass error ("ValueError: The hidden size ...")."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 1 else _one_line(err)
+
+
 def _load_error(source: ModelSource, spec: str | Path, err: BaseException) -> ModelError:
     """The one-line, actionable ModelError for a transformers loading failure."""
     message = str(err)
+    if isinstance(err, (StrictDataclassError, ArithmeticError)):
+        return ModelError(f"the model config of {spec} is invalid: {_config_detail(err)[:300]}")
     if "trust_remote_code" in message:
         return ModelError(
             f"{spec} needs its own Python code to load; review it, then pass --trust-remote-code "
@@ -175,6 +193,73 @@ def set_activation(config: Any, name: str) -> None:
         raise ModelError(f"{type(config).__name__} has no activation field to set; drop --hidden-act")
     for field in fields:
         setattr(config, field, name)
+
+
+def max_positions(config: Any) -> int | None:
+    """The longest sequence ``config``'s position embeddings cover, or None when it names no limit."""
+    for field in POSITION_FIELDS:
+        value = getattr(config, field, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_seq_len(model: Any, seq_len: int, option: str = "--seq-len") -> None:
+    """A ConfigError when ``seq_len`` exceeds the positions ``model`` was built for (beyond them rotary models
+    run silently out of distribution and learned position tables fail with an IndexError)."""
+    limit = max_positions(getattr(model, "config", None))
+    if limit is not None and seq_len > limit:
+        raise ConfigError(f"{option} {seq_len} is beyond the model's {limit} positions; use {option} {limit} or less")
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to this process (MemAvailable, capped by a cgroup limit), or None."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        available = int(re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.M).group(1)) * 1024
+    except (OSError, AttributeError, ValueError):
+        return None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            if limit.isdigit() and int(limit) < 1 << 60:
+                available = min(available, int(limit) - int(Path(usage_file).read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return available
+
+
+def parameter_count(config: Any, trust_remote_code: bool = False) -> int | None:
+    """Parameters of the model ``config`` describes, counted on the meta device (no memory), or None."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    except Exception:  # noqa: BLE001 - the real load reports any problem with the config itself
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_fits_in_memory(config: Any, spec: str | Path, dtype: torch.dtype, trust_remote_code: bool = False,
+                         available: int | None = None) -> None:
+    """A ModelError naming the size when the weights in ``dtype`` cannot fit in the memory available, instead
+    of the allocator's traceback (or the kernel's OOM kill) part-way through the load."""
+    available = _available_memory() if available is None else available
+    if available is None:
+        return
+    count = parameter_count(config, trust_remote_code)
+    if count is None:
+        return
+    need = count * torch.empty((), dtype=dtype).element_size()
+    if need > available:
+        raise ModelError(
+            f"{spec} has {count / 1e9:.2f}B parameters, {need / 2**30:.1f} GiB in {str(dtype).removeprefix('torch.')}, "
+            f"but only {available / 2**30:.1f} GiB of memory is available; use a smaller model, a 16-bit --dtype, "
+            "or --device-map auto"
+        )
 
 
 def _load_weights(source, spec, config, trust_remote_code, dtype, device_map):

@@ -2,7 +2,7 @@
 
 Python API (no CLI needed)::
 
-    from sparsinglaw.laws import read_curve, fit_law, fit_all, LAWS
+    from sparsinglaw.laws import backtest, fit_all, fit_law, predict, read_curve, tokens_to_within
     curve = read_curve("0.4b_relu.json")            # paper JSON, JSON records, CSV or a results store
     result = fit_law(curve, "relu", n_boot=200)     # FitResult: params by name, MAE/MSE/AIC/BIC, intervals
     result.limit.identified, result.limit.describe(), result.to_dict()

@@ -2,7 +2,7 @@
 
 Built-in formats:
 
-- the paper's JSON, ``{"token_passed": [...], "activation_ratio": [...]}`` (sparsing-law-data/);
+- the paper's JSON, ``{"token_passed": [...], "activation_ratio": [...]}`` (as in ``laws/paper_data/``);
 - this project's results as JSON records, ``[{"tokens": ..., "activation_ratio": ...}, ...]`` (optionally
   ``{"records": [...]}``; records with a ``model`` / ``name`` / ``run`` key are split into one curve each);
 - CSV with a header naming a token column and an activation-ratio column (aliases accepted).

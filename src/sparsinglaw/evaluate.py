@@ -21,16 +21,18 @@ Requires the ``lm-eval`` package.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.errors import ConfigError, DataError, ModelError
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
@@ -157,7 +159,15 @@ def _run(lm, task: str, manager, kwargs: dict[str, Any], cache_suffix: str) -> d
     kwargs = dict(kwargs)
     if kwargs.get("use_cache"):
         kwargs["use_cache"] = f"{kwargs['use_cache']}_{cache_suffix}"  # never serve dense answers to sparse
-    result = lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=manager, **kwargs)
+    try:
+        with _quiet_git_hash():
+            result = lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=manager, **kwargs)
+    except ConnectionError as err:  # datasets' "Couldn't reach 'x' on the Hub", requests' errors
+        raise DataError(
+            f"lm-eval task {task} needs its dataset from the Hugging Face hub, which cannot be reached "
+            f"({str(err).splitlines()[0][:160]}); run it once where the hub is reachable so the dataset is "
+            "cached, or pass --include-path with a task on local files"
+        ) from None
     if result is None:  # pragma: no cover - non-zero rank
         raise ConfigError("lm-eval returned no results (not rank 0?)")
     return result
@@ -185,6 +195,25 @@ def score_rows(dense: dict[str, Any], sparse: dict[str, Any]) -> list[ScoreRow]:
                     dense_stderr=_number(metrics.get(stderr_key)), sparse_stderr=_number(other.get(stderr_key)),
                 ))
     return rows
+
+
+@contextlib.contextmanager
+def _quiet_git_hash():
+    """lm-eval stamps results with ``git describe`` run without capturing stderr, which prints ``fatal: not a
+    git repository`` outside a checkout; use the same lookup with its stderr captured instead."""
+    import lm_eval.evaluator as evaluator
+
+    from sparsinglaw.provenance import git_hash
+
+    original = getattr(evaluator, "get_git_commit_hash", None)
+    if original is None:  # another lm-eval layout: nothing to replace
+        yield
+        return
+    evaluator.get_git_commit_hash = lambda: git_hash(Path.cwd())
+    try:
+        yield
+    finally:
+        evaluator.get_git_commit_hash = original
 
 
 def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[float], tasks: list[str] | str, *,

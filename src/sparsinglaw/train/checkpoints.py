@@ -17,6 +17,7 @@ A checkpoint without the marker was interrupted while being written: resuming ig
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import re
@@ -34,6 +35,35 @@ MARKER = "sparsinglaw_checkpoint.json"
 RUN_CONFIG = "run.toml"
 RUN_INFO = "run.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# The output embedding of a model with tied embeddings: save_pretrained stores the shared tensor once, under the
+# input embedding's name, so a resumed Trainer reports it "missing" although it is re-tied on load.
+TIED_OUTPUT_KEYS = frozenset({"lm_head.weight"})
+_MISSING_KEYS = "There were missing keys in the checkpoint model loaded: "
+
+
+class TiedKeysFilter(logging.Filter):
+    """Drops the Trainer's resume warning when the only "missing" keys are tied output embeddings (a false
+    alarm on every resume of a tied model); any other missing key is still reported."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(_MISSING_KEYS):
+            return True
+        try:
+            keys = ast.literal_eval(message[len(_MISSING_KEYS):].rstrip("."))
+        except (ValueError, SyntaxError):
+            return True
+        return not (isinstance(keys, list) and keys and set(keys) <= TIED_OUTPUT_KEYS)
+
+
+def quiet_tied_key_warnings() -> None:
+    """Install ``TiedKeysFilter`` on transformers' Trainer logger (once)."""
+    trainer_log = logging.getLogger("transformers.trainer")
+    if not any(isinstance(f, TiedKeysFilter) for f in trainer_log.filters):
+        trainer_log.addFilter(TiedKeysFilter())
+
+
+quiet_tied_key_warnings()  # the trainer imports this module before it resumes anything
 
 
 def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:

@@ -36,14 +36,20 @@ def add_data_args(parser: argparse.ArgumentParser, *, max_tokens: int = 4096) ->
     group.add_argument("--batch-size", type=int, default=4, help="sequences per forward pass")
 
 
+def set_threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (refusing 0 and negative counts, which torch would take or crash on)."""
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
 def load_model_and_data(args: argparse.Namespace):
     """(model, tokenizer, eval data) from the parsed model and data arguments."""
     from sparsinglaw.models.loading import check_seq_len, load_model
 
-    if args.threads:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     docs = load_documents(args.data, text_field=args.text_field, split=args.split)
     model, tokenizer = load_model(
         args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,

@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from sparsinglaw.cli.common import add_model_args
+from sparsinglaw.cli.common import add_model_args, set_threads
 from sparsinglaw.errors import ConfigError
 
 
@@ -90,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_writable(args.output, "file", option="--output")
     hflm = parse_kv(args.hflm_args, "--hflm-args")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=getattr(torch, args.dtype), device_map=args.device_map)
     report = evaluate_dense_and_sparse(

@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from sparsinglaw.cli.common import add_model_args
+from sparsinglaw.cli.common import add_model_args, set_threads
 
 
 def register(sub) -> None:
@@ -31,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     thresholds = Thresholds.load(args.thresholds)
     check_writable(args.out, "dir", option="--out")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=getattr(torch, args.dtype), device_map=args.device_map)
     out = export_sparse(model, tokenizer, thresholds, args.out, overwrite=args.overwrite)

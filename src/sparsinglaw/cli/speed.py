@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from sparsinglaw.cli.common import add_model_args
+from sparsinglaw.cli.common import add_model_args, set_threads
 from sparsinglaw.errors import ConfigError
 
 
@@ -72,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
         from sparsinglaw.outputs import check_writable
 
         check_writable(args.output, "file", option="--output")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=getattr(torch, args.dtype), device_map=args.device_map)
     prompts = _prompts(tokenizer, args.prompt_len, max(sizes))

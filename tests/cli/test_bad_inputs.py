@@ -1,0 +1,183 @@
+"""Every bad input a user can give, through the real CLI: exit code 2, one ``error:`` line on stderr, no
+traceback, and nothing written before (results, run stores, directories) changed.
+
+Each case is (command line, a phrase the error must contain). Placeholders in capitals are replaced by paths
+of the ``world`` fixture: a tiny saved model, thresholds files good and broken, an existing result file, a
+directory with a file in it, a run directory with a results store, and places that cannot be written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import text_tokenizer, tiny_llama
+from sparsinglaw.cli import main
+from sparsinglaw.store import ResultsStore
+
+UNWRITABLE = "/proc/sparsinglaw-no-such-place"  # not writable even by root
+
+CASES = [
+    # 1. output paths, checked before any work
+    ("measure --model MODEL --output ADIR", "is a directory"),
+    ("measure --model MODEL --output ADIR/", "is a directory"),
+    (f"measure --model MODEL --output {UNWRITABLE}/r.json", "cannot be written"),
+    ("measure --model MODEL --output AFILE/r.json", "is a file, not a directory"),
+    ("measure --model MODEL --heatmap ADIR", "--heatmap"),
+    (f"measure --model MODEL --frequency-plot {UNWRITABLE}/f.png", "--frequency-plot"),
+    ("pareto --model MODEL --output ADIR", "is a directory"),
+    (f"pareto --model MODEL --output PREV --plot {UNWRITABLE}/p.png", "--plot"),
+    ("train tiny run_dir=AFILE", "is a file; give a directory"),
+    (f"train tiny run_dir={UNWRITABLE}/run", "cannot be written"),
+    ("track RUN --export ADIR", "--export"),
+    (f"track RUN --export {UNWRITABLE}/t.csv", "cannot be written"),
+    ("report RUN --out AFILE", "is a file; give a directory"),
+    (f"report RUN --out {UNWRITABLE}/report", "cannot be written"),
+    ("export --model MODEL --thresholds GOOD --out AFILE", "is a file; give a directory"),
+    (f"export --model MODEL --thresholds GOOD --out {UNWRITABLE}/x", "cannot be written"),
+    ("eval --model MODEL --thresholds GOOD --tasks t --output ADIR", "is a directory"),
+    ("speed --model MODEL --thresholds GOOD --output ADIR", "is a directory"),
+    # 2. impossible values refused on load
+    ("export --model MODEL --thresholds NAN --out NEW", "must be finite and >= 0"),
+    ("export --model MODEL --thresholds INF --out NEW", "must be finite and >= 0"),
+    ("export --model MODEL --thresholds NEGATIVE --out NEW", "must be finite and >= 0"),
+    ("export --model MODEL --thresholds TEXT --out NEW", "no numeric threshold"),
+    ("export --model MODEL --thresholds NOLAYERS --out NEW", "no per-layer thresholds"),
+    ("export --model MODEL --thresholds LIST --out NEW", "neither a thresholds file"),
+    ("eval --model MODEL --thresholds NAN --tasks t", "must be finite and >= 0"),
+    ("speed --model MODEL --thresholds NEGATIVE", "must be finite and >= 0"),
+    ("measure --model MODEL --seq-len 1024 --max-tokens 2048", "beyond the model's 256 positions"),
+    ("measure --model BADHEADS", "is invalid"),
+    ("measure --model BADTYPE", "expected int"),
+    ("measure --model HUGE", "GiB of memory is available"),
+    # 7. the hub, offline
+    ("eval --model MODEL --thresholds GOOD --tasks sl_hub_task --include-path HUBTASK --limit 2",
+     "cannot be reached"),
+    # earlier cases of the same kind
+    ("measure --model /nope/model", "does not exist"),
+    ("measure --model MODEL --p 0", "p=0"),
+    ("measure --model MODEL --data /nope.txt", "does not exist"),
+    ("measure --model MODEL --threads 0", "--threads"),
+    ("export --model MODEL --thresholds GOOD --out NEW --threads 0", "--threads"),
+    ("speed --model MODEL --thresholds GOOD --threads -1", "--threads"),
+    ("track MISSINGRUN", "not a sparsinglaw training run"),
+    ("export --model MODEL --thresholds /nope.json --out NEW", "does not exist"),
+    ("export --model MODEL --thresholds WRONGWIDTHS --out NEW", "measure thresholds on this model"),
+    ("export --model MODEL --thresholds GOOD --out ADIR", "not empty"),
+    ("speed --model MODEL", "--thresholds"),
+]
+
+
+def _thresholds(values, width: int = 160) -> dict:
+    return {"format": "sparsinglaw.thresholds", "version": 1, "model": {"name": "tiny"},
+            "layers": [{"name": f"model.layers.{i}.mlp", "block": i, "expert": None, "width": width, "threshold": v}
+                       for i, v in enumerate(values)]}
+
+
+def _config_variant(model: Path, where: Path, **changes) -> Path:
+    where.mkdir()
+    config = json.loads((model / "config.json").read_text())
+    config.update(changes)
+    (where / "config.json").write_text(json.dumps(config))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (model / name).exists():
+            (where / name).write_bytes((model / name).read_bytes())
+    return where
+
+
+def _hub_task(where: Path) -> Path:
+    where.mkdir()
+    (where / "sl_hub_task.yaml").write_text(
+        "task: sl_hub_task\ndataset_path: sparsinglaw-nobody/no-such-dataset\ntest_split: test\n"
+        "output_type: multiple_choice\ndoc_to_text: \"{{q}}\"\ndoc_to_choice: \"{{c}}\"\ndoc_to_target: 0\n"
+        "metric_list:\n  - metric: acc\n", encoding="utf-8")
+    return where
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad_inputs")
+    model = root / "model"  # untrained: every case is refused before it would matter
+    tokenizer = text_tokenizer()
+    tiny_llama("relu", vocab=len(tokenizer)).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    paths = {"MODEL": model, "NEW": root / "new-out", "MISSINGRUN": root / "no-run", "RUN": root / "run"}
+    for name, values in (("GOOD", [0.01, 0.02]), ("NAN", [0.01, math.nan]), ("INF", [math.inf, 0.01]),
+                         ("NEGATIVE", [0.01, -0.5]), ("TEXT", [0.01, "0.02"])):
+        paths[name] = root / f"{name.lower()}.json"
+        paths[name].write_text(json.dumps(_thresholds(values), allow_nan=True))
+    paths["NOLAYERS"] = root / "nolayers.json"
+    paths["NOLAYERS"].write_text(json.dumps({**_thresholds([]), "layers": []}))
+    paths["LIST"] = root / "list.json"
+    paths["LIST"].write_text("[0.1, 0.2]")
+    paths["WRONGWIDTHS"] = root / "widths.json"
+    paths["WRONGWIDTHS"].write_text(json.dumps(_thresholds([0.1, 0.1, 0.1], width=99)))
+    paths["PREV"] = root / "prev.json"
+    paths["PREV"].write_text('{"an": "earlier result"}\n')
+    paths["ADIR"] = root / "adir"
+    paths["ADIR"].mkdir()
+    (paths["ADIR"] / "keep.txt").write_text("earlier output\n")
+    paths["AFILE"] = root / "afile"
+    paths["AFILE"].write_text("earlier file\n")
+    ResultsStore(paths["RUN"]).record("run", "checkpoint-1", 10, "pplp", setting={"p": 1.0}, value=0.5,
+                                      activation_ratio=0.5)
+    paths["BADHEADS"] = _config_variant(model, root / "badheads", hidden_size=65)
+    paths["BADTYPE"] = _config_variant(model, root / "badtype", num_hidden_layers="x")
+    paths["HUGE"] = _config_variant(model, root / "huge", hidden_size=16384, intermediate_size=65536,
+                                    num_hidden_layers=400, num_attention_heads=128, num_key_value_heads=8)
+    paths["HUBTASK"] = _hub_task(root / "hub_tasks")
+    return paths
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Hash of every file under ``root`` except the model and the store's WAL side files."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.name.endswith(("-wal", "-shm")):
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _error_lines(err: str) -> list[str]:
+    """stderr lines a user reads: progress bars (carriage-return redraws) dropped."""
+    lines = err.replace("\r", "\n").splitlines()
+    return [line for line in lines if line.strip() and "it/s]" not in line and "%|" not in line]
+
+
+def _expand(command: str, world: dict[str, Path]) -> list[str]:
+    """The command line with its placeholders (whole capitalized words) replaced by the world's paths."""
+    names = "|".join(sorted(world, key=len, reverse=True))
+    return re.sub(rf"\b({names})\b", lambda m: str(world[m.group(1)]), command).split()
+
+
+@pytest.mark.parametrize("command,phrase", CASES, ids=[c[0].split(" --")[0] + ": " + c[1] for c in CASES])
+def test_bad_input_is_refused_with_one_line(world, command, phrase, capfd, monkeypatch, tmp_path):
+    if command.startswith("eval"):
+        pytest.importorskip("lm_eval")
+    monkeypatch.chdir(tmp_path)  # outside any git checkout: no stray git messages either
+    argv = _expand(command, world)
+    before = _snapshot(world["MODEL"].parent)
+    rows_before = ResultsStore(world["RUN"]).measurements()
+    code = main(argv)
+    err = capfd.readouterr().err
+    lines = _error_lines(err)
+    assert code == 2, err[-2000:]
+    assert "Traceback" not in err and "fatal:" not in err
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert phrase in lines[0], lines[0]
+    assert _snapshot(world["MODEL"].parent) == before  # nothing written before was touched
+    assert ResultsStore(world["RUN"]).measurements() == rows_before
+    assert not world["NEW"].exists()
+
+
+def test_case_count_matches_the_readme():
+    """The README quotes the size of this table; keep them in step."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    if "bad-input" not in readme:
+        pytest.skip("README does not quote the bad-input table yet")
+    assert f"{len(CASES)} bad-input cases" in readme

@@ -3,6 +3,29 @@
 A metric turns the FFN quantities of docs/paper.md section 1 into an *active* mask: for each FFN and token,
 which neurons it keeps. Applying a metric means zeroing ``h_i`` for inactive neurons (for gated FFNs,
 zeroing ``s_i`` is the same thing since ``h = s * (W_up x)``), running the model, and comparing perplexity.
+
+Adding a metric: subclass ``SparsityMetric``, return its rule from ``apply``, register an instance; the
+name then works everywhere a metric is chosen (``MeasureConfig(metric=...)``, ``sparsinglaw measure``):
+
+>>> import torch
+>>> from transformers import LlamaConfig, LlamaForCausalLM
+>>> from sparsinglaw import EvalData, MeasureConfig, measure
+>>> from sparsinglaw.metrics import Applied, SparsityMetric, register_metric
+>>> class Positive(SparsityMetric):
+...     '''Positive: keep the neurons whose activation output is above zero.'''
+...     name = "positive"
+...     def apply(self, value=None, *, curves=None, layers=None):
+...         return Applied(rule=lambda layer, h, s: s > 0, setting={})
+>>> _ = register_metric(Positive())
+>>> _ = torch.manual_seed(0)
+>>> model = LlamaForCausalLM(LlamaConfig(
+...     vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+...     num_key_value_heads=2, hidden_act="silu")).eval()
+>>> data = EvalData(input_ids=torch.randint(0, 64, (4, 16)), source="random")
+>>> result = measure(model, data, MeasureConfig(metric="positive"))
+>>> result.metric, 0.3 < result.activation_ratio < 0.7, result.ppl_ratio > 1
+('positive', True, True)
+>>> _ = _METRICS.unregister("positive")  # doctests share one process: leave the registry as found
 """
 
 from __future__ import annotations

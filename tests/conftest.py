@@ -52,12 +52,12 @@ def smollm2(smollm2_load):
 
 @pytest.fixture(scope="session")
 def smollm2_ppl1(smollm2):
-    """PPL-1% of SmolLM2 on 512 tokens of the built-in corpus (4 x 128), shared by the real-model tests:
-    (calibration data, result)."""
+    """PPL-1% of SmolLM2 on 512 tokens of the built-in corpus (8 x 64: enough sequences for an interval),
+    shared by the real-model tests: (calibration data, result)."""
     from sparsinglaw.data import build_eval_data, builtin_documents
     from sparsinglaw.measure import MeasureConfig, measure
 
     model, tokenizer = smollm2
-    data = build_eval_data(tokenizer, builtin_documents(), seq_len=128, max_tokens=512)
-    config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=4)
+    data = build_eval_data(tokenizer, builtin_documents(), seq_len=64, max_tokens=512)
+    config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=8)
     return data, measure(model, data, config, tokenizer=tokenizer, model_name="SmolLM2-135M-Instruct")

@@ -28,10 +28,12 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves
-from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, noise_warning, ratio_noise, search
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
+
+
+SOLUTIONS = ("trend", "lowest-crossing")
 
 
 @dataclass
@@ -44,7 +46,8 @@ class MeasureConfig:
     epsilon: float = 0.01  # FAT threshold on |s_i|
     ratio: float = 0.1  # Top-k share of neurons kept
     topk_scope: str = "token"  # rank per token, or across the whole layer tensor ("layer", published code)
-    tolerance: float = 1e-3  # PPL-p%: |PPL ratio - (1 + p/100)| at the reported solution
+    solution: str = "trend"  # PPL-p%: "trend" (where the fitted trend crosses) or "lowest-crossing"
+    tolerance: float = 1e-3  # PPL-p%: trend's standard error at the answer (lowest-crossing: |ratio - target|)
     max_sparse_passes: int = 12  # PPL-p%: budget of sparse passes for the search
     start_cett: float = 0.05  # PPL-p%: first CETT tried
     batch_size: int = 4  # sequences per forward
@@ -59,12 +62,13 @@ class MeasureConfig:
     def __post_init__(self) -> None:
         metrics.get_metric(self.metric)  # ConfigError for unknown names
         checks = [
-            (self.p > 0, "p", "must be > 0 (percent of perplexity increase)"),
+            (0 < self.p <= 100, "p", "must be in (0, 100] (percent of perplexity increase)"),
+            (self.solution in SOLUTIONS, "solution", f"must be one of {', '.join(SOLUTIONS)}"),
             (0.0 <= self.cett <= 1.0, "cett", "must be in [0, 1]"),
             (self.epsilon >= 0, "epsilon", "must be >= 0"),
             (0.0 < self.ratio <= 1.0, "ratio", "must be in (0, 1]"),
             (self.topk_scope in ("token", "layer"), "topk_scope", "must be 'token' or 'layer'"),
-            (self.tolerance > 0, "tolerance", "must be > 0"),
+            (math.isfinite(self.tolerance) and self.tolerance > 0, "tolerance", "must be a finite number > 0"),
             (self.max_sparse_passes >= 2, "max_sparse_passes", "must be >= 2"),
             (0.0 < self.start_cett < 1.0, "start_cett", "must be in (0, 1)"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
@@ -197,67 +201,16 @@ class Measurement:
         return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
 
 
-def solve_pplp(measurement: Measurement) -> tuple[Evaluation, list[Evaluation], dict]:
-    """PPL-p%: search the CETT (metrics.pplp), return the solution, every evaluation and search facts."""
-    cfg = measurement.config
-    measurement.dense(cett_curves=True)
-    evaluations: list[Evaluation] = []
-
-    def evaluate(c: float) -> SearchPoint:
-        evaluation = measurement.at("cett", c)
-        evaluations.append(evaluation)
-        return SearchPoint(c, measurement.ppl_ratio(evaluation), evaluation.activity.activation_ratio)
-
-    outcome = search(evaluate, cfg.p, cfg.tolerance, cfg.max_sparse_passes, start=cfg.start_cett)
-    index = outcome.solution_index if outcome.solution_index is not None else len(evaluations) - 1
-    facts = {"points": [asdict(q) for q in outcome.points], "warnings": list(outcome.warnings),
-             "converged": outcome.converged}
-    if not outcome.converged and outcome.solution_index is None:
-        facts["warnings"].append("no CETT reached the PPL target; the last evaluated setting is reported")
-    facts["interval"] = _interval(measurement, evaluations) if cfg.ci_level > 0 else None
-    facts["ratio_noise"] = ratio_noise(measurement.dense_losses.tokens.numpy(),
-                                       [e.losses.nll.numpy() for e in evaluations],
-                                       [e.applied.setting["cett"] for e in evaluations], 1 + cfg.p / 100)
-    if (warning := noise_warning(facts["ratio_noise"], cfg.tolerance)) is not None:
-        facts["warnings"].append(warning)
-    return evaluations[index], evaluations, facts
-
-
-def _interval(measurement: Measurement, evaluations: list[Evaluation]) -> dict | None:
-    cfg, dense = measurement.config, measurement.dense_losses
-    return bootstrap_interval(
-        dense.nll.numpy(), dense.tokens.double().numpy(),
-        [e.losses.nll.numpy() for e in evaluations],
-        [e.activity.seq_active.numpy() for e in evaluations],
-        [e.activity.seq_slots.numpy() for e in evaluations],
-        [e.applied.setting["cett"] for e in evaluations],
-        1 + cfg.p / 100, cfg.ci_level, cfg.bootstrap_samples, cfg.seed,
-    )
-
-
 def measure(model, data: EvalData, config: MeasureConfig | None = None, *, tokenizer=None,
             model_name: str = "in-memory", layers=None, progress: bool = False) -> MeasureResult:
     """Measure ``config.metric`` on ``model`` over ``data``; see ``MeasureConfig`` for the settings."""
     config = config or MeasureConfig()
     started = time.perf_counter()
     measurement = Measurement(model, data, config, layers=layers, progress=progress)
-    facts: dict = {}
-    if config.metric == "pplp":
-        chosen, _, facts = solve_pplp(measurement)
-    else:
-        chosen = measurement.at(config.metric, config.metric_value())
-    result = build_result(measurement, chosen, model_name=model_name, tokenizer=tokenizer)
+    solved = metrics.get_metric(config.metric).solve(measurement)  # PPL-p% searches; the others run once
+    result = build_result(measurement, solved.evaluation, model_name=model_name, tokenizer=tokenizer)
+    solved.finish(result, measurement)
     result.seconds = time.perf_counter() - started
-    if facts:
-        result.metric = "pplp"
-        result.setting = {"p": config.p, "cett": chosen.applied.setting["cett"], "tolerance": config.tolerance}
-        result.search, result.interval, result.ratio_noise = facts["points"], facts["interval"], facts["ratio_noise"]
-        result.warnings.extend(facts["warnings"])
-        if result.interval and result.interval["censored_fraction"] > 0.2:
-            result.warnings.append(
-                f"{result.interval['censored_fraction']:.0%} of bootstrap resamples cross the target outside the "
-                "evaluated CETTs; the interval is a lower bound on the uncertainty"
-            )
     return result
 
 
@@ -322,4 +275,4 @@ def default_sweep(metric_names: list[str] | None = None) -> dict[str, list[float
     return {name: list(metrics.get_metric(name).sweep_values) for name in names}
 
 
-__all__ = ["MeasureConfig", "Measurement", "default_sweep", "measure", "solve_pplp", "sweep"]
+__all__ = ["MeasureConfig", "Measurement", "default_sweep", "measure", "sweep"]

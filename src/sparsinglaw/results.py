@@ -48,6 +48,7 @@ class MeasureResult:
     interval: dict[str, Any] | None = None  # confidence interval (PPL-p%), see metrics.pplp
     search: list[dict[str, float]] = field(default_factory=list)  # every (cett, ppl_ratio, activation_ratio)
     ratio_noise: dict[str, Any] | None = None  # PPL-p%: the ratio's scatter around its trend, see metrics.pplp
+    solution: dict[str, Any] | None = None  # PPL-p%: how the answer was defined and found, see metrics.pplp_solve
     warnings: list[str] = field(default_factory=list)
     token_detail: dict[str, Any] | None = None  # {"tokens": [...], "layer_ratios": [[per layer] per token]}
     neuron_frequency: list[list[float]] | None = None  # per FFN, per neuron share of tokens active
@@ -75,6 +76,22 @@ class MeasureResult:
     def load(cls, path: str | Path) -> MeasureResult:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
+    def _solution_lines(self) -> list[str]:
+        """PPL-p%: which definition, its standard error, and where the activation ratio was read."""
+        sol = self.solution
+        if not sol or sol.get("method") != "trend":
+            return []
+        passes = ", ".join(f"{c:.4g}" for c in sol["passes"])
+        where = {"measured": f"measured in the pass at CETT {passes}",
+                 "interpolated": f"interpolated between the passes at CETT {passes}",
+                 "extrapolated": f"extrapolated from the passes at CETT {passes}"}[sol["activation"]]
+        return [
+            f"solution         trend crosses {1 + self.setting['p'] / 100:.4f} at CETT {sol['cett']:.4g} "
+            f"(standard error {sol['standard_error']:.2g} in PPL ratio, {sol['sparse_passes']} sparse passes)",
+            f"                 activation ratio {where} ({sol['distance']:.1%} away in log CETT); "
+            "PPL ratio above: the pass nearest the answer",
+        ]
+
     def table(self, max_layers: int = 64) -> str:
         """Human-readable summary: headline numbers, then one line per FFN."""
         setting = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.setting.items())
@@ -89,6 +106,7 @@ class MeasureResult:
             f"dead neurons     {self.dead_neuron_ratio:.4f}   (active on < 0.1% of tokens)",
             f"forward passes   {self.forward_passes}   ({self.seconds:.1f} s)",
         ]
+        lines.extend(self._solution_lines())
         if self.interval:
             lo, hi = self.interval["activation_ratio"]
             clo, chi = self.interval["cett"]

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.realmodel
 
 @pytest.fixture(scope="module")
 def ppl1(smollm2_ppl1):
-    """PPL-1% on 512 tokens of the built-in corpus (4 x 128), and that calibration data (shared fixture)."""
+    """PPL-1% on 512 tokens of the built-in corpus (8 x 64), and that calibration data (shared fixture)."""
     return smollm2_ppl1
 
 
@@ -22,15 +22,18 @@ def test_ppl1_thresholds_reproduce_the_ppl_ratio(smollm2, ppl1, tmp_path):
     model, _ = smollm2
     data, result = ppl1
     thresholds = Thresholds.load(Thresholds.from_result(result, "llama").save(tmp_path / "ppl1.json"))
-    dense = run_pass(model, data, batch_size=4)
+    dense = run_pass(model, data, batch_size=8)
     with apply_thresholds(model, thresholds) as stats:
-        sparse = run_pass(model, data, batch_size=4)
+        sparse = run_pass(model, data, batch_size=8)
     ratio = math.exp(sparse.mean_nll - dense.mean_nll)
     print(f"\nSmolLM2 PPL-1%: result ppl ratio {result.ppl_ratio:.6f}, re-applied {ratio:.6f} "
           f"(error {abs(ratio - result.ppl_ratio):.2e}); activation {result.activation_ratio:.4f} vs {stats.activation_ratio:.4f}")
-    assert abs(ratio - result.ppl_ratio) <= 1e-3
-    assert abs(result.ppl_ratio - 1.01) <= 1e-3
-    assert stats.activation_ratio == pytest.approx(result.activation_ratio, abs=1e-3)
+    # The thresholds are those of the answer CETT, where the trend crosses 1.01: re-applied, the ratio is the
+    # trend plus this data's scatter; the activation ratio is the one the result read there (interpolated
+    # between passes a few percent of CETT apart when no pass sits at the answer).
+    sol = result.solution
+    assert abs(ratio - 1.01) <= 4 * sol["noise_sd"] + 2 * sol["standard_error"]
+    assert stats.activation_ratio == pytest.approx(result.activation_ratio, abs=2e-3)
 
 
 def test_smollm2_lm_eval_dense_vs_sparse(smollm2, ppl1, mc_task):

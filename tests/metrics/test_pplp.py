@@ -99,11 +99,13 @@ def test_bootstrap_interval_covers_estimate_and_narrows_with_data():
     assert width(large) < width(small)
 
 
-def test_pplp_on_tiny_model_hits_target_and_agrees_with_reference():
+def test_pplp_lowest_crossing_on_tiny_model_hits_target_and_agrees_with_reference():
     model, data = tiny_llama("relu", seed=1), random_eval_data(n_sequences=8)
-    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=8))
+    config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=8, solution="lowest-crossing")
+    result = measure(model, data, config)
     assert abs(result.ppl_ratio - 1.01) <= 1e-3
     assert result.forward_passes <= 1 + 12
+    assert result.solution["method"] == "lowest-crossing" and result.setting["solution"] == "lowest-crossing"
     ref = R.at_cett(model, data.input_ids, result.setting["cett"])
     assert result.activation_ratio == pytest.approx(ref["activation_ratio"], abs=0.005)
     for mine, theirs in zip(result.thresholds, ref["thresholds"]):
@@ -111,6 +113,30 @@ def test_pplp_on_tiny_model_hits_target_and_agrees_with_reference():
     assert result.interval is not None
     lo, hi = result.interval["activation_ratio"]
     assert lo <= hi
+
+
+def test_pplp_trend_on_tiny_model_agrees_with_reference_at_its_answer():
+    """The default answer: where the trend crosses. The slow reference, run at that CETT, must give the same
+    activation ratio (ours is interpolated between passes) and thresholds, and a PPL ratio within the scatter."""
+    model, data = tiny_llama("relu", seed=1), random_eval_data(n_sequences=8)
+    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=8))
+    sol = result.solution
+    assert sol["method"] == "trend" and sol["converged"] and sol["standard_error"] <= 1e-3
+    assert result.setting["cett"] == sol["cett"]
+    ref = R.at_cett(model, data.input_ids, sol["cett"])
+    assert result.activation_ratio == pytest.approx(ref["activation_ratio"], abs=0.005)
+    for mine, theirs in zip(result.thresholds, ref["thresholds"]):
+        assert mine == pytest.approx(theirs, rel=0.01)
+    assert abs(ref["ppl_ratio"] - 1.01) <= 4 * sol["noise_sd"]
+    lo, hi = result.interval["activation_ratio"]
+    assert lo < hi and lo <= result.activation_ratio <= hi
+
+
+def test_pplp_trend_below_eight_sequences_gives_no_interval_and_says_why():
+    model, data = tiny_llama("relu", seed=1), random_eval_data(n_sequences=4)
+    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, batch_size=4))
+    assert result.interval is None
+    assert any(w.startswith("no interval: 4 evaluation sequences, fewer than 8") for w in result.warnings)
 
 
 @pytest.mark.slow

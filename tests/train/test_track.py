@@ -79,6 +79,15 @@ def test_calibrated_cett_applies_one_c_to_all(run_copy):
     mean_last = sum(r["result"]["ppl_ratio"] for r in rows[-2:]) / 2
     assert mean_last <= 1.01 + 1e-3
     assert all(0 <= r["activation_ratio"] <= 1 for r in rows)
+    for r in rows:  # the trend calibration is recorded; each row has its interval once 8 sequences exist
+        result = r["result"]
+        assert result["solution"]["method"] == "cett-calibrated" and result["solution"]["checkpoints"] == 2
+        if result["n_sequences"] >= 8:
+            lo, hi = result["interval"]["activation_ratio"]
+            assert lo <= result["activation_ratio"] <= hi
+            assert lo < hi or result["activation_ratio"] in (0.0, 1.0)  # c = 1 drops every neuron of this toy
+        else:
+            assert result["interval"] is None and any("no interval" in w for w in result["warnings"])
 
 
 def test_track_cli(run_copy, capsys, monkeypatch, tmp_path):

@@ -28,7 +28,12 @@ def register(sub) -> None:
     group.add_argument("--ratio", type=float, default=0.1, help="Top-k share kept, in (0, 1] (--metric topk)")
     group.add_argument("--topk-scope", default="token", choices=["token", "layer"],
                        help="rank per token, or across the layer tensor as the published code does")
-    group.add_argument("--tolerance", type=float, default=1e-3, help="PPL-p%%: |PPL ratio - target| accepted")
+    group.add_argument("--solution", default="trend", choices=["trend", "lowest-crossing"],
+                       help="PPL-p%%: where the fitted trend of the PPL ratio crosses 1 + p/100, or the lowest "
+                            "evaluated CETT whose own ratio is within --tolerance (closest to the published one)")
+    group.add_argument("--tolerance", type=float, default=1e-3,
+                       help="PPL-p%%: trend: its standard error at the answer, in PPL ratio; lowest-crossing: "
+                            "|PPL ratio - target| accepted")
     group.add_argument("--max-sparse-passes", type=int, default=12)
     group.add_argument("--start-cett", type=float, default=0.05,
                        help="PPL-p%%: first CETT tried; a similar model's solution (a neighbouring checkpoint's) "
@@ -51,7 +56,7 @@ def config_from_args(args: argparse.Namespace) -> MeasureConfig:
     return MeasureConfig(
         metric=args.metric, p=args.p, cett=args.cett, epsilon=args.epsilon, ratio=args.ratio,
         topk_scope=args.topk_scope, tolerance=args.tolerance, max_sparse_passes=args.max_sparse_passes,
-        start_cett=args.start_cett,
+        start_cett=args.start_cett, solution=args.solution,
         batch_size=args.batch_size, ci_level=args.ci, bootstrap_samples=args.bootstrap_samples, seed=args.seed,
         detail_tokens=detail, neuron_frequency=args.neuron_frequency or bool(args.frequency_plot),
     )

@@ -1,7 +1,7 @@
 """Sparsity metrics, one registered metric per module (PAPER.md section 2)."""
 
 from sparsinglaw.metrics import cett, fat, straightforward, topk  # noqa: F401  (registers the metrics)
-from sparsinglaw.metrics.base import Applied, SparsityMetric, get_metric, metric_names, register_metric
+from sparsinglaw.metrics.base import Applied, Solved, SparsityMetric, get_metric, metric_names, register_metric
 
 
 class _PPLP(cett.CETT):
@@ -11,7 +11,12 @@ class _PPLP(cett.CETT):
     parameter = "p"
     sweep_values = ()
 
+    def solve(self, measurement):
+        from sparsinglaw.metrics import pplp_solve  # imports the trend fit (scipy) only when solving
+
+        return pplp_solve.solve(measurement)
+
 
 register_metric(_PPLP())
 
-__all__ = ["Applied", "SparsityMetric", "get_metric", "metric_names", "register_metric"]
+__all__ = ["Applied", "Solved", "SparsityMetric", "get_metric", "metric_names", "register_metric"]

@@ -243,16 +243,17 @@ def _crossings(c: np.ndarray, ratio: np.ndarray, act: np.ndarray, target: float)
 NOISE_PAIR_MAX = 0.03
 
 
-def ratio_noise(tokens: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float], target: float) -> dict | None:
+def ratio_noise(tokens: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float], target: float,
+                max_gap: float = NOISE_PAIR_MAX) -> dict | None:
     """Standard deviation of the PPL ratio around its trend in c, from the per-sequence losses of the two
-    evaluated CETTs closest together (between FRESH_GAP and NOISE_PAIR_MAX apart in log c); None without such a pair.
+    evaluated CETTs closest together (between FRESH_GAP and ``max_gap`` apart in log c); None without such a pair.
 
     The ratio's noise is the net of many small per-token loss moves of either sign (benchmarks/ratio_noise.py),
     so the net move between two CETTs has variance N v for a per-token variance v, estimated from how each
     sequence's move departs from its share of the mean move. Each ratio carries half that variance."""
     n = len(tokens)
     pairs = [(abs(math.log(b / a)), i, k) for (i, a), (k, b) in combinations(enumerate(cetts), 2) if min(a, b) > 0]
-    usable = [pair for pair in pairs if FRESH_GAP * 0.999 <= pair[0] <= NOISE_PAIR_MAX]
+    usable = [pair for pair in pairs if FRESH_GAP * 0.999 <= pair[0] <= max_gap]
     if n < 2 or not usable:
         return None
     _, i, k = min(usable)

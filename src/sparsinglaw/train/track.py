@@ -8,9 +8,11 @@ Two modes, both stored in the run's results store (one row per checkpoint, metri
   8-checkpoint run: 37 sparse passes instead of 48). Where several CETTs
   meet the tolerance, which one a search reports depends on where it starts (each result records its
   search, start included);
-- ``cett-calibrated``: one CETT c calibrated so that the mean PPL ratio over the last K checkpoints is
-  1 + p/100, then applied to every checkpoint (per-layer thresholds recomputed per checkpoint), as in the
-  paper's training-dynamics study. Adding checkpoints moves the calibration, so this mode re-measures all.
+- ``cett-calibrated``: one CETT c calibrated so that the trend of the mean (log) PPL ratio over the last K
+  checkpoints crosses 1 + p/100 (the PPL-p% trend solution, ``metrics.pplp_trend``), then applied to every
+  checkpoint (per-layer thresholds recomputed per checkpoint), as in the paper's training-dynamics study.
+  Each row carries a 90% interval of its activation and PPL ratios from resampling validation sequences.
+  Adding checkpoints moves the calibration, so this mode re-measures all.
 
 Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
 histogram of per-neuron activation frequencies. Evaluation uses the run's own validation split
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from sparsinglaw.errors import ConfigError, DataError, SparsingLawError
-from sparsinglaw.metrics.pplp import C_MIN, SearchPoint, search
+from sparsinglaw.metrics.pplp import C_MIN
 from sparsinglaw.train import checkpoints as ckpt
 
 log = logging.getLogger("sparsinglaw")
@@ -193,25 +195,50 @@ def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: d
     return "measured", result
 
 
-def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> float:
-    """The CETT c whose mean PPL ratio over ``measurements`` is within ``tolerance`` of 1 + p/100, found by the
-    PPL-p% search on the mean ratio (``metrics.pplp.search``: lowest observed crossing; each CETT tried costs
-    one sparse pass per measurement). If the search does not converge: the largest CETT seen below the
-    target (c = 1 when even dropping every neuron stays below it)."""
-    def mean_ratio(c: float) -> SearchPoint:
-        ratio = sum(m.ppl_ratio(m.at("cett", c)) for m in measurements) / len(measurements)
-        return SearchPoint(c, ratio, float("nan"))
+def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> tuple[float, dict]:
+    """The CETT c where the trend of the mean log PPL ratio over ``measurements`` crosses log(1 + p/100):
+    the PPL-p% trend search (``metrics.pplp_trend``) on the K checkpoints' per-sequence losses side by side,
+    whose pooled log ratio is the mean of theirs (each CETT tried costs one sparse pass per checkpoint).
+    Returns c and the search's facts (passes, standard error, warnings)."""
+    from sparsinglaw.metrics.pplp_trend import TrendSearch
 
-    outcome = search(mean_ratio, p, tolerance, max_passes)
-    if outcome.converged:
-        return outcome.points[outcome.solution_index].cett
-    below = [q.cett for q in outcome.points if q.ppl_ratio < 1 + p / 100]
-    return max(below) if below else min(q.cett for q in outcome.points)
+    for m in measurements:
+        m.dense(cett_curves=True)
+    dense = np.concatenate([m.dense_losses.nll.numpy() for m in measurements])
+    tokens = np.concatenate([m.dense_losses.tokens.double().numpy() for m in measurements])
+
+    def pooled(c: float) -> np.ndarray:
+        return np.concatenate([m.at("cett", c).losses.nll.numpy() for m in measurements])
+
+    search = TrendSearch(dense, tokens, p, tolerance, max_passes)
+    outcome = search.run(pooled)
+    for warning in outcome.warnings:
+        log.warning("calibrated CETT: %s", warning)
+    c = float(min(max(outcome.fit.cett, C_MIN), 1.0))
+    return c, {"cett": c, "sparse_passes": len(search.cetts), "standard_error": outcome.fit.se_ratio,
+               "converged": outcome.converged, "warnings": list(outcome.warnings), "checkpoints": len(measurements)}
+
+
+def _calibrated_result(measurement, c: float, name: str, calibration: dict, level: float = 0.9):
+    """One checkpoint at the calibrated CETT, with the interval of its activation and PPL ratios."""
+    from sparsinglaw.measure import build_result
+    from sparsinglaw.metrics.pplp_trend import setting_interval
+
+    evaluation = measurement.at("cett", c)
+    result = build_result(measurement, evaluation, model_name=name)
+    dense = measurement.dense_losses
+    result.interval = setting_interval(
+        dense.nll.numpy(), dense.tokens.double().numpy(), evaluation.losses.nll.numpy(),
+        evaluation.activity.seq_active.numpy(), evaluation.activity.seq_slots.numpy(), level, 1000, 0)
+    if result.interval is None:
+        result.warnings.append(f"no interval: fewer than 8 validation sequences ({dense.nll.numel()})")
+    result.solution = {"method": "cett-calibrated", **calibration}
+    return result
 
 
 def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
     """One CETT calibrated on the last K checkpoints, applied to all (re-measured each time)."""
-    from sparsinglaw.measure import Measurement, build_result
+    from sparsinglaw.measure import Measurement
     from sparsinglaw.store import ResultsStore
 
     infos = complete(run_dir)
@@ -219,14 +246,13 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
         return {"measured": 0, "cett": None}
     data, config = validation_data(run_dir, settings.max_tokens), _measure_config(settings, metric="cett")
     last = [Measurement(load_checkpoint(Path(i["path"])), data, config) for i in infos[-settings.calibrate_last:]]
-    c = _calibrate(last, settings.p, settings.tolerance)
+    c, calibration = _calibrate(last, settings.p, settings.tolerance)
     store = ResultsStore(run_dir)
     for info in infos:
         m = Measurement(load_checkpoint(Path(info["path"])), data, config)
-        evaluation = m.at("cett", c)
-        result = build_result(m, evaluation, model_name=Path(info["path"]).name)
+        result = _calibrated_result(m, c, Path(info["path"]).name, calibration)
         _store_row(store, info, result, settings.setting(), "cett-calibrated")
-    return {"measured": len(infos), "cett": c}
+    return {"measured": len(infos), "cett": c, "calibration": calibration}
 
 
 def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:

@@ -1,0 +1,177 @@
+"""Solving PPL-p% on a ``Measurement`` (docs/paper.md section 2): the search, the answer, its interval.
+
+Two definitions of the answer (``MeasureConfig.solution``):
+
+- ``trend`` (default, ``metrics.pplp_trend``): the CETT where a monotone fit of the PPL ratio against CETT,
+  over every pass, meets 1 + p/100; the search stops when the trend's standard error there is at most the
+  tolerance. The activation ratio is read at that CETT: measured when a pass lies within FRESH_GAP of it,
+  else interpolated in log c between the passes around it (the result says which, and how far).
+- ``lowest-crossing`` (``metrics.pplp.search``): the lowest evaluated CETT whose own PPL ratio is within the
+  tolerance of the target, the finite-sample definition closest to the published procedure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sparsinglaw.metrics.base import Solved
+from sparsinglaw.metrics.pplp import (C_MAX, C_MIN, FRESH_GAP, SearchPoint, bootstrap_interval, noise_warning,
+                                      ratio_noise, search)
+from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendSearch, interpolate_in_log_c, trend_interval
+
+if TYPE_CHECKING:  # measure imports this module's users; no import cycle at run time
+    from sparsinglaw.measure import Evaluation, Measurement
+    from sparsinglaw.results import MeasureResult
+
+
+@dataclass
+class PPLPSolved(Solved):
+    """What a PPL-p% solve leaves for the result: the evaluation the per-layer table comes from (the pass
+    nearest the answer), every evaluation, and the facts ``finish`` writes into the result."""
+
+    evaluations: list = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+    def finish(self, result: MeasureResult, measurement: Measurement) -> None:
+        cfg, facts = measurement.config, self.facts
+        result.metric = "pplp"
+        result.setting = {"p": cfg.p, "cett": facts["cett"], "tolerance": cfg.tolerance, "solution": cfg.solution}
+        result.search, result.interval, result.ratio_noise = facts["points"], facts["interval"], facts["ratio_noise"]
+        result.solution = facts.get("solution")
+        result.warnings.extend(facts["warnings"])
+        if cfg.solution == "trend":
+            _read_at_answer(result, measurement, self.evaluations, facts["cett"])
+        censored = (result.interval or {}).get("censored_fraction", 0.0)
+        if censored > 0.2:
+            result.warnings.append(
+                f"{censored:.0%} of bootstrap resamples cross the target outside the evaluated CETTs; the "
+                "interval is a lower bound on the uncertainty")
+
+
+def _cett_of(evaluation: Evaluation) -> float:
+    return float(evaluation.applied.setting["cett"])
+
+
+def _read_at_answer(result: MeasureResult, measurement: Measurement, evaluations: list[Evaluation], c: float) -> None:
+    """Activation ratios (overall and per FFN) and thresholds at the answer CETT c."""
+    cetts = [_cett_of(e) for e in evaluations]
+    x = math.log(c)
+    result.activation_ratio = float(interpolate_in_log_c(cetts, np.array([e.activity.activation_ratio for e in evaluations]), np.array(x)))
+    per_layer = np.array([e.activity.layer_ratios() for e in evaluations]).T  # (layers, K)
+    ratios = interpolate_in_log_c(cetts, per_layer, np.full(len(per_layer), x))
+    thresholds = measurement.curves.thresholds(c)
+    for layer, ratio, t in zip(result.layers, ratios, thresholds):
+        layer.activation_ratio, layer.threshold = float(np.clip(ratio, 0.0, 1.0)), t
+
+
+def activation_source(cetts: list[float], c: float) -> dict:
+    """Whether the activation ratio at c is measured (a pass within FRESH_GAP) or interpolated, and how far."""
+    x = np.log(np.asarray(cetts))
+    gaps = np.abs(x - math.log(c))
+    nearest = int(np.argmin(gaps))
+    if gaps[nearest] <= FRESH_GAP:
+        return {"activation": "measured", "passes": [cetts[nearest]], "distance": float(gaps[nearest])}
+    below, above = x[x < math.log(c)], x[x > math.log(c)]
+    if len(below) and len(above):
+        pair = [float(np.exp(below.max())), float(np.exp(above.min()))]
+        how = "interpolated"
+    else:
+        ends = np.sort(x)[:2] if not len(below) else np.sort(x)[-2:]
+        pair, how = [float(v) for v in np.exp(ends)], "extrapolated"
+    return {"activation": how, "passes": pair, "distance": float(gaps[nearest])}
+
+
+def solve(measurement: Measurement) -> PPLPSolved:
+    """PPL-p% on ``measurement`` by its config's ``solution`` definition."""
+    measurement.dense(cett_curves=True)
+    if measurement.config.solution == "trend":
+        return _solve_trend(measurement)
+    return _solve_lowest_crossing(measurement)
+
+
+def _evaluator(measurement: Measurement, evaluations: list[Evaluation]):
+    def evaluate(c: float) -> Evaluation:
+        evaluation = measurement.at("cett", c)
+        evaluations.append(evaluation)
+        return evaluation
+
+    return evaluate
+
+
+def _solve_trend(measurement: Measurement) -> PPLPSolved:
+    cfg, dense = measurement.config, measurement.dense_losses
+    evaluations: list[Evaluation] = []
+    evaluate = _evaluator(measurement, evaluations)
+    trend = TrendSearch(dense.nll.numpy(), dense.tokens.double().numpy(), cfg.p, cfg.tolerance,
+                        cfg.max_sparse_passes, cfg.start_cett)
+    outcome = trend.run(lambda c: evaluate(c).losses.nll.numpy())
+    fit, cetts = outcome.fit, trend.cetts
+    c = float(np.clip(fit.cett, C_MIN, C_MAX))
+    nearest = evaluations[int(np.argmin(np.abs(np.log(cetts) - math.log(c))))]
+    facts = _points_and_noise(measurement, evaluations)
+    facts.update(cett=c, converged=outcome.converged, warnings=list(outcome.warnings), interval=None)
+    facts["solution"] = {
+        "method": "trend", "cett": c, "standard_error": fit.se_ratio, "stop_standard_error": fit.stop_se,
+        "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
+        "sparse_passes": len(cetts), "converged": outcome.converged, **activation_source(cetts, c),
+    }
+    if cfg.ci_level > 0:
+        if dense.nll.numel() < MIN_SEQUENCES:
+            facts["warnings"].append(
+                f"no interval: {dense.nll.numel()} evaluation sequences, fewer than {MIN_SEQUENCES} to resample "
+                "(use more or shorter sequences, e.g. a smaller --seq-len)")
+        else:
+            facts["interval"] = trend_interval(
+                trend, fit, [e.activity.seq_active.numpy() for e in evaluations],
+                [e.activity.seq_slots.numpy() for e in evaluations], cfg.ci_level, cfg.bootstrap_samples, cfg.seed)
+    return PPLPSolved(nearest, evaluations, facts)
+
+
+def _points_and_noise(measurement: Measurement, evaluations: list[Evaluation]) -> dict:
+    target = 1 + measurement.config.p / 100
+    points = [SearchPoint(_cett_of(e), measurement.ppl_ratio(e), e.activity.activation_ratio) for e in evaluations]
+    noise = ratio_noise(measurement.dense_losses.tokens.numpy(), [e.losses.nll.numpy() for e in evaluations],
+                        [_cett_of(e) for e in evaluations], target)
+    return {"points": [asdict(q) for q in points], "ratio_noise": noise}
+
+
+def _solve_lowest_crossing(measurement: Measurement) -> PPLPSolved:
+    cfg = measurement.config
+    evaluations: list[Evaluation] = []
+    evaluate = _evaluator(measurement, evaluations)
+
+    def point(c: float) -> SearchPoint:
+        evaluation = evaluate(c)
+        return SearchPoint(c, measurement.ppl_ratio(evaluation), evaluation.activity.activation_ratio)
+
+    outcome = search(point, cfg.p, cfg.tolerance, cfg.max_sparse_passes, start=cfg.start_cett)
+    index = outcome.solution_index if outcome.solution_index is not None else len(evaluations) - 1
+    facts = _points_and_noise(measurement, evaluations)
+    facts.update(cett=_cett_of(evaluations[index]), warnings=list(outcome.warnings), converged=outcome.converged)
+    if not outcome.converged and outcome.solution_index is None:
+        facts["warnings"].append("no CETT reached the PPL target; the last evaluated setting is reported")
+    facts["interval"] = _crossing_interval(measurement, evaluations) if cfg.ci_level > 0 else None
+    facts["solution"] = {"method": "lowest-crossing", "cett": facts["cett"], "sparse_passes": len(evaluations),
+                         "converged": outcome.converged, "activation": "measured"}
+    if (warning := noise_warning(facts["ratio_noise"], cfg.tolerance)) is not None:
+        facts["warnings"].append(warning)
+    return PPLPSolved(evaluations[index], evaluations, facts)
+
+
+def _crossing_interval(measurement: Measurement, evaluations: list[Evaluation]) -> dict | None:
+    cfg, dense = measurement.config, measurement.dense_losses
+    return bootstrap_interval(
+        dense.nll.numpy(), dense.tokens.double().numpy(),
+        [e.losses.nll.numpy() for e in evaluations],
+        [e.activity.seq_active.numpy() for e in evaluations],
+        [e.activity.seq_slots.numpy() for e in evaluations],
+        [_cett_of(e) for e in evaluations],
+        1 + cfg.p / 100, cfg.ci_level, cfg.bootstrap_samples, cfg.seed,
+    )
+
+
+__all__ = ["PPLPSolved", "activation_source", "solve"]

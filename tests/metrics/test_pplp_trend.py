@@ -1,0 +1,125 @@
+"""The trend solution of PPL-p%: the fit, the stop rule, path independence and the interval's coverage,
+on synthetic per-sequence losses whose trend crossing is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.measure import MeasureConfig
+from sparsinglaw.metrics.pplp_trend import (TrendSearch, expanded_levels, fit_trend, interpolate_in_log_c,
+                                            trend_interval)
+
+C_STAR, SLOPE = 0.05, 4.0
+
+
+class Losses:
+    """n sequences of T predicted tokens: sparse NLL = dense + T * trend(c) * (own sensitivity) + fresh noise
+    of sd ``noise`` per token at every CETT (the scatter real passes show). The population crossing of
+    1.01 is C_STAR (sensitivities have mean 1); ``seq_active`` falls linearly in log c."""
+
+    def __init__(self, seed: int, n: int = 16, T: int = 64, noise: float = 0.03):
+        self.rng = np.random.default_rng(seed)
+        self.tokens = np.full(n, T - 1.0)
+        self.dense = self.rng.normal(3.0 * (T - 1), 5.0, n)
+        self.sensitivity = self.rng.normal(1.0, 0.3, n)
+        self.noise = noise
+        self.active: list[np.ndarray] = []
+
+    def __call__(self, c: float) -> np.ndarray:
+        trend = math.log(1.01) * (c / C_STAR) ** SLOPE
+        self.active.append(self.tokens * 100 * np.clip(0.4 + 0.1 * math.log(c / C_STAR), 0, 1))
+        return self.dense + self.tokens * trend * self.sensitivity + self.rng.normal(0, self.noise * np.sqrt(self.tokens))
+
+
+def run(seed: int, start: float = 0.05, **kw) -> tuple[TrendSearch, object, Losses]:
+    losses = Losses(seed, **kw)
+    search = TrendSearch(losses.dense, losses.tokens, p=1.0, tol=1e-3, max_passes=12, start=start)
+    return search, search.run(losses), losses
+
+
+def test_fit_recovers_a_noise_free_power_law_and_its_crossing():
+    cetts = [0.02, 0.035, 0.06, 0.08]
+    log_r = np.array([math.log(1.01) * (c / C_STAR) ** SLOPE for c in cetts])
+    fit = fit_trend(cetts, log_r, noise_sd=1e-4, noise_source="pair", target=1.01)
+    assert fit.cett == pytest.approx(C_STAR, rel=1e-3)
+    assert fit.slope == pytest.approx(SLOPE, rel=1e-2)
+    assert 0 < fit.se_ratio < 2e-4  # about one pass's noise: the passes far from the crossing count less
+    tenfold = fit_trend(cetts, log_r, noise_sd=1e-5, noise_source="pair", target=1.01)
+    assert tenfold.se_ratio == pytest.approx(fit.se_ratio / 10, rel=0.05)
+
+
+@pytest.mark.parametrize("start", [0.02, 0.05, 0.15])
+def test_search_stops_on_the_standard_error_near_the_true_crossing(start):
+    answers, passes = [], []
+    for seed in range(12):
+        search, out, _ = run(seed, start=start)
+        assert out.converged and out.fit.stop_se <= 1e-3
+        answers.append(out.fit.cett)
+        passes.append(len(search.cetts))
+    assert np.median(answers) == pytest.approx(C_STAR, rel=0.05)
+    assert np.median(passes) <= (3 if start == 0.05 else 6)
+
+
+def test_answers_from_different_starts_fall_inside_each_others_intervals():
+    rng_seed = 7
+    intervals = {}
+    for start in (0.02, 0.05, 0.15):
+        losses = Losses(rng_seed)
+        # One data set: every start sees the same dense losses and sensitivities (fresh noise per pass).
+        search = TrendSearch(losses.dense, losses.tokens, 1.0, 1e-3, 12, start)
+        out = search.run(losses)
+        iv = trend_interval(search, out.fit, losses.active, [losses.tokens * 100] * len(losses.active), 0.9, 400, 0)
+        intervals[start] = (out.fit.cett, iv["cett"])
+    for c, _ in intervals.values():
+        for _, (lo, hi) in intervals.values():
+            assert lo <= c <= hi
+
+
+def test_interval_covers_the_population_crossing_about_as_often_as_it_says():
+    covered, widths = 0, []
+    trials = 40
+    for seed in range(trials):
+        search, out, losses = run(100 + seed, n=12)
+        iv = trend_interval(search, out.fit, losses.active, [losses.tokens * 100] * len(losses.active), 0.9, 300, seed)
+        lo, hi = iv["cett"]
+        covered += lo <= C_STAR <= hi
+        widths.append(hi / lo - 1)
+        assert lo < hi  # never degenerate
+    assert covered / trials >= 0.75
+    assert np.median(widths) < 0.5
+
+
+def test_budget_warning_gives_the_evaluation_size_that_would_resolve_it():
+    losses = Losses(3, n=8, noise=0.2)  # scatter far above the tolerance
+    search = TrendSearch(losses.dense, losses.tokens, 1.0, 1e-3, 3, 0.05)
+    out = search.run(losses)
+    assert not out.converged and len(search.cetts) == 3
+    assert "evaluation tokens" in out.warnings[0] and "max_sparse_passes" in out.warnings[0]
+
+
+def test_unreachable_target_stops_with_a_warning():
+    dense = np.full(8, 100.0)
+    search = TrendSearch(dense, np.full(8, 50.0), 1.0, 1e-3, 12, 0.05)
+    out = search.run(lambda c: dense + 0.001 * c)  # the ratio barely moves, even at CETT 1
+    assert not out.converged and "stays below" in out.warnings[0]
+    assert 1.0 in search.cetts
+
+
+def test_interpolation_in_log_c_and_expanded_levels():
+    values = np.array([0.2, 0.4])
+    assert interpolate_in_log_c([0.01, 0.04], values, np.array(math.log(0.02))) == pytest.approx(0.3)
+    lo, hi = expanded_levels(8, 0.9)
+    assert lo < 0.05 and hi == pytest.approx(1 - lo)  # wider than the plain percentiles for 8 sequences
+    assert expanded_levels(10_000, 0.9)[0] == pytest.approx(0.05, abs=1e-3)
+
+
+@pytest.mark.parametrize("field, value", [("p", 1e9), ("p", 0.0), ("p", -1.0), ("tolerance", float("nan")),
+                                          ("tolerance", float("inf")), ("tolerance", -1e-3), ("start_cett", 0.0),
+                                          ("start_cett", 1.0), ("solution", "lowest")])
+def test_impossible_pplp_settings_are_refused(field, value):
+    with pytest.raises(ConfigError, match=field):
+        MeasureConfig(metric="pplp", **{field: value})

@@ -22,6 +22,7 @@ from typing import Any
 from sparsinglaw.errors import ConfigError, SparsingLawError
 from sparsinglaw.laws import report
 from sparsinglaw.laws.curve import Curve
+from sparsinglaw.laws.families import LAWS
 from sparsinglaw.laws.fit import INTERVALS, RANKINGS, FitOptions, LawFitError, choose_law, fit_all, fit_law
 from sparsinglaw.laws.io import read_curves
 from sparsinglaw.laws.paper import load_paper_curve, paper_coefficients, paper_curve_names, paper_table
@@ -29,7 +30,7 @@ from sparsinglaw.laws.predict import backtest, predict, tokens_to_within
 from sparsinglaw.laws.results import FitReport, FitResult
 from sparsinglaw.laws.scale import compare_limits, params_for
 
-LAW_CHOICES = ("auto", "paper", "relu", "silu", "log", "sigmoid")
+LAW_CHOICES = ("auto", "paper")  # plus every registered law family, read when the parser is built
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--paper", action="append", default=[], metavar="NAME",
                    help="also fit the paper's measured curve NAME, shipped with the package (e.g. 0.1b_relu; "
                         "repeatable; 'all' for the eleven, 'list' to name them with their published fits)")
-    p.add_argument("--law", default="auto", choices=LAW_CHOICES,
+    p.add_argument("--law", default="auto", choices=(*LAW_CHOICES, *LAWS.names()),
                    help="law family; auto fits all and ranks them; paper picks the activation's form")
     p.add_argument("--activation", help="activation function (relu, silu, ...) if not in the file name")
     p.add_argument("--rank-by", default="aic", choices=RANKINGS, help="ranking for --law auto")

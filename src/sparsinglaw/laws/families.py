@@ -10,7 +10,28 @@ parameters, box bounds, analytic Jacobian, linearized starting points and a line
 
 Starting points come from linearizations (for a fixed alpha and A0 the ReLU law is linear in (b, c) in
 log space; for a fixed alpha the SiLU law is linear in (c, A0); and so on), so no curve needs hand-tuned
-starts. New families can be added with ``register_law``.
+starts. New families can be added with ``register_law``: a name, the formula, parameter names and box
+bounds, the function and its Jacobian (columns in parameter order), starting points, a linearized view
+for plots and the limit (None for laws without one). ``fit_law``, ``fit_all`` and ``sparsinglaw fit
+--law NAME`` then use it like the built-in families:
+
+>>> import numpy as np
+>>> from sparsinglaw.laws import Curve, Law, fit_law, register_law
+>>> def expdecay(d, a0, c, k):
+...     return a0 + c * np.exp(-k * d)
+>>> def expdecay_jac(d, a0, c, k):
+...     e = np.exp(-k * d)
+...     return np.column_stack([np.ones_like(d), e, -c * d * e])
+>>> _ = register_law(Law(
+...     "expdecay", "A = A0 + c * exp(-k * D)", ("A0", "c", "k"), (0.0, -1.0, 0.0), (1.0, 1.0, 10.0),
+...     expdecay, expdecay_jac, starts=lambda d, a: [np.array([a[-1], a[0] - a[-1], 1.0 / d.mean()])],
+...     linearize=lambda d, a, p: Linearized(d, np.log(np.abs(a - p[0])), "D", "log|A - A0|"),
+...     limit=lambda p: float(p[0]), limit_param="A0"))
+>>> d = np.linspace(1, 50, 25)
+>>> result = fit_law(Curve(d * 1e9, expdecay(d, 0.07, 0.05, 0.1), "toy"), "expdecay", interval="profile")
+>>> round(result.params["A0"], 4), result.limit.identified
+(0.07, True)
+>>> _ = LAWS.unregister("expdecay")  # doctests share one process: leave the registry as found
 """
 
 from __future__ import annotations

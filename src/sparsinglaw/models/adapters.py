@@ -5,6 +5,28 @@ docs/paper.md section 1: an FFN computes ``s = act(W_gate x)``, ``h = s * (W_up 
 Every metric needs, per layer, the activation output ``s``, the down projection's input ``h`` and the
 columns of ``W_down``. An adapter knows where these live in one family of architectures and returns one
 ``FFNLayer`` per FFN (per expert for mixture-of-experts models).
+
+Adding an architecture: subclass ``FFNAdapter`` with the ``config.model_type`` values it handles and a
+``find_layers`` that wraps each FFN (``ModuleFFNLayer`` covers FFNs whose down projection and activation
+are modules), then ``register_adapter`` an instance:
+
+>>> from types import SimpleNamespace
+>>> from torch import nn
+>>> class ToyLM(nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.config = SimpleNamespace(model_type="toy")
+...         self.ffn = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 8))
+>>> class ToyAdapter(FFNAdapter):
+...     name, model_types = "toy", ("toy",)
+...     def find_layers(self, model):
+...         down = model.ffn[2]
+...         return [ModuleFFNLayer(index=0, name="ffn", block=0, width=16, gated=False, down=down,
+...                                act=None, weight_fn=linear_weight(down))]
+>>> _ = register_adapter(ToyAdapter())
+>>> find_ffn_layers(ToyLM())
+[ModuleFFNLayer(ffn, d_f=16, non-gated)]
+>>> _ = _REGISTRY.unregister("toy")  # doctests share one process: leave the registry as found
 """
 
 from __future__ import annotations

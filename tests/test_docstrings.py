@@ -97,3 +97,21 @@ def test_unknown_top_level_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         sparsinglaw.nope  # noqa: B018
     assert "load_model" in dir(sparsinglaw)
+
+
+def _paper_sections() -> set[str]:
+    text = (SRC.parent / "docs" / "paper.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", text, flags=re.MULTILINE))
+
+
+def test_docs_paper_references_resolve():
+    """Every "docs/paper.md section N" (or N.M, "sections 1-2", "sections 2 and 4") names a real heading."""
+    sections = _paper_sections()
+    assert {"1", "2", "3", "4", "2.4", "2.5", "3.5", "4.1"} <= sections
+    cited = re.compile(r"docs/paper\.md,? sections? (\d+(?:\.\d+)?)(?:\s*(?:-|and|,)\s*(\d+(?:\.\d+)?))?")
+    roots = [SRC, SRC.parent / "tests", SRC.parent / "benchmarks", SRC.parent / "README.md", SRC.parent / "docs"]
+    files = [p for r in roots if r.exists() for p in ([r] if r.is_file() else r.rglob("*"))
+             if p.suffix in (".py", ".md", ".toml")]
+    bad = [f"{p.relative_to(SRC.parent)}: section {n}" for p in files
+           for m in cited.finditer(p.read_text(encoding="utf-8")) for n in m.groups() if n and n not in sections]
+    assert not bad, bad

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import random_eval_data, tiny_llama
-from sparsinglaw.errors import ConfigError
+from sparsinglaw.errors import ConfigError, DataError
 from sparsinglaw.measure import MeasureConfig, Measurement, default_sweep, measure, sweep
 from sparsinglaw.metrics.topk import topk_mask
 from sparsinglaw.results import MeasureResult
@@ -137,3 +137,18 @@ def test_sweep_runs_one_dense_pass(tiny_model, eval_data):
     finally:
         Measurement.dense = original
     assert sum(calls) == 1
+
+
+def test_measure_takes_token_ids_and_texts_and_results_become_frames():
+    model, data = tiny_llama("relu", seed=3), random_eval_data(n_sequences=4)
+    config = MeasureConfig(metric="topk", ratio=0.5, batch_size=4)
+    from_data = measure(model, data, config)
+    from_ids = measure(model, data.input_ids.tolist(), config)  # nested lists of token ids
+    assert from_ids.activation_ratio == from_data.activation_ratio and from_ids.data_source == "token ids"
+    frame = from_data.to_frame()
+    assert list(frame["name"]) == [layer.name for layer in from_data.layers]
+    summary = from_data.to_frame("summary")
+    assert summary.loc[0, "activation_ratio"] == from_data.activation_ratio
+    assert "<table" in from_data._repr_html_()
+    with pytest.raises(DataError, match="tokenizer"):
+        measure(model, ["some text"], config)

@@ -21,7 +21,7 @@ import torch
 from sparsinglaw import metrics
 from sparsinglaw.activity import ActivityCounter
 from sparsinglaw.capture import attach
-from sparsinglaw.data.batches import EvalData
+from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce, world
 from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
 from sparsinglaw.errors import ConfigError
@@ -201,10 +201,14 @@ class Measurement:
         return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
 
 
-def measure(model, data: EvalData, config: MeasureConfig | None = None, *, tokenizer=None,
+def measure(model, data, config: MeasureConfig | None = None, *, tokenizer=None,
             model_name: str = "in-memory", layers=None, progress: bool = False) -> MeasureResult:
-    """Measure ``config.metric`` on ``model`` over ``data``; see ``MeasureConfig`` for the settings."""
+    """Measure ``config.metric`` on ``model`` over ``data``; see ``MeasureConfig`` for the settings.
+
+    ``data``: ``EvalData``, token ids ``(n_sequences, seq_len)``, or texts (with ``tokenizer``; packed into
+    256-token sequences up to 8,192 tokens, see ``sparsinglaw.data.as_eval_data`` for other sizes)."""
     config = config or MeasureConfig()
+    data = as_eval_data(data, tokenizer)
     started = time.perf_counter()
     measurement = Measurement(model, data, config, layers=layers, progress=progress)
     solved = metrics.get_metric(config.metric).solve(measurement)  # PPL-p% searches; the others run once

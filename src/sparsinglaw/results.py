@@ -76,6 +76,30 @@ class MeasureResult:
     def load(cls, path: str | Path) -> MeasureResult:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers as one flat record (a row of a comparison across models or checkpoints)."""
+        row = {"model": self.model, "metric": self.metric, **{f"setting.{k}": v for k, v in self.setting.items()},
+               "dense_ppl": self.dense_ppl, "sparse_ppl": self.sparse_ppl, "ppl_ratio": self.ppl_ratio,
+               "activation_ratio": self.activation_ratio, "dead_neuron_ratio": self.dead_neuron_ratio,
+               "n_tokens": self.n_tokens, "forward_passes": self.forward_passes}
+        if self.interval:
+            row["activation_ratio.low"], row["activation_ratio.high"] = self.interval["activation_ratio"]
+        return row
+
+    def to_frame(self, level: str = "layer"):
+        """A pandas DataFrame: one row per FFN (``level="layer"``) or the one-row ``summary()``."""
+        import pandas as pd
+
+        if level == "summary":
+            return pd.DataFrame([self.summary()])
+        if level != "layer":
+            raise ValueError(f"level must be 'layer' or 'summary', got {level!r}")
+        return pd.DataFrame([asdict(layer) for layer in self.layers])
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the summary, then the per-FFN table."""
+        return self.to_frame("summary").to_html(index=False) + self.to_frame("layer").to_html(index=False)
+
     def _solution_lines(self) -> list[str]:
         """PPL-p%: which definition, its standard error, and where the activation ratio was read."""
         sol = self.solution

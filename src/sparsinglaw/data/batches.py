@@ -76,3 +76,27 @@ def build_eval_data(
         )
     ids = torch.tensor(stream[: n_sequences * seq_len], dtype=torch.long).view(n_sequences, seq_len)
     return EvalData(input_ids=ids, source=source)
+
+
+def as_eval_data(data, tokenizer=None, *, seq_len: int = 256, max_tokens: int = 8192) -> EvalData:
+    """``EvalData`` from what a notebook has at hand: ``EvalData`` as it is; token ids as a
+    ``(n_sequences, seq_len)`` tensor (or nested lists); texts (one string or a list of documents), packed
+    with ``tokenizer`` into ``seq_len``-token sequences up to ``max_tokens``."""
+    if isinstance(data, EvalData):
+        return data
+    if isinstance(data, str):
+        data = [data]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(d, str) for d in data):
+        if tokenizer is None:
+            raise DataError("texts need a tokenizer to become evaluation sequences: pass tokenizer=...")
+        return build_eval_data(tokenizer, list(data), seq_len=seq_len, max_tokens=max_tokens, source="texts")
+    try:
+        ids = torch.as_tensor(data, dtype=torch.long)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise DataError(f"cannot use {type(data).__name__} as evaluation data: pass EvalData, token ids "
+                        "(n_sequences, seq_len) or texts") from err
+    if ids.dim() == 1:
+        ids = ids[None]
+    if ids.dim() != 2 or ids.shape[1] < 2:
+        raise DataError(f"token ids must be (n_sequences, seq_len >= 2), got shape {tuple(ids.shape)}")
+    return EvalData(input_ids=ids, source="token ids")

@@ -1,0 +1,249 @@
+"""Measure input sparsity of every projection: the Python API (issue 18).
+
+    from sparsinglaw.inputs import InputConfig, measure_inputs
+    result = measure_inputs(model, data, InputConfig(p=1.0))     # PPL-1% of each method
+    print(result.table()); result.save("inputs.json")
+
+One dense pass gathers every projection's CETT curve and ``|x|`` histogram (``inputs.stats``); TEAL's
+greedy allocation then runs block by block on a few calibration sequences (``inputs.greedy``); each
+method setting costs one sparse pass, whose kept shares are counted, not predicted. PPL-p% uses the same
+trend search as output sparsity (``metrics.pplp_trend.TrendSearch``) over the method's parameter (the
+CETT target c, or TEAL's input sparsity), then one pass at the crossing gives the reported numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from sparsinglaw.data.batches import EvalData, as_eval_data
+from sparsinglaw.engine import BatchContext, SequenceLosses, run_pass
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
+from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
+from sparsinglaw.inputs.stats import InputStatistics, Setting, cett_setting, keep_mask, uniform_setting
+from sparsinglaw.metrics.pplp import C_MAX, C_MIN
+from sparsinglaw.metrics.pplp_trend import TrendSearch
+from sparsinglaw.models.projections import (KINDS, Projection, attach_inputs, find_projections, observe_outputs,
+                                            require_called)
+from sparsinglaw.provenance import stamp
+
+METHODS = ("cett", "teal-uniform", "teal-greedy")
+MAX_SPARSITY = 0.99  # a TEAL solution is held below dropping every input
+
+
+@dataclass
+class InputConfig:
+    """What to measure. ``p`` set: PPL-p% per method; ``p=None``: the fixed ``cett`` and ``sparsity``."""
+
+    methods: tuple[str, ...] = METHODS
+    p: float | None = 1.0
+    cett: float = 0.1  # fixed setting of the CETT method (p=None)
+    sparsity: float = 0.4  # fixed input sparsity of the TEAL methods (p=None)
+    kinds: tuple[str, ...] = KINDS
+    tolerance: float = 2e-3
+    max_sparse_passes: int = 8
+    start_cett: float = 0.05
+    start_sparsity: float = 0.2
+    batch_size: int = 4
+    anchors: int = 5
+    bytes_per_weight: float = 4.0  # float32; 2 for fp16, about 0.56 for Q4_1
+    greedy_step: float = 0.02  # block sparsity added per greedy step
+    greedy_max: float = 0.9
+    greedy_sequences: int = 4  # calibration sequences (the first ones of the data)
+
+    def __post_init__(self) -> None:
+        self.methods, self.kinds = tuple(self.methods), tuple(self.kinds)
+        checks = [
+            (bool(self.methods) and all(m in METHODS for m in self.methods), "methods",
+             f"must be some of {', '.join(METHODS)}"),
+            (self.p is None or 0 < self.p <= 100, "p", "must be in (0, 100] or None"),
+            (0 <= self.cett <= 1, "cett", "must be in [0, 1]"),
+            (0 <= self.sparsity < 1, "sparsity", "must be in [0, 1)"),
+            (all(k in KINDS for k in self.kinds) and bool(self.kinds), "kinds", f"must be some of {', '.join(KINDS)}"),
+            (math.isfinite(self.tolerance) and self.tolerance > 0, "tolerance", "must be a finite number > 0"),
+            (self.max_sparse_passes >= 2, "max_sparse_passes", "must be >= 2"),
+            (0 < self.start_cett < 1 and 0 < self.start_sparsity < 1, "start_cett", "starts must be in (0, 1)"),
+            (self.batch_size >= 1 and self.anchors >= 1, "batch_size", "batch_size and anchors must be >= 1"),
+            (self.bytes_per_weight > 0, "bytes_per_weight", "must be > 0"),
+            (self.greedy_sequences >= 1, "greedy_sequences", "must be >= 1"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise ConfigError(f"{name}={getattr(self, name)!r} {why}")
+
+
+@dataclass
+class InputEvaluation:
+    setting: Setting
+    losses: SequenceLosses
+    kept_share: list[float]  # per projection
+
+
+def other_weight_count(model, projections: list[Projection]) -> int:
+    """Weights a decode step reads outside the projections: the output head, norms, one embedding row."""
+    skip = {id(p.module.weight) for p in projections}
+    embedding = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    total = embedding.shape[1]  # one row per token
+    if head is not None and head.weight is embedding:
+        total += embedding.numel()  # tied: the full table is read as the head
+    skip.add(id(embedding))
+    seen = set()
+    for param in model.parameters():
+        if id(param) in skip or id(param) in seen:
+            continue
+        seen.add(id(param))
+        total += param.numel()
+    return total
+
+
+class InputMeasurement:
+    """A model, its data, the dense statistics pass, and sparse passes at method settings on demand."""
+
+    def __init__(self, model, data: EvalData, config: InputConfig, projections: list[Projection] | None = None):
+        self.model, self.data, self.config = model, data, config
+        self.projections = projections if projections is not None else find_projections(model, config.kinds)
+        self.context = BatchContext()
+        self.passes = 0
+        self.stats = InputStatistics(self.projections, anchors=config.anchors)
+        self.dense_losses: SequenceLosses | None = None
+        self._greedy: GreedyPath | None = None
+        self.other_weights = other_weight_count(model, self.projections)
+
+    def dense(self) -> None:
+        """The dense pass: losses and every projection's statistics (once)."""
+        if self.dense_losses is not None:
+            return
+        with observe_outputs(self.projections, self.stats.observe) as calls:
+            self.dense_losses = run_pass(self.model, self.data, self.config.batch_size, self.context)
+        require_called(self.projections, calls)
+        self.passes += 1
+
+    def greedy(self) -> GreedyPath:
+        if self._greedy is None:
+            self.dense()
+            ids = self.data.input_ids[: self.config.greedy_sequences]
+            self._greedy = greedy_path(self.model, self.projections, self.stats, ids,
+                                       step=self.config.greedy_step, max_sparsity=self.config.greedy_max)
+        return self._greedy
+
+    def setting(self, method: str, value: float) -> Setting:
+        self.dense()
+        if method == "cett":
+            return cett_setting(self.stats, value)
+        if method == "teal-uniform":
+            return uniform_setting(self.stats, value)
+        if method == "teal-greedy":
+            return greedy_setting(self.stats, self.greedy(), value)
+        raise ConfigError(f"unknown input-sparsity method {method!r}; choose from {', '.join(METHODS)}")
+
+    def evaluate(self, setting: Setting) -> InputEvaluation:
+        """A sparse pass zeroing the inputs ``setting`` drops; kept shares counted per projection."""
+        kept = torch.zeros(len(self.projections), dtype=torch.float64)
+        slots = torch.zeros(len(self.projections), dtype=torch.float64)
+
+        def sparsify(p: Projection, x: torch.Tensor) -> torch.Tensor:
+            norms = None if setting.norms is None else setting.norms[p.index]
+            keep = keep_mask(x, setting.thresholds[p.index], norms)
+            kept[p.index] += float(keep.sum())
+            slots[p.index] += keep.numel()
+            return x * keep
+
+        with attach_inputs(self.projections, sparsify) as calls:
+            losses = run_pass(self.model, self.data, self.config.batch_size, self.context)
+        require_called(self.projections, calls)
+        self.passes += 1
+        return InputEvaluation(setting, losses, (kept / slots.clamp_min(1)).tolist())
+
+    def ppl_ratio(self, evaluation: InputEvaluation) -> float:
+        return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
+
+    def bytes_per_token(self, kept_share: list[float] | None = None) -> float:
+        """Weight bytes a batch-1 decode step reads; ``kept_share=None``: the dense model."""
+        shares = kept_share or [1.0] * len(self.projections)
+        projected = sum(s * p.parameters for s, p in zip(shares, self.projections))
+        return (projected + self.other_weights) * self.config.bytes_per_weight
+
+    def method_result(self, evaluation: InputEvaluation, parameter: str) -> MethodResult:
+        s = evaluation.setting
+        sizes = np.array([p.parameters for p in self.projections], dtype=np.float64)
+        rows = [ProjectionResult(p.name, p.block, p.kind, p.in_features, p.out_features, float(t), float(k),
+                                 None if s.sparsities is None else float(s.sparsities[p.index]))
+                for p, t, k in zip(self.projections, s.thresholds, evaluation.kept_share)]
+        used = self.bytes_per_token(evaluation.kept_share)
+        return MethodResult(
+            method=s.method, parameter=parameter, value=float(s.value), rule=s.rule,
+            sparse_ppl=evaluation.losses.ppl, ppl_ratio=self.ppl_ratio(evaluation),
+            kept_share=float(np.dot(evaluation.kept_share, sizes) / sizes.sum()),
+            bytes_per_token=used, bytes_ratio=used / self.bytes_per_token(), projections=rows)
+
+    def fixed(self, method: str, value: float) -> MethodResult:
+        evaluation = self.evaluate(self.setting(method, value))
+        result = self.method_result(evaluation, _parameter(method))
+        result.search = [_search_row(self, evaluation)]
+        return result
+
+    def solve(self, method: str, p: float) -> MethodResult:
+        """PPL-p% of ``method``: the trend search over its parameter, then one pass at the crossing."""
+        self.dense()
+        cfg = self.config
+        cett = method == "cett"
+        hi = C_MAX if cett else MAX_SPARSITY
+        rows: list[dict[str, float]] = []
+
+        def run(value: float) -> np.ndarray:
+            evaluation = self.evaluate(self.setting(method, min(value, hi)))
+            rows.append(_search_row(self, evaluation))
+            return evaluation.losses.nll.numpy()
+
+        search = TrendSearch(self.dense_losses.nll.numpy(), self.dense_losses.tokens.numpy().astype(np.float64),
+                             p, cfg.tolerance, cfg.max_sparse_passes,
+                             start=cfg.start_cett if cett else cfg.start_sparsity)
+        outcome = search.run(run)
+        value = float(np.clip(outcome.fit.cett, C_MIN, hi))
+        evaluation = self.evaluate(self.setting(method, value))
+        result = self.method_result(evaluation, _parameter(method))
+        result.search = rows + [_search_row(self, evaluation)]
+        result.solution = {"method": "trend", "value": value, "standard_error": outcome.fit.se_ratio,
+                           "converged": outcome.converged, "sparse_passes": len(outcome.cetts) + 1}
+        result.warnings = list(outcome.warnings)
+        return result
+
+
+def _parameter(method: str) -> str:
+    return "cett" if method == "cett" else "sparsity"
+
+
+def _search_row(measurement: InputMeasurement, evaluation: InputEvaluation) -> dict[str, float]:
+    sizes = np.array([p.parameters for p in measurement.projections], dtype=np.float64)
+    return {"value": float(evaluation.setting.value), "ppl_ratio": measurement.ppl_ratio(evaluation),
+            "kept_share": float(np.dot(evaluation.kept_share, sizes) / sizes.sum())}
+
+
+def measure_inputs(model, data, config: InputConfig | None = None, *, tokenizer=None,
+                   model_name: str = "in-memory", projections: list[Projection] | None = None) -> InputSparsityResult:
+    """Input sparsity of every projection of ``model`` over ``data`` for each of ``config.methods``.
+
+    ``data``: ``EvalData``, token ids ``(n_sequences, seq_len)``, or texts (with ``tokenizer``)."""
+    config = config or InputConfig()
+    data = as_eval_data(data, tokenizer)
+    started = time.perf_counter()
+    m = InputMeasurement(model, data, config, projections)
+    with torch.no_grad():
+        m.dense()
+        methods = [m.solve(name, config.p) if config.p is not None
+                   else m.fixed(name, config.cett if name == "cett" else config.sparsity) for name in config.methods]
+    return InputSparsityResult(
+        model=model_name, p=config.p, dense_ppl=m.dense_losses.ppl, bytes_per_weight=config.bytes_per_weight,
+        dense_bytes_per_token=m.bytes_per_token(), other_bytes_per_token=m.other_weights * config.bytes_per_weight,
+        methods=methods, n_tokens=data.n_tokens, n_sequences=data.n_sequences, seq_len=data.seq_len,
+        data_source=data.source, forward_passes=m.passes, seconds=time.perf_counter() - started,
+        provenance=stamp({"inputs": asdict(config), "model": model_name}))
+
+
+__all__ = ["InputConfig", "InputEvaluation", "InputMeasurement", "METHODS", "measure_inputs", "other_weight_count"]

@@ -1,0 +1,125 @@
+"""Typed results of input-sparsity measurement; JSON round trip and a readable table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sparsinglaw.fileio import atomic_write_json
+
+SCHEMA = "sparsinglaw.inputs/1"
+
+
+@dataclass
+class ProjectionResult:
+    """One projection at one setting: its threshold and the measured share of inputs kept."""
+
+    name: str
+    block: int
+    kind: str
+    in_features: int
+    out_features: int
+    threshold: float
+    kept_share: float  # mean over tokens of the share of inputs kept (measured in the sparse pass)
+    target_sparsity: float | None = None  # TEAL methods: the input sparsity the threshold was chosen for
+
+    def bytes_per_token(self, bytes_per_weight: float) -> float:
+        """Weight bytes read per token at batch 1: kept input columns x output rows."""
+        return self.kept_share * self.in_features * self.out_features * bytes_per_weight
+
+
+@dataclass
+class MethodResult:
+    """One method (cett, teal-uniform, teal-greedy) at its solution or fixed value."""
+
+    method: str
+    parameter: str  # "cett" or "sparsity"
+    value: float
+    rule: str
+    sparse_ppl: float
+    ppl_ratio: float
+    kept_share: float  # parameter-weighted over projections: the share of projection weights read
+    bytes_per_token: float
+    bytes_ratio: float  # bytes per token over the dense model's
+    projections: list[ProjectionResult]
+    search: list[dict[str, float]] = field(default_factory=list)  # every pass: value, ppl_ratio, kept_share
+    solution: dict[str, Any] | None = None  # PPL-p%: the trend's crossing, standard error, converged
+    warnings: list[str] = field(default_factory=list)
+
+    def kept_by_kind(self) -> dict[str, float]:
+        """Kept share per projection kind, averaged over blocks (weighted by size)."""
+        totals: dict[str, list[float]] = {}
+        for p in self.projections:
+            size = p.in_features * p.out_features
+            acc = totals.setdefault(p.kind, [0.0, 0.0])
+            acc[0] += p.kept_share * size
+            acc[1] += size
+        return {k: a / b for k, (a, b) in totals.items()}
+
+
+@dataclass
+class InputSparsityResult:
+    """Input sparsity of every projection: each method's thresholds, kept shares, bytes and PPL ratio."""
+
+    model: str
+    p: float | None  # PPL-p% target in percent (None: fixed settings)
+    dense_ppl: float
+    bytes_per_weight: float
+    dense_bytes_per_token: float  # all weights a dense decode step reads
+    other_bytes_per_token: float  # the part outside the sparsified projections (lm_head, norms, one embedding row)
+    methods: list[MethodResult]
+    n_tokens: int
+    n_sequences: int
+    seq_len: int
+    data_source: str
+    forward_passes: int
+    seconds: float = 0.0
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    def method(self, name: str) -> MethodResult:
+        for m in self.methods:
+            if m.method == name:
+                return m
+        raise KeyError(f"no method {name!r} in this result ({', '.join(m.method for m in self.methods)})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputSparsityResult:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        methods = []
+        for m in data.get("methods", []):
+            m = dict(m)
+            m["projections"] = [ProjectionResult(**p) for p in m.get("projections", [])]
+            methods.append(MethodResult(**m))
+        values["methods"] = methods
+        return cls(**values)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> InputSparsityResult:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def table(self) -> str:
+        target = f"PPL-{self.p:g}%" if self.p is not None else "fixed settings"
+        lines = [f"model  {self.model}   ({target}, {self.n_tokens} tokens, dense PPL {self.dense_ppl:.4f})",
+                 f"dense weight bytes per token {self.dense_bytes_per_token / 1e6:.2f} MB "
+                 f"({self.other_bytes_per_token / 1e6:.2f} MB outside the projections)", "",
+                 f"{'method':<14} {'value':>8} {'PPL ratio':>10} {'kept':>7} {'MB/token':>9} {'bytes':>7}  "
+                 + " ".join(f"{k:>5}" for k in ("q", "k", "v", "o", "gate", "up", "down"))]
+        for m in self.methods:
+            kinds = m.kept_by_kind()
+            lines.append(f"{m.method:<14} {m.value:>8.4g} {m.ppl_ratio:>10.5f} {m.kept_share:>7.3f} "
+                         f"{m.bytes_per_token / 1e6:>9.2f} {m.bytes_ratio:>7.3f}  "
+                         + " ".join(f"{kinds.get(k, float('nan')):>5.2f}" for k in ("q", "k", "v", "o", "gate", "up", "down")))
+        return "\n".join(lines)
+
+
+__all__ = ["InputSparsityResult", "MethodResult", "ProjectionResult", "SCHEMA"]

@@ -1,0 +1,125 @@
+"""Input sparsity of every projection (issue 18): the CETT-way thresholds, TEAL's baselines, bytes, PPL-p%."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import fit_briefly, random_eval_data, text_tokenizer, tiny_llama
+
+from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.inputs import InputConfig, InputMeasurement, InputSparsityResult, measure_inputs
+from sparsinglaw.inputs.greedy import greedy_setting
+from sparsinglaw.models.projections import KINDS, find_projections, observe_outputs
+
+
+@pytest.fixture(scope="module")
+def measured():
+    torch.set_num_threads(1)
+    model, data = tiny_llama(seed=1), random_eval_data(n_sequences=8)
+    m = InputMeasurement(model, data, InputConfig(p=None, greedy_step=0.05))
+    m.dense()
+    return model, data, m
+
+
+def captured_inputs(model, data, projections):
+    """Every projection's (x, y) over the whole data, from a dense forward."""
+    seen = {p.index: [] for p in projections}
+    with torch.no_grad(), observe_outputs(projections, lambda p, x, y: seen[p.index].append((x, y))):
+        model(input_ids=data.input_ids, use_cache=False)
+    return {i: (torch.cat([x.reshape(-1, x.shape[-1]) for x, _ in v]), torch.cat([y.reshape(-1, y.shape[-1]) for _, y in v]))
+            for i, v in seen.items()}
+
+
+def test_finds_all_seven_projections_of_every_block():
+    model = tiny_llama(layers=3)
+    found = find_projections(model)
+    assert [p.kind for p in found] == list(KINDS) * 3
+    assert [p.block for p in found] == [b for b in range(3) for _ in KINDS]
+    assert found[0].module is model.model.layers[0].self_attn.q_proj
+    assert torch.allclose(found[6].down_column_norms(), model.model.layers[0].mlp.down_proj.weight.norm(dim=0))
+    with pytest.raises(ModelError):
+        find_projections(torch.nn.Linear(3, 3))
+
+
+def test_cett_thresholds_give_the_target_relative_error(measured):
+    model, data, m = measured
+    inputs = captured_inputs(model, data, m.projections)
+    for c in (0.05, 0.2):
+        setting = m.setting("cett", c)
+        for p in m.projections:
+            x, y = inputs[p.index]
+            dropped = x * (x.abs() * p.down_column_norms() < setting.thresholds[p.index])
+            error = (dropped @ p.module.weight.detach().t()).norm(dim=-1) / y.norm(dim=-1)
+            assert float(error.mean()) == pytest.approx(c, rel=0.15), (p.name, c)
+
+
+def test_teal_uniform_keeps_the_same_share_of_every_projection(measured):
+    _, _, m = measured
+    evaluation = m.evaluate(m.setting("teal-uniform", 0.4))
+    # q, k, v of block 0 see the dense inputs exactly; later projections see inputs the earlier drops moved.
+    assert np.allclose(evaluation.kept_share[:3], 0.6, atol=0.003)
+    assert np.allclose(evaluation.kept_share, 0.6, atol=0.05)
+    cett = m.evaluate(m.setting("cett", 0.1))
+    assert np.ptp(cett.kept_share) > 0.05  # the CETT rule spreads the kept share across projections
+
+
+def test_greedy_path_raises_block_sparsity_by_steps_and_allocates_it(measured):
+    _, _, m = measured
+    path = m.greedy()
+    for b, sparsities in enumerate(path.block_sparsity):
+        steps = np.diff(sparsities)
+        assert np.all(steps > 0) and np.all(steps <= 0.05 + 1e-9)
+        assert sparsities[-1] >= 0.9 - 1e-9
+    setting = greedy_setting(m.stats, path, 0.5)
+    sizes = np.array([p.parameters for p in m.projections], dtype=float)
+    for b in range(len(path.block_sparsity)):
+        rows = [p.index for p in m.projections if p.block == b]
+        weighted = np.dot(np.array(setting.sparsities)[rows], sizes[rows]) / sizes[rows].sum()
+        assert weighted == pytest.approx(0.5, abs=1e-6)
+    assert np.ptp(setting.sparsities) > 0.05  # not uniform
+    kept = m.evaluate(setting).kept_share
+    assert np.allclose(kept, 1 - np.array(setting.sparsities), atol=0.06)
+
+
+def test_bytes_per_token_follow_kept_shares(measured):
+    model, _, m = measured
+    result = m.fixed("teal-uniform", 0.5)
+    dense = sum(p.numel() for p in model.parameters()) - model.model.embed_tokens.weight.numel() + 64
+    assert m.bytes_per_token() == pytest.approx(4.0 * dense)
+    projected = sum(r.kept_share * r.in_features * r.out_features for r in result.projections) * 4.0
+    assert result.bytes_per_token == pytest.approx(projected + m.other_weights * 4.0)
+    assert 0.5 < result.bytes_ratio < 0.7
+    assert result.kept_share == pytest.approx(0.5, abs=0.02)
+
+
+def test_result_round_trips_through_json(tmp_path):
+    torch.set_num_threads(1)
+    result = measure_inputs(tiny_llama(seed=2), random_eval_data(n_sequences=4), InputConfig(p=None, greedy_step=0.1))
+    assert [m.method for m in result.methods] == ["cett", "teal-uniform", "teal-greedy"]
+    loaded = InputSparsityResult.load(result.save(tmp_path / "inputs.json"))
+    assert loaded.methods == result.methods  # typed rows back, every number equal
+    assert loaded.dense_bytes_per_token == result.dense_bytes_per_token and loaded.schema == "sparsinglaw.inputs/1"
+    assert "teal-greedy" in loaded.table()
+
+
+def test_pplp_solves_each_method_near_the_target():
+    torch.set_num_threads(1)
+    tokenizer = text_tokenizer()
+    model = fit_briefly(tiny_llama(vocab=len(tokenizer), init=0.02), tokenizer, steps=30)
+    from sparsinglaw.data import build_eval_data, builtin_documents
+
+    data = build_eval_data(tokenizer, builtin_documents()[40:], seq_len=64, max_tokens=64 * 12)
+    result = measure_inputs(model, data, InputConfig(p=3.0, tolerance=3e-3, greedy_step=0.05,
+                                                     methods=("cett", "teal-uniform")))
+    for m in result.methods:
+        assert m.ppl_ratio == pytest.approx(1.03, abs=0.012), (m.method, m.search)
+        assert m.solution["sparse_passes"] == len(m.search)
+        assert 0 < m.kept_share < 1 and m.bytes_ratio < 1
+
+
+def test_config_is_validated():
+    with pytest.raises(ConfigError):
+        InputConfig(methods=("nope",))
+    with pytest.raises(ConfigError):
+        InputConfig(p=0)

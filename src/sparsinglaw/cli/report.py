@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.report.html import write_report
 
     target = Path(args.out) if args.out else Path(args.path) / "report"
-    check_writable(target, "dir", option="--out")
+    if args.out or Path(args.path).is_dir():  # a missing PATH is reported by write_report itself
+        check_writable(target, "dir", option="--out" if args.out else "the report directory")
     written: list = []
     _, moved = save_dir_with_fallback(lambda out: written.append(write_report(args.path, out)), target, "report")
     print(f"report: {written[-1]}")

@@ -19,8 +19,17 @@ def test_study_dry_run_lists_the_cells(capsys, tmp_path):
     assert cli.main(["study", "demo", "--dry-run", f"out_dir={json.dumps(str(tmp_path))}"]) == 0
     out = capsys.readouterr().out
     cells = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert len(cells) == 5 and 'name = "demo"' in out
+    assert len(cells) == 2 and 'name = "demo"' in out
+    assert "2 cells, 2,097,152 training tokens" in out and "h of training on cpu" in out
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_paper_preset_dry_run_prints_cells_tokens_and_time(capsys, tmp_path):
+    assert cli.main(["study", "paper-0.1b", "--dry-run", f"out_dir={json.dumps(str(tmp_path))}"]) == 0
+    out = capsys.readouterr().out
+    cells = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(c["hidden_size"], c["num_layers"]) for c in cells] == [(768, 16), (768, 16)]
+    assert "20,000,000,000 training tokens" in out and "on cuda" in out
 
 
 def test_user_errors_are_one_line(capsys, tmp_path):
@@ -36,4 +45,4 @@ def test_report_cli_on_a_study(mini_study, capsys, tmp_path):
     cfg, _ = mini_study
     assert cli.main(["report", cfg.out_dir, "--out", str(tmp_path / "r")]) == 0
     assert f"report: {tmp_path / 'r' / 'index.html'}" in capsys.readouterr().out
-    assert len(list((tmp_path / "r").glob("*.png"))) == 7 and len(list((tmp_path / "r").glob("*.csv"))) == 7
+    assert len(list((tmp_path / "r").glob("*.png"))) == 5 and len(list((tmp_path / "r").glob("*.csv"))) == 5

@@ -17,14 +17,40 @@ def test_presets_round_trip_toml_and_yaml(name, tmp_path):
 
 
 def test_demo_grid_cells():
-    cells = load_study("demo").cells()
-    names = [c.name for c in cells]
-    assert len(names) == 5 and len(set(names)) == 5
-    assert {c.activation for c in cells} == {"relu", "silu"}
-    assert sorted({c.ratio for c in cells if c.activation == "relu"}) == [6, 16]  # the width-depth pair
-    assert sorted({c.n_params for c in cells if c.activation == "silu"}) == [3e4, 1e5]  # two scales
-    shape = cells[0].describe()
-    assert shape["hidden_size"] / shape["num_layers"] == 16
+    cfg = load_study("demo")
+    cells = cfg.cells()
+    assert [c.activation for c in cells] == ["relu", "silu"]
+    for cell in cells:  # the recipe that shows the laws: d = 64, L = 4, vocabulary 2048, 1M English tokens
+        shape = cell.describe()
+        assert (shape["hidden_size"], shape["num_layers"]) == (64, 4)
+        train = cell.train_config()
+        assert train.tokenizer.vocab_size == 2048 and train.token_budget >= 1_000_000
+        assert train.data.source == "shakespeare"
+    assert cfg.track.mode == "cett-calibrated" and cfg.track.max_tokens >= 16_384
+
+
+def test_reproduce_grid_has_two_sizes_and_four_ratios():
+    from sparsinglaw.study.config import estimate
+
+    cfg = load_study("reproduce")
+    cells = cfg.cells()
+    for act in ("relu", "silu"):
+        mine = [c for c in cells if c.activation == act]
+        assert len({c.n_params for c in mine}) >= 2
+        assert len({c.ratio for c in mine if c.n_params == 1.9e5}) >= 4
+    assert estimate(cfg)["device"] == "cpu" and estimate(cfg)["train_hours"] < 1.5
+
+
+def test_paper_preset_is_the_papers_shape_on_cuda():
+    from sparsinglaw.study.config import estimate
+
+    cfg = load_study("paper-0.1b")
+    shape = cfg.cells()[0].describe()
+    assert (shape["hidden_size"], shape["num_layers"]) == (768, 16)
+    train = cfg.cells()[0].train_config()
+    assert train.dtype == "bfloat16" and train.seq_len == 4096 and train.model.mup
+    est = estimate(cfg)
+    assert est["device"] == "cuda" and est["cells"] == 2 and est["train_hours"] > 1
 
 
 @pytest.mark.parametrize("override, field", [
@@ -35,6 +61,7 @@ def test_demo_grid_cells():
     ("base.run_dir='x'", "base.run_dir"),
     ("base.seq_len=1", "seq_len"),
     ("track.p=0", "track"),
+    ("track.mode='exact'", "track.mode"),
     ("bogus=1", "bogus"),
 ])
 def test_bad_values_name_the_field(override, field):

@@ -1,6 +1,6 @@
 """``sparsinglaw study CONFIG [--force] [--no-report] [--dry-run] [key=value ...]``: run a whole study.
 
-CONFIG is a TOML or YAML study file or a preset (``demo``, ``mini``); see ``sparsinglaw.study.config``.
+CONFIG is a TOML or YAML study file or a preset (``demo``, ``mini``, ``reproduce``, ``paper-0.1b``); see ``sparsinglaw.study.config``.
 Every cell of the grid is trained and tracked (finished cells skipped, interrupted ones resumed), then the
 laws are fitted (``OUT_DIR/fits.json``) and the report written (``OUT_DIR/report/index.html``). Stopping
 it (Ctrl-C) and running the same command again continues where it stopped.
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.errors import ConfigError
-    from sparsinglaw.study.config import load_study
+    from sparsinglaw.study.config import estimate, load_study
     from sparsinglaw.study.runner import run_study
 
     flags = {"--force": "force", "--no-report": "no_report", "--dry-run": "dry_run"}
@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         print("\n# cells")
         for cell in cfg.cells():
             print(json.dumps(cell.describe()))
+        est = estimate(cfg)
+        print(f"\n# {est['cells']} cells, {est['tokens']:,} training tokens, {est['train_flops']:.3g} FLOPs: about "
+              f"{est['train_hours']:.2g} h of training on {est['device']} (assumed {est['assumed_flops_per_s']:.0e} "
+              "FLOP/s sustained; tracking adds about a third on CPU)")
         return 0
     summary = run_study(cfg, force=args.force, report=not args.no_report)
     print(json.dumps(summary))

@@ -26,7 +26,7 @@ STYLE = """body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}
 th{background:#f3f3f3}td.num{text-align:right;font-family:monospace}figure{margin:1em 0 2em}
 img{max-width:100%;border:1px solid #eee}.agrees{color:#060}.disagrees{color:#a00}.inconclusive{color:#860}
-.summary{font-size:1.1em;padding:.6em;background:#f7f7f0;border-left:4px solid #999}"""
+.summary{font-size:1.1em;padding:.6em;background:#f7f7f0;border-left:4px solid #999}.na{color:#666;font-style:italic}"""
 
 
 def esc(value: Any) -> str:
@@ -66,6 +66,17 @@ def _interval(fit, name: str) -> tuple[Any, Any]:
     return (iv.low, iv.high) if iv is not None else (None, None)
 
 
+def at_bound(value: float | None, iv) -> bool:
+    """A parameter the data do not pin down: its interval ends at a solver bound, or it ran off to a
+    magnitude no activation curve needs (such values are artefacts of the optimizer, not estimates)."""
+    if value is None:
+        return False
+    if iv is not None and (iv.at_lower_bound or iv.at_upper_bound):
+        return True
+    far = [abs(v) for v in (value, *( (iv.low, iv.high) if iv is not None else ())) if v is not None]
+    return any(v > 1e4 or (0 < v < 1e-8) for v in far)
+
+
 def coefficient_rows(analysis) -> list[list[Any]]:
     rows = []
     for cell in analysis.cells:
@@ -74,14 +85,24 @@ def coefficient_rows(analysis) -> list[list[Any]]:
             rows.append([cell.name, "–", "not fitted", None, None, None, analysis.failures.get(cell.name, "")])
             continue
         for name, value in fit.params.items():
+            iv = fit.intervals.get(name)
+            if at_bound(value, iv):
+                rows.append([cell.name, fit.law, name, None, None, None, "at a bound: not identified by these points"])
+                continue
             lo, hi = _interval(fit, name)
             rows.append([cell.name, fit.law, name, value, lo, hi, ""])
         rows.append([cell.name, fit.law, "MAE", fit.mae, None, None, f"{fit.n_points} points, {fit.n_skipped} skipped"])
         if fit.limit is not None:
             iv = fit.limit.interval
-            rows.append([cell.name, fit.law, "limit A0", fit.limit.value if fit.limit.identified else None,
-                         iv.low if iv else None, iv.high if iv else None, fit.limit.describe()])
+            ok = fit.limit.identified and not at_bound(fit.limit.value, iv)
+            rows.append([cell.name, fit.law, "limit A0", fit.limit.value if ok else None,
+                         iv.low if iv and ok else None, iv.high if iv and ok else None,
+                         fit.limit.describe() if ok or not fit.limit.identified else "at a bound: not identified"])
     return rows
+
+
+def _one_line(text: str) -> str:
+    return f'<p class="na">{esc(text)}</p>'
 
 
 def tables_html(analysis, comparison: dict) -> str:
@@ -93,10 +114,13 @@ def tables_html(analysis, comparison: dict) -> str:
     parts += [f"<h2>Fitted coefficients ({lvl} bootstrap intervals)</h2>",
               table("coefficients", ["cell", "law", "parameter", "value", "low", "high", "note"],
                     coefficient_rows(analysis))]
+    parts.append("<h2>Width-depth ratio</h2>")
+    if not analysis.widthdepth:
+        parts.append(_one_line("Not applicable: needs models of one size at two or more width-depth ratios."))
     wd = [[g["activation"], r["cell"], r["ratio"], r["limit"], r["low"], r["high"], r["final_loss"]]
           for g in analysis.widthdepth for r in g["rows"]]
-    parts += ["<h2>Width-depth ratio</h2>", table("widthdepth", ["activation", "cell", "r", "A0", "low", "high",
-                                                                 "final loss"], wd)]
+    if wd:
+        parts.append(table("widthdepth", ["activation", "cell", "r", "A0", "low", "high", "final loss"], wd))
     for g in analysis.widthdepth:
         if g["hinge"]:
             h = g["hinge"]
@@ -106,13 +130,53 @@ def tables_html(analysis, comparison: dict) -> str:
             lr = g["loss_range"]
             parts.append(table("lossrange", ["activation", "loss-optimal r from", "to", "best r", "advised r"],
                                [[g["activation"], lr["low"], lr["high"], lr["best_ratio"], lr["recommended"]]]))
+    parts.append("<h2>Scale</h2>")
     sc = [[g["activation"], m["curve"], m["n_params"], m["limit"], m["low"], m["high"]]
           for g in analysis.scale for m in g["models"]]
-    parts += ["<h2>Scale</h2>", table("scale", ["activation", "cell", "N", "A0", "low", "high"], sc)]
+    parts.append(table("scale", ["activation", "cell", "N", "A0", "low", "high"], sc) if sc else
+                 _one_line("Not applicable: needs models of two or more sizes at a similar width-depth ratio."))
     parts += ["<h2>Every tracked measurement</h2>",
-              table("measurements", ["cell", "tokens", "activation ratio", "dead-neuron ratio"],
-                    [[c.name, t, a, dict(c.dead).get(t)] for c in analysis.cells for t, a in c.points])]
+              table("measurements", ["cell", "tokens", "activation ratio", "low", "high", "dead-neuron ratio"],
+                    [[c.name, t, a, *c.intervals.get(t, (None, None)), dict(c.dead).get(t)]
+                     for c in analysis.cells for t, a in c.points])]
     return "".join(parts)
+
+
+def setup_html(analysis, info: dict, path: Path, pretrained: dict | None, paper: list[dict]) -> str:
+    """The study at a glance: models, parameters, tokens, evaluation tokens, wall time."""
+    cfg = info.get("config")
+    track = cfg.track if cfg is not None else None
+    rows = [[c.name, c.activation, f"{c.hidden_size} x {c.num_layers}", c.n_params, c.tokens_budget,
+             c.epochs, len(c.points), c.points[-1][1] if c.points else None,
+             (lambda iv: f"[{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "–")(c.intervals.get(c.points[-1][0]) if c.points else None)]
+            for c in analysis.cells]
+    parts = ["<h2>Setup</h2>", table("setup", ["model", "activation", "d x L", "N (non-embedding)", "training tokens",
+                                                "epochs of the corpus", "checkpoints", "final activation ratio",
+                                                "its interval"], rows)]
+    facts = []
+    if track is not None:
+        mode = ("one CETT calibrated on the last %d checkpoints (PPL-%g%% on their mean), per-layer thresholds "
+                "recomputed per checkpoint" % (track.calibrate_last, track.p) if track.mode == "cett-calibrated"
+                else f"PPL-{track.p:g}% solved per checkpoint")
+        data = (cfg.base.get("data") or {}).get("source", "builtin")
+        facts.append(f"Training text: {data}. Tracking: {mode}, on {track.max_tokens:,} validation tokens "
+                     "(documents never trained on).")
+    if pretrained:
+        facts.append(f"Metric comparison: {pretrained['model']} on {pretrained['tokens']:,} tokens.")
+    timings = _read_json(path / "timings.json")
+    if timings:
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.get("stages", {}).items())
+        facts.append(f"Wall time to the report: {timings['wall']:.0f} s ({stages}).")
+    facts.append(f"The paper's curves: {len(paper)} published models shown beside ours." if paper else
+                 "The paper's curves are not available here, so they are not shown.")
+    return "".join(parts) + "".join(f"<p>{esc(f)}</p>" for f in facts)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def comparison_html(comparison: dict) -> str:
@@ -137,21 +201,40 @@ def _details(analysis, p: float) -> tuple[list[dict], tuple[dict, dict] | None]:
             log.warning("cannot measure %s for the detail figures: %s", name, err)
     pair = None
     same = [d for d in details if d["token_detail"]]
-    if len(same) >= 2 and same[0]["token_detail"]["token_ids"] == same[-1]["token_detail"]["token_ids"]:
+    if analysis.scale and len(same) >= 2 and same[0]["token_detail"]["token_ids"] == same[-1]["token_detail"]["token_ids"]:
         pair = (same[0], same[-1])
     return details, pair
 
 
-def make_figures(analysis, out: Path, p: float) -> list[sf.Figure]:
-    from sparsinglaw.study.probe import last_checkpoint, pareto
+def make_figures(analysis, out: Path, p: float, pretrained: dict | None, paper: list[dict]) -> list[sf.Figure]:
+    figs = [sf.pretrained_figure(pretrained, out)] if pretrained else []
+    if not pretrained:  # no pretrained model: the comparison on the study's own last checkpoint instead
+        from sparsinglaw.study.probe import last_checkpoint, pareto
 
-    chosen = next(c for c in analysis.cells if c.points)
-    figs = [sf.pareto_figure(pareto(chosen, analysis.spec.pareto_points), chosen.name,
-                             last_checkpoint(chosen).name, out),
-            sf.curves_figure(analysis, out), sf.widthdepth_figure(analysis, out), sf.scale_figure(analysis, out)]
+        chosen = next(c for c in analysis.cells if c.points)
+        figs.append(sf.pareto_figure(pareto(chosen, analysis.spec.pareto_points), chosen.name,
+                                     last_checkpoint(chosen).name, out))
+    figs += [sf.curves_figure(analysis, out), sf.paper_figure(paper, analysis, out)]
+    if analysis.widthdepth:
+        figs.append(sf.widthdepth_figure(analysis, out))
+    if analysis.scale:
+        figs.append(sf.scale_figure(analysis, out))
     details, pair = _details(analysis, p)
-    figs += [sf.frequency_figure(details, out), sf.token_scatter_figure(pair, out), sf.dead_figure(analysis, out)]
+    figs.append(sf.frequency_figure(details, out))
+    if pair is not None:
+        figs.append(sf.token_scatter_figure(pair, out))
+    figs.append(sf.dead_figure(analysis, out))
     return figs
+
+
+def _not_drawn(analysis, pair_drawn: bool) -> list[str]:
+    lines = []
+    if not analysis.widthdepth:
+        lines.append("Width-depth figure not drawn: needs models of one size at two or more width-depth ratios.")
+    if not analysis.scale:
+        lines.append("Scale figures (limit across sizes, per-token scatter between scales) not drawn: needs models "
+                     "of two or more sizes at a similar width-depth ratio.")
+    return lines
 
 
 def write_report(path: str | Path, out: str | Path | None = None, *, analysis=None) -> Path:
@@ -160,6 +243,7 @@ def write_report(path: str | Path, out: str | Path | None = None, *, analysis=No
     from sparsinglaw.errors import DataError
     from sparsinglaw.study.compare import compare_with_paper
     from sparsinglaw.study.fit import analyze_dir
+    from sparsinglaw.study.paper_ref import paper_curves
 
     path = Path(path)
     if analysis is None:
@@ -171,18 +255,23 @@ def write_report(path: str | Path, out: str | Path | None = None, *, analysis=No
         if (path / "study.toml").is_file():
             info = collect(path)[1]
     if not any(c.points for c in analysis.cells):
-        raise DataError(f"{path}: nothing tracked yet (no PPL-p% measurement in the results store)")
+        raise DataError(f"{path}: nothing tracked yet (no activation ratio in the results store)")
     out = Path(out) if out else path / "report"
     out.mkdir(parents=True, exist_ok=True)
     p = float(analysis.cells[0].setting.get("p", 1.0))
-    figs = make_figures(analysis, out, p)
+    pretrained, paper = _read_json(path / "pretrained.json"), paper_curves()
+    figs = make_figures(analysis, out, p, pretrained, paper)
     comparison = compare_with_paper(analysis)
-    atomic_write_text(out / "analysis.json", json.dumps({**analysis.to_dict(), "paper": comparison}, indent=1,
-                                                        default=str))
+    atomic_write_text(out / "analysis.json", json.dumps({**analysis.to_dict(), "paper": comparison,
+                                                         "pretrained": pretrained}, indent=1, default=str))
+    mode = analysis.cells[0].metric
     body = (f"<h1>Sparsing-law report: {esc(info['name'])}</h1>"
-            f"<p>{esc(info['kind'])} at {esc(path.resolve())}, {len(analysis.cells)} model(s), PPL-{p:g}% activation "
-            f"ratio, written {esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
-            + comparison_html(comparison) + "<h2>Figures</h2>" + "".join(figure_html(f) for f in figs)
+            f"<p>{esc(info['kind'])}, {len(analysis.cells)} model(s), activation ratio tracked by "
+            f"{esc('calibrated CETT' if mode == 'cett-calibrated' else f'PPL-{p:g}%')}, written "
+            f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
+            + comparison_html(comparison) + setup_html(analysis, info, path, pretrained, paper)
+            + "<h2>Figures</h2>" + "".join(figure_html(f) for f in figs)
+            + "".join(_one_line(x) for x in _not_drawn(analysis, True))
             + tables_html(analysis, comparison))
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sparsing-law report: '
             f"{esc(info['name'])}</title><style>{STYLE}</style></head><body>{body}</body></html>\n")

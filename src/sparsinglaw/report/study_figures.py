@@ -45,9 +45,97 @@ def _note(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _legend(ax, size: int = 7) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=size)
+def _legend(ax, size: int = 7, outside: bool = False) -> None:
+    """A legend where it hides no data: the emptiest corner, or right of the axes with ``outside``."""
+    if not ax.get_legend_handles_labels()[0]:
+        return
+    if outside:
+        ax.legend(fontsize=size, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(fontsize=size, loc="best", framealpha=0.85)
+
+
+def colors(n: int) -> list:
+    """n distinct colours: tab10 up to 10 series, tab20 up to 20, then evenly spaced hues."""
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("hsv")(i / n) for i in range(n)]
+
+
+def pretrained_figure(comparison: dict | None, out: Path, zoom: tuple[float, float] = (1.0, 1.10)) -> Figure:
+    """The paper's metric comparison on a real pretrained model: PPL ratio (linear, zoomed) versus activation
+    ratio for Top-k, FAT-eps and CETT, the PPL-p% point marked."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    rows: list[list] = []
+    caption = "No pretrained model configured (fit.pretrained): the metric comparison was not run."
+    if comparison:
+        points = comparison["points"]
+        for (metric, color) in zip(dict.fromkeys(p["metric"] for p in points), colors(3)):
+            mine = sorted((p for p in points if p["metric"] == metric), key=lambda p: p["activation_ratio"])
+            ax.plot([p["activation_ratio"] for p in mine], [p["ppl_ratio"] for p in mine], "o-", ms=4, color=color,
+                    label=METRIC_LABELS.get(metric, metric).replace(" (PPL-p%)", ""), clip_on=True)
+        sol = comparison["pplp"]
+        ax.plot([sol["activation_ratio"]], [sol["ppl_ratio"]], "*", ms=14, color="k", zorder=5,
+                label=f"PPL-{sol['p']:g}% (CETT {sol['cett']:.3f}): A = {sol['activation_ratio']:.3f}")
+        ax.axhline(1 + sol["p"] / 100, color="0.5", lw=0.8, ls="--")
+        ax.set_ylim(*zoom)
+        ax.set_xlim(0, 1)
+        off = sum(p["ppl_ratio"] > zoom[1] for p in points)
+        rows = [[p["metric"], p["value"], p["activation_ratio"], p["ppl_ratio"]] for p in points]
+        rows.append(["pplp", sol["cett"], sol["activation_ratio"], sol["ppl_ratio"]])
+        caption = (f"{comparison['model']} ({comparison['parameters'] / 1e6:.0f}M parameters) on {comparison['tokens']:,} "
+                   f"tokens of the {comparison['text']} ({comparison['sequences']} x {comparison['seq_len']}); one "
+                   f"dense pass shared by every setting. At equal PPL cost CETT keeps fewest neurons active."
+                   + (f" {off} setting(s) above PPL ratio {zoom[1]:.2f} lie off the axes (see the CSV)." if off else ""))
+        ax.set_title(f"Sparsity metrics on {comparison['model'].split('.')[0]}", fontsize=10)
+    else:
+        _note(ax, "no pretrained model configured: the metric comparison was not run")
+    ax.set(xlabel="activation ratio", ylabel="PPL ratio (sparse / dense)")
+    ax.grid(alpha=0.3)
+    _legend(ax, 8, outside=True)
+    return _finish(fig, out, "1_metrics_pretrained", "PPL ratio versus activation ratio on a pretrained model",
+                   caption, ["metric", "setting", "activation_ratio", "ppl_ratio"], rows)
+
+
+def paper_figure(paper: list[dict], analysis, out: Path) -> Figure:
+    """The paper's published curves and fits (left: ReLU, middle: SiLU) beside this study's (right)."""
+    from sparsinglaw.study.paper_ref import published_law
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    rows: list[list] = []
+    for ax, act in zip(axes[:2], ("relu", "silu")):
+        mine = [r for r in paper if r["activation"] == act]
+        for r, color in zip(mine, colors(len(mine))):
+            t = np.array(r["tokens"])
+            ax.plot(t, r["ratio"], "o", ms=2.5, color=color, label=r["name"].split("_")[0].upper())
+            if r["fit"]:
+                grid = np.geomspace(t.min(), t.max(), 80)
+                ax.plot(grid, published_law(r["name"], grid), "-", lw=1, color=color)
+            rows += [[r["name"], "published points", x, y] for x, y in zip(r["tokens"], r["ratio"])]
+        ax.set(xscale="log", xlabel="training tokens", ylabel="activation ratio (PPL-1%)",
+               title=f"paper, {act.upper() if act == 'relu' else 'SiLU'}: points and published fits")
+        ax.title.set_fontsize(9)
+        if not mine:
+            _note(ax, "the paper's curves are not available here")
+        _legend(ax, 7)
+    ax = axes[2]
+    live = [c for c in analysis.cells if c.points]
+    for cell, color in zip(live, colors(len(live))):
+        t, a = np.array(cell.points, float).T
+        ax.plot(t, a, "o-", ms=3, lw=1, color=color, label=cell.name)
+        rows += [[cell.name, "this study", x, y] for x, y in cell.points]
+    ax.set(xscale="log", xlabel="training tokens", ylabel="activation ratio (tracked)", ylim=(0, None),
+           title="this study: tracked activation ratio")
+    ax.title.set_fontsize(9)
+    _legend(ax, 7)
+    return _finish(fig, out, "0_paper_beside_live", "The paper's curves and fits beside this study's",
+                   "Left, middle: the paper's measured PPL-1% activation ratios (0.1B-2.4B models, 10-40B tokens) "
+                   "with their published fits (PAPER.md section 3). Right: this study's tracked ratios, on its "
+                   "own token axis (a millionth of the paper's): the shapes (ReLU low and falling, SiLU rising "
+                   "toward ~0.4) are what is compared, not the values.",
+                   ["curve", "series", "tokens", "activation_ratio"], rows)
 
 
 def _finish(fig, out: Path, name: str, title: str, caption: str, header: list[str], rows: list[list]) -> Figure:
@@ -72,41 +160,56 @@ def pareto_figure(points: list[dict], cell: str, checkpoint: str, out: Path) -> 
                    ["metric", "setting", "activation_ratio", "ppl_ratio"], rows)
 
 
+def _cell_series(ax, cell, color, level: float, rows: list) -> None:
+    """One cell's tracked points with their per-checkpoint intervals (when recorded)."""
+    t, a = np.array(cell.points, float).T
+    ivs = [cell.intervals.get(int(x)) for x in t]
+    if all(iv is not None for iv in ivs):
+        err = np.clip([[y - iv[0] for y, iv in zip(a, ivs)], [iv[1] - y for y, iv in zip(a, ivs)]], 0, None)
+        ax.errorbar(t, a, yerr=err, fmt="o", ms=3, capsize=2, lw=0.8, color=color,
+                    label=f"{cell.name} ({cell.interval_level or level:.0%} interval per checkpoint)")
+    else:
+        ax.plot(t, a, "o", ms=3, color=color, label=cell.name)
+    rows += [[cell.name, "measured", x, y, *(iv or (None, None))] for x, y, iv in zip(t, a, ivs)]
+
+
 def curves_figure(analysis, out: Path) -> Figure:
     acts = list(dict.fromkeys(c.activation for c in analysis.cells))
-    fig, axes = plt.subplots(1, len(acts), figsize=(5.5 * len(acts), 4), squeeze=False)
-    rows = []
+    fig, axes = plt.subplots(1, len(acts), figsize=(6.5 * len(acts), 4.2), squeeze=False)
+    rows, level = [], analysis.spec.level
+    palette = dict(zip([c.name for c in analysis.cells], colors(len(analysis.cells))))
     for ax, act in zip(axes[0], acts):
-        for cell in (c for c in analysis.cells if c.activation == act):
-            if not cell.points:
-                continue
-            t, a = np.array(cell.points, float).T
-            dots = ax.plot(t, a, "o", markersize=3, label=cell.name)[0]
-            rows += [[cell.name, "measured", x, y, None, None] for x, y in cell.points]
+        for cell in (c for c in analysis.cells if c.activation == act and c.points):
+            color = palette[cell.name]
+            _cell_series(ax, cell, color, level, rows)
             fit = analysis.fits.get(cell.name)
             if fit is None:
                 continue
+            t = np.array([p[0] for p in cell.points], float)
             grid = np.geomspace(t.min(), t.max(), 60)
-            pred = np.clip(fit.predict(grid / 1e9), 0.0, 1.0)  # an activation ratio: shown within [0, 1]
+            pred = fit.predict(grid / 1e9)
             band = fit.band(grid / 1e9)
-            band = None if band is None else (np.clip(band[0], 0.0, 1.0), np.clip(band[1], 0.0, 1.0))
-            ax.plot(grid, pred, color=dots.get_color(), lw=1.2)
-            if band is not None:
-                ax.fill_between(grid, *band, color=dots.get_color(), alpha=0.2, lw=0)
+            ax.plot(grid, pred, color=color, lw=1.2, label=f"{fit.law} law fit")
+            if band is not None:  # fill_between clips to the axes; the CSV keeps the unclipped values
+                ax.fill_between(grid, *band, color=color, alpha=0.18, lw=0, label=f"{level:.0%} bootstrap band")
             lo, hi = band if band is not None else (pred * np.nan, pred * np.nan)
             rows += [[cell.name, f"{fit.law} law", g, p, lo_, hi_] for g, p, lo_, hi_ in zip(grid, pred, lo, hi)]
         if ax.has_data():
             ax.set_xscale("log")
-            top = max((a for c in analysis.cells if c.activation == act for _, a in c.points), default=1.0)
-            ax.set_ylim(0.0, min(1.0, 1.3 * top + 0.01))
+            vals = [v for c in analysis.cells if c.activation == act for _, v in c.points]
+            ivs = [x for c in analysis.cells if c.activation == act for iv in c.intervals.values() for x in iv]
+            lo, hi = min(vals + ivs), max(vals + ivs)
+            pad = max(0.02, 0.15 * (hi - lo))
+            ax.set_ylim(max(0.0, lo - pad), min(1.0, hi + pad))
         ax.set_xlabel("training tokens")
-        ax.set_ylabel("activation ratio (PPL-p%)")
-        ax.set_title(act)
+        ax.set_ylabel("activation ratio (tracked)")
+        ax.set_title({"relu": "ReLU", "silu": "SiLU"}.get(act, act))
         _legend(ax, 7)
     return _finish(fig, out, "2_activation_vs_tokens", "Activation ratio versus training tokens",
-                   f"Each model's tracked PPL-p% activation ratio with its fitted law and {analysis.spec.level:.0%} "
-                   "bootstrap band, one panel per activation.",
-                   ["cell", "series", "tokens", "activation_ratio", "band_low", "band_high"], rows)
+                   f"Each model's tracked activation ratio at every checkpoint (bars: its {level:.0%} interval from "
+                   f"resampling validation sequences, where recorded) with the paper's law fitted after warmup and "
+                   f"its {level:.0%} bootstrap band (clipped to the axes), one panel per activation.",
+                   ["cell", "series", "tokens", "activation_ratio", "low", "high"], rows)
 
 
 def widthdepth_figure(analysis, out: Path) -> Figure:
@@ -188,14 +291,17 @@ def frequency_figure(details: list[dict], out: Path) -> Figure:
     for ax, d in zip(axes[0], details):
         layers = d["neuron_frequency"] or []
         cmap = plt.get_cmap("viridis")
+        norm = matplotlib.colors.Normalize(vmin=0, vmax=max(1, len(layers) - 1))
         for i, freq in enumerate(layers):
             hist, edges = np.histogram(freq, bins=bins)
             share = hist / max(1, len(freq))
-            ax.plot((edges[:-1] + edges[1:]) / 2, share, color=cmap(i / max(1, len(layers) - 1)), label=f"layer {i}")
+            ax.plot((edges[:-1] + edges[1:]) / 2, share, color=cmap(norm(i)))
             rows += [[d["cell"], i, lo, hi, s] for lo, hi, s in zip(edges[:-1], edges[1:], share)]
         ax.set(xlabel="activation frequency", ylabel="share of neurons", title=d["cell"])
         ax.title.set_fontsize(8)
-        _legend(ax, 6)
+        if layers:
+            bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+            bar.set_label("layer", fontsize=7)
     if not details:
         _note(axes[0][0], "no measured checkpoint")
     return _finish(fig, out, "5a_frequency", "Activation frequency distribution per layer across scales",
@@ -237,7 +343,8 @@ def dead_figure(analysis, out: Path) -> Figure:
     ax.set(xlabel="training tokens", ylabel="dead-neuron ratio (active on < 0.1% of tokens)")
     if rows:
         ax.set_xscale("log")
-    _legend(ax, 7)
+        ax.set_ylim(-0.02, max(0.1, 1.15 * max(r[2] for r in rows)))
+    _legend(ax, 7, outside=True)
     return _finish(fig, out, "6_dead_neurons", "Dead-neuron ratio versus training tokens",
                    "Share of FFN neurons active on fewer than 0.1% of validation tokens, per checkpoint.",
                    ["cell", "tokens", "dead_neuron_ratio"], rows)

@@ -22,7 +22,11 @@ class CellData:
     num_layers: int
     n_params: float  # non-embedding parameters by the paper's formula
     tokens_budget: int
-    points: list[tuple[int, float]] = field(default_factory=list)  # (tokens, PPL-p% activation ratio)
+    points: list[tuple[int, float]] = field(default_factory=list)  # (tokens, tracked activation ratio)
+    intervals: dict[int, tuple[float, float]] = field(default_factory=dict)  # tokens -> its interval, if recorded
+    interval_level: float | None = None
+    metric: str = "pplp"  # the tracking mode the points come from (results-store metric)
+    epochs: float | None = None  # passes over the training text (RUN_DIR/data/meta.json)
     dead: list[tuple[int, float]] = field(default_factory=list)  # (tokens, dead-neuron ratio)
     losses: list[tuple[int, float]] = field(default_factory=list)  # (tokens, eval loss, else train loss)
     setting: dict = field(default_factory=dict)
@@ -44,7 +48,18 @@ def is_study(path: Path) -> bool:
     return (Path(path) / STUDY_FILE).is_file()
 
 
-def read_run(run_dir: Path, name: str | None = None) -> CellData:
+def _tracked_rows(store, metric: str | None) -> tuple[str, list[dict]]:
+    """Rows of ``metric`` (the study's tracking mode), else of whichever mode the run was tracked in."""
+    order = [metric] if metric else []
+    order += [m for m in ("cett-calibrated", "pplp") if m not in order]
+    for name in order:
+        rows = [r for r in store.measurements(metric=name, with_result=True) if r["activation_ratio"] is not None]
+        if rows:
+            return name, rows
+    return order[0], []
+
+
+def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) -> CellData:
     from sparsinglaw.store import FILENAME, ResultsStore
     from sparsinglaw.train.config import load_config
     from sparsinglaw.train.shapes import resolve_shape
@@ -60,7 +75,7 @@ def read_run(run_dir: Path, name: str | None = None) -> CellData:
     cell.budget = float(cfg.model.n_params or cell.n_params)
     cell.target_ratio = float(cfg.model.ratio or cell.ratio)
     store = ResultsStore(run_dir)
-    rows = [r for r in store.measurements(metric="pplp", with_result=True) if r["activation_ratio"] is not None]
+    cell.metric, rows = _tracked_rows(store, metric)
     settings = {str(r["setting"]) for r in rows}
     if len(settings) > 1:  # several p values tracked: keep the most common one
         keep = max(settings, key=lambda s: sum(str(r["setting"]) == s for r in rows))
@@ -68,6 +83,14 @@ def read_run(run_dir: Path, name: str | None = None) -> CellData:
     cell.setting = rows[0]["setting"] if rows else {}
     cell.points = [(r["tokens"], r["activation_ratio"]) for r in rows]
     cell.dead = [(r["tokens"], r["result"]["dead_neuron_ratio"]) for r in rows if r["result"]]
+    for r in rows:
+        iv = (r["result"] or {}).get("interval") or {}
+        if isinstance(iv.get("activation_ratio"), list | tuple) and len(iv["activation_ratio"]) == 2:
+            cell.intervals[r["tokens"]] = (float(iv["activation_ratio"][0]), float(iv["activation_ratio"][1]))
+            cell.interval_level = float(iv.get("level", 0.9))
+    from sparsinglaw.train.data import read_data_meta
+
+    cell.epochs = read_data_meta(run_dir).get("epochs")
     evals = [(r["tokens"], r["value"]) for r in store.measurements(metric="eval_loss") if r["value"] is not None]
     trains = [(r["tokens"], r["value"]) for r in store.measurements(metric="train_loss") if r["value"] is not None]
     cell.losses = evals or trains
@@ -88,7 +111,7 @@ def collect(path: str | Path) -> tuple[list[CellData], dict]:
     cells = []
     for cell in cfg.cells():
         if cell.run_dir.is_dir() and (cell.run_dir / "results.sqlite").is_file():
-            cells.append(read_run(cell.run_dir, cell.name))
+            cells.append(read_run(cell.run_dir, cell.name, cfg.track.metric))
     if not cells:
         raise DataError(f"{path}: no cell has been trained and measured yet; run `sparsinglaw study` first")
     return cells, {"name": cfg.name, "kind": "study", "config": cfg}

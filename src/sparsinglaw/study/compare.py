@@ -43,6 +43,11 @@ def _check(claim: str, paper: str, found: str, verdict: str) -> dict[str, str]:
     return {"claim": claim, "paper": paper, "found": found, "verdict": verdict}
 
 
+def after_warmup(points: list, skip_fraction: float) -> list:
+    """The points the trends are judged on: the first ``skip_fraction`` of checkpoints dropped."""
+    return points[int(np.floor(skip_fraction * len(points))):]
+
+
 def trend_checks(analysis) -> list[dict]:
     out, lvl = [], analysis.spec.level
     for cell in analysis.cells:
@@ -55,8 +60,49 @@ def trend_checks(analysis) -> list[dict]:
         if iv is None:
             out.append(_check(claim, word, "too few checkpoints", "inconclusive"))
             continue
-        found = f"slope of A vs log D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})"
+        pts = after_warmup(cell.points, analysis.spec.skip_fraction)
+        found = (f"A {pts[0][1]:.3f} -> {pts[-1][1]:.3f} over {len(pts)} checkpoints after warmup; "
+                 f"slope of A vs ln D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})")
         out.append(_check(claim, word, found, _side(iv[0], iv[1], sign)))
+    return out
+
+
+def _pairs(analysis) -> list[tuple[str, object, object]]:
+    """(shape label, ReLU cell, SiLU cell) for every shape and budget trained with both activations."""
+    by_shape: dict[tuple, dict[str, object]] = {}
+    for c in analysis.cells:
+        by_shape.setdefault((c.hidden_size, c.num_layers, c.tokens_budget), {})[c.activation] = c
+    return [(f"{d}x{layers}", acts["relu"], acts["silu"]) for (d, layers, _), acts in by_shape.items()
+            if "relu" in acts and "silu" in acts]
+
+
+def relu_below_silu_per_checkpoint(analysis) -> list[dict]:
+    """ReLU's tracked activation ratio below SiLU's at every checkpoint after warmup: disjoint intervals
+    (each checkpoint's interval from resampling validation sequences) where both were recorded."""
+    out = []
+    for label, relu, silu in _pairs(analysis):
+        claim = f"{label}: ReLU sparser than SiLU at every checkpoint after warmup"
+        common = sorted(set(dict(relu.points)) & set(dict(silu.points)))
+        common = after_warmup(common, analysis.spec.skip_fraction)
+        if not common:
+            out.append(_check(claim, "ReLU below SiLU", "no common checkpoints", "inconclusive"))
+            continue
+        r, s = dict(relu.points), dict(silu.points)
+        with_iv = all(t in relu.intervals and t in silu.intervals for t in common)
+        if with_iv:
+            below = sum(relu.intervals[t][1] < silu.intervals[t][0] for t in common)
+            above = sum(relu.intervals[t][0] > silu.intervals[t][1] for t in common)
+            gap = min(silu.intervals[t][0] - relu.intervals[t][1] for t in common)
+            found = (f"intervals disjoint at {below} of {len(common)} checkpoints (smallest gap {gap:.3f}); "
+                     f"ReLU {min(r[t] for t in common):.3f}-{max(r[t] for t in common):.3f}, "
+                     f"SiLU {min(s[t] for t in common):.3f}-{max(s[t] for t in common):.3f}")
+        else:
+            below = sum(r[t] < s[t] for t in common)
+            above = sum(r[t] > s[t] for t in common)
+            found = (f"ReLU below SiLU at {below} of {len(common)} checkpoints (points only: no per-checkpoint "
+                     "intervals recorded)")
+        verdict = "agrees" if below == len(common) else "disagrees" if above == len(common) else "inconclusive"
+        out.append(_check(claim, "ReLU below SiLU", found, verdict))
     return out
 
 
@@ -121,7 +167,7 @@ def deeper_sparser(analysis) -> list[dict]:
 
 
 def compare_with_paper(analysis) -> dict[str, Any]:
-    checks = trend_checks(analysis) + relu_below_silu(analysis) + deeper_sparser(analysis) + limit_checks(analysis)
+    checks = trend_checks(analysis) + relu_below_silu_per_checkpoint(analysis) + relu_below_silu(analysis) + deeper_sparser(analysis) + limit_checks(analysis)
     counts = {v: sum(c["verdict"] == v for c in checks) for v in ("agrees", "disagrees", "inconclusive")}
     level = f"{analysis.spec.level:.0%}"
     if not checks:

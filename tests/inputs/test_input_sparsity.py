@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import fit_briefly, random_eval_data, text_tokenizer, tiny_llama
 
+from helpers import fit_briefly, random_eval_data, text_tokenizer, tiny_llama
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.inputs import InputConfig, InputMeasurement, InputSparsityResult, measure_inputs
 from sparsinglaw.inputs.greedy import greedy_setting
@@ -67,7 +67,7 @@ def test_teal_uniform_keeps_the_same_share_of_every_projection(measured):
 def test_greedy_path_raises_block_sparsity_by_steps_and_allocates_it(measured):
     _, _, m = measured
     path = m.greedy()
-    for b, sparsities in enumerate(path.block_sparsity):
+    for sparsities in path.block_sparsity:
         steps = np.diff(sparsities)
         assert np.all(steps > 0) and np.all(steps <= 0.05 + 1e-9)
         assert sparsities[-1] >= 0.9 - 1e-9

@@ -39,7 +39,7 @@ from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.fileio import atomic_write_text
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.models.adapters import ModuleFFNLayer
-from sparsinglaw.thresholds import RULE, Thresholds
+from sparsinglaw.thresholds import RULE, Thresholds, check_threshold_values
 
 CONFIG_KEY = "sparsinglaw_sparsity"
 
@@ -113,6 +113,7 @@ def sparsity_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
     """The ``config.json`` entry: rule, thresholds and, per FFN, the down projection's module path."""
     layers = find_ffn_layers(model)
     thresholds.check_compatible(layers)
+    check_threshold_values(thresholds.layers)  # a NaN would be written into config.json and keep every neuron
     paths = {module: path for path, module in model.named_modules()}
     modules = []
     for layer, value in zip(layers, thresholds.values):

@@ -202,7 +202,7 @@ def apply_thresholds(model, thresholds: Thresholds | list[float]) -> Iterator[Ap
     layers = find_ffn_layers(model)
     if isinstance(thresholds, Thresholds):
         thresholds.check_compatible(layers)
-        values = thresholds.values
+        values = check_threshold_values(thresholds.layers)
     else:
         values = check_threshold_values([{"threshold": t} for t in thresholds])
         if len(values) != len(layers):

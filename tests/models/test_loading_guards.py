@@ -10,7 +10,13 @@ import torch
 
 from helpers import tiny_llama
 from sparsinglaw.errors import ConfigError, ModelError
-from sparsinglaw.models.loading import check_fits_in_memory, check_seq_len, load_model, max_positions, parameter_count
+from sparsinglaw.models.loading import (
+    check_fits_in_memory,
+    check_seq_len,
+    load_model,
+    max_positions,
+    parameter_count,
+)
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,7 @@ def test_interrupted_track_says_what_it_stored(run_copy, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="sparsinglaw"), pytest.raises(KeyboardInterrupt):
         track(run_copy, SETTINGS)
     message = caplog.records[-1].getMessage()
-    assert f"while measuring {calls[1]}" in message and f"stored 1 checkpoint(s)" in message and calls[0] in message
+    assert f"while measuring {calls[1]}" in message and "stored 1 checkpoint(s)" in message and calls[0] in message
     store = ResultsStore(run_copy)
     assert [r["checkpoint"] for r in store.measurements(metric="pplp")] == [calls[0]]
     assert store.claims() == []

@@ -70,7 +70,7 @@ def test_pareto_writes_points_and_plot(model_dir, tmp_path):
     (["--metric", "topk", "--ratio", "0"], "ratio=0"),
     (["--metric", "topk", "--ratio", "1.5"], "ratio=1.5"),
     (["--data", "/nope.txt"], "does not exist"),
-    (["--seq-len", "4096", "--max-tokens", "8192", "--data", "SHORT"], "fewer than one sequence"),
+    (["--seq-len", "200", "--max-tokens", "400", "--data", "SHORT"], "fewer than one sequence"),
     (["--max-tokens", "10"], "smaller than one sequence"),
 ])
 def test_bad_input_is_one_line_and_non_zero(model_dir, tmp_path, capsys, args, message):

@@ -92,3 +92,16 @@ def test_scale_comparison_mixing_activations_warns():
     (line,) = scale_warnings([relu, silu, relu])
     assert "relu: 0.1b_relu, 0.1b_relu" in line and "silu: 0.1b_silu" in line
     assert scale_warnings([relu, relu]) == [] and scale_warnings(["relu", None]) == []
+
+
+def test_fit_table_flags_parameters_at_a_bound_instead_of_printing_them():
+    from sparsinglaw.guardrails import unreliable_params
+    from sparsinglaw.laws import fit_all, load_paper_curve
+    from sparsinglaw.laws.report import fit_table
+
+    report = fit_all(load_paper_curve("0.1b_relu"), laws=["silu"], n_boot=20)
+    (res,) = report.results
+    flags = unreliable_params(res)
+    assert flags.get("c") == "at its lower bound"  # a SiLU law on a ReLU curve: c runs to 0 (printed 1.6e-23 before)
+    table = fit_table(report)
+    assert "c=(at its lower bound, not determined)" in table and "e-23" not in table.split("warning")[0]

@@ -134,3 +134,20 @@ def scale_warnings(curves: Iterable[Any]) -> list[str]:
     parts = "; ".join(f"{act}: {', '.join(labels)}" for act, labels in sorted(named.items()))
     return [f"--scale compares curves of different activations ({parts}); their limits and speeds differ by "
             f"activation, not by size: compare one activation at a time"]
+
+
+def unreliable_params(fit_result: Any) -> dict[str, str]:
+    """Parameter name -> why its fitted value is no finding ("at its lower bound", "at its upper bound",
+    "outside its own interval"), for tables that must flag such a number instead of printing it."""
+    flags: dict[str, str] = {}
+    family = getattr(fit_result, "family", None)
+    boxes = zip(family.param_names, family.lower, family.upper, strict=False) if family is not None else []
+    for name, lo, hi in boxes:
+        value = fit_result.params.get(name)
+        if value is not None and math.isfinite(value) and (_near(value, lo) or _near(value, hi)):
+            flags[name] = f"at its {'lower' if _near(value, lo) else 'upper'} bound"
+    for name, interval in (fit_result.intervals or {}).items():
+        value = fit_result.params.get(name)
+        if name not in flags and value is not None and math.isfinite(value) and not interval.low <= value <= interval.high:
+            flags[name] = "outside its own interval"
+    return flags

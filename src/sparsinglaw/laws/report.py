@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparsinglaw.guardrails import fit_warnings, unreliable_params
 from sparsinglaw.laws.predict import Backtest, Prediction, Reach
 from sparsinglaw.laws.results import FitReport, FitResult
 from sparsinglaw.laws.scale import ScaleComparison
@@ -19,6 +20,14 @@ def _interval(res: FitResult, name: str) -> str:
     return "" if iv is None else f" [{_g(iv.low)}, {_g(iv.high)}]"
 
 
+def _param_text(res: FitResult) -> str:
+    """Each parameter with its interval; one at a fitting bound or outside its own interval is flagged
+    instead of printed, since the data do not determine it (a value like 1.6e-23 there is not a finding)."""
+    flags = unreliable_params(res)
+    return ", ".join(f"{k}=({flags[k]}, not determined)" if k in flags else f"{k}={_g(v)}{_interval(res, k)}"
+                     for k, v in res.params.items())
+
+
 def fit_table(report: FitReport) -> str:
     """One line per law, best-ranked first; the paper's form (when the activation is known) is starred."""
     head = f"{'law':<9} {'MAE':>9} {'MSE':>9} {'AIC':>8} {'BIC':>8}  limit A0 ({report.rank_by} ranking)"
@@ -28,13 +37,13 @@ def fit_table(report: FitReport) -> str:
         limit = res.limit.describe() if res.limit else "-"
         lines.append(f"{res.law + star:<9} {res.mae:9.3e} {res.mse:9.3e} {res.aic:8.1f} {res.bic:8.1f}  {limit}")
     for res in report.results:
-        params = ", ".join(f"{k}={_g(v)}{_interval(res, k)}" for k, v in res.params.items())
-        skipped = f", {res.n_skipped} warmup points skipped" if res.n_skipped else ""
-        lines.append(f"  {res.law}: {params}  ({res.n_points} points{skipped})")
+        lines.append(f"  {res.law}: {_param_text(res)}  ({res.n_points} points"
+                     f"{f', {res.n_skipped} warmup points skipped' if res.n_skipped else ''})")
+        lines.extend(f"    warning: {w}" for w in fit_warnings(res))
     for name, why in report.failures.items():
         lines.append(f"  {name}: FAILED: {why}")
     if report.preferred:
-        lines.append("  * paper's law for this activation (PAPER.md section 3)")
+        lines.append("  * paper's law for this activation (docs/paper.md section 3)")
     return "\n".join(lines)
 
 

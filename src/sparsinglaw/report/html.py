@@ -77,26 +77,37 @@ def at_bound(value: float | None, iv) -> bool:
     return any(v > 1e4 or (0 < v < 1e-8) for v in far)
 
 
+def _published(law: str, name: str) -> float | None:
+    """The paper's 0.1B value of a parameter of the ReLU or SiLU law (PAPER.md section 3)."""
+    from sparsinglaw.study.paper_ref import PUBLISHED_FITS
+
+    return PUBLISHED_FITS.get(f"0.1b_{law}", {}).get(name)
+
+
 def coefficient_rows(analysis) -> list[list[Any]]:
+    """One row per fitted parameter, with the paper's 0.1B value beside it; parameters at a bound are
+    flagged instead of printed (their values are the optimizer's, not the data's)."""
     rows = []
     for cell in analysis.cells:
         fit = analysis.fits.get(cell.name)
         if fit is None:
-            rows.append([cell.name, "–", "not fitted", None, None, None, analysis.failures.get(cell.name, "")])
+            rows.append([cell.name, "–", "not fitted", None, None, None, None, analysis.failures.get(cell.name, "")])
             continue
         for name, value in fit.params.items():
-            iv = fit.intervals.get(name)
+            iv, paper = fit.intervals.get(name), _published(fit.law, name)
             if at_bound(value, iv):
-                rows.append([cell.name, fit.law, name, None, None, None, "at a bound: not identified by these points"])
+                rows.append([cell.name, fit.law, name, None, None, None, paper,
+                             "at a bound: not identified by these points"])
                 continue
             lo, hi = _interval(fit, name)
-            rows.append([cell.name, fit.law, name, value, lo, hi, ""])
-        rows.append([cell.name, fit.law, "MAE", fit.mae, None, None, f"{fit.n_points} points, {fit.n_skipped} skipped"])
+            rows.append([cell.name, fit.law, name, value, lo, hi, paper, ""])
+        rows.append([cell.name, fit.law, "MAE", fit.mae, None, None, 4.07e-4 if fit.law == "relu" else None,
+                     f"{fit.n_points} points, {fit.n_skipped} skipped"])
         if fit.limit is not None:
             iv = fit.limit.interval
             ok = fit.limit.identified and not at_bound(fit.limit.value, iv)
             rows.append([cell.name, fit.law, "limit A0", fit.limit.value if ok else None,
-                         iv.low if iv and ok else None, iv.high if iv and ok else None,
+                         iv.low if iv and ok else None, iv.high if iv and ok else None, _published(fit.law, "A0"),
                          fit.limit.describe() if ok or not fit.limit.identified else "at a bound: not identified"])
     return rows
 
@@ -112,7 +123,7 @@ def tables_html(analysis, comparison: dict) -> str:
              [[c.name, c.activation, c.hidden_size, c.num_layers, c.ratio, c.n_params, len(c.points),
                c.points[-1][1] if c.points else None, c.final_loss] for c in analysis.cells])]
     parts += [f"<h2>Fitted coefficients ({lvl} bootstrap intervals)</h2>",
-              table("coefficients", ["cell", "law", "parameter", "value", "low", "high", "note"],
+              table("coefficients", ["cell", "law", "parameter", "value", "low", "high", "paper (0.1B)", "note"],
                     coefficient_rows(analysis))]
     parts.append("<h2>Width-depth ratio</h2>")
     if not analysis.widthdepth:
@@ -187,42 +198,22 @@ def comparison_html(comparison: dict) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
-def _details(analysis, p: float) -> tuple[list[dict], tuple[dict, dict] | None]:
-    """Per-layer frequencies and per-token ratios for the cells of the first scale group (else all, up to 3)."""
-    from sparsinglaw.study.probe import detail
-
-    by_name = {c.name: c for c in analysis.cells if c.points}
-    names = [m["curve"] for m in analysis.scale[0]["models"]] if analysis.scale else list(by_name)[:3]
-    details = []
-    for name in names:
-        try:
-            details.append(detail(by_name[name], p=p))
-        except Exception as err:  # noqa: BLE001 - a missing figure panel must not stop the report
-            log.warning("cannot measure %s for the detail figures: %s", name, err)
-    pair = None
-    same = [d for d in details if d["token_detail"]]
-    if analysis.scale and len(same) >= 2 and same[0]["token_detail"]["token_ids"] == same[-1]["token_detail"]["token_ids"]:
-        pair = (same[0], same[-1])
-    return details, pair
-
-
-def make_figures(analysis, out: Path, p: float, pretrained: dict | None, paper: list[dict]) -> list[sf.Figure]:
+def make_figures(analysis, out: Path, probes: dict, pretrained: dict | None, paper: list[dict]) -> list[sf.Figure]:
+    """The figures from the study's measured files (``probes``: ``sparsinglaw.study.probe.probe_study``)."""
     figs = [sf.pretrained_figure(pretrained, out)] if pretrained else []
-    if not pretrained:  # no pretrained model: the comparison on the study's own last checkpoint instead
-        from sparsinglaw.study.probe import last_checkpoint, pareto
-
-        chosen = next(c for c in analysis.cells if c.points)
-        figs.append(sf.pareto_figure(pareto(chosen, analysis.spec.pareto_points), chosen.name,
-                                     last_checkpoint(chosen).name, out))
+    if not pretrained and probes.get("pareto"):  # no pretrained model: the comparison on a cell instead
+        pareto = probes["pareto"]
+        figs.append(sf.pareto_figure(pareto["points"], pareto["cell"], pareto["checkpoint"], out))
     figs += [sf.curves_figure(analysis, out), sf.paper_figure(paper, analysis, out)]
     if analysis.widthdepth:
         figs.append(sf.widthdepth_figure(analysis, out))
     if analysis.scale:
         figs.append(sf.scale_figure(analysis, out))
-    details, pair = _details(analysis, p)
+    details = probes.get("details") or []
     figs.append(sf.frequency_figure(details, out))
+    pair = probes.get("pair")
     if pair is not None:
-        figs.append(sf.token_scatter_figure(pair, out))
+        figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
     figs.append(sf.dead_figure(analysis, out))
     return figs
 
@@ -260,7 +251,12 @@ def write_report(path: str | Path, out: str | Path | None = None, *, analysis=No
     out.mkdir(parents=True, exist_ok=True)
     p = float(analysis.cells[0].setting.get("p", 1.0))
     pretrained, paper = _read_json(path / "pretrained.json"), paper_curves()
-    figs = make_figures(analysis, out, p, pretrained, paper)
+    probes = _read_json(path / "probes.json")
+    if probes is None:  # a bare training run (or a study from before the probe stage): measure here
+        from sparsinglaw.study.probe import probe_study
+
+        probes = probe_study(analysis, p, with_pareto=pretrained is None)
+    figs = make_figures(analysis, out, probes, pretrained, paper)
     comparison = compare_with_paper(analysis)
     atomic_write_text(out / "analysis.json", json.dumps({**analysis.to_dict(), "paper": comparison,
                                                          "pretrained": pretrained}, indent=1, default=str))

@@ -1,5 +1,7 @@
 """Measurements a report needs beyond the tracked store: the metric comparison and per-token detail.
 
+The study's probe stage (``probe_study``) writes them to ``OUT_DIR/probes.json`` so the report only renders.
+
 Both run on a cell's last complete checkpoint over its validation split (the same sequences for every
 cell of a study: the split and tokenizer are built from the same documents and settings).
 """
@@ -52,3 +54,37 @@ def detail(cell: CellData, p: float = 1.0, max_tokens: int = 1024, detail_tokens
     result = measure(model, data, config, tokenizer=tokenizer, model_name=cell.name)
     return {"cell": cell.name, "checkpoint": last_checkpoint(cell).name, "activation_ratio": result.activation_ratio,
             "neuron_frequency": result.neuron_frequency, "token_detail": result.token_detail}
+
+
+def _detail_cells(analysis) -> list[CellData]:
+    """Cells of the first scale group (the per-token scatter compares two of its sizes), else up to 3."""
+    by_name = {c.name: c for c in analysis.cells if c.points}
+    names = [m["curve"] for m in analysis.scale[0]["models"]] if analysis.scale else list(by_name)[:3]
+    return [by_name[n] for n in names if n in by_name]
+
+
+def probe_study(analysis, p: float = 1.0, *, with_pareto: bool = True) -> dict:
+    """What the report draws beyond the store and the fits: per-layer frequencies and per-token ratios on
+    each chosen cell's last checkpoint, the pair of sizes for the per-token scatter, and (``with_pareto``)
+    the metric comparison on a cell. Failures are logged and leave the piece out."""
+    import logging
+
+    log = logging.getLogger("sparsinglaw")
+    details = []
+    for cell in _detail_cells(analysis):
+        try:
+            details.append(detail(cell, p=p))
+        except Exception as err:  # noqa: BLE001 - a missing figure panel must not stop the study
+            log.warning("cannot measure %s for the detail figures: %s", cell.name, err)
+    pair = None
+    with_tokens = [i for i, d in enumerate(details) if d["token_detail"]]
+    if analysis.scale and len(with_tokens) >= 2:
+        a, b = with_tokens[0], with_tokens[-1]
+        if details[a]["token_detail"]["token_ids"] == details[b]["token_detail"]["token_ids"]:
+            pair = [a, b]
+    out = {"details": details, "pair": pair, "pareto": None}
+    chosen = next((c for c in analysis.cells if c.points), None)
+    if with_pareto and chosen is not None:
+        out["pareto"] = {"cell": chosen.name, "checkpoint": last_checkpoint(chosen).name,
+                         "points": pareto(chosen, analysis.spec.pareto_points)}
+    return out

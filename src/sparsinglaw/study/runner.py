@@ -8,6 +8,7 @@ Layout of ``OUT_DIR``::
     cells/NAME/study_cell.json   written last: the cell is trained and tracked (its config fingerprint)
     fits.json         the fitting stage's output (sparsinglaw.study.fit)
     pretrained.json   the metric comparison on the pretrained model (fit.pretrained; sparsinglaw.study.pretrained)
+    probes.json       per-layer frequencies, per-token ratios (sparsinglaw.study.probe): the report only renders
     timings.json      wall seconds per stage of the last run (train, track, pretrained, fit, report)
     report/           the HTML report with its PNG and CSV files
 
@@ -37,6 +38,7 @@ STUDY_FILE = "study.toml"
 EVENTS = "events.jsonl"
 CELL_DONE = "study_cell.json"
 PRETRAINED = "pretrained.json"
+PROBES = "probes.json"
 TIMINGS = "timings.json"
 
 
@@ -296,6 +298,17 @@ def finish_pretrained(process: subprocess.Popen | None, cfg: StudyConfig) -> Non
                     process.returncode)
 
 
+def probe_stage(cfg: StudyConfig, analysis) -> dict:
+    """Per-layer frequencies, per-token ratios (and without a pretrained model, the metric comparison on a
+    cell) into ``OUT_DIR/probes.json``: what the report draws beyond the store and the fits."""
+    from sparsinglaw.study.probe import probe_study
+
+    p = float(analysis.cells[0].setting.get("p", cfg.track.p)) if analysis.cells else cfg.track.p
+    probes = probe_study(analysis, p, with_pareto=not pretrained_done(cfg))
+    atomic_write_json(Path(cfg.out_dir) / PROBES, probes)
+    return probes
+
+
 def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
     from sparsinglaw.study.fit import fit_study
 
@@ -313,6 +326,8 @@ def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
     echo("fitting the laws")
     with timer.stage("fit"):
         analysis = fit_study(cfg)
+    with timer.stage("probe"):
+        probe_stage(cfg, analysis)
     summary = {**counts, "fits": str(Path(cfg.out_dir) / "fits.json"), "n_fits": len(analysis.fits)}
     atomic_write_json(Path(cfg.out_dir) / TIMINGS, timer.to_dict())
     if report:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sparsinglaw.fileio import atomic_write_text
 from sparsinglaw.report import study_figures as sf
+from sparsinglaw.study import files
 
 log = logging.getLogger("sparsinglaw")
 
@@ -166,15 +167,15 @@ def setup_html(analysis, info: dict, path: Path, pretrained: dict | None, paper:
                                                 "its interval"], rows)]
     facts = []
     if track is not None:
-        mode = ("one CETT calibrated on the last %d checkpoints (PPL-%g%% on their mean), per-layer thresholds "
-                "recomputed per checkpoint" % (track.calibrate_last, track.p) if track.mode == "cett-calibrated"
+        mode = (f"one CETT calibrated on the last {track.calibrate_last} checkpoints (PPL-{track.p:g}% on their "
+                "mean), per-layer thresholds recomputed per checkpoint" if track.mode == "cett-calibrated"
                 else f"PPL-{track.p:g}% solved per checkpoint")
         data = (cfg.base.get("data") or {}).get("source", "builtin")
         facts.append(f"Training text: {data}. Tracking: {mode}, on {track.max_tokens:,} validation tokens "
                      "(documents never trained on).")
     if pretrained:
         facts.append(f"Metric comparison: {pretrained['model']} on {pretrained['tokens']:,} tokens.")
-    timings = _read_json(path / "timings.json")
+    timings = _read_json(path / files.TIMINGS)
     if timings:
         stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.get("stages", {}).items())
         facts.append(f"Wall time to the report: {timings['wall']:.0f} s ({stages}).")
@@ -243,22 +244,22 @@ def write_report(path: str | Path, out: str | Path | None = None, *, analysis=No
         from sparsinglaw.study.collect import collect
 
         info = {"name": path.name, "kind": "run"}
-        if (path / "study.toml").is_file():
+        if (path / files.STUDY_FILE).is_file():
             info = collect(path)[1]
     if not any(c.points for c in analysis.cells):
         raise DataError(f"{path}: nothing tracked yet (no activation ratio in the results store)")
-    out = Path(out) if out else path / "report"
+    out = Path(out) if out else path / files.REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     p = float(analysis.cells[0].setting.get("p", 1.0))
-    pretrained, paper = _read_json(path / "pretrained.json"), paper_curves()
-    probes = _read_json(path / "probes.json")
+    pretrained, paper = _read_json(path / files.PRETRAINED), paper_curves()
+    probes = _read_json(path / files.PROBES)
     if probes is None:  # a bare training run (or a study from before the probe stage): measure here
         from sparsinglaw.study.probe import probe_study
 
         probes = probe_study(analysis, p, with_pareto=pretrained is None)
     figs = make_figures(analysis, out, probes, pretrained, paper)
     comparison = compare_with_paper(analysis)
-    atomic_write_text(out / "analysis.json", json.dumps({**analysis.to_dict(), "paper": comparison,
+    atomic_write_text(out / files.ANALYSIS, json.dumps({**analysis.to_dict(), "paper": comparison,
                                                          "pretrained": pretrained}, indent=1, default=str))
     mode = analysis.cells[0].metric
     body = (f"<h1>Sparsing-law report: {esc(info['name'])}</h1>"

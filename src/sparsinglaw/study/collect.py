@@ -43,7 +43,7 @@ class CellData:
 
 
 def is_study(path: Path) -> bool:
-    from sparsinglaw.study.runner import STUDY_FILE
+    from sparsinglaw.study.files import STUDY_FILE
 
     return (Path(path) / STUDY_FILE).is_file()
 
@@ -105,7 +105,7 @@ def collect(path: str | Path) -> tuple[list[CellData], dict]:
     if not is_study(path):
         return [read_run(path)], {"name": path.name, "kind": "run"}
     from sparsinglaw.study.config import load_study
-    from sparsinglaw.study.runner import STUDY_FILE
+    from sparsinglaw.study.files import STUDY_FILE
 
     cfg = load_study(path / STUDY_FILE, [f"out_dir={str(path)!r}"])
     cells = []

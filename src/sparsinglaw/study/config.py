@@ -38,7 +38,7 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.train.config import ACTIVATIONS, TrainConfig, _merge, dumps_toml, layered_settings
 
 LAUNCHERS = ("sequential", "torchrun")
-BUILTIN_JSONL = "builtin-corpus.jsonl"  # the built-in corpus, written once per study (reading it takes seconds)
+from sparsinglaw.study.files import BUILTIN_JSONL  # noqa: E402,F401  (re-exported)
 
 
 @dataclass

@@ -152,5 +152,7 @@ def analyze_dir(path: str | Path) -> tuple[Analysis, dict]:
 def fit_study(cfg) -> Analysis:
     """Fit the laws of a study's cells; writes ``OUT_DIR/fits.json`` and returns the analysis."""
     analysis, _ = analyze_dir(cfg.out_dir)
-    atomic_write_json(Path(cfg.out_dir) / "fits.json", analysis.to_dict())
+    from sparsinglaw.study.files import FITS
+
+    atomic_write_json(Path(cfg.out_dir) / FITS, analysis.to_dict())
     return analysis

@@ -34,12 +34,7 @@ from sparsinglaw.study.config import BUILTIN_JSONL, Cell, StudyConfig, load_stud
 
 log = logging.getLogger("sparsinglaw")
 
-STUDY_FILE = "study.toml"
-EVENTS = "events.jsonl"
-CELL_DONE = "study_cell.json"
-PRETRAINED = "pretrained.json"
-PROBES = "probes.json"
-TIMINGS = "timings.json"
+from sparsinglaw.study.files import CELL_DONE, EVENTS, FITS, PRETRAINED, PROBES, STUDY_FILE, TIMINGS  # noqa: E402
 
 
 class Timer:
@@ -328,7 +323,7 @@ def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
         analysis = fit_study(cfg)
     with timer.stage("probe"):
         probe_stage(cfg, analysis)
-    summary = {**counts, "fits": str(Path(cfg.out_dir) / "fits.json"), "n_fits": len(analysis.fits)}
+    summary = {**counts, "fits": str(Path(cfg.out_dir) / FITS), "n_fits": len(analysis.fits)}
     atomic_write_json(Path(cfg.out_dir) / TIMINGS, timer.to_dict())
     if report:
         from sparsinglaw.report.html import write_report

@@ -15,7 +15,8 @@ from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
 
 def test_applying_result_thresholds_reproduces_its_ppl_and_activation(tmp_path, tiny_model, eval_data):
-    result = measure(tiny_model, eval_data, MeasureConfig(metric="pplp", p=1.0))
+    # lowest-crossing reports a CETT it ran a pass at: re-applying its thresholds repeats that pass exactly.
+    result = measure(tiny_model, eval_data, MeasureConfig(metric="pplp", p=1.0, solution="lowest-crossing"))
     path = Thresholds.from_result(result).save(tmp_path / "t.json")
     thresholds = Thresholds.load(path)
     assert thresholds.values == result.thresholds
@@ -26,6 +27,21 @@ def test_applying_result_thresholds_reproduces_its_ppl_and_activation(tmp_path, 
     assert stats.activation_ratio == pytest.approx(result.activation_ratio, abs=1e-9)
     for module in tiny_model.modules():
         assert not module._forward_pre_hooks
+
+
+def test_trend_thresholds_are_those_of_the_answer_cett(tmp_path, tiny_model, eval_data):
+    """The trend answer may lie between passes: its thresholds are the answer CETT's, their activation ratio
+    is the one the result read there, and their PPL ratio is the trend's (1 + p%) plus this data's scatter."""
+    result = measure(tiny_model, eval_data, MeasureConfig(metric="pplp", p=1.0))
+    thresholds = Thresholds.load(Thresholds.from_result(result).save(tmp_path / "t.json"))
+    dense = run_pass(tiny_model, eval_data, batch_size=4)
+    with apply_thresholds(tiny_model, thresholds) as stats:
+        sparse = run_pass(tiny_model, eval_data, batch_size=4)
+    sol = result.solution
+    tolerance = 0.0 if sol["activation"] == "measured" and sol["distance"] == 0 else 0.01
+    assert stats.activation_ratio == pytest.approx(result.activation_ratio, abs=max(tolerance, 1e-9))
+    ratio = math.exp(sparse.mean_nll - dense.mean_nll)
+    assert abs(ratio - 1.01) <= 4 * sol["noise_sd"] + 2 * sol["standard_error"]
 
 
 def test_a_result_json_is_accepted_as_thresholds(tmp_path, tiny_model, eval_data):

@@ -25,6 +25,7 @@ from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce, world
 from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.guardrails import measure_warnings
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves
@@ -214,6 +215,7 @@ def measure(model, data, config: MeasureConfig | None = None, *, tokenizer=None,
     solved = metrics.get_metric(config.metric).solve(measurement)  # PPL-p% searches; the others run once
     result = build_result(measurement, solved.evaluation, model_name=model_name, tokenizer=tokenizer)
     solved.finish(result, measurement)
+    result.warnings.extend(measure_warnings(result, model))  # results that ran fine yet cannot be right
     result.seconds = time.perf_counter() - started
     return result
 

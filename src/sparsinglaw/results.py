@@ -116,8 +116,9 @@ class MeasureResult:
             "PPL ratio above: the pass nearest the answer",
         ]
 
-    def table(self, max_layers: int = 64) -> str:
-        """Human-readable summary: headline numbers, then one line per FFN."""
+    def table(self, max_layers: int = 64, warnings: bool = True) -> str:
+        """Human-readable summary: headline numbers, then one line per FFN (and the warnings, unless the
+        caller logs them itself)."""
         setting = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.setting.items())
         lines = [
             f"model            {self.model}",
@@ -143,5 +144,6 @@ class MeasureResult:
             lines.append(f"{layer.name:<24} {layer.width:>6} {layer.activation_ratio:>10.4f} {layer.dead_neuron_ratio:>7.4f} {t:>14}")
         if len(self.layers) > max_layers:
             lines.append(f"... {len(self.layers) - max_layers} more in the JSON output")
-        lines.extend(f"warning: {w}" for w in self.warnings)
+        if warnings:
+            lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)

@@ -142,6 +142,12 @@ def _plot(curve: Curve, rep: FitReport, folder: Path) -> None:
 
 
 def _scale(best: list[tuple[Curve, FitResult]], args: argparse.Namespace) -> dict[str, Any]:
+    import logging
+
+    from sparsinglaw.guardrails import scale_warnings
+
+    for line in scale_warnings([c for c, _ in best]):  # limits of ReLU and SiLU models are not comparable
+        logging.getLogger("sparsinglaw").warning(line)
     cmp = compare_limits([b for _, b in best], [params_for(b, c.meta) for c, b in best])
     print(report.scale_table(cmp))
     if args.plot:

@@ -78,10 +78,8 @@ def run(args: argparse.Namespace) -> int:
     result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=sys.stderr.isatty())
     if not is_main_process():
         return 0
-    from sparsinglaw.guardrails import measure_warnings
-
-    print(result.table())
-    for line in measure_warnings(result, model):
+    print(result.table(warnings=False))
+    for line in result.warnings:  # the guardrails' and the search's, on stderr (and in the JSON)
         log.warning(line)
     status = 0
     if args.output:

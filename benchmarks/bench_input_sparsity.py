@@ -45,7 +45,7 @@ def decode_bytes(handle, other_bytes: float, steps: int, bytes_per_weight: float
     return read / steps + other_bytes
 
 
-def timed_decode(model, prompt, new_tokens, method=None, max_share=0.7):
+def timed_decode(model, prompt, new_tokens, method=None, max_share=0.75):
     """(tokens/s of the decode steps, generated ids, bytes per step or None, kept share or None)."""
     handle = None if method is None else sparsify_inputs(model, method, max_share=max_share)
 
@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--max-share", type=float, default=0.7, help="dense fallback above this kept share")
+    ap.add_argument("--max-share", type=float, default=0.75, help="dense fallback above this kept share")
     ap.add_argument("--output", help="write every number as JSON here")
     args = ap.parse_args()
 

@@ -28,12 +28,23 @@ from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, Projec
 from sparsinglaw.inputs.stats import InputStatistics, Setting, cett_setting, keep_mask, uniform_setting
 from sparsinglaw.metrics.pplp import C_MAX, C_MIN
 from sparsinglaw.metrics.pplp_trend import TrendSearch
-from sparsinglaw.models.projections import (KINDS, Projection, attach_inputs, find_projections, observe_outputs,
-                                            require_called)
+from sparsinglaw.models.projections import (
+    KINDS,
+    Projection,
+    attach_inputs,
+    find_projections,
+    observe_outputs,
+    require_called,
+)
 from sparsinglaw.provenance import stamp
 
 METHODS = ("cett", "teal-uniform", "teal-greedy")
 MAX_SPARSITY = 0.99  # a TEAL solution is held below dropping every input
+# The trend search runs over c = sparsity ** SPARSITY_POWER for the TEAL methods. A power of a power law is
+# a power law, so the trend model and the PPL-p% definition are unchanged; but the search's steps, local
+# width and slope prior were set for CETT, whose crossings lie decades apart across models, while input
+# sparsity crossings lie within 0.2-0.7: over s itself its first x4 step jumped from 0.3 to 0.99.
+SPARSITY_POWER = 4.0
 
 
 @dataclass
@@ -193,19 +204,20 @@ class InputMeasurement:
         self.dense()
         cfg = self.config
         cett = method == "cett"
+        power = 1.0 if cett else SPARSITY_POWER
         hi = C_MAX if cett else MAX_SPARSITY
         rows: list[dict[str, float]] = []
 
-        def run(value: float) -> np.ndarray:
-            evaluation = self.evaluate(self.setting(method, min(value, hi)))
+        def run(c: float) -> np.ndarray:
+            evaluation = self.evaluate(self.setting(method, min(c ** (1 / power), hi)))
             rows.append(_search_row(self, evaluation))
             return evaluation.losses.nll.numpy()
 
         search = TrendSearch(self.dense_losses.nll.numpy(), self.dense_losses.tokens.numpy().astype(np.float64),
                              p, cfg.tolerance, cfg.max_sparse_passes,
-                             start=cfg.start_cett if cett else cfg.start_sparsity)
+                             start=cfg.start_cett if cett else cfg.start_sparsity ** power)
         outcome = search.run(run)
-        value = float(np.clip(outcome.fit.cett, C_MIN, hi))
+        value = float(np.clip(outcome.fit.cett ** (1 / power), C_MIN, hi))
         evaluation = self.evaluate(self.setting(method, value))
         result = self.method_result(evaluation, _parameter(method))
         result.search = rows + [_search_row(self, evaluation)]

@@ -286,12 +286,15 @@ def scale_figure(analysis, out: Path) -> Figure:
 
 
 def frequency_figure(details: list[dict], out: Path) -> Figure:
-    fig, axes = plt.subplots(1, max(1, len(details)), figsize=(4.5 * max(1, len(details)), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(details)), figsize=(5.2 * max(1, len(details)), 3.6), squeeze=False,
+                             layout="constrained")
     rows, bins = [], np.linspace(0, 1, 21)
     for ax, d in zip(axes[0], details):
         layers = d["neuron_frequency"] or []
         cmap = plt.get_cmap("viridis")
-        norm = matplotlib.colors.Normalize(vmin=0, vmax=max(1, len(layers) - 1))
+        # One colour per layer from a discrete map, so the colour bar reads as layer numbers.
+        cmap = plt.get_cmap("viridis", max(2, len(layers)))
+        norm = matplotlib.colors.BoundaryNorm(np.arange(-0.5, max(2, len(layers)) + 0.5), cmap.N)
         for i, freq in enumerate(layers):
             hist, edges = np.histogram(freq, bins=bins)
             share = hist / max(1, len(freq))
@@ -300,8 +303,9 @@ def frequency_figure(details: list[dict], out: Path) -> Figure:
         ax.set(xlabel="activation frequency", ylabel="share of neurons", title=d["cell"])
         ax.title.set_fontsize(8)
         if layers:
-            bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
-            bar.set_label("layer", fontsize=7)
+            bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax,
+                               ticks=range(0, len(layers), max(1, len(layers) // 8)))
+            bar.set_label("layer (0: first)", fontsize=8)
     if not details:
         _note(axes[0][0], "no measured checkpoint")
     return _finish(fig, out, "5a_frequency", "Activation frequency distribution per layer across scales",

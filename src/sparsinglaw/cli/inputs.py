@@ -1,0 +1,43 @@
+"""``sparsinglaw inputs``: input sparsity of every projection (CETT way, TEAL uniform, TEAL greedy)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("inputs", help="input sparsity of every projection: kept shares, bytes per token, PPL-p%%",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_args(parser)
+    add_data_args(parser, max_tokens=2048)
+    group = parser.add_argument_group("input sparsity")
+    group.add_argument("--methods", default="cett,teal-uniform,teal-greedy", help="comma-separated methods")
+    group.add_argument("--p", type=float, default=1.0, help="PPL-p%%: allowed perplexity increase in percent")
+    group.add_argument("--fixed", action="store_true", help="evaluate --cett and --sparsity instead of PPL-p%%")
+    group.add_argument("--cett", type=float, default=0.1, help="relative output error target (with --fixed)")
+    group.add_argument("--sparsity", type=float, default=0.4, help="TEAL input sparsity (with --fixed)")
+    group.add_argument("--bytes-per-weight", type=float, default=4.0, help="4 for float32, 2 for fp16")
+    group.add_argument("--tolerance", type=float, default=2e-3, help="trend standard error at the answer")
+    group.add_argument("--max-sparse-passes", type=int, default=8, help="sparse passes per method")
+    parser.add_argument("--output", "-o", help="write the result as JSON here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.inputs import InputConfig, measure_inputs
+
+    config = InputConfig(
+        methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()), p=None if args.fixed else args.p,
+        cett=args.cett, sparsity=args.sparsity, bytes_per_weight=args.bytes_per_weight, tolerance=args.tolerance,
+        max_sparse_passes=args.max_sparse_passes, batch_size=args.batch_size)
+    model, tokenizer, data = load_model_and_data(args)
+    result = measure_inputs(model, data, config, tokenizer=tokenizer, model_name=args.model)
+    print(result.table())
+    for m in result.methods:
+        for warning in m.warnings:
+            print(f"warning ({m.method}): {warning}")
+    if args.output:
+        print(f"wrote {result.save(args.output)}")
+    return 0

@@ -37,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
     report = Path(summary["report"])
     analysis = json.loads((report.parent / "analysis.json").read_text(encoding="utf-8"))
     print(f"\n{analysis['paper']['summary']}")
+    for check in analysis["paper"]["checks"]:  # each verdict with what was found (its interval)
+        print(f"  {check['verdict']:>12}  {check['claim']}: {check['found']}")
+    if analysis.get("pretrained"):
+        sol = analysis["pretrained"]["pplp"]
+        print(f"  SmolLM2-135M, PPL-{sol['p']:g}%: activation ratio {sol['activation_ratio']:.3f} at CETT "
+              f"{sol['cett']:.3f} ({analysis['pretrained']['tokens']:,} tokens)")
     print(f"demo finished in {time.perf_counter() - started:.0f} s ({summary['run']} cells trained, "
           f"{summary['skipped']} already done)")
     print(f"report: {report.resolve()}  (open it in a browser; figures as PNG + CSV beside it)")

@@ -123,3 +123,18 @@ def test_interpolation_in_log_c_and_expanded_levels():
 def test_impossible_pplp_settings_are_refused(field, value):
     with pytest.raises(ConfigError, match=field):
         MeasureConfig(metric="pplp", **{field: value})
+
+
+def test_rank1_noise_recovers_fresh_scatter_under_unequal_sensitivities():
+    """Sequences with their own sensitivity (a wide pair of passes moves them unequally) must not count as
+    noise: the estimate stays near the fresh per-token scatter."""
+    from sparsinglaw.metrics.pplp_trend import rank1_noise
+
+    rng = np.random.default_rng(5)
+    n, T, s = 64, 63.0, 0.03
+    tokens, dense = np.full(n, T), rng.normal(180, 5, n)
+    sensitivity = rng.normal(1.0, 0.5, n)
+    passes = [dense + T * 0.01 * g * sensitivity + rng.normal(0, s * math.sqrt(T), n) for g in (0.3, 1.0, 2.5)]
+    expected = 1.01 * s / math.sqrt(n * T)
+    assert rank1_noise(tokens, dense, passes, 1.01) == pytest.approx(expected, rel=0.25)
+    assert rank1_noise(tokens[:2], dense[:2], [p[:2] for p in passes], 1.01) is None

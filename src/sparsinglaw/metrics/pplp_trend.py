@@ -14,9 +14,8 @@ with slope ``b > 0`` so the trend is monotone. It is a *local* model: the measur
 decide. A weak prior on b (PRIOR_SLOPE +- PRIOR_SLOPE_SD) makes one pass enough to propose the next.
 Fitted by Levenberg-Marquardt, vectorized over bootstrap resamples.
 
-Noise. One sd for every pass's ratio, from the per-sequence losses of the two evaluated CETTs closest together
-but at least FRESH_GAP apart (``metrics.pplp.ratio_noise``'s estimator); a pair farther than NOISE_PAIR_MAX
-apart also carries each sequence's own trend, so it gives an upper bound (recorded as such). Before two passes
+Noise. One sd for every pass's ratio, from the per-sequence losses of the passes near the crossing: how far
+they depart from one shared shape (each sequence its own sensitivity, ``rank1_noise``). Before two passes
 exist, a prior: 0.027 / sqrt(tokens), the scatter measured on SmolLM2 at 512 and 2,048 tokens.
 
 Stop. When the trend's standard error at the crossing, in PPL-ratio units, is at most the tolerance, with at
@@ -40,11 +39,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from sparsinglaw.metrics.pplp import C_MAX, C_MIN, C_START, FRESH_GAP, ratio_noise
+from sparsinglaw.metrics.pplp import C_MAX, C_MIN, C_START, FRESH_GAP
 
 PRIOR_SLOPE, PRIOR_SLOPE_SD = 3.0, 3.0
 SLOPE_RANGE = (0.2, 60.0)
 LOCAL_WIDTH = 0.25  # in log c
+NEAR_WIDTH = 0.5  # passes this close (log c) to the crossing share one shape well enough to measure the noise
 PRIOR_NOISE = 0.027  # ratio sd times sqrt(evaluation tokens), SmolLM2-135M at p = 1
 MIN_SEQUENCES = 8
 MAX_STEP = math.log(8.0)  # a proposed CETT stays within a factor 8 of the nearest evaluated one
@@ -147,22 +147,43 @@ def fit_trend(cetts: list[float], log_r: np.ndarray, noise_sd: float, noise_sour
     return TrendFit(x_star, float(s[0]), se, noise_sd, noise_source, target)
 
 
-def pass_noise(tokens: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float], target: float):
+def rank1_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.ndarray], target: float) -> float | None:
+    """The ratio's sd around its trend from how the passes' per-sequence loss changes depart from one shared
+    shape: sequence j's mean change per token at pass k is ``s_j g(c_k)`` (each sequence its own
+    sensitivity, every sequence the same trend) plus fresh noise. A rank-1 fit of the sqrt(tokens)-weighted
+    (sequences x passes) matrix leaves residuals of per-token variance v with (n - 1)(K - 1) degrees of
+    freedom; the pooled ratio then scatters by target * sqrt(v / tokens). None below 3 sequences or 2 passes."""
+    n, k = len(tokens), len(sparse_nll)
+    if n < 3 or k < 2:
+        return None
+    t = np.asarray(tokens, dtype=np.float64)
+    change = np.stack([(np.asarray(s, dtype=np.float64) - dense_nll) / t for s in sparse_nll], axis=1)
+    singular = np.linalg.svd(np.sqrt(t)[:, None] * change, compute_uv=False)
+    per_token_var = float(np.sum(singular[1:] ** 2)) / ((n - 1) * (k - 1))
+    return target * math.sqrt(per_token_var / float(t.sum()))
+
+
+def pass_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float],
+               target: float):
     """(sd used to weight the fit, sd the stop rule trusts, source) of the ratio around its trend.
 
-    A close pair measures the scatter. A wider pair also carries each sequence's own trend: an upper bound,
-    often several times too large (SmolLM2: 0.0023 from pairs 6-7% apart against 0.0006-0.0013 from close
-    ones), so the fit is weighted by the prior when that is smaller, and the stop rule uses the bound."""
+    ``rank1_noise`` over the passes within NEAR_WIDTH (log c) of the one nearest the target, where one shared
+    shape describes every sequence well; with fewer than two such passes, over all passes, an upper bound
+    (a shared shape fits worse over a wide range), and the fit is weighted by the prior when that is smaller.
+    Before two passes exist: the prior (the scatter measured on SmolLM2), which the stop rule never trusts."""
     total = float(np.sum(tokens))
     prior = PRIOR_NOISE * target / math.sqrt(max(total, 1.0))
     floor = 1e-9  # losses that do not scatter at all (a deterministic toy) still need a finite weight
-    if len(tokens) >= 2 and len(cetts) >= 2:
-        near = ratio_noise(tokens, sparse_nll, cetts, target)
-        if near is not None:
-            return max(near["sd"], floor), max(near["sd"], floor), "pair"
-        wide = ratio_noise(tokens, sparse_nll, cetts, target, max_gap=math.inf)
-        if wide is not None:
-            return max(min(wide["sd"], prior), floor), max(wide["sd"], floor), "pair (upper bound)"
+    if len(cetts) >= 2 and len(tokens) >= 3:
+        x = np.log(np.asarray(cetts))
+        log_r = np.array([float(np.sum(s - dense_nll)) / total for s in sparse_nll])
+        centre = x[int(np.argmin(np.abs(log_r - math.log(target))))]
+        near = [i for i in range(len(cetts)) if abs(x[i] - centre) <= NEAR_WIDTH]
+        if len(near) >= 2:
+            sd = max(rank1_noise(tokens, dense_nll, [sparse_nll[i] for i in near], target), floor)
+            return sd, sd, "sequences"
+        sd = max(rank1_noise(tokens, dense_nll, sparse_nll, target), floor)
+        return max(min(sd, prior), floor), sd, "sequences (upper bound)"
     return prior, math.inf, "prior"
 
 
@@ -216,7 +237,7 @@ class TrendSearch:
         return np.array([float(np.sum(s - self.dense_nll)) / total for s in self.sparse_nll])
 
     def fit(self) -> TrendFit:
-        noise, trusted, source = pass_noise(self.tokens, self.sparse_nll, self.cetts, self.target)
+        noise, trusted, source = pass_noise(self.tokens, self.dense_nll, self.sparse_nll, self.cetts, self.target)
         fit = fit_trend(self.cetts, self.log_ratios(), noise, source, self.target)
         # Every pass shares one sd, so the standard error scales with it (up to the weak slope prior).
         fit.stop_se = fit.se_ratio * trusted / noise

@@ -78,3 +78,14 @@ def test_paper_curves_and_published_fits_agree():
         if c["fit"]:  # the published fit passes through the published points (PAPER.md section 3)
             pred = published_law(c["name"], np.array(c["tokens"]))
             assert np.mean(np.abs(pred - np.array(c["ratio"]))) < 0.01
+
+
+def test_an_unresolved_trend_states_the_budget_that_would_resolve_it():
+    from sparsinglaw.study.compare import resolving_budget
+
+    assert resolving_budget((-0.01, 0.03), 1_000_000) == pytest.approx(4_000_000)  # half-width 2x the slope
+    assert resolving_budget((0.01, 0.03), 1_000_000) == 1_000_000  # already resolved
+    noisy = _cell("silu", 0.2 + 0.004 * np.log(np.array(TOKENS) / TOKENS[0])
+                  + np.random.default_rng(1).normal(0, 0.01, 12), None)
+    check = trend_checks(_analysis(noisy))[0]  # this seed straddles 0: [-0.00028, 0.0235]
+    assert check["verdict"] == "inconclusive" and "resolves at about 8.2e+05 tokens" in check["found"]

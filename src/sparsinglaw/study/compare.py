@@ -63,8 +63,21 @@ def trend_checks(analysis) -> list[dict]:
         pts = after_warmup(cell.points, analysis.spec.skip_fraction)
         found = (f"A {pts[0][1]:.3f} -> {pts[-1][1]:.3f} over {len(pts)} checkpoints after warmup; "
                  f"slope of A vs ln D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})")
-        out.append(_check(claim, word, found, _side(iv[0], iv[1], sign)))
+        verdict = _side(iv[0], iv[1], sign)
+        if verdict == "inconclusive" and (budget := resolving_budget(iv, cell.tokens_budget)) is not None:
+            found += f"; resolves at about {budget:.2g} tokens if the slope and scatter hold"
+        out.append(_check(claim, word, found, verdict))
     return out
+
+
+def resolving_budget(iv: tuple[float, float], tokens: int) -> float | None:
+    """Tokens at which the slope interval would exclude 0, extrapolated: with checkpoints at the same spacing
+    the interval's half-width falls like 1/sqrt(checkpoints), so like 1/sqrt(tokens) (a rough guide: it
+    ignores the growing ln D range, which narrows it faster). None when the estimate is 0."""
+    mid, half = (iv[0] + iv[1]) / 2, (iv[1] - iv[0]) / 2
+    if mid == 0 or half <= 0:
+        return None
+    return float(tokens) * max(1.0, (half / abs(mid)) ** 2)
 
 
 def _pairs(analysis) -> list[tuple[str, object, object]]:

@@ -143,20 +143,26 @@ def _finish(fig, out: Path, name: str, title: str, caption: str, header: list[st
     return Figure(name, title, caption, png, write_csv(out / f"{name}.csv", header, rows))
 
 
-def pareto_figure(points: list[dict], cell: str, checkpoint: str, out: Path) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for metric in dict.fromkeys(p["metric"] for p in points):
+def pareto_figure(points: list[dict], cell: str, checkpoint: str, out: Path,
+                  zoom: tuple[float, float] = (1.0, 1.10)) -> Figure:
+    """The metric comparison on one of the study's models (when no pretrained model is configured)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for metric, color in zip(dict.fromkeys(p["metric"] for p in points), colors(3)):
         mine = sorted((p for p in points if p["metric"] == metric), key=lambda p: p["activation_ratio"])
         ax.plot([p["activation_ratio"] for p in mine], [p["ppl_ratio"] for p in mine], "o-", markersize=4,
-                label=METRIC_LABELS.get(metric, metric))
+                color=color, label=METRIC_LABELS.get(metric, metric))
     ax.set_xlabel("activation ratio")
     ax.set_ylabel("PPL ratio (sparse / dense)")
+    ax.set_ylim(*zoom)
+    ax.set_xlim(0, 1)
     ax.grid(alpha=0.3)
-    _legend(ax, 8)
-    ax.set_title(f"{cell} / {checkpoint}", fontsize=9)
+    _legend(ax, 8, outside=True)
+    ax.set_title(f"Sparsity metrics on {cell}, {checkpoint}", fontsize=9)
+    off = sum(p["ppl_ratio"] > zoom[1] for p in points)
     rows = [[p["metric"], p["value"], p["activation_ratio"], p["ppl_ratio"]] for p in points]
     return _finish(fig, out, "1_pareto", "PPL ratio versus activation ratio",
-                   f"Top-k, FAT-ε and CETT (the PPL-p% family) on {cell}, {checkpoint}.",
+                   f"Top-k, FAT-ε and CETT (the PPL-p% family) on {cell}, {checkpoint}."
+                   + (f" {off} setting(s) above PPL ratio {zoom[1]:.2f} lie off the axes (see the CSV)." if off else ""),
                    ["metric", "setting", "activation_ratio", "ppl_ratio"], rows)
 
 

@@ -1,9 +1,16 @@
-"""One self-contained HTML report for a study or a training run (issue 6).
+"""One self-contained HTML report for a study or a training run (issues 6, 17).
 
-``write_report(PATH)`` fits the laws on what ``PATH`` measured, draws the six figure groups (PNG, each with
-its data as CSV, in ``PATH/report/``) and writes ``PATH/report/index.html`` with the figures embedded as
-base64 PNG (it opens offline, nothing is fetched), the tables of fitted coefficients with their intervals,
-every tracked measurement, and a plain statement of whether the trends agree with the paper's.
+``write_report(PATH)`` tells the story in order: the verdicts against the paper with their intervals, the
+setup (models, parameters, tokens and epochs, evaluation tokens, wall time), then the figures (the metric
+comparison on a pretrained model, the tracked activation ratios with per-checkpoint intervals and fitted
+laws, the paper's published curves and fits beside ours, width-depth and scale where the study has them,
+per-layer frequencies, dead neurons) and the tables, with the paper's values beside ours. Parameters at a
+bound are flagged, never printed as estimates; a section that cannot apply is one line saying why.
+
+What it draws comes from the study's files (``sparsinglaw.study.files``: ``pretrained.json``, ``probes.json``,
+``timings.json``, the results stores); only a bare training run, which has no probe stage, is measured here.
+The laws' fitted objects come from the fitting stage (``analysis``) or are refitted from the stores.
+Figures are PNG with their data as CSV in ``PATH/report/``, embedded as base64 (the page opens offline).
 Every piece of text that comes from data (cell and file names, token strings) is HTML-escaped.
 """
 

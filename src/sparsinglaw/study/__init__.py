@@ -1,11 +1,13 @@
 """Whole studies from one config (issue 6): a grid of training runs, tracked, fitted and reported.
 
     from sparsinglaw.study import load_study, run_study
-    cfg = load_study("study.toml")            # or a preset: "demo", "mini"
+    cfg = load_study("study.toml")            # or a preset: "demo", "mini", "reproduce", "paper-0.1b"
     summary = run_study(cfg)                  # trains/tracks every unfinished cell, fits, writes the report
 
 Submodules: ``config`` (the grid), ``runner`` (cells, skip/resume, torchrun), ``collect`` (read the stores),
-``fit`` (laws, width-depth, scale), ``compare`` (agreement with the paper), ``probe`` (report measurements).
+``fit`` (laws, width-depth, scale), ``compare`` (agreement with the paper), ``probe`` (report measurements),
+``pretrained`` (the metric comparison on a pretrained model), ``paper_ref`` (the published curves and fits),
+``files`` (the names of a study directory's files).
 """
 
 from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study

@@ -33,7 +33,6 @@ from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
 
-
 SOLUTIONS = ("trend", "lowest-crossing")
 
 

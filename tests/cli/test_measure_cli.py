@@ -118,3 +118,16 @@ def test_impossible_pplp_settings_exit_2_with_one_line_before_loading(flag, valu
     code = main(["measure", "--model", str(tmp_path / "no-such-model"), "--metric", "pplp", flag, value])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and flag.lstrip("-").replace("-", "_") in err[0]
+
+
+def test_cli_metric_choices_are_the_registered_metrics_and_help_needs_no_torch():
+    from sparsinglaw.cli import measure as measure_cli
+    from sparsinglaw.metrics import metric_names
+
+    assert sorted(measure_cli.METRICS) == sorted(metric_names())
+    code = ("import sys; from sparsinglaw.cli import main\n"
+            "try:\n    main(['measure', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'measure --help imported torch'\n"
+            "main(['--version'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--solution" in done.stdout and "sparsinglaw 0.1.0" in done.stdout, done.stderr

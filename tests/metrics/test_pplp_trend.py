@@ -10,8 +10,13 @@ import pytest
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.measure import MeasureConfig
-from sparsinglaw.metrics.pplp_trend import (TrendSearch, expanded_levels, fit_trend, interpolate_in_log_c,
-                                            trend_interval)
+from sparsinglaw.metrics.pplp_trend import (
+    TrendSearch,
+    expanded_levels,
+    fit_trend,
+    interpolate_in_log_c,
+    trend_interval,
+)
 
 C_STAR, SLOPE = 0.05, 4.0
 

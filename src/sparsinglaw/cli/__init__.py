@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module under ``sparsinglaw.cli`` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` to a callable taking the parsed namespace and returning an exit code.
-Errors the user can fix (``SparsingLawError``) print one line and exit non-zero, never a traceback.
+Only the module of the subcommand being run is imported (``sparsinglaw --help`` and ``--version`` import
+none, so they answer at once instead of after torch and transformers load). Errors the user can fix
+(``SparsingLawError``) print one line and exit non-zero, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,41 +12,88 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from sparsinglaw.errors import SparsingLawError
 
-# Subcommand modules, in the order they appear in ``--help``.
-SUBCOMMANDS = (
-    "demo", "measure", "pareto", "fit", "widthdepth", "train", "track", "study", "report", "eval", "export", "speed",
-)
+# Subcommand modules and their one-line help, in the order they appear in ``--help``.
+COMMANDS = {
+    "demo": "run the main job: a ReLU/SiLU study and the metric comparison (minutes)",
+    "measure": "measure activation sparsity (Top-k, FAT, CETT, PPL-p%%, zeros)",
+    "pareto": "sweep Top-k, FAT, CETT and zero count: PPL vs activation ratio",
+    "inputs": "input sparsity of every projection: kept shares, bytes per token, PPL-p%%",
+    "fit": "fit activation-vs-tokens laws with uncertainty",
+    "widthdepth": "hinge fit of A0 vs width-depth ratio; loss-optimal range",
+    "train": "pre-train a small LLM with a chosen activation and shape",
+    "track": "measure sparsity at every checkpoint of a training run",
+    "study": "run a whole study (train, track, fit, report) from one config",
+    "report": "write the HTML report of a study or training run",
+    "eval": "lm-eval tasks, dense vs sparsified, side by side",
+    "export": "write a transformers-loadable sparsified model",
+    "speed": "decode speed and FFN latency, dense vs sparse FFNs",
+}
+SUBCOMMANDS = tuple(COMMANDS)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _version() -> str:
+    from sparsinglaw import __version__
+
+    return f"sparsinglaw {__version__}"
+
+
+def build_parser(command: str | None = None, *, every: bool = True) -> argparse.ArgumentParser:
+    """The parser; ``command``'s module is imported and registers its full parser, the others are listed
+    by name and help only. Without a command, ``every`` registers every module (tests, documentation);
+    ``main`` passes ``every=False`` so that ``--help`` and ``--version`` import none."""
     parser = argparse.ArgumentParser(
-        prog="sparsinglaw",
-        description="Measure, predict and exploit activation sparsity in decoder-only LLMs.",
+        prog="sparsinglaw", description="Measure, predict and exploit activation sparsity in decoder-only LLMs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"sparsinglaw.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"sparsinglaw.cli.{name}":
-                continue  # subcommand not built yet
-            raise
-        module.register(sub)
+        if name == command or (command is None and every):
+            if not _register(name, sub):
+                sub.add_parser(name, help=COMMANDS[name])
+        else:
+            sub.add_parser(name, help=COMMANDS[name], add_help=False)
     return parser
 
 
+def _register(name: str, sub) -> bool:
+    try:
+        module = importlib.import_module(f"sparsinglaw.cli.{name}")
+    except ModuleNotFoundError as err:
+        if err.name == f"sparsinglaw.cli.{name}":
+            return False  # subcommand not built yet
+        raise
+    module.register(sub)
+    return True
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first argument that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
+def _quiet_libraries() -> None:
+    """Progress bars and info logs of the libraries go (transformers' weight-loading bars, datasets')."""
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv), every=False)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if args.quiet:
+        _quiet_libraries()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-import torch
-
-from sparsinglaw.data import build_eval_data, load_documents
 from sparsinglaw.errors import ConfigError
+
+# torch, transformers and the data readers are imported where they are used, so a subcommand's --help
+# answers without loading them.
 
 log = logging.getLogger("sparsinglaw")
 
@@ -42,11 +42,16 @@ def set_threads(args: argparse.Namespace) -> None:
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {threads}")
+        import torch
+
         torch.set_num_threads(threads)
 
 
 def load_model_and_data(args: argparse.Namespace):
     """(model, tokenizer, eval data) from the parsed model and data arguments."""
+    import torch
+
+    from sparsinglaw.data import build_eval_data, load_documents
     from sparsinglaw.models.loading import check_seq_len, load_model
 
     set_threads(args)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 from sparsinglaw.cli.common import add_model_args, set_threads
 from sparsinglaw.errors import ConfigError
 
@@ -92,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     hflm = parse_kv(args.hflm_args, "--hflm-args")
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-                                  dtype=getattr(torch, args.dtype), device_map=args.device_map)
+                                  dtype=_torch_dtype(args.dtype), device_map=args.device_map)
     report = evaluate_dense_and_sparse(
         model, tokenizer, thresholds, args.tasks, include_path=args.include_path, batch_size=batch_size,
         hflm_kwargs=hflm, model_name=args.model, sparse_modules=args.sparse_ffn, **kwargs,
@@ -104,3 +102,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {written}")
         return int(moved)
     return 0
+
+
+def _torch_dtype(name: str):
+    import torch  # here, not at import time: --help needs no torch
+
+    return getattr(torch, name)

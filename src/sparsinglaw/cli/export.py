@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from sparsinglaw.cli.common import add_model_args, set_threads
 
 
@@ -33,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out, "dir", option="--out")
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-                                  dtype=getattr(torch, args.dtype), device_map=args.device_map)
+                                  dtype=_torch_dtype(args.dtype), device_map=args.device_map)
     out = export_sparse(model, tokenizer, thresholds, args.out, overwrite=args.overwrite)
     print(f"wrote {out}: load with AutoModelForCausalLM.from_pretrained({str(out)!r}, trust_remote_code=True)")
     return 0
+
+
+def _torch_dtype(name: str):
+    import torch  # here, not at import time: --help needs no torch
+
+    return getattr(torch, name)

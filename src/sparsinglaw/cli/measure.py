@@ -7,10 +7,10 @@ import logging
 import sys
 
 from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
-from sparsinglaw.distributed import init_from_env, is_main_process
-from sparsinglaw.measure import MeasureConfig, measure
-from sparsinglaw.metrics import metric_names
 from sparsinglaw.outputs import check_writable, save_with_fallback
+
+# The registered metrics, named here so that --help needs no torch (a test checks they match the registry).
+METRICS = ("cett", "fat", "pplp", "topk", "zero")
 
 log = logging.getLogger("sparsinglaw")
 
@@ -21,7 +21,7 @@ def register(sub) -> None:
     add_model_args(parser)
     add_data_args(parser)
     group = parser.add_argument_group("metric")
-    group.add_argument("--metric", default="pplp", choices=metric_names())
+    group.add_argument("--metric", default="pplp", choices=METRICS)
     group.add_argument("--p", type=float, default=1.0, help="PPL-p%%: allowed perplexity increase, percent")
     group.add_argument("--cett", type=float, default=0.2, help="CETT target in [0, 1] (--metric cett)")
     group.add_argument("--epsilon", type=float, default=0.01, help="FAT threshold on |s| (--metric fat)")
@@ -51,7 +51,9 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> MeasureConfig:
+def config_from_args(args: argparse.Namespace):
+    from sparsinglaw.measure import MeasureConfig
+
     detail = args.detail_tokens or (48 if args.heatmap else 0)
     return MeasureConfig(
         metric=args.metric, p=args.p, cett=args.cett, epsilon=args.epsilon, ratio=args.ratio,
@@ -71,6 +73,9 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.distributed import init_from_env, is_main_process
+    from sparsinglaw.measure import measure
+
     config = config_from_args(args)  # validate before the (slow) model load
     check_outputs(args)
     init_from_env()  # under torchrun: shard the evaluation batches over the processes

@@ -8,7 +8,6 @@ import sys
 from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.measure import MeasureConfig, default_sweep, sweep
 from sparsinglaw.outputs import check_writable, save_with_fallback
 from sparsinglaw.provenance import stamp
 
@@ -28,6 +27,8 @@ def register(sub) -> None:
 
 def parse_values(metrics: str, overrides: list[str]) -> dict[str, list[float]]:
     names = [m.strip() for m in metrics.split(",") if m.strip()]
+    from sparsinglaw.measure import default_sweep
+
     values = default_sweep(names)
     for item in overrides:
         name, _, listed = item.partition("=")
@@ -42,6 +43,8 @@ def parse_values(metrics: str, overrides: list[str]) -> dict[str, list[float]]:
 
 def run(args: argparse.Namespace) -> int:
     values = parse_values(args.metrics, args.values)
+    from sparsinglaw.measure import MeasureConfig, sweep
+
     config = MeasureConfig(metric="cett", batch_size=args.batch_size)
     check_writable(args.output, "file", option="--output")
     if args.plot:

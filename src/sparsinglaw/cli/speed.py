@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from sparsinglaw.cli.common import add_model_args, set_threads
 from sparsinglaw.errors import ConfigError
 
@@ -49,7 +47,7 @@ def _policy(args: argparse.Namespace):
                         max_ratio=args.max_ratio if args.max_ratio is not None else default.max_ratio)
 
 
-def _prompts(tokenizer, prompt_len: int, count: int) -> torch.Tensor:
+def _prompts(tokenizer, prompt_len: int, count: int):
     from sparsinglaw.data import build_eval_data, builtin_documents
 
     data = build_eval_data(tokenizer, builtin_documents(), seq_len=prompt_len, max_tokens=prompt_len * count)
@@ -74,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.output, "file", option="--output")
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-                                  dtype=getattr(torch, args.dtype), device_map=args.device_map)
+                                  dtype=_torch_dtype(args.dtype), device_map=args.device_map)
     prompts = _prompts(tokenizer, args.prompt_len, max(sizes))
     mode = "zeros-only (exact h != 0)" if args.zeros_only else f"thresholds {args.thresholds}"
     report = compare_speed(model, thresholds, prompts=prompts, zeros_only=args.zeros_only, batch_sizes=sizes,
@@ -90,3 +88,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {written}")
         return int(moved)
     return 0
+
+
+def _torch_dtype(name: str):
+    import torch  # here, not at import time: --help needs no torch
+
+    return getattr(torch, name)

@@ -1,7 +1,14 @@
 """Sparsity metrics, one registered metric per module (PAPER.md section 2)."""
 
 from sparsinglaw.metrics import cett, fat, straightforward, topk  # noqa: F401  (registers the metrics)
-from sparsinglaw.metrics.base import Applied, Solved, SparsityMetric, get_metric, metric_names, register_metric
+from sparsinglaw.metrics.base import (
+    Applied,
+    Solved,
+    SparsityMetric,
+    get_metric,
+    metric_names,
+    register_metric,
+)
 
 
 class _PPLP(cett.CETT):

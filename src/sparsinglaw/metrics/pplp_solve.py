@@ -19,8 +19,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sparsinglaw.metrics.base import Solved
-from sparsinglaw.metrics.pplp import (C_MAX, C_MIN, FRESH_GAP, SearchPoint, bootstrap_interval, noise_warning,
-                                      ratio_noise, search)
+from sparsinglaw.metrics.pplp import (
+    C_MAX,
+    C_MIN,
+    FRESH_GAP,
+    SearchPoint,
+    bootstrap_interval,
+    noise_warning,
+    ratio_noise,
+    search,
+)
 from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendSearch, interpolate_in_log_c, trend_interval
 
 if TYPE_CHECKING:  # measure imports this module's users; no import cycle at run time

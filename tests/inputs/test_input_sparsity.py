@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from helpers import fit_briefly, random_eval_data, text_tokenizer, tiny_llama
+from helpers import random_eval_data, tiny_llama
+from sparsinglaw.engine import SequenceLosses
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.inputs import InputConfig, InputMeasurement, InputSparsityResult, measure_inputs
 from sparsinglaw.inputs.greedy import greedy_setting
@@ -103,19 +106,28 @@ def test_result_round_trips_through_json(tmp_path):
     assert "teal-greedy" in loaded.table()
 
 
-def test_pplp_solves_each_method_near_the_target():
-    torch.set_num_threads(1)
-    tokenizer = text_tokenizer()
-    model = fit_briefly(tiny_llama(vocab=len(tokenizer), init=0.02), tokenizer, steps=30)
-    from sparsinglaw.data import build_eval_data, builtin_documents
+@pytest.mark.parametrize("method, crossing", [("cett", 0.08), ("teal-uniform", 0.45)])
+def test_pplp_finds_the_crossing_of_a_smooth_ratio_curve(measured, monkeypatch, method, crossing):
+    """The trend search over each method's parameter (sparsity ** 4 for TEAL) with sparse passes whose PPL
+    ratio is a known smooth curve with per-sequence scatter: the answer is where that curve crosses 1.03."""
+    _, _, m = measured
+    dense, tokens = m.dense_losses.nll, m.dense_losses.tokens.double()
+    scatter = torch.linspace(-1, 1, len(tokens), dtype=torch.float64) * 0.002
+    real = m.evaluate
 
-    data = build_eval_data(tokenizer, builtin_documents()[40:], seq_len=64, max_tokens=64 * 12)
-    result = measure_inputs(model, data, InputConfig(p=3.0, tolerance=3e-3, greedy_step=0.05,
-                                                     methods=("cett", "teal-uniform")))
-    for m in result.methods:
-        assert m.ppl_ratio == pytest.approx(1.03, abs=0.012), (m.method, m.search)
-        assert m.solution["sparse_passes"] == len(m.search)
-        assert 0 < m.kept_share < 1 and m.bytes_ratio < 1
+    def evaluate(setting):
+        evaluation = real(setting)
+        log_ratio = math.log(1.03) * (setting.value / crossing) ** 3 * (1 + scatter)
+        evaluation.losses = SequenceLosses(dense + tokens * log_ratio, m.dense_losses.tokens)
+        return evaluation
+
+    monkeypatch.setattr(m, "evaluate", evaluate)
+    result = m.solve(method, 3.0)
+    assert result.solution["converged"], result.search
+    assert result.value == pytest.approx(crossing, rel=0.03)
+    assert result.ppl_ratio == pytest.approx(1.03, abs=0.003)
+    assert result.solution["sparse_passes"] == len(result.search) <= m.config.max_sparse_passes + 1
+    assert result.kept_share < 1 and result.bytes_ratio < 1
 
 
 def test_config_is_validated():

@@ -1,4 +1,4 @@
-"""End-to-end decode, dense versus sparse FFNs, at PPL-1% thresholds (issue 8).
+"""End-to-end decode, dense versus sparse FFNs, at PPL-1% thresholds.
 
     .venv/bin/python benchmarks/bench_decode.py                                   # tiny random ReLU Llama
     .venv/bin/python benchmarks/bench_decode.py --model DIR --thresholds FILE     # a trained model
@@ -16,7 +16,7 @@ tokens, so barely trained: 24% of ReLU outputs non-zero, PPL-1% at 1.5% active):
 
 Without ``--model`` it builds a random ReLU Llama with the same shape and a byte-level BPE trained on the
 built-in corpus. A random ReLU gate fires on about half the neurons; trained ReLU models fire on 6-10%
-(PAPER.md section 4), so each layer's gate bias is set so that about ``--target-ratio`` of its ReLU outputs
+(docs/paper.md section 4), so each layer's gate bias is set so that about ``--target-ratio`` of its ReLU outputs
 are non-zero on built-in English text, and the model is trained briefly (``--train-steps``, AdamW on the
 built-in corpus: an untrained model's FFNs do not matter to its perplexity, and PPL-1% would drop every
 neuron). Its PPL-1% thresholds are then measured with ``measure(model, data, MeasureConfig(metric="pplp",

@@ -1,4 +1,4 @@
-"""Hook overhead and memory of the measurement passes (issue 3).
+"""Hook overhead and memory of the measurement passes.
 
     .venv/bin/python benchmarks/bench_hooks.py overhead     # SmolLM2, 2048 tokens
     .venv/bin/python benchmarks/bench_hooks.py memory       # peak RSS, 16k vs 128k tokens (subprocesses)

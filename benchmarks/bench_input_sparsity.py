@@ -1,4 +1,4 @@
-"""Input sparsity of every projection on SmolLM2-135M (issue 18): thresholds, bytes read, decode speed.
+"""Input sparsity of every projection on SmolLM2-135M: thresholds, bytes read, decode speed.
 
     .venv/bin/python benchmarks/bench_input_sparsity.py                      # SmolLM2, PPL-1%, batch 1
     .venv/bin/python benchmarks/bench_input_sparsity.py --tiny               # tiny random Llama (smoke test)

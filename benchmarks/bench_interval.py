@@ -1,4 +1,4 @@
-"""How many evaluation tokens make the PPL-p% interval narrow? (issue 2, statistical honesty)
+"""How many evaluation tokens make the PPL-p% interval narrow?
 
     .venv/bin/python benchmarks/bench_interval.py [--tokens 512 2048 8192]
 

@@ -1,4 +1,4 @@
-"""PPL-p% fast path versus the slow reference of the published procedure, on SmolLM2-135M (issue 3).
+"""PPL-p% fast path versus the slow reference of the published procedure, on SmolLM2-135M.
 
     .venv/bin/python benchmarks/bench_pplp.py [--tokens 512] [--p 1] [--tol 1e-3] [--slices 6]
 

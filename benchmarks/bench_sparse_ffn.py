@@ -1,4 +1,4 @@
-"""Sparse FFN layer versus dense at the paper's 0.1B shape (issue 8): speedup, and the crossovers.
+"""Sparse FFN layer versus dense at the paper's 0.1B shape: speedup, and the crossovers.
 
     .venv/bin/python benchmarks/bench_sparse_ffn.py [--threads 2] [--tokens 64] [--repeats 7]
 

@@ -1,4 +1,4 @@
-"""Where the noise of the PPL ratio comes from: per-token losses at nearby CETTs on SmolLM2-135M (issue 3).
+"""Where the noise of the PPL ratio comes from: per-token losses at nearby CETTs on SmolLM2-135M.
 
     .venv/bin/python benchmarks/ratio_noise.py [--tokens 512] [--cetts C1 C2 ...]
 

@@ -1,4 +1,4 @@
-"""Sparse passes the PPL-p% search needs on real 512-token slices of SmolLM2-135M (issue 3), with a pass cache.
+"""Sparse passes the PPL-p% search needs on real 512-token slices of SmolLM2-135M, with a pass cache.
 
     .venv/bin/python benchmarks/search_real_slices.py [--slices 32] [--cache .cache/search_passes.json]
 

@@ -1,4 +1,4 @@
-"""How many sparse passes a PPL-p% search needs when the PPL ratio is noisy (issue 3's noise floor).
+"""How many sparse passes a PPL-p% search needs when the PPL ratio is noisy (the noise floor of the PPL ratio).
 
     .venv/bin/python benchmarks/sim_pplp_search.py [--seeds 60] [--stats-cost 1.5] [--reference-cost 123]
 

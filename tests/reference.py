@@ -1,4 +1,4 @@
-"""Slow reference implementation of the published PPL-p% procedure (PAPER.md section 2).
+"""Slow reference implementation of the published PPL-p% procedure (docs/paper.md section 2).
 
 Written straight from the description, with no shared code beyond the model's forward: it keeps every
 dense ``h`` in memory, solves each layer's threshold by bisection over a 65,536-point linear grid of

@@ -48,6 +48,26 @@ def test_ppl1_lands_on_target_and_is_deterministic(smollm2, smollm2_ppl1):
     assert clo < first.setting["cett"] < chi
 
 
+def test_trend_answers_from_three_starts_fall_inside_each_others_intervals(smollm2, smollm2_ppl1):
+    """Path independence of the default (trend) solution on the real model: starting the search at CETT 0.02,
+    0.05 (the shared fixture) and 0.15 gives answers inside each other's 90% intervals."""
+    model, tokenizer = smollm2
+    data, at_default = smollm2_ppl1
+    results = {0.05: at_default}
+    for start in (0.02, 0.15):
+        config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=8, start_cett=start)
+        results[start] = measure(model, data, config, tokenizer=tokenizer)
+    for start, result in results.items():
+        assert result.search[0]["cett"] == pytest.approx(start)
+        assert result.solution["converged"], (start, result.warnings)
+    for a in results.values():
+        for b in results.values():
+            lo, hi = b.interval["activation_ratio"]
+            assert lo <= a.activation_ratio <= hi
+            clo, chi = b.interval["cett"]
+            assert clo <= a.setting["cett"] <= chi
+
+
 def test_gguf_architecture_and_activation(smollm2):
     model, tokenizer = smollm2
     assert model.config.model_type == "llama"

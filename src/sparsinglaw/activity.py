@@ -1,6 +1,6 @@
 """Counting active neurons during a pass: per layer, per neuron, per sequence and (optionally) per token.
 
-The activation ratio (PAPER.md section 1) is the fraction of (token, neuron) pairs that are active.
+The activation ratio (docs/paper.md section 1) is the fraction of (token, neuron) pairs that are active.
 Overall it is total active pairs / total pairs over all FFNs, which equals the mean of the per-layer
 ratios when every layer has the same width and sees the same tokens (dense models).
 """
@@ -73,7 +73,7 @@ class ActivityCounter:
         return [counts / max(float(t), 1.0) for counts, t in zip(self.neuron_active, self.tokens)]
 
     def dead_ratio(self, threshold: float = 1e-3) -> tuple[float, list[float]]:
-        """Share of neurons active on fewer than ``threshold`` of tokens (PAPER.md: 0.1%), overall and per FFN."""
+        """Share of neurons active on fewer than ``threshold`` of tokens (docs/paper.md section 2.8: 0.1%), overall and per FFN."""
         freqs = self.neuron_frequency()
         per_layer = [float((f < threshold).double().mean()) for f in freqs]
         dead = sum(float((f < threshold).sum()) for f in freqs)

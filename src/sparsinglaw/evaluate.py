@@ -1,6 +1,6 @@
 """Downstream evaluation of a model dense and under fixed per-layer thresholds, with lm-evaluation-harness.
 
-PAPER.md section 4: thresholds ``t_l`` (from a PPL-p% or CETT measurement) are fixed and applied, zeroing
+docs/paper.md section 4: thresholds ``t_l`` (from a PPL-p% or CETT measurement) are fixed and applied, zeroing
 ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l``, and the sparsified model is scored on downstream tasks.
 The same in-memory model is wrapped once in lm-eval's ``HFLM`` and evaluated with the same settings twice:
 dense (no hook attached), then inside ``apply_thresholds``, whose counters give the activation ratio of

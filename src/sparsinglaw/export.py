@@ -6,7 +6,7 @@
 - ``modeling_sparse.py``: a self-contained module (imports only torch and transformers) defining
   ``Sparse<Base>`` (e.g. ``SparseLlamaForCausalLM``), a subclass of the base architecture's class that,
   on construction, puts a forward pre-hook on every FFN down projection listed in the config. The hook
-  applies the paper's rule ``h * (|h| * ||W_down[:, i]|| >= t_l)`` (PAPER.md sections 2 and 4), the same
+  applies the paper's rule ``h * (|h| * ||W_down[:, i]|| >= t_l)`` (docs/paper.md sections 2 and 4), the same
   operations as ``sparsinglaw.thresholds.apply_thresholds``, so logits are identical;
 - ``config.json`` gains ``auto_map = {"AutoConfig": "modeling_sparse.Sparse<BaseConfig>", "AutoModelForCausalLM":
   "modeling_sparse.Sparse<Base>"}``, a ``model_type`` of its own (``sparsinglaw_<base type>``) and

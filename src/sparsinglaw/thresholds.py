@@ -12,10 +12,10 @@ Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"version": 1``)::
       "provenance": {...}
     }
 
-Applying thresholds (PAPER.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
+Applying thresholds (docs/paper.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
 ``|h_i| * ||W_down[:, i]|| < t_l``. ``apply_thresholds`` does this with hooks for the duration of a block.
 
-Averaging over calibration batches (PAPER.md section 2: "per-layer thresholds averaged over batches are
+Averaging over calibration batches (docs/paper.md section 2: "per-layer thresholds averaged over batches are
 fixed and applied"): ``Thresholds.average([...])`` takes the per-layer mean of thresholds calibrated on
 separate batches, and ``calibrate_averaged(model, data, config, n_batches)`` measures each batch and
 averages; the ``metric`` entry then records ``averaged_over`` and every batch's setting and ratios.

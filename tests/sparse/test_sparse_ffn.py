@@ -1,4 +1,4 @@
-"""Sparse FFN path (issue 8): equal to the masked dense computation, swap in/out, generation, fallback."""
+"""Sparse FFN path: equal to the masked dense computation, swap in/out, generation, fallback."""
 
 from __future__ import annotations
 

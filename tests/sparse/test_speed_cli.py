@@ -1,4 +1,4 @@
-"""``sparsinglaw speed`` end to end on a tiny saved ReLU Llama (issue 8)."""
+"""``sparsinglaw speed`` end to end on a tiny saved ReLU Llama."""
 
 from __future__ import annotations
 

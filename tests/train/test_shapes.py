@@ -11,7 +11,7 @@ from sparsinglaw.train.config import ModelConfig
 from sparsinglaw.train.modeling import build_model, count_parameters, describe
 from sparsinglaw.train.shapes import coefficient, resolve_shape
 
-# PAPER.md section 4: the 0.1B width-depth sweep and the scale series (d x L).
+# docs/paper.md section 4: the 0.1B width-depth sweep and the scale series (d x L).
 PAPER_SHAPES = [(128, 575), (256, 144), (384, 64), (512, 36), (768, 16), (896, 12), (1024, 9), (1152, 7),
                 (1280, 6), (1408, 5), (1536, 4), (1792, 3), (2048, 2), (1024, 20), (1280, 24), (1536, 28),
                 (1792, 32), (2304, 40)]

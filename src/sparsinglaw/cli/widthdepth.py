@@ -1,4 +1,4 @@
-"""``sparsinglaw widthdepth``: bottleneck and loss-optimal width-depth ratio (PAPER.md section 4).
+"""``sparsinglaw widthdepth``: bottleneck and loss-optimal width-depth ratio (docs/paper.md section 4).
 
 Input: a CSV with a ``ratio`` column (or ``hidden`` and ``layers``) and an ``a0`` (limit activation ratio)
 and/or a ``loss`` column, one row per model. Example::

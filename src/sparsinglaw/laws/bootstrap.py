@@ -1,6 +1,6 @@
 """Bootstrap confidence intervals for law parameters and the limit A0.
 
-Two resampling schemes (PAPER.md section 3 notes that refitting moves the SiLU limits by up to ~0.017,
+Two resampling schemes (docs/paper.md section 3 notes that refitting moves the SiLU limits by up to ~0.017,
 so every fitted parameter gets an interval):
 
 - ``residual`` (default): keep the token grid, add resampled residuals (centered, inflated by

@@ -1,6 +1,6 @@
 """A measured activation curve: (training tokens, activation ratio) points, validated.
 
-The laws of PAPER.md section 3 take D in billions of tokens (the published fits use
+The laws of docs/paper.md section 3 take D in billions of tokens (the published fits use
 ``D = token_passed / 1e9``); ``Curve.d`` gives that scale, ``Curve.tokens`` keeps raw token counts.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from sparsinglaw.errors import ConfigError, DataError
 
-TOKEN_SCALE = 1e9  # D = tokens / 1e9 (PAPER.md section 3)
+TOKEN_SCALE = 1e9  # D = tokens / 1e9 (docs/paper.md section 3)
 
 
 @dataclass(frozen=True)

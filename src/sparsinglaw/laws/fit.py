@@ -1,4 +1,4 @@
-"""Fit the sparsing laws (PAPER.md section 3) to an activation curve, with uncertainty.
+"""Fit the sparsing laws (docs/paper.md section 3) to an activation curve, with uncertainty.
 
 ``fit_law(curve, "relu")`` fits one family: warmup points are dropped (``skip_tokens`` / ``skip_fraction``),
 the bounded multi-start solver (``solver.py``) finds the parameters, then bootstrap and/or profile

@@ -2,7 +2,7 @@
 
 The linearized view plots the transform in which a law is a straight line (``Law.linearize``): for
 ReLU ``log(b - log(A - A0))`` against ``log D`` (slope alpha), for SiLU ``log(A0 - A)`` against ``log D``
-(slope -alpha), PAPER.md section 3.
+(slope -alpha), docs/paper.md section 3.
 """
 
 from __future__ import annotations

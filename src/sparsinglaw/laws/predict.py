@@ -1,7 +1,7 @@
 """Use a fitted law: A at a token count, tokens needed to come within a distance of A0, back-tests.
 
 For the paper's laws the distance to the limit has a closed form, |A(D) - A0| = exp(-c D^alpha + b) (ReLU)
-or c D^(-alpha) (SiLU) (PAPER.md section 3); we solve it numerically for any registered law by bisection
+or c D^(-alpha) (SiLU) (docs/paper.md section 3); we solve it numerically for any registered law by bisection
 on log D, so baselines work too. Intervals are percentiles over the fit's bootstrap samples.
 """
 

@@ -1,6 +1,6 @@
 """Variable projection for the paper's laws: optimize the nonlinear parameters, solve the linear ones.
 
-Both laws of PAPER.md section 3 are linear in two of their parameters once the others are fixed:
+Both laws of docs/paper.md section 3 are linear in two of their parameters once the others are fixed:
 
 - ReLU, in Box-Cox coordinates (see ``families._relu_space``): ``A = A0 + B * exp(-s * (x^alpha - 1)/alpha)``
   with ``B = exp(m) >= 0`` and ``A0`` in [0, 1];

@@ -1,4 +1,4 @@
-"""Parameter-scale analyses (PAPER.md section 4).
+"""Parameter-scale analyses (docs/paper.md section 4).
 
 - ``compare_limits``: the limit A0 across model sizes with intervals and identification (the paper: at
   similar width-depth ratio A0 varies weakly with scale, ReLU 6.1%..7.8%, SiLU 40.9%..38.2%).
@@ -17,13 +17,13 @@ from sparsinglaw.errors import DataError
 from sparsinglaw.laws.curve import TOKEN_SCALE
 from sparsinglaw.laws.results import FitResult
 
-# hidden size d x layers L of the paper's gated models (PAPER.md section 4)
+# hidden size d x layers L of the paper's gated models (docs/paper.md section 4)
 PAPER_SHAPES = {"0.1B": (768, 16), "0.2B": (1024, 20), "0.4B": (1280, 24), "0.8B": (1536, 28),
                 "1.2B": (1792, 32), "2.4B": (2304, 40)}
 
 
 def non_embedding_params(hidden: int, layers: int) -> float:
-    """N = 11.5 d^2 L: attention 4 d^2 plus gated FFN 3 * 2.5 d^2 per layer (PAPER.md section 4)."""
+    """N = 11.5 d^2 L: attention 4 d^2 plus gated FFN 3 * 2.5 d^2 per layer (docs/paper.md section 4)."""
     return 11.5 * hidden**2 * layers
 
 

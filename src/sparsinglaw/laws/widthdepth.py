@@ -1,4 +1,4 @@
-"""Width-depth ratio analyses (PAPER.md section 4).
+"""Width-depth ratio analyses (docs/paper.md section 4).
 
 With r = hidden size / number of layers, the limit activation ratio A0 rises linearly with r below a
 bottleneck (about r = 114 for the paper's 0.1B ReLU sweep) and stays flat above it. ``fit_hinge`` fits

@@ -1,4 +1,4 @@
-"""Sparsity metrics, one registered metric per module (PAPER.md section 2)."""
+"""Sparsity metrics, one registered metric per module (docs/paper.md section 2)."""
 
 from sparsinglaw.metrics import cett, fat, straightforward, topk  # noqa: F401  (registers the metrics)
 from sparsinglaw.metrics.base import (

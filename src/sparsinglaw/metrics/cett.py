@@ -1,4 +1,4 @@
-"""CETT, cumulative errors of tail truncation (PAPER.md section 2; Zhang et al. 2024, "ReLU^2 Wins").
+"""CETT, cumulative errors of tail truncation (docs/paper.md section 2; Zhang et al. 2024, "ReLU^2 Wins").
 
 For FFN l and threshold t the dropped set is ``D = {i : |h_i| * ||W_down[:, i]|| < t}`` and
 ``CETT_l(t) = mean over tokens of || sum_{i in D} n_i || / || y ||`` with ``n_i = h_i W_down[:, i]`` and

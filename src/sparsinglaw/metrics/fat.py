@@ -1,4 +1,4 @@
-"""FAT-epsilon (flat absolute threshold, PAPER.md section 2): inactive iff |s_i| < epsilon, one epsilon for
+"""FAT-epsilon (flat absolute threshold, docs/paper.md section 2): inactive iff |s_i| < epsilon, one epsilon for
 all layers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PPL-p% (PAPER.md section 2): the CETT at which perplexity rises by exactly p%, and its activation ratio.
+"""PPL-p% (docs/paper.md section 2): the CETT at which perplexity rises by exactly p%, and its activation ratio.
 
 Search. The published procedure bisects c in [0, 1], re-solving all thresholds and running a dense and a
 sparse pass at every step (about 20 passes). Here thresholds for any c come from the dense pass's
@@ -11,7 +11,7 @@ inside it share much of its ends' noise, so the search tries fresh CETTs just be
 ratios whose noise is shared within 0.3% of CETT, benchmarks/sim_pplp_search.py, this raised the share of
 searches landing within 1e-3 in 12 passes from 90.9-99.8% to 97.4-100%).
 
-Which solution. On small evaluation sets the ratio is not monotone in c (PAPER.md / issue 2 show ratios
+Which solution. On small evaluation sets the ratio is not monotone in c (SmolLM2 on 512 tokens shows ratios
 1.0113, 1.0055, 1.0203 at c = 0.040, 0.050, 0.055), so several c can meet the target. We report the
 *lowest observed crossing*: the bracket is always [largest evaluated c below hi with ratio < target,
 smallest evaluated c with ratio >= target], so the search converges on the smallest c seen to reach the

@@ -7,7 +7,7 @@ benchmarks/ratio_noise.py). "The lowest c whose observed ratio is within tol" is
 depends on where the search starts and on luck. The trend crossing is one well-defined number per data set,
 estimated from every pass, and its uncertainty can be stated.
 
-Model. ``log r(c) = exp(a + b (log c - x0))`` (``log r`` is a power of c, the search's model since issue 3),
+Model. ``log r(c) = exp(a + b (log c - x0))`` (``log r`` is a power of c, the search's model),
 with slope ``b > 0`` so the trend is monotone. It is a *local* model: the measured log-log slope drifts with c
 (about 2 far below SmolLM2's crossing, about 10 near it), so each pass's noise sd is inflated by
 ``exp(((log c_i - x*) / LOCAL_WIDTH)^2 / 2)`` around the current crossing x*, letting far passes steer but not

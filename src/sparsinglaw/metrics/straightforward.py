@@ -1,4 +1,4 @@
-"""Straightforward sparsity (PAPER.md section 2): a neuron is inactive iff its activation output is zero.
+"""Straightforward sparsity (docs/paper.md section 2): a neuron is inactive iff its activation output is zero.
 
 Only meaningful for ReLU-family activations, where exact zeros occur. Zeroing what is already zero cannot
 change the output, so this metric needs no sparse pass: the PPL ratio is exactly 1.

@@ -1,4 +1,4 @@
-"""Top-k sparsity (PAPER.md section 2): keep the k = ratio * d_f neurons with the largest |s_i|.
+"""Top-k sparsity (docs/paper.md section 2): keep the k = ratio * d_f neurons with the largest |s_i|.
 
 The published code ranks across the whole layer tensor (all tokens of a batch at once), which lets busy
 tokens take more neurons than quiet ones. We default to the per-token ranking the definition states and

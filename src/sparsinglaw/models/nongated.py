@@ -1,6 +1,6 @@
 """Non-gated FFNs, ``W_out act(W_in x)``: GPT-2, GPT-NeoX/Pythia, OPT and Falcon.
 
-Here the activation output is the down projection's input, so ``s is h`` (PAPER.md section 1) and only the
+Here the activation output is the down projection's input, so ``s is h`` (docs/paper.md section 1) and only the
 down projection is hooked. The families differ in where the FFN lives (an ``mlp`` child or the decoder
 layer itself) and in how the down weight is stored: GPT-2's ``Conv1D`` keeps ``(d_f, d_model)``, the
 transpose of ``nn.Linear``, so its ``W_down`` is ``c_proj.weight.T``.

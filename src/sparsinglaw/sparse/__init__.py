@@ -1,4 +1,4 @@
-"""Sparse FFN inference: compute only the neurons the thresholds keep (issue 8).
+"""Sparse FFN inference: compute only the neurons the thresholds keep.
 
 ``sparsify(model, thresholds)`` swaps every FFN for an exact sparse one, ``restore(model)`` swaps back;
 ``sparsinglaw.sparse.speed`` measures decode tokens/s and FFN latency, dense versus sparse.

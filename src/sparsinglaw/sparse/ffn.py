@@ -1,7 +1,7 @@
 """Sparse FFN modules: compute only the neurons that the thresholds keep, exactly.
 
 A ``SparseFFN`` replaces one FFN module of a model (see ``sparsinglaw.sparse.convert``) and computes the
-thresholded FFN of PAPER.md sections 1-2: ``y = W_down (h * [|h_i| * ||W_down[:, i]|| >= t_l])``.
+thresholded FFN of docs/paper.md sections 1-2: ``y = W_down (h * [|h_i| * ||W_down[:, i]|| >= t_l])``.
 
 Exact selection rule (gated FFN, ``s = act(W_gate x)``, ``u = W_up x + b_up``, ``h = s * u``):
 

@@ -1,4 +1,4 @@
-"""Decode tokens/s and FFN latency, dense versus sparse, measured side by side (issue 8).
+"""Decode tokens/s and FFN latency, dense versus sparse, measured side by side.
 
 ``compare_speed(model, thresholds)`` swaps in the sparse FFNs once and, per batch size, alternates greedy
 decodes with the original dense FFNs (``handle.set_enabled(False)``: the plain model, the speed baseline)

@@ -1,4 +1,4 @@
-"""Pre-train small causal LMs with a chosen activation and shape (issue 5), on the transformers Trainer.
+"""Pre-train small causal LMs with a chosen activation and shape, on the transformers Trainer.
 
     from sparsinglaw.train import load_config, train
     cfg = load_config("run.toml", ["model.activation=silu"])

@@ -48,7 +48,7 @@ class ModelConfig:
     num_heads: int | None = None  # default d / head_dim
     num_kv_heads: int | None = None  # default num_heads (no grouped-query attention)
     head_dim: int = 64  # used to pick num_heads and to round d when sizing from (N, r)
-    ffn_mult: float = 2.5  # d_f = ffn_mult * d (PAPER.md section 4)
+    ffn_mult: float = 2.5  # d_f = ffn_mult * d (docs/paper.md section 4)
     tie_embeddings: bool = True
     init_std: float = 0.02
     mup: bool = False  # MiniCPM-style scalings through Granite's multipliers (gated only)
@@ -126,7 +126,7 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with a warmup-stable-decay schedule (defaults: the paper's recipe, PAPER.md section 4)."""
+    """AdamW with a warmup-stable-decay schedule (defaults: the paper's recipe, docs/paper.md section 4)."""
 
     lr: float = 0.01
     beta1: float = 0.9
@@ -410,7 +410,7 @@ def load_config(source: str | Path | dict[str, Any] | None = None, overrides: li
 
 
 def paper_preset() -> TrainConfig:
-    """The study's recipe (PAPER.md section 4) at 0.1B, ReLU, r = 48 (768 x 16), sequence length 4096."""
+    """The study's recipe (docs/paper.md section 4) at 0.1B, ReLU, r = 48 (768 x 16), sequence length 4096."""
     return TrainConfig(
         run_dir="runs/paper-0.1b-relu",
         model=ModelConfig(activation="relu", n_params=1.1e8, ratio=48, mup=True, tie_embeddings=True),

@@ -1,6 +1,6 @@
 """Model shape from a parameter budget and a width-depth ratio, or from explicit sizes.
 
-PAPER.md section 4: non-embedding parameters of the study's gated models are ``N = 11.5 d^2 L``
+docs/paper.md section 4: non-embedding parameters of the study's gated models are ``N = 11.5 d^2 L``
 (attention 4 d^2 plus a gated FFN 3 * 2.5 d^2 per layer, d_f = 2.5 d), and r = d / L. In general the
 per-layer coefficient is ``4 + k * ffn_mult`` with k = 3 matrices for a gated FFN and 2 for a plain one.
 Given (N, r): d = r L, so N = c r^2 L^3 and L = (N / (c r^2))^(1/3); L is rounded to the nearest integer

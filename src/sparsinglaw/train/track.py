@@ -1,4 +1,4 @@
-"""Track sparsity across a run's checkpoints (PAPER.md section 2), using the measurement API.
+"""Track sparsity across a run's checkpoints (docs/paper.md section 2), using the measurement API.
 
 Two modes, both stored in the run's results store (one row per checkpoint, metric and setting):
 

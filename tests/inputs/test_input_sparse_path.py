@@ -69,6 +69,7 @@ def test_sparsified_model_decodes_like_the_masked_model():
             out = model(input_ids=prompt, use_cache=True)
             reference = model(input_ids=prompt[:, :1], past_key_values=out.past_key_values, use_cache=True).logits
         assert torch.allclose(step, reference, atol=1e-4)
-        assert 0 < handle.kept_share() < 1
         handle.restore()
+        handle.restore()  # twice: harmless
+        assert 0 < handle.kept_share() < 1  # the counters outlive the swap
     assert isinstance(model.model.layers[0].self_attn.q_proj, torch.nn.Linear)

@@ -121,7 +121,8 @@ class InputSparseLinear(nn.Module):
 
 @dataclass
 class InputSparseHandle:
-    """The swapped modules; ``restore()`` puts the original projections back."""
+    """The swapped modules; ``restore()`` puts the original projections back (the modules and their counters
+    stay readable afterwards; restoring twice is harmless)."""
 
     model: nn.Module
     modules: dict[str, InputSparseLinear] = field(default_factory=dict)
@@ -129,8 +130,8 @@ class InputSparseHandle:
     def restore(self) -> None:
         for name, module in self.modules.items():
             parent, leaf = _parent(self.model, name)
-            setattr(parent, leaf, module.linear)
-        self.modules.clear()
+            if getattr(parent, leaf) is module:
+                setattr(parent, leaf, module.linear)
 
     def kept_share(self) -> float:
         """Kept inputs over offered inputs, over every sparse call so far."""

@@ -1,4 +1,4 @@
-"""Input sparsity of every projection (issue 18): the CETT-way thresholds, TEAL's baselines, bytes, PPL-p%."""
+"""Input sparsity of every projection: the CETT-way thresholds, TEAL's baselines, bytes, PPL-p%."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input sparsity of every linear projection (TEAL-style, issue 18): which entries of each projection's
+"""Input sparsity of every linear projection (TEAL-style): which entries of each projection's
 input matter, measured the CETT way and against TEAL's uniform and greedy baselines."""
 
 from sparsinglaw.inputs.measure import METHODS, InputConfig, InputMeasurement, measure_inputs

@@ -1,4 +1,4 @@
-"""Measure input sparsity of every projection: the Python API (issue 18).
+"""Measure input sparsity of every projection: the Python API.
 
     from sparsinglaw.inputs import InputConfig, measure_inputs
     result = measure_inputs(model, data, InputConfig(p=1.0))     # PPL-1% of each method

@@ -1,4 +1,4 @@
-"""Every linear projection of a decoder block, for input sparsity (TEAL-style; issue 18).
+"""Every linear projection of a decoder block, for input sparsity (TEAL-style).
 
 Output sparsity (``adapters.find_ffn_layers``) asks which neurons of the FFN's ``h`` matter. Input sparsity
 asks, for each projection ``y = W x``, which entries of its input ``x`` matter, for all seven projections of

@@ -1,4 +1,4 @@
-"""Input-sparse projections on CPU for decode at batch 1-4 (issue 18, point 4).
+"""Input-sparse projections on CPU for decode at batch 1-4 (TEAL-style input sparsity).
 
 A projection ``y = W x`` whose input entries below a threshold are dropped needs only the columns
 ``W[:, j]`` of the kept inputs. Those are strided in the row-major ``W``, so ``InputSparseLinear`` keeps a

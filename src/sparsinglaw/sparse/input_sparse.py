@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.native_build import load, pointer, usable
+from sparsinglaw.native_build import load, pointer
 
 SOURCE = Path(__file__).with_name("input_sparse.c")
 MAX_TOKENS = 4  # as in input_sparse.c
@@ -73,6 +73,10 @@ class InputSparseLinear(nn.Module):
         self.native = native
         self.counters = Counters()
         self._index = torch.empty(self.in_features, dtype=torch.int32)
+        # Looked up once: at batch 1 a call's kernel time is tens of microseconds, and SmolLM2 makes 210
+        # projection calls per token, so per-call Python work shows in tokens/s.
+        self._lib = kernels() if native else None
+        self._static = (pointer(self.weight_t), pointer(self.norms), pointer(self._index))
 
     def keep(self, x: torch.Tensor) -> torch.Tensor:
         magnitude = x.abs() if self.norms is None else x.abs() * self.norms.to(x.device, x.dtype)
@@ -84,8 +88,8 @@ class InputSparseLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
-        if flat.shape[0] > self.max_tokens or x.device.type != "cpu" or x.dtype != torch.float32 or (
-                torch.is_grad_enabled() and x.requires_grad):
+        if flat.shape[0] > self.max_tokens or not x.is_cpu or x.dtype != torch.float32 or (
+                x.requires_grad and torch.is_grad_enabled()):
             self.counters.dense_calls += 1
             return self.masked_dense(x)
         y = self._sparse(flat.contiguous())
@@ -98,12 +102,11 @@ class InputSparseLinear(nn.Module):
 
     def _sparse(self, flat: torch.Tensor) -> torch.Tensor | None:
         """W (x * keep) reading only kept columns, or None when the union of kept inputs is too large."""
-        lib = kernels() if self.native else None
-        if lib is not None and usable(flat, self.weight_t):
+        if self._lib is not None:  # forward made flat CPU float32 contiguous, as the kernel needs
             y = torch.zeros(flat.shape[0], self.out_features, dtype=torch.float32)
-            kept = lib.input_sparse_matvec(flat.shape[0], self.in_features, self.out_features, pointer(flat),
-                                           pointer(self.weight_t), pointer(self.norms), self.threshold,
-                                           self.max_union, pointer(self._index), pointer(y))
+            weight_t, norms, index = self._static
+            kept = self._lib.input_sparse_matvec(flat.shape[0], self.in_features, self.out_features, flat.data_ptr(),
+                                                 weight_t, norms, self.threshold, self.max_union, index, y.data_ptr())
             if kept < 0:
                 return None
         else:

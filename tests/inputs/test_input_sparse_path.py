@@ -73,3 +73,15 @@ def test_sparsified_model_decodes_like_the_masked_model():
         handle.restore()  # twice: harmless
         assert 0 < handle.kept_share() < 1  # the counters outlive the swap
     assert isinstance(model.model.layers[0].self_attn.q_proj, torch.nn.Linear)
+
+
+def test_without_the_kernel_the_torch_path_gives_the_same_output(monkeypatch):
+    lin = linear(seed=4)
+    x = torch.randn(2, lin.in_features)
+    threshold = float(x.abs().flatten().quantile(0.7))
+    monkeypatch.setitem(input_sparse._state, "lib", None)  # as with SPARSINGLAW_NATIVE=0 or no compiler
+    module = InputSparseLinear(lin, threshold, None, max_share=1.0)
+    assert module._lib is None
+    with torch.no_grad():
+        assert torch.allclose(module(x), module.masked_dense(x), atol=1e-5)
+    assert module.counters.sparse_calls == 1

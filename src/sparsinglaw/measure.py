@@ -191,10 +191,7 @@ class Measurement:
     def at(self, metric_name: str, value: float | None) -> Evaluation:
         metric = metrics.get_metric(metric_name)
         self.dense(cett_curves=metric.needs_cett_curves)
-        if metric_name == "topk":
-            applied = metric.apply(value, scope=self.config.topk_scope)
-        else:
-            applied = metric.apply(value, curves=self.curves, layers=self.layers)
+        applied = metric.apply(value, curves=self.curves, layers=self.layers, **metric.options(self.config))
         return self.evaluate(applied)
 
     def ppl_ratio(self, evaluation: Evaluation) -> float:

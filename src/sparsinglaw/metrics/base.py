@@ -79,6 +79,11 @@ class SparsityMetric(ABC):
     def describe(self) -> str:
         return (self.__doc__ or self.name).strip().splitlines()[0]
 
+    def options(self, config) -> dict[str, Any]:
+        """Keyword arguments of ``apply`` taken from a ``MeasureConfig`` (Top-k: its ranking scope), so the
+        measurement never branches on metric names."""
+        return {}
+
     def solve(self, measurement) -> Solved:
         """The evaluation ``measure`` reports for this metric on a ``sparsinglaw.measure.Measurement``: one
         pass at the configured setting. Metrics that search (PPL-p%) override it."""

@@ -44,7 +44,7 @@ from sparsinglaw.metrics.pplp import C_MAX, C_MIN, C_START, FRESH_GAP
 PRIOR_SLOPE, PRIOR_SLOPE_SD = 3.0, 3.0
 SLOPE_RANGE = (0.2, 60.0)
 LOCAL_WIDTH = 0.25  # in log c
-NEAR_WIDTH = 0.5  # passes this close (log c) to the crossing share one shape well enough to measure the noise
+NEAR_WIDTH = 0.1  # passes this close (log c) to the crossing share one shape well enough to measure the noise
 PRIOR_NOISE = 0.027  # ratio sd times sqrt(evaluation tokens), SmolLM2-135M at p = 1
 MIN_SEQUENCES = 8
 MAX_STEP = math.log(8.0)  # a proposed CETT stays within a factor 8 of the nearest evaluated one

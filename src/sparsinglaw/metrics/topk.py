@@ -39,6 +39,9 @@ class TopK(SparsityMetric):
     def __init__(self, scope: str = "token"):
         self.scope = scope
 
+    def options(self, config) -> dict:
+        return {"scope": config.topk_scope}
+
     def apply(self, value, *, curves=None, layers=None, scope: str | None = None) -> Applied:
         scope = scope or self.scope
         if value is None or not 0.0 < value <= 1.0:

@@ -82,32 +82,23 @@ def fallback_path(path: Path) -> Path:
 def save_with_fallback(write: Callable[[Path], object], path: str | Path, what: str = "result") -> tuple[Path, bool]:
     """``write(path)``; if that fails with an OSError, ``write`` to ``fallback_path(path)`` and warn where the
     ``what`` went. Returns (path written, whether it is the fallback). Raises only if both writes fail."""
-    path = Path(path)
-    try:
-        write(path)
-        return path, False
-    except OSError as err:
-        first = err
-    other = fallback_path(path)
-    try:
-        write(other)
-    except OSError as err:
-        raise OutputPathError(f"could not write the {what} to {path} ({first.strerror or first}) "
-                              f"nor to {other} ({err.strerror or err})") from None
-    log.warning("could not write the %s to %s (%s); saved it to %s instead", what, path, first.strerror or first,
-                other)
-    return other, True
+    return _write_or_fallback(write, Path(path), fallback_path, what)
 
 
 def save_dir_with_fallback(write: Callable[[Path], object], path: str | Path, what: str) -> tuple[Path, bool]:
     """``save_with_fallback`` for a directory output: the fallback is a new directory in the temp directory."""
-    path = Path(path)
+    return _write_or_fallback(write, Path(path),
+                              lambda p: Path(tempfile.mkdtemp(prefix=f"{p.name or 'sparsinglaw'}-")), what)
+
+
+def _write_or_fallback(write: Callable[[Path], object], path: Path, fallback: Callable[[Path], Path],
+                       what: str) -> tuple[Path, bool]:
     try:
         write(path)
         return path, False
     except OSError as err:
         first = err
-    other = Path(tempfile.mkdtemp(prefix=f"{path.name or 'sparsinglaw'}-"))
+    other = fallback(path)
     try:
         write(other)
     except OSError as err:

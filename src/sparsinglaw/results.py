@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.fileio import JsonFile
 
 SCHEMA = "sparsinglaw.measure/1"
 
@@ -26,7 +24,7 @@ class LayerResult:
 
 
 @dataclass
-class MeasureResult:
+class MeasureResult(JsonFile):
     """Outcome of one metric at one setting (for PPL-p%: at the reported solution)."""
 
     model: str
@@ -69,13 +67,6 @@ class MeasureResult:
         values["layers"] = [LayerResult(**layer) for layer in data.get("layers", [])]
         return cls(**values)
 
-    def save(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> MeasureResult:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
     def summary(self) -> dict[str, Any]:
         """The headline numbers as one flat record (a row of a comparison across models or checkpoints)."""
         row = {"model": self.model, "metric": self.metric, **{f"setting.{k}": v for k, v in self.setting.items()},
@@ -113,7 +104,7 @@ class MeasureResult:
             f"solution         trend crosses {1 + self.setting['p'] / 100:.4f} at CETT {sol['cett']:.4g} "
             f"(standard error {sol['standard_error']:.2g} in PPL ratio, {sol['sparse_passes']} sparse passes)",
             f"                 activation ratio {where} ({sol['distance']:.1%} away in log CETT); "
-            "PPL ratio above: the pass nearest the answer",
+            "the PPL ratio above is that of the pass nearest the answer",
         ]
 
     def table(self, max_layers: int = 64, warnings: bool = True) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.fileio import JsonFile
 
 SCHEMA = "sparsinglaw.inputs/1"
 
@@ -60,7 +58,7 @@ class MethodResult:
 
 
 @dataclass
-class InputSparsityResult:
+class InputSparsityResult(JsonFile):
     """Input sparsity of every projection: each method's thresholds, kept shares, bytes and PPL ratio."""
 
     model: str
@@ -99,13 +97,6 @@ class InputSparsityResult:
             methods.append(MethodResult(**m))
         values["methods"] = methods
         return cls(**values)
-
-    def save(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> InputSparsityResult:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def table(self) -> str:
         target = f"PPL-{self.p:g}%" if self.p is not None else "fixed settings"

@@ -164,7 +164,7 @@ def rank1_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.n
 
 
 def pass_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float],
-               target: float):
+               target: float, log_r: np.ndarray):
     """(sd used to weight the fit, sd the stop rule trusts, source) of the ratio around its trend.
 
     ``rank1_noise`` over the passes within NEAR_WIDTH (log c) of the one nearest the target, where one shared
@@ -176,7 +176,6 @@ def pass_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.nd
     floor = 1e-9  # losses that do not scatter at all (a deterministic toy) still need a finite weight
     if len(cetts) >= 2 and len(tokens) >= 3:
         x = np.log(np.asarray(cetts))
-        log_r = np.array([float(np.sum(s - dense_nll)) / total for s in sparse_nll])
         centre = x[int(np.argmin(np.abs(log_r - math.log(target))))]
         near = [i for i in range(len(cetts)) if abs(x[i] - centre) <= NEAR_WIDTH]
         if len(near) >= 2:
@@ -237,8 +236,9 @@ class TrendSearch:
         return np.array([float(np.sum(s - self.dense_nll)) / total for s in self.sparse_nll])
 
     def fit(self) -> TrendFit:
-        noise, trusted, source = pass_noise(self.tokens, self.dense_nll, self.sparse_nll, self.cetts, self.target)
-        fit = fit_trend(self.cetts, self.log_ratios(), noise, source, self.target)
+        log_r = self.log_ratios()
+        noise, trusted, source = pass_noise(self.tokens, self.dense_nll, self.sparse_nll, self.cetts, self.target, log_r)
+        fit = fit_trend(self.cetts, log_r, noise, source, self.target)
         # Every pass shares one sd, so the standard error scales with it (up to the weak slope prior).
         fit.stop_se = fit.se_ratio * trusted / noise
         return fit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -31,7 +32,16 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 
 class JsonFile:
-    """``save``/``load`` for a result class with ``to_dict`` and a ``from_dict`` classmethod (atomic writes)."""
+    """``to_dict``/``save``/``load`` for a dataclass result with a ``from_dict`` classmethod (atomic writes);
+    ``known_fields`` keeps the keys ``from_dict`` can take (files written by newer versions may have more)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def known_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return {k: v for k, v in data.items() if k in known}
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_dict())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
@@ -57,13 +57,9 @@ class MeasureResult(JsonFile):
     def thresholds(self) -> list[float | None]:
         return [layer.threshold for layer in self.layers]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MeasureResult:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = cls.known_fields(data)
         values["layers"] = [LayerResult(**layer) for layer in data.get("layers", [])]
         return cls(**values)
 

@@ -7,6 +7,7 @@ so in-process and subprocess runs do the same float arithmetic, and the tests sh
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,12 @@ def finished_run(corpus, tmp_path_factory):
 
     cfg = TrainConfig.from_dict(tiny_dict(corpus, tmp_path_factory.mktemp("runs") / "uninterrupted"))
     return cfg, train(cfg)
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    """A copy of the finished run that a test may track and change."""
+    cfg, _ = finished_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(cfg.run_dir, run_dir)
+    return run_dir

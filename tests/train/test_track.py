@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 import sparsinglaw.cli as cli
@@ -12,14 +10,6 @@ from sparsinglaw.train import MARKER
 from sparsinglaw.train.track import TrackSettings, track
 
 pytest.importorskip("sparsinglaw.measure")
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path):
-    cfg, _ = finished_run
-    run_dir = tmp_path / "run"
-    shutil.copytree(cfg.run_dir, run_dir)
-    return run_dir
 
 
 def test_pplp_per_checkpoint_skips_done_and_incomplete(run_copy):

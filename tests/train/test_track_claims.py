@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import socket
 import subprocess
 import time
@@ -31,14 +30,6 @@ while not os.path.exists(go):
     time.sleep(0.01)
 print(json.dumps(track(run_dir, TrackSettings(max_tokens=256, batch_size=4))))
 """
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path):
-    cfg, _ = finished_run
-    run_dir = tmp_path / "run"
-    shutil.copytree(cfg.run_dir, run_dir)
-    return run_dir
 
 
 def _key(run_dir, name: str) -> tuple:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
@@ -83,13 +83,9 @@ class InputSparsityResult(JsonFile):
                 return m
         raise KeyError(f"no method {name!r} in this result ({', '.join(m.method for m in self.methods)})")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputSparsityResult:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = cls.known_fields(data)
         methods = []
         for m in data.get("methods", []):
             m = dict(m)

@@ -156,8 +156,8 @@ class OptimConfig:
 
 
 # Run settings that do not change what is trained: they may differ when resuming a run directory.
-NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "progress", "dataloader_workers", "track",
-                     "track_p", "track_max_tokens")
+NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "report_to", "progress", "dataloader_workers",
+                     "track", "track_p", "track_max_tokens")
 
 
 @dataclass
@@ -178,6 +178,9 @@ class TrainConfig:
     dtype: str = "float32"  # float32 | bfloat16 | float16 (mixed precision; weights stay float32)
     log_every_steps: int = 10
     tensorboard: bool = True  # log to TensorBoard when it is installed
+    # TrainingArguments.report_to: "none", "all", or integrations joined by commas ("wandb,tensorboard");
+    # tracked sparsity goes to the same place as the losses
+    report_to: str = "none"
     progress: bool = True
     dataloader_workers: int = 0
     fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap" (GPUs; see train.trainer)
@@ -196,6 +199,8 @@ class TrainConfig:
             (self.dtype in DTYPES, "dtype", f"is not one of {', '.join(DTYPES)}"),
             (self.log_every_steps >= 1, "log_every_steps", "must be >= 1"),
             (self.dataloader_workers >= 0, "dataloader_workers", "must be >= 0"),
+            (bool(self.report_targets()) or self.report_to.strip() == "none", "report_to",
+             'must be "none", "all" or integrations joined by commas, e.g. "tensorboard,wandb"'),
             (self.track_p > 0, "track_p", "must be > 0"),
             (self.track_max_tokens >= self.seq_len, "track_max_tokens", "must be >= seq_len"),
         ], self)
@@ -203,6 +208,11 @@ class TrainConfig:
         from sparsinglaw.train.shapes import resolve_shape
 
         resolve_shape(self.model)  # ConfigError for shapes such as an r that gives zero layers
+
+    def report_targets(self) -> list[str]:
+        """``report_to`` as the list TrainingArguments takes ([] for "none")."""
+        names = [name.strip() for name in str(self.report_to).split(",") if name.strip()]
+        return [] if names == ["none"] else names
 
     def tokens_per_step(self, world_size: int = 1) -> int:
         return self.seq_len * self.batch_size * self.grad_accum * world_size

@@ -38,7 +38,10 @@ def test_user_errors_are_one_line(capsys, tmp_path):
     assert cli.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 3 and "Traceback" not in err
-    assert "launcher" in err and "neither a study directory nor a measured training run" in err
+    assert "launcher" in err and "no fits.json" in err and "sparsinglaw report" in err and "--analyze" in err
+    assert cli.main(["report", str(tmp_path), "--analyze"]) == 2  # nothing to analyze either
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "neither a study directory nor a measured training run" in err
 
 
 def test_report_cli_on_a_study(mini_study, capsys, tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from study_helpers import Tables
 
+from sparsinglaw.layout import ANALYSIS_FILES
 from sparsinglaw.report.html import esc, table
 from sparsinglaw.store import ResultsStore
 from sparsinglaw.study.runner import read_events, run_study
@@ -114,13 +115,17 @@ def test_rerun_skips_finished_cells(mini_study):
     assert read_events(cfg.out_dir) == before  # nothing trained again
 
 
-def test_text_from_data_is_escaped(mini_study, tmp_path):
+def test_text_from_data_is_escaped(mini_study, tmp_path, capsys):
     cfg, _ = mini_study
     evil = tmp_path / "<script>alert(1)"  # one path component: the report names the run by it
     shutil.copytree(cfg.cells()[0].run_dir, evil)
-    from sparsinglaw.report.html import write_report
+    import sparsinglaw.cli as cli
 
-    page = write_report(evil, tmp_path / "out").read_text(encoding="utf-8")
+    # A bare training run has no analysis files: --analyze writes them (fits, probes), then the report renders.
+    assert cli.main(["report", str(evil), "--analyze", "--out", str(tmp_path / "out")]) == 0
+    assert f"report: {tmp_path / 'out' / 'index.html'}" in capsys.readouterr().out
+    assert all((evil / name).is_file() for name in ANALYSIS_FILES)
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert "<script" not in page.lower()
     html = table("t", ["token"], [["<script>"], ['a"b&c']])

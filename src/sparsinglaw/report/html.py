@@ -7,9 +7,9 @@ laws, the paper's published curves and fits beside ours, width-depth and scale w
 per-layer frequencies, dead neurons) and the tables, with the paper's values beside ours. Parameters at a
 bound are flagged, never printed as estimates; a section that cannot apply is one line saying why.
 
-What it draws comes from the study's files (``sparsinglaw.study.files``: ``pretrained.json``, ``probes.json``,
-``timings.json``, the results stores); only a bare training run, which has no probe stage, is measured here.
-The laws' fitted objects come from the fitting stage (``analysis``) or are refitted from the stores.
+It only renders: everything it shows comes from the files the study's analysis stages wrote
+(``sparsinglaw.layout``; read by ``sparsinglaw.report.data``). It loads no model and fits nothing; when the
+files are missing (a bare training run, a study from before them) it says which command writes them.
 Figures are PNG with their data as CSV in ``PATH/report/``, embedded as base64 (the page opens offline).
 Every piece of text that comes from data (cell and file names, token strings) is HTML-escaped.
 """
@@ -19,16 +19,15 @@ from __future__ import annotations
 import base64
 import html
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_text
+from sparsinglaw.layout import ANALYSIS, REPORT_DIR
 from sparsinglaw.report import study_figures as sf
-from sparsinglaw.study import files
-
-log = logging.getLogger("sparsinglaw")
+from sparsinglaw.report.data import StudyData, load
 
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}
@@ -85,38 +84,37 @@ def at_bound(value: float | None, iv) -> bool:
     return any(v > 1e4 or (0 < v < 1e-8) for v in far)
 
 
-def _published(law: str, name: str) -> float | None:
-    """The paper's 0.1B value of a parameter of the ReLU or SiLU law (PAPER.md section 3)."""
-    from sparsinglaw.study.paper_ref import PUBLISHED_FITS
-
-    return PUBLISHED_FITS.get(f"0.1b_{law}", {}).get(name)
+def _published(data: StudyData, law: str, name: str) -> float | None:
+    """The paper's 0.1B value of a parameter of the ReLU or SiLU law (docs/paper.md section 3)."""
+    return data.paper["published"].get(f"0.1b_{law}", {}).get(name)
 
 
-def coefficient_rows(analysis) -> list[list[Any]]:
+def coefficient_rows(data: StudyData) -> list[list[Any]]:
     """One row per fitted parameter, with the paper's 0.1B value beside it; parameters at a bound are
     flagged instead of printed (their values are the optimizer's, not the data's)."""
     rows = []
-    for cell in analysis.cells:
-        fit = analysis.fits.get(cell.name)
+    for cell in data.cells:
+        fit = data.fits.get(cell.name)
         if fit is None:
-            rows.append([cell.name, "–", "not fitted", None, None, None, None, analysis.failures.get(cell.name, "")])
+            rows.append([cell.name, "–", "not fitted", None, None, None, None, data.failures.get(cell.name, "")])
             continue
         for name, value in fit.params.items():
-            iv, paper = fit.intervals.get(name), _published(fit.law, name)
+            iv, paper = fit.intervals.get(name), _published(data, fit.law, name)
             if at_bound(value, iv):
                 rows.append([cell.name, fit.law, name, None, None, None, paper,
                              "at a bound: not identified by these points"])
                 continue
             lo, hi = _interval(fit, name)
             rows.append([cell.name, fit.law, name, value, lo, hi, paper, ""])
-        rows.append([cell.name, fit.law, "MAE", fit.mae, None, None, 4.07e-4 if fit.law == "relu" else None,
+        rows.append([cell.name, fit.law, "MAE", fit.mae, None, None,
+                     data.paper.get("published_mae", {}).get(f"0.1b_{fit.law}"),
                      f"{fit.n_points} points, {fit.n_skipped} skipped"])
         if fit.limit is not None:
             iv = fit.limit.interval
             ok = fit.limit.identified and not at_bound(fit.limit.value, iv)
             rows.append([cell.name, fit.law, "limit A0", fit.limit.value if ok else None,
-                         iv.low if iv and ok else None, iv.high if iv and ok else None, _published(fit.law, "A0"),
-                         fit.limit.describe() if ok or not fit.limit.identified else "at a bound: not identified"])
+                         iv.low if iv and ok else None, iv.high if iv and ok else None, _published(data, fit.law, "A0"),
+                         fit.limit.text if ok or not fit.limit.identified else "at a bound: not identified"])
     return rows
 
 
@@ -124,23 +122,23 @@ def _one_line(text: str) -> str:
     return f'<p class="na">{esc(text)}</p>'
 
 
-def tables_html(analysis, comparison: dict) -> str:
-    lvl = f"{analysis.spec.level:.0%}"
+def tables_html(data: StudyData) -> str:
+    lvl = f"{data.level:.0%}"
     parts = ["<h2>Models</h2>", table("cells", ["cell", "activation", "d", "L", "r = d/L", "N (non-embedding)",
                                                 "checkpoints measured", "final activation ratio", "final loss"],
              [[c.name, c.activation, c.hidden_size, c.num_layers, c.ratio, c.n_params, len(c.points),
-               c.points[-1][1] if c.points else None, c.final_loss] for c in analysis.cells])]
+               c.points[-1][1] if c.points else None, c.final_loss] for c in data.cells])]
     parts += [f"<h2>Fitted coefficients ({lvl} bootstrap intervals)</h2>",
               table("coefficients", ["cell", "law", "parameter", "value", "low", "high", "paper (0.1B)", "note"],
-                    coefficient_rows(analysis))]
+                    coefficient_rows(data))]
     parts.append("<h2>Width-depth ratio</h2>")
-    if not analysis.widthdepth:
+    if not data.widthdepth:
         parts.append(_one_line("Not applicable: needs models of one size at two or more width-depth ratios."))
     wd = [[g["activation"], r["cell"], r["ratio"], r["limit"], r["low"], r["high"], r["final_loss"]]
-          for g in analysis.widthdepth for r in g["rows"]]
+          for g in data.widthdepth for r in g["rows"]]
     if wd:
         parts.append(table("widthdepth", ["activation", "cell", "r", "A0", "low", "high", "final loss"], wd))
-    for g in analysis.widthdepth:
+    for g in data.widthdepth:
         if g["hinge"]:
             h = g["hinge"]
             parts.append(table("hinge", ["activation", "bottleneck r", "low", "high", "plateau", "slope"],
@@ -151,51 +149,50 @@ def tables_html(analysis, comparison: dict) -> str:
                                [[g["activation"], lr["low"], lr["high"], lr["best_ratio"], lr["recommended"]]]))
     parts.append("<h2>Scale</h2>")
     sc = [[g["activation"], m["curve"], m["n_params"], m["limit"], m["low"], m["high"]]
-          for g in analysis.scale for m in g["models"]]
+          for g in data.scale for m in g["models"]]
     parts.append(table("scale", ["activation", "cell", "N", "A0", "low", "high"], sc) if sc else
                  _one_line("Not applicable: needs models of two or more sizes at a similar width-depth ratio."))
     parts += ["<h2>Every tracked measurement</h2>",
               table("measurements", ["cell", "tokens", "activation ratio", "low", "high", "dead-neuron ratio"],
                     [[c.name, t, a, *c.intervals.get(t, (None, None)), dict(c.dead).get(t)]
-                     for c in analysis.cells for t, a in c.points])]
+                     for c in data.cells for t, a in c.points])]
     return "".join(parts)
 
 
-def setup_html(analysis, info: dict, path: Path, pretrained: dict | None, paper: list[dict]) -> str:
+def _interval_text(cell) -> str:
+    iv = cell.intervals.get(cell.points[-1][0]) if cell.points else None
+    return f"[{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "–"
+
+
+def setup_facts(data: StudyData) -> list[str]:
+    """One sentence each: training text and tracking, the metric comparison, wall time, the paper's curves."""
+    facts, track, pretrained = [], data.setup.get("track"), data.pretrained
+    if track is not None:
+        mode = (f"one CETT calibrated on the last {track['calibrate_last']} checkpoints (PPL-{track['p']:g}% on "
+                "their mean), per-layer thresholds recomputed per checkpoint" if track["mode"] == "cett-calibrated"
+                else f"PPL-{track['p']:g}% solved per checkpoint")
+        facts.append(f"Training text: {data.setup.get('data_source') or 'builtin'}. Tracking: {mode}, on "
+                     f"{track['max_tokens']:,} validation tokens (documents never trained on).")
+    if pretrained:
+        facts.append(f"Metric comparison: {pretrained['model']} on {pretrained['tokens']:,} tokens.")
+    if data.timings:
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in data.timings.get("stages", {}).items())
+        facts.append(f"Wall time to the report: {data.timings['wall']:.0f} s ({stages}).")
+    curves = data.paper.get("curves") or []
+    facts.append(f"The paper's curves: {len(curves)} published models shown beside ours." if curves else
+                 "The paper's curves are not available here, so they are not shown.")
+    return facts
+
+
+def setup_html(data: StudyData) -> str:
     """The study at a glance: models, parameters, tokens, evaluation tokens, wall time."""
-    cfg = info.get("config")
-    track = cfg.track if cfg is not None else None
     rows = [[c.name, c.activation, f"{c.hidden_size} x {c.num_layers}", c.n_params, c.tokens_budget,
-             c.epochs, len(c.points), c.points[-1][1] if c.points else None,
-             (lambda iv: f"[{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "–")(c.intervals.get(c.points[-1][0]) if c.points else None)]
-            for c in analysis.cells]
+             c.epochs, len(c.points), c.points[-1][1] if c.points else None, _interval_text(c)]
+            for c in data.cells]
     parts = ["<h2>Setup</h2>", table("setup", ["model", "activation", "d x L", "N (non-embedding)", "training tokens",
                                                 "epochs of the corpus", "checkpoints", "final activation ratio",
                                                 "its interval"], rows)]
-    facts = []
-    if track is not None:
-        mode = (f"one CETT calibrated on the last {track.calibrate_last} checkpoints (PPL-{track.p:g}% on their "
-                "mean), per-layer thresholds recomputed per checkpoint" if track.mode == "cett-calibrated"
-                else f"PPL-{track.p:g}% solved per checkpoint")
-        data = (cfg.base.get("data") or {}).get("source", "builtin")
-        facts.append(f"Training text: {data}. Tracking: {mode}, on {track.max_tokens:,} validation tokens "
-                     "(documents never trained on).")
-    if pretrained:
-        facts.append(f"Metric comparison: {pretrained['model']} on {pretrained['tokens']:,} tokens.")
-    timings = _read_json(path / files.TIMINGS)
-    if timings:
-        stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.get("stages", {}).items())
-        facts.append(f"Wall time to the report: {timings['wall']:.0f} s ({stages}).")
-    facts.append(f"The paper's curves: {len(paper)} published models shown beside ours." if paper else
-                 "The paper's curves are not available here, so they are not shown.")
-    return "".join(parts) + "".join(f"<p>{esc(f)}</p>" for f in facts)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+    return "".join(parts) + "".join(f"<p>{esc(f)}</p>" for f in setup_facts(data))
 
 
 def comparison_html(comparison: dict) -> str:
@@ -206,77 +203,60 @@ def comparison_html(comparison: dict) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
-def make_figures(analysis, out: Path, probes: dict, pretrained: dict | None, paper: list[dict]) -> list[sf.Figure]:
-    """The figures from the study's measured files (``probes``: ``sparsinglaw.study.probe.probe_study``)."""
+def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
+    """The figures, from the analysis files only."""
+    probes, pretrained = data.probes, data.pretrained
     figs = [sf.pretrained_figure(pretrained, out)] if pretrained else []
     if not pretrained and probes.get("pareto"):  # no pretrained model: the comparison on a cell instead
         pareto = probes["pareto"]
         figs.append(sf.pareto_figure(pareto["points"], pareto["cell"], pareto["checkpoint"], out))
-    figs += [sf.curves_figure(analysis, out), sf.paper_figure(paper, analysis, out)]
-    if analysis.widthdepth:
-        figs.append(sf.widthdepth_figure(analysis, out))
-    if analysis.scale:
-        figs.append(sf.scale_figure(analysis, out))
+    figs += [sf.curves_figure(data, out), sf.paper_figure(data.paper.get("curves") or [], data, out)]
+    if data.widthdepth:
+        figs.append(sf.widthdepth_figure(data, out))
+    if data.scale:
+        figs.append(sf.scale_figure(data, out))
     details = probes.get("details") or []
     figs.append(sf.frequency_figure(details, out))
     pair = probes.get("pair")
     if pair is not None:
         figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
-    figs.append(sf.dead_figure(analysis, out))
+    figs.append(sf.dead_figure(data, out))
     return figs
 
 
-def _not_drawn(analysis, pair_drawn: bool) -> list[str]:
+def _not_drawn(data: StudyData) -> list[str]:
     lines = []
-    if not analysis.widthdepth:
+    if not data.widthdepth:
         lines.append("Width-depth figure not drawn: needs models of one size at two or more width-depth ratios.")
-    if not analysis.scale:
+    if not data.scale:
         lines.append("Scale figures (limit across sizes, per-token scatter between scales) not drawn: needs models "
                      "of two or more sizes at a similar width-depth ratio.")
     return lines
 
 
-def write_report(path: str | Path, out: str | Path | None = None, *, analysis=None) -> Path:
-    """Write ``index.html`` (and the figures' PNG and CSV files) for the study or run at ``path``
-    (``analysis``: the fitting stage's result for ``path``, to avoid fitting twice)."""
-    from sparsinglaw.errors import DataError
-    from sparsinglaw.study.compare import compare_with_paper
-    from sparsinglaw.study.fit import analyze_dir
-    from sparsinglaw.study.paper_ref import paper_curves
-
-    path = Path(path)
-    if analysis is None:
-        analysis, info = analyze_dir(path)
-    else:
-        from sparsinglaw.study.collect import collect
-
-        info = {"name": path.name, "kind": "run"}
-        if (path / files.STUDY_FILE).is_file():
-            info = collect(path)[1]
-    if not any(c.points for c in analysis.cells):
-        raise DataError(f"{path}: nothing tracked yet (no activation ratio in the results store)")
-    out = Path(out) if out else path / files.REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    p = float(analysis.cells[0].setting.get("p", 1.0))
-    pretrained, paper = _read_json(path / files.PRETRAINED), paper_curves()
-    probes = _read_json(path / files.PROBES)
-    if probes is None:  # a bare training run (or a study from before the probe stage): measure here
-        from sparsinglaw.study.probe import probe_study
-
-        probes = probe_study(analysis, p, with_pareto=pretrained is None)
-    figs = make_figures(analysis, out, probes, pretrained, paper)
-    comparison = compare_with_paper(analysis)
-    atomic_write_text(out / files.ANALYSIS, json.dumps({**analysis.to_dict(), "paper": comparison,
-                                                         "pretrained": pretrained}, indent=1, default=str))
-    mode = analysis.cells[0].metric
-    body = (f"<h1>Sparsing-law report: {esc(info['name'])}</h1>"
-            f"<p>{esc(info['kind'])}, {len(analysis.cells)} model(s), activation ratio tracked by "
+def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
+    name, p, mode = data.setup["name"], data.setup.get("p", 1.0), data.setup.get("metric")
+    body = (f"<h1>Sparsing-law report: {esc(name)}</h1>"
+            f"<p>{esc(data.setup['kind'])}, {len(data.cells)} model(s), activation ratio tracked by "
             f"{esc('calibrated CETT' if mode == 'cett-calibrated' else f'PPL-{p:g}%')}, written "
             f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
-            + comparison_html(comparison) + setup_html(analysis, info, path, pretrained, paper)
+            + comparison_html(data.comparison) + setup_html(data)
             + "<h2>Figures</h2>" + "".join(figure_html(f) for f in figs)
-            + "".join(_one_line(x) for x in _not_drawn(analysis, True))
-            + tables_html(analysis, comparison))
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sparsing-law report: '
-            f"{esc(info['name'])}</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
-    return atomic_write_text(out / "index.html", page)
+            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sparsing-law report: '
+            f"{esc(name)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
+
+
+def write_report(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``index.html`` (and the figures' PNG and CSV files) for the study or run at ``path`` from its
+    analysis files; ``out`` defaults to ``path/report``."""
+    path = Path(path)
+    data = load(path)
+    if not any(c.points for c in data.cells):
+        raise DataError(f"{path}: nothing tracked yet (no activation ratio in the results store)")
+    out = Path(out) if out else path / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    figs = make_figures(data, out)
+    atomic_write_text(out / ANALYSIS, json.dumps({**data.fits_doc, "paper": data.comparison,
+                                                   "pretrained": data.pretrained}, indent=1, default=str))
+    return atomic_write_text(out / "index.html", page_html(data, figs))

@@ -1,7 +1,7 @@
 """The study report's figures (issue 6): each writes ``NAME.png`` and its data as ``NAME.csv``.
 
-Every function takes the ``Analysis`` (and measured extras) and an output directory and returns a
-``Figure`` record. A figure whose data the study lacks (e.g. one model size only) is still drawn, with a
+Every function takes what the analysis files hold (``sparsinglaw.report.data.StudyData``, or a piece of it)
+and an output directory, and returns a ``Figure`` record; nothing is fitted or measured here. A figure whose data the study lacks (e.g. one model size only) is still drawn, with a
 note saying what is missing, so every group is always present.
 """
 
@@ -100,9 +100,8 @@ def pretrained_figure(comparison: dict | None, out: Path, zoom: tuple[float, flo
 
 
 def paper_figure(paper: list[dict], analysis, out: Path) -> Figure:
-    """The paper's published curves and fits (left: ReLU, middle: SiLU) beside this study's (right)."""
-    from sparsinglaw.study.paper_ref import published_law
-
+    """The paper's published curves and fits (left: ReLU, middle: SiLU; ``paper``: the curves of
+    ``paper.json``, each fit sampled by the analysis stage) beside this study's (right)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     rows: list[list] = []
     for ax, act in zip(axes[:2], ("relu", "silu")):
@@ -110,9 +109,8 @@ def paper_figure(paper: list[dict], analysis, out: Path) -> Figure:
         for r, color in zip(mine, colors(len(mine))):
             t = np.array(r["tokens"])
             ax.plot(t, r["ratio"], "o", ms=2.5, color=color, label=r["name"].split("_")[0].upper())
-            if r["fit"]:
-                grid = np.geomspace(t.min(), t.max(), 80)
-                ax.plot(grid, published_law(r["name"], grid), "-", lw=1, color=color)
+            if r.get("fit_curve"):
+                ax.plot(r["fit_curve"]["tokens"], r["fit_curve"]["ratio"], "-", lw=1, color=color)
             rows += [[r["name"], "published points", x, y] for x, y in zip(r["tokens"], r["ratio"])]
         ax.set(xscale="log", xlabel="training tokens", ylabel="activation ratio (PPL-1%)",
                title=f"paper, {act.upper() if act == 'relu' else 'SiLU'}: points and published fits")
@@ -182,7 +180,7 @@ def _cell_series(ax, cell, color, level: float, rows: list) -> None:
 def curves_figure(analysis, out: Path) -> Figure:
     acts = list(dict.fromkeys(c.activation for c in analysis.cells))
     fig, axes = plt.subplots(1, len(acts), figsize=(6.5 * len(acts), 4.2), squeeze=False)
-    rows, level = [], analysis.spec.level
+    rows, level = [], analysis.level
     palette = dict(zip([c.name for c in analysis.cells], colors(len(analysis.cells))))
     for ax, act in zip(axes[0], acts):
         for cell in (c for c in analysis.cells if c.activation == act and c.points):
@@ -191,10 +189,9 @@ def curves_figure(analysis, out: Path) -> Figure:
             fit = analysis.fits.get(cell.name)
             if fit is None:
                 continue
-            t = np.array([p[0] for p in cell.points], float)
-            grid = np.geomspace(t.min(), t.max(), 60)
-            pred = fit.predict(grid / 1e9)
-            band = fit.band(grid / 1e9)
+            grid, pred = np.array(fit.curve["tokens"], float), np.array(fit.curve["ratio"], float)
+            band = None if fit.curve.get("low") is None else (np.array(fit.curve["low"], float),
+                                                               np.array(fit.curve["high"], float))
             ax.plot(grid, pred, color=color, lw=1.2, label=f"{fit.law} law fit")
             if band is not None:  # fill_between clips to the axes; the CSV keeps the unclipped values
                 ax.fill_between(grid, *band, color=color, alpha=0.18, lw=0, label=f"{level:.0%} bootstrap band")

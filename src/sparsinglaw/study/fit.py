@@ -1,8 +1,9 @@
 """The fitting stage: the paper's law per cell, the width-depth and scale analyses across cells.
 
-``analyze(cells, spec)`` returns an ``Analysis`` holding the fitted objects (for the figures) and
-``to_dict()`` (for ``fits.json`` and the report's tables). Fits that cannot be made (too few points, a
-solver failure) are recorded with their reason, never raised: a small study still gets a report.
+``analyze(cells, spec)`` returns an ``Analysis`` holding the fitted objects and ``to_dict()``: the whole of
+``fits.json``, which is all the report reads of it (each model's measurements, its fitted law with the
+curve and band sampled for drawing, the groups). Fits that cannot be made (too few points, a solver
+failure) are recorded with their reason, never raised: a small study still gets a report.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from sparsinglaw.errors import SparsingLawError
-from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.laws import (
     Curve,
     FitOptions,
@@ -27,8 +27,10 @@ from sparsinglaw.laws import (
 from sparsinglaw.laws.results import FitResult
 from sparsinglaw.study.collect import CellData, collect
 from sparsinglaw.study.config import FitSpec
+from sparsinglaw.study.files import ANALYSIS_SCHEMA
 
 TOKENS_PER_PARAM = np.geomspace(1, 1000, 13)
+CURVE_SAMPLES = 60  # points of each fitted law's drawn curve and band
 
 
 @dataclass
@@ -41,16 +43,38 @@ class Analysis:
     spec: FitSpec = field(default_factory=FitSpec)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cells": [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells],
+        return {"schema": ANALYSIS_SCHEMA,
+                "cells": [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells],
                 "widthdepth": self.widthdepth, "scale": [_plain_scale(g) for g in self.scale],
-                "level": self.spec.level}
+                "level": self.spec.level, "skip_fraction": self.spec.skip_fraction}
 
 
 def _cell_row(cell: CellData, fit: FitResult | None, failure: str | None) -> dict[str, Any]:
-    row = {"cell": cell.name, "activation": cell.activation, "hidden_size": cell.hidden_size,
-           "num_layers": cell.num_layers, "ratio": cell.ratio, "n_params": cell.n_params,
-           "n_points": len(cell.points), "final_activation_ratio": cell.points[-1][1] if cell.points else None,
-           "final_loss": cell.final_loss, "fit": fit.to_dict() if fit else None, "fit_error": failure}
+    """One model for ``fits.json``: its shape, every tracked measurement (with its interval where recorded),
+    and its fit (``None`` with ``fit_error`` when none could be made)."""
+    return {"cell": cell.name, "activation": cell.activation, "hidden_size": cell.hidden_size,
+            "num_layers": cell.num_layers, "ratio": cell.ratio, "n_params": cell.n_params,
+            "tokens_budget": cell.tokens_budget, "epochs": cell.epochs, "metric": cell.metric,
+            "setting": cell.setting, "interval_level": cell.interval_level,
+            "n_points": len(cell.points), "final_activation_ratio": cell.points[-1][1] if cell.points else None,
+            "final_loss": cell.final_loss, "points": [list(p) for p in cell.points],
+            "intervals": [[t, *iv] for t, iv in sorted(cell.intervals.items())],
+            "dead": [list(p) for p in cell.dead], "losses": [list(p) for p in cell.losses],
+            "fit": _fit_row(fit, cell) if fit else None, "fit_error": failure}
+
+
+def _fit_row(fit: FitResult, cell: CellData) -> dict[str, Any]:
+    """The fit's ``to_dict()`` plus what the report shows of it ready-made: the law and its bootstrap band
+    over the measured tokens, and the limit's description."""
+    row = fit.to_dict()
+    tokens = [t for t, _ in cell.points]
+    grid = np.geomspace(min(tokens), max(tokens), CURVE_SAMPLES)
+    band = fit.band(grid / 1e9)
+    row["curve"] = {"tokens": grid.tolist(), "ratio": fit.predict(grid / 1e9).tolist(),
+                    "low": band[0].tolist() if band is not None else None,
+                    "high": band[1].tolist() if band is not None else None}
+    if row["limit"] is not None:
+        row["limit"]["describe"] = fit.limit.describe()
     return row
 
 
@@ -148,11 +172,3 @@ def analyze_dir(path: str | Path) -> tuple[Analysis, dict]:
     spec = info["config"].fit if "config" in info else FitSpec()
     return analyze(cells, spec), info
 
-
-def fit_study(cfg) -> Analysis:
-    """Fit the laws of a study's cells; writes ``OUT_DIR/fits.json`` and returns the analysis."""
-    analysis, _ = analyze_dir(cfg.out_dir)
-    from sparsinglaw.study.files import FITS
-
-    atomic_write_json(Path(cfg.out_dir) / FITS, analysis.to_dict())
-    return analysis

@@ -6,11 +6,11 @@ Layout of ``OUT_DIR``::
     events.jsonl      one line per event: cell started training (with the step it resumed from), cell done
     cells/NAME/       each cell's training run directory (checkpoints, results.sqlite)
     cells/NAME/study_cell.json   written last: the cell is trained and tracked (its config fingerprint)
-    fits.json         the fitting stage's output (sparsinglaw.study.fit)
     pretrained.json   the metric comparison on the pretrained model (fit.pretrained; sparsinglaw.study.pretrained)
-    probes.json       per-layer frequencies, per-token ratios (sparsinglaw.study.probe): the report only renders
-    timings.json      wall seconds per stage of the last run (train, track, pretrained, fit, report)
-    report/           the HTML report with its PNG and CSV files
+    fits.json, comparison.json, paper.json, setup.json, probes.json
+                      the analysis stages' output (sparsinglaw.study.stages): all the report reads
+    timings.json      wall seconds per stage of the last run (train, track, pretrained, fit, probe, report)
+    report/           the HTML report with its PNG and CSV files (it only renders the files above)
 
 A cell is finished when its ``study_cell.json`` matches its config fingerprint: it is skipped. Otherwise
 it is trained (the trainer resumes from the cell's last complete checkpoint, so no step is trained twice)
@@ -34,7 +34,7 @@ from sparsinglaw.study.config import BUILTIN_JSONL, Cell, StudyConfig, load_stud
 
 log = logging.getLogger("sparsinglaw")
 
-from sparsinglaw.study.files import CELL_DONE, EVENTS, FITS, PRETRAINED, PROBES, STUDY_FILE, TIMINGS  # noqa: E402
+from sparsinglaw.study.files import CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS  # noqa: E402
 
 
 class Timer:
@@ -293,19 +293,8 @@ def finish_pretrained(process: subprocess.Popen | None, cfg: StudyConfig) -> Non
                     process.returncode)
 
 
-def probe_stage(cfg: StudyConfig, analysis) -> dict:
-    """Per-layer frequencies, per-token ratios (and without a pretrained model, the metric comparison on a
-    cell) into ``OUT_DIR/probes.json``: what the report draws beyond the store and the fits."""
-    from sparsinglaw.study.probe import probe_study
-
-    p = float(analysis.cells[0].setting.get("p", cfg.track.p)) if analysis.cells else cfg.track.p
-    probes = probe_study(analysis, p, with_pareto=not pretrained_done(cfg))
-    atomic_write_json(Path(cfg.out_dir) / PROBES, probes)
-    return probes
-
-
 def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
-    from sparsinglaw.study.fit import fit_study
+    from sparsinglaw.study.stages import write_analysis
 
     timer = Timer()
     guard_study_dir(cfg, force)
@@ -318,11 +307,8 @@ def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
         raise
     with timer.stage("pretrained (waited for)"):
         finish_pretrained(process, cfg)
-    echo("fitting the laws")
-    with timer.stage("fit"):
-        analysis = fit_study(cfg)
-    with timer.stage("probe"):
-        probe_stage(cfg, analysis)
+    echo("fitting the laws, comparing with the paper, probing the last checkpoints")
+    analysis = write_analysis(cfg.out_dir, with_pareto=not pretrained_done(cfg), timer=timer)
     summary = {**counts, "fits": str(Path(cfg.out_dir) / FITS), "n_fits": len(analysis.fits)}
     atomic_write_json(Path(cfg.out_dir) / TIMINGS, timer.to_dict())
     if report:
@@ -330,7 +316,7 @@ def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
 
         echo("writing the report")
         with timer.stage("report"):
-            summary["report"] = str(write_report(cfg.out_dir, analysis=analysis))
+            summary["report"] = str(write_report(cfg.out_dir))
     atomic_write_json(Path(cfg.out_dir) / TIMINGS, timer.to_dict())
     summary["timings"] = timer.to_dict()
     return summary

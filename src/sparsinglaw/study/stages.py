@@ -1,0 +1,70 @@
+"""The analysis stages of a study or tracked training run: everything the report shows, written as files.
+
+``write_analysis(PATH)`` reads what the runs measured (``collect``), fits the laws (``fit``), checks the
+trends against the paper (``compare``), measures the probes on the last checkpoints (``probe``: loads the
+models) and writes ``fits.json``, ``comparison.json``, ``paper.json``, ``setup.json`` and ``probes.json``
+(``sparsinglaw.layout``) into PATH. ``sparsinglaw study`` runs it after the cells; ``sparsinglaw report
+PATH --analyze`` runs it on a bare training run or a study written before these files existed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.study.files import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
+
+
+def setup_document(analysis, info: dict) -> dict[str, Any]:
+    """``setup.json``: what the report states about how the study was run (its config's tracking settings
+    and training text; a bare run has none)."""
+    cfg = info.get("config")
+    first = analysis.cells[0] if analysis.cells else None
+    p = float((first.setting if first else {}).get("p", cfg.track.p if cfg is not None else 1.0))
+    doc: dict[str, Any] = {"name": info["name"], "kind": info["kind"], "track": None, "data_source": None,
+                           "metric": first.metric if first else None, "p": p}
+    if cfg is not None:
+        track = cfg.track
+        doc["track"] = {"mode": track.mode, "calibrate_last": track.calibrate_last, "p": track.p,
+                        "max_tokens": track.max_tokens}
+        doc["data_source"] = (cfg.base.get("data") or {}).get("source", "builtin")
+    return doc
+
+
+def _timed(timer, stage: str):
+    return timer.stage(stage) if timer is not None else contextlib.nullcontext()
+
+
+def write_documents(path: str | Path, analysis, info: dict) -> dict[str, Any]:
+    """``fits.json``, ``comparison.json``, ``paper.json`` and ``setup.json`` of ``analysis`` into ``path``
+    (all but the probes); returns the setup."""
+    from sparsinglaw.study.compare import compare_with_paper
+    from sparsinglaw.study.paper_ref import paper_document
+
+    path = Path(path)
+    atomic_write_json(path / FITS, analysis.to_dict())
+    atomic_write_json(path / COMPARISON, compare_with_paper(analysis))
+    atomic_write_json(path / PAPER, paper_document())
+    setup = setup_document(analysis, info)
+    atomic_write_json(path / SETUP, setup)
+    return setup
+
+
+def write_analysis(path: str | Path, *, with_pareto: bool | None = None, timer=None):
+    """Fit, compare and probe the study or run at ``path``; write the analysis files there and return the
+    ``Analysis``. ``with_pareto``: also measure the metric comparison on a cell (default: when the
+    directory has no ``pretrained.json``). ``timer``: a ``runner.Timer`` to charge the stages to."""
+    from sparsinglaw.study.fit import analyze_dir
+    from sparsinglaw.study.probe import probe_study
+
+    path = Path(path)
+    with _timed(timer, "fit"):
+        analysis, info = analyze_dir(path)
+        setup = write_documents(path, analysis, info)
+    if with_pareto is None:
+        with_pareto = not (path / PRETRAINED).is_file()
+    with _timed(timer, "probe"):
+        atomic_write_json(path / PROBES, probe_study(analysis, setup["p"], with_pareto=with_pareto))
+    return analysis

@@ -111,9 +111,9 @@ class Measurement:
         self.curves: CETTCurves | None = None
 
     def _bar(self, what: str):
-        from tqdm.auto import tqdm
+        from sparsinglaw.progress import progress_bar  # a bar on a terminal, log lines in a log file
 
-        return tqdm(total=self.data.n_tokens, desc=what, unit="tok", disable=not self.progress, leave=False)
+        return progress_bar(self.data.n_tokens, what, "tok", enabled=self.progress)
 
     def _counter(self) -> ActivityCounter:
         per_token = self.config.detail_tokens > 0

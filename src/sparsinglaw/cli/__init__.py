@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 
+from sparsinglaw.cli.common import HelpFormatter
 from sparsinglaw.errors import SparsingLawError
 
 # Subcommand modules and their one-line help, in the order they appear in ``--help``.
@@ -48,7 +49,7 @@ def build_parser(command: str | None = None, *, every: bool = True) -> argparse.
     ``main`` passes ``every=False`` so that ``--help`` and ``--version`` import none."""
     parser = argparse.ArgumentParser(
         prog="sparsinglaw", description="Measure, predict and exploit activation sparsity in decoder-only LLMs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -79,10 +80,19 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if a in COMMANDS), None)
 
 
-def _quiet_libraries() -> None:
-    """Progress bars and info logs of the libraries go (transformers' weight-loading bars, datasets')."""
-    os.environ["TQDM_DISABLE"] = "1"
+def _silence_library_bars() -> None:
+    """The libraries' own bars go: transformers' weight loading and hub downloads (both read the hub's
+    switch when transformers is imported, later), datasets'. This package's bars (and their log lines when
+    stderr is not a terminal) report the work itself."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # imported already (main called from Python): switch its bars off
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+
+
+def _quiet_libraries() -> None:
+    """--quiet: every progress bar and the libraries' info logs go too."""
+    os.environ["TQDM_DISABLE"] = "1"
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
@@ -92,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    for note in getattr(args, "deprecations", None) or []:  # old option spellings (see cli.common)
+        logging.getLogger("sparsinglaw").warning(note)
+    _silence_library_bars()
     if args.quiet:
         _quiet_libraries()
     if not getattr(args, "func", None):

@@ -64,3 +64,98 @@ def load_model_and_data(args: argparse.Namespace):
     data = build_eval_data(tokenizer, docs, seq_len=args.seq_len, max_tokens=args.max_tokens,
                            source=str(args.data or "builtin"))
     return model, tokenizer, data
+
+
+# --- conventions shared by every subcommand: help format, output flags, deprecated spellings, --json ---
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, except where a default says nothing (None, False, an
+    empty list) or the help already names it; descriptions and epilogs written on several lines (examples)
+    keep their lines, one-paragraph ones are wrapped to the terminal."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        silent = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if silent or "%(default)" in text or "(default" in text:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip():
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old spelling of an option: sets the new option's value and leaves a note that ``main`` logs as a
+    warning once logging is set up (parsing runs before it is)."""
+
+    def __init__(self, option_strings, dest, new_flag: str = "", **kwargs):
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        notes = list(getattr(namespace, "deprecations", None) or [])
+        notes.append(f"{option_string} is deprecated and will be removed; use {self.new_flag}")
+        namespace.deprecations = notes
+
+
+def add_deprecated_alias(parser, old: str, new_flag: str, dest: str, *, flag: bool = False, type=None) -> None:
+    """Accept ``old`` for ``new_flag`` (hidden from --help) so that existing scripts keep working."""
+    extra = {"nargs": 0, "const": True} if flag else {"type": type}
+    parser.add_argument(old, dest=dest, action=_DeprecatedAlias, new_flag=new_flag, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS, **extra)
+
+
+def add_output_arg(parser, help: str, *, old: tuple[str, ...] = (), **kwargs) -> None:
+    """``--output/-o``, the one spelling of an output path (file or directory) in every command; ``old``
+    spellings stay accepted with a deprecation warning."""
+    kwargs.setdefault("metavar", "PATH")
+    if kwargs.get("required") and old:  # argparse would not count an old spelling: run() calls require_output
+        kwargs["required"] = False
+        help += " (required)"
+    parser.add_argument("--output", "-o", help=help, **kwargs)
+    for spelling in old:
+        add_deprecated_alias(parser, spelling, "--output", "output", type=kwargs.get("type"))
+
+
+def require_output(args: argparse.Namespace) -> None:
+    if getattr(args, "output", None) is None:
+        raise ConfigError("--output/-o is required: give the path to write")
+
+
+def add_json_arg(parser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON document on stdout (for scripts) instead of the table; "
+                             "messages go to stderr")
+
+
+def print_table(args: argparse.Namespace, text: str) -> None:
+    """The human-readable result, on stdout unless ``--json`` asked for the machine-readable one."""
+    if not getattr(args, "json", False):
+        print(text)
+
+
+def print_note(args: argparse.Namespace, text: str) -> None:
+    """A line such as ``wrote PATH``: stdout beside the table, stderr (log) when stdout carries JSON."""
+    if getattr(args, "json", False):
+        log.info(text)
+    else:
+        print(text)
+
+
+def print_json(args: argparse.Namespace, doc) -> None:
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps(doc, indent=2, default=_plain))
+
+
+def _plain(value):
+    """numpy scalars and arrays as numbers and lists, anything else (paths) as text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)

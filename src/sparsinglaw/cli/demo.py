@@ -14,14 +14,18 @@ import argparse
 import time
 from pathlib import Path
 
+from sparsinglaw.cli.common import HelpFormatter, add_json_arg, add_output_arg, print_json, print_table
+
 
 def register(sub) -> None:
     parser = sub.add_parser("demo", help="run the main job: a ReLU/SiLU study and the metric comparison (about 5 minutes)",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", default="runs/demo", help="output directory")
+                            formatter_class=HelpFormatter)
+    add_output_arg(parser, "output directory (the study, its runs and the report)", old=("--out",),
+                   default="runs/demo")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (the models are tiny: one thread is as fast and shares the cores)")
-    parser.add_argument("--force", action="store_true", help="reuse an out directory made with another config")
+    parser.add_argument("--force", action="store_true", help="reuse an output directory made with another config")
+    add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -32,18 +36,25 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.study.runner import run_study
 
     started = time.perf_counter()
-    cfg = load_study("demo", [f"out_dir={json.dumps(args.out)}", f"threads={args.threads}"])
+    cfg = load_study("demo", [f"out_dir={json.dumps(args.output)}", f"threads={args.threads}"])
     summary = run_study(cfg, force=args.force)
     report = Path(summary["report"])
     analysis = json.loads((report.parent / "analysis.json").read_text(encoding="utf-8"))
-    print(f"\n{analysis['paper']['summary']}")
-    for check in analysis["paper"]["checks"]:  # each verdict with what was found (its interval)
-        print(f"  {check['verdict']:>12}  {check['claim']}: {check['found']}")
+    seconds = time.perf_counter() - started
+    print_table(args, summary_text(analysis, summary, report, seconds))
+    print_json(args, {"summary": summary, "report": str(report.resolve()), "seconds": round(seconds, 1),
+                      "paper": analysis["paper"], "pretrained": analysis.get("pretrained")})
+    return 0
+
+
+def summary_text(analysis: dict, summary: dict, report: Path, seconds: float) -> str:
+    """The verdicts (each with what was found, its interval), the pretrained model's PPL-p%, where the report is."""
+    lines = ["", analysis["paper"]["summary"]]
+    lines += [f"  {check['verdict']:>12}  {check['claim']}: {check['found']}" for check in analysis["paper"]["checks"]]
     if analysis.get("pretrained"):
         sol = analysis["pretrained"]["pplp"]
-        print(f"  SmolLM2-135M, PPL-{sol['p']:g}%: activation ratio {sol['activation_ratio']:.3f} at CETT "
-              f"{sol['cett']:.3f} ({analysis['pretrained']['tokens']:,} tokens)")
-    print(f"demo finished in {time.perf_counter() - started:.0f} s ({summary['run']} cells trained, "
-          f"{summary['skipped']} already done)")
-    print(f"report: {report.resolve()}  (open it in a browser; figures as PNG + CSV beside it)")
-    return 0
+        lines.append(f"  SmolLM2-135M, PPL-{sol['p']:g}%: activation ratio {sol['activation_ratio']:.3f} at CETT "
+                     f"{sol['cett']:.3f} ({analysis['pretrained']['tokens']:,} tokens)")
+    lines.append(f"demo finished in {seconds:.0f} s ({summary['run']} cells trained, {summary['skipped']} already done)")
+    lines.append(f"report: {report.resolve()}  (open it in a browser; figures as PNG + CSV beside it)")
+    return "\n".join(lines)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from sparsinglaw.cli.common import add_model_args, set_threads
+from sparsinglaw.cli.common import (HelpFormatter, add_deprecated_alias, add_json_arg, add_model_args, add_output_arg,
+                                    print_json, print_note, print_table, set_threads)
 from sparsinglaw.errors import ConfigError
 
 
 def register(sub) -> None:
     parser = sub.add_parser(
         "eval", help="lm-eval tasks on the dense and the thresholded model, side by side",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Runs lm-evaluation-harness twice on the same loaded model with the same settings: dense, "
                     "then with the thresholds applied; prints score per task and metric, the difference and the "
                     "activation ratio measured during the sparse evaluation.",
@@ -26,7 +27,8 @@ def register(sub) -> None:
     group.add_argument("--num-fewshot", type=int, default=None)
     group.add_argument("--batch-size", default="1",
                        help="lm-eval batch size; >1 also counts right-padding positions in the activation ratio")
-    group.add_argument("--bootstrap-iters", type=int, default=1000, help="stderr bootstrap iterations (0: none)")
+    group.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of lm-eval's stderr (0: none)")
+    add_deprecated_alias(group, "--bootstrap-iters", "--n-boot", "n_boot", type=int)
     group.add_argument("--apply-chat-template", action="store_true")
     group.add_argument("--seed", type=int, default=0, help="random, numpy, torch and few-shot seeds")
     group.add_argument("--lm-eval-args", default="",
@@ -35,7 +37,8 @@ def register(sub) -> None:
     parser.add_argument("--sparse-ffn", action="store_true",
                         help="run the thresholded model through sparsinglaw.sparse's FFN modules (same scores; "
                              "decode steps of generation tasks are computed sparsely) instead of masking hooks")
-    parser.add_argument("--output", "-o", help="write the report (and lm-eval's results) as JSON here")
+    add_output_arg(parser, "write the report (and lm-eval's results) as JSON here")
+    add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -54,7 +57,7 @@ def lm_eval_kwargs(args: argparse.Namespace) -> dict:
     seed = args.seed
     kwargs = {
         "limit": int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit,
-        "num_fewshot": args.num_fewshot, "bootstrap_iters": args.bootstrap_iters,
+        "num_fewshot": args.num_fewshot, "bootstrap_iters": args.n_boot,
         "apply_chat_template": args.apply_chat_template, "random_seed": seed, "numpy_random_seed": seed,
         "torch_random_seed": seed, "fewshot_random_seed": seed,
     }
@@ -95,13 +98,14 @@ def run(args: argparse.Namespace) -> int:
         model, tokenizer, thresholds, args.tasks, include_path=args.include_path, batch_size=batch_size,
         hflm_kwargs=hflm, model_name=args.model, sparse_modules=args.sparse_ffn, **kwargs,
     )
-    print(report.table())
+    print_table(args, report.table())
+    moved = False
     if args.output:
         text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"
         written, moved = save_with_fallback(lambda path: atomic_write_text(path, text), args.output, "report")
-        print(f"wrote {written}")
-        return int(moved)
-    return 0
+        print_note(args, f"wrote {written}")
+    print_json(args, report.to_dict())
+    return int(moved)
 
 
 def _torch_dtype(name: str):

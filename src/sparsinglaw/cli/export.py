@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from sparsinglaw.cli.common import add_model_args, set_threads
+from sparsinglaw.cli.common import (HelpFormatter, add_json_arg, add_model_args, add_output_arg, print_json,
+                                    print_table, require_output, set_threads)
 
 
 def register(sub) -> None:
     parser = sub.add_parser(
         "export", help="write a model directory whose forward applies the thresholds (no sparsinglaw needed)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Saves the model with a self-contained modeling_sparse.py; load it with "
-                    "AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True).",
+                    "AutoModelForCausalLM.from_pretrained(OUTPUT, trust_remote_code=True).",
     )
     add_model_args(parser)
     parser.add_argument("--thresholds", required=True, help="thresholds file or 'sparsinglaw measure --output' result")
-    parser.add_argument("--out", required=True, help="output directory (new or empty)")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    add_output_arg(parser, "output directory (new or empty)", old=("--out",), required=True)
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --output")
+    add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -27,13 +29,16 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.outputs import check_writable
     from sparsinglaw.thresholds import Thresholds
 
+    require_output(args)
     thresholds = Thresholds.load(args.thresholds)
-    check_writable(args.out, "dir", option="--out")
+    check_writable(args.output, "dir", option="--output")
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=_torch_dtype(args.dtype), device_map=args.device_map)
-    out = export_sparse(model, tokenizer, thresholds, args.out, overwrite=args.overwrite)
-    print(f"wrote {out}: load with AutoModelForCausalLM.from_pretrained({str(out)!r}, trust_remote_code=True)")
+    out = export_sparse(model, tokenizer, thresholds, args.output, overwrite=args.overwrite)
+    print_table(args, f"wrote {out}: load with AutoModelForCausalLM.from_pretrained({str(out)!r}, "
+                      "trust_remote_code=True)")
+    print_json(args, {"output": str(out), "thresholds": str(args.thresholds), "model": args.model})
     return 0
 
 

@@ -19,42 +19,38 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.cli.common import HelpFormatter, add_json_arg, add_output_arg, print_json, print_note, print_table
 from sparsinglaw.errors import ConfigError, SparsingLawError
-from sparsinglaw.laws import report
-from sparsinglaw.laws.curve import Curve
-from sparsinglaw.laws.families import LAWS
-from sparsinglaw.laws.fit import INTERVALS, RANKINGS, FitOptions, LawFitError, choose_law, fit_all, fit_law
-from sparsinglaw.laws.io import read_curves
-from sparsinglaw.laws.paper import load_paper_curve, paper_coefficients, paper_curve_names, paper_table
-from sparsinglaw.laws.predict import backtest, predict, tokens_to_within
-from sparsinglaw.laws.results import FitReport, FitResult
-from sparsinglaw.laws.scale import compare_limits, params_for
 
-LAW_CHOICES = ("auto", "paper")  # plus every registered law family, read when the parser is built
+# sparsinglaw.laws (scipy, numpy) is imported where it is used, so that --help answers at once. The choices
+# below are spelled out for the same reason; a test checks them against the laws package.
+LAW_CHOICES = ("auto", "paper", "log", "relu", "sigmoid", "silu")  # plus every registered law family
+INTERVALS = ("bootstrap", "profile", "both", "none")
+RANKINGS = ("aic", "bic", "mae", "mse")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fit", help="fit activation-vs-tokens laws with uncertainty",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="paper JSON, JSON records, CSV, or a results store (.sqlite file or run folder)")
     p.add_argument("--paper", action="append", default=[], metavar="NAME",
                    help="also fit the paper's measured curve NAME, shipped with the package (e.g. 0.1b_relu; "
                         "repeatable; 'all' for the eleven, 'list' to name them with their published fits)")
-    p.add_argument("--law", default="auto", choices=(*LAW_CHOICES, *LAWS.names()),
+    p.add_argument("--law", default="auto", choices=LAW_CHOICES,
                    help="law family; auto fits all and ranks them; paper picks the activation's form")
     p.add_argument("--activation", help="activation function (relu, silu, ...) if not in the file name")
     p.add_argument("--rank-by", default="aic", choices=RANKINGS, help="ranking for --law auto")
     p.add_argument("--skip-tokens", type=float, help="drop warmup points before this many tokens")
     p.add_argument("--skip-fraction", type=float, help="drop this fraction of the first points")
     p.add_argument("--interval", default="both", choices=INTERVALS,
-                   help="bootstrap (all parameters), profile (A0 and alpha), both (default; A0 is "
-                        "reported with the hull of the two intervals), or none")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap refits (default 200)")
+                   help="bootstrap (all parameters), profile (A0 and alpha), both (A0 is reported with the "
+                        "hull of the two intervals), or none")
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap refits")
     p.add_argument("--bootstrap", dest="boot_method", default="residual", choices=("residual", "pairs"),
-                   help="residual (fixed token grid, default) or pairs resampling")
-    p.add_argument("--level", type=float, default=0.9, help="confidence level (default 0.9)")
-    p.add_argument("--seed", type=int, default=0)
+                   help="residual (fixed token grid) or pairs resampling")
+    p.add_argument("--level", type=float, default=0.9, help="confidence level of the intervals")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
     p.add_argument("--max-limit-width", type=float, default=0.05,
                    help="A0 interval wider than this means the limit is not identified")
     p.add_argument("--predict-at", type=float, action="append", default=[], metavar="TOKENS",
@@ -63,22 +59,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tokens needed to come within DIST of A0 (repeatable)")
     p.add_argument("--backtest", type=float, metavar="FRACTION", help="fit on the first FRACTION, test on the rest")
     p.add_argument("--scale", action="store_true", help="compare A0 and dA/dD across the input models")
-    p.add_argument("--output", type=Path, help="write JSON results here")
+    add_output_arg(p, "write JSON results here", type=Path)
+    add_json_arg(p)
     p.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots into this folder")
     p.set_defaults(func=run)
 
 
 def _options(args: argparse.Namespace) -> FitOptions:
+    from sparsinglaw.laws.fit import FitOptions
+
     return FitOptions(args.skip_tokens, args.skip_fraction, args.interval, args.n_boot, args.boot_method,
                       args.level, args.seed, args.max_limit_width).check()
 
 
 def _paper_names(args: argparse.Namespace) -> list[str]:
+    from sparsinglaw.laws.paper import paper_curve_names
+
     names = [n for name in args.paper for n in (paper_curve_names() if name == "all" else [name])]
     return list(dict.fromkeys(names))  # each curve once, in the order asked
 
 
 def _load(args: argparse.Namespace) -> list[Curve]:
+    from sparsinglaw.laws.io import read_curves
+    from sparsinglaw.laws.paper import load_paper_curve
+
     if not args.inputs and not args.paper:
         raise ConfigError("give one or more INPUT files, or --paper NAME "
                           "(--paper list names the paper's curves)")
@@ -91,6 +95,9 @@ def _load(args: argparse.Namespace) -> list[Curve]:
 
 def fit_curve(curve: Curve, args: argparse.Namespace, opts: FitOptions) -> FitReport:
     """Fit one curve as asked by ``--law``; raises when nothing could be fitted."""
+    from sparsinglaw.laws.fit import LawFitError, choose_law, fit_all, fit_law
+    from sparsinglaw.laws.results import FitReport
+
     if args.law == "auto":
         rep = fit_all(curve, rank_by=args.rank_by, options=opts)
         if not rep.results:
@@ -103,6 +110,9 @@ def fit_curve(curve: Curve, args: argparse.Namespace, opts: FitOptions) -> FitRe
 
 def _extras(rep: FitReport, curve: Curve, args: argparse.Namespace, opts: FitOptions) -> dict[str, Any]:
     """Predictions, reach and back-test for the report's best law; printed and returned for JSON."""
+    from sparsinglaw.laws import report
+    from sparsinglaw.laws.predict import backtest, predict, tokens_to_within
+
     best = rep.best
     out: dict[str, Any] = {}
     if best is None:
@@ -110,58 +120,63 @@ def _extras(rep: FitReport, curve: Curve, args: argparse.Namespace, opts: FitOpt
     preds = [predict(best, t) for t in args.predict_at]
     reaches = [tokens_to_within(best, e) for e in args.within] if best.family.limit(best.vector) is not None else []
     if args.within and not reaches:
-        print(f"  {best.law}: no finite limit, --within skipped")
+        print_note(args, f"  {best.law}: no finite limit, --within skipped")
     if preds or reaches:
-        print(report.prediction_lines(best.law, preds, reaches))
+        print_table(args, report.prediction_lines(best.law, preds, reaches))
         out["predictions"] = [p.to_dict() for p in preds]
         out["within"] = [r.to_dict() for r in reaches]
     if args.backtest:
         # the back-test is about prediction error: profile intervals only (no bootstrap) keep it quick
         bt = backtest(curve, best.law, args.backtest, opts if opts.interval == "none" else replace(opts, interval="profile"))
-        print(report.backtest_line(bt))
+        print_table(args, report.backtest_line(bt))
         out["backtest"] = bt.to_dict()
     return out
 
 
-def _published(curve: Curve) -> dict[str, Any]:
+def _published(curve: Curve, args: argparse.Namespace) -> dict[str, Any]:
     """For one of the paper's curves: its published fit and that fit's error on the same points."""
+    from sparsinglaw.laws.paper import paper_coefficients
+
     if curve.meta.get("reference") != "paper":
         return {}
     fit = paper_coefficients(curve.name)
     mae = fit.mae_on(curve)
-    print(f"  published {fit.describe()}  (MAE {mae:.3e} on all {len(curve)} points; "
-          "docs/paper.md section 3)")
+    print_table(args, f"  published {fit.describe()}  (MAE {mae:.3e} on all {len(curve)} points; "
+                      "docs/paper.md section 3)")
     return {"published": {**fit.to_dict(), "mae_on_points": mae}}
 
 
-def _plot(curve: Curve, rep: FitReport, folder: Path) -> None:
+def _plot(curve: Curve, rep: FitReport, args: argparse.Namespace) -> None:
     from sparsinglaw.laws import plots
 
     ordered = [rep.best] + [r for r in rep.results if r is not rep.best]  # linearized view: best law
-    print(f"  plot: {plots.plot_fit(curve, ordered, folder / f'{curve.name}.png')}")
+    print_note(args, f"  plot: {plots.plot_fit(curve, ordered, args.plot / f'{curve.name}.png')}")
 
 
 def _scale(best: list[tuple[Curve, FitResult]], args: argparse.Namespace) -> dict[str, Any]:
     import logging
 
     from sparsinglaw.guardrails import scale_warnings
+    from sparsinglaw.laws import report
+    from sparsinglaw.laws.scale import compare_limits, params_for
 
     for line in scale_warnings([c for c, _ in best]):  # limits of ReLU and SiLU models are not comparable
         logging.getLogger("sparsinglaw").warning(line)
     cmp = compare_limits([b for _, b in best], [params_for(b, c.meta) for c, b in best])
-    print(report.scale_table(cmp))
+    print_table(args, report.scale_table(cmp))
     if args.plot:
         from sparsinglaw.laws import plots
 
-        print(f"  plot: {plots.plot_scale(cmp, args.plot / 'scale.png')}")
+        print_note(args, f"  plot: {plots.plot_scale(cmp, args.plot / 'scale.png')}")
     return cmp.to_dict()
 
 
 def run(args: argparse.Namespace) -> int:
     """Fit every curve; a curve that cannot be fitted is reported and the exit code is non-zero."""
+    from sparsinglaw.laws.fit import LawFitError
+
     if "list" in args.paper:
-        print(paper_table())
-        return 0
+        return _list_paper(args)
     opts = _options(args)
     curves = _load(args)
     if args.scale and len(curves) < 2:
@@ -174,20 +189,35 @@ def run(args: argparse.Namespace) -> int:
             if len(curves) == 1:
                 raise
             failed[curve.name] = str(err)
-            print(f"== {curve.name}\n  FAILED: {err}")
+            print_table(args, f"== {curve.name}\n  FAILED: {err}")
             continue
-        print(report.fit_table(rep))
-        entries.append({**rep.to_dict(), **_published(curve), **_extras(rep, curve, args, opts)})
+        print_table(args, _fit_table(rep))
+        entries.append({**rep.to_dict(), **_published(curve, args), **_extras(rep, curve, args, opts)})
         best.append((curve, rep.best))
         if args.plot:
-            _plot(curve, rep, args.plot)
+            _plot(curve, rep, args)
     doc: dict[str, Any] = {"curves": entries, "failed": failed}
     if args.scale and len(best) >= 2:
         doc["scale"] = _scale(best, args)
     if args.output:
         _write_json(args, doc)
+    print_json(args, doc)
     if failed:
         raise LawFitError(f"{len(failed)} of {len(curves)} curves could not be fitted: {', '.join(failed)}")
+    return 0
+
+
+def _fit_table(rep: FitReport) -> str:
+    from sparsinglaw.laws import report
+
+    return report.fit_table(rep)
+
+
+def _list_paper(args: argparse.Namespace) -> int:
+    from sparsinglaw.laws.paper import paper_coefficients, paper_curve_names, paper_table
+
+    print_table(args, paper_table())
+    print_json(args, {name: paper_coefficients(name).to_dict() for name in paper_curve_names()})
     return 0
 
 
@@ -197,4 +227,4 @@ def _write_json(args: argparse.Namespace, doc: dict[str, Any]) -> None:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"provenance": stamp(config), **doc}, indent=2, default=float))
-    print(f"wrote {args.output}")
+    print_note(args, f"wrote {args.output}")

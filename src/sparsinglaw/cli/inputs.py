@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
-from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
+from sparsinglaw.cli.common import (HelpFormatter, add_data_args, add_json_arg, add_model_args, add_output_arg,
+                                    load_model_and_data, print_json, print_note, print_table)
+
+log = logging.getLogger("sparsinglaw")
 
 
 def register(sub) -> None:
     parser = sub.add_parser("inputs", help="input sparsity of every projection: kept shares, bytes per token, PPL-p%%",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     add_model_args(parser)
     add_data_args(parser, max_tokens=2048)
     group = parser.add_argument_group("input sparsity")
@@ -21,7 +25,8 @@ def register(sub) -> None:
     group.add_argument("--bytes-per-weight", type=float, default=4.0, help="4 for float32, 2 for fp16")
     group.add_argument("--tolerance", type=float, default=2e-3, help="trend standard error at the answer")
     group.add_argument("--max-sparse-passes", type=int, default=8, help="sparse passes per method")
-    parser.add_argument("--output", "-o", help="write the result as JSON here")
+    add_output_arg(parser, "write the result as JSON here")
+    add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -34,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
         max_sparse_passes=args.max_sparse_passes, batch_size=args.batch_size)
     model, tokenizer, data = load_model_and_data(args)
     result = measure_inputs(model, data, config, tokenizer=tokenizer, model_name=args.model)
-    print(result.table())
+    print_table(args, result.table())
     for m in result.methods:
         for warning in m.warnings:
-            print(f"warning ({m.method}): {warning}")
+            log.warning("%s: %s", m.method, warning)
     if args.output:
-        print(f"wrote {result.save(args.output)}")
+        print_note(args, f"wrote {result.save(args.output)}")
+    print_json(args, result.to_dict())
     return 0

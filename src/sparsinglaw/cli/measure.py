@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
-from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
+from sparsinglaw.cli.common import (HelpFormatter, add_data_args, add_deprecated_alias, add_json_arg, add_model_args,
+                                    add_output_arg, load_model_and_data, print_json, print_note, print_table)
 from sparsinglaw.outputs import check_writable, save_with_fallback
 
 # The registered metrics, named here so that --help needs no torch (a test checks they match the registry).
@@ -17,11 +17,11 @@ log = logging.getLogger("sparsinglaw")
 
 def register(sub) -> None:
     parser = sub.add_parser("measure", help="measure activation sparsity (Top-k, FAT, CETT, PPL-p%%, zeros)",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     add_model_args(parser)
     add_data_args(parser)
     group = parser.add_argument_group("metric")
-    group.add_argument("--metric", default="pplp", choices=METRICS)
+    group.add_argument("--metric", default="pplp", choices=METRICS, help="what to measure")
     group.add_argument("--p", type=float, default=1.0, help="PPL-p%%: allowed perplexity increase, percent")
     group.add_argument("--cett", type=float, default=0.2, help="CETT target in [0, 1] (--metric cett)")
     group.add_argument("--epsilon", type=float, default=0.01, help="FAT threshold on |s| (--metric fat)")
@@ -34,15 +34,18 @@ def register(sub) -> None:
     group.add_argument("--tolerance", type=float, default=1e-3,
                        help="PPL-p%%: trend: its standard error at the answer, in PPL ratio; lowest-crossing: "
                             "|PPL ratio - target| accepted")
-    group.add_argument("--max-sparse-passes", type=int, default=12)
+    group.add_argument("--max-sparse-passes", type=int, default=12, help="PPL-p%%: sparse forward passes at most")
     group.add_argument("--start-cett", type=float, default=0.05,
                        help="PPL-p%%: first CETT tried; a similar model's solution (a neighbouring checkpoint's) "
                             "saves bracketing passes")
-    group.add_argument("--ci", type=float, default=0.9, help="PPL-p%% bootstrap interval level (0: none)")
-    group.add_argument("--bootstrap-samples", type=int, default=1000)
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--level", type=float, default=0.9, help="PPL-p%%: confidence level of the interval (0: none)")
+    group.add_argument("--n-boot", type=int, default=1000, help="PPL-p%%: bootstrap resamples of the interval")
+    group.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    add_deprecated_alias(group, "--ci", "--level", "level", type=float)
+    add_deprecated_alias(group, "--bootstrap-samples", "--n-boot", "n_boot", type=int)
     out = parser.add_argument_group("output")
-    out.add_argument("--output", "-o", help="write the result as JSON here")
+    add_output_arg(out, "write the result as JSON here")
+    add_json_arg(out)
     out.add_argument("--detail-tokens", type=int, default=0,
                      help="keep the per-token x per-layer activation map for this many tokens")
     out.add_argument("--heatmap", help="PNG of the token x layer activation map (implies --detail-tokens 48)")
@@ -59,7 +62,7 @@ def config_from_args(args: argparse.Namespace):
         metric=args.metric, p=args.p, cett=args.cett, epsilon=args.epsilon, ratio=args.ratio,
         topk_scope=args.topk_scope, tolerance=args.tolerance, max_sparse_passes=args.max_sparse_passes,
         start_cett=args.start_cett, solution=args.solution,
-        batch_size=args.batch_size, ci_level=args.ci, bootstrap_samples=args.bootstrap_samples, seed=args.seed,
+        batch_size=args.batch_size, ci_level=args.level, bootstrap_samples=args.n_boot, seed=args.seed,
         detail_tokens=detail, neuron_frequency=args.neuron_frequency or bool(args.frequency_plot),
     )
 
@@ -80,19 +83,20 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args)
     init_from_env()  # under torchrun: shard the evaluation batches over the processes
     model, tokenizer, data = load_model_and_data(args)
-    result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=sys.stderr.isatty())
+    result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=not getattr(args, "quiet", False))
     if not is_main_process():
         return 0
-    print(result.table(warnings=False))
+    print_table(args, result.table(warnings=False))
     for line in result.warnings:  # the guardrails' and the search's, on stderr (and in the JSON)
         log.warning(line)
     status = 0
     if args.output:
         written, moved = save_with_fallback(result.save, args.output, "result")
         status |= int(moved)
-        print(f"wrote {written}")
+        print_note(args, f"wrote {written}")
     if args.heatmap or args.frequency_plot:
         status |= write_figures(args, result)
+    print_json(args, result.to_dict())
     return status
 
 
@@ -108,11 +112,11 @@ def write_figures(args: argparse.Namespace, result) -> int:
             lambda path: figures.token_heatmap(detail["tokens"], detail["layer_ratios"], path, title=title),
             args.heatmap, "heatmap")
         moved_any |= moved
-        print(f"wrote {written}")
+        print_note(args, f"wrote {written}")
     if args.frequency_plot:
         written, moved = save_with_fallback(
             lambda path: figures.frequency_histogram(result.neuron_frequency, path), args.frequency_plot,
             "frequency plot")
         moved_any |= moved
-        print(f"wrote {written}")
+        print_note(args, f"wrote {written}")
     return int(moved_any)

@@ -1,0 +1,103 @@
+"""Progress that shows wherever stderr goes.
+
+On a terminal this is a tqdm bar. When stderr is a file or a pipe (``sparsinglaw train ... 2> run.log``,
+a batch job, ``nohup``), a redrawn bar would write unreadable carriage-return lines, and tqdm's own
+fallback writes nothing useful until it closes; instead ``LoggedProgress`` logs one INFO line through the
+``sparsinglaw`` logger each time another ``every_fraction`` of the work is done or ``every_seconds`` have
+passed, so a log file shows how far a run got and how fast. ``--quiet`` (log level WARNING, TQDM_DISABLE)
+silences both.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger("sparsinglaw")
+
+
+def progress_bar(total: int | None, desc: str, unit: str = "it", *, enabled: bool = True, initial: int = 0,
+                 leave: bool = False, stream=None, every_seconds: float = 10.0, every_fraction: float = 0.1):
+    """A tqdm bar on a terminal, a ``LoggedProgress`` elsewhere; both support update / set_postfix / close
+    and ``with``. ``enabled=False`` gives a bar that shows nothing."""
+    stream = sys.stderr if stream is None else stream
+    from tqdm.auto import tqdm
+
+    if not enabled or _is_terminal(stream):
+        return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, disable=not enabled,
+                    unit_scale=unit != "it", dynamic_ncols=True, file=stream)
+    return LoggedProgress(total, desc, unit, initial=initial, every_seconds=every_seconds,
+                          every_fraction=every_fraction)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or not a real stream
+        return False
+
+
+class LoggedProgress:
+    """tqdm's counting interface, reported as log lines (see the module docstring)."""
+
+    def __init__(self, total: int | None, desc: str, unit: str = "it", *, initial: int = 0,
+                 every_seconds: float = 10.0, every_fraction: float = 0.1, clock=time.monotonic):
+        self.total, self.desc, self.unit, self.n = total, desc, unit, initial
+        self.every_seconds, self.every_fraction, self.clock = every_seconds, every_fraction, clock
+        self.started = self.last_time = clock()
+        self.start_n = initial
+        self.last_fraction = self._fraction()
+        self.postfix: dict[str, Any] = {}
+        self.closed = False
+
+    def _fraction(self) -> float:
+        return self.n / self.total if self.total else 0.0
+
+    def update(self, count: int = 1) -> None:
+        self.n += count
+        now = self.clock()
+        stepped = self.total and self._fraction() - self.last_fraction >= self.every_fraction - 1e-12
+        if stepped or now - self.last_time >= self.every_seconds:
+            self._log(now)
+
+    def set_postfix(self, refresh: bool = True, **values: Any) -> None:
+        self.postfix = values
+
+    def line(self, now: float | None = None) -> str:
+        """``train: 40% (3.3k/8.2k tok), 1.2k tok/s, ETA 4 s, loss=3.21``."""
+        now = self.clock() if now is None else now
+        rate = (self.n - self.start_n) / max(now - self.started, 1e-9)
+        count = f"{_short(self.n)}/{_short(self.total)}" if self.total else _short(self.n)
+        share = f"{100 * self._fraction():.0f}% " if self.total else ""
+        text = f"{self.desc}: {share}({count} {self.unit}), {_short(rate)} {self.unit}/s"
+        if self.total and rate > 0 and self.n < self.total:
+            text += f", ETA {(self.total - self.n) / rate:.0f} s"
+        return text + "".join(f", {k}={v}" for k, v in self.postfix.items())
+
+    def _log(self, now: float) -> None:
+        log.info(self.line(now))
+        self.last_time, self.last_fraction = now, self._fraction()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.n != self.start_n and (not self.total or self._fraction() > self.last_fraction):
+                self._log(self.clock())  # the end of the work, unless that line was just written
+
+    def __enter__(self) -> LoggedProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _short(value: float | None) -> str:
+    """1234 -> 1.2k, 5_600_000 -> 5.6M (as tqdm's unit_scale)."""
+    if value is None:
+        return "?"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.1f}{suffix}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"

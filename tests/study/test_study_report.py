@@ -132,3 +132,28 @@ def test_text_from_data_is_escaped(mini_study, tmp_path, capsys):
     assert "<td>&lt;script&gt;</td>" in html and "a&quot;b&amp;c" in html and esc("<b>") == "&lt;b&gt;"
     frequency = (tmp_path / "out" / "5a_frequency.csv").read_text()
     assert frequency.startswith("cell,layer")
+
+
+def test_the_study_leaves_every_file_the_report_renders(mini_study, tmp_path, monkeypatch):
+    """Re-rendering the finished study needs no model and no fit: only the files its stages wrote."""
+    cfg, summary = mini_study
+    out = Path(cfg.out_dir)
+    assert all((out / name).is_file() for name in ANALYSIS_FILES)
+    comparison = json.loads((out / "comparison.json").read_text())
+    import sparsinglaw.laws.fit
+    import sparsinglaw.study.fit
+    import sparsinglaw.study.probe
+    import sparsinglaw.train.track
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the report must not load a model or fit a law")
+
+    for module, name in [(sparsinglaw.laws.fit, "fit_law"), (sparsinglaw.study.fit, "analyze"),
+                         (sparsinglaw.study.probe, "probe_study"), (sparsinglaw.train.track, "load_checkpoint")]:
+        monkeypatch.setattr(module, name, refuse)
+    from sparsinglaw.report.html import write_report
+
+    page = write_report(out, tmp_path / "again").read_text(encoding="utf-8")
+    assert esc(comparison["summary"]) in page
+    first = Path(summary["report"]).read_text(encoding="utf-8")
+    assert Tables(page).tables == Tables(first).tables  # the same tables as the study's own report

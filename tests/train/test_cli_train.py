@@ -55,14 +55,14 @@ def test_torchrun_two_cpu_processes_ddp(corpus, tmp_path):
     config = write_config(corpus, run_dir, tmp_path / "ddp.toml", batch_size=2, token_budget=768,
                           checkpoint_every_tokens=384)
     cmd = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "sparsinglaw.cli.train", str(config)]
+           "-m", "sparsinglaw.cli.train", str(config), "--json"]
     proc = subprocess.run(cmd, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads((run_dir / "run.json").read_text())
     assert info["world_size"] == 2 and info["world_tokens_per_step"] == 128
     done = complete_checkpoints(run_dir)
     assert [c["step"] for c in done] == [3, 6] and [c["tokens_seen"] for c in done] == [384, 768]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = json.loads(proc.stdout)  # --json: stdout holds the summary alone (rank 0's)
     assert summary["tokens_seen"] == 768
     # The same global batches on one process (4 sequences per step) give the same weights.
     single = train(TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "single", batch_size=4, token_budget=768,

@@ -149,6 +149,13 @@ def print_note(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
+def key_value_table(doc: dict) -> str:
+    """``key  value`` lines, keys aligned: the human form of a flat summary (nested values are left to --json)."""
+    plain = {key: value for key, value in doc.items() if not isinstance(value, dict | list)}
+    width = max(map(len, plain), default=0)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in plain.items())
+
+
 def print_json(args: argparse.Namespace, doc) -> None:
     if getattr(args, "json", False):
         import json

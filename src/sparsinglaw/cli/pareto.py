@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sparsinglaw.cli.common import add_data_args, add_model_args, load_model_and_data
+from sparsinglaw.cli.common import (HelpFormatter, add_data_args, add_json_arg, add_model_args, add_output_arg,
+                                    load_model_and_data, print_json, print_note, print_table)
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.outputs import check_writable, save_with_fallback
@@ -14,14 +14,15 @@ from sparsinglaw.provenance import stamp
 
 def register(sub) -> None:
     parser = sub.add_parser("pareto", help="sweep Top-k, FAT, CETT and zero count: PPL vs activation ratio",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     add_model_args(parser)
     add_data_args(parser)
     parser.add_argument("--metrics", default="topk,fat,cett,zero", help="comma-separated metrics to sweep")
     parser.add_argument("--values", action="append", default=[], metavar="METRIC=V1,V2,...",
                         help="settings for one metric (repeatable), e.g. cett=0.05,0.1,0.2")
-    parser.add_argument("--output", "-o", default="pareto.json", help="JSON of the points")
+    add_output_arg(parser, "JSON of the points", default="pareto.json")
     parser.add_argument("--plot", default="pareto.png", help="PNG plot of the points")
+    add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -50,15 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         check_writable(args.plot, "file", option="--plot")
     model, _, data = load_model_and_data(args)
-    points = sweep(model, data, values, config, progress=sys.stderr.isatty())
-    print(f"{'metric':<8} {'setting':>10} {'act.ratio':>10} {'PPL ratio':>10}")
-    for p in points:
-        value = "-" if p["value"] is None else f"{p['value']:.4g}"
-        print(f"{p['metric']:<8} {value:>10} {p['activation_ratio']:>10.4f} {p['ppl_ratio']:>10.4f}")
+    points = sweep(model, data, values, config, progress=not getattr(args, "quiet", False))
+    print_table(args, points_table(points))
     doc = {"model": args.model, "data": data.source, "n_tokens": data.n_tokens, "points": points,
            "provenance": stamp({"values": values})}
     written, moved = save_with_fallback(lambda path: atomic_write_json(path, doc), args.output, "points")
-    print(f"wrote {written}")
+    print_note(args, f"wrote {written}")
     if args.plot:
         from sparsinglaw.report.figures import pareto_plot
 
@@ -66,5 +64,13 @@ def run(args: argparse.Namespace) -> int:
         written, moved_plot = save_with_fallback(lambda path: pareto_plot(points, path, title=title), args.plot,
                                                  "plot")
         moved |= moved_plot
-        print(f"wrote {written}")
+        print_note(args, f"wrote {written}")
     return int(moved)
+
+
+def points_table(points: list[dict]) -> str:
+    lines = [f"{'metric':<8} {'setting':>10} {'act.ratio':>10} {'PPL ratio':>10}"]
+    for p in points:
+        value = "-" if p["value"] is None else f"{p['value']:.4g}"
+        lines.append(f"{p['metric']:<8} {value:>10} {p['activation_ratio']:>10.4f} {p['ppl_ratio']:>10.4f}")
+    return "\n".join(lines)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from sparsinglaw.cli.common import add_model_args, set_threads
+from sparsinglaw.cli.common import (HelpFormatter, add_json_arg, add_model_args, add_output_arg, print_json, print_note,
+                                    print_table, set_threads)
 from sparsinglaw.errors import ConfigError
 
 
 def register(sub) -> None:
     parser = sub.add_parser("speed", help="decode speed and FFN latency, dense vs sparse FFNs (thresholds)",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     add_model_args(parser)
     group = parser.add_argument_group("sparsity")
     group.add_argument("--thresholds", help="thresholds file or 'sparsinglaw measure --output' result (PPL-p%%)")
@@ -25,7 +26,8 @@ def register(sub) -> None:
     run_group.add_argument("--new-tokens", type=int, default=32, help="generated tokens per sequence")
     run_group.add_argument("--prompt-len", type=int, default=32, help="prompt tokens (built-in English corpus)")
     run_group.add_argument("--repeats", type=int, default=3, help="interleaved dense/sparse repetitions")
-    run_group.add_argument("--output", "-o", help="write the report as JSON here")
+    add_output_arg(run_group, "write the report as JSON here")
+    add_json_arg(run_group)
     parser.set_defaults(func=run)
 
 
@@ -78,16 +80,16 @@ def run(args: argparse.Namespace) -> int:
     report = compare_speed(model, thresholds, prompts=prompts, zeros_only=args.zeros_only, batch_sizes=sizes,
                            new_tokens=args.new_tokens, repeats=args.repeats, policy=policy,
                            model_name=args.model, mode=mode)
-    print(report.table())
+    print_table(args, report.table())
+    doc, moved = report.to_dict(), False
     if args.output:
         from sparsinglaw.fileio import atomic_write_json
         from sparsinglaw.outputs import save_with_fallback
 
-        doc = report.to_dict()
         written, moved = save_with_fallback(lambda path: atomic_write_json(path, doc), args.output, "report")
-        print(f"wrote {written}")
-        return int(moved)
-    return 0
+        print_note(args, f"wrote {written}")
+    print_json(args, doc)
+    return int(moved)
 
 
 def _torch_dtype(name: str):

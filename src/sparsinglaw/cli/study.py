@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from sparsinglaw.cli.common import HelpFormatter, add_json_arg, key_value_table, print_json, print_table
+
 
 def register(subparsers) -> None:
     from sparsinglaw.study.config import PRESETS
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "study", help="train, track, fit and report a grid of models from one config",
         description="Run a study: activation x (parameter budget, width-depth ratio) x token budget. Resumable.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="examples:\n  sparsinglaw study demo --dry-run\n  sparsinglaw study study.toml out_dir=runs/s1\n"
                "  sparsinglaw study study.toml launcher=torchrun nproc=2",
     )
@@ -29,6 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--force", action="store_true", help="reuse an out_dir made with a different config")
     parser.add_argument("--no-report", action="store_true", help="stop after fitting (no HTML report)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the cells, then stop")
+    add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.study.config import estimate, load_study
     from sparsinglaw.study.runner import run_study
 
-    flags = {"--force": "force", "--no-report": "no_report", "--dry-run": "dry_run"}
+    flags = {"--force": "force", "--no-report": "no_report", "--dry-run": "dry_run", "--json": "json"}
     for item in args.overrides:
         if item in flags:
             setattr(args, flags[item], True)
@@ -55,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
               "FLOP/s sustained; tracking adds about a third on CPU)")
         return 0
     summary = run_study(cfg, force=args.force, report=not args.no_report)
-    print(json.dumps(summary))
-    if "report" in summary:
-        print(f"report: {summary['report']}")
+    print_table(args, key_value_table(summary))
+    print_json(args, summary)
     return 0
 
 

@@ -8,9 +8,9 @@ CONFIG is a TOML or YAML file (or a preset name: ``tiny``, ``paper``). Distribut
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
+from sparsinglaw.cli.common import HelpFormatter, add_json_arg, key_value_table, print_json, print_table
 from sparsinglaw.train.config import PRESETS, TrainConfig, load_config
 
 
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "train", help="pre-train a small LLM with a chosen activation and shape",
         description="Pre-train a causal LM from a TOML/YAML config; checkpoints every K tokens into the run "
                     "directory, resuming from the last complete checkpoint when restarted.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="examples:\n  sparsinglaw train tiny --dry-run\n  sparsinglaw train run.toml model.activation=silu "
                "model.ratio=64\n  torchrun --nproc_per_node 2 -m sparsinglaw train run.toml",
     )
@@ -38,6 +38,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="continue a run directory created with a different config")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    add_json_arg(parser)
 
 
 def _split_remainder(args: argparse.Namespace) -> argparse.Namespace:
@@ -53,6 +54,7 @@ def _split_remainder(args: argparse.Namespace) -> argparse.Namespace:
         raise ConfigError(f"cannot parse {' '.join(args.overrides)!r}; overrides look like key.sub=value") from None
     args.dry_run = args.dry_run or extra.dry_run
     args.force = args.force or extra.force
+    args.json = args.json or extra.json
     args.threads = extra.threads if extra.threads is not None else args.threads
     args.overrides = extra.overrides
     return args
@@ -129,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
         summary = {"run_dir": str(outcome.run_dir), "tokens_seen": outcome.tokens_seen,
                    "train_loss": outcome.train_loss, "eval_loss": outcome.eval_loss,
                    "checkpoints": len(outcome.checkpoints), "tokens_per_second": round(outcome.tokens_per_second, 1)}
-        print(json.dumps(summary))
+        print_table(args, key_value_table(summary))
+        print_json(args, summary)
     return 0
 
 

@@ -56,7 +56,8 @@ class SpeedReport:
 
     def table(self) -> str:
         head = (f"{self.model}: {self.mode}; {self.threads} threads, prompt {self.prompt_len}, "
-                f"{self.new_tokens} new tokens, medians of {self.repeats}; fallback {self.policy}")
+                f"{self.new_tokens} new tokens, medians of {self.repeats}; fallback "
+                + ", ".join(f"{k}={v}" for k, v in self.policy.items()))
         lines = [head, f"{'batch':>5} {'dense tok/s':>11} {'sparse tok/s':>12} {'speedup':>7} {'dense FFN ms':>12} "
                        f"{'sparse FFN ms':>13} {'FFN x':>6} {'act.ratio':>9} {'computed':>8} {'sparse':>6}"]
         for r in self.rows:

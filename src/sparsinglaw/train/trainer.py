@@ -9,7 +9,11 @@ TrainingArguments) on GPUs. What this module adds:
   directory completed by ``sparsinglaw_checkpoint.json`` (tokens seen, losses);
 - resuming from the last complete checkpoint after a kill, and a guard against reusing a run directory
   with a different config (``train.checkpoints``);
-- a progress bar in tokens (tokens/s, ETA), TensorBoard when installed, and the results store.
+- a progress bar in tokens (tokens/s, ETA; log lines instead when stderr is a file), TensorBoard when
+  installed, and the results store;
+- ``report_to`` passed to TrainingArguments (``report_to = "wandb"``, ``"tensorboard,wandb"``, ``"all"``): the
+  losses and, when tracking, the sparsity measured at each checkpoint (``sparsity/pplp`` ...) go there as
+  scalars. TensorBoard always writes to ``RUN_DIR/tensorboard``.
 
 ``hooks`` (callables ``hook(checkpoint_path, marker_info)``, e.g. sparsity tracking with ``track = true``)
 run on the main process after each complete checkpoint; under DDP the other ranks wait for it at their next
@@ -80,7 +84,7 @@ def training_arguments(cfg: TrainConfig, world: int, has_eval: bool) -> Training
                              "decay_type": cfg.optim.decay_type, "min_lr_ratio": cfg.optim.min_lr_ratio},
         save_strategy="steps", save_steps=every, save_total_limit=None,  # keep every checkpoint for tracking
         eval_strategy="steps" if has_eval else "no", eval_steps=every if has_eval else None,
-        logging_steps=cfg.log_every_steps, report_to=[], disable_tqdm=False,
+        logging_steps=cfg.log_every_steps, report_to=cfg.report_targets(), disable_tqdm=False,
         seed=cfg.seed, data_seed=cfg.seed, bf16=cfg.dtype == "bfloat16", fp16=cfg.dtype == "float16",
         use_cpu=not cuda, ddp_backend="gloo" if world > 1 and not cuda else None, ddp_find_unused_parameters=False,
         dataloader_num_workers=cfg.dataloader_workers, dataloader_pin_memory=cuda, remove_unused_columns=False,
@@ -104,6 +108,7 @@ class CheckpointRecorder(TrainerCallback):
         self.eval_loss: float | None = None
         self.eval_step = -1
         self.hook_seconds = 0.0  # wall time spent in the hooks (e.g. tracking), for the benchmark
+        self.trainer: Trainer | None = None  # set by build_trainer: tracked sparsity is logged through it
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
@@ -133,6 +138,27 @@ class CheckpointRecorder(TrainerCallback):
         for hook in self.hooks:
             hook(path, info)
         self.hook_seconds += time.perf_counter() - started
+        if self.hooks and self.trainer is not None:
+            scalars = self.tracked_scalars(path.name)
+            if scalars:  # to every logger the Trainer reports to (TensorBoard, wandb) at this step
+                self.trainer.log(scalars)
+
+    def tracked_scalars(self, checkpoint: str) -> dict[str, float]:
+        """The activation ratios the hooks stored for ``checkpoint``: ``sparsity/METRIC`` (with the setting
+        appended when one metric was measured at several)."""
+        from sparsinglaw.store import ResultsStore
+
+        rows = [r for r in ResultsStore(self.cfg.run_dir).measurements(self.run_info["run_id"])
+                if r["checkpoint"] == checkpoint and r["activation_ratio"] is not None]
+        per_metric: dict[str, int] = {}
+        for row in rows:
+            per_metric[row["metric"]] = per_metric.get(row["metric"], 0) + 1
+        scalars = {}
+        for row in rows:
+            setting = ",".join(f"{k}={v}" for k, v in sorted(row["setting"].items()))
+            name = f"sparsity/{row['metric']}" + (f"[{setting}]" if per_metric[row["metric"]] > 1 else "")
+            scalars[name] = float(row["activation_ratio"])
+        return scalars
 
     def _record(self, path: Path, info: dict) -> None:
         from sparsinglaw.store import ResultsStore
@@ -147,17 +173,17 @@ class CheckpointRecorder(TrainerCallback):
 
 
 class TokenProgress(TrainerCallback):
-    """A progress bar counted in tokens: shows tokens/s, ETA and the latest loss."""
+    """A progress bar counted in tokens: shows tokens/s, ETA and the latest loss (as log lines every 10% or
+    10 s when stderr is not a terminal, see ``sparsinglaw.progress``)."""
 
     def __init__(self, total_tokens: int, tokens_per_step: int):
         self.total, self.per_step, self.bar = total_tokens, tokens_per_step, None
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            from tqdm.auto import tqdm
+            from sparsinglaw.progress import progress_bar
 
-            self.bar = tqdm(total=self.total, initial=state.global_step * self.per_step, unit="tok",
-                            unit_scale=True, desc="train", dynamic_ncols=True)
+            self.bar = progress_bar(self.total, "train", "tok", initial=state.global_step * self.per_step, leave=True)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:
@@ -174,7 +200,10 @@ class TokenProgress(TrainerCallback):
 
 
 def _tensorboard_callback(cfg: TrainConfig):
-    if not cfg.tensorboard:
+    """Our TensorBoard logger, writing to RUN_DIR/tensorboard: when ``tensorboard`` is on, or ``report_to``
+    asks for it (then it replaces the Trainer's own, which would write to a dated folder of its choosing)."""
+    targets = cfg.report_targets()
+    if not (cfg.tensorboard or "tensorboard" in targets or "all" in targets):
         return None
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -257,7 +286,9 @@ def build_trainer(prep: Prepared, hooks: list[CheckpointHook] | None = None) -> 
         trainer.add_callback(TokenProgress(cfg.total_steps(world) * tps, tps))
     board = _tensorboard_callback(cfg)
     if board is not None:
+        trainer.remove_callback(type(board))  # report_to's own, if it added one: one writer, one folder
         trainer.add_callback(board)
+    recorder.trainer = trainer
     trainer.recorder = recorder
     return trainer
 

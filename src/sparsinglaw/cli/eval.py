@@ -24,12 +24,12 @@ def register(sub) -> None:
     group.add_argument("--tasks", required=True, help="comma-separated lm-eval task or group names")
     group.add_argument("--include-path", action="append", help="directory of local task YAML (repeatable)")
     group.add_argument("--limit", type=float, default=None, help="examples per task (a fraction if < 1)")
-    group.add_argument("--num-fewshot", type=int, default=None)
+    group.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples per prompt (default: the task's)")
     group.add_argument("--batch-size", default="1",
                        help="lm-eval batch size; >1 also counts right-padding positions in the activation ratio")
     group.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of lm-eval's stderr (0: none)")
     add_deprecated_alias(group, "--bootstrap-iters", "--n-boot", "n_boot", type=int)
-    group.add_argument("--apply-chat-template", action="store_true")
+    group.add_argument("--apply-chat-template", action="store_true", help="wrap prompts in the tokenizer's chat template")
     group.add_argument("--seed", type=int, default=0, help="random, numpy, torch and few-shot seeds")
     group.add_argument("--lm-eval-args", default="",
                        help="more lm_eval.simple_evaluate arguments, 'key=value,key=value' (e.g. use_cache=/tmp/c)")

@@ -153,7 +153,7 @@ def export_sparse(model: nn.Module, tokenizer, thresholds: Thresholds, out_dir: 
     """Write ``out_dir`` (see the module docstring); returns it. The in-memory model is not modified."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} exists and is not empty; choose a new --out directory or pass --overwrite")
+        raise ConfigError(f"{out} exists and is not empty; choose a new --output directory or pass --overwrite")
     spec = sparsity_spec(model, thresholds)
     name, config_name, source = modeling_source(model)
     out.mkdir(parents=True, exist_ok=True)

@@ -137,3 +137,15 @@ def test_cli_metric_choices_are_the_registered_metrics_and_help_needs_no_torch()
             "main(['--version'])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--solution" in done.stdout and "sparsinglaw 0.1.0" in done.stdout, done.stderr
+
+
+def test_measure_json_with_progress_in_a_log_file(model_dir):
+    """stderr not a terminal (a log file, a pipe): progress as log lines, no bar redraws, no library bars;
+    --json leaves the machine form alone on stdout."""
+    proc = run_cli("measure", "--model", model_dir, "--metric", "cett", "--seq-len", "64", "--max-tokens", "512",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["metric"] == "cett" and 0 < result["activation_ratio"] < 1
+    assert "INFO: dense pass: 100% (512/512 tok)" in proc.stderr
+    assert "\r" not in proc.stderr and "%|" not in proc.stderr  # neither tqdm's nor transformers' bars

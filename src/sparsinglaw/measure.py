@@ -21,6 +21,7 @@ import torch
 from sparsinglaw import metrics
 from sparsinglaw.activity import ActivityCounter
 from sparsinglaw.capture import attach
+from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce, world
 from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
@@ -37,7 +38,7 @@ SOLUTIONS = ("trend", "lowest-crossing")
 
 
 @dataclass
-class MeasureConfig:
+class MeasureConfig(Config):
     """What to measure and how. Fields are validated on creation (ConfigError names the field)."""
 
     metric: str = "pplp"  # pplp | cett | fat | topk | zero
@@ -59,7 +60,7 @@ class MeasureConfig:
     neuron_frequency: bool = False  # include per-neuron activation frequencies in the result
     dead_threshold: float = 1e-3  # a neuron active on fewer than this share of tokens is dead
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         metrics.get_metric(self.metric)  # ConfigError for unknown names
         checks = [
             (0 < self.p <= 100, "p", "must be in (0, 100] (percent of perplexity increase)"),

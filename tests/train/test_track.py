@@ -14,7 +14,7 @@ pytest.importorskip("sparsinglaw.measure")
 
 def test_pplp_per_checkpoint_skips_done_and_incomplete(run_copy):
     (run_copy / "checkpoint-12" / MARKER).unlink()  # as if still being written
-    settings = TrackSettings(max_tokens=256, batch_size=4)
+    settings = TrackSettings(mode="pplp", max_tokens=256, batch_size=4)
     assert track(run_copy, settings) == {"measured": 2, "already": 0, "failed": 0}
     assert track(run_copy, settings) == {"measured": 0, "already": 2, "failed": 0}  # nothing redone
     store = ResultsStore(run_copy)
@@ -28,7 +28,7 @@ def test_pplp_per_checkpoint_skips_done_and_incomplete(run_copy):
 
 
 def test_each_search_starts_at_the_nearest_measured_checkpoints_solution(run_copy):
-    settings = TrackSettings(max_tokens=256, batch_size=4)
+    settings = TrackSettings(mode="pplp", max_tokens=256, batch_size=4)
     marker = run_copy / "checkpoint-4" / MARKER
     saved = marker.read_bytes()
     marker.unlink()  # checkpoints 8 and 12 first, then 4
@@ -44,7 +44,7 @@ def test_each_search_starts_at_the_nearest_measured_checkpoints_solution(run_cop
 
 
 def test_cold_start_when_asked(run_copy):
-    assert track(run_copy, TrackSettings(max_tokens=256, batch_size=4, warm_start=False))["measured"] == 3
+    assert track(run_copy, TrackSettings(mode="pplp", max_tokens=256, batch_size=4, warm_start=False))["measured"] == 3
     rows = ResultsStore(run_copy).measurements(metric="pplp", with_result=True)
     assert [r["result"]["search"][0]["cett"] for r in rows] == pytest.approx([0.05] * 3)
 
@@ -101,8 +101,8 @@ def test_tracking_during_training(corpus, tmp_path):
 
     from sparsinglaw.train import TrainConfig, train
 
-    cfg = TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "tracked", token_budget=1024, track=True,
-                                          track_max_tokens=256))
+    cfg = TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "tracked", token_budget=1024,
+                                          track={"mode": "pplp", "max_tokens": 256}))
     outcome = train(cfg)
     rows = ResultsStore(cfg.run_dir).measurements(metric="pplp")
     assert [r["tokens"] for r in rows] == [c["tokens_seen"] for c in outcome.checkpoints] == [512, 1024]

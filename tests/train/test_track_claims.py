@@ -16,7 +16,7 @@ from sparsinglaw.store import ResultsStore
 from sparsinglaw.train import track as track_module
 from sparsinglaw.train.track import TrackSettings, track
 
-SETTINGS = TrackSettings(max_tokens=256, batch_size=4)
+SETTINGS = TrackSettings(mode="pplp", max_tokens=256, batch_size=4)
 
 # Imports everything, then waits for the go file so both processes start measuring at the same moment.
 WORKER = """
@@ -28,7 +28,7 @@ run_dir, go = sys.argv[1], sys.argv[2]
 open(go + "." + str(os.getpid()), "w").close()
 while not os.path.exists(go):
     time.sleep(0.01)
-print(json.dumps(track(run_dir, TrackSettings(max_tokens=256, batch_size=4))))
+print(json.dumps(track(run_dir, TrackSettings(mode="pplp", max_tokens=256, batch_size=4))))
 """
 
 

@@ -1,4 +1,4 @@
-"""``sparsinglaw study CONFIG [--force] [--no-report] [--dry-run] [key=value ...]``: run a whole study.
+"""``sparsinglaw study CONFIG [--force] [--no-report] [--dry-run] [key.sub=value ...]``: run a whole study.
 
 CONFIG is a TOML or YAML study file or a preset (``demo``, ``mini``, ``reproduce``, ``paper-0.1b``); see ``sparsinglaw.study.config``.
 Every cell of the grid is trained and tracked (finished cells skipped, interrupted ones resumed), then the
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("config", help=f"TOML or YAML study file, or a preset ({', '.join(PRESETS)})")
     # REMAINDER keeps options given after the overrides too; run() picks them out.
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key.sub=value",
                         help="override study settings (base.seq_len=64)")
     parser.add_argument("--force", action="store_true", help="reuse an out_dir made with a different config")
     parser.add_argument("--no-report", action="store_true", help="stop after fitting (no HTML report)")
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.errors import ConfigError
-    from sparsinglaw.study.config import estimate, load_study
+    from sparsinglaw.study.config import load_study
     from sparsinglaw.study.runner import run_study
 
     flags = {"--force": "force", "--no-report": "no_report", "--dry-run": "dry_run", "--json": "json"}
@@ -48,18 +48,24 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"unknown option {item!r} (options: {', '.join(flags)})")
     cfg = load_study(args.config, [o for o in args.overrides if o not in flags])
     if args.dry_run:
-        print(cfg.to_toml().rstrip())
-        print("\n# cells")
-        for cell in cfg.cells():
-            print(json.dumps(cell.describe()))
-        est = estimate(cfg)
-        print(f"\n# {est['cells']} cells, {est['tokens']:,} training tokens, {est['train_flops']:.3g} FLOPs: about "
-              f"{est['train_hours']:.2g} h of training on {est['device']} (assumed {est['assumed_flops_per_s']:.0e} "
-              "FLOP/s sustained; tracking adds about a third on CPU)")
-        return 0
+        return _dry_run(args, cfg)
     summary = run_study(cfg, force=args.force, report=not args.no_report)
     print_table(args, key_value_table(summary))
     print_json(args, summary)
+    return 0
+
+
+def _dry_run(args: argparse.Namespace, cfg) -> int:
+    """The resolved config, the cells and the cost estimate (as one JSON document with --json)."""
+    from sparsinglaw.study.config import estimate
+
+    cells, est = [cell.describe() for cell in cfg.cells()], estimate(cfg)
+    print_json(args, {"config": cfg.to_dict(), "cells": cells, "estimate": est})
+    lines = [cfg.to_toml().rstrip(), "", "# cells", *(json.dumps(cell) for cell in cells), "",
+             f"# {est['cells']} cells, {est['tokens']:,} training tokens, {est['train_flops']:.3g} FLOPs: about "
+             f"{est['train_hours']:.2g} h of training on {est['device']} (assumed {est['assumed_flops_per_s']:.0e} "
+             "FLOP/s sustained; tracking adds about a third on CPU)"]
+    print_table(args, "\n".join(lines))
     return 0
 
 

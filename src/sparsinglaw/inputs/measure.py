@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.engine import BatchContext, SequenceLosses, run_pass
 from sparsinglaw.errors import ConfigError
@@ -48,7 +49,7 @@ SPARSITY_POWER = 4.0
 
 
 @dataclass
-class InputConfig:
+class InputConfig(Config):
     """What to measure. ``p`` set: PPL-p% per method; ``p=None``: the fixed ``cett`` and ``sparsity``."""
 
     methods: tuple[str, ...] = METHODS
@@ -69,6 +70,9 @@ class InputConfig:
 
     def __post_init__(self) -> None:
         self.methods, self.kinds = tuple(self.methods), tuple(self.kinds)
+        super().__post_init__()
+
+    def validate(self) -> None:
         checks = [
             (bool(self.methods) and all(m in METHODS for m in self.methods), "methods",
              f"must be some of {', '.join(METHODS)}"),

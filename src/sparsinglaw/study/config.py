@@ -28,78 +28,40 @@ the cell's activation, shape and token budget filled in. A shape may list ``acti
 from __future__ import annotations
 
 import copy
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.config import Config, deep_merge
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.train.config import ACTIVATIONS, TrainConfig, _merge, dumps_toml, layered_settings
+from sparsinglaw.train.config import ACTIVATIONS, TRACK_MODES, TrackSettings, TrainConfig  # noqa: F401
 
 LAUNCHERS = ("sequential", "torchrun")
 from sparsinglaw.study.files import BUILTIN_JSONL  # noqa: E402,F401  (re-exported)
 
 
 @dataclass
-class ShapeSpec:
+class ShapeSpec(Config):
     """One (parameter budget, width-depth ratio) point of the grid, optionally for some activations only."""
 
     n_params: float
     ratio: float
     activations: list[str] | None = None
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if not (self.n_params > 0 and self.ratio > 0):
-            raise ConfigError(f"shapes: n_params={self.n_params!r} and ratio={self.ratio!r} must be > 0")
+            raise ConfigError(f"n_params={self.n_params!r} and ratio={self.ratio!r} must be > 0")
         for act in self.activations or []:
             if act not in ACTIVATIONS:
-                raise ConfigError(f"shapes.activations: {act!r} is not one of {', '.join(ACTIVATIONS)}")
+                raise ConfigError(f"activations: {act!r} is not one of {', '.join(ACTIVATIONS)}")
 
 
-TRACK_MODES = ("cett-calibrated", "pplp")
-
-
-@dataclass
-class TrackSpec:
-    """Measurement settings shared by every cell, on each run's validation split.
-
-    ``cett-calibrated`` (the default, as in the paper's training-dynamics study): one CETT calibrated so the
-    mean PPL ratio of the last ``calibrate_last`` checkpoints is 1 + p/100, applied to every checkpoint with
-    per-layer thresholds recomputed per checkpoint; the activation ratios of one cell then differ only by
-    the model, not by each checkpoint's own noisy PPL-p% solution. ``pplp``: PPL-p% solved per checkpoint.
-    """
-
-    p: float = 1.0
-    max_tokens: int = 16_384
-    batch_size: int = 8
-    tolerance: float = 1e-3
-    mode: str = "cett-calibrated"
-    calibrate_last: int = 5
-
-    def __post_init__(self) -> None:
-        if self.p <= 0 or self.max_tokens < 2 or self.batch_size < 1 or self.tolerance <= 0:
-            raise ConfigError(f"track: p, tolerance must be > 0, max_tokens >= 2, batch_size >= 1 (got {self})")
-        if self.mode not in TRACK_MODES:
-            raise ConfigError(f"track.mode={self.mode!r} is not one of {', '.join(TRACK_MODES)}")
-        if self.calibrate_last < 1:
-            raise ConfigError(f"track.calibrate_last={self.calibrate_last!r} must be >= 1")
-
-    @property
-    def metric(self) -> str:
-        """The results-store metric this mode's rows are recorded under."""
-        return self.mode
-
-    def settings(self):
-        """The ``sparsinglaw.train.track.TrackSettings`` of this spec."""
-        from sparsinglaw.train.track import TrackSettings
-
-        return TrackSettings(p=self.p, mode=self.mode, calibrate_last=self.calibrate_last,
-                             max_tokens=self.max_tokens, batch_size=self.batch_size, tolerance=self.tolerance)
+# The study's tracking settings are the one tracking-settings type (``sparsinglaw.train.config``).
+TrackSpec = TrackSettings
 
 
 @dataclass
-class FitSpec:
+class FitSpec(Config):
     """Law fitting and report settings."""
 
     n_boot: int = 100  # bootstrap resamples per fitted curve
@@ -110,35 +72,31 @@ class FitSpec:
     pretrained_act: str = ""  # its hidden_act override (SmolLM2 is SiLU: "")
     pareto_tokens: int = 2048  # evaluation tokens of the metric comparison
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if self.n_boot < 10 or not 0 < self.level < 1 or not 0 <= self.skip_fraction < 1 or self.pareto_points < 2:
-            raise ConfigError(f"fit: need n_boot >= 10, level in (0,1), skip_fraction in [0,1), pareto_points >= 2 "
+            raise ConfigError(f"need n_boot >= 10, level in (0,1), skip_fraction in [0,1), pareto_points >= 2 "
                               f"(got {self})")
 
 
 @dataclass
-class StudyConfig:
+class StudyConfig(Config):
     name: str = "study"
     out_dir: str = "runs/study"
     activations: list[str] = field(default_factory=lambda: ["relu", "silu"])
     shapes: list[ShapeSpec] = field(default_factory=list)
     token_budgets: list[int] = field(default_factory=lambda: [65_536])
     base: dict[str, Any] = field(default_factory=dict)
-    track: TrackSpec = field(default_factory=TrackSpec)
+    track: TrackSettings = field(default_factory=TrackSettings)
     fit: FitSpec = field(default_factory=FitSpec)
     launcher: str = "sequential"
     nproc: int = 1  # processes per cell under torchrun
     threads: int = 0  # torch CPU threads (0: leave as is)
 
-    def __post_init__(self) -> None:
-        self.shapes = [s if isinstance(s, ShapeSpec) else _build(ShapeSpec, s, "shapes") for s in self.shapes]
-        if isinstance(self.track, dict):
-            self.track = _build(TrackSpec, self.track, "track")
-        if isinstance(self.fit, dict):
-            self.fit = _build(FitSpec, self.fit, "fit")
-        self._validate()
+    @classmethod
+    def presets(cls) -> dict[str, Any]:
+        return PRESETS
 
-    def _validate(self) -> None:
+    def validate(self) -> None:
         if not isinstance(self.activations, list) or not isinstance(self.token_budgets, list):
             raise ConfigError("activations and token_budgets must be lists")
         bad = [a for a in self.activations if a not in ACTIVATIONS]
@@ -176,59 +134,6 @@ class StudyConfig:
             raise ConfigError("the grid has duplicate cells (repeated shapes or token budgets)")
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_toml(self) -> str:
-        data = self.to_dict()
-        shapes, base = data.pop("shapes"), data.pop("base")
-        lists = {k: v for k, v in data.items() if isinstance(v, list)}
-        text = dumps_toml({k: v for k, v in data.items() if k not in lists})
-        head, _, rest = text.partition("\n\n")
-        text = head + "\n" + "".join(f"{k} = {_list_toml(v)}\n" for k, v in lists.items()) + "\n" + rest
-        for s in shapes:
-            text += "\n[[shapes]]\n" + dumps_toml({k: v for k, v in s.items() if not isinstance(v, list)})
-            if s.get("activations"):
-                text = text.rstrip("\n") + f"\nactivations = {json.dumps(s['activations'])}\n"
-        return text + _base_toml(base)
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def save(self, path: str | Path) -> Path:
-        from sparsinglaw.fileio import atomic_write_text
-
-        path = Path(path)
-        return atomic_write_text(path, self.to_yaml() if path.suffix in (".yaml", ".yml") else self.to_toml())
-
-
-def _list_toml(value: list) -> str:
-    return json.dumps(value)  # lists of numbers / strings: JSON syntax is valid TOML
-
-
-def _base_toml(base: dict[str, Any], prefix: str = "base") -> str:
-    scalars = {k: v for k, v in base.items() if not isinstance(v, dict)}
-    text = f"\n[{prefix}]\n" + dumps_toml(scalars) if scalars or not base else ""
-    for key, value in base.items():
-        if isinstance(value, dict):
-            text += _base_toml(value, f"{prefix}.{key}")
-    return text
-
-
-def _build(cls, data: Any, where: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a table of settings, got {data!r}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown setting {where}.{unknown[0]} (known: {', '.join(sorted(known))})")
-    try:
-        return cls(**data)
-    except TypeError as err:
-        raise ConfigError(f"{where}: {err}") from None
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -254,7 +159,7 @@ class Cell:
             data.setdefault("tokenizer", {})["path"] = str(Path(self.study.out_dir) / "tokenizer")
         if (data.get("data") or {}).get("source", "builtin") == "builtin":  # read once, kept as JSONL (runner)
             data.setdefault("data", {})["source"] = str(Path(self.study.out_dir) / BUILTIN_JSONL)
-        data = _merge(data, {"run_dir": str(self.run_dir), "token_budget": self.tokens,
+        data = deep_merge(data, {"run_dir": str(self.run_dir), "token_budget": self.tokens,
                              "model": {"activation": self.activation, "n_params": self.n_params,
                                        "ratio": self.ratio}})
         try:
@@ -273,7 +178,7 @@ class Cell:
 
 def load_study(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> StudyConfig:
     """A validated study from a file (TOML, YAML by suffix), a dict or a preset name, plus overrides."""
-    return _build(StudyConfig, layered_settings(source, overrides, PRESETS), "study")
+    return StudyConfig.load(source, overrides)
 
 
 def _tiny_base(docs: int, budget_checkpoint: int, seq_len: int = 64) -> dict[str, Any]:
@@ -323,7 +228,7 @@ def demo_preset() -> StudyConfig:
     return StudyConfig(
         name="demo", out_dir="runs/demo", activations=["relu", "silu"], shapes=[ShapeSpec(1.9e5, 16)],
         token_budgets=[1_048_576], base=base,
-        track=TrackSpec(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
+        track=TrackSettings(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
         fit=FitSpec(n_boot=100, skip_fraction=0.25, pareto_points=3, pretrained=default_pretrained(), pretrained_act="silu",
                     pareto_tokens=2048),
     )
@@ -339,7 +244,7 @@ def mini_preset() -> StudyConfig:
     base["optim"].update(warmup_fraction=0.25, decay_fraction=0.25)
     return StudyConfig(
         name="mini", out_dir="runs/mini", activations=["relu", "silu"], shapes=[ShapeSpec(3e4, 16)],
-        token_budgets=[2048], base=base, track=TrackSpec(max_tokens=256, batch_size=4),
+        token_budgets=[2048], base=base, track=TrackSettings(max_tokens=256, batch_size=4),
         fit=FitSpec(n_boot=20, skip_fraction=0.0, pareto_points=3),
     )
 
@@ -354,7 +259,7 @@ def reproduce_preset() -> StudyConfig:
         shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16), ShapeSpec(1.9e5, 32),
                 ShapeSpec(6e5, 16)],
         token_budgets=[3_145_728], base=base, threads=2,
-        track=TrackSpec(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
+        track=TrackSettings(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
         fit=FitSpec(n_boot=200, skip_fraction=0.25, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
                     pareto_tokens=4096),
     )
@@ -376,7 +281,7 @@ def paper_preset() -> StudyConfig:
     return StudyConfig(
         name="paper-0.1b", out_dir="runs/paper-0.1b", activations=["relu", "silu"], shapes=[ShapeSpec(1.1e8, 48)],
         token_budgets=[10_000_000_000], base=base, threads=0,
-        track=TrackSpec(p=1.0, max_tokens=262_144, batch_size=8, mode="cett-calibrated", calibrate_last=5),
+        track=TrackSettings(p=1.0, max_tokens=262_144, batch_size=8, mode="cett-calibrated", calibrate_last=5),
         fit=FitSpec(n_boot=200, skip_fraction=0.2, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
                     pareto_tokens=8192),
     )

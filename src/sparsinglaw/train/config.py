@@ -1,25 +1,30 @@
-"""Typed training configuration: dataclasses validated on creation, TOML/YAML round-trip, dotted overrides.
+"""Typed training configuration on the package's ``Config`` base (``sparsinglaw.config``).
 
-A config file is a table per section (``[model]``, ``[tokenizer]``, ``[data]``, ``[optim]``) plus top-level
-run settings. An optional top-level ``preset = "paper"`` starts from a preset (see ``PRESETS``) and the
-file's values override it; command-line overrides (``model.activation=silu``) are applied last. Every bad
-value raises ``ConfigError`` whose message names the dotted field, before any work starts.
+A config file is a table per section (``[model]``, ``[tokenizer]``, ``[data]``, ``[optim]``, optionally
+``[track]``) plus top-level run settings. An optional top-level ``preset = "paper"`` starts from a preset
+(see ``PRESETS``) and the file's values override it; command-line overrides (``model.activation=silu``) are
+applied last. Every bad value raises ``ConfigError`` whose message names the dotted field, before any work
+starts. ``TrackSettings`` is the one tracking-settings type: training (``[track]``), studies and
+``sparsinglaw track`` all use it.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import hashlib
 import json
-import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from sparsinglaw.config import (  # noqa: F401  (apply_overrides, dumps_toml, parse_override: re-exported)
+    Config,
+    apply_overrides,
+    deep_merge,
+    dumps_toml,
+    parse_override,
+    read_config_file,
+)
 from sparsinglaw.errors import ConfigError
 
 ACTIVATIONS = ("relu", "silu", "gelu", "relu2")
@@ -35,7 +40,7 @@ def _check(section: str, checks: list[tuple[bool, str, str]], obj: Any) -> None:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Config):
     """Architecture. Size either from (n_params, ratio) with N = (4 + (3|2) * ffn_mult) d^2 L, or explicit."""
 
     activation: str = "relu"  # relu | silu | gelu | relu2 (transformers ACT2FN names)
@@ -57,7 +62,7 @@ class ModelConfig:
     dim_model_base: int = 256  # logits divided by d / dim_model_base
     rope_theta: float = 10000.0
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         pos = lambda v: v is None or v > 0  # noqa: E731
         _check("model", [
             (self.activation in ACTIVATIONS, "activation", f"is not one of {', '.join(ACTIVATIONS)}"),
@@ -86,7 +91,7 @@ class ModelConfig:
 
 
 @dataclass
-class TokenizerConfig:
+class TokenizerConfig(Config):
     """Train a byte-level BPE on the training documents, or reuse a saved tokenizer (``path``)."""
 
     path: str | None = None  # local tokenizer directory (or any AutoTokenizer-loadable local path)
@@ -94,7 +99,7 @@ class TokenizerConfig:
     min_frequency: int = 2
     max_train_chars: int = 50_000_000  # train the BPE on at most this much text
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check("tokenizer", [
             (self.vocab_size >= 260, "vocab_size", "must be >= 260 (256 bytes plus special tokens)"),
             (self.min_frequency >= 1, "min_frequency", "must be >= 1"),
@@ -103,7 +108,7 @@ class TokenizerConfig:
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Config):
     """Training text and its held-out validation split (by whole documents)."""
 
     source: str = "builtin"  # builtin | a .txt/.jsonl file | a datasets name or directory
@@ -115,7 +120,7 @@ class DataConfig:
     streaming: bool = False  # stream a `datasets` dataset instead of loading it whole
     max_chars: int | None = None  # streaming: stop after this much training text (default 8 x token_budget)
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check("data", [
             (0.0 < self.validation_fraction < 1.0, "validation_fraction", "must be in (0, 1)"),
             (self.max_documents is None or self.max_documents >= 2, "max_documents", "must be >= 2"),
@@ -125,7 +130,7 @@ class DataConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Config):
     """AdamW with a warmup-stable-decay schedule (defaults: the paper's recipe, docs/paper.md section 4)."""
 
     lr: float = 0.01
@@ -139,7 +144,7 @@ class OptimConfig:
     decay_type: str = "cosine"  # linear | cosine | 1-sqrt
     min_lr_ratio: float = 0.0
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check("optim", [
             (self.lr > 0, "lr", "must be > 0"),
             (0 <= self.beta1 < 1, "beta1", "must be in [0, 1)"),
@@ -155,13 +160,62 @@ class OptimConfig:
         ], self)
 
 
-# Run settings that do not change what is trained: they may differ when resuming a run directory.
-NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "report_to", "progress", "dataloader_workers",
-                     "track", "track_p", "track_max_tokens")
+TRACK_MODES = ("cett-calibrated", "pplp")
 
 
 @dataclass
-class TrainConfig:
+class TrackSettings(Config):
+    """How sparsity is tracked over a run's checkpoints, on its validation split: the one settings type of
+    training (``[track]``), studies (``[track]``) and ``sparsinglaw track``.
+
+    ``cett-calibrated`` (the default, as in the paper's training-dynamics study): one CETT calibrated so the
+    mean PPL ratio of the last ``calibrate_last`` checkpoints is 1 + p/100, applied to every checkpoint with
+    per-layer thresholds recomputed per checkpoint; the activation ratios of one run then differ only by
+    the model, not by each checkpoint's own noisy PPL-p% solution. ``pplp``: PPL-p% solved per checkpoint.
+    The defaults are the study presets' calibrated ones (16,384 validation tokens, 8 sequences a forward).
+    """
+
+    p: float = 1.0  # PPL-p%: allowed perplexity increase in percent
+    mode: str = "cett-calibrated"  # cett-calibrated | pplp
+    calibrate_last: int = 5  # K checkpoints the calibrated CETT is fitted on
+    max_tokens: int = 16_384  # validation tokens per measurement
+    batch_size: int = 8  # sequences per forward pass
+    tolerance: float = 1e-3
+    warm_start: bool = True  # pplp: start each search at the nearest measured checkpoint's solution
+
+    def validate(self) -> None:
+        _check("", [
+            (self.p > 0, "p", "must be > 0"),
+            (self.mode in TRACK_MODES, "mode", f"is not one of {', '.join(TRACK_MODES)}"),
+            (self.calibrate_last >= 1, "calibrate_last", "must be >= 1"),
+            (self.max_tokens >= 2, "max_tokens", "must be >= 2"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.tolerance > 0, "tolerance", "must be > 0"),
+        ], self)
+
+    @property
+    def metric(self) -> str:
+        """The results-store metric this mode's rows are recorded under."""
+        return self.mode
+
+    def setting(self) -> dict:
+        """The store key of this mode's rows (the calibrated c itself is in each row's result)."""
+        if self.mode == "pplp":
+            return {"p": self.p}
+        return {"p": self.p, "calibrate_last": self.calibrate_last}
+
+    def settings(self) -> TrackSettings:
+        """Itself (studies once held a copy of these fields and converted it)."""
+        return self
+
+
+# Run settings that do not change what is trained: they may differ when resuming a run directory.
+NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "report_to", "progress", "dataloader_workers",
+                     "track")
+
+
+@dataclass
+class TrainConfig(Config):
     """A whole training run. ``token_budget`` and ``checkpoint_every_tokens`` count tokens over all ranks."""
 
     run_dir: str = "runs/default"
@@ -184,11 +238,11 @@ class TrainConfig:
     progress: bool = True
     dataloader_workers: int = 0
     fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap" (GPUs; see train.trainer)
-    track: bool = False  # measure PPL-p% on the validation split at each checkpoint (main process)
-    track_p: float = 1.0
-    track_max_tokens: int = 16_384
+    # PPL-p% measured on the validation split at each new checkpoint (main process; mode "pplp"); None: off.
+    # Files before 2026-12 wrote track = true, track_p and track_max_tokens (see ``upgrade``).
+    track: TrackSettings | None = None
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check("", [
             (bool(str(self.run_dir).strip()), "run_dir", "must be a directory path"),
             (self.seq_len >= 2, "seq_len", "must be >= 2"),
@@ -201,13 +255,35 @@ class TrainConfig:
             (self.dataloader_workers >= 0, "dataloader_workers", "must be >= 0"),
             (bool(self.report_targets()) or self.report_to.strip() == "none", "report_to",
              'must be "none", "all" or integrations joined by commas, e.g. "tensorboard,wandb"'),
-            (self.track_p > 0, "track_p", "must be > 0"),
-            (self.track_max_tokens >= self.seq_len, "track_max_tokens", "must be >= seq_len"),
         ], self)
+        if self.track is not None:
+            self._validate_track(self.track)
         self.check_budget(world_size=1)
         from sparsinglaw.train.shapes import resolve_shape
 
         resolve_shape(self.model)  # ConfigError for shapes such as an r that gives zero layers
+
+    def _validate_track(self, track: TrackSettings) -> None:
+        if track.mode != "pplp":
+            raise ConfigError(f"track.mode={track.mode!r}: training measures PPL-p% at each new checkpoint; set "
+                              "track.mode=pplp (the calibrated CETT needs the finished run: sparsinglaw track RUN_DIR)")
+        if track.max_tokens < self.seq_len:
+            raise ConfigError(f"track.max_tokens={track.max_tokens} must be >= seq_len ({self.seq_len})")
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``track = true``, ``track_p`` and ``track_max_tokens`` (run files before 2026-12) as ``[track]``."""
+        if not ({"track_p", "track_max_tokens"} & set(data) or isinstance(data.get("track"), bool)):
+            return data
+        data = dict(data)
+        enabled = data.pop("track", False)
+        legacy = {"p": data.pop("track_p", 1.0), "max_tokens": data.pop("track_max_tokens", 16_384)}
+        data["track"] = {"mode": "pplp", **legacy} if enabled is True else None
+        return data
+
+    @classmethod
+    def presets(cls) -> dict[str, Any]:
+        return PRESETS
 
     def report_targets(self) -> list[str]:
         """``report_to`` as the list TrainingArguments takes ([] for "none")."""
@@ -234,13 +310,6 @@ class TrainConfig:
     def checkpoint_steps(self, world_size: int = 1) -> int:
         return max(1, self.checkpoint_every_tokens // self.tokens_per_step(world_size))
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return _build(cls, data, "")
-
     def result_dict(self, absolute_paths: bool = True) -> dict[str, Any]:
         """The settings that determine the trained weights (run-dir bookkeeping and logging removed). Local
         tokenizer and data paths are made absolute: ``runs/x/tokenizer`` and ``/home/me/runs/x/tokenizer``
@@ -258,165 +327,10 @@ class TrainConfig:
         text = json.dumps(self.result_dict(absolute_paths), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def to_toml(self) -> str:
-        return dumps_toml(self.to_dict())
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def save(self, path: str | Path) -> Path:
-        from sparsinglaw.fileio import atomic_write_text
-
-        path = Path(path)
-        return atomic_write_text(path, self.to_yaml() if path.suffix in (".yaml", ".yml") else self.to_toml())
-
-
-def _coerce(value: Any, kind: str, where: str) -> Any:
-    """Convert a parsed value to a field's annotated type (annotations are strings here)."""
-    if value is None:
-        if "None" in kind:
-            return None
-        raise ConfigError(f"{where} cannot be empty")
-    base = kind.replace(" | None", "")
-    if base == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-    elif base == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)  # 1e6 written in a file or on the command line
-    elif base == "float":
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    elif base == "str":
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return str(value)
-    raise ConfigError(f"{where}={value!r} is not a valid {base}")
-
-
-def _build(cls, data: dict[str, Any], prefix: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a table of settings, got {data!r}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown setting {prefix}{unknown[0]} (known: {', '.join(sorted(known))})")
-    values = {}
-    for name, value in data.items():
-        kind = known[name].type if isinstance(known[name].type, str) else known[name].type.__name__
-        if kind in _SECTIONS:
-            values[name] = _build(_SECTIONS[kind], value, f"{prefix}{name}.")
-        else:
-            values[name] = _coerce(value, kind, f"{prefix}{name}")
-    return cls(**values)
-
-
-_SECTIONS = {"ModelConfig": ModelConfig, "TokenizerConfig": TokenizerConfig, "DataConfig": DataConfig,
-             "OptimConfig": OptimConfig}
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
-
-
-def dumps_toml(data: dict[str, Any]) -> str:
-    """TOML for a config dict: scalars first, then one table per section. None is written by omission
-    (TOML has no null), which round-trips because every optional field defaults to None."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and v is not None]
-    for section, table in data.items():
-        if isinstance(table, dict):
-            lines += ["", f"[{section}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
-    return "\n".join(lines) + "\n"
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``model.activation=silu`` -> (["model", "activation"], "silu"); values parse as TOML, else as text."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override {text!r} must look like key.sub=value")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    if isinstance(value, str) and value.lower() in ("none", "null"):
-        value = None
-    return key.strip().split("."), value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    for text in overrides:
-        path, value = parse_override(text)
-        node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {text!r}: {part} is not a section")
-        node[path[-1]] = value
-    return data
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = tomllib.loads(text)
-    except Exception as err:  # tomllib / yaml parse errors: report the first line, no traceback
-        raise ConfigError(f"{path} is not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'TOML'}: "
-                          f"{str(err).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a table of settings")
-    return data
-
-
-def layered_settings(source: str | Path | dict[str, Any] | None, overrides: list[str] | None,
-                     presets: dict[str, Any]) -> dict[str, Any]:
-    """Settings from a file (TOML, or YAML by suffix), a dict or a preset name, then dotted overrides, with
-    a ``preset`` key expanded underneath (preset < file < overrides). Shared by every config loader."""
-    if source is None:
-        data: dict[str, Any] = {}
-    elif isinstance(source, dict):
-        data = copy.deepcopy(source)
-    elif str(source) in presets and not Path(source).exists():
-        data = {"preset": str(source)}
-    else:
-        data = read_config_file(source)
-    data = apply_overrides(data, list(overrides or []))
-    preset = data.pop("preset", None)
-    if preset is not None:
-        if preset not in presets:
-            raise ConfigError(f"preset={preset!r} is not one of {', '.join(presets)}")
-        data = _merge(presets[preset]().to_dict(), data)
-    return data
-
 
 def load_config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """A validated config from a file (TOML, or YAML by suffix), a dict, or a preset name, plus overrides."""
-    return TrainConfig.from_dict(layered_settings(source, overrides, PRESETS))
+    return TrainConfig.load(source, overrides)
 
 
 def paper_preset() -> TrainConfig:

@@ -25,46 +25,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sparsinglaw.errors import ConfigError, DataError, SparsingLawError
+from sparsinglaw.errors import DataError, SparsingLawError
 from sparsinglaw.metrics.pplp import C_MIN
 from sparsinglaw.train import checkpoints as ckpt
+from sparsinglaw.train.config import TrackSettings  # the one tracking-settings type (re-exported here)
 
 log = logging.getLogger("sparsinglaw")
 
 HISTOGRAM_BINS = 20
-
-
-@dataclass
-class TrackSettings:
-    p: float = 1.0  # PPL-p%
-    mode: str = "pplp"  # pplp | cett-calibrated
-    calibrate_last: int = 5  # K checkpoints the calibrated CETT is fitted on
-    max_tokens: int = 16_384  # validation tokens per measurement
-    batch_size: int = 8
-    tolerance: float = 1e-3
-    warm_start: bool = True  # pplp: start each search at the nearest measured checkpoint's solution
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("pplp", "cett-calibrated"):
-            raise ConfigError(f"mode={self.mode!r} is not one of pplp, cett-calibrated")
-        if self.p <= 0:
-            raise ConfigError(f"p={self.p!r} must be > 0")
-        if self.calibrate_last < 1:
-            raise ConfigError(f"calibrate_last={self.calibrate_last!r} must be >= 1")
-        if self.max_tokens < 2 or self.batch_size < 1:
-            raise ConfigError("max_tokens must be >= 2 and batch_size >= 1")
-
-    def setting(self) -> dict:
-        """The store key of this mode's rows (the calibrated c itself is in each row's result)."""
-        if self.mode == "pplp":
-            return {"p": self.p}
-        return {"p": self.p, "calibrate_last": self.calibrate_last}
 
 
 def validation_data(run_dir: Path, max_tokens: int):
@@ -268,7 +241,7 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
 
 def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):
     """A ``train(..., hooks=[...])`` callable measuring PPL-p% at each new checkpoint during training."""
-    settings = settings or TrackSettings()
+    settings = settings or TrackSettings(mode="pplp")
 
     def hook(path: Path, info: dict) -> None:
         track_pplp(Path(run_dir), settings)

@@ -15,9 +15,9 @@ TrainingArguments) on GPUs. What this module adds:
   losses and, when tracking, the sparsity measured at each checkpoint (``sparsity/pplp`` ...) go there as
   scalars. TensorBoard always writes to ``RUN_DIR/tensorboard``.
 
-``hooks`` (callables ``hook(checkpoint_path, marker_info)``, e.g. sparsity tracking with ``track = true``)
+``hooks`` (callables ``hook(checkpoint_path, marker_info)``, e.g. sparsity tracking with a ``[track]`` table)
 run on the main process after each complete checkpoint; under DDP the other ranks wait for it at their next
-collective, so keep tracking short (``track_max_tokens``) or run ``sparsinglaw track`` beside the run.
+collective, so keep tracking short (``track.max_tokens``) or run ``sparsinglaw track`` beside the run.
 
 Distributed runs (no code change):
 
@@ -297,10 +297,10 @@ def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] 
     """Train (or resume) the run ``cfg`` describes; returns where it ended."""
     prep = prepare(cfg, force=force)
     hooks = list(hooks or [])
-    if cfg.track:
-        from sparsinglaw.train.track import TrackSettings, checkpoint_hook
+    if cfg.track is not None:
+        from sparsinglaw.train.track import checkpoint_hook
 
-        hooks.append(checkpoint_hook(cfg.run_dir, TrackSettings(p=cfg.track_p, max_tokens=cfg.track_max_tokens)))
+        hooks.append(checkpoint_hook(cfg.run_dir, cfg.track))
     trainer = build_trainer(prep, hooks)
     resume = ckpt.last_complete_checkpoint(cfg.run_dir)
     start_step = (ckpt.read_marker(resume) or {}).get("step", 0) if resume else 0

@@ -177,3 +177,14 @@ def test_progress_bar_is_logged_when_stderr_is_not_a_terminal():
     assert isinstance(progress_bar(10, "x", stream=io.StringIO()), LoggedProgress)
     quiet = progress_bar(10, "x", enabled=False, stream=io.StringIO())
     assert not isinstance(quiet, LoggedProgress) and quiet.disable
+
+
+def test_dry_runs_give_json_too(capsys, tmp_path):
+    assert main(["train", "tiny", "--dry-run", "--json", f"run_dir={json.dumps(str(tmp_path / 'r'))}"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["config"]["run_dir"] == str(tmp_path / "r") and doc["plan"]["steps"] == 32
+    assert main(["study", "demo", "--dry-run", f"out_dir={json.dumps(str(tmp_path / 's'))}", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["cells"]) == doc["estimate"]["cells"] == 2
+    assert main(["train", "tiny", "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("# resolved config")

@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
     world = world_size()
     cfg.check_budget(world)
     if args.dry_run:
-        print(format_plan(cfg, plan(cfg, world)))
+        info = plan(cfg, world)
+        print_table(args, format_plan(cfg, info))
+        print_json(args, {"config": cfg.to_dict(), "plan": info})
         return 0
     from sparsinglaw.outputs import check_writable
     from sparsinglaw.train.trainer import train

@@ -114,7 +114,7 @@ def tracking_share(cache: Path, run_dir: Path, steps: int) -> dict:
     for part in ("tokenizer", "data"):
         shutil.copytree(cache / part, run_dir / part)
     base = bench_config(run_dir, steps).to_dict()
-    base.update(checkpoint_every_tokens=base["token_budget"] // 3, track=True, track_max_tokens=4096)
+    base.update(checkpoint_every_tokens=base["token_budget"] // 3, track={"mode": "pplp", "max_tokens": 4096})
     base["data"]["validation_tokens"] = 4096
     outcome = train(TrainConfig.from_dict(base))
     return {"tracking_seconds": round(outcome.hook_seconds, 2), "run_seconds": round(outcome.seconds, 2),

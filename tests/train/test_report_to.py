@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 import pytest
@@ -55,14 +56,18 @@ def _fake_tracking(run_dir: Path):
     return hook
 
 
-def test_tracked_sparsity_is_logged_at_each_checkpoint(corpus, tmp_path):
+def test_tracked_sparsity_is_logged_at_each_checkpoint(corpus, tmp_path, caplog):
     tensorboard = importlib.util.find_spec("tensorboard") is not None
-    cfg = TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "run", tensorboard=tensorboard))
+    cfg = TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "run", tensorboard=tensorboard, progress=True))
     prep = prepare(cfg)
     trainer = build_trainer(prep, hooks=[_fake_tracking(cfg.run_dir)])
     catcher = LogCatcher()
     trainer.add_callback(catcher)
-    trainer.train()
+    with caplog.at_level(logging.INFO, logger="sparsinglaw"):
+        trainer.train()
+    # stderr is no terminal under pytest: the token progress is logged, ending with the whole budget
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train: ")]
+    assert progress and progress[-1].startswith("train: 100% (1.5k/1.5k tok)") and "loss=" in progress[-1]
     logged = {step: logs["sparsity/pplp"] for step, logs in catcher.logs if "sparsity/pplp" in logs}
     assert logged == {4: 0.125, 8: 0.0625, 12: 0.5 / 12}  # a checkpoint every 4 steps, each its own value
     assert any("loss" in logs for _, logs in catcher.logs)  # the losses still flow beside them

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import re
 import types
@@ -251,10 +252,18 @@ def _split_override(text: str) -> tuple[list[str], str]:
 
 
 def _toml_scalar(raw: str) -> Any:
+    """``raw`` as a TOML value; else, if it is a JSON string (``json.dumps`` writes an emoji as a surrogate
+    pair, which TOML rejects), that string; else the text itself."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        return raw
+        pass
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def _typed_value(raw: str, kind: Any) -> Any:

@@ -3,6 +3,7 @@ to_dict, TOML/YAML round trips for any Unicode, the validate hook, and one-line 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -81,6 +82,12 @@ def test_merge_parses_values_by_the_fields_type_and_leaves_the_original():
     assert merged.free == {"deep": {"key": 3}, "text": "hello world"}
     assert cfg == Outer()  # merge returns a new config
     assert Outer().merge(['name="quoted text"']).name == "quoted text"
+
+
+@pytest.mark.parametrize("quote", [toml_string, json.dumps])
+def test_merge_takes_any_text_quoted_as_toml_or_json(quote):
+    """Callers quote paths with json.dumps, which writes an emoji as a surrogate pair (TOML rejects it)."""
+    assert Outer().merge([f"name={quote(AWKWARD)}", f"inner.label={quote('😀')}"]).name == AWKWARD
 
 
 @pytest.mark.parametrize(("override", "message"), [

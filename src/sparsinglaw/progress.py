@@ -19,7 +19,8 @@ log = logging.getLogger("sparsinglaw")
 
 
 def progress_bar(total: int | None, desc: str, unit: str = "it", *, enabled: bool = True, initial: int = 0,
-                 leave: bool = False, stream=None, every_seconds: float = 10.0, every_fraction: float = 0.1):
+                 leave: bool = False, unit_scale: bool = False, stream=None, every_seconds: float = 10.0,
+                 every_fraction: float = 0.1):
     """A tqdm bar on a terminal, a ``LoggedProgress`` elsewhere; both support update / set_postfix / close
     and ``with``. ``enabled=False`` gives a bar that shows nothing."""
     stream = sys.stderr if stream is None else stream
@@ -27,7 +28,7 @@ def progress_bar(total: int | None, desc: str, unit: str = "it", *, enabled: boo
 
     if not enabled or _is_terminal(stream):
         return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, disable=not enabled,
-                    unit_scale=unit != "it", dynamic_ncols=True, file=stream)
+                    unit_scale=unit_scale, dynamic_ncols=True, file=stream)
     return LoggedProgress(total, desc, unit, initial=initial, every_seconds=every_seconds,
                           every_fraction=every_fraction)
 

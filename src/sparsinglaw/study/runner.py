@@ -169,15 +169,14 @@ def track_cell(cell: Cell, cfg: StudyConfig) -> dict:
     """Measure the cell's checkpoints in the study's tracking mode (``TrackSpec``): the calibrated CETT
     (re-measures every checkpoint: adding one moves the calibration) or PPL-p% at each checkpoint not
     measured yet, with a progress bar over checkpoints."""
-    from tqdm.auto import tqdm
-
+    from sparsinglaw.progress import progress_bar
     from sparsinglaw.train.track import complete, track_calibrated, track_pplp
 
     settings = cfg.track.settings()
     if settings.mode == "cett-calibrated":
         return track_calibrated(cell.run_dir, settings)
     show = bool(cfg.base.get("progress", True))
-    with tqdm(total=len(complete(cell.run_dir)), desc="track", unit="ckpt", disable=not show) as bar:
+    with progress_bar(len(complete(cell.run_dir)), "track", "ckpt", enabled=show) as bar:
         return track_pplp(cell.run_dir, settings, progress=lambda name, result: bar.update(1))
 
 

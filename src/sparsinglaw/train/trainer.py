@@ -183,7 +183,8 @@ class TokenProgress(TrainerCallback):
         if state.is_world_process_zero:
             from sparsinglaw.progress import progress_bar
 
-            self.bar = progress_bar(self.total, "train", "tok", initial=state.global_step * self.per_step, leave=True)
+            self.bar = progress_bar(self.total, "train", "tok", initial=state.global_step * self.per_step, leave=True,
+                                    unit_scale=True)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:

@@ -188,3 +188,11 @@ def test_dry_runs_give_json_too(capsys, tmp_path):
     assert len(doc["cells"]) == doc["estimate"]["cells"] == 2
     assert main(["train", "tiny", "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("# resolved config")
+
+
+def test_python_warnings_become_one_log_line():
+    probe = ("import logging, sys, warnings\nfrom sparsinglaw import cli\n"
+             "logging.basicConfig(level=logging.INFO, format='%(levelname)s: %(message)s', stream=sys.stderr)\n"
+             "cli._route_warnings()\nwarnings.warn('kernel not built; using the PyTorch path')\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stderr.strip().splitlines() == ["WARNING: UserWarning: kernel not built; using the PyTorch path"]

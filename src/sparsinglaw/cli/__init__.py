@@ -80,6 +80,15 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if a in COMMANDS), None)
 
 
+def _route_warnings() -> None:
+    """Python warnings (the libraries', the native build's) go through logging as one ``WARNING:`` line, like
+    this package's own, instead of the two-line file:line form on stderr."""
+    import warnings
+
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"{category.__name__}: {message}"
+    logging.captureWarnings(True)
+
+
 def _silence_library_bars() -> None:
     """The libraries' own bars go: transformers' weight loading and hub downloads (both read the hub's
     switch when transformers is imported, later), datasets'. This package's bars (and their log lines when
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    _route_warnings()
     for note in getattr(args, "deprecations", None) or []:  # old option spellings (see cli.common)
         logging.getLogger("sparsinglaw").warning(note)
     _silence_library_bars()

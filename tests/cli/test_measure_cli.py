@@ -57,14 +57,15 @@ def test_measure_each_metric(model_dir, tmp_path, flags):
     assert 0 < result["activation_ratio"] <= 1
 
 
-def test_pareto_writes_points_and_plot(model_dir, tmp_path):
+def test_pareto_writes_points_and_plot(model_dir, tmp_path, capsys):
     out, plot = tmp_path / "p.json", tmp_path / "p.png"
     assert main(["pareto", "--model", str(model_dir), "--seq-len", "64", "--max-tokens", "256",
                  "--values", "cett=0.05,0.2", "--values", "topk=0.2,0.5", "--values", "fat=0.01,0.1",
-                 "--output", str(out), "--plot", str(plot)]) == 0
+                 "--output", str(out), "--plot", str(plot), "--json"]) == 0
     points = json.loads(out.read_text())["points"]
     assert {p["metric"] for p in points} == {"cett", "topk", "fat", "zero"}
     assert plot.stat().st_size > 1000
+    assert json.loads(capsys.readouterr().out)["points"] == points  # --json: the same document on stdout
 
 
 @pytest.mark.parametrize("args,message", [

@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
-from sparsinglaw.cli.common import (HelpFormatter, add_deprecated_alias, add_json_arg, add_model_args, add_output_arg,
-                                    print_json, print_note, print_table, set_threads)
+from sparsinglaw.cli.common import (
+    HelpFormatter,
+    add_deprecated_alias,
+    add_json_arg,
+    add_model_args,
+    add_output_arg,
+    print_json,
+    print_note,
+    print_table,
+    set_threads,
+)
 from sparsinglaw.errors import ConfigError
 
 

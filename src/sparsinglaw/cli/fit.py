@@ -17,10 +17,22 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sparsinglaw.cli.common import HelpFormatter, add_json_arg, add_output_arg, print_json, print_note, print_table
+from sparsinglaw.cli.common import (
+    HelpFormatter,
+    add_json_arg,
+    add_output_arg,
+    print_json,
+    print_note,
+    print_table,
+)
 from sparsinglaw.errors import ConfigError, SparsingLawError
+
+if TYPE_CHECKING:  # annotations only: importing these at run time would load scipy for --help
+    from sparsinglaw.laws.curve import Curve
+    from sparsinglaw.laws.fit import FitOptions
+    from sparsinglaw.laws.results import FitReport, FitResult
 
 # sparsinglaw.laws (scipy, numpy) is imported where it is used, so that --help answers at once. The choices
 # below are spelled out for the same reason; a test checks them against the laws package.

@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 
-from sparsinglaw.cli.common import (HelpFormatter, add_data_args, add_json_arg, add_model_args, add_output_arg,
-                                    load_model_and_data, print_json, print_note, print_table)
+from sparsinglaw.cli.common import (
+    HelpFormatter,
+    add_data_args,
+    add_json_arg,
+    add_model_args,
+    add_output_arg,
+    load_model_and_data,
+    print_json,
+    print_note,
+    print_table,
+)
 
 log = logging.getLogger("sparsinglaw")
 

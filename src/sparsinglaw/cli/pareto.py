@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from sparsinglaw.cli.common import (HelpFormatter, add_data_args, add_json_arg, add_model_args, add_output_arg,
-                                    load_model_and_data, print_json, print_note, print_table)
+from sparsinglaw.cli.common import (
+    HelpFormatter,
+    add_data_args,
+    add_json_arg,
+    add_model_args,
+    add_output_arg,
+    load_model_and_data,
+    print_json,
+    print_note,
+    print_table,
+)
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.outputs import check_writable, save_with_fallback
@@ -65,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                                                  "plot")
         moved |= moved_plot
         print_note(args, f"wrote {written}")
+    print_json(args, doc)
     return int(moved)
 
 

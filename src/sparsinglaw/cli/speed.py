@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from sparsinglaw.cli.common import (HelpFormatter, add_json_arg, add_model_args, add_output_arg, print_json, print_note,
-                                    print_table, set_threads)
+from sparsinglaw.cli.common import (
+    HelpFormatter,
+    add_json_arg,
+    add_model_args,
+    add_output_arg,
+    print_json,
+    print_note,
+    print_table,
+    set_threads,
+)
 from sparsinglaw.errors import ConfigError
 
 

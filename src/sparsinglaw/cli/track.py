@@ -9,8 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sparsinglaw.cli.common import (HelpFormatter, add_json_arg, add_output_arg, key_value_table, print_json,
-                                    print_note, print_table)
+from sparsinglaw.cli.common import (
+    HelpFormatter,
+    add_json_arg,
+    add_output_arg,
+    key_value_table,
+    print_json,
+    print_note,
+    print_table,
+)
 
 
 def register(subparsers) -> None:

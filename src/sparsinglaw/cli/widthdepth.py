@@ -12,7 +12,14 @@ import argparse
 import json
 from pathlib import Path
 
-from sparsinglaw.cli.common import HelpFormatter, add_json_arg, add_output_arg, print_json, print_note, print_table
+from sparsinglaw.cli.common import (
+    HelpFormatter,
+    add_json_arg,
+    add_output_arg,
+    print_json,
+    print_note,
+    print_table,
+)
 
 # sparsinglaw.laws (scipy) is imported in run(), so that --help answers at once.
 

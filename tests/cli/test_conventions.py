@@ -196,3 +196,14 @@ def test_python_warnings_become_one_log_line():
              "cli._route_warnings()\nwarnings.warn('kernel not built; using the PyTorch path')\n")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.stderr.strip().splitlines() == ["WARNING: UserWarning: kernel not built; using the PyTorch path"]
+
+
+def test_widthdepth_json_matches_its_output_file(tmp_path, capsys):
+    ratios = [0.2, 1.8, 6, 14, 48, 75, 114, 165, 213, 282, 384, 597, 1024]
+    rows = [f"{r},{0.08 + 0.0004 * min(r - 114, 0)},{3 + 0.0001 * (r - 150) ** 2 / 150}" for r in ratios]
+    (tmp_path / "sweep.csv").write_text("ratio,a0,loss\n" + "\n".join(rows))
+    out = tmp_path / "wd.json"
+    assert main(["widthdepth", str(tmp_path / "sweep.csv"), "--n-boot", "20", "-o", str(out), "--json"]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == json.loads(out.read_text())
+    assert "bottleneck" not in printed.out.split("{")[0]  # no table before the document

@@ -77,3 +77,15 @@ def test_tracked_sparsity_is_logged_at_each_checkpoint(corpus, tmp_path, caplog)
         events = EventAccumulator(str(Path(cfg.run_dir) / "tensorboard")).Reload()
         scalars = [(e.step, round(e.value, 6)) for e in events.Scalars("train/sparsity/pplp")]
         assert scalars == [(4, 0.125), (8, 0.0625), (12, round(0.5 / 12, 6))]
+
+
+def test_report_to_tensorboard_writes_to_the_run_folder_once(corpus, tmp_path):
+    """report_to = "tensorboard" with our own logger off: one TensorBoard writer, in RUN_DIR/tensorboard
+    (not the Trainer's dated folder), so a resumed run appends to the same place."""
+    pytest.importorskip("tensorboard")
+    from transformers.integrations import TensorBoardCallback
+
+    cfg = TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "run", tensorboard=False, report_to="tensorboard"))
+    trainer = build_trainer(prepare(cfg))
+    boards = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback)]
+    assert len(boards) == 1 and boards[0].tb_writer.log_dir == str(tmp_path / "run" / "tensorboard")

@@ -102,6 +102,15 @@ def test_a_deprecated_spelling_is_logged_once_on_stderr(tmp_path):
     assert proc.returncode == 2 and lines[-1].startswith("error: ") and "Traceback" not in proc.stderr
 
 
+def test_speed_fallback_no_longer_borrows_max_tokens():
+    """--max-tokens is evaluation tokens wherever it is shown; speed's fallback limits have their own names."""
+    shown = [name for name, parser in _subparsers().items() if "--max-tokens" in
+             {s for a in _options(parser) for s in a.option_strings}]
+    assert "speed" not in shown and {"measure", "track"} <= set(shown)
+    args = build_parser("speed").parse_args(["speed", "--model", "m", "--max-tokens", "3", "--max-ratio", "0.5"])
+    assert (args.fallback_tokens, args.fallback_ratio) == (3, 0.5) and len(args.deprecations) == 2
+
+
 def test_required_output_counts_its_old_spelling():
     parser = argparse.ArgumentParser()
     add_output_arg(parser, "where", old=("--out",), required=True)

@@ -6,6 +6,7 @@ import argparse
 
 from sparsinglaw.cli.common import (
     HelpFormatter,
+    add_deprecated_alias,
     add_json_arg,
     add_model_args,
     add_output_arg,
@@ -25,10 +26,14 @@ def register(sub) -> None:
     group.add_argument("--thresholds", help="thresholds file or 'sparsinglaw measure --output' result (PPL-p%%)")
     group.add_argument("--zeros-only", action="store_true",
                        help="drop exactly the neurons with h_i == 0 (ReLU models; ignores --thresholds)")
-    group.add_argument("--max-tokens", type=int, default=None,
-                       help="fallback: FFN calls with more tokens run dense (default: SparsePolicy's)")
-    group.add_argument("--max-ratio", type=float, default=None,
-                       help="fallback: run dense when the union of active neurons exceeds this share of d_f")
+    # --max-tokens means evaluation tokens in measure, pareto, inputs and track; the fallback has its own names
+    group.add_argument("--fallback-tokens", type=int, default=None,
+                       help="FFN calls with more tokens than this run dense (default: SparsePolicy's)")
+    group.add_argument("--fallback-ratio", type=float, default=None,
+                       help="run dense when the union of active neurons exceeds this share of d_f "
+                            "(default: SparsePolicy's)")
+    add_deprecated_alias(group, "--max-tokens", "--fallback-tokens", "fallback_tokens", type=int)
+    add_deprecated_alias(group, "--max-ratio", "--fallback-ratio", "fallback_ratio", type=float)
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--batch-sizes", default="1,4", help="comma-separated decode batch sizes")
     run_group.add_argument("--new-tokens", type=int, default=32, help="generated tokens per sequence")
@@ -53,8 +58,9 @@ def _policy(args: argparse.Namespace):
     from sparsinglaw.sparse import SparsePolicy
 
     default = SparsePolicy()
-    return SparsePolicy(max_tokens=args.max_tokens if args.max_tokens is not None else default.max_tokens,
-                        max_ratio=args.max_ratio if args.max_ratio is not None else default.max_ratio)
+    tokens, ratio = args.fallback_tokens, args.fallback_ratio
+    return SparsePolicy(max_tokens=tokens if tokens is not None else default.max_tokens,
+                        max_ratio=ratio if ratio is not None else default.max_ratio)
 
 
 def _prompts(tokenizer, prompt_len: int, count: int):

@@ -1,9 +1,9 @@
 """Per-layer CETT thresholds as a documented, versioned file, and applying them to a model.
 
-Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"version": 1``)::
+Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"kind": "output"``, ``"version": 1``)::
 
     {
-      "format": "sparsinglaw.thresholds", "version": 1,
+      "format": "sparsinglaw.thresholds", "kind": "output", "version": 1,
       "rule": "zero h_i where |h_i| * ||W_down[:, i]|| < t_l",
       "model": {"name": str, "model_type": str, "n_ffn": int, "widths": [d_f per FFN]},
       "metric": {"name": "pplp" | "cett", "setting": {...}, "activation_ratio": float, "ppl_ratio": float},
@@ -11,6 +11,10 @@ Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"version": 1``)::
       "layers": [{"name": str, "block": int, "expert": int | null, "width": int, "threshold": float}],
       "provenance": {...}
     }
+
+Kinds: ``output`` (this one; files without a ``kind`` are output files), ``input`` (per-projection input
+thresholds) and ``combined`` (both), see ``sparsinglaw.inputs.thresholds``; ``load_thresholds`` reads any
+kind and ``apply_thresholds`` installs any kind, returning a handle whose ``remove()`` takes the hooks off.
 
 Applying thresholds (docs/paper.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
 ``|h_i| * ||W_down[:, i]|| < t_l``. ``apply_thresholds`` does this with hooks for the duration of a block.
@@ -25,8 +29,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,7 @@ class Thresholds:
     provenance: dict[str, Any] = field(default_factory=dict)
     rule: str = RULE
     format: str = FORMAT
+    kind: str = "output"
     version: int = VERSION
 
     @property
@@ -108,31 +113,24 @@ class Thresholds:
         return atomic_write_json(path, self.to_dict())
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> Thresholds:
+        """An output thresholds document (``kind`` "output" or absent: files written before kinds existed)."""
+        if data.get("version") != VERSION:
+            raise ConfigError(f"{source} is thresholds format version {data.get('version')}; this sparsinglaw reads "
+                              f"{VERSION}: measure again with 'sparsinglaw measure --output'")
+        check_threshold_values(data.get("layers"), source)
+        known = {k: data[k] for k in ("layers", "model", "metric", "calibration", "provenance", "rule") if k in data}
+        return cls(**known)
+
+    @classmethod
     def load(cls, path: str | Path) -> Thresholds:
-        """A thresholds file, or a measurement result JSON (its thresholds are taken)."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"thresholds file {path} does not exist") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ConfigError(f"{path} is not JSON; pass a thresholds file or a 'sparsinglaw measure --output' result") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
-        if data.get("format") == FORMAT:
-            if data.get("version") != VERSION:
-                raise ConfigError(f"{path} is thresholds format version {data.get('version')}; this sparsinglaw reads {VERSION}")
-            check_threshold_values(data.get("layers"), path)
-            known = {k: data[k] for k in ("layers", "model", "metric", "calibration", "provenance", "rule") if k in data}
-            return cls(**known)
-        if "layers" in data and "metric" in data:
-            try:
-                loaded = cls.from_result(MeasureResult.from_dict(data))
-            except TypeError as err:  # fields missing or of the wrong shape
-                raise ConfigError(f"{path} is not a complete measurement result ({err})") from None
-            check_threshold_values(loaded.layers, path)
-            return loaded
-        raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
+        """An output thresholds file, or a measurement result JSON (its thresholds are taken); an input or
+        combined thresholds file is refused (``load_thresholds`` reads every kind)."""
+        loaded = load_thresholds(path)
+        if not isinstance(loaded, cls):
+            raise ConfigError(f"{path} holds {loaded.kind} thresholds; this command applies output (FFN neuron) "
+                              "thresholds only: pass a 'sparsinglaw measure --output' file")
+        return loaded
 
     def check_compatible(self, ffn_layers) -> None:
         """Refuse thresholds measured on a model with other FFNs (count or widths differ)."""
@@ -143,6 +141,54 @@ class Thresholds:
                 f"({self.model.get('name')}), this model has {len(widths)} of widths {sorted(set(widths))}; "
                 "measure thresholds on this model"
             )
+
+
+KINDS = ("output", "input", "combined")
+
+
+def load_thresholds(path: str | Path):
+    """Any thresholds file, by its ``kind``: ``Thresholds`` (output; also files without a kind and
+    'sparsinglaw measure --output' results), ``inputs.thresholds.InputThresholds`` (input; also an
+    'sparsinglaw inputs --output' result of one method) or ``CombinedThresholds``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"thresholds file {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not JSON; pass a thresholds file or a 'sparsinglaw measure --output' result") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
+    if data.get("format") == FORMAT:
+        return _from_kind(data, path)
+    from sparsinglaw.inputs.results import SCHEMA as INPUTS_SCHEMA
+
+    if data.get("schema") == INPUTS_SCHEMA:
+        from sparsinglaw.inputs.thresholds import thresholds_from_result
+
+        return thresholds_from_result(data, path)
+    if "layers" in data and "metric" in data:
+        try:
+            loaded = Thresholds.from_result(MeasureResult.from_dict(data))
+        except TypeError as err:  # fields missing or of the wrong shape
+            raise ConfigError(f"{path} is not a complete measurement result ({err})") from None
+        check_threshold_values(loaded.layers, path)
+        return loaded
+    raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
+
+
+def _from_kind(data: dict[str, Any], path: Path):
+    kind = data.get("kind", "output")
+    if kind == "output":
+        return Thresholds.from_dict(data, path)
+    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
+
+    if kind == "input":
+        return InputThresholds.from_dict(data, path)
+    if kind == "combined":
+        return CombinedThresholds.from_dict(data, path)
+    raise ConfigError(f"{path} holds thresholds of kind {kind!r}; this sparsinglaw reads {', '.join(KINDS)}: "
+                      "upgrade sparsinglaw or write the file again")
 
 
 def check_threshold_values(layers: Any, source: str | Path = "thresholds") -> list[float]:
@@ -195,10 +241,48 @@ class AppliedStats:
         return float(self.active.sum() / self.total.sum()) if self.total.sum() > 0 else float("nan")
 
 
-@contextmanager
-def apply_thresholds(model, thresholds: Thresholds | list[float]) -> Iterator[AppliedStats]:
-    """Zero ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l`` in every FFN of ``model`` inside the block;
-    hooks are removed on exit. Yields running activation statistics."""
+class AppliedThresholds:
+    """The hooks ``apply_thresholds`` installed: ``remove()`` takes them off (twice is harmless); as a context
+    manager it yields the running statistics and removes the hooks on exit. ``stats``: ``AppliedStats`` of the
+    FFN neurons (output and combined kinds) or ``inputs.thresholds.KeptStats`` of the projection inputs
+    (input kind); ``input_stats``: the latter for the input and combined kinds, else None."""
+
+    def __init__(self, stack: ExitStack, stats, input_stats=None):
+        self._stack, self.stats, self.input_stats = stack, stats, input_stats
+
+    def remove(self) -> None:
+        self._stack.close()
+
+    def __enter__(self):
+        return self.stats
+
+    def __exit__(self, *exc) -> bool:
+        self.remove()
+        return False
+
+
+def apply_thresholds(model, thresholds) -> AppliedThresholds:
+    """Install ``thresholds`` on ``model`` and return the handle that removes them. Output thresholds
+    (``Thresholds`` or a list of per-FFN floats) zero ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l`` in
+    every FFN; input thresholds zero each listed projection's inputs below its threshold; combined, both.
+    ``with apply_thresholds(model, t) as stats:`` keeps them for the block only."""
+    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds, install_input_thresholds
+
+    stack = ExitStack()
+    try:
+        if isinstance(thresholds, InputThresholds):
+            stats = install_input_thresholds(model, thresholds, stack)
+            return AppliedThresholds(stack, stats, stats)
+        if isinstance(thresholds, CombinedThresholds):
+            outputs = _install_output(model, thresholds.output, stack)
+            return AppliedThresholds(stack, outputs, install_input_thresholds(model, thresholds.input, stack))
+        return AppliedThresholds(stack, _install_output(model, thresholds, stack))
+    except BaseException:
+        stack.close()
+        raise
+
+
+def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStack) -> AppliedStats:
     layers = find_ffn_layers(model)
     if isinstance(thresholds, Thresholds):
         thresholds.check_compatible(layers)
@@ -216,5 +300,5 @@ def apply_thresholds(model, thresholds: Thresholds | list[float]) -> Iterator[Ap
         stats.total[layer.index] += keep.numel()
         return h * keep
 
-    with attach(layers, sparsify):
-        yield stats
+    stack.enter_context(attach(layers, sparsify))
+    return stats

@@ -1,0 +1,207 @@
+"""Input thresholds (one per projection) as a kind of the thresholds file, and installing them on a model.
+
+Format (JSON, the thresholds file's ``"format": "sparsinglaw.thresholds"`` with ``"kind": "input"``)::
+
+    {
+      "format": "sparsinglaw.thresholds", "kind": "input", "version": 1,
+      "rule": str, "weighted": bool,     # weighted: |x_j| * ||W[:, j]|| < t_p (CETT); else |x_j| < t_p (TEAL)
+      "model": {"name": str, "n_projections": int, "shapes": [[out, in] per projection]},
+      "method": {"name": str, "parameter": str, "value": float, "ppl_ratio": float, "kept_share": float,
+                 "bytes_ratio": float, "p": float | null},
+      "calibration": {"data": str, "n_tokens": int, "seq_len": int},
+      "projections": [{"name": str, "block": int, "kind": str, "in_features": int, "out_features": int,
+                       "threshold": float}],
+      "provenance": {...}
+    }
+
+A ``"kind": "combined"`` file holds both sparsities of one model: ``{"format", "kind": "combined",
+"version": 1, "output": <output thresholds document>, "input": <input thresholds document>}``. Output
+files written before kinds existed have no ``kind`` and read as output thresholds
+(``sparsinglaw.thresholds.load_thresholds`` dispatches).
+
+Applying (``install_input_thresholds``): a forward pre-hook on every listed projection replaces its input
+``x`` by ``x * keep`` (the masked dense computation of ``sparse.input_sparse.InputSparseLinear``).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.inputs.results import InputSparsityResult, MethodResult
+from sparsinglaw.inputs.stats import CETT_RULE, keep_mask
+from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, find_projections
+
+FORMAT = "sparsinglaw.thresholds"
+INPUT_VERSION = 1
+COMBINED_VERSION = 1
+_ROW_KEYS = ("name", "block", "kind", "in_features", "out_features", "threshold")
+
+
+@dataclass
+class InputThresholds:
+    """Per-projection input thresholds of one method with the identity of the model they were measured on."""
+
+    projections: list[dict[str, Any]]  # name, block, kind, in_features, out_features, threshold
+    weighted: bool
+    model: dict[str, Any]
+    method: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    rule: str = CETT_RULE
+    format: str = FORMAT
+    kind: str = "input"
+    version: int = INPUT_VERSION
+
+    @property
+    def values(self) -> list[float]:
+        return [float(p["threshold"]) for p in self.projections]
+
+    @classmethod
+    def from_method(cls, result: InputSparsityResult, method: str | MethodResult) -> InputThresholds:
+        """The thresholds of one method of an input-sparsity result."""
+        m = result.method(method) if isinstance(method, str) else method
+        rows = [{k: getattr(p, k) for k in _ROW_KEYS} for p in m.projections]
+        return cls(
+            projections=rows, weighted=m.method == "cett", rule=m.rule,
+            model={"name": result.model, "n_projections": len(rows),
+                   "shapes": [[p.out_features, p.in_features] for p in m.projections]},
+            method={"name": m.method, "parameter": m.parameter, "value": m.value, "ppl_ratio": m.ppl_ratio,
+                    "kept_share": m.kept_share, "bytes_ratio": m.bytes_ratio, "p": result.p},
+            calibration={"data": result.data_source, "n_tokens": result.n_tokens, "seq_len": result.seq_len},
+            provenance=result.provenance)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> InputThresholds:
+        if data.get("version") != INPUT_VERSION:
+            raise ConfigError(f"{source} is input-thresholds version {data.get('version')!r}; this sparsinglaw reads "
+                              f"{INPUT_VERSION}: write it again with 'sparsinglaw inputs --thresholds-output'")
+        rows = data.get("projections")
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            raise ConfigError(f"{source}: no per-projection thresholds ('projections' must be a non-empty list)")
+        from sparsinglaw.thresholds import check_threshold_values
+
+        check_threshold_values(rows, source)
+        missing = [k for k in _ROW_KEYS if any(k not in r for r in rows)]
+        if missing or not isinstance(data.get("weighted"), bool):
+            raise ConfigError(f"{source}: input thresholds need 'weighted' (true/false) and per projection "
+                              f"{', '.join(_ROW_KEYS)}")
+        known = {k: data[k] for k in ("model", "method", "calibration", "provenance", "rule") if k in data}
+        return cls(projections=[dict(r) for r in rows], weighted=data["weighted"], **known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    def find(self, model) -> list[Projection]:
+        """The model's projections these thresholds name, in file order; ``ModelError`` when the model has
+        other projections (names or shapes differ)."""
+        kinds = [k for k in KINDS if any(p["kind"] == k for p in self.projections)]
+        by_name = {p.name: p for p in find_projections(model, kinds)}
+        found = []
+        for row in self.projections:
+            p = by_name.get(row["name"])
+            if p is None or [p.out_features, p.in_features] != [row["out_features"], row["in_features"]]:
+                raise ModelError(f"input thresholds are for {self.model.get('name')} ({len(self.projections)} "
+                                 f"projections); this model has no {row['name']} of shape "
+                                 f"{row['out_features']}x{row['in_features']}: measure thresholds on this model")
+            found.append(p)
+        return found
+
+
+@dataclass
+class CombinedThresholds:
+    """Output (FFN neuron) and input (projection) thresholds of one model, applied together."""
+
+    output: Any  # sparsinglaw.thresholds.Thresholds
+    input: InputThresholds
+    format: str = FORMAT
+    kind: str = "combined"
+    version: int = COMBINED_VERSION
+
+    @property
+    def values(self) -> list[float]:
+        return self.output.values + self.input.values
+
+    @property
+    def model(self) -> dict[str, Any]:
+        return self.output.model
+
+    @property
+    def metric(self) -> dict[str, Any]:
+        return self.output.metric
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> CombinedThresholds:
+        from sparsinglaw.thresholds import Thresholds
+
+        if data.get("version") != COMBINED_VERSION:
+            raise ConfigError(f"{source} is combined-thresholds version {data.get('version')!r}; this sparsinglaw "
+                              f"reads {COMBINED_VERSION}: combine the output and input files again")
+        if not isinstance(data.get("output"), dict) or not isinstance(data.get("input"), dict):
+            raise ConfigError(f"{source}: a combined thresholds file needs an 'output' and an 'input' document")
+        return cls(output=Thresholds.from_dict(data["output"], source), input=InputThresholds.from_dict(data["input"], source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "kind": self.kind, "version": self.version,
+                "output": self.output.to_dict(), "input": self.input.to_dict()}
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+
+class KeptStats:
+    """Kept / offered (token, input) pairs per projection while input thresholds were applied."""
+
+    def __init__(self, n: int):
+        self.active = torch.zeros(n, dtype=torch.float64)
+        self.total = torch.zeros(n, dtype=torch.float64)
+
+    @property
+    def activation_ratio(self) -> float:
+        """The kept share of projection inputs (named like the output kind's ratio, which reports use)."""
+        return float(self.active.sum() / self.total.sum()) if self.total.sum() > 0 else float("nan")
+
+
+def install_input_thresholds(model, thresholds: InputThresholds, stack: ExitStack) -> KeptStats:
+    """Put the masking pre-hooks on ``model``'s projections; ``stack.close()`` removes them."""
+    projections = thresholds.find(model)
+    position = {id(p): i for i, p in enumerate(projections)}
+    values = thresholds.values
+    norms = [p.down_column_norms() if thresholds.weighted else None for p in projections]
+    stats = KeptStats(len(projections))
+
+    def mask(p: Projection, x: torch.Tensor) -> torch.Tensor:
+        i = position[id(p)]
+        keep = keep_mask(x, values[i], norms[i])
+        stats.active[i] += float(keep.sum())
+        stats.total[i] += keep.numel()
+        return x * keep
+
+    stack.enter_context(attach_inputs(projections, mask))
+    return stats
+
+
+def thresholds_from_result(data: dict[str, Any], source: str | Path) -> InputThresholds:
+    """An ``inputs --output`` result holding exactly one method, as that method's thresholds."""
+    try:
+        result = InputSparsityResult.from_dict(data)
+    except TypeError as err:
+        raise ConfigError(f"{source} is not a complete input-sparsity result ({err})") from None
+    if len(result.methods) != 1:
+        names = ", ".join(m.method for m in result.methods)
+        raise ConfigError(f"{source} holds {len(result.methods)} methods ({names}); write one method's thresholds "
+                          "with 'sparsinglaw inputs --thresholds-output FILE --thresholds-method NAME'")
+    return InputThresholds.from_method(result, result.methods[0])
+
+
+__all__ = ["COMBINED_VERSION", "CombinedThresholds", "INPUT_VERSION", "InputThresholds", "KeptStats",
+           "install_input_thresholds", "thresholds_from_result"]

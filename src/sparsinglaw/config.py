@@ -33,10 +33,13 @@ NULL_WORDS = ("none", "null")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclasses.dataclass
 class Config:
     """Base of every settings dataclass: ``from_dict``, ``merge``, ``to_dict``, ``to_file``/``from_file``,
-    ``load`` (preset < file < overrides) and the ``validate`` hook, run on creation."""
+    ``load`` (preset < file < overrides) and the ``validate`` hook, run on creation.
+
+    The base is a plain class, not a dataclass, so that subclasses may be frozen dataclasses as well as
+    ordinary ones (Python refuses a frozen dataclass over a non-frozen one). No method mutates ``self``:
+    ``merge`` and ``from_dict`` build new instances."""
 
     def __post_init__(self) -> None:
         self.validate()

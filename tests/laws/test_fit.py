@@ -60,8 +60,10 @@ def test_bad_options():
         fit_law(data, "relu", interval="jackknife")
     with pytest.raises(ConfigError, match="level"):
         fit_law(data, "relu", level=1.5)
-    with pytest.raises(ConfigError, match="unknown fit option"):
+    with pytest.raises(ConfigError, match=r"unknown setting bogus \(known: boot_method, "):
         fit_law(data, "relu", bogus=1)
+    with pytest.raises(ConfigError, match="n_boot: expected int, got 'many'"):
+        fit_law(data, "relu", n_boot="many")
     with pytest.raises(ConfigError, match="bootstrap method"):
         fit_law(data, "relu", boot_method="wild")
     with pytest.raises(ConfigError, match="ranking"):
@@ -103,3 +105,28 @@ def test_pairs_bootstrap(silu_truth):
     assert res.intervals["A0"].method == "bootstrap-pairs"
     assert res.intervals["A0"].contains(res.params["A0"])
     assert res.samples.shape[1] == 3
+
+
+def test_fit_options_are_a_frozen_config():
+    """FitOptions shares the Config base: from_dict, merge and to_dict refuse unknown keys and wrong types by
+    field name, as every other settings class does, and an options object cannot be changed in place."""
+    import dataclasses
+
+    from sparsinglaw.config import Config
+
+    opts = FitOptions.from_dict({"n_boot": 50, "interval": "profile"})
+    assert isinstance(opts, Config) and (opts.n_boot, opts.interval) == (50, "profile")
+    merged = opts.merge(["level=0.8", "seed=none", "skip_fraction=0.1"])
+    assert (merged.level, merged.seed, merged.skip_fraction, merged.n_boot) == (0.8, None, 0.1, 50)
+    assert opts.level == 0.9  # merge builds a new object
+    assert FitOptions.from_dict(merged.to_dict()) == merged
+    with pytest.raises(ConfigError, match=r"unknown setting bogus \(known: "):
+        FitOptions.from_dict({"bogus": 1})
+    with pytest.raises(ConfigError, match=r"unknown setting levle \(known: "):
+        opts.merge(["levle=0.8"])
+    with pytest.raises(ConfigError, match="n_boot: expected int, got 'abc'"):
+        opts.merge(["n_boot=abc"])
+    with pytest.raises(ConfigError, match="level must be in"):
+        opts.merge(["level=1.5"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.level = 0.5

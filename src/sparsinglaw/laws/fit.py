@@ -12,11 +12,12 @@ than raises, the families that fail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sparsinglaw.config import Config
 from sparsinglaw.errors import ConfigError, DataError, SparsingLawError
 from sparsinglaw.laws import bootstrap as boot
 from sparsinglaw.laws.curve import Curve
@@ -34,8 +35,12 @@ class LawFitError(SparsingLawError):
 
 
 @dataclass(frozen=True)
-class FitOptions:
-    """How to fit: warmup exclusion, interval method, bootstrap size, level and identification width."""
+class FitOptions(Config):
+    """How to fit: warmup exclusion, interval method, bootstrap size, level and identification width.
+
+    A ``Config`` (frozen, so one options object can be shared by every fit of a run): ``from_dict``,
+    ``merge`` and keyword overrides reject unknown keys and wrong types by field name like every other
+    settings class; the values are checked on creation."""
 
     skip_tokens: float | None = None
     skip_fraction: float | None = None
@@ -47,13 +52,17 @@ class FitOptions:
     max_limit_width: float = 0.05
     max_nfev: int = MAX_NFEV
 
-    def check(self) -> FitOptions:
+    def validate(self) -> None:
         if self.interval not in INTERVALS:
             raise ConfigError(f"unknown interval method {self.interval!r}: choose {', '.join(INTERVALS)}")
         if not 0 < self.level < 1:
             raise ConfigError(f"--level must be in (0, 1), got {self.level}")
         if self.max_limit_width <= 0:
             raise ConfigError(f"--max-limit-width must be positive, got {self.max_limit_width}")
+
+    def check(self) -> FitOptions:
+        """Itself, checked (construction already checks; kept for callers that chain it)."""
+        self.validate()
         return self
 
 
@@ -69,10 +78,10 @@ def as_curve(data: Curve | tuple[Any, Any], name: str = "curve") -> Curve:
 
 
 def _options(options: FitOptions | None, overrides: dict[str, Any]) -> FitOptions:
-    try:
-        return replace(options or FitOptions(), **overrides).check()
-    except TypeError as err:
-        raise ConfigError(f"unknown fit option: {err}") from None
+    """``options`` with keyword overrides laid over it, through ``from_dict`` so that an unknown or mistyped
+    key is refused as in every config (``unknown setting bogus (known: ...)``)."""
+    base = options or FitOptions()
+    return FitOptions.from_dict({**base.to_dict(), **overrides}) if overrides else base
 
 
 def fit_law(data: Curve | tuple[Any, Any], law: str | Law = "relu", options: FitOptions | None = None,

@@ -104,10 +104,7 @@ def collect(path: str | Path) -> tuple[list[CellData], dict]:
         raise DataError(f"{path} is not a directory (give a study or training run directory)")
     if not is_study(path):
         return [read_run(path)], {"name": path.name, "kind": "run"}
-    from sparsinglaw.study.config import load_study
-    from sparsinglaw.study.files import STUDY_FILE
-
-    cfg = load_study(path / STUDY_FILE, [f"out_dir={str(path)!r}"])
+    cfg = load_study_dir(path)
     cells = []
     for cell in cfg.cells():
         if cell.run_dir.is_dir() and (cell.run_dir / "results.sqlite").is_file():
@@ -115,3 +112,14 @@ def collect(path: str | Path) -> tuple[list[CellData], dict]:
     if not cells:
         raise DataError(f"{path}: no cell has been trained and measured yet; run `sparsinglaw study` first")
     return cells, {"name": cfg.name, "kind": "study", "config": cfg}
+
+
+def load_study_dir(path: Path):
+    """The study config saved in ``path``, with ``out_dir`` set to ``path`` (the directory may have moved
+    since it was written). The path goes in as a TOML string: Python's repr would leave a backslash doubled
+    (TOML reads '...' literally) and cannot quote every control character."""
+    from sparsinglaw.config import toml_string
+    from sparsinglaw.study.config import load_study
+    from sparsinglaw.study.files import STUDY_FILE
+
+    return load_study(Path(path) / STUDY_FILE, [f"out_dir={toml_string(str(path))}"])

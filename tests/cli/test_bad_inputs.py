@@ -36,8 +36,8 @@ CASES = [
     (f"train tiny run_dir={UNWRITABLE}/run", "cannot be written"),
     ("track RUN --output ADIR", "--output"),
     (f"track RUN --output {UNWRITABLE}/t.csv", "cannot be written"),
-    ("report RUN --out AFILE", "is a file; give a directory"),
-    (f"report RUN --out {UNWRITABLE}/report", "cannot be written"),
+    ("report RUN --output AFILE", "is a file; give a directory"),
+    (f"report RUN --out {UNWRITABLE}/report", "--output /proc"),  # the old spelling, answered as the new
     ("export --model MODEL --thresholds GOOD --output AFILE", "is a file; give a directory"),
     (f"export --model MODEL --thresholds GOOD --output {UNWRITABLE}/x", "cannot be written"),
     ("eval --model MODEL --thresholds GOOD --tasks t --output ADIR", "is a directory"),

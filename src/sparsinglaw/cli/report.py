@@ -1,17 +1,22 @@
-"""``sparsinglaw report RUN_OR_STUDY_DIR [--analyze] [--out DIR]``: the HTML report of a study or a training run.
+"""``sparsinglaw report RUN_OR_STUDY_DIR [--analyze] [--output DIR] [--json]``: the HTML report of a study or a
+training run.
 
 The report only renders the analysis files in the directory (``fits.json``, ``comparison.json``,
 ``paper.json``, ``setup.json``, ``probes.json``; ``sparsinglaw.layout``): it loads no model and fits
 nothing. ``sparsinglaw study`` writes them; ``--analyze`` writes them first (fits the laws, compares them
 with the paper, probes the last checkpoints, which loads the models), for a bare tracked training run or
 a study from before these files. Writes ``index.html`` (figures embedded, opens offline), each figure as
-PNG with its data as CSV, and ``analysis.json`` into ``--out`` (default ``RUN_OR_STUDY_DIR/report``).
+PNG with its data as CSV, and ``analysis.json`` into ``--output`` (default ``RUN_OR_STUDY_DIR/report``);
+``--json`` prints the paths written as one JSON document.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
+
+from sparsinglaw.cli.common import HelpFormatter, add_json_arg, add_output_arg, print_json, print_note
 
 
 def register(subparsers) -> None:
@@ -19,12 +24,14 @@ def register(subparsers) -> None:
         "report", help="write the HTML report (figures, fitted laws) of a study or training run",
         description="Render the HTML report of a study or tracked training run from its analysis files "
                     "(--analyze writes them first: fits the laws and probes the last checkpoints).",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("path", help="a study directory (study.toml) or a tracked training run directory")
     parser.add_argument("--analyze", action="store_true",
                         help="first fit the laws, compare with the paper and probe the last checkpoints, "
                              "writing the analysis files into PATH (loads the models)")
-    parser.add_argument("--out", default=None, help="output directory (default: PATH/report)")
+    add_output_arg(parser, "output directory (default: PATH/report)", old=("--out",))
+    add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -32,15 +39,33 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.outputs import check_writable, save_dir_with_fallback
     from sparsinglaw.report.html import write_report
 
-    target = Path(args.out) if args.out else Path(args.path) / "report"
-    if args.out or Path(args.path).is_dir():  # a missing PATH is reported by write_report itself
-        check_writable(target, "dir", option="--out" if args.out else "the report directory")
+    target = Path(args.output) if args.output else Path(args.path) / "report"
+    if args.output or Path(args.path).is_dir():  # a missing PATH is reported by write_report itself
+        check_writable(target, "dir", option="--output" if args.output else "the report directory")
+    written: dict = {}
     if args.analyze:
-        from sparsinglaw.study.stages import write_analysis
-
-        write_analysis(args.path)
-        print(f"analysis: written into {args.path}")
-    written: list = []
-    _, moved = save_dir_with_fallback(lambda out: written.append(write_report(args.path, out)), target, "report")
-    print(f"report: {written[-1]}")
+        written["analysis"] = _analyze(args.path)
+        print_note(args, f"analysis: written into {args.path}")
+    started = int(time.time())  # whole seconds: file times on some file systems are no finer
+    pages: list = []
+    out_dir, moved = save_dir_with_fallback(lambda out: pages.append(write_report(args.path, out)), target, "report")
+    print_note(args, f"report: {pages[-1]}")
+    print_json(args, {"report": str(pages[-1]), "directory": str(out_dir), "files": _written_since(out_dir, started),
+                      **written, "moved": moved})
     return int(moved)
+
+
+def _analyze(path: str) -> list[str]:
+    """Write the analysis files into ``path``; the paths of those it holds afterwards."""
+    from sparsinglaw.layout import ANALYSIS_FILES
+    from sparsinglaw.study.stages import write_analysis
+
+    write_analysis(path)
+    return [str(Path(path) / name) for name in ANALYSIS_FILES if (Path(path) / name).is_file()]
+
+
+def _written_since(directory: Path, started: int) -> list[str]:
+    """The files under ``directory`` written since ``started`` (the page, its figures' PNG and CSV files and
+    ``analysis.json``; files an older report left there and this one did not rewrite are not listed)."""
+    files = (p for p in sorted(Path(directory).rglob("*")) if p.is_file())
+    return [str(p) for p in files if p.stat().st_mtime >= started]

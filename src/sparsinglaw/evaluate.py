@@ -16,7 +16,9 @@ Each requested task (or group) is evaluated in its own ``simple_evaluate`` call 
 activation ratio. With ``use_cache`` the dense and sparse runs (per set of thresholds) get separate
 response caches, and requests answered from a cache do not run the model, so they are not counted. Extra keyword arguments go to ``lm_eval.simple_evaluate`` (``limit``, ``num_fewshot``,
 ``batch_size``, ``bootstrap_iters``, ...). Local tasks: pass ``include_path`` (a directory of task YAML).
-Requires the ``lm-eval`` package.
+Input thresholds (``sparsinglaw.inputs.thresholds``, a thresholds file of kind ``input``) run the same
+way: the sparse evaluation masks each projection's inputs, and the ratios are kept shares of those inputs;
+combined thresholds apply both and report the FFN activation ratio. Requires the ``lm-eval`` package.
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ class EvalReport:
             )
         metric = self.thresholds.get("metric", {})
         lines.append("-" * len(header))
+        share = "kept share of projection inputs" if self.thresholds.get("kind") == "input" else "activation ratio"
         lines.append(
-            f"sparse activation ratio over the evaluation: {self.activation_ratio:.4f} (thresholds: "
+            f"sparse {share} over the evaluation: {self.activation_ratio:.4f} (thresholds: "
             f"{metric.get('name')} {metric.get('setting')}, calibrated activation ratio "
             f"{_fmt(metric.get('activation_ratio'))})"
         )
@@ -228,7 +231,7 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[fl
     tasks = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
     if not tasks or not all(tasks):
         raise ConfigError("no lm-eval tasks given; pass e.g. --tasks piqa,hellaswag")
-    _check_thresholds(model, thresholds)  # refuse before any (slow) evaluation
+    _check_thresholds(model, thresholds, sparse_modules)  # refuse before any (slow) evaluation
     check_lm_eval_kwargs(lm_eval_kwargs)
     lm_eval_kwargs.setdefault("log_samples", False)
     manager = task_manager(tasks, include_path)
@@ -282,8 +285,9 @@ class _ModuleCounts:
 
 @contextmanager
 def _thresholded(model, thresholds: Thresholds | list[float], sparse_modules: bool):
-    """The thresholded model for the sparse run, yielding its activity counters."""
-    if not sparse_modules:
+    """The thresholded model for the sparse run, yielding its activity counters (of the projection inputs
+    for input thresholds)."""
+    if not sparse_modules or not isinstance(thresholds, (Thresholds, list)):
         with apply_thresholds(model, thresholds) as stats:
             yield stats
         return
@@ -297,11 +301,19 @@ def _fingerprint(thresholds: Thresholds | list[float]) -> str:
     """Short hash of the threshold values (keeps lm-eval response caches of different thresholds apart)."""
     import hashlib
 
-    values = thresholds.values if isinstance(thresholds, Thresholds) else [float(t) for t in thresholds]
+    values = [float(t) for t in thresholds] if isinstance(thresholds, list) else thresholds.values
     return hashlib.sha256(repr(values).encode()).hexdigest()[:12]
 
 
-def _check_thresholds(model, thresholds: Thresholds | list[float]) -> None:
+def _check_thresholds(model, thresholds, sparse_modules: bool = False) -> None:
+    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
+
+    if isinstance(thresholds, (InputThresholds, CombinedThresholds)):
+        if sparse_modules:
+            raise ConfigError(f"--sparse-ffn computes output (FFN neuron) thresholds sparsely; these are "
+                              f"{thresholds.kind} thresholds, applied as input masks: drop --sparse-ffn")
+        with apply_thresholds(model, thresholds):  # refuses thresholds of another model; removed at once
+            return
     layers = find_ffn_layers(model)
     if isinstance(thresholds, Thresholds):
         thresholds.check_compatible(layers)
@@ -309,10 +321,22 @@ def _check_thresholds(model, thresholds: Thresholds | list[float]) -> None:
         raise ModelError(f"{len(thresholds)} thresholds for a model with {len(layers)} FFNs")
 
 
-def _describe(thresholds: Thresholds | list[float]) -> dict[str, Any]:
-    """What the report records about the thresholds: their file's entries but the per-layer list."""
-    if not isinstance(thresholds, Thresholds):
+def _describe(thresholds) -> dict[str, Any]:
+    """What the report records about the thresholds: their file's entries but the per-layer lists."""
+    if isinstance(thresholds, list):
         return {"values": [float(t) for t in thresholds]}
+    if not isinstance(thresholds, Thresholds):  # input or combined kind
+        info = {"kind": thresholds.kind, "values": thresholds.values}
+        for part in ("output", "input"):
+            if hasattr(thresholds, part):
+                info[part] = _describe(getattr(thresholds, part))
+        if thresholds.kind == "input":
+            info.update({k: v for k, v in thresholds.to_dict().items() if k not in ("projections", "provenance")})
+            info["metric"] = {"name": thresholds.method.get("name"), "setting": thresholds.method.get("value"),
+                              "activation_ratio": thresholds.method.get("kept_share")}
+        else:
+            info["metric"] = thresholds.metric
+        return info
     info = thresholds.to_dict()
     info.pop("provenance", None)
     info["values"] = thresholds.values

@@ -13,6 +13,11 @@
   ``sparsinglaw_sparsity = {"rule", "modules": [{"path", "threshold", "weight_layout"}], ...}``;
 - ``sparsity_thresholds.json``: the thresholds file (format of ``sparsinglaw.thresholds``) for reference.
 
+Input thresholds (kind ``input``) export the same way: one entry per projection, whose pre-hook zeroes
+``x_j`` where ``|x_j| * ||W[:, j]|| < t_p`` (``"weighted": true``, the CETT way) or ``|x_j| < t_p`` (TEAL),
+exactly ``apply_thresholds``' masks; combined thresholds list both (a down projection then gets two hooks,
+whose masks multiply).
+
 Loading it anywhere (no sparsinglaw needed; review ``modeling_sparse.py`` first, it is remote code)::
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -45,9 +50,10 @@ CONFIG_KEY = "sparsinglaw_sparsity"
 
 MODELING_TEMPLATE = '''"""Sparse forward for a model exported by sparsinglaw (needs only torch and transformers).
 
-Every FFN down projection listed in ``config.{key}["modules"]`` gets a forward pre-hook that zeroes the
-neurons whose contribution is below the layer threshold t_l:
-``h = h * (|h_i| * ||W_down[:, i]|| >= t_l)``. Without that config entry the model is dense.
+Every module listed in ``config.{key}["modules"]`` gets a forward pre-hook that zeroes the inputs whose
+contribution is below the entry's threshold t: ``x = x * (|x_j| * ||W[:, j]|| >= t)`` (an FFN down
+projection's input is h, the paper's rule), or ``x * (|x_j| >= t)`` for entries with ``"weighted": false``.
+Without that config entry the model is dense.
 Load with ``AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)``.
 """
 
@@ -64,7 +70,7 @@ class {config_name}(_BaseConfig):
 
 
 def _column_norms(module, layout):
-    """||W_down[:, i]|| per neuron (float32), cached until the weight changes."""
+    """||W[:, j]|| per input j of the module (float32), cached until the weight changes."""
     weight = module.weight
     key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
     if getattr(module, "_sparse_norms_key", None) != key:
@@ -75,15 +81,23 @@ def _column_norms(module, layout):
     return module._sparse_norms
 
 
-def _sparsify(module, args):
-    h = args[0]
-    norms = _column_norms(module, module._sparse_layout).to(device=h.device, dtype=h.dtype)
-    keep = (h.abs() * norms >= module._sparse_threshold).to(h.dtype)
-    return (h * keep, *args[1:])
+def _sparsifier(threshold, layout, weighted):
+    """A pre-hook zeroing inputs x_j with |x_j| (* ||W[:, j]|| when weighted) < threshold; one per config
+    entry, so a module listed twice (output and input thresholds of a down projection) applies both."""
+
+    def sparsify(module, args):
+        x = args[0]
+        magnitude = x.abs()
+        if weighted:
+            magnitude = magnitude * _column_norms(module, layout).to(device=x.device, dtype=x.dtype)
+        keep = (magnitude >= threshold).to(x.dtype)
+        return (x * keep, *args[1:])
+
+    return sparsify
 
 
 class {name}(_Base):
-    """{base} whose FFNs apply fixed per-layer activation thresholds (see the module docstring)."""
+    """{base} whose projections apply fixed thresholds to their inputs (see the module docstring)."""
 
     config_class = {config_name}
 
@@ -92,10 +106,9 @@ class {name}(_Base):
         spec = getattr(config, "{key}", None) or {{}}
         self._sparse_handles = []
         for entry in spec.get("modules", []):
-            module = self.get_submodule(entry["path"])
-            module._sparse_threshold = float(entry["threshold"])
-            module._sparse_layout = entry.get("weight_layout", "out_in")
-            self._sparse_handles.append(module.register_forward_pre_hook(_sparsify))
+            hook = _sparsifier(float(entry["threshold"]), entry.get("weight_layout", "out_in"),
+                               entry.get("weighted", True))
+            self._sparse_handles.append(self.get_submodule(entry["path"]).register_forward_pre_hook(hook))
 '''
 
 
@@ -109,8 +122,25 @@ def _weight_layout(layer: ModuleFFNLayer) -> str:
     raise ModelError(f"cannot export {layer.name}: its down projection's weight is not W_down or its transpose")
 
 
-def sparsity_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
-    """The ``config.json`` entry: rule, thresholds and, per FFN, the down projection's module path."""
+def sparsity_spec(model: nn.Module, thresholds) -> dict[str, Any]:
+    """The ``config.json`` entry: rule(s), thresholds and the module paths whose inputs they apply to: per
+    FFN the down projection (output kind), per projection the projection itself (input kind), or both
+    (combined)."""
+    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
+
+    if isinstance(thresholds, InputThresholds):
+        return {"kind": "input", "rule": thresholds.rule, "format_version": 1, "model": thresholds.model,
+                "metric": thresholds.method, "calibration": thresholds.calibration,
+                "modules": _input_modules(model, thresholds)}
+    if isinstance(thresholds, CombinedThresholds):
+        spec = _output_spec(model, thresholds.output)
+        spec["modules"] += _input_modules(model, thresholds.input)
+        spec.update(kind="combined", input_rule=thresholds.input.rule, input_metric=thresholds.input.method)
+        return spec
+    return _output_spec(model, thresholds)
+
+
+def _output_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
     layers = find_ffn_layers(model)
     thresholds.check_compatible(layers)
     check_threshold_values(thresholds.layers)  # a NaN would be written into config.json and keep every neuron
@@ -123,8 +153,15 @@ def sparsity_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
                 f"{type(model).__name__} is {type(layer).__name__} (mixture-of-experts models are not supported)"
             )
         modules.append({"path": paths[layer.down], "threshold": float(value), "weight_layout": _weight_layout(layer)})
-    return {"rule": RULE, "format_version": 1, "model": thresholds.model, "metric": thresholds.metric,
-            "calibration": thresholds.calibration, "modules": modules}
+    return {"kind": "output", "rule": RULE, "format_version": 1, "model": thresholds.model,
+            "metric": thresholds.metric, "calibration": thresholds.calibration, "modules": modules}
+
+
+def _input_modules(model: nn.Module, thresholds) -> list[dict[str, Any]]:
+    """One entry per projection (``nn.Linear``, so ``W`` is stored out x in); the model must match."""
+    projections = thresholds.find(model)
+    return [{"path": p.name, "threshold": value, "weight_layout": "out_in", "weighted": thresholds.weighted}
+            for p, value in zip(projections, thresholds.values)]
 
 
 def sparse_model_type(model: nn.Module) -> str:
@@ -148,7 +185,7 @@ def modeling_source(model: nn.Module) -> tuple[str, str, str]:
     return name, config_name, source
 
 
-def export_sparse(model: nn.Module, tokenizer, thresholds: Thresholds, out_dir: str | Path, *,
+def export_sparse(model: nn.Module, tokenizer, thresholds, out_dir: str | Path, *,
                   overwrite: bool = False) -> Path:
     """Write ``out_dir`` (see the module docstring); returns it. The in-memory model is not modified."""
     out = Path(out_dir)

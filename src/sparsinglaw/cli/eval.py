@@ -28,7 +28,8 @@ def register(sub) -> None:
                     "activation ratio measured during the sparse evaluation.",
     )
     add_model_args(parser)
-    parser.add_argument("--thresholds", required=True, help="thresholds file or 'sparsinglaw measure --output' result")
+    parser.add_argument("--thresholds", required=True,
+                        help="thresholds file (output, input or combined kind) or a 'sparsinglaw measure --output' result")
     group = parser.add_argument_group("lm-eval")
     group.add_argument("--tasks", required=True, help="comma-separated lm-eval task or group names")
     group.add_argument("--include-path", action="append", help="directory of local task YAML (repeatable)")
@@ -91,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.fileio import atomic_write_text
     from sparsinglaw.models.loading import load_model
     from sparsinglaw.outputs import check_writable, save_with_fallback
-    from sparsinglaw.thresholds import Thresholds
+    from sparsinglaw.thresholds import load_thresholds
 
     _require_lm_eval()
-    thresholds = Thresholds.load(args.thresholds)  # fail on a bad file before the slow model load
+    thresholds = load_thresholds(args.thresholds)  # fail on a bad file before the slow model load
     kwargs, batch_size = lm_eval_kwargs(args), _batch_size(args.batch_size)
     check_lm_eval_kwargs(kwargs)
     if args.output:

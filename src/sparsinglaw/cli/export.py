@@ -24,7 +24,8 @@ def register(sub) -> None:
                     "AutoModelForCausalLM.from_pretrained(OUTPUT, trust_remote_code=True).",
     )
     add_model_args(parser)
-    parser.add_argument("--thresholds", required=True, help="thresholds file or 'sparsinglaw measure --output' result")
+    parser.add_argument("--thresholds", required=True,
+                        help="thresholds file (output, input or combined kind) or a 'sparsinglaw measure --output' result")
     add_output_arg(parser, "output directory (new or empty)", old=("--out",), required=True)
     parser.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --output")
     add_json_arg(parser)
@@ -35,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.export import export_sparse
     from sparsinglaw.models.loading import load_model
     from sparsinglaw.outputs import check_writable
-    from sparsinglaw.thresholds import Thresholds
+    from sparsinglaw.thresholds import load_thresholds
 
     require_output(args)
-    thresholds = Thresholds.load(args.thresholds)
+    thresholds = load_thresholds(args.thresholds)
     check_writable(args.output, "dir", option="--output")
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,

@@ -34,7 +34,11 @@ def register(sub) -> None:
     group.add_argument("--bytes-per-weight", type=float, default=4.0, help="4 for float32, 2 for fp16")
     group.add_argument("--tolerance", type=float, default=2e-3, help="trend standard error at the answer")
     group.add_argument("--max-sparse-passes", type=int, default=8, help="sparse passes per method")
-    add_output_arg(parser, "write the result as JSON here")
+    add_output_arg(parser, "write the result as JSON here (a thresholds file when it holds one method)")
+    group.add_argument("--thresholds-output", metavar="PATH",
+                       help="write one method's input thresholds file here (for eval, export, apply_thresholds)")
+    group.add_argument("--thresholds-method", default=None,
+                       help="the method --thresholds-output writes (default: the first of --methods)")
     add_json_arg(parser)
     parser.set_defaults(func=run)
 
@@ -46,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()), p=None if args.fixed else args.p,
         cett=args.cett, sparsity=args.sparsity, bytes_per_weight=args.bytes_per_weight, tolerance=args.tolerance,
         max_sparse_passes=args.max_sparse_passes, batch_size=args.batch_size)
+    method = _thresholds_method(args, config.methods)
     model, tokenizer, data = load_model_and_data(args)
     result = measure_inputs(model, data, config, tokenizer=tokenizer, model_name=args.model)
     print_table(args, result.table())
@@ -54,5 +59,20 @@ def run(args: argparse.Namespace) -> int:
             log.warning("%s: %s", m.method, warning)
     if args.output:
         print_note(args, f"wrote {result.save(args.output)}")
+    if args.thresholds_output:
+        from sparsinglaw.inputs.thresholds import InputThresholds
+
+        written = InputThresholds.from_method(result, method).save(args.thresholds_output)
+        print_note(args, f"wrote {method} input thresholds to {written}")
     print_json(args, result.to_dict())
     return 0
+
+
+def _thresholds_method(args: argparse.Namespace, methods: tuple[str, ...]) -> str:
+    """The method --thresholds-output writes, checked before the (slow) measurement."""
+    from sparsinglaw.errors import ConfigError
+
+    method = args.thresholds_method or methods[0]
+    if method not in methods:
+        raise ConfigError(f"--thresholds-method {method} is not measured; choose one of --methods ({', '.join(methods)})")
+    return method

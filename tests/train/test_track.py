@@ -84,8 +84,8 @@ def test_track_cli(run_copy, capsys, monkeypatch, tmp_path):
     if "track" not in cli.SUBCOMMANDS:
         monkeypatch.setattr(cli, "SUBCOMMANDS", (*cli.SUBCOMMANDS, "track"))
     out_csv = tmp_path / "out.csv"
-    code = cli.main(["track", str(run_copy), "--max-tokens", "256", "--batch-size", "4", "--export", str(out_csv),
-                     "--cold-start"])
+    code = cli.main(["track", str(run_copy), "--mode", "pplp", "--max-tokens", "256", "--batch-size", "4",
+                     "--export", str(out_csv), "--cold-start"])
     assert code == 0
     out = capsys.readouterr().out
     lines = out.splitlines()  # the table: a row per checkpoint, then the summary's counts

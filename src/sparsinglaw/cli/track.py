@@ -1,12 +1,19 @@
-"""``sparsinglaw track RUN_DIR``: measure sparsity at every checkpoint of a finished or running training run.
+"""``sparsinglaw track RUN_DIR [options] [key=value ...]``: measure sparsity at every checkpoint of a finished
+or running training run.
 
-Checkpoints already measured are skipped (PPL-p% mode); incomplete or unreadable ones are reported and
-skipped. Results go to ``RUN_DIR/results.sqlite``; ``--output`` also writes them as CSV or JSON.
+The settings are the one tracking-settings type, ``TrackSettings`` (the ``[track]`` table of a training or
+study config): every option's default is that type's, and ``key=value`` overrides set any of its fields
+(``tolerance=1e-4``) with the syntax of ``train`` and ``study``; overrides are applied after the options.
+The default mode, ``cett-calibrated``, calibrates one CETT on the last K checkpoints and re-measures every
+checkpoint with it; ``--mode pplp`` solves PPL-p% per checkpoint and skips those already measured.
+Incomplete or unreadable checkpoints are reported and skipped. Results go to ``RUN_DIR/results.sqlite``;
+``--output`` also writes them as CSV or JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from sparsinglaw.cli.common import (
@@ -18,58 +25,101 @@ from sparsinglaw.cli.common import (
     print_note,
     print_table,
 )
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.train.config import TRACK_MODES, TrackSettings  # light: no torch
+
+DEFAULTS = TrackSettings()
+# The options named after the TrackSettings field they set (--cold-start sets warm_start=False).
+OPTION_FIELDS = ("mode", "p", "calibrate_last", "max_tokens", "batch_size")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "track", help="measure sparsity across a training run's checkpoints",
-        description="Measure PPL-p%% (per checkpoint) or one calibrated CETT (fitted on the last K checkpoints) "
+        description="Measure one calibrated CETT (fitted on the last K checkpoints) or PPL-p% (per checkpoint) "
                     "on every complete checkpoint of RUN_DIR, on the run's validation split.",
         formatter_class=HelpFormatter,
+        epilog="examples:\n  sparsinglaw track runs/tiny\n  sparsinglaw track runs/tiny --mode pplp --p 0.5\n"
+               "  sparsinglaw track runs/tiny tolerance=1e-4 --output track.csv",
     )
     parser.add_argument("run_dir", help="a directory written by `sparsinglaw train`")
-    parser.add_argument("--mode", default="pplp", choices=["pplp", "cett-calibrated"],
-                        help="PPL-p%% solved per checkpoint, or one CETT calibrated on the last K checkpoints")
-    parser.add_argument("--p", type=float, default=1.0, help="allowed perplexity increase in percent")
-    parser.add_argument("--calibrate-last", type=int, default=5, help="K for --mode cett-calibrated")
-    parser.add_argument("--max-tokens", type=int, default=16_384, help="validation tokens per measurement")
-    parser.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass")
-    parser.add_argument("--cold-start", action="store_true",
+    _add_options(parser)
+    # REMAINDER keeps options given after RUN_DIR or among the overrides; run() parses what it holds.
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
+                        help=f"override tracking settings ({', '.join(DEFAULTS.to_dict())})")
+    parser.set_defaults(func=run, track_parser=parser)  # the parser: for --help given after RUN_DIR
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", default=DEFAULTS.mode, choices=TRACK_MODES,
+                        help="one CETT calibrated on the last K checkpoints, or PPL-p%% solved per checkpoint")
+    parser.add_argument("--p", type=float, default=DEFAULTS.p, help="allowed perplexity increase in percent")
+    parser.add_argument("--calibrate-last", type=int, default=DEFAULTS.calibrate_last,
+                        help="K for --mode cett-calibrated")
+    parser.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens,
+                        help="validation tokens per measurement")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="sequences per forward pass")
+    parser.add_argument("--cold-start", action="store_true", default=not DEFAULTS.warm_start,
                         help="start every PPL-p%% search at the default CETT instead of the nearest measured "
                              "checkpoint's solution")
     add_output_arg(parser, "also write all results of the run to this .csv or .json file", old=("--export",))
     add_json_arg(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    parser.set_defaults(func=run)
+
+
+class _LateParser(argparse.ArgumentParser):
+    """Parses the options found among the overrides; a mistake is one ``ConfigError`` line, not a usage dump."""
+
+    def error(self, message: str):
+        hint = "; overrides look like key=value" if message.startswith("unrecognized") else ""
+        raise ConfigError(f"track: {message}{hint}")
+
+
+def _split_remainder(args: argparse.Namespace) -> argparse.Namespace:
+    """Options after RUN_DIR (``RUN_DIR --mode pplp p=0.5``) join those before it; the rest are overrides.
+    A deprecated spelling found here is logged here (``main`` logged those before RUN_DIR)."""
+    if {"-h", "--help"} & set(args.overrides):
+        args.track_parser.print_help()
+        raise SystemExit(0)
+    seen = len(getattr(args, "deprecations", None) or [])
+    late = _LateParser(prog="sparsinglaw track", add_help=False)
+    _add_options(late)
+    late.add_argument("overrides", nargs="*", default=[])
+    namespace = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "overrides"})
+    parsed = late.parse_intermixed_args(args.overrides, namespace=namespace)
+    for note in (getattr(parsed, "deprecations", None) or [])[seen:]:
+        logging.getLogger("sparsinglaw").warning(note)
+    return parsed
+
+
+def settings_from_args(args: argparse.Namespace) -> TrackSettings:
+    """The options laid over ``TrackSettings``' defaults, then the ``key=value`` overrides (``Config.merge``)."""
+    values = {name: getattr(args, name) for name in OPTION_FIELDS}
+    settings = TrackSettings(**{**DEFAULTS.to_dict(), **values, "warm_start": not args.cold_start})
+    return settings.merge(list(args.overrides)) if args.overrides else settings
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from sparsinglaw.errors import ConfigError
+    from sparsinglaw.cli.common import set_threads
     from sparsinglaw.outputs import check_writable, save_with_fallback
     from sparsinglaw.store import ResultsStore
-    from sparsinglaw.train.track import TrackSettings, track
+    from sparsinglaw.train.track import track
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    args = _split_remainder(args)
+    settings = settings_from_args(args)
+    set_threads(args)
     if args.output:
         check_writable(args.output, "file", option="--output")
-    settings = TrackSettings(p=args.p, mode=args.mode, calibrate_last=args.calibrate_last,
-                             max_tokens=args.max_tokens, batch_size=args.batch_size,
-                             warm_start=not args.cold_start)
     summary = track(args.run_dir, settings)
     store = ResultsStore(args.run_dir)
-    rows = store.measurements(metric=args.mode, setting=settings.setting())
+    rows = store.measurements(metric=settings.metric, setting=settings.setting())
     print_table(args, measurements_table(rows, summary))
     moved = False
     if args.output:
         write = store.export_csv if Path(args.output).suffix == ".csv" else store.export_json
         written, moved = save_with_fallback(write, args.output, "export")
         print_note(args, f"wrote {written}")
-    print_json(args, {"summary": summary, "measurements": rows})
+    print_json(args, {"settings": settings.to_dict(), "summary": summary, "measurements": rows})
     return int(moved)
 
 

@@ -105,3 +105,32 @@ def test_unknown_kind_or_version_is_exit_2_and_one_line(model_dir, aggressive_th
     code = main([command, "--model", str(model_dir), "--thresholds", str(bad), *rest])
     line = one_line_error(capsys)
     assert code == 2 and line.startswith("error:") and message in line
+
+
+def test_combine_with_writes_a_combined_file_that_eval_applies(model_dir, rolling_task, tmp_path, capsys):
+    output = tmp_path / "output.json"
+    assert main(["measure", "--model", str(model_dir), "--metric", "cett", "--cett", "0.3", "--seq-len", "64",
+                 "--max-tokens", "256", "--threads", "1", "--output", str(output)]) == 0
+    combined = tmp_path / "combined.json"
+    assert main(["inputs", "--model", str(model_dir), "--fixed", "--methods", "cett", "--cett", "0.3",
+                 "--seq-len", "64", "--max-tokens", "256", "--threads", "1", "--thresholds-output", str(combined),
+                 "--combine-with", str(output)]) == 0
+    data = json.loads(combined.read_text())
+    assert data["kind"] == "combined" and data["input"]["kind"] == "input" and data["output"]["kind"] == "output"
+    measured = [layer["threshold"] for layer in json.loads(output.read_text())["layers"]]
+    assert [layer["threshold"] for layer in data["output"]["layers"]] == measured
+    capsys.readouterr()
+    report = tmp_path / "report.json"
+    code = main(["eval", "--model", str(model_dir), "--thresholds", str(combined), "--tasks", TASK,
+                 "--include-path", str(rolling_task), "--n-boot", "0", "--threads", "1",
+                 "--lm-eval-args", "cache_requests=False", "--output", str(report)])
+    assert code == 0
+    result = json.loads(report.read_text())
+    assert result["thresholds"]["kind"] == "combined" and len(result["layer_activation_ratio"]) == 2
+    row = next(r for r in result["rows"] if r["metric"] == "word_perplexity")
+    assert row["sparse"] > row["dense"]
+
+
+def test_combine_with_needs_thresholds_output(model_dir, tmp_path, capsys):
+    code = main(["inputs", "--model", str(model_dir), "--combine-with", str(tmp_path / "output.json")])
+    assert code == 2 and "--thresholds-output" in one_line_error(capsys)

@@ -39,6 +39,8 @@ def register(sub) -> None:
                        help="write one method's input thresholds file here (for eval, export, apply_thresholds)")
     group.add_argument("--thresholds-method", default=None,
                        help="the method --thresholds-output writes (default: the first of --methods)")
+    group.add_argument("--combine-with", metavar="PATH",
+                       help="output thresholds ('measure --output') to hold in --thresholds-output too: a combined file")
     add_json_arg(parser)
     parser.set_defaults(func=run)
 
@@ -51,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
         cett=args.cett, sparsity=args.sparsity, bytes_per_weight=args.bytes_per_weight, tolerance=args.tolerance,
         max_sparse_passes=args.max_sparse_passes, batch_size=args.batch_size)
     method = _thresholds_method(args, config.methods)
+    output = _output_thresholds(args)
     model, tokenizer, data = load_model_and_data(args)
+    if output is not None:
+        from sparsinglaw.models import find_ffn_layers
+
+        output.check_compatible(find_ffn_layers(model))
     result = measure_inputs(model, data, config, tokenizer=tokenizer, model_name=args.model)
     print_table(args, result.table())
     for m in result.methods:
@@ -60,10 +67,13 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         print_note(args, f"wrote {result.save(args.output)}")
     if args.thresholds_output:
-        from sparsinglaw.inputs.thresholds import InputThresholds
+        from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
 
-        written = InputThresholds.from_method(result, method).save(args.thresholds_output)
-        print_note(args, f"wrote {method} input thresholds to {written}")
+        thresholds = InputThresholds.from_method(result, method)
+        if output is not None:
+            thresholds = CombinedThresholds(output=output, input=thresholds)
+        written = thresholds.save(args.thresholds_output)
+        print_note(args, f"wrote {method} {thresholds.kind} thresholds to {written}")
     print_json(args, result.to_dict())
     return 0
 
@@ -76,3 +86,16 @@ def _thresholds_method(args: argparse.Namespace, methods: tuple[str, ...]) -> st
     if method not in methods:
         raise ConfigError(f"--thresholds-method {method} is not measured; choose one of --methods ({', '.join(methods)})")
     return method
+
+
+def _output_thresholds(args: argparse.Namespace):
+    """The output thresholds of --combine-with (None without it), read before the (slow) measurement."""
+    from sparsinglaw.errors import ConfigError
+
+    if args.combine_with is None:
+        return None
+    if not args.thresholds_output:
+        raise ConfigError("--combine-with needs --thresholds-output FILE, the combined file to write")
+    from sparsinglaw.thresholds import Thresholds
+
+    return Thresholds.load(args.combine_with)

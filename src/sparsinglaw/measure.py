@@ -29,7 +29,7 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.guardrails import measure_warnings
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
-from sparsinglaw.metrics.cett import CETTCurves
+from sparsinglaw.metrics.cett import CETTCurves, auto_anchor_stride
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
@@ -56,6 +56,7 @@ class MeasureConfig(Config):
     bootstrap_samples: int = 1000
     seed: int = 0
     anchors: int = 5  # exact CETT evaluations per layer in the dense pass (see metrics.cett)
+    anchor_stride: int = 0  # exact anchors on every k-th position (and each first one); 1: all; 0: auto
     detail_tokens: int = 0  # keep the per-token x per-layer activation map for this many tokens
     neuron_frequency: bool = False  # include per-neuron activation frequencies in the result
     dead_threshold: float = 1e-3  # a neuron active on fewer than this share of tokens is dead
@@ -76,6 +77,7 @@ class MeasureConfig(Config):
             (0.0 <= self.ci_level < 1.0, "ci_level", "must be in [0, 1)"),
             (self.bootstrap_samples >= 10, "bootstrap_samples", "must be >= 10"),
             (self.anchors >= 1, "anchors", "must be >= 1"),
+            (self.anchor_stride >= 0, "anchor_stride", "must be >= 0 (0: chosen from the token count)"),
             (self.detail_tokens >= 0, "detail_tokens", "must be >= 0"),
             (0.0 <= self.dead_threshold < 1.0, "dead_threshold", "must be in [0, 1)"),
         ]
@@ -146,7 +148,8 @@ class Measurement:
         later metric needs CETT statistics the first dense pass did not gather."""
         if self.dense_losses is not None and (self.curves is not None or not cett_curves):
             return
-        curves = CETTCurves(self.layers, anchors=self.config.anchors) if cett_curves else None
+        curves = CETTCurves(self.layers, anchors=self.config.anchors,
+                            anchor_stride=self.config.anchor_stride or auto_anchor_stride(self.data.n_tokens)) if cett_curves else None
         if curves is not None and self.rank != 0:
             self._place_curves(curves)
         zero = self._counter()

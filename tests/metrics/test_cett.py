@@ -13,9 +13,9 @@ from sparsinglaw.metrics.cett import CETTCurves, dropped_norm_ratio
 from sparsinglaw.models import find_ffn_layers
 
 
-def gather_curves(model, data, batch_size):
+def gather_curves(model, data, batch_size, anchor_stride=1):
     layers = find_ffn_layers(model)
-    curves = CETTCurves(layers)
+    curves = CETTCurves(layers, anchor_stride=anchor_stride)
     with torch.no_grad(), attach(layers, curves.observe):
         for _, ids in data.batches(batch_size):
             model(input_ids=ids)
@@ -49,6 +49,30 @@ def test_streaming_batches_equal_one_batch():
     many = gather_curves(model, data, batch_size=1)
     for c in (0.03, 0.1, 0.3):
         assert many.thresholds(c) == pytest.approx(one.thresholds(c), rel=1e-5)
+
+
+def test_strided_anchors_are_sums_independent_of_batching():
+    """The anchor sample depends on (sequence, position) only: batches of 1 or 8 give the same sums."""
+    model, data = tiny_llama(), random_eval_data(seq_len=64)
+    one = gather_curves(model, data, batch_size=8, anchor_stride=4)
+    many = gather_curves(model, data, batch_size=1, anchor_stride=4)
+    for i in range(len(one.layers)):
+        assert many.anchor_exact[i].numpy() == pytest.approx(one.anchor_exact[i].numpy(), rel=1e-5)
+        assert many.anchor_proxy[i].numpy() == pytest.approx(one.anchor_proxy[i].numpy(), rel=1e-5)
+
+
+@pytest.mark.parametrize("act", ["silu", "relu"])
+def test_strided_anchors_keep_exact_cett_near_target(act):
+    """Anchors on every 4th position (and each first one): the exact CETT at the thresholds stays near the
+    target, as with anchors on every token (benchmarks/bench_stats_pass.py measures it on SmolLM2)."""
+    model, data = tiny_llama(act), random_eval_data(n_sequences=16, seq_len=64)
+    full, strided = gather_curves(model, data, 8), gather_curves(model, data, 8, anchor_stride=4)
+    hs, _ = R.dense_h(model, data.input_ids)
+    for i, layer in enumerate(model.model.layers):
+        weight = R.down_weight(layer.mlp)
+        for c in (0.05, 0.15):
+            exact = [float(R.cett_at(hs[i], weight, curves.threshold(i, c))) for curves in (full, strided)]
+            assert abs(exact[1] / c - 1) <= max(0.03, 2 * abs(exact[0] / c - 1))
 
 
 @pytest.mark.parametrize("act", ["silu", "relu"])

@@ -20,14 +20,19 @@ def english(smollm2):
     return build_eval_data(tokenizer, builtin_documents(), seq_len=128, max_tokens=512)
 
 
-def test_fixed_cett_matches_reference_procedure(smollm2, english):
+@pytest.mark.parametrize("anchor_stride, threshold_rel, ppl_abs", [(1, 0.01, 2e-3), (4, 0.05, 3e-3)])
+def test_fixed_cett_matches_reference_procedure(smollm2, english, anchor_stride, threshold_rel, ppl_abs):
+    """Exact anchors on every token (the default) keep each layer's threshold within 1% of bisection. Sampled
+    anchors (every 4th position: 1.44 -> 1.18 plain forwards, benchmarks/RESULTS.md) moved single thresholds
+    by up to 3.8% and the PPL ratio by 0.0021 on these 512 tokens; the activation ratio stays within 0.005."""
     model, _ = smollm2
-    ours = measure(model, english, MeasureConfig(metric="cett", cett=0.05, batch_size=4))
+    config = MeasureConfig(metric="cett", cett=0.05, batch_size=4, anchor_stride=anchor_stride)
+    ours = measure(model, english, config)
     ref = R.at_cett(model, english.input_ids, 0.05)
     assert ours.activation_ratio == pytest.approx(ref["activation_ratio"], abs=0.005)
     worst = max(abs(a / b - 1) for a, b in zip(ours.thresholds, ref["thresholds"]))
-    assert worst < 0.01, f"per-layer thresholds differ from the reference by up to {worst:.3%}"
-    assert ours.ppl_ratio == pytest.approx(ref["ppl_ratio"], abs=2e-3)
+    assert worst < threshold_rel, f"per-layer thresholds differ from the reference by up to {worst:.3%}"
+    assert ours.ppl_ratio == pytest.approx(ref["ppl_ratio"], abs=ppl_abs)
 
 
 def test_ppl1_lands_on_target_and_is_deterministic(smollm2, smollm2_ppl1):

@@ -50,6 +50,8 @@ _EXPORTS: dict[str, str] = {
     "load_documents": "sparsinglaw.data",
     "Thresholds": "sparsinglaw.thresholds",
     "apply_thresholds": "sparsinglaw.thresholds",
+    "load_thresholds": "sparsinglaw.thresholds",
+    "Config": "sparsinglaw.config",
     "get_metric": "sparsinglaw.metrics",
     "metric_names": "sparsinglaw.metrics",
     "register_metric": "sparsinglaw.metrics",

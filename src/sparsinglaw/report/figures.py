@@ -55,7 +55,7 @@ def token_heatmap(tokens: list[str], layer_ratios: list[list[float]], path: str 
 
 
 def frequency_histogram(neuron_frequency: list[list[float]], path: str | Path, title: str = "") -> Path:
-    """Distribution of per-neuron activation frequency, one curve per layer (PAPER.md section 4)."""
+    """Distribution of per-neuron activation frequency, one curve per layer (docs/paper.md section 4)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(0, 1, 41)
     cmap = plt.get_cmap("viridis")

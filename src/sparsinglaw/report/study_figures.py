@@ -1,4 +1,4 @@
-"""The study report's figures (issue 6): each writes ``NAME.png`` and its data as ``NAME.csv``.
+"""The study report's figures: each writes ``NAME.png`` and its data as ``NAME.csv``.
 
 Every function takes what the analysis files hold (``sparsinglaw.report.data.StudyData``, or a piece of it)
 and an output directory, and returns a ``Figure`` record; nothing is fitted or measured here. A figure whose data the study lacks (e.g. one model size only) is still drawn, with a
@@ -130,7 +130,7 @@ def paper_figure(paper: list[dict], analysis, out: Path) -> Figure:
     _legend(ax, 7)
     return _finish(fig, out, "0_paper_beside_live", "The paper's curves and fits beside this study's",
                    "Left, middle: the paper's measured PPL-1% activation ratios (0.1B-2.4B models, 10-40B tokens) "
-                   "with their published fits (PAPER.md section 3). Right: this study's tracked ratios, on its "
+                   "with their published fits (docs/paper.md section 3). Right: this study's tracked ratios, on its "
                    "own token axis (a millionth of the paper's): the shapes (ReLU low and falling, SiLU rising "
                    "toward ~0.4) are what is compared, not the values.",
                    ["curve", "series", "tokens", "activation_ratio"], rows)

@@ -1,4 +1,4 @@
-"""Whole studies from one config (issue 6): a grid of training runs, tracked, fitted and reported.
+"""Whole studies from one config: a grid of training runs, tracked, fitted and reported.
 
     from sparsinglaw.study import load_study, run_study
     cfg = load_study("study.toml")            # or a preset: "demo", "mini", "reproduce", "paper-0.1b"
@@ -7,7 +7,8 @@
 Submodules: ``config`` (the grid), ``runner`` (cells, skip/resume, torchrun), ``collect`` (read the stores),
 ``fit`` (laws, width-depth, scale), ``compare`` (agreement with the paper), ``probe`` (report measurements),
 ``pretrained`` (the metric comparison on a pretrained model), ``paper_ref`` (the published curves and fits),
-``files`` (the names of a study directory's files).
+``stages`` (the analysis stage: writes every file the report renders), ``files`` (re-exports the names of a
+study directory's files from ``sparsinglaw.layout``).
 """
 
 from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study

@@ -1,4 +1,4 @@
-"""Do a study's trends agree with the paper's (PAPER.md sections 3-4), within their intervals?
+"""Do a study's trends agree with the paper's (docs/paper.md sections 3-4), within their intervals?
 
 Each check gives one of three verdicts, never more than the intervals support:
 ``agrees`` (the interval lies on the paper's side), ``disagrees`` (it lies on the other side) or
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-# Published limits across scales (PAPER.md section 3), widened by the fitting uncertainty it reports.
+# Published limits across scales (docs/paper.md section 3), widened by the fitting uncertainty it reports.
 PAPER_LIMITS = {"relu": (0.0614, 0.0782), "silu": (0.382, 0.409)}
 PAPER_SLACK = 0.017
 DIRECTION = {"relu": -1, "silu": +1}  # ReLU: A falls with tokens; SiLU: A rises

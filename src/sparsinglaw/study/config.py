@@ -1,4 +1,4 @@
-"""A study: a declarative grid of training runs with shared data and measurement settings (issue 6).
+"""A study: a declarative grid of training runs with shared data and measurement settings.
 
 The grid is activation x (parameter budget, width-depth ratio) x token budget. Every cell is a
 ``TrainConfig`` built from ``base`` (a partial training config: data, tokenizer, optim, seq_len, ...) with

@@ -1,4 +1,4 @@
-"""The paper's metric comparison on a real pretrained model (PAPER.md section 2; issue 17, point 2a).
+"""The paper's metric comparison on a real pretrained model (docs/paper.md section 2).
 
 PPL ratio versus activation ratio for Top-k, FAT-eps and CETT on one dense pass shared by every setting,
 plus the PPL-p% solution (the CETT whose PPL ratio is 1 + p/100) on the same pass, so the figure marks

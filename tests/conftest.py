@@ -61,3 +61,15 @@ def smollm2_ppl1(smollm2):
     data = build_eval_data(tokenizer, builtin_documents(), seq_len=64, max_tokens=512)
     config = MeasureConfig(metric="pplp", p=1.0, tolerance=1e-3, batch_size=8)
     return data, measure(model, data, config, tokenizer=tokenizer, model_name="SmolLM2-135M-Instruct")
+
+
+@pytest.fixture(scope="session")
+def hf_datasets_cache(tmp_path_factory):
+    """lm-eval's JSON datasets are built into a throwaway cache, not the user's (offline: helpers sets
+    HF_HUB_OFFLINE)."""
+    import datasets.config
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("hf_datasets"))
+    yield
+    mp.undo()

@@ -48,14 +48,8 @@ def mc_task(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _offline_datasets(tmp_path_factory):
-    """lm-eval's JSON datasets are built into a throwaway cache (offline: helpers sets HF_HUB_OFFLINE)."""
-    import datasets.config
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("hf_datasets"))
-    yield
-    mp.undo()
+def _offline_datasets(hf_datasets_cache):
+    """Every evaluation test builds lm-eval's datasets in the throwaway cache (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,8 @@ from helpers import saved_tiny_model
 from sparsinglaw.cli import main
 
 pytest.importorskip("lm_eval")
+pytestmark = pytest.mark.usefixtures("hf_datasets_cache")  # lm-eval's datasets in a throwaway cache
 TASK = "sl_local_rolling"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _datasets_cache(tmp_path_factory):
-    """lm-eval's JSON dataset is built into a throwaway cache, not the user's."""
-    import datasets.config
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("hf_datasets"))
-    yield
-    mp.undo()
 
 
 @pytest.fixture(scope="module")

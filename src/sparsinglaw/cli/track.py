@@ -6,6 +6,7 @@ study config): every option's default is that type's, and ``key=value`` override
 (``tolerance=1e-4``) with the syntax of ``train`` and ``study``; overrides are applied after the options.
 The default mode, ``cett-calibrated``, calibrates one CETT on the last K checkpoints and re-measures every
 checkpoint with it; ``--mode pplp`` solves PPL-p% per checkpoint and skips those already measured.
+``--input-sparsity`` also records input sparsity of every projection (docs/input_sparsity.md) in the same mode.
 Incomplete or unreadable checkpoints are reported and skipped. Results go to ``RUN_DIR/results.sqlite``;
 ``--output`` also writes them as CSV or JSON.
 """
@@ -30,7 +31,7 @@ from sparsinglaw.train.config import TRACK_MODES, TrackSettings  # light: no tor
 
 DEFAULTS = TrackSettings()
 # The options named after the TrackSettings field they set (--cold-start sets warm_start=False).
-OPTION_FIELDS = ("mode", "p", "calibrate_last", "max_tokens", "batch_size")
+OPTION_FIELDS = ("mode", "p", "calibrate_last", "max_tokens", "batch_size", "input_sparsity")
 
 
 def register(subparsers) -> None:
@@ -59,6 +60,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens,
                         help="validation tokens per measurement")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="sequences per forward pass")
+    parser.add_argument("--input-sparsity", action="store_true", default=DEFAULTS.input_sparsity,
+                        help="also record the kept share of every projection's inputs (the input CETT, in the same "
+                             "mode) and the weight bytes read per token")
     parser.add_argument("--cold-start", action="store_true", default=not DEFAULTS.warm_start,
                         help="start every PPL-p%% search at the default CETT instead of the nearest measured "
                              "checkpoint's solution")
@@ -113,20 +117,48 @@ def run(args: argparse.Namespace) -> int:
     summary = track(args.run_dir, settings)
     store = ResultsStore(args.run_dir)
     rows = store.measurements(metric=settings.metric, setting=settings.setting())
-    print_table(args, measurements_table(rows, summary))
+    inputs = input_rows(store, settings) if settings.input_sparsity else None
+    print_table(args, measurements_table(rows, summary, inputs))
     moved = False
     if args.output:
         write = store.export_csv if Path(args.output).suffix == ".csv" else store.export_json
         written, moved = save_with_fallback(write, args.output, "export")
         print_note(args, f"wrote {written}")
-    print_json(args, {"settings": settings.to_dict(), "summary": summary, "measurements": rows})
+    document = {"settings": settings.to_dict(), "summary": summary, "measurements": rows}
+    if inputs is not None:
+        document["inputs"] = inputs
+    print_json(args, document)
     return int(moved)
 
 
-def measurements_table(rows: list[dict], summary: dict) -> str:
-    """One line per checkpoint measured, then the tracking summary's counts and values (its nested details,
-    such as the calibration, are in --json)."""
-    lines = [f"{'checkpoint':<20} {'tokens':>14} {'activation ratio':>16}"]
-    lines += [f"{row['checkpoint']:<20} {row['tokens']:>14,} {row['activation_ratio']:>16.4f}" for row in rows]
-    lines.append(key_value_table(summary))
+def input_rows(store, settings: TrackSettings) -> list[dict]:
+    """Per checkpoint: the kept share of projection inputs and the weight bytes ratio (both metrics joined)."""
+    kept_metric, bytes_metric = settings.input_metrics
+    used = {(r["run_id"], r["checkpoint"]): r["value"]
+            for r in store.measurements(metric=bytes_metric, setting=settings.setting())}
+    return [{"run_id": r["run_id"], "checkpoint": r["checkpoint"], "tokens": r["tokens"], "kept_share": r["value"],
+             "bytes_ratio": used.get((r["run_id"], r["checkpoint"]))}
+            for r in store.measurements(metric=kept_metric, setting=settings.setting())]
+
+
+def measurements_table(rows: list[dict], summary: dict, inputs: list[dict] | None = None) -> str:
+    """One line per checkpoint measured (with its input kept share and bytes ratio when tracked), then the
+    tracking summary's counts and values (its nested details, such as the calibration, are in --json)."""
+    by_checkpoint = {(r["run_id"], r["checkpoint"]): r for r in inputs or []}
+    extra = f" {'input kept':>10} {'bytes':>7}" if inputs is not None else ""
+    lines = [f"{'checkpoint':<20} {'tokens':>14} {'activation ratio':>16}{extra}"]
+    for row in rows:
+        line = f"{row['checkpoint']:<20} {row['tokens']:>14,} {row['activation_ratio']:>16.4f}"
+        if inputs is not None:
+            got = by_checkpoint.get((row["run_id"], row["checkpoint"]), {})
+            line += f" {_number(got.get('kept_share')):>10} {_number(got.get('bytes_ratio')):>7}"
+        lines.append(line)
+    lines.append(key_value_table({k: v for k, v in summary.items() if k != "inputs"}))
+    if summary.get("inputs"):
+        lines.append("input sparsity: " + ", ".join(f"{k} {v}" for k, v in summary["inputs"].items()
+                                                    if not isinstance(v, dict)))
     return "\n".join(lines)
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}"

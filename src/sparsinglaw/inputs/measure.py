@@ -97,6 +97,11 @@ class InputEvaluation:
     setting: Setting
     losses: SequenceLosses
     kept_share: list[float]  # per projection
+    # Per sequence, inputs kept and seen weighted by each projection's out_features, so that their ratio
+    # is the parameter-weighted kept share (the share of projection weights read); None where some
+    # projection's input is not (batch, positions, features), as for routed experts.
+    seq_kept: np.ndarray | None = None
+    seq_slots: np.ndarray | None = None
 
 
 def other_weight_count(model, projections: list[Projection]) -> int:
@@ -158,22 +163,59 @@ class InputMeasurement:
         raise ConfigError(f"unknown input-sparsity method {method!r}; choose from {', '.join(METHODS)}")
 
     def evaluate(self, setting: Setting) -> InputEvaluation:
-        """A sparse pass zeroing the inputs ``setting`` drops; kept shares counted per projection."""
+        """A sparse pass zeroing the inputs ``setting`` drops; kept shares counted per projection and
+        (weighted by output rows) per sequence."""
         kept = torch.zeros(len(self.projections), dtype=torch.float64)
         slots = torch.zeros(len(self.projections), dtype=torch.float64)
+        seq_kept = torch.zeros(self.data.n_sequences, dtype=torch.float64)
+        seq_slots = torch.zeros(self.data.n_sequences, dtype=torch.float64)
+        per_sequence = [True]
 
         def sparsify(p: Projection, x: torch.Tensor) -> torch.Tensor:
             norms = None if setting.norms is None else setting.norms[p.index]
             keep = keep_mask(x, setting.thresholds[p.index], norms)
             kept[p.index] += float(keep.sum())
             slots[p.index] += keep.numel()
+            if keep.dim() >= 3 and keep.shape[0] == self.context.batch_size:
+                rows = slice(self.context.first_sequence, self.context.first_sequence + keep.shape[0])
+                seq_kept[rows] += keep.reshape(keep.shape[0], -1).sum(1).double().cpu() * p.out_features
+                seq_slots[rows] += keep[0].numel() * p.out_features
+            else:
+                per_sequence[0] = False
             return x * keep
 
         with attach_inputs(self.projections, sparsify) as calls:
             losses = run_pass(self.model, self.data, self.config.batch_size, self.context)
         require_called(self.projections, calls)
         self.passes += 1
-        return InputEvaluation(setting, losses, (kept / slots.clamp_min(1)).tolist())
+        evaluation = InputEvaluation(setting, losses, (kept / slots.clamp_min(1)).tolist())
+        if per_sequence[0]:
+            evaluation.seq_kept, evaluation.seq_slots = seq_kept.numpy(), seq_slots.numpy()
+        return evaluation
+
+    def kept_interval(self, evaluation: InputEvaluation, level: float = 0.9, samples: int = 1000,
+                      seed: int = 0) -> dict | None:
+        """The interval of the weighted kept share, the bytes ratio and the PPL ratio of one pass at a fixed
+        setting: the output metric's resampling of evaluation sequences (``metrics.pplp_trend``). None with
+        fewer than its minimum of sequences or without per-sequence counts."""
+        from sparsinglaw.metrics.pplp_trend import setting_interval
+
+        if evaluation.seq_kept is None:
+            return None
+        dense = self.dense_losses
+        iv = setting_interval(dense.nll.numpy(), dense.tokens.double().numpy(), evaluation.losses.nll.numpy(),
+                              evaluation.seq_kept, evaluation.seq_slots, level, samples, seed)
+        if iv is None:
+            return None
+        kept = iv.pop("activation_ratio")
+        # The bytes ratio is affine in the weighted kept share (dense parts read in full), so its interval
+        # is the kept share's mapped through it.
+        projected = float(sum(p.parameters for p in self.projections))
+        total = projected + self.other_weights
+        iv["kept_share"] = kept
+        iv["bytes_ratio"] = [(k * projected + self.other_weights) / total for k in kept]
+        iv["method"] = "expanded percentile bootstrap over evaluation sequences at the calibrated input CETT"
+        return iv
 
     def ppl_ratio(self, evaluation: InputEvaluation) -> float:
         return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)

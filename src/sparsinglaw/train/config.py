@@ -173,6 +173,9 @@ class TrackSettings(Config):
     per-layer thresholds recomputed per checkpoint; the activation ratios of one run then differ only by
     the model, not by each checkpoint's own noisy PPL-p% solution. ``pplp``: PPL-p% solved per checkpoint.
     The defaults are the study presets' calibrated ones (16,384 validation tokens, 8 sequences a forward).
+    ``input_sparsity``: also record, per checkpoint and in the same mode, the kept share of every
+    projection's inputs and the weight bytes read (``sparsinglaw.inputs.track``; off by default: it adds a
+    dense statistics pass and the input sparse passes per checkpoint).
     """
 
     p: float = 1.0  # PPL-p%: allowed perplexity increase in percent
@@ -182,6 +185,7 @@ class TrackSettings(Config):
     batch_size: int = 8  # sequences per forward pass
     tolerance: float = 1e-3
     warm_start: bool = True  # pplp: start each search at the nearest measured checkpoint's solution
+    input_sparsity: bool = False  # also track input sparsity of every projection (docs/input_sparsity.md)
 
     def validate(self) -> None:
         _check("", [
@@ -197,6 +201,11 @@ class TrackSettings(Config):
     def metric(self) -> str:
         """The results-store metric this mode's rows are recorded under."""
         return self.mode
+
+    @property
+    def input_metrics(self) -> tuple[str, str]:
+        """The results-store metrics of input sparsity in this mode: kept share, and weight bytes read."""
+        return f"input-{self.mode}", f"input-bytes-{self.mode}"
 
     def setting(self) -> dict:
         """The store key of this mode's rows (the calibrated c itself is in each row's result)."""

@@ -14,6 +14,10 @@ Two modes, both stored in the run's results store (one row per checkpoint, metri
   Each row carries a 90% interval of its activation and PPL ratios from resampling validation sequences.
   Adding checkpoints moves the calibration, so this mode re-measures all.
 
+With ``input_sparsity`` set, each mode also records input sparsity of every projection at every checkpoint
+(``sparsinglaw.inputs.track``: the input CETT calibrated the same way, or its PPL-p% per checkpoint) under
+the metrics ``input-MODE`` (kept share) and ``input-bytes-MODE`` (weight bytes read over dense).
+
 Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
 histogram of per-neuron activation frequencies. Evaluation uses the run's own validation split
 (``RUN_DIR/data/valid.npy``, documents never trained on). Checkpoints without their completion marker
@@ -91,9 +95,10 @@ def _store_row(store, info: dict, result, setting: dict, metric: str) -> None:
                  value=data["activation_ratio"], activation_ratio=data["activation_ratio"], result=data)
 
 
-def solved_cetts(store, run_id: str, setting: dict) -> dict[int, float]:
-    """Tokens seen -> the CETT PPL-p% solved at, for the run's checkpoints already measured."""
-    rows = store.measurements(run_id, "pplp", setting, with_result=True)
+def solved_cetts(store, run_id: str, setting: dict, metric: str = "pplp") -> dict[int, float]:
+    """Tokens seen -> the CETT PPL-p% solved at, for the run's checkpoints already measured (``metric``:
+    ``pplp``, or ``input-pplp`` for the input CETT)."""
+    rows = store.measurements(run_id, metric, setting, with_result=True)
     return {r["tokens"]: float(r["result"]["setting"]["cett"]) for r in rows
             if r["result"] and isinstance(r["result"].get("setting", {}).get("cett"), float)}
 
@@ -108,20 +113,32 @@ def warm_start_setting(solved: dict[int, float], tokens: int) -> dict:
 
 def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None = None) -> dict:
     """PPL-p% at every complete checkpoint not yet measured; returns counts of measured/skipped/failed
-    (and ``elsewhere``: checkpoints another live process had claimed, when there were any). Each checkpoint is
-    claimed in the store before it is measured, so concurrent trackers share the work. If interrupted, says
-    which checkpoints this call stored before re-raising."""
+    (and ``elsewhere``: checkpoints another live process had claimed, when there were any; ``inputs``: the
+    same counts of input sparsity, when ``settings.input_sparsity``). Each checkpoint is claimed in the store
+    before it is measured, so concurrent trackers share the work. If interrupted, says which checkpoints
+    this call stored before re-raising."""
     from sparsinglaw.store import ResultsStore
 
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
+    counts = _each_checkpoint(run_dir, store, data, settings, "pplp", _measure_claimed, progress)
+    if settings.input_sparsity:
+        counts["inputs"] = _each_checkpoint(run_dir, store, data, settings, settings.input_metrics[0],
+                                            _measure_input_claimed, None)
+    return counts
+
+
+def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric: str, measure_claimed: Callable,
+                     progress: Callable | None) -> dict:
+    """``measure_claimed(store, info, data, settings, solved)`` on every complete checkpoint without a
+    ``metric`` row, each claimed first; returns the counts."""
     counts = {"measured": 0, "already": 0, "failed": 0, "elsewhere": 0}
-    solved: dict[str, dict[int, float]] = {}  # per run id, read once and kept up to date below
+    solved: dict[str, dict[int, float]] = {}  # per run id, read once and kept up to date by measure_claimed
     stored: list[str] = []
     name = None
     try:
         for info in complete(run_dir):
             name = Path(info["path"]).name
-            key = (info["run_id"], name, "pplp", settings.setting())
+            key = (info["run_id"], name, metric, settings.setting())
             if store.has(*key):
                 counts["already"] += 1
                 continue
@@ -129,7 +146,7 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
                 counts["elsewhere"] += 1
                 continue
             try:
-                outcome = _measure_claimed(store, info, data, settings, solved)
+                outcome = measure_claimed(store, info, data, settings, solved)
             finally:
                 store.release(*key)
             counts[outcome[0]] += 1
@@ -140,8 +157,8 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
         name = None
     except KeyboardInterrupt:
         done = ", ".join(stored) if stored else "none"
-        log.warning("track interrupted%s: stored %d checkpoint(s) in %s (%s); run track again for the rest",
-                    f" while measuring {name}" if name else "", len(stored), store.path, done)
+        log.warning("track interrupted%s: stored %d checkpoint(s) of %s in %s (%s); run track again for the rest",
+                    f" while measuring {name}" if name else "", len(stored), metric, store.path, done)
         raise
     if not counts["elsewhere"]:
         del counts["elsewhere"]
@@ -168,13 +185,48 @@ def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: d
     return "measured", result
 
 
-def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> tuple[float, dict]:
-    """The CETT c where the trend of the mean log PPL ratio over ``measurements`` crosses log(1 + p/100):
-    the PPL-p% trend search (``metrics.pplp_trend``) on the K checkpoints' per-sequence losses side by side,
-    whose pooled log ratio is the mean of theirs (each CETT tried costs one sparse pass per checkpoint).
-    Returns c and the search's facts (passes, standard error, warnings)."""
+def _measure_input_claimed(store, info: dict, data, settings: TrackSettings, solved: dict) -> tuple[str, object]:
+    """Input PPL-p% of one claimed checkpoint, warm-started like the output's; its two rows stored."""
+    from sparsinglaw.inputs import track as inputs_track
+    from sparsinglaw.inputs.measure import InputMeasurement
+
+    name, kept_metric = Path(info["path"]).name, settings.input_metrics[0]
+    if settings.warm_start and info["run_id"] not in solved:
+        solved[info["run_id"]] = solved_cetts(store, info["run_id"], settings.setting(), kept_metric)
+    start = warm_start_setting(solved.get(info["run_id"], {}), info["tokens_seen"])
+    try:
+        m = InputMeasurement(load_checkpoint(Path(info["path"])), data, inputs_track.input_config(settings, **start))
+        with torch.no_grad():
+            document = inputs_track.solved(m, settings.p, name)
+    except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
+        log.warning("skipping %s: cannot measure its input sparsity (%s)", name,
+                    str(err).splitlines()[0] if str(err) else err)
+        return "failed", None
+    inputs_track.store_rows(store, info, document, settings.setting(), settings.input_metrics)
+    if info["run_id"] in solved:
+        solved[info["run_id"]][info["tokens_seen"]] = float(document["setting"]["cett"])
+    return "measured", document
+
+
+def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: float, tolerance: float,
+              checkpoints: int, what: str = "calibrated CETT", max_passes: int = 24) -> tuple[float, dict]:
+    """The c where the trend of the mean log PPL ratio of K checkpoints' sequences side by side (``dense``
+    per-sequence NLL, ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100): the PPL-p%
+    trend search (``metrics.pplp_trend``), whose pooled log ratio is the mean of theirs (each c tried costs
+    one sparse pass per checkpoint). Returns c and the search's facts (passes, standard error, warnings)."""
     from sparsinglaw.metrics.pplp_trend import TrendSearch
 
+    search = TrendSearch(dense, tokens, p, tolerance, max_passes)
+    outcome = search.run(losses_at)
+    for warning in outcome.warnings:
+        log.warning("%s: %s", what, warning)
+    c = float(min(max(outcome.fit.cett, C_MIN), 1.0))
+    return c, {"cett": c, "sparse_passes": len(search.cetts), "standard_error": outcome.fit.se_ratio,
+               "converged": outcome.converged, "warnings": list(outcome.warnings), "checkpoints": checkpoints}
+
+
+def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> tuple[float, dict]:
+    """The output CETT calibrated on ``measurements`` (``calibrate`` over their FFN-neuron passes)."""
     for m in measurements:
         m.dense(cett_curves=True)
     dense = np.concatenate([m.dense_losses.nll.numpy() for m in measurements])
@@ -183,13 +235,7 @@ def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int =
     def pooled(c: float) -> np.ndarray:
         return np.concatenate([m.at("cett", c).losses.nll.numpy() for m in measurements])
 
-    search = TrendSearch(dense, tokens, p, tolerance, max_passes)
-    outcome = search.run(pooled)
-    for warning in outcome.warnings:
-        log.warning("calibrated CETT: %s", warning)
-    c = float(min(max(outcome.fit.cett, C_MIN), 1.0))
-    return c, {"cett": c, "sparse_passes": len(search.cetts), "standard_error": outcome.fit.se_ratio,
-               "converged": outcome.converged, "warnings": list(outcome.warnings), "checkpoints": len(measurements)}
+    return calibrate(dense, tokens, pooled, p, tolerance, len(measurements), max_passes=max_passes)
 
 
 def _calibrated_result(measurement, c: float, name: str, calibration: dict, level: float = 0.9):
@@ -225,6 +271,28 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
         m = Measurement(load_checkpoint(Path(info["path"])), data, config)
         result = _calibrated_result(m, c, Path(info["path"]).name, calibration)
         _store_row(store, info, result, settings.setting(), "cett-calibrated")
+    summary = {"measured": len(infos), "cett": c, "calibration": calibration}
+    if settings.input_sparsity:
+        summary["inputs"] = track_inputs_calibrated(infos, data, settings, store)
+    return summary
+
+
+def track_inputs_calibrated(infos: list[dict], data, settings: TrackSettings, store) -> dict:
+    """One input CETT calibrated on the last K checkpoints (``calibrate``), applied to all: each checkpoint's
+    kept share and bytes rows, with their intervals. The K calibration measurements are reused."""
+    from sparsinglaw.inputs import track as inputs_track
+    from sparsinglaw.inputs.measure import InputMeasurement
+
+    config = inputs_track.input_config(settings)
+    last = {i["path"]: InputMeasurement(load_checkpoint(Path(i["path"])), data, config)
+            for i in infos[-settings.calibrate_last:]}
+    with torch.no_grad():
+        c, calibration = calibrate(*inputs_track.pooled_losses(list(last.values())), settings.p,
+                                   settings.tolerance, len(last), what="calibrated input CETT")
+        for info in infos:
+            m = last.pop(info["path"], None) or InputMeasurement(load_checkpoint(Path(info["path"])), data, config)
+            document = inputs_track.at_calibrated(m, c, Path(info["path"]).name, calibration)
+            inputs_track.store_rows(store, info, document, settings.setting(), settings.input_metrics)
     return {"measured": len(infos), "cett": c, "calibration": calibration}
 
 
@@ -249,4 +317,5 @@ def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):
     return hook
 
 
-__all__ = ["TrackSettings", "checkpoint_hook", "track", "track_calibrated", "track_pplp"]
+__all__ = ["TrackSettings", "calibrate", "checkpoint_hook", "track", "track_calibrated", "track_inputs_calibrated",
+           "track_pplp"]

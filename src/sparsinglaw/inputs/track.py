@@ -1,0 +1,108 @@
+"""Input sparsity at a training run's checkpoints: what ``sparsinglaw track --input-sparsity`` records.
+
+The method is ours (``cett``: per-projection thresholds on ``|x_j| ||W[:, j]||`` chosen so that every
+projection's output takes the same mean relative error c), in the tracking mode of the output metric:
+
+- ``cett-calibrated``: one input c calibrated so that the trend of the mean log PPL ratio of the last K
+  checkpoints crosses 1 + p/100 (the same trend calibration as the output CETT, ``train.track.calibrate``),
+  then applied to every checkpoint (per-projection thresholds recomputed from each checkpoint's own dense
+  statistics pass). Each row carries a 90% interval from resampling validation sequences, as the output
+  rows do.
+- ``pplp``: PPL-p% of the input CETT solved per checkpoint (``InputMeasurement.solve``; no interval, as the
+  output's ``pplp`` rows have none).
+
+Two rows per checkpoint go into the results store, keyed by the output metric's setting:
+``input-MODE`` (value and ``activation_ratio``: the parameter-weighted kept share of projection inputs, the
+share of projection weights a batch-1 decode step reads) and ``input-bytes-MODE`` (value: weight bytes read
+per token over the dense model's, the dense head, norms and embedding row included).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sparsinglaw.inputs.measure import InputConfig, InputEvaluation, InputMeasurement
+from sparsinglaw.inputs.results import MethodResult
+
+METHOD = "cett"  # tracked input-sparsity method: ours, the CETT way
+
+
+def input_config(settings, **overrides) -> InputConfig:
+    """The input measurement of ``TrackSettings``: our method only, at its p, tolerance and batch size
+    (``overrides``: other ``InputConfig`` fields, such as a warm ``start_cett``)."""
+    return InputConfig(methods=(METHOD,), p=settings.p, tolerance=settings.tolerance, batch_size=settings.batch_size,
+                       **overrides)
+
+
+def pooled_losses(measurements: list[InputMeasurement]):
+    """(dense NLL, tokens, ``losses_at(c)``) of K checkpoints side by side, for ``train.track.calibrate``."""
+    for m in measurements:
+        m.dense()
+    dense = np.concatenate([m.dense_losses.nll.numpy() for m in measurements])
+    tokens = np.concatenate([m.dense_losses.tokens.double().numpy() for m in measurements])
+
+    def losses_at(c: float) -> np.ndarray:
+        return np.concatenate([m.evaluate(m.setting(METHOD, c)).losses.nll.numpy() for m in measurements])
+
+    return dense, tokens, losses_at
+
+
+def _by_block(result: MethodResult) -> list[float]:
+    """Kept share per block, weighted by projection size (the per-layer view of the output metric)."""
+    totals: dict[int, list[float]] = {}
+    for p in result.projections:
+        acc = totals.setdefault(p.block, [0.0, 0.0])
+        acc[0] += p.kept_share * p.in_features * p.out_features
+        acc[1] += p.in_features * p.out_features
+    return [a / b for _, (a, b) in sorted(totals.items())]
+
+
+def result_document(m: InputMeasurement, result: MethodResult, name: str, interval: dict | None,
+                    solution: dict[str, Any]) -> dict[str, Any]:
+    """One checkpoint's input-sparsity row (the ``result`` JSON of its ``input-MODE`` row)."""
+    warnings = list(result.warnings)
+    if interval is None and solution.get("method") == "cett-calibrated":
+        warnings.append(f"no interval: fewer than 8 validation sequences ({m.dense_losses.nll.numel()}) or "
+                        "inputs not counted per sequence")
+    return {"model": name, "method": METHOD, "rule": result.rule, "setting": {"cett": result.value},
+            "kept_share": result.kept_share, "activation_ratio": result.kept_share,
+            "bytes_ratio": result.bytes_ratio, "bytes_per_token": result.bytes_per_token,
+            "dense_bytes_per_token": m.bytes_per_token(), "bytes_per_weight": m.config.bytes_per_weight,
+            "ppl_ratio": result.ppl_ratio, "sparse_ppl": result.sparse_ppl, "dense_ppl": m.dense_losses.ppl,
+            "dense_loss": m.dense_losses.mean_nll, "kept_by_kind": result.kept_by_kind(),
+            "kept_by_block": _by_block(result), "n_sequences": m.data.n_sequences, "n_tokens": m.data.n_tokens,
+            "interval": interval, "solution": solution, "search": result.search, "warnings": warnings}
+
+
+def at_calibrated(m: InputMeasurement, c: float, name: str, calibration: dict, level: float = 0.9) -> dict:
+    """One checkpoint at the calibrated input CETT, with its interval."""
+    evaluation: InputEvaluation = m.evaluate(m.setting(METHOD, c))
+    result = m.method_result(evaluation, "cett")
+    interval = m.kept_interval(evaluation, level)
+    return result_document(m, result, name, interval, {"method": "cett-calibrated", **calibration})
+
+
+def solved(m: InputMeasurement, p: float, name: str) -> dict:
+    """One checkpoint's input PPL-p% (the trend search over the input CETT)."""
+    result = m.solve(METHOD, p)
+    return result_document(m, result, name, None, result.solution or {})
+
+
+def store_rows(store, info: dict, document: dict, setting: dict, metrics: tuple[str, str]) -> None:
+    """The kept-share row and the bytes row of one checkpoint."""
+    kept_metric, bytes_metric = metrics
+    run_id, checkpoint, tokens = info["run_id"], Path(info["path"]).name, info["tokens_seen"]
+    store.record(run_id, checkpoint, tokens, kept_metric, setting=setting, value=document["kept_share"],
+                 activation_ratio=document["kept_share"], result=document)
+    iv = document.get("interval") or {}
+    bytes_doc = {"bytes_ratio": document["bytes_ratio"], "bytes_per_token": document["bytes_per_token"],
+                 "dense_bytes_per_token": document["dense_bytes_per_token"], "setting": document["setting"],
+                 "interval": {"level": iv["level"], "bytes_ratio": iv["bytes_ratio"]} if iv else None}
+    store.record(run_id, checkpoint, tokens, bytes_metric, setting=setting, value=document["bytes_ratio"],
+                 result=bytes_doc)
+
+
+__all__ = ["METHOD", "at_calibrated", "input_config", "pooled_losses", "result_document", "solved", "store_rows"]

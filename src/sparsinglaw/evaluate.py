@@ -18,7 +18,10 @@ response caches, and requests answered from a cache do not run the model, so the
 ``batch_size``, ``bootstrap_iters``, ...). Local tasks: pass ``include_path`` (a directory of task YAML).
 Input thresholds (``sparsinglaw.inputs.thresholds``, a thresholds file of kind ``input``) run the same
 way: the sparse evaluation masks each projection's inputs, and the ratios are kept shares of those inputs;
-combined thresholds apply both and report the FFN activation ratio. Requires the ``lm-eval`` package.
+combined thresholds apply both and report the FFN activation ratio. ``sparse_modules=True`` (``eval
+--sparse-compute``) computes the sparse run with ``sparsinglaw.sparse``'s modules instead of masks: same
+scores up to float rounding; for combined thresholds the FFN ratio then counts the neurons both rules keep.
+Requires the ``lm-eval`` package.
 """
 
 from __future__ import annotations
@@ -225,13 +228,15 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[fl
                               sparse_modules: bool = False, **lm_eval_kwargs) -> EvalReport:
     """Evaluate ``model`` on lm-eval ``tasks`` dense and with ``thresholds`` applied (same harness, same
     settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``.
-    ``sparse_modules`` runs the thresholded model through ``sparsinglaw.sparse``'s FFN modules (the same
-    function, computed sparsely where it pays: decode steps of generation tasks) instead of masking hooks."""
+    ``sparse_modules`` runs the thresholded model through ``sparsinglaw.sparse``'s modules instead of masking
+    hooks: the sparse FFNs for output thresholds, the input-sparse projections (all seven of a block) for
+    input and combined ones. Same function, computed sparsely where it pays (decode steps of generation
+    tasks; longer calls take the masked dense product)."""
     _require_lm_eval()
     tasks = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
     if not tasks or not all(tasks):
         raise ConfigError("no lm-eval tasks given; pass e.g. --tasks piqa,hellaswag")
-    _check_thresholds(model, thresholds, sparse_modules)  # refuse before any (slow) evaluation
+    _check_thresholds(model, thresholds)  # refuse before any (slow) evaluation
     check_lm_eval_kwargs(lm_eval_kwargs)
     lm_eval_kwargs.setdefault("log_samples", False)
     manager = task_manager(tasks, include_path)
@@ -283,18 +288,48 @@ class _ModuleCounts:
         return float(self.active.sum()) / total if total > 0 else float("nan")
 
 
+class _ProjectionCounts:
+    """Kept and offered (token, input) pairs per input-sparse projection (``sparse.input_sparse``); for
+    combined thresholds only the down projections', whose inputs are the FFN neurons (kept by both rules)."""
+
+    def __init__(self, handle, ffn_only: bool):
+        self.modules = [m for name, m in handle.modules.items() if not ffn_only or name.endswith("down_proj")]
+
+    @property
+    def active(self) -> torch.Tensor:
+        return torch.tensor([float(m.counters.kept_pairs) for m in self.modules], dtype=torch.float64)
+
+    @property
+    def total(self) -> torch.Tensor:
+        return torch.tensor([float(m.counters.offered_pairs) for m in self.modules], dtype=torch.float64)
+
+    @property
+    def activation_ratio(self) -> float:
+        total = float(self.total.sum())
+        return float(self.active.sum()) / total if total > 0 else float("nan")
+
+
 @contextmanager
 def _thresholded(model, thresholds: Thresholds | list[float], sparse_modules: bool):
     """The thresholded model for the sparse run, yielding its activity counters (of the projection inputs
     for input thresholds)."""
-    if not sparse_modules or not isinstance(thresholds, (Thresholds, list)):
+    if not sparse_modules:
         with apply_thresholds(model, thresholds) as stats:
             yield stats
         return
-    from sparsinglaw.sparse import sparse_ffn
+    if isinstance(thresholds, (Thresholds, list)):
+        from sparsinglaw.sparse import sparse_ffn
 
-    with sparse_ffn(model, thresholds) as handle:
-        yield _ModuleCounts(handle)
+        with sparse_ffn(model, thresholds) as handle:
+            yield _ModuleCounts(handle)
+        return
+    from sparsinglaw.sparse.input_sparse import sparsify_inputs
+
+    handle = sparsify_inputs(model, thresholds)
+    try:
+        yield _ProjectionCounts(handle, ffn_only=thresholds.kind == "combined")
+    finally:
+        handle.restore()
 
 
 def _fingerprint(thresholds: Thresholds | list[float]) -> str:
@@ -305,13 +340,10 @@ def _fingerprint(thresholds: Thresholds | list[float]) -> str:
     return hashlib.sha256(repr(values).encode()).hexdigest()[:12]
 
 
-def _check_thresholds(model, thresholds, sparse_modules: bool = False) -> None:
+def _check_thresholds(model, thresholds) -> None:
     from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
 
     if isinstance(thresholds, (InputThresholds, CombinedThresholds)):
-        if sparse_modules:
-            raise ConfigError(f"--sparse-ffn computes output (FFN neuron) thresholds sparsely; these are "
-                              f"{thresholds.kind} thresholds, applied as input masks: drop --sparse-ffn")
         with apply_thresholds(model, thresholds):  # refuses thresholds of another model; removed at once
             return
     layers = find_ffn_layers(model)

@@ -77,10 +77,21 @@ def test_eval_runs_the_input_masked_model_and_perplexity_rises(model_dir, aggres
     assert len(report["layer_activation_ratio"]) == 14 and report["thresholds"]["kind"] == "input"
 
 
-def test_eval_refuses_sparse_ffn_with_input_thresholds(model_dir, aggressive_thresholds, rolling_task, capsys):
-    code = main(["eval", "--model", str(model_dir), "--thresholds", str(aggressive_thresholds), "--tasks", TASK,
-                 "--include-path", str(rolling_task), "--sparse-ffn"])
-    assert code == 2 and "drop --sparse-ffn" in one_line_error(capsys)
+@pytest.mark.parametrize("flag", ["--sparse-compute", "--sparse-ffn"])  # the old spelling stays accepted
+def test_eval_sparse_compute_with_input_thresholds_scores_like_the_masks(model_dir, aggressive_thresholds,
+                                                                         rolling_task, tmp_path, flag):
+    reports = {}
+    for name, extra in (("masked", []), ("sparse", [flag])):
+        out = tmp_path / f"{name}.json"
+        code = main(["eval", "--model", str(model_dir), "--thresholds", str(aggressive_thresholds), "--tasks", TASK,
+                     "--include-path", str(rolling_task), "--n-boot", "0", "--threads", "1",
+                     "--lm-eval-args", "cache_requests=False", "--output", str(out), *extra])
+        assert code == 0
+        reports[name] = json.loads(out.read_text())
+    rows = {name: next(r for r in rep["rows"] if r["metric"] == "word_perplexity") for name, rep in reports.items()}
+    assert rows["sparse"]["sparse"] > rows["sparse"]["dense"]  # the sparse run really drops inputs
+    assert rows["sparse"]["sparse"] == pytest.approx(rows["masked"]["sparse"], rel=1e-4)
+    assert reports["sparse"]["activation_ratio"] == pytest.approx(reports["masked"]["activation_ratio"], rel=1e-6)
 
 
 @pytest.mark.parametrize("change, message", [({"kind": "heads"}, "kind 'heads'"),

@@ -44,9 +44,11 @@ def register(sub) -> None:
     group.add_argument("--lm-eval-args", default="",
                        help="more lm_eval.simple_evaluate arguments, 'key=value,key=value' (e.g. use_cache=/tmp/c)")
     group.add_argument("--hflm-args", default="", help="HFLM arguments, 'key=value,...' (e.g. max_length=2048)")
-    parser.add_argument("--sparse-ffn", action="store_true",
-                        help="run the thresholded model through sparsinglaw.sparse's FFN modules (same scores; "
-                             "decode steps of generation tasks are computed sparsely) instead of masking hooks")
+    parser.add_argument("--sparse-compute", action="store_true",
+                        help="compute the thresholded model with sparsinglaw.sparse's modules instead of masking "
+                             "hooks (same scores): sparse FFNs for output thresholds, input-sparse projections "
+                             "(all seven per block) for input and combined ones; decode steps run sparsely")
+    add_deprecated_alias(parser, "--sparse-ffn", "--sparse-compute", "sparse_compute", flag=True)
     add_output_arg(parser, "write the report (and lm-eval's results) as JSON here")
     add_json_arg(parser)
     parser.set_defaults(func=run)
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                                   dtype=_torch_dtype(args.dtype), device_map=args.device_map)
     report = evaluate_dense_and_sparse(
         model, tokenizer, thresholds, args.tasks, include_path=args.include_path, batch_size=batch_size,
-        hflm_kwargs=hflm, model_name=args.model, sparse_modules=args.sparse_ffn, **kwargs,
+        hflm_kwargs=hflm, model_name=args.model, sparse_modules=args.sparse_compute, **kwargs,
     )
     print_table(args, report.table())
     moved = False

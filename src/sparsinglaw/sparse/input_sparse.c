@@ -2,33 +2,53 @@
  * sparsinglaw/sparse/input_sparse.py.
  *
  * Input j is kept for token t when |x_tj| * w_j >= threshold (w = ||W[:, j]|| for the CETT rule, or NULL
- * for TEAL's plain |x_tj| >= threshold). W is given transposed, wt = W^T (d_in, d_out) row-major, so the
- * column of input j is one contiguous row: the kernel reads only the rows of inputs some token keeps, each
- * once per call (shared by the call's tokens), and prefetches the rows AHEAD inputs later.
+ * for TEAL's plain |x_tj| >= threshold) and, when norms2 is not NULL, also |x_tj| * norms2_j >= threshold2
+ * (the output rule of combined thresholds on a down projection: |h_i| * ||W_down[:, i]|| >= t_l). W is
+ * given transposed, wt = W^T (d_in, d_out) row-major, so the column of input j is one contiguous row: the
+ * kernel reads only the rows of inputs some token keeps, each once per call (shared by the call's tokens),
+ * and prefetches the rows AHEAD inputs later.
  *
- * Returns the number of kept inputs in the union over tokens, or -1 without touching y when that exceeds
- * max_union (the caller then runs the dense product, which is faster there). index is a workspace of
- * d_in ints. y (n, d_out) must be zeroed by the caller. */
+ * Returns the number of kept inputs in the union over tokens (and the kept (token, input) pairs in *pairs),
+ * or -1 without touching y when the union exceeds max_union (the caller then runs the dense product, which
+ * is faster there). index is a workspace of d_in ints. y (n, d_out) must be zeroed by the caller. */
 #include <math.h>
 #include <stdint.h>
 
 #define MAX_TOKENS 4
 #define AHEAD 4
 
+typedef struct {
+    const float *norms, *norms2;
+    float threshold, threshold2;
+} rule_t;
+
+static inline int kept(const rule_t *r, float xv, int j) {
+    float a = fabsf(xv);
+    if (!(a * (r->norms ? r->norms[j] : 1.0f) >= r->threshold)) return 0;
+    return !r->norms2 || a * r->norms2[j] >= r->threshold2;
+}
+
 int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, const float *restrict wt,
-                            const float *restrict norms, float threshold, int max_union, int *restrict index,
+                            const float *restrict norms, float threshold, const float *restrict norms2,
+                            float threshold2, int max_union, int *restrict index, int64_t *pairs,
                             float *restrict y) {
     if (n > MAX_TOKENS) return -2;
+    const rule_t rule = {norms, norms2, threshold, threshold2};
     int count = 0;
+    int64_t kept_pairs = 0;
     for (int j = 0; j < din; j++) {
-        float w = norms ? norms[j] : 1.0f;
-        int keep = 0;
-        for (int t = 0; t < n; t++) keep |= fabsf(x[(int64_t)t * din + j]) * w >= threshold;
-        if (keep) {
+        int any = 0;
+        for (int t = 0; t < n; t++) {
+            int k = kept(&rule, x[(int64_t)t * din + j], j);
+            any |= k;
+            kept_pairs += k;
+        }
+        if (any) {
             if (count >= max_union) return -1;
             index[count++] = j;
         }
     }
+    *pairs = kept_pairs;
     /* Four kept rows per pass over each token's y: one axpy per row loads and stores y once per row, three
      * memory operations per multiply-add; four rows at a time halve that. A token that drops one of the
      * four inputs multiplies its row by 0 (the weights are finite, so the sum is the masked one). */
@@ -44,9 +64,8 @@ int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, c
             float coef[4];
             int any = 0;
             for (int a = 0; a < 4; a++) {
-                int j = index[k + a];
-                float xv = x[(int64_t)t * din + j], w = norms ? norms[j] : 1.0f;
-                coef[a] = fabsf(xv) * w >= threshold ? xv : 0.0f;
+                float xv = x[(int64_t)t * din + index[k + a]];
+                coef[a] = kept(&rule, xv, index[k + a]) ? xv : 0.0f;
                 any |= coef[a] != 0.0f;
             }
             if (!any) continue;
@@ -58,11 +77,10 @@ int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, c
     }
     for (; k < count; k++) {
         int j = index[k];
-        float w = norms ? norms[j] : 1.0f;
         const float *restrict row = wt + (int64_t)j * dout;
         for (int t = 0; t < n; t++) {
             float xv = x[(int64_t)t * din + j];
-            if (!(fabsf(xv) * w >= threshold)) continue;
+            if (!kept(&rule, xv, j)) continue;
             float *restrict out = y + (int64_t)t * dout;
 #pragma omp simd
             for (int c = 0; c < dout; c++) out[c] += xv * row[c];

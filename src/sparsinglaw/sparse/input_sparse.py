@@ -9,7 +9,12 @@ PyTorch. The output equals the masked dense computation ``W (x * keep) + b`` up 
 run in another order). Above ``max_share`` of kept inputs (union over the call's tokens), or for more than
 ``max_tokens`` tokens (prefill, evaluation), the masked dense product runs instead: it is faster there.
 
-    handle = sparsify_inputs(model, result.method("cett"))    # an inputs.MethodResult
+``sparsify_inputs`` swaps the projections of a model: from an ``inputs.MethodResult``, an input thresholds
+file (``InputThresholds``) or a combined one (``CombinedThresholds``). Combined thresholds put the output
+(FFN neuron) rule ``|h_i| * ||W_down[:, i]|| >= t_l`` on each down projection as a second keep rule (an
+input is read only when both keep it), so all seven projections of every block run on this path::
+
+    handle = sparsify_inputs(model, load_thresholds("inputs.json"))
     ...decode...
     handle.restore()
 """
@@ -24,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsinglaw.errors import ConfigError
+from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.native_build import load, pointer
 
 SOURCE = Path(__file__).with_name("input_sparse.c")
@@ -34,9 +39,10 @@ _state: dict[str, object] = {}
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
-    c_int, ptr = ctypes.c_int, ctypes.c_void_p
+    c_int, c_float, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
     lib.input_sparse_matvec.restype = ctypes.c_int64
-    lib.input_sparse_matvec.argtypes = [c_int, c_int, c_int, ptr, ptr, ptr, ctypes.c_float, c_int, ptr, ptr]
+    lib.input_sparse_matvec.argtypes = [c_int, c_int, c_int, ptr, ptr, ptr, c_float, ptr, c_float, c_int, ptr,
+                                        ptr, ptr]
     return lib
 
 
@@ -53,13 +59,19 @@ class Counters:
     dense_calls: int = 0
     kept_inputs: int = 0  # summed over sparse calls: union of kept inputs
     offered_inputs: int = 0  # summed over sparse calls: d_in
+    kept_pairs: int = 0  # summed over every call: kept (token, input) pairs
+    offered_pairs: int = 0  # summed over every call: tokens x d_in
+    columns_read: int = 0  # summed over every call: weight columns read (the union, or d_in when dense)
 
 
 class InputSparseLinear(nn.Module):
-    """``linear`` with inputs ``|x_j| (norms_j) < threshold`` dropped; see the module docstring."""
+    """``linear`` with inputs ``|x_j| (norms_j) < threshold`` dropped; see the module docstring.
+    ``output_rule`` = ``(t_l, ||W_down[:, j]||)``: a second rule an input must pass too (combined thresholds
+    on a down projection)."""
 
     def __init__(self, linear: nn.Linear, threshold: float, norms: torch.Tensor | None = None, *,
-                 max_share: float = DEFAULT_MAX_SHARE, max_tokens: int = MAX_TOKENS, native: bool = True):
+                 max_share: float = DEFAULT_MAX_SHARE, max_tokens: int = MAX_TOKENS, native: bool = True,
+                 output_rule: tuple[float, torch.Tensor] | None = None):
         super().__init__()
         if not 0.0 <= max_share <= 1.0 or not 1 <= max_tokens <= MAX_TOKENS:
             raise ConfigError(f"max_share must be in [0, 1] and max_tokens in [1, {MAX_TOKENS}]")
@@ -68,34 +80,52 @@ class InputSparseLinear(nn.Module):
         weight = linear.weight.detach()
         self.weight_t = weight.float().t().contiguous()  # the column-major copy, made once
         self.norms = None if norms is None else norms.detach().float().cpu().contiguous()
+        self.output_threshold, self.output_norms = 0.0, None
+        if output_rule is not None:
+            self.output_threshold = float(output_rule[0])
+            self.output_norms = output_rule[1].detach().float().cpu().contiguous()
         self.max_union = int(max_share * self.in_features)
         self.max_tokens = max_tokens
         self.native = native
         self.counters = Counters()
         self._index = torch.empty(self.in_features, dtype=torch.int32)
+        self._pairs = ctypes.c_int64(0)
         # Looked up once: at batch 1 a call's kernel time is tens of microseconds, and SmolLM2 makes 210
         # projection calls per token, so per-call Python work shows in tokens/s.
         self._lib = kernels() if native else None
-        self._static = (pointer(self.weight_t), pointer(self.norms), pointer(self._index))
+        self._static = (pointer(self.weight_t), pointer(self.norms), pointer(self.output_norms),
+                        pointer(self._index), ctypes.byref(self._pairs))
 
     def keep(self, x: torch.Tensor) -> torch.Tensor:
-        magnitude = x.abs() if self.norms is None else x.abs() * self.norms.to(x.device, x.dtype)
-        return magnitude >= self.threshold
+        magnitude = x.abs()
+        weighted = magnitude if self.norms is None else magnitude * self.norms.to(x.device, x.dtype)
+        keep = weighted >= self.threshold
+        if self.output_norms is not None:
+            keep &= magnitude * self.output_norms.to(x.device, x.dtype) >= self.output_threshold
+        return keep
 
     def masked_dense(self, x: torch.Tensor) -> torch.Tensor:
         """The reference: ``W (x * keep) + b``."""
         return F.linear(x * self.keep(x), self.linear.weight, self.linear.bias)
 
+    def _dense(self, x: torch.Tensor) -> torch.Tensor:
+        """``masked_dense``, counted (the forward's fallback)."""
+        keep = self.keep(x)
+        c = self.counters
+        c.dense_calls += 1
+        c.kept_pairs += int(keep.sum())
+        c.offered_pairs += keep.numel()
+        c.columns_read += self.in_features
+        return F.linear(x * keep, self.linear.weight, self.linear.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
         if flat.shape[0] > self.max_tokens or not x.is_cpu or x.dtype != torch.float32 or (
                 x.requires_grad and torch.is_grad_enabled()):
-            self.counters.dense_calls += 1
-            return self.masked_dense(x)
+            return self._dense(x)
         y = self._sparse(flat.contiguous())
         if y is None:
-            self.counters.dense_calls += 1
-            return self.masked_dense(x)
+            return self._dense(x)
         if self.linear.bias is not None:
             y += self.linear.bias
         return y.view(*x.shape[:-1], self.out_features)
@@ -104,31 +134,44 @@ class InputSparseLinear(nn.Module):
         """W (x * keep) reading only kept columns, or None when the union of kept inputs is too large."""
         if self._lib is not None:  # forward made flat CPU float32 contiguous, as the kernel needs
             y = torch.zeros(flat.shape[0], self.out_features, dtype=torch.float32)
-            weight_t, norms, index = self._static
+            weight_t, norms, output_norms, index, pairs = self._static
             kept = self._lib.input_sparse_matvec(flat.shape[0], self.in_features, self.out_features, flat.data_ptr(),
-                                                 weight_t, norms, self.threshold, self.max_union, index, y.data_ptr())
+                                                 weight_t, norms, self.threshold, output_norms, self.output_threshold,
+                                                 self.max_union, index, pairs, y.data_ptr())
             if kept < 0:
                 return None
+            kept_pairs = self._pairs.value
         else:
             keep = self.keep(flat)
             index = keep.any(dim=0).nonzero().squeeze(1)
             kept = int(index.numel())
             if kept > self.max_union:
                 return None
+            kept_pairs = int(keep.sum())
             y = (flat * keep).index_select(1, index) @ self.weight_t.index_select(0, index)
-        self.counters.sparse_calls += 1
-        self.counters.kept_inputs += int(kept)
-        self.counters.offered_inputs += self.in_features
+        c = self.counters
+        c.sparse_calls += 1
+        c.kept_inputs += int(kept)
+        c.offered_inputs += self.in_features
+        c.kept_pairs += kept_pairs
+        c.offered_pairs += flat.shape[0] * self.in_features
+        c.columns_read += int(kept)
         return y
 
 
 @dataclass
 class InputSparseHandle:
     """The swapped modules; ``restore()`` puts the original projections back (the modules and their counters
-    stay readable afterwards; restoring twice is harmless)."""
+    stay readable afterwards; restoring twice is harmless); ``set_enabled(False)`` does the same and
+    ``set_enabled(True)`` swaps the sparse modules in again (side-by-side timing of the plain model)."""
 
     model: nn.Module
     modules: dict[str, InputSparseLinear] = field(default_factory=dict)
+
+    def set_enabled(self, enabled: bool) -> None:
+        for name, module in self.modules.items():
+            parent, leaf = _parent(self.model, name)
+            setattr(parent, leaf, module if enabled else module.linear)
 
     def restore(self) -> None:
         for name, module in self.modules.items():
@@ -136,16 +179,34 @@ class InputSparseHandle:
             if getattr(parent, leaf) is module:
                 setattr(parent, leaf, module.linear)
 
+    def reset_counters(self) -> None:
+        for module in self.modules.values():
+            module.counters = Counters()
+
+    def _sum(self, name: str) -> int:
+        return sum(getattr(m.counters, name) for m in self.modules.values())
+
     def kept_share(self) -> float:
-        """Kept inputs over offered inputs, over every sparse call so far."""
-        kept = sum(m.counters.kept_inputs for m in self.modules.values())
-        offered = sum(m.counters.offered_inputs for m in self.modules.values())
-        return kept / offered if offered else float("nan")
+        """Kept inputs over offered inputs, over every sparse call so far (union over a call's tokens)."""
+        offered = self._sum("offered_inputs")
+        return self._sum("kept_inputs") / offered if offered else float("nan")
+
+    def pair_share(self) -> float:
+        """Kept (token, input) pairs over offered ones, over every call so far (sparse and dense)."""
+        offered = self._sum("offered_pairs")
+        return self._sum("kept_pairs") / offered if offered else float("nan")
 
     def dense_share(self) -> float:
-        calls = [(m.counters.dense_calls, m.counters.sparse_calls) for m in self.modules.values()]
-        total = sum(d + s for d, s in calls)
-        return sum(d for d, _ in calls) / total if total else float("nan")
+        total = self._sum("dense_calls") + self._sum("sparse_calls")
+        return self._sum("dense_calls") / total if total else float("nan")
+
+    def weight_bytes_read(self, bytes_per_weight: float = 4.0) -> float:
+        """Weight bytes of the swapped projections read so far: columns read x rows."""
+        return sum(m.counters.columns_read * m.out_features for m in self.modules.values()) * bytes_per_weight
+
+    def dense_weight_bytes(self, bytes_per_weight: float = 4.0) -> float:
+        """Weight bytes of the swapped projections one dense call of each reads."""
+        return sum(m.in_features * m.out_features for m in self.modules.values()) * bytes_per_weight
 
 
 def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
@@ -153,23 +214,66 @@ def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     return (model.get_submodule(path) if path else model), leaf
 
 
-def sparsify_inputs(model: nn.Module, method, *, max_share: float = DEFAULT_MAX_SHARE,
+def _plan(model: nn.Module, thresholds) -> list[tuple[str, float, bool, tuple | None]]:
+    """(projection name, threshold, weighted rule, output rule or None) per projection to swap."""
+    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
+
+    if isinstance(thresholds, CombinedThresholds):
+        plan = _plan(model, thresholds.input)
+        return _with_output_rules(model, plan, thresholds.output)
+    if isinstance(thresholds, InputThresholds):
+        thresholds.find(model)  # ModelError when the file names projections of another model
+        return [(row["name"], float(row["threshold"]), thresholds.weighted, None) for row in thresholds.projections]
+    if hasattr(thresholds, "projections") and hasattr(thresholds, "method"):  # an inputs.MethodResult
+        weighted = thresholds.method == "cett"
+        return [(row.name, float(row.threshold), weighted, None) for row in thresholds.projections]
+    raise ConfigError(f"sparse projections need input or combined thresholds, got {type(thresholds).__name__}; "
+                      "output (FFN neuron) thresholds run through sparsinglaw.sparse.sparsify")
+
+
+def _with_output_rules(model: nn.Module, plan: list, output) -> list:
+    """``plan`` with each FFN's output threshold as the second rule of its down projection (a down
+    projection without an input threshold gets threshold 0: only the output rule)."""
+    from sparsinglaw.models import find_ffn_layers
+    from sparsinglaw.thresholds import check_threshold_values
+
+    layers = find_ffn_layers(model)
+    output.check_compatible(layers)
+    values = check_threshold_values(output.layers)
+    by_module = {id(model.get_submodule(name)): i for i, (name, *_rest) in enumerate(plan)}
+    plan = list(plan)
+    for layer, value in zip(layers, values):
+        down = getattr(layer, "down", None)
+        if not isinstance(down, nn.Linear):
+            raise ModelError(f"{layer.name}: combined thresholds on the sparse path need an nn.Linear down projection")
+        rule = (value, layer.down_column_norms())
+        i = by_module.get(id(down))
+        if i is None:
+            name = next(n for n, m in model.named_modules() if m is down)
+            plan.append((name, 0.0, False, rule))
+        else:
+            name, threshold, weighted, _ = plan[i]
+            plan[i] = (name, threshold, weighted, rule)
+    return plan
+
+
+def sparsify_inputs(model: nn.Module, thresholds, *, max_share: float = DEFAULT_MAX_SHARE,
                     max_tokens: int = MAX_TOKENS, native: bool = True) -> InputSparseHandle:
-    """Swap every projection of ``method`` (an ``inputs.MethodResult``) for an ``InputSparseLinear`` at its
-    threshold; the CETT rule's weights ``||W[:, j]||`` are recomputed from the model's own weights."""
+    """Swap every projection ``thresholds`` name (an ``inputs.MethodResult``, ``InputThresholds`` or
+    ``CombinedThresholds``) for an ``InputSparseLinear`` at its threshold; the CETT rule's weights
+    ``||W[:, j]||`` are recomputed from the model's own weights."""
     handle = InputSparseHandle(model)
-    weighted = method.method == "cett"
     try:
-        for row in method.projections:
-            parent, leaf = _parent(model, row.name)
+        for name, threshold, weighted, output_rule in _plan(model, thresholds):
+            parent, leaf = _parent(model, name)
             linear = getattr(parent, leaf)
             if not isinstance(linear, nn.Linear):
-                raise ConfigError(f"{row.name} is not an nn.Linear in this model (already sparsified?)")
+                raise ConfigError(f"{name} is not an nn.Linear in this model (already sparsified?)")
             norms = linear.weight.detach().float().norm(dim=0) if weighted else None
-            module = InputSparseLinear(linear, row.threshold, norms, max_share=max_share, max_tokens=max_tokens,
-                                       native=native)
+            module = InputSparseLinear(linear, threshold, norms, max_share=max_share, max_tokens=max_tokens,
+                                       native=native, output_rule=output_rule)
             setattr(parent, leaf, module)
-            handle.modules[row.name] = module
+            handle.modules[name] = module
     except Exception:
         handle.restore()
         raise

@@ -234,6 +234,12 @@ def _not_drawn(data: StudyData) -> list[str]:
     return lines
 
 
+def _inputs_section(data: StudyData) -> str:
+    from sparsinglaw.report.inputs import inputs_html  # it renders with this module's helpers
+
+    return inputs_html(data)
+
+
 def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
     name, p, mode = data.setup["name"], data.setup.get("p", 1.0), data.setup.get("metric")
     body = (f"<h1>Sparsing-law report: {esc(name)}</h1>"
@@ -242,7 +248,7 @@ def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
             f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
             + comparison_html(data.comparison) + setup_html(data)
             + "<h2>Figures</h2>" + "".join(figure_html(f) for f in figs)
-            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data))
+            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data) + _inputs_section(data))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sparsing-law report: '
             f"{esc(name)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
 

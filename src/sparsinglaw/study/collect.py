@@ -6,7 +6,7 @@ A study directory holds ``study.toml`` and ``cells/NAME/``; a run directory hold
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sparsinglaw.errors import DataError
@@ -32,6 +32,14 @@ class CellData:
     setting: dict = field(default_factory=dict)
     budget: float = 0.0  # the configured parameter budget (cells of one budget form a width-depth group)
     target_ratio: float = 0.0  # the configured width-depth ratio (cells of one ratio form a scale group)
+    # Input sparsity where it was tracked (``track --input-sparsity``): the kept share of projection inputs
+    # and the weight bytes ratio per checkpoint, each with its interval where recorded.
+    input_metric: str | None = None
+    input_points: list[tuple[int, float]] = field(default_factory=list)
+    input_intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
+    input_interval_level: float | None = None
+    input_bytes: list[tuple[int, float]] = field(default_factory=list)
+    input_bytes_intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -40,6 +48,13 @@ class CellData:
     @property
     def final_loss(self) -> float | None:
         return self.losses[-1][1] if self.losses else None
+
+    def input_cell(self) -> CellData:
+        """This model with its input kept shares as the tracked points, so that the same fits and checks
+        apply to input sparsity (no dead neurons: those are the FFN's)."""
+        return replace(self, points=list(self.input_points), intervals=dict(self.input_intervals),
+                       interval_level=self.input_interval_level, metric=self.input_metric or "", dead=[],
+                       input_points=[], input_intervals={})
 
 
 def is_study(path: Path) -> bool:
@@ -57,6 +72,35 @@ def _tracked_rows(store, metric: str | None) -> tuple[str, list[dict]]:
         if rows:
             return name, rows
     return order[0], []
+
+
+def _pair(value) -> tuple[float, float] | None:
+    return (float(value[0]), float(value[1])) if isinstance(value, list | tuple) and len(value) == 2 else None
+
+
+def read_inputs(store, cell: CellData) -> None:
+    """The input-sparsity rows tracked in the output metric's mode and setting (else in the other mode)."""
+    order = [f"input-{cell.metric}"] + [f"input-{m}" for m in ("cett-calibrated", "pplp") if m != cell.metric]
+    for metric in order:
+        rows = [r for r in store.measurements(metric=metric, with_result=True) if r["activation_ratio"] is not None]
+        if cell.setting:
+            rows = [r for r in rows if r["setting"] == cell.setting] or rows
+        if rows:
+            break
+    else:
+        return
+    keep = str(rows[-1]["setting"])
+    rows = [r for r in rows if str(r["setting"]) == keep]
+    cell.input_metric = metric
+    cell.input_points = [(r["tokens"], r["activation_ratio"]) for r in rows]
+    for r in rows:
+        iv = (r["result"] or {}).get("interval") or {}
+        if (kept := _pair(iv.get("kept_share"))) is not None:
+            cell.input_intervals[r["tokens"]] = kept
+            cell.input_interval_level = float(iv.get("level", 0.9))
+        if (used := _pair(iv.get("bytes_ratio"))) is not None:
+            cell.input_bytes_intervals[r["tokens"]] = used
+    cell.input_bytes = [(r["tokens"], r["result"]["bytes_ratio"]) for r in rows if r["result"]]
 
 
 def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) -> CellData:
@@ -88,6 +132,7 @@ def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) 
         if isinstance(iv.get("activation_ratio"), list | tuple) and len(iv["activation_ratio"]) == 2:
             cell.intervals[r["tokens"]] = (float(iv["activation_ratio"][0]), float(iv["activation_ratio"][1]))
             cell.interval_level = float(iv.get("level", 0.9))
+    read_inputs(store, cell)
     from sparsinglaw.train.data import read_data_meta
 
     cell.epochs = read_data_meta(run_dir).get("epochs")

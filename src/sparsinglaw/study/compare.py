@@ -48,14 +48,14 @@ def after_warmup(points: list, skip_fraction: float) -> list:
     return points[int(np.floor(skip_fraction * len(points))):]
 
 
-def trend_checks(analysis) -> list[dict]:
+def trend_checks(analysis, quantity: str = "activation ratio") -> list[dict]:
     out, lvl = [], analysis.spec.level
     for cell in analysis.cells:
         sign = DIRECTION.get("relu" if cell.activation in ("relu", "relu2") else cell.activation)
         if sign is None:
             continue
         word = "decreases" if sign < 0 else "increases"
-        claim = f"{cell.name}: activation ratio {word} with training tokens"
+        claim = f"{cell.name}: {quantity} {word} with training tokens"
         iv = trend_interval(cell.points, lvl, analysis.spec.skip_fraction)
         if iv is None:
             out.append(_check(claim, word, "too few checkpoints", "inconclusive"))
@@ -179,17 +179,38 @@ def deeper_sparser(analysis) -> list[dict]:
     return out
 
 
-def compare_with_paper(analysis) -> dict[str, Any]:
-    checks = trend_checks(analysis) + relu_below_silu_per_checkpoint(analysis) + relu_below_silu(analysis) + deeper_sparser(analysis) + limit_checks(analysis)
+def summarize(checks: list[dict], level: float, what: str = "trends") -> tuple[dict[str, int], str]:
+    """Counts of each verdict and the one-sentence summary of ``checks``."""
     counts = {v: sum(c["verdict"] == v for c in checks) for v in ("agrees", "disagrees", "inconclusive")}
-    level = f"{analysis.spec.level:.0%}"
+    lvl = f"{level:.0%}"
     if not checks:
-        summary = "No trend of the paper could be checked on these runs."
+        summary = f"No {what} of the paper could be checked on these runs."
     elif counts["agrees"] == len(checks):
-        summary = f"All {len(checks)} checked trends agree with the paper's within their {level} intervals."
+        summary = f"All {len(checks)} checked {what} agree with the paper's within their {lvl} intervals."
     else:
-        summary = (f"Of {len(checks)} checked trends, {counts['agrees']} agree with the paper's within their "
-                   f"{level} intervals, {counts['disagrees']} disagree and {counts['inconclusive']} are "
+        summary = (f"Of {len(checks)} checked {what}, {counts['agrees']} agree with the paper's within their "
+                   f"{lvl} intervals, {counts['disagrees']} disagree and {counts['inconclusive']} are "
                    "inconclusive (intervals too wide or limits not identified). "
                    "Tiny models trained on few tokens need not reproduce the paper's findings.")
-    return {"checks": checks, "counts": counts, "summary": summary}
+    return counts, summary
+
+
+def compare_inputs(inputs) -> dict[str, Any]:
+    """Does input sparsity (the kept share of projection inputs) follow the paper's trends of output
+    sparsity? The same checks on the input analysis, less the published limits (the paper has none for it)."""
+    checks = (trend_checks(inputs, "kept input share") + relu_below_silu_per_checkpoint(inputs)
+              + relu_below_silu(inputs) + deeper_sparser(inputs))
+    counts, summary = summarize(checks, inputs.spec.level)
+    return {"checks": checks, "counts": counts,
+            "summary": f"Input sparsity (kept share of projection inputs, checked against the paper's output-"
+                       f"sparsity trends): {summary}"}
+
+
+def compare_with_paper(analysis) -> dict[str, Any]:
+    checks = (trend_checks(analysis) + relu_below_silu_per_checkpoint(analysis) + relu_below_silu(analysis)
+              + deeper_sparser(analysis) + limit_checks(analysis))
+    counts, summary = summarize(checks, analysis.spec.level)
+    doc: dict[str, Any] = {"checks": checks, "counts": counts, "summary": summary}
+    if getattr(analysis, "inputs", None) is not None:
+        doc["inputs"] = compare_inputs(analysis.inputs)
+    return doc

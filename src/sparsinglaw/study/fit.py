@@ -41,12 +41,29 @@ class Analysis:
     widthdepth: list[dict] = field(default_factory=list)  # one group per (activation, N, tokens)
     scale: list[dict] = field(default_factory=list)  # one group per (activation, r, tokens)
     spec: FitSpec = field(default_factory=FitSpec)
+    # The same analysis of input sparsity (cells' kept shares of projection inputs), where it was tracked
+    inputs: Analysis | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": ANALYSIS_SCHEMA,
-                "cells": [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells],
-                "widthdepth": self.widthdepth, "scale": [_plain_scale(g) for g in self.scale],
-                "level": self.spec.level, "skip_fraction": self.spec.skip_fraction}
+        doc = {"schema": ANALYSIS_SCHEMA,
+               "cells": [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells],
+               "widthdepth": self.widthdepth, "scale": [_plain_scale(g) for g in self.scale],
+               "level": self.spec.level, "skip_fraction": self.spec.skip_fraction}
+        if self.inputs is not None:  # absent when input sparsity was not tracked: such files stay as they were
+            doc["inputs"] = self.inputs.input_section()
+        return doc
+
+    def input_section(self) -> dict[str, Any]:
+        """``fits.json``'s ``inputs``: this (input) analysis as a whole document, each model's row with its
+        weight bytes ratio per checkpoint beside the kept shares that were fitted."""
+        doc = self.to_dict()
+        del doc["schema"]
+        doc["quantity"] = "kept share of projection inputs (input CETT)"
+        for row, cell in zip(doc["cells"], self.cells):
+            row["bytes"] = [list(p) for p in cell.input_bytes]
+            row["bytes_intervals"] = [[t, *iv] for t, iv in sorted(cell.input_bytes_intervals.items())]
+            row["final_bytes_ratio"] = cell.input_bytes[-1][1] if cell.input_bytes else None
+        return doc
 
 
 def _cell_row(cell: CellData, fit: FitResult | None, failure: str | None) -> dict[str, Any]:
@@ -164,6 +181,9 @@ def analyze(cells: list[CellData], spec: FitSpec | None = None) -> Analysis:
             analysis.failures[cell.name] = str(err)
     analysis.widthdepth = widthdepth_groups(analysis)
     analysis.scale = scale_groups(analysis)
+    tracked = [c.input_cell() for c in cells if c.input_points]
+    if tracked:  # the input cells carry no input points, so this goes one level deep
+        analysis.inputs = analyze(tracked, analysis.spec)
     return analysis
 
 

@@ -1,7 +1,8 @@
 """The analysis stages of a study or tracked training run: everything the report shows, written as files.
 
 ``write_analysis(PATH)`` reads what the runs measured (``collect``), fits the laws (``fit``), checks the
-trends against the paper (``compare``), measures the probes on the last checkpoints (``probe``: loads the
+trends against the paper (``compare``; both again on input sparsity where it was tracked, under the key
+``inputs`` of ``fits.json`` and ``comparison.json``), measures the probes on the last checkpoints (``probe``: loads the
 models) and writes ``fits.json``, ``comparison.json``, ``paper.json``, ``setup.json`` and ``probes.json``
 (``sparsinglaw.layout``) into PATH. ``sparsinglaw study`` runs it after the cells; ``sparsinglaw report
 PATH --analyze`` runs it on a bare training run or a study written before these files existed.
@@ -29,6 +30,8 @@ def setup_document(analysis, info: dict) -> dict[str, Any]:
         track = cfg.track
         doc["track"] = {"mode": track.mode, "calibrate_last": track.calibrate_last, "p": track.p,
                         "max_tokens": track.max_tokens}
+        if track.input_sparsity:  # only then: setup files of studies without it stay as they were
+            doc["track"]["input_sparsity"] = True
         doc["data_source"] = (cfg.base.get("data") or {}).get("source", "builtin")
     return doc
 

@@ -1,4 +1,7 @@
-"""``sparsinglaw speed``: decode tokens/s and FFN latency, dense versus the sparse FFN path."""
+"""``sparsinglaw speed``: decode tokens/s and FFN or projection latency, dense versus the sparse path.
+
+Output thresholds run through the sparse FFNs (``sparse.speed``); input and combined thresholds through the
+input-sparse projections, all seven per block (``sparse.input_speed``)."""
 
 from __future__ import annotations
 
@@ -17,21 +20,25 @@ from sparsinglaw.cli.common import (
 )
 from sparsinglaw.errors import ConfigError
 
+INPUT_MAX_TOKENS, INPUT_MAX_SHARE = 4, 0.8  # sparse.input_sparse's MAX_TOKENS and DEFAULT_MAX_SHARE (no torch here)
+
 
 def register(sub) -> None:
-    parser = sub.add_parser("speed", help="decode speed and FFN latency, dense vs sparse FFNs (thresholds)",
+    parser = sub.add_parser("speed", help="decode speed, dense vs the sparse FFNs or input-sparse projections",
                             formatter_class=HelpFormatter)
     add_model_args(parser)
     group = parser.add_argument_group("sparsity")
-    group.add_argument("--thresholds", help="thresholds file or 'sparsinglaw measure --output' result (PPL-p%%)")
+    group.add_argument("--thresholds", help="thresholds file (output, input or combined kind) or a 'sparsinglaw "
+                       "measure --output' result (PPL-p%%); input and combined kinds run every projection sparsely")
     group.add_argument("--zeros-only", action="store_true",
                        help="drop exactly the neurons with h_i == 0 (ReLU models; ignores --thresholds)")
     # --max-tokens means evaluation tokens in measure, pareto, inputs and track; the fallback has its own names
     group.add_argument("--fallback-tokens", type=int, default=None,
-                       help="FFN calls with more tokens than this run dense (default: SparsePolicy's)")
+                       help="calls with more tokens than this run dense (default: SparsePolicy's; input "
+                            f"thresholds: at most {INPUT_MAX_TOKENS}, the default)")
     group.add_argument("--fallback-ratio", type=float, default=None,
-                       help="run dense when the union of active neurons exceeds this share of d_f "
-                            "(default: SparsePolicy's)")
+                       help="run dense when the union of active neurons exceeds this share of d_f (default: "
+                            f"SparsePolicy's; input thresholds: of kept inputs, default {INPUT_MAX_SHARE})")
     add_deprecated_alias(group, "--max-tokens", "--fallback-tokens", "fallback_tokens", type=int)
     add_deprecated_alias(group, "--max-ratio", "--fallback-ratio", "fallback_ratio", type=float)
     run_group = parser.add_argument_group("run")
@@ -73,15 +80,35 @@ def _prompts(tokenizer, prompt_len: int, count: int):
     return data.input_ids[:count]
 
 
-def run(args: argparse.Namespace) -> int:
-    from sparsinglaw.models.loading import load_model
-    from sparsinglaw.sparse.speed import compare_speed
-    from sparsinglaw.thresholds import Thresholds
+def _input_policy(args: argparse.Namespace) -> dict:
+    """max_share and max_tokens of the input-sparse projections from the fallback options."""
+    tokens = INPUT_MAX_TOKENS if args.fallback_tokens is None else args.fallback_tokens
+    share = INPUT_MAX_SHARE if args.fallback_ratio is None else args.fallback_ratio
+    if not 1 <= tokens <= INPUT_MAX_TOKENS:
+        raise ConfigError(f"--fallback-tokens must be in [1, {INPUT_MAX_TOKENS}] for input thresholds, got {tokens}")
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"--fallback-ratio must be in [0, 1], got {share}")
+    return {"max_share": share, "max_tokens": tokens}
 
-    sizes, policy = _batch_sizes(args.batch_sizes), _policy(args)
+
+def _load(args: argparse.Namespace):
+    """(thresholds or None for --zeros-only, whether they are input or combined ones)."""
+    from sparsinglaw.thresholds import Thresholds, load_thresholds
+
     if not args.thresholds and not args.zeros_only:
         raise ConfigError("pass --thresholds RESULT.json (from 'sparsinglaw measure -o') or --zeros-only")
-    thresholds = None if args.zeros_only else Thresholds.load(args.thresholds)
+    if args.zeros_only:
+        return None, False
+    thresholds = load_thresholds(args.thresholds)
+    return thresholds, not isinstance(thresholds, Thresholds)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.models.loading import load_model
+
+    sizes = _batch_sizes(args.batch_sizes)
+    thresholds, on_inputs = _load(args)
+    policy = _input_policy(args) if on_inputs else _policy(args)
     if args.output:
         from sparsinglaw.outputs import check_writable
 
@@ -90,10 +117,18 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=_torch_dtype(args.dtype), device_map=args.device_map)
     prompts = _prompts(tokenizer, args.prompt_len, max(sizes))
-    mode = "zeros-only (exact h != 0)" if args.zeros_only else f"thresholds {args.thresholds}"
-    report = compare_speed(model, thresholds, prompts=prompts, zeros_only=args.zeros_only, batch_sizes=sizes,
-                           new_tokens=args.new_tokens, repeats=args.repeats, policy=policy,
-                           model_name=args.model, mode=mode)
+    common = {"prompts": prompts, "batch_sizes": sizes, "new_tokens": args.new_tokens, "repeats": args.repeats,
+              "model_name": args.model}
+    if on_inputs:
+        from sparsinglaw.sparse.input_speed import compare_input_speed
+
+        report = compare_input_speed(model, thresholds, mode=f"{thresholds.kind} thresholds {args.thresholds}",
+                                     **policy, **common)
+    else:
+        from sparsinglaw.sparse.speed import compare_speed
+
+        mode = "zeros-only (exact h != 0)" if args.zeros_only else f"thresholds {args.thresholds}"
+        report = compare_speed(model, thresholds, zeros_only=args.zeros_only, policy=policy, mode=mode, **common)
     print_table(args, report.table())
     doc, moved = report.to_dict(), False
     if args.output:

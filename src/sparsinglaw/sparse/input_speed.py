@@ -1,0 +1,184 @@
+"""Decode tokens/s and projection latency, dense versus the input-sparse projections, side by side.
+
+The input-thresholds counterpart of ``sparse.speed``: ``compare_input_speed(model, thresholds)`` swaps in
+``sparse.input_sparse``'s modules once (input or combined thresholds: all seven projections of every block)
+and, per batch size, alternates greedy decodes of the plain model (the modules swapped out) with decodes on
+the sparse path; ratios are of medians over the repetitions, so a shared, noisy machine slows both alike.
+Only decode steps are timed (the prefill takes the masked dense fallback). Weight bytes per decode step are
+counted from the columns the modules actually read, plus every weight outside them (the output head, norms,
+one embedding row); ``bound`` = dense bytes over those, the speedup a purely memory-bound decode would see.
+Projection latency replays the inputs of real decode steps through each original projection and its
+sparse module, alternating call by call, and sums the median per-call times over projections (one step).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
+
+import torch
+
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.sparse.input_sparse import DEFAULT_MAX_SHARE, MAX_TOKENS, InputSparseHandle, sparsify_inputs
+from sparsinglaw.sparse.speed import greedy_decode
+
+BYTES_PER_WEIGHT = 4.0  # float32 weights
+
+
+@dataclass
+class InputSpeedRow:
+    batch: int
+    dense_tokens_per_s: float  # generated tokens (all sequences) per second of decode
+    sparse_tokens_per_s: float
+    dense_projection_ms: float  # all swapped projections of one decode step
+    sparse_projection_ms: float
+    kept_share: float  # kept (token, input) pairs over offered ones, decode steps
+    read_share: float  # weight columns read over the dense projections' (union over the batch)
+    sparse_share: float  # share of decode projection calls on the sparse path (else dense fallback)
+    bytes_ratio: float  # weight bytes per decode step (all weights) over the dense model's
+
+    @property
+    def decode_speedup(self) -> float:
+        return self.sparse_tokens_per_s / self.dense_tokens_per_s
+
+    @property
+    def projection_speedup(self) -> float:
+        return self.dense_projection_ms / self.sparse_projection_ms
+
+    @property
+    def bound(self) -> float:
+        return 1.0 / self.bytes_ratio
+
+    @property
+    def of_bound(self) -> float:
+        return self.decode_speedup / self.bound
+
+
+@dataclass
+class InputSpeedReport:
+    model: str
+    mode: str
+    threads: int
+    prompt_len: int
+    new_tokens: int
+    repeats: int
+    policy: dict
+    dense_mb_per_token: float
+    rows: list[InputSpeedRow] = field(default_factory=list)
+
+    def table(self) -> str:
+        head = (f"{self.model}: {self.mode}; {self.threads} threads, prompt {self.prompt_len}, {self.new_tokens} new "
+                f"tokens, medians of {self.repeats}; dense {self.dense_mb_per_token:.1f} MB of weights per step; "
+                "fallback " + ", ".join(f"{k}={v}" for k, v in self.policy.items()))
+        lines = [head, f"{'batch':>5} {'dense tok/s':>11} {'sparse tok/s':>12} {'speedup':>7} {'bound':>6} "
+                       f"{'of bound':>8} {'dense proj ms':>13} {'sparse proj ms':>14} {'kept':>5} {'read':>5} "
+                       f"{'sparse':>6}"]
+        for r in self.rows:
+            lines.append(f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} "
+                         f"{r.decode_speedup:>6.2f}x {r.bound:>5.2f}x {r.of_bound:>8.2f} {r.dense_projection_ms:>13.3f} "
+                         f"{r.sparse_projection_ms:>14.3f} {r.kept_share:>5.2f} {r.read_share:>5.2f} "
+                         f"{r.sparse_share:>6.2f}")
+        lines.append("speedup = sparse / dense tokens/s; bound = dense weight bytes per step over the sparse run's; "
+                     "kept = kept (token, input) pairs; read = weight columns read (union over the batch); sparse = "
+                     "share of projection calls on the sparse path (else dense fallback)")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for row, obj in zip(data["rows"], self.rows):
+            row.update(decode_speedup=obj.decode_speedup, projection_speedup=obj.projection_speedup,
+                       bound=obj.bound, of_bound=obj.of_bound)
+        return data
+
+
+def other_weights(model, handle: InputSparseHandle) -> int:
+    """Weights a decode step reads outside the swapped projections (head, norms, one embedding row)."""
+    from sparsinglaw.inputs.measure import other_weight_count
+
+    return other_weight_count(model, [SimpleNamespace(module=m.linear) for m in handle.modules.values()])
+
+
+def decode_projection_inputs(handle: InputSparseHandle, prompt: torch.Tensor, steps: int) -> list[list[torch.Tensor]]:
+    """Per swapped projection, its inputs in ``steps`` real decode steps (prefill excluded)."""
+    modules = list(handle.modules.values())
+    inputs: list[list[torch.Tensor]] = [[] for _ in modules]
+    record = [False]
+    hooks = [m.register_forward_pre_hook(
+        lambda _m, args, i=i: inputs[i].append(args[0].detach().clone()) if record[0] else None)
+        for i, m in enumerate(modules)]
+    try:
+        greedy_decode(handle.model, prompt, steps + 1, after_prefill=lambda: record.__setitem__(0, True))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return inputs
+
+
+def projection_latency(handle: InputSparseHandle, inputs: list[list[torch.Tensor]], repeats: int) -> tuple[float, float]:
+    """(dense, sparse) seconds of all swapped projections per decode step: per projection the median
+    per-call time, plain and sparse alternating call by call on the same input, summed."""
+    total = {"dense": 0.0, "sparse": 0.0}
+    with torch.inference_mode():
+        for module, xs in zip(handle.modules.values(), inputs):
+            times: dict[str, list[float]] = {"dense": [], "sparse": []}
+            order = (("dense", module.linear), ("sparse", module))
+            for rep in range(repeats):
+                for x in xs:
+                    for name, fn in order if rep % 2 == 0 else order[::-1]:
+                        start = time.perf_counter()
+                        fn(x)
+                        times[name].append(time.perf_counter() - start)
+            for name in total:
+                total[name] += statistics.median(times[name])
+    return total["dense"], total["sparse"]
+
+
+def _decode_row(handle: InputSparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int,
+                other_bytes: float) -> InputSpeedRow:
+    batch, steps = prompt.shape[0], new_tokens - 1
+    dense, sparse = [], []
+    for _ in range(repeats):
+        handle.set_enabled(False)
+        dense.append(greedy_decode(handle.model, prompt, new_tokens)[1])
+        handle.set_enabled(True)
+        sparse.append(greedy_decode(handle.model, prompt, new_tokens, after_prefill=handle.reset_counters)[1])
+    projected = handle.dense_weight_bytes(BYTES_PER_WEIGHT)
+    read = handle.weight_bytes_read(BYTES_PER_WEIGHT) / steps
+    stats = (handle.pair_share(), read / projected, 1.0 - handle.dense_share(),
+             (read + other_bytes) / (projected + other_bytes))
+    inputs = decode_projection_inputs(handle, prompt, steps=min(8, steps))
+    dense_ms, sparse_ms = projection_latency(handle, inputs, repeats)
+    generated = batch * steps
+    return InputSpeedRow(batch, generated / statistics.median(dense), generated / statistics.median(sparse),
+                         dense_ms * 1e3, sparse_ms * 1e3, *stats)
+
+
+def compare_input_speed(model, thresholds, *, prompts: torch.Tensor, batch_sizes: Sequence[int] = (1, 4),
+                        new_tokens: int = 32, repeats: int = 3, max_share: float = DEFAULT_MAX_SHARE,
+                        max_tokens: int = MAX_TOKENS, model_name: str = "in-memory", mode: str = "") -> InputSpeedReport:
+    """Dense versus input-sparse decode speed and projection latency at each batch size (prompts:
+    ``(N, prompt_len)``, the first ``batch`` rows are used). ``thresholds``: ``InputThresholds``,
+    ``CombinedThresholds`` or an ``inputs.MethodResult``."""
+    if new_tokens < 3 or repeats < 1:
+        raise ConfigError(f"need new_tokens >= 3 and repeats >= 1, got {new_tokens}, {repeats}")
+    if any(b < 1 for b in batch_sizes) or max(batch_sizes) > prompts.shape[0]:
+        raise ConfigError(f"batch sizes {list(batch_sizes)} need >= 1 and at most {prompts.shape[0]} prompts")
+    handle = sparsify_inputs(model, thresholds, max_share=max_share, max_tokens=max_tokens)
+    try:
+        other = other_weights(model, handle) * BYTES_PER_WEIGHT
+        report = InputSpeedReport(model_name, mode or getattr(thresholds, "kind", "input"), torch.get_num_threads(),
+                                  prompts.shape[1], new_tokens, repeats,
+                                  {"max_share": max_share, "max_tokens": max_tokens},
+                                  (handle.dense_weight_bytes(BYTES_PER_WEIGHT) + other) / 1e6)
+        greedy_decode(model, prompts[:1], 3)  # warm-up (builds the kernel, touches the column-major copies)
+        for batch in batch_sizes:
+            report.rows.append(_decode_row(handle, prompts[:batch], new_tokens, repeats, other))
+    finally:
+        handle.restore()
+    return report
+
+
+__all__ = ["InputSpeedReport", "InputSpeedRow", "compare_input_speed", "projection_latency"]

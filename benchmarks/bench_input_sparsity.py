@@ -1,168 +1,382 @@
-"""Input sparsity of every projection on SmolLM2-135M: thresholds, bytes read, decode speed.
+"""Input sparsity of every projection on SmolLM2-135M: side by side with output sparsity, and decode speed.
 
-    .venv/bin/python benchmarks/bench_input_sparsity.py                      # SmolLM2, PPL-1%, batch 1
+    .venv/bin/python benchmarks/bench_input_sparsity.py                      # SmolLM2, the whole run
     .venv/bin/python benchmarks/bench_input_sparsity.py --tiny               # tiny random Llama (smoke test)
 
-One run: ``measure_inputs`` solves PPL-p% for each method on ``--tokens`` tokens of built-in English text
-(the CETT-way per-projection thresholds, TEAL uniform, TEAL greedy) and reports kept shares and weight
-bytes per token; then batch-1 greedy decode of held-out text is timed, dense and with each method's
-thresholds on the input-sparse CPU path (``sparse.input_sparse``), interleaved over ``--repeats`` rounds
-(medians; ratios are of this run). Decode bytes per token are counted from the columns the sparse modules
-actually read after the prefill. Last, a per-projection microbenchmark on real decode inputs of the middle
-block. Float32 weights (4 bytes each), ``--threads`` threads for PyTorch (the kernel is single-threaded).
+One run, three parts (``--parts``):
+
+* ``side``: at PPL-p% for each ``--p`` on ``--tokens`` tokens of built-in English text: output-only
+  (``measure``, FFN neurons), input-only (``measure_inputs``: ours, TEAL-uniform, TEAL-greedy) and combined
+  (output at PPL-(p/2)% with ours at PPL-(p/2)%, the budget split). Each is then evaluated the same way on
+  the same tokens: the PPL ratio, the weight bytes a batch-1 decode step reads (input kinds: kept
+  (token, input) pairs per projection counted by ``sparse.input_sparse``'s modules; output-only: the FFN's
+  gate in full, up rows and down columns of the kept neurons, the ideal exact-selection kernel) and the
+  local lm-eval task (``sl_local_mc`` of tests/evaluation/conftest.py, ``--task-docs`` items, offline).
+* ``decode``: greedy decode of held-out text at batch 1 and 4: dense, PPL-1% input (ours) and PPL-1%
+  combined thresholds on the input-sparse CPU path, and llama.cpp's dense decode of the same GGUF at the
+  same threads (``--llama-python``: a Python with llama-cpp-python, a separate venv, never a dependency of
+  this package), interleaved over ``--repeats`` rounds (medians; ratios are of this run). Bytes per step are
+  counted from the columns the modules read; the bound is dense bytes over those. Also a breakdown of our
+  dense step: projections, output head, and the rest (attention math, norms, Python per layer).
+* ``micro``: per projection of the middle block, dense and input-sparse microseconds on real decode inputs
+  at batch 1 and 4.
+
+Float32 weights (4 bytes each), ``--threads`` threads for PyTorch (the kernel is single-threaded).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import torch
-from common import english, smollm2
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from sparsinglaw.data import build_eval_data, builtin_documents
-from sparsinglaw.inputs import InputConfig, measure_inputs
-from sparsinglaw.models.projections import find_projections, observe_outputs
-from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs
-from sparsinglaw.sparse.speed import greedy_decode
+import torch  # noqa: E402
+from common import GGUF, english, smollm2  # noqa: E402
+
+from sparsinglaw.data import build_eval_data, builtin_documents  # noqa: E402
+from sparsinglaw.engine import run_pass  # noqa: E402
+from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
+from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds  # noqa: E402
+from sparsinglaw.measure import MeasureConfig, measure  # noqa: E402
+from sparsinglaw.models import find_ffn_layers  # noqa: E402
+from sparsinglaw.models.projections import find_projections, observe_outputs  # noqa: E402
+from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs  # noqa: E402
+from sparsinglaw.sparse.input_speed import other_weights  # noqa: E402
+from sparsinglaw.sparse.speed import greedy_decode  # noqa: E402
+from sparsinglaw.thresholds import Thresholds, apply_thresholds  # noqa: E402
+
+BYTES = 4.0  # float32
+INPUT_METHODS = ("cett", "teal-uniform", "teal-greedy")
+LABELS = {"cett": "input: ours", "teal-uniform": "input: TEAL-uniform", "teal-greedy": "input: TEAL-greedy"}
 
 
 def tiny():
-    from helpers import random_eval_data, tiny_llama
+    from helpers import text_tokenizer, tiny_llama
 
-    model = tiny_llama(layers=4, hidden=256, inter=640, vocab=512)
-    return model, random_eval_data(n_sequences=8, seq_len=64, vocab=512), random_eval_data(1, 32, 512, seed=9).input_ids
-
-
-def decode_bytes(handle, other_bytes: float, steps: int, bytes_per_weight: float) -> float:
-    """Weight bytes read per decode step: columns the modules read (kept, or all when dense) x rows."""
-    read = 0.0
-    for m in handle.modules.values():
-        columns = m.counters.kept_inputs + m.counters.dense_calls * m.in_features
-        read += columns * m.out_features * bytes_per_weight
-    return read / steps + other_bytes
+    tokenizer = text_tokenizer()
+    return tiny_llama(layers=4, hidden=128, inter=320, vocab=len(tokenizer)), tokenizer
 
 
-def timed_decode(model, prompt, new_tokens, method=None, max_share=0.8, other_bytes=0.0, bytes_per_weight=4.0):
-    """(tokens/s of the decode steps, generated ids, (bytes per step, kept share of the sparse calls, share
-    of calls that fell back to dense) or None for the dense model). Counted after the prefill, before the
-    modules are restored (``restore`` empties the handle)."""
-    handle = None if method is None else sparsify_inputs(model, method, max_share=max_share)
+# ---- side by side -------------------------------------------------------------------------------------------
 
-    def reset():
-        for m in handle.modules.values():
-            m.counters.__init__()
+def calibrate(model, data, p: float, name: str) -> dict:
+    """Thresholds of every configuration at PPL-p%: output, the three input methods, combined."""
+    out = {}
+    result = measure(model, data, MeasureConfig(metric="pplp", p=p, ci_level=0.0), model_name=name)
+    out["output"] = Thresholds.from_result(result, "llama")
+    config = InputConfig(p=p, methods=INPUT_METHODS, batch_size=8, greedy_step=0.05, greedy_sequences=4)
+    inputs = measure_inputs(model, data, config, model_name=name)
+    for m in inputs.methods:
+        out[m.method] = InputThresholds.from_method(inputs, m)
+    half = measure(model, data, MeasureConfig(metric="pplp", p=p / 2, ci_level=0.0), model_name=name)
+    half_inputs = measure_inputs(model, data, InputConfig(p=p / 2, methods=("cett",), batch_size=8), model_name=name)
+    out["combined"] = CombinedThresholds(Thresholds.from_result(half, "llama"),
+                                         InputThresholds.from_method(half_inputs, half_inputs.methods[0]))
+    return out
 
+
+def dense_weight_bytes(model) -> tuple[float, float]:
+    """(all weights a dense decode step reads, those outside the seven projections), in bytes."""
+    from sparsinglaw.inputs.measure import other_weight_count
+
+    projections = find_projections(model)
+    other = other_weight_count(model, projections)
+    return (sum(p.parameters for p in projections) + other) * BYTES, other * BYTES
+
+
+def output_bytes(model, ratios: list[float], other: float) -> float:
+    """Output-only sparsity, ideal kernel: attention and gate in full, up rows and down columns of kept neurons."""
+    total = other
+    for p in find_projections(model):
+        share = ratios[p.block] if p.kind in ("up", "down") else 1.0
+        total += share * p.parameters * BYTES
+    return total
+
+
+def evaluate_config(model, data, thresholds, dense_nll: float, other: float) -> dict:
+    """PPL ratio and weight bytes per decode step of one configuration, on ``data``."""
+    import math
+
+    if isinstance(thresholds, Thresholds):
+        with apply_thresholds(model, thresholds) as stats:
+            nll = run_pass(model, data, 8).mean_nll
+        ratios = (stats.active / stats.total).tolist()
+        return {"ppl_ratio": math.exp(nll - dense_nll), "bytes": output_bytes(model, ratios, other),
+                "kept": float(stats.activation_ratio)}
+    handle = sparsify_inputs(model, thresholds)  # evaluation sequences take the (exact) masked dense product
     try:
-        ids, seconds = greedy_decode(model, prompt, new_tokens, after_prefill=reset if handle else None)
-        stats = None if handle is None else (decode_bytes(handle, other_bytes, new_tokens - 1, bytes_per_weight),
-                                             handle.kept_share(), handle.dense_share())
-        return (new_tokens - 1) / seconds, ids, stats
+        nll = run_pass(model, data, 8).mean_nll
     finally:
-        if handle is not None:
-            handle.restore()
+        handle.restore()
+    read = sum(m.counters.kept_pairs / m.counters.offered_pairs * m.in_features * m.out_features
+               for m in handle.modules.values()) * BYTES
+    return {"ppl_ratio": math.exp(nll - dense_nll), "bytes": read + other, "kept": handle.pair_share()}
 
 
-def microbenchmark(model, method, prompt, block: int, repeats: int = 200) -> list[dict]:
-    """Per projection of ``block``: dense and input-sparse microseconds on real decode inputs."""
-    projections = [p for p in find_projections(model) if p.block == block]
+def task_scores(model, tokenizer, thresholds, task_dir: Path, cache: Path) -> tuple[float, float, float]:
+    """(dense acc, sparse acc, sparse acc_norm) on the local multiple-choice task."""
+    from evaluation.conftest import TASK
+
+    from sparsinglaw.evaluate import evaluate_dense_and_sparse
+
+    report = evaluate_dense_and_sparse(model, tokenizer, thresholds, [TASK], include_path=[str(task_dir)],
+                                       batch_size=1, bootstrap_iters=0, use_cache=str(cache))
+    rows = {r.metric: r for r in report.rows}
+    return rows["acc"].dense, rows["acc"].sparse, rows["acc_norm"].sparse
+
+
+def side_by_side(model, tokenizer, data, args, name: str, workdir: Path) -> tuple[list[dict], dict]:
+    from evaluation.conftest import write_mc_task
+
+    import datasets.config
+
+    datasets.config.HF_DATASETS_CACHE = workdir / "hf_datasets"
+    task_dir = write_mc_task(workdir / "tasks", n=args.task_docs, seed=1)
+    dense_nll = run_pass(model, data, 8).mean_nll
+    dense_bytes, other = dense_weight_bytes(model)
+    rows, kept_thresholds = [], {}
+    for p in args.p:
+        started = time.perf_counter()
+        configs = calibrate(model, data, p, name)
+        print(f"PPL-{p:g}%: thresholds of {len(configs)} configurations in {time.perf_counter() - started:.0f} s",
+              flush=True)
+        kept_thresholds[p] = configs
+        for key, thresholds in configs.items():
+            row = evaluate_config(model, data, thresholds, dense_nll, other)
+            dense_acc, acc, acc_norm = task_scores(model, tokenizer, thresholds, task_dir, workdir / "lm_cache")
+            rows.append({"p": p, "config": LABELS.get(key, key), "ppl_ratio": row["ppl_ratio"],
+                         "mb_per_token": row["bytes"] / 1e6, "bytes_ratio": row["bytes"] / dense_bytes,
+                         "kept": row["kept"], "acc": acc, "acc_norm": acc_norm, "dense_acc": dense_acc})
+            print_side_row(rows[-1])
+    return rows, kept_thresholds
+
+
+def print_side_row(r: dict) -> None:
+    print(f"  p={r['p']:<4g} {r['config']:<22} PPL ratio {r['ppl_ratio']:.4f}  {r['mb_per_token']:7.1f} MB/token "
+          f"({r['bytes_ratio']:.3f} of dense)  kept {r['kept']:.3f}  acc {r['acc']:.3f} (dense {r['dense_acc']:.3f}) "
+          f"acc_norm {r['acc_norm']:.3f}", flush=True)
+
+
+# ---- decode -------------------------------------------------------------------------------------------------
+
+LLAMA_SERVER = r"""
+import json, sys, time
+import numpy as np
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_threads=int(sys.argv[2]), n_threads_batch=int(sys.argv[2]), n_ctx=512,
+            verbose=False)
+print("ready", flush=True)
+for line in sys.stdin:
+    prompt, new_tokens = json.loads(line)
+    llm.reset()
+    llm.eval(prompt)
+    token, seconds = int(np.argmax(llm.scores[llm.n_tokens - 1])), 0.0
+    for _ in range(new_tokens - 1):
+        start = time.perf_counter()
+        llm.eval([token])
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        seconds += time.perf_counter() - start
+    print(json.dumps((new_tokens - 1) / seconds), flush=True)
+"""
+
+
+class LlamaCpp:
+    """llama.cpp's dense decode of the GGUF in a separate Python (llama-cpp-python), one process for the run."""
+
+    def __init__(self, python: str, gguf: Path, threads: int, wait_s: float = 0.0):
+        deadline = time.time() + wait_s  # the package may still be compiling (a 6+ minute build)
+        while subprocess.run([python, "-c", "import llama_cpp"], capture_output=True).returncode != 0:
+            if time.time() > deadline:
+                raise RuntimeError(f"{python} cannot import llama_cpp: pip install llama-cpp-python there")
+            time.sleep(30)
+        self.proc = subprocess.Popen([python, "-c", LLAMA_SERVER, str(gguf), str(threads)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("llama-cpp-python did not start")
+
+    def tokens_per_s(self, prompt: list[int], new_tokens: int) -> float:
+        self.proc.stdin.write(json.dumps([prompt, new_tokens]) + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def dense_step_breakdown(model, prompt, steps: int = 16) -> dict:
+    """ms of one dense batch-1 decode step: all of it, the seven projections, the output head, the rest."""
+    projections = find_projections(model)
     inputs = {p.index: [] for p in projections}
-    with observe_outputs(projections, lambda p, x, y: inputs[p.index].append(x.reshape(-1, x.shape[-1]).clone())):
-        greedy_decode(model, prompt, 17)
-    rows = {r.name: r for r in method.projections}
+    with observe_outputs(projections, lambda p, x, y: inputs[p.index].append(x.clone())):
+        greedy_decode(model, prompt, steps + 1)
+    _, seconds = greedy_decode(model, prompt, steps + 1)
+    head = model.get_output_embeddings()
+    hidden = torch.randn(1, 1, head.in_features)
+    with torch.inference_mode():
+        proj = sum(statistics.median(_times(p.module, inputs[p.index][1:])) for p in projections)
+        head_s = statistics.median(_times(head, [hidden] * 8))
+    step = seconds / steps
+    return {"step_ms": step * 1e3, "projections_ms": proj * 1e3, "head_ms": head_s * 1e3,
+            "rest_ms": (step - proj - head_s) * 1e3}
+
+
+def _times(fn, xs) -> list[float]:
     out = []
-    for p in projections:
-        xs = [x for x in inputs[p.index] if x.shape[0] == 1][:16]
-        row = rows[p.name]
-        norms = p.down_column_norms() if method.method == "cett" else None
-        sparse = InputSparseLinear(p.module, row.threshold, norms, max_share=1.0)
-        with torch.inference_mode():
+    for x in xs:
+        start = time.perf_counter()
+        fn(x)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def decode_prompts(tokenizer) -> torch.Tensor:
+    """Four held-out prompts of 32 tokens (the last built-in documents; calibration reads the first)."""
+    return build_eval_data(tokenizer, builtin_documents()[-20:], seq_len=32, max_tokens=32 * 4).input_ids[:4]
+
+
+def decode_benchmark(model, tokenizer, configs: dict, args, dense_bytes: float) -> list[dict]:
+    """Interleaved rounds: dense, each configuration on the input-sparse path, llama.cpp (batch 1)."""
+    prompts = decode_prompts(tokenizer)
+    handles = {}
+    for key, thresholds in configs.items():  # built once; swapped in and out around each decode
+        handles[key] = sparsify_inputs(model, thresholds, max_share=args.max_share)
+        handles[key].set_enabled(False)
+    other = other_weights(model, next(iter(handles.values()))) * BYTES
+    llama = LlamaCpp(args.llama_python, GGUF, args.threads, args.llama_wait) if args.llama_python else None
+    rows = []
+    try:
+        greedy_decode(model, prompts[:1], 3)
+        for batch in (1, 4):
+            prompt = prompts[:batch]
+            speeds = {k: [] for k in ["dense", *handles, *(["llama.cpp"] if llama and batch == 1 else [])]}
+            read = {}
+            for _ in range(args.repeats):
+                speeds["dense"].append(_decode_tps(model, prompt, args.new_tokens))
+                for key, handle in handles.items():
+                    handle.set_enabled(True)
+                    speeds[key].append(_decode_tps(model, prompt, args.new_tokens, handle.reset_counters))
+                    read[key] = (handle.weight_bytes_read(BYTES) / (args.new_tokens - 1), handle.pair_share(),
+                                 1 - handle.dense_share())
+                    handle.set_enabled(False)
+                if "llama.cpp" in speeds:
+                    speeds["llama.cpp"].append(llama.tokens_per_s(prompt[0].tolist(), args.new_tokens))
+            dense_tps = statistics.median(speeds["dense"])
+            for key, values in speeds.items():
+                tps = statistics.median(values)
+                row = {"batch": batch, "config": key, "tokens_per_s": tps, "ratio": tps / dense_tps, "runs": values}
+                if key in read:
+                    used, kept, sparse_share = read[key]
+                    bound = dense_bytes / (used + other)
+                    row.update(mb_per_token=(used + other) / 1e6, bound=bound, of_bound=tps / dense_tps / bound,
+                               kept=kept, sparse_share=sparse_share)
+                rows.append(row)
+                print_decode_row(row)
+    finally:
+        for handle in handles.values():
+            handle.restore()
+        if llama:
+            llama.close()
+    return rows
+
+
+def _decode_tps(model, prompt, new_tokens, after_prefill=None) -> float:
+    _, seconds = greedy_decode(model, prompt, new_tokens, after_prefill=after_prefill)
+    return prompt.shape[0] * (new_tokens - 1) / seconds
+
+
+def print_decode_row(r: dict) -> None:
+    extra = (f"  {r['mb_per_token']:6.1f} MB/step  bound {r['bound']:.2f}x  of bound {r['of_bound']:.2f}  kept "
+             f"{r['kept']:.2f}  sparse calls {r['sparse_share']:.2f}") if "bound" in r else ""
+    print(f"  batch {r['batch']} {r['config']:<10} {r['tokens_per_s']:7.1f} tok/s  x{r['ratio']:.2f}{extra}", flush=True)
+
+
+# ---- micro --------------------------------------------------------------------------------------------------
+
+def microbenchmark(model, thresholds: InputThresholds, prompts, block: int, repeats: int = 200) -> list[dict]:
+    """Per projection of ``block``, batch 1 and 4: dense and input-sparse microseconds on real decode inputs."""
+    projections = [p for p in find_projections(model) if p.block == block]
+    rows = {r["name"]: r for r in thresholds.projections}
+    out = []
+    for batch in (1, 4):
+        inputs = {p.index: [] for p in projections}
+        with observe_outputs(projections, lambda p, x, y: inputs[p.index].append(x.reshape(-1, x.shape[-1]).clone())):
+            greedy_decode(model, prompts[:batch], 17)
+        for p in projections:
+            xs = [x for x in inputs[p.index] if x.shape[0] == batch][:16]
+            norms = p.down_column_norms() if thresholds.weighted else None
+            sparse = InputSparseLinear(p.module, rows[p.name]["threshold"], norms, max_share=1.0)
             times = {}
-            for name, f in (("dense", p.module), ("sparse", sparse)):
-                for x in xs:
-                    f(x)
-                start = time.perf_counter()
-                for _ in range(repeats // len(xs)):
+            with torch.inference_mode():
+                for name, f in (("dense", p.module), ("sparse", sparse)):
                     for x in xs:
                         f(x)
-                times[name] = (time.perf_counter() - start) / (repeats // len(xs) * len(xs)) * 1e6
-        kept = sparse.counters.kept_inputs / max(sparse.counters.sparse_calls, 1) / p.in_features
-        out.append({"projection": p.kind, "shape": f"{p.out_features}x{p.in_features}", "kept": kept,
-                    "dense_us": times["dense"], "sparse_us": times["sparse"], "speedup": times["dense"] / times["sparse"],
-                    "bound": 1 / kept if kept > 0 else float("inf")})
+                    runs = [sum(_times(f, xs)) / len(xs) for _ in range(max(repeats // len(xs), 1))]
+                    times[name] = statistics.median(runs) * 1e6
+            kept = sparse.counters.kept_inputs / max(sparse.counters.sparse_calls, 1) / p.in_features
+            out.append({"batch": batch, "projection": p.kind, "shape": f"{p.out_features}x{p.in_features}",
+                        "read": kept, "dense_us": times["dense"], "sparse_us": times["sparse"],
+                        "speedup": times["dense"] / times["sparse"], "bound": 1 / kept if kept > 0 else float("inf")})
+            r = out[-1]
+            print(f"  batch {batch} {r['projection']:<5} {r['shape']:>9} read {r['read']:.2f}  dense "
+                  f"{r['dense_us']:7.1f} us  sparse {r['sparse_us']:7.1f} us  x{r['speedup']:.2f} (bound "
+                  f"{r['bound']:.2f})", flush=True)
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="a tiny random Llama instead of SmolLM2 (smoke test)")
-    ap.add_argument("--tokens", type=int, default=512, help="calibration tokens (PPL-p%% search)")
-    ap.add_argument("--p", type=float, default=1.0)
-    ap.add_argument("--methods", nargs="+", default=["cett", "teal-uniform", "teal-greedy"])
+    ap.add_argument("--parts", default="side,decode,micro")
+    ap.add_argument("--tokens", type=int, default=2048, help="calibration and PPL tokens")
+    ap.add_argument("--p", type=float, nargs="+", default=[1.0, 5.0])
+    ap.add_argument("--task-docs", type=int, default=200, help="items of the local lm-eval task")
     ap.add_argument("--new-tokens", type=int, default=48)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-share", type=float, default=0.8, help="dense fallback above this kept share")
+    ap.add_argument("--llama-python", help="a Python with llama-cpp-python (e.g. /work/bench-venv/bin/python)")
+    ap.add_argument("--llama-wait", type=float, default=0.0, help="seconds to wait for llama_cpp to import")
     ap.add_argument("--output", help="write every number as JSON here")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
 
     torch.set_num_threads(args.threads)
-    if args.tiny:
-        model, data, prompt = tiny()
-        name = "tiny random Llama"
-    else:
-        model, tokenizer = smollm2(args.threads)
-        data = english(tokenizer, args.tokens, seq_len=64)
-        prompt = build_eval_data(tokenizer, builtin_documents()[-20:], seq_len=32, max_tokens=32).input_ids[:1]
-        name = "SmolLM2-135M-Instruct"
-    started = time.perf_counter()
-    config = InputConfig(p=args.p, methods=tuple(args.methods), batch_size=8, greedy_step=0.05, greedy_sequences=4)
-    result = measure_inputs(model, data, config, model_name=name)
-    print(f"thresholds: {result.forward_passes} passes in {time.perf_counter() - started:.0f} s")
-    print(result.table(), "\n")
-
-    speeds: dict[str, list[float]] = {"dense": []}
-    decode_stats: dict[str, tuple] = {}
-    for _ in range(args.repeats):  # interleaved, so drifts of the shared machine hit every row alike
-        tps, dense_ids, _ = timed_decode(model, prompt, args.new_tokens)
-        speeds["dense"].append(tps)
-        for m in result.methods:
-            tps, ids, stats = timed_decode(model, prompt, args.new_tokens, m, args.max_share,
-                                           result.other_bytes_per_token, result.bytes_per_weight)
-            speeds.setdefault(m.method, []).append(tps)
-            decode_stats[m.method] = (stats, float((ids == dense_ids).float().mean()))
-    dense_tps = statistics.median(speeds["dense"])
-    steps = args.new_tokens - 1
-    rows = [{"method": "dense", "tokens_per_s": dense_tps, "ratio": 1.0, "mb_per_token": result.dense_bytes_per_token / 1e6,
-             "bound": 1.0, "of_bound": 1.0}]
-    for m in result.methods:
-        (used, kept, dense_share), same = decode_stats[m.method]
-        tps = statistics.median(speeds[m.method])
-        bound = result.dense_bytes_per_token / used
-        rows.append({"method": m.method, "tokens_per_s": tps, "ratio": tps / dense_tps, "mb_per_token": used / 1e6,
-                     "bound": bound, "of_bound": tps / dense_tps / bound, "ppl_ratio": m.ppl_ratio,
-                     "decode_kept_share": kept, "dense_fallback_share": dense_share, "same_tokens_as_dense": same})
-    print(f"batch-1 decode, {steps} steps, {args.threads} thread(s), medians of {args.repeats} interleaved rounds")
-    print("MB/tok: weight bytes read per decode step; bound: dense bytes over those; kept: inputs kept in the sparse "
-          "calls; dense: share of calls that fell back to dense; same: generated tokens equal to dense's")
-    print(f"{'method':<14} {'tok/s':>7} {'ratio':>6} {'MB/tok':>7} {'bound':>6} {'of bound':>8} {'PPL ratio':>9} "
-          f"{'kept':>5} {'dense':>5} {'same':>5}")
-    for r in rows:
-        print(f"{r['method']:<14} {r['tokens_per_s']:>7.2f} {r['ratio']:>6.3f} {r['mb_per_token']:>7.1f} "
-              f"{r['bound']:>6.2f} {r['of_bound']:>8.2f} {r.get('ppl_ratio', 1.0):>9.4f} "
-              f"{r.get('decode_kept_share', 1.0):>5.2f} {r.get('dense_fallback_share', 0.0):>5.2f} "
-              f"{r.get('same_tokens_as_dense', 1.0):>5.2f}")
-    block = len(model.model.layers) // 2
-    micro = microbenchmark(model, result.methods[0], prompt, block)
-    print(f"\nper-projection microbenchmark, block {block}, {result.methods[0].method} thresholds, batch 1")
-    for r in micro:
-        print(f"{r['projection']:<5} {r['shape']:>9} kept {r['kept']:.2f}  dense {r['dense_us']:7.1f} us  "
-              f"sparse {r['sparse_us']:7.1f} us  speedup {r['speedup']:.2f} (bound {r['bound']:.2f})")
+    model, tokenizer = tiny() if args.tiny else smollm2(args.threads)
+    name = "tiny random Llama" if args.tiny else "SmolLM2-135M-Instruct"
+    data = english(tokenizer, args.tokens, seq_len=128 if not args.tiny else 64)
+    doc: dict = {"model": name, "threads": args.threads, "tokens": int(data.input_ids.numel()),
+                 "loaded": "cores shared with a background job: timings are loaded"}
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"{name}: side by side at PPL-p% on {doc['tokens']} tokens", flush=True)
+        rows, configs = side_by_side(model, tokenizer, data, args, name, Path(tmp)) if "side" in parts else ([], {})
+        doc["side_by_side"] = rows
+    if not configs:  # decode and micro alone: PPL-1% thresholds of ours and combined only
+        configs = {1.0: calibrate(model, data, 1.0, name)}
+    chosen = configs.get(1.0, next(iter(configs.values())))
+    dense_bytes, _ = dense_weight_bytes(model)
+    prompts = decode_prompts(tokenizer)
+    if "decode" in parts:
+        print(f"decode, {args.threads} thread(s), medians of {args.repeats} interleaved rounds (loaded machine)")
+        doc["breakdown"] = dense_step_breakdown(model, prompts[:1])
+        print("  dense step: " + ", ".join(f"{k} {v:.2f}" for k, v in doc["breakdown"].items()), flush=True)
+        doc["decode"] = decode_benchmark(model, tokenizer, {"input": chosen["cett"], "combined": chosen["combined"]},
+                                         args, dense_bytes)
+    if "micro" in parts:
+        block = len(model.model.layers) // 2
+        print(f"per-projection microbenchmark, block {block}, PPL-1% ours (input)")
+        doc["micro"] = microbenchmark(model, chosen["cett"], prompts, block)
     if args.output:
-        with open(args.output, "w") as f:
-            json.dump({"measure": result.to_dict(), "decode": rows, "micro": micro, "speeds": speeds}, f, indent=2)
+        Path(args.output).write_text(json.dumps(doc, indent=2, default=float))
 
 
 if __name__ == "__main__":

@@ -134,3 +134,28 @@ def test_speed_cli_refuses_fallback_tokens_above_the_kernel_limit(model_dir, cap
                  "--fallback-tokens", "9", *RUN])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(errors) == 1 and "--fallback-tokens must be in [1, 4]" in errors[0]
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_output_rule_keeps_what_both_rules_keep_and_counts_pairs(native, weighted):
+    from sparsinglaw.sparse import input_sparse
+    from sparsinglaw.sparse.input_sparse import InputSparseLinear
+
+    if native and input_sparse.kernels() is None:
+        pytest.skip("no C compiler")
+    torch.manual_seed(2)
+    lin = torch.nn.Linear(120, 40, bias=False)
+    x = torch.randn(3, 120)
+    norms = lin.weight.detach().norm(dim=0)
+    first = float((x.abs() * (norms if weighted else 1)).flatten().quantile(0.5))
+    second = float((x.abs() * norms).flatten().quantile(0.6))
+    module = InputSparseLinear(lin, first, norms if weighted else None, max_share=1.0, native=native,
+                               output_rule=(second, norms))
+    keep = (x.abs() * (norms if weighted else 1) >= first) & (x.abs() * norms >= second)
+    with torch.no_grad():
+        got = module(x)
+        want = lin(x * keep)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert module.counters.sparse_calls == 1 and module.counters.kept_pairs == int(keep.sum())
+    assert module.counters.kept_inputs == int(keep.any(dim=0).sum()) < 120

@@ -75,6 +75,11 @@ def test_the_verdicts_on_input_sparsity_are_written_and_reported(input_study):
         assert int(row[2]) == len(doc["points"])
         assert _num(row[4]) == pytest.approx(doc["points"][-1][1], rel=1e-5)
         assert _num(row[7]) == pytest.approx(doc["final_bytes_ratio"], rel=1e-5)
+    page = Path(summary["report"]).read_text(encoding="utf-8")
+    assert 'id="fig-7_input_kept_share"' in page
+    figure_rows = (Path(summary["report"]).parent / "7_input_kept_share.csv").read_text().splitlines()
+    measured = [r.split(",") for r in figure_rows[1:] if r.split(",")[1] == "measured"]
+    assert len(measured) == sum(len(doc["points"]) for doc in fits.values())
     setup = json.loads((Path(cfg.out_dir) / "setup.json").read_text())
     assert setup["track"]["input_sparsity"] is True
 

@@ -221,7 +221,9 @@ def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
     if pair is not None:
         figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
     figs.append(sf.dead_figure(data, out))
-    return figs
+    from sparsinglaw.report.inputs import input_figures  # the input-sparsity section's (none when not tracked)
+
+    return figs + input_figures(data, out)
 
 
 def _not_drawn(data: StudyData) -> list[str]:

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sparsinglaw.report import html as page
-from sparsinglaw.report.data import IntervalView, StudyData
+from sparsinglaw.report import study_figures as sf
+from sparsinglaw.report.data import CellView, FitView, IntervalView, StudyData
+
+FIGURE = "7_input_kept_share"
 
 NOT_TRACKED = ("Input sparsity was not tracked: run `sparsinglaw track RUN_DIR --input-sparsity` (a study: "
                "track.input_sparsity = true), then `sparsinglaw report PATH --analyze`.")
@@ -35,6 +40,22 @@ def _limit(row: dict) -> tuple[Any, Any, Any, str]:
     return limit.get("estimate"), iv.get("low"), iv.get("high"), limit.get("describe", "")
 
 
+def _section(data: StudyData) -> dict | None:
+    section = data.fits_doc.get("inputs")
+    return section if section and section.get("cells") else None
+
+
+def input_figures(data: StudyData, out: Path) -> list[sf.Figure]:
+    """The kept input share of every model against tokens with its fitted law (none when not tracked)."""
+    section = _section(data)
+    if section is None:
+        return []
+    view = SimpleNamespace(cells=[CellView.from_dict(c) for c in section["cells"]],
+                           fits={c["cell"]: FitView.from_dict(c["fit"]) for c in section["cells"] if c.get("fit")},
+                           level=float(section.get("level", data.level)))
+    return [sf.curves_figure(view, out, quantity="kept input share", name=FIGURE)]
+
+
 def model_rows(section: dict) -> list[list[Any]]:
     rows = []
     for row in section["cells"]:
@@ -60,15 +81,15 @@ def verdicts_html(verdicts: dict) -> str:
 def inputs_html(data: StudyData) -> str:
     """The section: the verdicts on input sparsity, then one row per model (kept share and weight bytes ratio
     at the first and last checkpoint with the last one's interval, the fitted law's limit)."""
-    section, verdicts = data.fits_doc.get("inputs"), (data.comparison or {}).get("inputs")
+    section, verdicts = _section(data), (data.comparison or {}).get("inputs")
     parts = ['<h2 id="input-sparsity">Input sparsity</h2>']
-    if not section or not section.get("cells"):
+    if section is None:
         return parts[0] + page._one_line(NOT_TRACKED)
     lvl = f"{float(section.get('level', data.level)):.0%}"
     parts.append(f"<p>The kept share of every projection's inputs (q, k, v, o, gate, up, down) at the input "
                  f"CETT, tracked in the output metric's mode; the paper's laws fitted to it as to the activation "
-                 f"ratio, and the paper's trends of output sparsity checked on it. Bytes: weight bytes read per "
-                 f"token over the dense model's. Intervals: {lvl}.</p>")
+                 f"ratio (figure {FIGURE}), and the paper's trends of output sparsity checked on it. Bytes: weight "
+                 f"bytes read per token over the dense model's. Intervals: {lvl}.</p>")
     if verdicts:
         parts.append(verdicts_html(verdicts))
     parts.append(page.table("inputs", ["cell", "activation", "checkpoints", "first kept share", "final kept share",
@@ -77,4 +98,4 @@ def inputs_html(data: StudyData) -> str:
     return "".join(parts)
 
 
-__all__ = ["NOT_TRACKED", "inputs_html", "model_rows"]
+__all__ = ["FIGURE", "NOT_TRACKED", "input_figures", "inputs_html", "model_rows"]

@@ -177,7 +177,10 @@ def _cell_series(ax, cell, color, level: float, rows: list) -> None:
     rows += [[cell.name, "measured", x, y, *(iv or (None, None))] for x, y, iv in zip(t, a, ivs)]
 
 
-def curves_figure(analysis, out: Path) -> Figure:
+def curves_figure(analysis, out: Path, quantity: str = "activation ratio",
+                  name: str = "2_activation_vs_tokens") -> Figure:
+    """Each model's tracked ``quantity`` against training tokens with its fitted law (the input-sparsity
+    section draws the kept input share with it, under another ``name``)."""
     acts = list(dict.fromkeys(c.activation for c in analysis.cells))
     fig, axes = plt.subplots(1, len(acts), figsize=(6.5 * len(acts), 4.2), squeeze=False)
     rows, level = [], analysis.level
@@ -205,11 +208,11 @@ def curves_figure(analysis, out: Path) -> Figure:
             pad = max(0.02, 0.15 * (hi - lo))
             ax.set_ylim(max(0.0, lo - pad), min(1.0, hi + pad))
         ax.set_xlabel("training tokens")
-        ax.set_ylabel("activation ratio (tracked)")
+        ax.set_ylabel(f"{quantity} (tracked)")
         ax.set_title({"relu": "ReLU", "silu": "SiLU"}.get(act, act))
         _legend(ax, 7)
-    return _finish(fig, out, "2_activation_vs_tokens", "Activation ratio versus training tokens",
-                   f"Each model's tracked activation ratio at every checkpoint (bars: its {level:.0%} interval from "
+    return _finish(fig, out, name, f"{quantity[0].upper()}{quantity[1:]} versus training tokens",
+                   f"Each model's tracked {quantity} at every checkpoint (bars: its {level:.0%} interval from "
                    f"resampling validation sequences, where recorded) with the paper's law fitted after warmup and "
                    f"its {level:.0%} bootstrap band (clipped to the axes), one panel per activation.",
                    ["cell", "series", "tokens", "activation_ratio", "low", "high"], rows)

@@ -10,6 +10,7 @@ the cell's activation, shape and token budget filled in. A shape may list ``acti
     activations = ["relu", "silu"]
     token_budgets = [65536]
     launcher = "sequential"          # or "torchrun" (each cell: torchrun --nproc_per_node N)
+    jobs = 1                          # cells at once, each in its own process (threads = torch threads each)
 
     [[shapes]]
     n_params = 1e5
@@ -90,7 +91,8 @@ class StudyConfig(Config):
     fit: FitSpec = field(default_factory=FitSpec)
     launcher: str = "sequential"
     nproc: int = 1  # processes per cell under torchrun
-    threads: int = 0  # torch CPU threads (0: leave as is)
+    threads: int = 0  # torch CPU threads (0: leave as is), per process
+    jobs: int = 1  # cells run at once, each in a process of its own (study.parallel); 1: one after another
 
     @classmethod
     def presets(cls) -> dict[str, Any]:
@@ -109,6 +111,7 @@ class StudyConfig(Config):
             (self.launcher in LAUNCHERS, f"launcher={self.launcher!r} is not one of {', '.join(LAUNCHERS)}"),
             (self.nproc >= 1, f"nproc={self.nproc!r} must be >= 1"),
             (self.threads >= 0, f"threads={self.threads!r} must be >= 0"),
+            (isinstance(self.jobs, int) and self.jobs >= 1, f"jobs={self.jobs!r} must be a whole number >= 1"),
             (isinstance(self.base, dict), "base must be a table of training settings"),
         ]
         for ok, message in checks:
@@ -227,7 +230,7 @@ def demo_preset() -> StudyConfig:
     base = _english_base(seq_len=256, batch_size=8, checkpoint=65_536, vocab=2048, valid_tokens=16_384)
     return StudyConfig(
         name="demo", out_dir="runs/demo", activations=["relu", "silu"], shapes=[ShapeSpec(1.9e5, 16)],
-        token_budgets=[1_048_576], base=base,
+        token_budgets=[1_048_576], base=base, threads=1, jobs=2,  # both cells at once, one thread each
         track=TrackSettings(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
         fit=FitSpec(n_boot=100, skip_fraction=0.25, pareto_points=3, pretrained=default_pretrained(), pretrained_act="silu",
                     pareto_tokens=2048),

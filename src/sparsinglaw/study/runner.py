@@ -15,7 +15,8 @@ Layout of ``OUT_DIR``::
 A cell is finished when its ``study_cell.json`` matches its config fingerprint: it is skipped. Otherwise
 it is trained (the trainer resumes from the cell's last complete checkpoint, so no step is trained twice)
 and its checkpoints are tracked (measurements already in the store are kept). Cells run one after another
-in this process, or each under ``torchrun --nproc_per_node N -m sparsinglaw.cli.train`` (then tracked here).
+in this process, or each under ``torchrun --nproc_per_node N -m sparsinglaw.cli.train`` (then tracked here),
+or ``jobs`` at a time, each in a process of its own (``sparsinglaw.study.parallel``).
 """
 
 from __future__ import annotations
@@ -104,9 +105,9 @@ def guard_study_dir(cfg: StudyConfig, force: bool = False) -> None:
     if path.is_file() and not force:
         old = load_study(path).to_dict()
         new = cfg.to_dict()
-        for d in (old, new):
-            d.pop("out_dir")
-            d.pop("threads")
+        for d in (old, new):  # where and how fast it runs is not what it computes
+            for key in ("out_dir", "threads", "jobs"):
+                d.pop(key, None)
         if old != new:
             raise ConfigError(f"{out} holds a study with a different config ({path}); use another out_dir or --force")
     cfg.save(path)
@@ -234,14 +235,22 @@ def run_cells(cfg: StudyConfig, *, force: bool = False, echo=print, timer: Timer
     shared_tokenizer(cfg)
     cells = cfg.cells()
     counts = {"cells": len(cells), "run": 0, "skipped": 0}
+    pending = []
     for i, cell in enumerate(cells, 1):
         if is_done(cell):
             counts["skipped"] += 1
             echo(f"[{i}/{len(cells)}] {cell.name}: finished earlier, skipped")
-            continue
+        else:
+            pending.append((i, cell))
+    counts["run"] = len(pending)
+    if cfg.jobs > 1 and len(pending) > 1:  # independent cells side by side, one process each
+        from sparsinglaw.study.parallel import run_parallel
+
+        run_parallel(cfg, pending, timer or Timer(), echo)
+        return counts
+    for i, cell in pending:
         echo(f"[{i}/{len(cells)}] {cell.name}: training and tracking")
         run_cell(cell, cfg, timer)
-        counts["run"] += 1
     return counts
 
 

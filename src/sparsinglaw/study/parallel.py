@@ -1,0 +1,123 @@
+"""Cells side by side: ``StudyConfig.jobs`` cells at once, each trained and tracked in a process of its own.
+
+Tiny models do not use more than one CPU thread well (their matrices are 64 wide), so on a machine with
+several cores a study is faster running independent cells in parallel, one thread each, than one cell at a
+time on all threads. Each child process runs ``python -m sparsinglaw.study.parallel STUDY_TOML CELL`` (the
+same ``run_cell`` the sequential runner calls: resumable, finished when ``study_cell.json`` is written),
+logs to ``cells/CELL.log`` and leaves its stage times in ``cells/CELL.timings.json``, which the parent adds
+to the study's ``timings.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sparsinglaw.errors import SparsingLawError
+
+log = logging.getLogger("sparsinglaw")
+
+POLL_SECONDS = 0.5
+
+
+def cell_log(out_dir: Path, name: str) -> Path:
+    return Path(out_dir) / "cells" / f"{name}.log"
+
+
+def cell_timings(out_dir: Path, name: str) -> Path:
+    return Path(out_dir) / "cells" / f"{name}.timings.json"
+
+
+def _start(study_file: Path, out_dir: Path, name: str) -> subprocess.Popen:
+    path = cell_log(out_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as handle:  # the child keeps its own descriptor; appended to on resume
+        return subprocess.Popen([sys.executable, "-m", "sparsinglaw.study.parallel", str(study_file), name],
+                                stdout=handle, stderr=subprocess.STDOUT)
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def run_parallel(cfg, pending: list, timer, echo=print) -> None:
+    """Run ``pending`` cells (index, Cell) at most ``cfg.jobs`` at a time; raise when one fails, after
+    stopping the others (each resumes from its last checkpoint on the next run)."""
+    from sparsinglaw.study.files import STUDY_FILE
+
+    out_dir, study_file = Path(cfg.out_dir), Path(cfg.out_dir) / STUDY_FILE
+    queue, running, total = list(pending), {}, len(cfg.cells())
+    started = time.perf_counter()
+    try:
+        while queue or running:
+            while queue and len(running) < cfg.jobs:
+                i, cell = queue.pop(0)
+                echo(f"[{i}/{total}] {cell.name}: training and tracking in its own process "
+                     f"(log: {cell_log(out_dir, cell.name)})")
+                running[cell.name] = (_start(study_file, out_dir, cell.name), time.perf_counter())
+            time.sleep(POLL_SECONDS)
+            for name, (process, since) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[name]
+                if process.returncode != 0:
+                    raise SparsingLawError(f"cell {name} failed (exit {process.returncode}); its log "
+                                           f"{cell_log(out_dir, name)} ends:\n{_tail(cell_log(out_dir, name))}")
+                echo(f"{name}: done in {time.perf_counter() - since:.0f} s")
+                _add_child_timings(timer, out_dir, name)
+    finally:
+        for process, _ in running.values():
+            process.terminate()
+        for process, _ in running.values():
+            process.wait()
+    timer.add("cells in parallel (wall)", time.perf_counter() - started)
+
+
+def _add_child_timings(timer, out_dir: Path, name: str) -> None:
+    """Each child's train/track seconds, summed into the study's stages (they overlap in wall time)."""
+    try:
+        seconds = json.loads(cell_timings(out_dir, name).read_text(encoding="utf-8"))["stages"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        return
+    for stage, value in seconds.items():
+        timer.add(stage, float(value))
+
+
+def main(argv: list[str]) -> int:
+    """The child: one cell of the study in ``argv[0]``, named ``argv[1]``."""
+    from sparsinglaw.fileio import atomic_write_json
+    from sparsinglaw.study.config import load_study
+    from sparsinglaw.study.runner import Timer, run_cell
+
+    study_file, name = Path(argv[0]), argv[1]
+    cfg = load_study(study_file)
+    cells = {cell.name: cell for cell in cfg.cells()}
+    if name not in cells:
+        raise SparsingLawError(f"{study_file} has no cell {name!r}")
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    timer = Timer()
+    run_cell(cells[name], cfg, timer)
+    atomic_write_json(cell_timings(Path(cfg.out_dir), name), timer.to_dict())
+    return 0
+
+
+if __name__ == "__main__":  # a child: the parent shows the tail of its log when it fails
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except SparsingLawError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)

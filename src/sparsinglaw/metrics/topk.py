@@ -20,8 +20,15 @@ def topk_mask(s: torch.Tensor, ratio: float, scope: str = "token") -> torch.Tens
     width = s.shape[-1]
     if scope == "token":
         k = max(1, min(width, round(ratio * width)))
-        index = s.abs().topk(k, dim=-1).indices
-        return torch.zeros_like(s, dtype=torch.bool).scatter_(-1, index, True)
+        if 2 * k <= width:
+            index = s.abs().topk(k, dim=-1).indices
+            return torch.zeros_like(s, dtype=torch.bool).scatter_(-1, index, True)
+        # Keeping most neurons: drop the width - k smallest instead. The same set (ties aside, which topk
+        # breaks arbitrarily either way), and 2-4x faster on CPU, where partial sorts cost with their k.
+        if k == width:
+            return torch.ones_like(s, dtype=torch.bool)
+        index = s.abs().topk(width - k, dim=-1, largest=False).indices
+        return torch.ones_like(s, dtype=torch.bool).scatter_(-1, index, False)
     flat = s.abs().reshape(-1)
     k = max(1, min(flat.numel(), math.floor(ratio * flat.numel() + 0.5)))
     mask = torch.zeros_like(flat, dtype=torch.bool)

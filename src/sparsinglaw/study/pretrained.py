@@ -8,6 +8,7 @@ documentation: prose close to what small instruction models were trained on), pa
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -19,16 +20,31 @@ COMPARISON_VALUES = {"topk": [0.6, 0.7, 0.8, 0.9], "fat": [0.05, 0.1, 0.15, 0.2]
 
 
 def _values(n_points: int) -> dict[str, list[float]]:
-    """``n_points`` settings per metric (2 to 4), always including each list's ends."""
-    if n_points >= 4:
-        return COMPARISON_VALUES
-    keep = {2: (0, 3), 3: (0, 2, 3)}[max(2, n_points)]
-    return {k: [v[i] for i in keep] for k, v in COMPARISON_VALUES.items()}
+    """``n_points`` settings per metric (2 to 4), always including each list's ends; CETT gets its ends
+    only, since the PPL-p% search's passes (at least two, near the crossing) fill its middle."""
+    keep = {2: (0, 3), 3: (0, 2, 3), 4: (0, 1, 2, 3)}[min(4, max(2, n_points))]
+    values = {k: [v[i] for i in keep] for k, v in COMPARISON_VALUES.items()}
+    values["cett"] = [COMPARISON_VALUES["cett"][0], COMPARISON_VALUES["cett"][-1]]
+    return values
+
+
+def start_from(points: list[dict], p: float) -> float | None:
+    """Where the PPL-p% search starts: the crossing of 1 + p/100 read off the CETT points already measured
+    (log(ratio - 1) is close to linear in log c there), so the search needs about two passes, not four."""
+    known = sorted((q["value"], q["ppl_ratio"] - 1) for q in points if q["metric"] == "cett" and q["ppl_ratio"] > 1)
+    if len(known) < 2:
+        return None
+    (c0, e0), (c1, e1) = known[0], known[-1]
+    if e1 <= e0:
+        return None
+    slope = math.log(e1 / e0) / math.log(c1 / c0)
+    return float(min(max(c0 * (p / 100 / e0) ** (1 / slope), 1e-3), 0.5))
 
 
 def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, max_tokens: int = 2048,
                       seq_len: int = 256, n_points: int = 4, p: float = 1.0) -> dict:
-    """(activation ratio, PPL ratio) per metric setting and the PPL-p% point, on ``max_tokens`` tokens."""
+    """(activation ratio, PPL ratio) per metric setting and the PPL-p% point, on ``max_tokens`` tokens.
+    The CETT curve's points are its fixed settings plus the PPL-p% search's own passes."""
     from sparsinglaw.data import build_eval_data, builtin_documents
     from sparsinglaw.measure import MeasureConfig, Measurement
     from sparsinglaw.metrics.pplp_solve import solve
@@ -40,16 +56,26 @@ def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, 
     measurement = Measurement(model, data, MeasureConfig(metric="pplp", p=p, batch_size=4, ci_level=0.0))
     measurement.dense(cett_curves=True)
     points = []
+
+    def add(name: str, value: float, evaluation) -> None:
+        points.append({"metric": name, "value": value, "activation_ratio": evaluation.activity.activation_ratio,
+                       "ppl_ratio": measurement.ppl_ratio(evaluation)})
+
     for name, settings in _values(n_points).items():
         for value in settings:
-            evaluation = measurement.at(name, value)
-            points.append({"metric": name, "value": value, "activation_ratio": evaluation.activity.activation_ratio,
-                           "ppl_ratio": measurement.ppl_ratio(evaluation)})
+            add(name, value, measurement.at(name, value))
+    start = start_from(points, p)
+    if start is not None:
+        measurement.config.start_cett = start
     solved = solve(measurement)  # the PPL-p% answer on the same dense pass (MeasureConfig.solution)
+    for evaluation in solved.evaluations:
+        add("cett", float(evaluation.applied.setting["cett"]), evaluation)
     c = float(solved.facts["cett"])
     point = measurement.at("cett", c)  # the answer itself, measured (a trend answer may lie between passes)
     pplp = {"p": p, "cett": c, "activation_ratio": point.activity.activation_ratio,
-            "ppl_ratio": measurement.ppl_ratio(point), "converged": bool(solved.facts.get("converged"))}
+            "ppl_ratio": measurement.ppl_ratio(point), "converged": bool(solved.facts.get("converged")),
+            "sparse_passes": len(solved.evaluations)}
+    points.sort(key=lambda q: (q["metric"], q["value"]))
     n_params = sum(p.numel() for p in model.parameters())
     return {"model": Path(model_path).name, "parameters": int(n_params), "tokens": int(data.n_tokens),
             "sequences": int(data.input_ids.shape[0]), "seq_len": seq_len, "text": "built-in corpus",

@@ -114,3 +114,24 @@ def test_input_trends_are_judged_like_the_activation_ratio():
     section = analysis.to_dict()["inputs"]
     assert section["cells"][1]["final_bytes_ratio"] == pytest.approx(0.2 + 0.8 * 0.55)
     assert "limit A0 as published" not in " ".join(verdicts)  # the paper publishes no input-sparsity limits
+
+
+def test_cells_tracked_before_the_option_was_set_are_filled_by_the_analysis(input_study, tmp_path):
+    import shutil
+    import sqlite3
+
+    from sparsinglaw.study.stages import cells_missing_inputs, write_analysis
+
+    cfg, _ = input_study
+    copy = tmp_path / "study"
+    shutil.copytree(cfg.out_dir, copy)
+    cell = cfg.cells()[0].name
+    with sqlite3.connect(copy / "cells" / cell / "results.sqlite") as db:  # as if tracked without the option
+        db.execute("DELETE FROM measurements WHERE metric LIKE 'input-%'")
+    assert [c.name for c, _ in cells_missing_inputs(copy)] == [cell]
+    write_analysis(copy, with_pareto=False)
+    assert cells_missing_inputs(copy) == []
+    rows = ResultsStore(copy / "cells" / cell).measurements(metric="input-cett-calibrated")
+    fits = json.loads((copy / "fits.json").read_text())
+    assert {r["cell"] for r in fits["inputs"]["cells"]} == {c.name for c in cfg.cells()}
+    assert [r["tokens"] for r in rows] == [t for t, _ in fits["cells"][0]["points"]]

@@ -2,7 +2,8 @@
 
 ``write_analysis(PATH)`` reads what the runs measured (``collect``), fits the laws (``fit``), checks the
 trends against the paper (``compare``; both again on input sparsity where it was tracked, under the key
-``inputs`` of ``fits.json`` and ``comparison.json``), measures the probes on the last checkpoints (``probe``: loads the
+``inputs`` of ``fits.json`` and ``comparison.json``; cells of a study asking for it that lack it are
+tracked first), measures the probes on the last checkpoints (``probe``: loads the
 models) and writes ``fits.json``, ``comparison.json``, ``paper.json``, ``setup.json`` and ``probes.json``
 (``sparsinglaw.layout``) into PATH. ``sparsinglaw study`` runs it after the cells; ``sparsinglaw report
 PATH --analyze`` runs it on a bare training run or a study written before these files existed.
@@ -55,6 +56,37 @@ def write_documents(path: str | Path, analysis, info: dict) -> dict[str, Any]:
     return setup
 
 
+def cells_missing_inputs(path: Path) -> list:
+    """Cells of a study asking for input sparsity (``track.input_sparsity``) whose store has none: cells
+    finished before it was set are skipped by the runner (their training config is unchanged)."""
+    from sparsinglaw.store import FILENAME, ResultsStore
+    from sparsinglaw.study.collect import is_study, load_study_dir
+
+    if not is_study(path):
+        return []
+    cfg = load_study_dir(path)
+    if not cfg.track.input_sparsity:
+        return []
+    metric = cfg.track.input_metrics[0]
+    return [(cell, cfg.track) for cell in cfg.cells() if (cell.run_dir / FILENAME).is_file()
+            and not ResultsStore(cell.run_dir).measurements(metric=metric, setting=cfg.track.setting())]
+
+
+def track_missing_inputs(path: Path, timer=None) -> int:
+    """Track input sparsity on the cells that lack it (see ``cells_missing_inputs``); returns how many."""
+    import logging
+
+    from sparsinglaw.train.track import track_inputs
+
+    missing = cells_missing_inputs(path)
+    if missing:
+        with _timed(timer, "track inputs"):
+            for cell, settings in missing:
+                logging.getLogger("sparsinglaw").info("%s: tracking input sparsity (not tracked yet)", cell.name)
+                track_inputs(cell.run_dir, settings)
+    return len(missing)
+
+
 def write_analysis(path: str | Path, *, with_pareto: bool | None = None, timer=None):
     """Fit, compare and probe the study or run at ``path``; write the analysis files there and return the
     ``Analysis``. ``with_pareto``: also measure the metric comparison on a cell (default: when the
@@ -63,6 +95,7 @@ def write_analysis(path: str | Path, *, with_pareto: bool | None = None, timer=N
     from sparsinglaw.study.probe import probe_study
 
     path = Path(path)
+    track_missing_inputs(path, timer)
     with _timed(timer, "fit"):
         analysis, info = analyze_dir(path)
         setup = write_documents(path, analysis, info)

@@ -296,6 +296,22 @@ def track_inputs_calibrated(infos: list[dict], data, settings: TrackSettings, st
     return {"measured": len(infos), "cett": c, "calibration": calibration}
 
 
+def track_inputs(run_dir: str | Path, settings: TrackSettings) -> dict:
+    """Input sparsity alone, in ``settings.mode`` (the output rows are left as they are): what a study's
+    analysis stage runs on cells tracked before ``input_sparsity`` was set."""
+    from sparsinglaw.store import ResultsStore
+
+    run_dir, store = Path(run_dir), ResultsStore(run_dir)
+    data = validation_data(run_dir, settings.max_tokens)
+    if settings.mode == "pplp":
+        return _each_checkpoint(run_dir, store, data, settings, settings.input_metrics[0], _measure_input_claimed,
+                                None)
+    infos = complete(run_dir)
+    if not infos:
+        return {"measured": 0, "cett": None}
+    return track_inputs_calibrated(infos, data, settings, store)
+
+
 def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
     """Measure the run's checkpoints in ``settings.mode``; see the module docstring."""
     run_dir = Path(run_dir)
@@ -317,5 +333,5 @@ def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):
     return hook
 
 
-__all__ = ["TrackSettings", "calibrate", "checkpoint_hook", "track", "track_calibrated", "track_inputs_calibrated",
-           "track_pplp"]
+__all__ = ["TrackSettings", "calibrate", "checkpoint_hook", "track", "track_calibrated", "track_inputs",
+           "track_inputs_calibrated", "track_pplp"]

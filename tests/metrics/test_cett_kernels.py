@@ -37,8 +37,12 @@ class GridOnly(cett.CETTCurves):
         self.log_lo, self.log_step, self.fine_points, self.norms = [log_lo], [log_step], points, [norms]
 
 
-def test_grid_stats_equal_the_pytorch_sums(lib):
-    h, norms, y_norm = sample()
+@pytest.mark.parametrize("threads", [1, 3])
+def test_grid_stats_equal_the_pytorch_sums(lib, threads, monkeypatch):
+    # 3 threads split the 200 rows unevenly; each part keeps its own sums, added up afterwards.
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    h, norms, y_norm = sample(n=200)
+    assert len(kernels.row_parts(h.shape[0])) == threads
     magnitude = h.abs() * norms
     log_lo, points = float(np.log(magnitude[magnitude > 0].min())) - 1.0, 64
     log_step = (float(np.log(magnitude.max())) + 0.5 - log_lo) / (points - 1)

@@ -43,20 +43,23 @@ def summarize(out: Path, wall: float, cpu: float | None = None) -> dict:
         stages["metric comparison (own wall, parallel)"] = pretrained.get("seconds")
     except (OSError, json.JSONDecodeError):
         pass
-    analysis = json.loads((out / "report" / "analysis.json").read_text(encoding="utf-8"))
-    return {"wall": wall, "cpu_seconds": cpu, "study_wall": timings.get("wall"), "stages": stages, "cpus": os.cpu_count(),
-            "load_average": os.getloadavg()[0], "verdict": analysis["paper"]["summary"],
-            "checks": analysis["paper"]["checks"]}
+    comparison = json.loads((out / "comparison.json").read_text(encoding="utf-8"))  # the analysis stage's verdicts
+    import tomllib
+
+    jobs = tomllib.loads((out / "study.toml").read_text(encoding="utf-8")).get("jobs", 1)
+    return {"wall": wall, "cpu_seconds": cpu, "jobs": jobs, "study_wall": timings.get("wall"), "stages": stages, "cpus": os.cpu_count(),
+            "load_average": os.getloadavg()[0], "verdict": comparison["summary"],
+            "checks": comparison["checks"]}
 
 
 def markdown(preset: str, summary: dict) -> str:
     wall = summary["wall"]
     cpu = summary.get("cpu_seconds")
     lines = [f"`{preset}`: {wall:.0f} s wall ({summary['cpus']} CPUs, load average {summary['load_average']:.1f} "
-             "at the end)" + (f", {cpu:.0f} CPU seconds in all" if cpu else ""), "", "| stage | seconds | share of wall |", "|---|---|---|"]
+             "at the end, " + f"{summary['jobs']} cell(s) at once)" + (f", {cpu:.0f} CPU seconds in all" if cpu else ""), "", "| stage | seconds | share of wall |", "|---|---|---|"]
     for stage, seconds in summary["stages"].items():
-        if seconds is not None:
-            share = "" if "parallel" in stage else f"{seconds / wall:.0%}"
+        if seconds is not None:  # cells side by side: their train/track seconds add up past the wall
+            share = "" if "parallel" in stage or summary.get("jobs", 1) > 1 and stage in ("train", "track") else f"{seconds / wall:.0%}"
             lines.append(f"| {stage} | {seconds:.1f} | {share} |")
     lines += ["", summary["verdict"], "", "| check | found | verdict |", "|---|---|---|"]
     lines += [f"| {c['claim']} | {c['found']} | {c['verdict']} |" for c in summary["checks"]]

@@ -10,7 +10,7 @@
  *
  * Returns the number of kept inputs in the union over tokens (and the kept (token, input) pairs in *pairs),
  * or -1 without touching y when the union exceeds max_union (the caller then runs the dense product, which
- * is faster there). index is a workspace of d_in ints. y (n, d_out) must be zeroed by the caller. */
+ * is faster there). index is a workspace of d_in ints. y (n, d_out) is zeroed here. */
 #include <math.h>
 #include <stdint.h>
 
@@ -22,24 +22,32 @@ typedef struct {
     float threshold, threshold2;
 } rule_t;
 
+/* Everything of one projection that does not change between calls, filled once by the Python module: a
+ * call then passes four arguments (ctypes converts each argument on every call, and at batch 1 SmolLM2 makes
+ * 210 projection calls per token). pairs is written back by each call. */
+typedef struct {
+    int din, dout, max_union, pad;
+    const float *wt, *norms, *norms2;
+    float threshold, threshold2;
+    int *index;
+    int64_t pairs;
+} projection_t;
+
 static inline int kept(const rule_t *r, float xv, int j) {
     float a = fabsf(xv);
     if (!(a * (r->norms ? r->norms[j] : 1.0f) >= r->threshold)) return 0;
     return !r->norms2 || a * r->norms2[j] >= r->threshold2;
 }
 
-int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, const float *restrict wt,
-                            const float *restrict norms, float threshold, const float *restrict norms2,
-                            float threshold2, int max_union, int *restrict index, int64_t *pairs,
-                            float *restrict y) {
+static int64_t matvec(int n, int din, int dout, const float *restrict x, const float *restrict wt, const rule_t *rule,
+                      int max_union, int *restrict index, int64_t *pairs, float *restrict y) {
     if (n > MAX_TOKENS) return -2;
-    const rule_t rule = {norms, norms2, threshold, threshold2};
     int count = 0;
     int64_t kept_pairs = 0;
     for (int j = 0; j < din; j++) {
         int any = 0;
         for (int t = 0; t < n; t++) {
-            int k = kept(&rule, x[(int64_t)t * din + j], j);
+            int k = kept(rule, x[(int64_t)t * din + j], j);
             any |= k;
             kept_pairs += k;
         }
@@ -49,6 +57,7 @@ int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, c
         }
     }
     *pairs = kept_pairs;
+    for (int64_t c = 0; c < (int64_t)n * dout; c++) y[c] = 0.0f;
     /* Four kept rows per pass over each token's y: one axpy per row loads and stores y once per row, three
      * memory operations per multiply-add; four rows at a time halve that. A token that drops one of the
      * four inputs multiplies its row by 0 (the weights are finite, so the sum is the masked one). */
@@ -65,7 +74,7 @@ int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, c
             int any = 0;
             for (int a = 0; a < 4; a++) {
                 float xv = x[(int64_t)t * din + index[k + a]];
-                coef[a] = kept(&rule, xv, index[k + a]) ? xv : 0.0f;
+                coef[a] = kept(rule, xv, index[k + a]) ? xv : 0.0f;
                 any |= coef[a] != 0.0f;
             }
             if (!any) continue;
@@ -80,11 +89,26 @@ int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, c
         const float *restrict row = wt + (int64_t)j * dout;
         for (int t = 0; t < n; t++) {
             float xv = x[(int64_t)t * din + j];
-            if (!kept(&rule, xv, j)) continue;
+            if (!kept(rule, xv, j)) continue;
             float *restrict out = y + (int64_t)t * dout;
 #pragma omp simd
             for (int c = 0; c < dout; c++) out[c] += xv * row[c];
         }
     }
     return count;
+}
+
+/* The call the Python module makes: y (n, d_out) need not be zeroed. */
+int64_t input_sparse_call(projection_t *p, int n, const float *x, float *y) {
+    const rule_t rule = {p->norms, p->norms2, p->threshold, p->threshold2};
+    return matvec(n, p->din, p->dout, x, p->wt, &rule, p->max_union, p->index, &p->pairs, y);
+}
+
+/* The same with every argument spelled out (kept for callers of the first version). */
+int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, const float *restrict wt,
+                            const float *restrict norms, float threshold, const float *restrict norms2,
+                            float threshold2, int max_union, int *restrict index, int64_t *pairs,
+                            float *restrict y) {
+    const rule_t rule = {norms, norms2, threshold, threshold2};
+    return matvec(n, din, dout, x, wt, &rule, max_union, index, pairs, y);
 }

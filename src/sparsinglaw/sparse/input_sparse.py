@@ -25,6 +25,7 @@ import ctypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,11 +39,22 @@ DEFAULT_MAX_SHARE = 0.8  # kept share where the dense product caught up (0.8-0.9
 _state: dict[str, object] = {}
 
 
+class _Projection(ctypes.Structure):
+    """``projection_t`` of input_sparse.c: a projection's fixed arguments, filled once."""
+
+    _fields_ = [("din", ctypes.c_int), ("dout", ctypes.c_int), ("max_union", ctypes.c_int), ("pad", ctypes.c_int),
+                ("wt", ctypes.c_void_p), ("norms", ctypes.c_void_p), ("norms2", ctypes.c_void_p),
+                ("threshold", ctypes.c_float), ("threshold2", ctypes.c_float), ("index", ctypes.c_void_p),
+                ("pairs", ctypes.c_int64)]
+
+
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     c_int, c_float, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
     lib.input_sparse_matvec.restype = ctypes.c_int64
     lib.input_sparse_matvec.argtypes = [c_int, c_int, c_int, ptr, ptr, ptr, c_float, ptr, c_float, c_int, ptr,
                                         ptr, ptr]
+    lib.input_sparse_call.restype = ctypes.c_int64
+    lib.input_sparse_call.argtypes = [ptr, c_int, ptr, ptr]
     return lib
 
 
@@ -84,17 +96,29 @@ class InputSparseLinear(nn.Module):
         if output_rule is not None:
             self.output_threshold = float(output_rule[0])
             self.output_norms = output_rule[1].detach().float().cpu().contiguous()
-        self.max_union = int(max_share * self.in_features)
+        self._max_union = int(max_share * self.in_features)
         self.max_tokens = max_tokens
         self.native = native
         self.counters = Counters()
         self._index = torch.empty(self.in_features, dtype=torch.int32)
-        self._pairs = ctypes.c_int64(0)
         # Looked up once: at batch 1 a call's kernel time is tens of microseconds, and SmolLM2 makes 210
-        # projection calls per token, so per-call Python work shows in tokens/s.
+        # projection calls per token, so per-call Python work shows in tokens/s (the bias is kept outside
+        # nn.Module's attribute lookup, the kernel's fixed arguments in one struct).
         self._lib = kernels() if native else None
-        self._static = (pointer(self.weight_t), pointer(self.norms), pointer(self.output_norms),
-                        pointer(self._index), ctypes.byref(self._pairs))
+        self._bias = [linear.bias]
+        self._args = _Projection(self.in_features, self.out_features, self._max_union, 0, pointer(self.weight_t),
+                                 pointer(self.norms), pointer(self.output_norms), self.threshold,
+                                 self.output_threshold, pointer(self._index), 0)
+        self._args_ptr = ctypes.addressof(self._args)
+
+    @property
+    def max_union(self) -> int:
+        """Most kept inputs (union over a call's tokens) the sparse path takes; above, the dense product."""
+        return self._max_union
+
+    @max_union.setter
+    def max_union(self, value: int) -> None:
+        self._max_union = self._args.max_union = int(value)
 
     def keep(self, x: torch.Tensor) -> torch.Tensor:
         magnitude = x.abs()
@@ -119,43 +143,45 @@ class InputSparseLinear(nn.Module):
         return F.linear(x * keep, self.linear.weight, self.linear.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features)
-        if flat.shape[0] > self.max_tokens or not x.is_cpu or x.dtype != torch.float32 or (
+        n = x.numel() // self.in_features
+        if n > self.max_tokens or not x.is_cpu or x.dtype != torch.float32 or (
                 x.requires_grad and torch.is_grad_enabled()):
             return self._dense(x)
-        y = self._sparse(flat.contiguous())
+        y = self._sparse(x if x.is_contiguous() else x.contiguous(), n)
         if y is None:
             return self._dense(x)
-        if self.linear.bias is not None:
-            y += self.linear.bias
-        return y.view(*x.shape[:-1], self.out_features)
+        bias = self._bias[0]
+        if bias is not None:
+            y += bias
+        return y
 
-    def _sparse(self, flat: torch.Tensor) -> torch.Tensor | None:
-        """W (x * keep) reading only kept columns, or None when the union of kept inputs is too large."""
-        if self._lib is not None:  # forward made flat CPU float32 contiguous, as the kernel needs
-            y = torch.zeros(flat.shape[0], self.out_features, dtype=torch.float32)
-            weight_t, norms, output_norms, index, pairs = self._static
-            kept = self._lib.input_sparse_matvec(flat.shape[0], self.in_features, self.out_features, flat.data_ptr(),
-                                                 weight_t, norms, self.threshold, output_norms, self.output_threshold,
-                                                 self.max_union, index, pairs, y.data_ptr())
+    def _sparse(self, x: torch.Tensor, n: int) -> torch.Tensor | None:
+        """W (x * keep) for contiguous ``x`` of ``n`` tokens, reading only kept columns, shaped like ``x``
+        but the last dimension; or None when the union of kept inputs is too large."""
+        if self._lib is not None:
+            # numpy's allocator: torch.empty costs about three times as much per call
+            y = torch.from_numpy(np.empty((*x.shape[:-1], self.out_features), np.float32))  # zeroed by the kernel
+            kept = self._lib.input_sparse_call(self._args_ptr, n, x.data_ptr(), y.data_ptr())
             if kept < 0:
                 return None
-            kept_pairs = self._pairs.value
+            kept_pairs = self._args.pairs
         else:
+            flat = x.reshape(n, self.in_features)
             keep = self.keep(flat)
             index = keep.any(dim=0).nonzero().squeeze(1)
             kept = int(index.numel())
             if kept > self.max_union:
                 return None
             kept_pairs = int(keep.sum())
-            y = (flat * keep).index_select(1, index) @ self.weight_t.index_select(0, index)
+            y = ((flat * keep).index_select(1, index) @ self.weight_t.index_select(0, index)).view(
+                *x.shape[:-1], self.out_features)
         c = self.counters
         c.sparse_calls += 1
-        c.kept_inputs += int(kept)
+        c.kept_inputs += kept
         c.offered_inputs += self.in_features
         c.kept_pairs += kept_pairs
-        c.offered_pairs += flat.shape[0] * self.in_features
-        c.columns_read += int(kept)
+        c.offered_pairs += n * self.in_features
+        c.columns_read += kept
         return y
 
 

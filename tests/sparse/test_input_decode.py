@@ -159,3 +159,24 @@ def test_output_rule_keeps_what_both_rules_keep_and_counts_pairs(native, weighte
     assert torch.allclose(got, want, atol=1e-5)
     assert module.counters.sparse_calls == 1 and module.counters.kept_pairs == int(keep.sum())
     assert module.counters.kept_inputs == int(keep.any(dim=0).sum()) < 120
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("tokens", [1, 4])
+def test_fallback_above_max_share_gives_the_masked_product(native, tokens):
+    from sparsinglaw.sparse import input_sparse
+    from sparsinglaw.sparse.input_sparse import InputSparseLinear
+
+    if native and input_sparse.kernels() is None:
+        pytest.skip("no C compiler")
+    torch.manual_seed(3)
+    lin = torch.nn.Linear(100, 30, bias=True)
+    x = torch.randn(tokens, 100)
+    threshold = float(x.abs().flatten().quantile(0.4))  # keeps about 60% of the inputs, above max_share
+    module = InputSparseLinear(lin, threshold, None, max_share=0.3, native=native)
+    with torch.no_grad():
+        got = module(x)
+        want = module.masked_dense(x)
+    assert module.counters.dense_calls == 1 and module.counters.sparse_calls == 0
+    assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, lin(x), atol=1e-3)
+    assert module.counters.kept_pairs == int(module.keep(x).sum()) and module.counters.columns_read == 100

@@ -12,6 +12,7 @@
  * or -1 without touching y when the union exceeds max_union (the caller then runs the dense product, which
  * is faster there). index is a workspace of d_in ints. y (n, d_out) is zeroed here. */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MAX_TOKENS 4
@@ -31,6 +32,7 @@ typedef struct {
     float threshold, threshold2;
     int *index;
     int64_t pairs;
+    float *masked; /* NULL, or (MAX_TOKENS, din): x * keep is written here for the dense fallback */
 } projection_t;
 
 static inline int kept(const rule_t *r, float xv, int j) {
@@ -40,23 +42,27 @@ static inline int kept(const rule_t *r, float xv, int j) {
 }
 
 static int64_t matvec(int n, int din, int dout, const float *restrict x, const float *restrict wt, const rule_t *rule,
-                      int max_union, int *restrict index, int64_t *pairs, float *restrict y) {
+                      int max_union, int *restrict index, int64_t *pairs, float *restrict masked, float *restrict y) {
     if (n > MAX_TOKENS) return -2;
     int count = 0;
     int64_t kept_pairs = 0;
     for (int j = 0; j < din; j++) {
         int any = 0;
         for (int t = 0; t < n; t++) {
-            int k = kept(rule, x[(int64_t)t * din + j], j);
+            float xv = x[(int64_t)t * din + j];
+            int k = kept(rule, xv, j);
             any |= k;
             kept_pairs += k;
+            if (masked) masked[(int64_t)t * din + j] = k ? xv : 0.0f;
         }
         if (any) {
-            if (count >= max_union) return -1;
-            index[count++] = j;
+            if (count >= max_union && !masked) return -1;
+            if (count < din) index[count] = j;
+            count++;
         }
     }
     *pairs = kept_pairs;
+    if (count > max_union) return -1; /* with masked: the caller runs the dense product on it */
     for (int64_t c = 0; c < (int64_t)n * dout; c++) y[c] = 0.0f;
     /* Four kept rows per pass over each token's y: one axpy per row loads and stores y once per row, three
      * memory operations per multiply-add; four rows at a time halve that. A token that drops one of the
@@ -98,10 +104,11 @@ static int64_t matvec(int n, int din, int dout, const float *restrict x, const f
     return count;
 }
 
-/* The call the Python module makes: y (n, d_out) need not be zeroed. */
+/* The call the Python module makes: y (n, d_out) need not be zeroed. Above max_union it returns -1 with
+ * p->masked = x * keep and p->pairs set, so the fallback is one dense product. */
 int64_t input_sparse_call(projection_t *p, int n, const float *x, float *y) {
     const rule_t rule = {p->norms, p->norms2, p->threshold, p->threshold2};
-    return matvec(n, p->din, p->dout, x, p->wt, &rule, p->max_union, p->index, &p->pairs, y);
+    return matvec(n, p->din, p->dout, x, p->wt, &rule, p->max_union, p->index, &p->pairs, p->masked, y);
 }
 
 /* The same with every argument spelled out (kept for callers of the first version). */
@@ -110,5 +117,5 @@ int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, c
                             float threshold2, int max_union, int *restrict index, int64_t *pairs,
                             float *restrict y) {
     const rule_t rule = {norms, norms2, threshold, threshold2};
-    return matvec(n, din, dout, x, wt, &rule, max_union, index, pairs, y);
+    return matvec(n, din, dout, x, wt, &rule, max_union, index, pairs, NULL, y);
 }

@@ -45,7 +45,7 @@ class _Projection(ctypes.Structure):
     _fields_ = [("din", ctypes.c_int), ("dout", ctypes.c_int), ("max_union", ctypes.c_int), ("pad", ctypes.c_int),
                 ("wt", ctypes.c_void_p), ("norms", ctypes.c_void_p), ("norms2", ctypes.c_void_p),
                 ("threshold", ctypes.c_float), ("threshold2", ctypes.c_float), ("index", ctypes.c_void_p),
-                ("pairs", ctypes.c_int64)]
+                ("pairs", ctypes.c_int64), ("masked", ctypes.c_void_p)]
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -106,9 +106,10 @@ class InputSparseLinear(nn.Module):
         # nn.Module's attribute lookup, the kernel's fixed arguments in one struct).
         self._lib = kernels() if native else None
         self._bias = [linear.bias]
+        self._masked = torch.empty(MAX_TOKENS, self.in_features, dtype=torch.float32)  # the kernel's x * keep
         self._args = _Projection(self.in_features, self.out_features, self._max_union, 0, pointer(self.weight_t),
                                  pointer(self.norms), pointer(self.output_norms), self.threshold,
-                                 self.output_threshold, pointer(self._index), 0)
+                                 self.output_threshold, pointer(self._index), 0, pointer(self._masked))
         self._args_ptr = ctypes.addressof(self._args)
 
     @property
@@ -155,15 +156,27 @@ class InputSparseLinear(nn.Module):
             y += bias
         return y
 
+    def _dense_of_masked(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """The dense fallback on the kernel's ``x * keep`` (one product, no masking ops in PyTorch; the caller
+        adds the bias)."""
+        c = self.counters
+        c.dense_calls += 1
+        c.kept_pairs += self._args.pairs
+        c.offered_pairs += n * self.in_features
+        c.columns_read += self.in_features
+        masked = self._masked[:n].view(*x.shape[:-1], self.in_features)
+        return F.linear(masked, self.linear.weight)
+
     def _sparse(self, x: torch.Tensor, n: int) -> torch.Tensor | None:
         """W (x * keep) for contiguous ``x`` of ``n`` tokens, reading only kept columns, shaped like ``x``
-        but the last dimension; or None when the union of kept inputs is too large."""
+        but the last dimension. When the union of kept inputs is too large: the kernel's dense fallback, or
+        None without the kernel (the caller runs the masked dense product)."""
         if self._lib is not None:
             # numpy's allocator: torch.empty costs about three times as much per call
             y = torch.from_numpy(np.empty((*x.shape[:-1], self.out_features), np.float32))  # zeroed by the kernel
             kept = self._lib.input_sparse_call(self._args_ptr, n, x.data_ptr(), y.data_ptr())
             if kept < 0:
-                return None
+                return self._dense_of_masked(x, n)
             kept_pairs = self._args.pairs
         else:
             flat = x.reshape(n, self.in_features)

@@ -147,6 +147,8 @@ def side_by_side(model, tokenizer, data, args, name: str, workdir: Path) -> tupl
     for p in args.p:
         started = time.perf_counter()
         configs = calibrate(model, data, p, name)
+        if p == 1.0 and args.thresholds_dir:  # decode and micro read them (a later run with --parts decode,micro)
+            save_thresholds(configs, Path(args.thresholds_dir))
         print(f"PPL-{p:g}%: thresholds of {len(configs)} configurations in {time.perf_counter() - started:.0f} s",
               flush=True)
         kept_thresholds[p] = configs
@@ -333,6 +335,27 @@ def microbenchmark(model, thresholds: InputThresholds, prompts, block: int, repe
     return out
 
 
+def thresholds_at_1(model, data, name: str, configs: dict, directory: str | None) -> dict:
+    """The PPL-1% thresholds (ours and combined) for decode and micro: from this run's side part (and
+    saved to ``directory``), else read from ``directory``, else calibrated now."""
+    from sparsinglaw.thresholds import load_thresholds
+
+    folder = Path(directory) if directory else None
+    chosen = configs.get(1.0)
+    if chosen is None and folder is not None and (folder / "cett.json").is_file():
+        return {key: load_thresholds(folder / f"{key}.json") for key in ("cett", "combined")}
+    chosen = chosen or calibrate(model, data, 1.0, name)
+    if folder is not None:
+        save_thresholds(chosen, folder)
+    return chosen
+
+
+def save_thresholds(configs: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, thresholds in configs.items():
+        thresholds.save(folder / f"{key}.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="a tiny random Llama instead of SmolLM2 (smoke test)")
@@ -346,6 +369,7 @@ def main() -> None:
     ap.add_argument("--max-share", type=float, default=0.8, help="dense fallback above this kept share")
     ap.add_argument("--llama-python", help="a Python with llama-cpp-python (e.g. /work/bench-venv/bin/python)")
     ap.add_argument("--llama-wait", type=float, default=0.0, help="seconds to wait for llama_cpp to import")
+    ap.add_argument("--thresholds-dir", help="save the PPL-1%% thresholds files here (read back when --parts has no side)")
     ap.add_argument("--output", help="write every number as JSON here")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
@@ -360,9 +384,9 @@ def main() -> None:
         print(f"{name}: side by side at PPL-p% on {doc['tokens']} tokens", flush=True)
         rows, configs = side_by_side(model, tokenizer, data, args, name, Path(tmp)) if "side" in parts else ([], {})
         doc["side_by_side"] = rows
-    if not configs:  # decode and micro alone: PPL-1% thresholds of ours and combined only
-        configs = {1.0: calibrate(model, data, 1.0, name)}
-    chosen = configs.get(1.0, next(iter(configs.values())))
+    if not parts & {"decode", "micro"}:
+        return _write(doc, args.output)
+    chosen = thresholds_at_1(model, data, name, configs, args.thresholds_dir)
     dense_bytes, _ = dense_weight_bytes(model)
     prompts = decode_prompts(tokenizer)
     if "decode" in parts:
@@ -375,8 +399,12 @@ def main() -> None:
         block = len(model.model.layers) // 2
         print(f"per-projection microbenchmark, block {block}, PPL-1% ours (input)")
         doc["micro"] = microbenchmark(model, chosen["cett"], prompts, block)
-    if args.output:
-        Path(args.output).write_text(json.dumps(doc, indent=2, default=float))
+    _write(doc, args.output)
+
+
+def _write(doc: dict, output: str | None) -> None:
+    if output:
+        Path(output).write_text(json.dumps(doc, indent=2, default=float))
 
 
 if __name__ == "__main__":

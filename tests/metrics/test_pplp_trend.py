@@ -143,3 +143,39 @@ def test_rank1_noise_recovers_fresh_scatter_under_unequal_sensitivities():
     expected = 1.01 * s / math.sqrt(n * T)
     assert rank1_noise(tokens, dense, passes, 1.01) == pytest.approx(expected, rel=0.25)
     assert rank1_noise(tokens[:2], dense[:2], [p[:2] for p in passes], 1.01) is None
+
+
+def test_own_shape_noise_does_not_count_the_sequences_different_slopes_as_scatter():
+    """Each sequence its own log-slope (as the drawn sequences' trends differ: a sampling error that more
+    passes cannot reduce): rank 1 counts that as scatter, the own-shape estimate recovers the fresh scatter."""
+    from sparsinglaw.metrics.pplp_trend import own_shape_noise, rank1_noise
+
+    rng = np.random.default_rng(0)
+    n, T, s = 64, 63.0, 0.03
+    tokens, dense = np.full(n, T), rng.normal(180, 5, n)
+    level, slope = rng.normal(1.0, 0.3, n), rng.normal(4.0, 3.0, n)
+    cetts = [0.04, 0.045, 0.05, 0.055]
+    passes = [dense + T * 0.01 * level * (c / 0.05) ** slope + rng.normal(0, s * math.sqrt(T), n) for c in cetts]
+    expected = 1.01 * s / math.sqrt(n * T)
+    assert own_shape_noise(tokens, dense, passes, cetts, 1.01) == pytest.approx(expected, rel=0.25)
+    assert rank1_noise(tokens, dense, passes, 1.01) > 1.4 * expected
+    assert own_shape_noise(tokens, dense, passes[:2], cetts[:2], 1.01) is None  # needs 3 passes
+
+
+def test_stop_rule_noise_pools_close_passes_with_the_prior_and_never_trusts_the_prior_alone():
+    from sparsinglaw.metrics.pplp_trend import PRIOR_DOF, PRIOR_NOISE, pass_noise
+
+    losses = Losses(3, noise=0.06)  # twice the prior's scatter
+    tokens, total = losses.tokens, float(np.sum(losses.tokens))
+    prior = PRIOR_NOISE * 1.01 / math.sqrt(total)
+    cetts = [0.049, 0.05, 0.051]
+    passes = [losses(c) for c in cetts]
+    log_r = np.array([float(np.sum(p - losses.dense)) / total for p in passes])
+    _, trusted, source = pass_noise(tokens, losses.dense, passes[:1], cetts[:1], 1.01, log_r[:1])
+    assert trusted == math.inf and source == "prior"
+    fit_sd, trusted, source = pass_noise(tokens, losses.dense, passes, cetts, 1.01, log_r)
+    measured = 1.01 * 0.06 / math.sqrt(total)
+    dof = (len(tokens) - 1) * (len(cetts) - 2)
+    assert "pooled" in source and fit_sd == trusted
+    assert prior < trusted < measured * 1.3
+    assert trusted == pytest.approx(math.sqrt((PRIOR_DOF * prior**2 + dof * measured**2) / (PRIOR_DOF + dof)), rel=0.3)

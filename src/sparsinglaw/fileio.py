@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import Any
 
 
+def cache_root() -> Path:
+    """Where sparsinglaw caches what it derives (built kernels, converted GGUF models):
+    ``$SPARSINGLAW_CACHE``, else ``$XDG_CACHE_HOME/sparsinglaw``, else ``~/.cache/sparsinglaw``."""
+    root = os.environ.get("SPARSINGLAW_CACHE")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = str(Path(xdg) / "sparsinglaw") if xdg else str(Path.home() / ".cache" / "sparsinglaw")
+    return Path(root)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it into place."""
     path = Path(path)

@@ -43,11 +43,9 @@ def _cpu_identity() -> str:
 def cache_dir() -> Path:
     """Where built libraries live: ``$SPARSINGLAW_CACHE``, ``$XDG_CACHE_HOME/sparsinglaw`` or
     ``~/.cache/sparsinglaw``, then ``kernels``."""
-    root = os.environ.get("SPARSINGLAW_CACHE")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        root = str(Path(xdg) / "sparsinglaw") if xdg else str(Path.home() / ".cache" / "sparsinglaw")
-    return Path(root) / "kernels"
+    from sparsinglaw.fileio import cache_root
+
+    return cache_root() / "kernels"
 
 
 def target_path(source: Path, compiler: str) -> Path:

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - older huggingface_hub
         pass
 
 from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.models import gguf_cache
 from sparsinglaw.models.minicpm import is_minicpm, minicpm_to_granite_config, read_config_json
 
 log = logging.getLogger("sparsinglaw.models")
@@ -63,21 +64,26 @@ def load_model(
     """``(model, tokenizer)`` for ``spec``, the model in eval mode.
 
     ``spec``: a hub id, a local model directory (safetensors preferred), a MiniCPM-format directory (mapped
-    onto Granite, no remote code), or a ``.gguf`` file. ``hidden_act`` overrides the config's activation
-    (needed for GGUF, which does not record it).
+    onto Granite, no remote code), or a ``.gguf`` file (converted once, then read from its converted copy:
+    ``models.gguf_cache``). ``hidden_act`` overrides the config's activation (needed for GGUF, which does
+    not record it).
     """
     if hidden_act is not None:
         check_activation(hidden_act)
     source = resolve_source(spec)
+    gguf = Path(source.target) / source.gguf_file if source.kind == "gguf" else None
+    if gguf is not None and (copy := gguf_cache.cached_copy(gguf)) is not None:
+        source = ModelSource("dir", str(copy))  # converted on an earlier load (models.gguf_cache)
     raw = read_config_json(Path(source.target)) if source.kind == "dir" else None
     if is_minicpm(raw):
         config = minicpm_to_granite_config(raw)
     else:
         config = _load_config(source, spec, trust_remote_code)
         require_causal_lm(config, spec, trust_remote_code)
+    as_read = {field: getattr(config, field) for field in ACTIVATION_FIELDS if hasattr(config, field)}
     if hidden_act is not None:
         set_activation(config, hidden_act)
-    elif source.kind == "gguf":
+    elif gguf is not None:
         field, default = activation_of(config)
         log.warning(
             "%s does not record the FFN activation; assuming the %s default %s=%r. Pass hidden_act "
@@ -87,6 +93,8 @@ def load_model(
         check_fits_in_memory(config, spec, dtype, trust_remote_code)
     model = _load_weights(source, spec, config, trust_remote_code, dtype, device_map)
     tokenizer = load_tokenizer(source, spec, trust_remote_code, config=config)
+    if source.kind == "gguf" and dtype == torch.float32 and device_map is None:
+        gguf_cache.write_copy(gguf, model, tokenizer, as_read)
     model.eval()
     return model, tokenizer
 

@@ -221,7 +221,8 @@ def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
     if pair is not None:
         figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
     figs.append(sf.dead_figure(data, out))
-    from sparsinglaw.report.inputs import input_figures  # the input-sparsity section's (none when not tracked)
+    # The input-sparsity section's figure (none when it was not tracked); imported here: it uses this module
+    from sparsinglaw.report.inputs import input_figures
 
     return figs + input_figures(data, out)
 

@@ -59,3 +59,17 @@ def test_jobs_must_be_positive(study_corpus, tmp_path):
 
     with pytest.raises(ConfigError, match="jobs=0 must be a whole number >= 1"):
         mini_config(study_corpus, tmp_path / "s", "jobs=0")
+
+
+@pytest.mark.parametrize("summary", [{"failed": 1}, {"failed": 0, "inputs": {"failed": 2}}])
+def test_a_cell_with_failed_measurements_is_not_finished(study_corpus, tmp_path, monkeypatch, summary):
+    from sparsinglaw.study import runner
+
+    cfg = mini_config(study_corpus, tmp_path / "study")
+    cell = cfg.cells()[0]
+    monkeypatch.setattr(runner, "train_cell", lambda *a: None)
+    monkeypatch.setattr(runner, "backfill_losses", lambda *a: 0)
+    monkeypatch.setattr(runner, "track_cell", lambda *a: summary)
+    with pytest.raises(SparsingLawError, match=r"measurement\(s\) failed"):
+        runner.run_cell(cell, cfg)
+    assert not runner.is_done(cell)

@@ -217,8 +217,9 @@ def run_cell(cell: Cell, cfg: StudyConfig, timer: Timer | None = None) -> None:
         backfill_losses(cell)
     with timer.stage("track"):
         summary = track_cell(cell, cfg)
-    if summary.get("failed"):
-        raise SparsingLawError(f"cell {cell.name}: {summary['failed']} checkpoint(s) could not be measured")
+    failed = (summary.get("failed") or 0) + ((summary.get("inputs") or {}).get("failed") or 0)
+    if failed:  # output or input sparsity: the cell is not finished; a rerun measures what is missing
+        raise SparsingLawError(f"cell {cell.name}: {failed} checkpoint measurement(s) failed (see the log above)")
     atomic_write_json(cell.run_dir / CELL_DONE, {"cell": cell.name, "fingerprint": cell.train_config().fingerprint(),
                                                  "describe": cell.describe()})
     log_event(Path(cfg.out_dir), "done", cell.name)

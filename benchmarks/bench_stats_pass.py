@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_stats_pass.py [--tokens 512] [--strides 1,4] [--repeats 3] [--clock cpu]
 
-For each stride (1: every token, the default; 0: chosen from the token count by
+For each stride (1: every token; 0, the default: chosen from the token count by
 ``metrics.cett.auto_anchor_stride``) prints,
 from one run with the passes interleaved: the statistics pass's wall time as a multiple of a plain forward of
 the same tokens (median of ``--repeats``), and how close the exact CETT at the interpolated thresholds comes

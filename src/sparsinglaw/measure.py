@@ -56,7 +56,7 @@ class MeasureConfig(Config):
     bootstrap_samples: int = 1000
     seed: int = 0
     anchors: int = 5  # exact CETT evaluations per layer in the dense pass (see metrics.cett)
-    anchor_stride: int = 1  # exact CETT anchors on every k-th position (and each first one); 0: from the tokens
+    anchor_stride: int = 0  # exact CETT anchors on every k-th position (and each first one); 0: from the tokens
     detail_tokens: int = 0  # keep the per-token x per-layer activation map for this many tokens
     neuron_frequency: bool = False  # include per-neuron activation frequencies in the result
     dead_threshold: float = 1e-3  # a neuron active on fewer than this share of tokens is dead

@@ -121,3 +121,12 @@ def test_output_hook_statistics_equal_recomputed(make):
     calls.require_called()
     for c in (0.03, 0.1, 0.3):
         assert hooked.thresholds(c) == pytest.approx(recomputed.thresholds(c), rel=1e-4)
+
+
+def test_anchor_stride_from_the_tokens_keeps_every_token_until_the_sample_holds_anchor_tokens():
+    from sparsinglaw.measure import MeasureConfig
+    from sparsinglaw.metrics.cett import ANCHOR_TOKENS, auto_anchor_stride
+
+    assert MeasureConfig().anchor_stride == 0  # the default: chosen from the token count
+    assert [auto_anchor_stride(n) for n in (512, 2 * ANCHOR_TOKENS - 1)] == [1, 1]
+    assert [auto_anchor_stride(n) for n in (2 * ANCHOR_TOKENS, 3 * ANCHOR_TOKENS, 100_000)] == [2, 3, 4]

@@ -28,15 +28,15 @@ from sparsinglaw.models.adapters import FFNLayer
 # tokens, 30 layers), 5 anchors over [0.01, 0.3] give exact CETT at the interpolated thresholds within 0.8%
 # of the target for c in [0.01, 0.2] (3% at 0.3), as good as 7 over [0.005, 0.4] and 30% cheaper.
 ANCHOR_LEVELS = (0.01, 0.3)
-# Optionally (MeasureConfig.anchor_stride > 1, or 0 for this rule) the exact anchors run on a systematic
-# sample of positions: at least ANCHOR_TOKENS per layer, at most every 4th position. Measured on SmolLM2
-# (benchmarks/bench_stats_pass.py, CPU time on one thread) at 512 and 2,048 tokens: the statistics pass falls
-# from 1.44 / 1.40 plain forwards to 1.18 / 1.19, and the exact CETT at the interpolated thresholds stays
-# within 2.0% of the target (median 0.2-0.3%; on every token: 1.1% and 0.1%). Without the first positions as
-# their own stratum it was biased by -1.5%. It is not the default: at a fixed CETT of 0.05 on 512 tokens it
-# moved single layers' thresholds by up to 3.8% against bisection and the PPL ratio by 0.0021
-# (tests/test_realmodel.py), where exact anchors stay within 1%.
-ANCHOR_TOKENS = 128
+# The exact anchors run on a systematic sample of positions (each sequence's first, weight 1, and every k-th
+# later one, weight k) once the sample keeps ANCHOR_TOKENS of them: MeasureConfig.anchor_stride 0 (the
+# default) takes k = tokens // ANCHOR_TOKENS, at most 4; 1 keeps every token. The sampling error of the
+# ratio estimator falls about as 1/sample: against every token, SmolLM2's per-layer thresholds at CETT
+# 0.02-0.1 moved by up to 3.0% with 256 sampled tokens (512 at stride 2), 1.7% with 512 (2,048 at stride 4)
+# and 0.5% with 1,024 (2,048 at stride 2), where every token is within 1% of bisection
+# (tests/test_realmodel.py). So below 2,048 tokens every token is used. The saving: the statistics pass
+# fell from 1.44 / 1.40 plain forwards to 1.18 / 1.19 at stride 4 (benchmarks/bench_stats_pass.py, CPU time).
+ANCHOR_TOKENS = 1024
 MAX_ANCHOR_STRIDE = 4
 THRESHOLD_RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l (t_l per layer)"
 
@@ -71,7 +71,8 @@ def dropped_norm_ratio(h: torch.Tensor, weight_t: torch.Tensor, norms: torch.Ten
 
 
 def auto_anchor_stride(n_tokens: int) -> int:
-    """Every k-th position for the exact anchors: as sparse as keeps ``ANCHOR_TOKENS`` of them, at most 4."""
+    """Every k-th position for the exact anchors: as sparse as keeps ``ANCHOR_TOKENS`` of them, at most 4
+    (1, every token, below 2 ANCHOR_TOKENS)."""
     return max(1, min(MAX_ANCHOR_STRIDE, n_tokens // ANCHOR_TOKENS))
 
 

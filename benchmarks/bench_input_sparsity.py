@@ -394,16 +394,16 @@ def main() -> None:
     chosen = thresholds_at_1(model, data, name, configs, args.thresholds_dir)
     dense_bytes, _ = dense_weight_bytes(model)
     prompts = decode_prompts(tokenizer)
+    if "micro" in parts:
+        block = len(model.model.layers) // 2
+        print(f"per-projection microbenchmark, block {block}, PPL-1% ours (input)")
+        doc["micro"] = microbenchmark(model, chosen["cett"], prompts, block)
     if "decode" in parts:
         print(f"decode, {args.threads} thread(s), medians of {args.repeats} interleaved rounds (loaded machine)")
         doc["breakdown"] = dense_step_breakdown(model, prompts[:1])
         print("  dense step: " + ", ".join(f"{k} {v:.2f}" for k, v in doc["breakdown"].items()), flush=True)
         doc["decode"] = decode_benchmark(model, tokenizer, {"input": chosen["cett"], "combined": chosen["combined"]},
                                          args, dense_bytes)
-    if "micro" in parts:
-        block = len(model.model.layers) // 2
-        print(f"per-projection microbenchmark, block {block}, PPL-1% ours (input)")
-        doc["micro"] = microbenchmark(model, chosen["cett"], prompts, block)
     _write(doc, args.output)
 
 

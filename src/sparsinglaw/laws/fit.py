@@ -114,7 +114,7 @@ def _attach_uncertainty(result: FitResult, law: Law, opts: FitOptions) -> None:
         samples = boot.bootstrap(law, d, a, p, n_boot=opts.n_boot, method=opts.boot_method, seed=opts.seed)
         result.samples, result.boot_failures = samples.samples, samples.failures
         result.intervals.update(boot.parameter_intervals(law, samples, opts.level))
-        lo, hi = _limit_bounds(law)
+        lo, hi = limit_bounds(law)
         limit_iv = boot.percentile_interval(boot.limit_samples(law, samples), opts.level,
                                             samples.method, lo, hi)
     if opts.interval in ("profile", "both"):
@@ -132,7 +132,7 @@ def _profiled(law: Law) -> list[str]:
     return [n for n in (law.limit_param, "alpha") if n and n in law.param_names]
 
 
-def _limit_bounds(law: Law) -> tuple[float, float]:
+def limit_bounds(law: Law) -> tuple[float, float]:
     if law.limit_param is None:
         return -np.inf, np.inf
     j = law.index(law.limit_param)
@@ -149,7 +149,7 @@ def assess_limit(law: Law, value: float | None, interval: Interval | None, max_w
     """Identified unless the estimate or its interval reaches a bound, or the interval is too wide."""
     if value is None or not np.isfinite(value):
         return LimitEstimate(None, interval, False, f"law {law.name} has no finite limit")
-    lo, hi = _limit_bounds(law)
+    lo, hi = limit_bounds(law)
     pct = f"{round(100 * interval.level)}% interval" if interval else "estimate"
     for edge in (lo, hi):
         if abs(value - edge) < 1e-6:

@@ -1,4 +1,5 @@
-"""Use a fitted law: A at a token count, tokens needed to come within a distance of A0, back-tests.
+"""Use a fitted law: A at a token count, tokens needed to come within a distance of A0, back-tests, and
+the token budget at which a limit not yet identified would be.
 
 For the paper's laws the distance to the limit has a closed form, |A(D) - A0| = exp(-c D^alpha + b) (ReLU)
 or c D^(-alpha) (SiLU) (docs/paper.md section 3); we solve it numerically for any registered law by bisection
@@ -15,7 +16,7 @@ import numpy as np
 from sparsinglaw.errors import ConfigError, DataError
 from sparsinglaw.laws.curve import TOKEN_SCALE, Curve
 from sparsinglaw.laws.families import Law
-from sparsinglaw.laws.fit import FitOptions, fit_law
+from sparsinglaw.laws.fit import FitOptions, LawFitError, fit_law, limit_bounds
 from sparsinglaw.laws.results import FitResult
 
 LOG_D_RANGE = (-9.0, 30.0)  # search D in [e^-9, e^30] billions of tokens
@@ -141,3 +142,65 @@ def backtest(curve: Curve, law: str, train_fraction: float = 0.5, options: FitOp
     return Backtest(fit.law, int(fit.n_points), len(test), fit.mae, float(np.mean(np.abs(err))),
                     float(np.max(np.abs(err))), float(test.tokens[-1]), float(test.ratio[-1]),
                     float(fit.predict(test.d[-1:])[0]), fit)
+
+
+# Budgets tried, as multiples of the tokens already fitted, and the most points one simulated fit gets
+# (beyond it, neighbouring checkpoints are averaged and their scatter shrunk by sqrt(group size)).
+IDENTIFY_FACTORS = (4, 16, 64, 256, 1024)
+IDENTIFY_MAX_POINTS = 200
+IDENTIFY_N_BOOT = 50  # per simulated fit: the question is coarse, the fits many
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The budget at which the limit would be identified (``tokens``; None: not within ``max_factor`` x,
+    or ``reason`` why no extrapolation is made)."""
+
+    tokens: float | None
+    factor: float | None
+    max_factor: float
+    trained_tokens: float
+    reason: str | None = None
+
+    def describe(self) -> str:
+        if self.reason:
+            return self.reason
+        if self.tokens is None:
+            return f"not identified within {self.max_factor:g}x the {self.trained_tokens:.3g} tokens trained"
+        return f"identified at about {self.tokens:.2g} tokens ({self.factor:g}x), if the law and its scatter hold"
+
+
+def tokens_to_identify(result: FitResult, options: FitOptions | None = None, *,
+                       factors: tuple[float, ...] = IDENTIFY_FACTORS, seed: int = 0) -> Identification:
+    """Extrapolate the token budget at which the limit A0 would be identified (off its bounds, interval
+    at most ``max_limit_width`` wide), by simulation: the fitted law extended to ``factor`` x the tokens,
+    checkpoints at the same spacing with the fit's residual scatter, refitted with the same options. The
+    smallest factor whose simulated fit identifies A0 is the answer; a rough guide, since the law, its
+    parameters and the scatter are assumed to hold beyond the data."""
+    d, law = np.asarray(result.d, float), result.family
+    base = (options or FitOptions()).to_dict()
+    # the simulated points start after warmup
+    opts = FitOptions.from_dict({**base, "skip_tokens": None, "skip_fraction": None,
+                                 "n_boot": min(base["n_boot"], IDENTIFY_N_BOOT)})
+    trained = float(d.max() * TOKEN_SCALE)
+    lo, hi = limit_bounds(law)
+    a0 = law.limit(result.vector)
+    if a0 is None or min(abs(a0 - lo), abs(a0 - hi)) < 1e-6:  # the law extended would stay on the bound
+        return Identification(None, None, float(factors[-1]), trained,
+                              "no extrapolation: the fitted limit sits on its bound (the curve does not bend "
+                              "toward a limit yet)")
+    step, sigma = float(np.median(np.diff(d))), float(np.sqrt(result.mse))
+    rng = np.random.default_rng(seed)
+    for factor in factors:
+        n = int(np.floor((d.max() * factor - d.min()) / step)) + 1
+        group = max(1, int(np.ceil(n / IDENTIFY_MAX_POINTS)))
+        sim_d = d.min() + step * (np.arange(n // group) * group + (group - 1) / 2)
+        truth = law.func(sim_d, *result.vector)
+        sim_a = np.clip(truth + rng.normal(0.0, sigma / np.sqrt(group), len(sim_d)), 1e-6, 1 - 1e-6)
+        try:
+            fit = fit_law((sim_d * TOKEN_SCALE, sim_a), law.name, opts)
+        except (LawFitError, DataError):
+            continue
+        if fit.limit is not None and fit.limit.identified:
+            return Identification(float(sim_d.max() * TOKEN_SCALE), float(factor), float(factors[-1]), trained)
+    return Identification(None, None, float(factors[-1]), trained)

@@ -126,6 +126,17 @@ def _limit_iv(analysis, name: str) -> tuple[float, float] | None:
     return fit.limit.interval.low, fit.limit.interval.high
 
 
+def _identify_budget(analysis, name: str) -> str:
+    """Why the limit is not identified, and the token budget at which it would be (laws.predict)."""
+    from sparsinglaw.laws.predict import tokens_to_identify
+    from sparsinglaw.study.fit import fit_options
+
+    fit = analysis.fits.get(name)
+    if fit is None or fit.d is None or fit.limit is None:
+        return ""
+    return f" ({fit.limit.reason}); {tokens_to_identify(fit, fit_options(analysis.spec)).describe()}"
+
+
 def limit_checks(analysis) -> list[dict]:
     out = []
     for cell in analysis.cells:
@@ -137,7 +148,8 @@ def limit_checks(analysis) -> list[dict]:
         iv = _limit_iv(analysis, cell.name)
         claim = f"{cell.name}: limit activation ratio A0 as published for {act}"
         if iv is None:
-            out.append(_check(claim, paper, "limit not identified", "inconclusive"))
+            out.append(_check(claim, paper, "limit not identified" + _identify_budget(analysis, cell.name),
+                              "inconclusive"))
             continue
         overlap = iv[0] <= hi + PAPER_SLACK and iv[1] >= lo - PAPER_SLACK
         out.append(_check(claim, paper, f"A0 in [{iv[0]:.3f}, {iv[1]:.3f}]", "agrees" if overlap else "disagrees"))

@@ -108,14 +108,18 @@ def fit_cell(cell: CellData, spec: FitSpec) -> FitResult:
                                f"at least {law.n_params + 1}")
     tokens, ratio = zip(*cell.points)
     curve = Curve(np.array(tokens, float), np.array(ratio, float), cell.name, cell.activation)
-    options = FitOptions(skip_fraction=spec.skip_fraction or None, interval="bootstrap", n_boot=spec.n_boot,
-                         level=spec.level)
     try:
-        return fit_law(curve, law.name, options)
+        return fit_law(curve, law.name, fit_options(spec))
     except SparsingLawError:
         if not spec.skip_fraction:
             raise
-        return fit_law(curve, law.name, FitOptions(interval="bootstrap", n_boot=spec.n_boot, level=spec.level))
+        return fit_law(curve, law.name, fit_options(spec, warmup=False))
+
+
+def fit_options(spec: FitSpec, warmup: bool = True) -> FitOptions:
+    """The options every per-cell fit of a study uses (``warmup=False``: keep the first checkpoints)."""
+    skip = spec.skip_fraction or None if warmup else None
+    return FitOptions(skip_fraction=skip, interval="bootstrap", n_boot=spec.n_boot, level=spec.level)
 
 
 def _limit_of(fit: FitResult | None) -> dict[str, Any]:

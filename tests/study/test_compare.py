@@ -89,3 +89,26 @@ def test_an_unresolved_trend_states_the_budget_that_would_resolve_it():
                   + np.random.default_rng(1).normal(0, 0.01, 12), None)
     check = trend_checks(_analysis(noisy))[0]  # this seed straddles 0: [-0.00028, 0.0235]
     assert check["verdict"] == "inconclusive" and "resolves at about 8.2e+05 tokens" in check["found"]
+
+
+def _scale_group(small: tuple, large: tuple) -> dict:
+    def model(n, iv):
+        return {"n_params": n, "identified": iv is not None, "low": iv[0] if iv else None,
+                "high": iv[1] if iv else None}
+
+    return {"activation": "relu", "models": [model(1.9e5, small), model(6e5, large)]}
+
+
+@pytest.mark.parametrize("small, large, verdict", [
+    ((0.070, 0.074), (0.075, 0.080), "agrees"),  # difference within [0.001, 0.010]
+    ((0.070, 0.074), (0.120, 0.130), "disagrees"),  # at least 0.046 apart
+    ((0.050, 0.090), (0.060, 0.110), "inconclusive"),  # the difference's bounds straddle the tolerance
+    ((0.070, 0.074), None, "inconclusive"),  # a limit not identified
+])
+def test_limits_across_sizes(small, large, verdict):
+    from sparsinglaw.study.compare import limits_across_sizes
+
+    analysis = _analysis()
+    analysis.scale = [_scale_group(small, large)]
+    (check,) = limits_across_sizes(analysis)
+    assert check["verdict"] == verdict and "similar across sizes (N = 1.9e+05 vs 6e+05)" in check["claim"]

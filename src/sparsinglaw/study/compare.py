@@ -186,7 +186,38 @@ def deeper_sparser(analysis) -> list[dict]:
             out.append(_check(claim, paper, "a limit is not identified", "inconclusive"))
             continue
         found = f"[{low['low']:.3f}, {low['high']:.3f}] vs [{high['low']:.3f}, {high['high']:.3f}]"
+        if hinge := group.get("hinge"):  # the bottleneck where A0 stops rising with r (4+ identified limits)
+            lo, hi = hinge.get("low"), hinge.get("high")
+            where = f" [{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else " (no interval)"
+            found += f"; hinge: bottleneck r = {hinge['bottleneck']:.3g}{where}, slope below it {hinge['slope']:.3g}"
         verdict = "agrees" if low["high"] < high["low"] else "disagrees" if low["low"] > high["high"] else "inconclusive"
+        out.append(_check(claim, paper, found, verdict))
+    return out
+
+
+# How close the limits of different sizes must be to count as "similar": the spread the paper reports for
+# one activation across 0.1B-2.4B models (ReLU 0.061-0.078, SiLU 0.38-0.41; docs/paper.md section 3).
+SIMILAR_ACROSS_SIZES = 0.03
+
+
+def limits_across_sizes(analysis) -> list[dict]:
+    """The limit barely depends on size: the difference of the smallest and largest model's A0, bounded by
+    their intervals, within SIMILAR_ACROSS_SIZES (agrees) or beyond it (disagrees)."""
+    out = []
+    for group in analysis.scale:
+        models = group["models"]
+        small, large = models[0], models[-1]
+        claim = (f"{group['activation']}: the limit is similar across sizes "
+                 f"(N = {small['n_params']:.2g} vs {large['n_params']:.2g})")
+        paper = f"A0 within about {SIMILAR_ACROSS_SIZES} across 0.1B-2.4B"
+        if not (small["identified"] and large["identified"]):
+            out.append(_check(claim, paper, "a limit is not identified", "inconclusive"))
+            continue
+        lo, hi = large["low"] - small["high"], large["high"] - small["low"]  # the difference's bounds
+        found = (f"[{small['low']:.3f}, {small['high']:.3f}] vs [{large['low']:.3f}, {large['high']:.3f}]: "
+                 f"difference in [{lo:.3f}, {hi:.3f}]")
+        tol = SIMILAR_ACROSS_SIZES
+        verdict = "agrees" if -tol <= lo and hi <= tol else "disagrees" if lo > tol or hi < -tol else "inconclusive"
         out.append(_check(claim, paper, found, verdict))
     return out
 
@@ -220,7 +251,7 @@ def compare_inputs(inputs) -> dict[str, Any]:
 
 def compare_with_paper(analysis) -> dict[str, Any]:
     checks = (trend_checks(analysis) + relu_below_silu_per_checkpoint(analysis) + relu_below_silu(analysis)
-              + deeper_sparser(analysis) + limit_checks(analysis))
+              + deeper_sparser(analysis) + limits_across_sizes(analysis) + limit_checks(analysis))
     counts, summary = summarize(checks, analysis.spec.level)
     doc: dict[str, Any] = {"checks": checks, "counts": counts, "summary": summary}
     if getattr(analysis, "inputs", None) is not None:

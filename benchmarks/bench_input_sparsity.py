@@ -68,12 +68,13 @@ def tiny():
 
 # ---- side by side -------------------------------------------------------------------------------------------
 
-def calibrate(model, data, p: float, name: str) -> dict:
-    """Thresholds of every configuration at PPL-p%: output, the three input methods, combined."""
+def calibrate(model, data, p: float, name: str, methods: tuple[str, ...] = INPUT_METHODS) -> dict:
+    """Thresholds of every configuration at PPL-p%: output (with all methods), the input methods, combined."""
     out = {}
-    result = measure(model, data, MeasureConfig(metric="pplp", p=p, ci_level=0.0), model_name=name)
-    out["output"] = Thresholds.from_result(result, "llama")
-    config = InputConfig(p=p, methods=INPUT_METHODS, batch_size=8, greedy_step=0.05, greedy_sequences=4)
+    if methods == INPUT_METHODS:
+        result = measure(model, data, MeasureConfig(metric="pplp", p=p, ci_level=0.0), model_name=name)
+        out["output"] = Thresholds.from_result(result, "llama")
+    config = InputConfig(p=p, methods=methods, batch_size=8, greedy_step=0.05, greedy_sequences=4)
     inputs = measure_inputs(model, data, config, model_name=name)
     for m in inputs.methods:
         out[m.method] = InputThresholds.from_method(inputs, m)
@@ -349,7 +350,7 @@ def thresholds_at_1(model, data, name: str, configs: dict, directory: str | None
     chosen = configs.get(1.0)
     if chosen is None and folder is not None and (folder / "cett.json").is_file():
         return {key: load_thresholds(folder / f"{key}.json") for key in ("cett", "combined")}
-    chosen = chosen or calibrate(model, data, 1.0, name)
+    chosen = chosen or calibrate(model, data, 1.0, name, methods=("cett",))  # decode needs ours and combined
     if folder is not None:
         save_thresholds(chosen, folder)
     return chosen

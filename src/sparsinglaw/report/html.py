@@ -177,7 +177,9 @@ def setup_facts(data: StudyData) -> list[str]:
         facts.append(f"Metric comparison: {pretrained['model']} on {pretrained['tokens']:,} tokens.")
     if data.timings:
         stages = ", ".join(f"{k} {v:.0f} s" for k, v in data.timings.get("stages", {}).items())
-        facts.append(f"Wall time to the report: {data.timings['wall']:.0f} s ({stages}).")
+        overlap = " (cells ran side by side: their train and track seconds are summed over processes)" \
+            if "cells in parallel (wall)" in data.timings.get("stages", {}) else ""
+        facts.append(f"Wall time to the report: {data.timings['wall']:.0f} s ({stages}){overlap}.")
     curves = data.paper.get("curves") or []
     facts.append(f"The paper's curves: {len(curves)} published models shown beside ours." if curves else
                  "The paper's curves are not available here, so they are not shown.")

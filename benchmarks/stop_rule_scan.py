@@ -31,7 +31,7 @@ def scan(args) -> None:
     from common import english, smollm2
 
     from sparsinglaw.data.batches import EvalData
-    from sparsinglaw.measure import Measurement, MeasureConfig
+    from sparsinglaw.measure import MeasureConfig, Measurement
 
     model, tokenizer = smollm2(threads=1)
     if args.slice == "bench":

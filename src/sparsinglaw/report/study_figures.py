@@ -231,8 +231,8 @@ def widthdepth_figure(analysis, out: Path) -> Figure:
                             [(x["high"] if x["high"] is not None else x["limit"]) - x["limit"] for x in ok]])
             left.errorbar(r, y, yerr=np.clip(err, 0, None), fmt="o", capsize=3, label=label)
         hinge = group.get("hinge")
-        if hinge:
-            grid = np.linspace(min(r), max(r), 100)
+        if hinge and ok:  # drawn over the ratios of the limits it was fitted to
+            grid = np.geomspace(min(r), max(r), 100)
             left.plot(grid, hinge["plateau"] + hinge["slope"] * np.minimum(grid - hinge["bottleneck"], 0), lw=1)
         losses = [x for x in group["rows"] if x["final_loss"] is not None]
         right.plot([x["ratio"] for x in losses], [x["final_loss"] for x in losses], "o-", label=label)

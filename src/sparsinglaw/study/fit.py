@@ -149,7 +149,7 @@ def widthdepth_groups(analysis: Analysis) -> list[dict]:
                             **_limit_of(analysis.fits.get(c.name))} for c in group), key=lambda r: r["ratio"])
             entry: dict[str, Any] = {"activation": act, "tokens": tokens, "rows": rows, "hinge": None,
                                      "loss_range": None}
-            ok = [r for r in rows if r["limit"] is not None]
+            ok = [r for r in rows if r["limit"] is not None and r["identified"]]  # never a limit on its bound
             if len(ok) >= 4:
                 entry["hinge"] = fit_hinge([r["ratio"] for r in ok], [r["limit"] for r in ok],
                                            level=analysis.spec.level).to_dict()

@@ -37,8 +37,8 @@ from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult
 from sparsinglaw.inputs.stats import CETT_RULE, keep_mask
 from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, find_projections
+from sparsinglaw.thresholds import FORMAT, check_threshold_values  # one file format, three kinds
 
-FORMAT = "sparsinglaw.thresholds"
 INPUT_VERSION = 1
 COMBINED_VERSION = 1
 _ROW_KEYS = ("name", "block", "kind", "in_features", "out_features", "threshold")
@@ -85,8 +85,6 @@ class InputThresholds:
         rows = data.get("projections")
         if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
             raise ConfigError(f"{source}: no per-projection thresholds ('projections' must be a non-empty list)")
-        from sparsinglaw.thresholds import check_threshold_values
-
         check_threshold_values(rows, source)
         missing = [k for k in _ROW_KEYS if any(k not in r for r in rows)]
         if missing or not isinstance(data.get("weighted"), bool):

@@ -13,8 +13,6 @@ sparse module, alternating call by call, and sums the median per-call times over
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
@@ -23,7 +21,7 @@ import torch
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.sparse.input_sparse import DEFAULT_MAX_SHARE, MAX_TOKENS, InputSparseHandle, sparsify_inputs
-from sparsinglaw.sparse.speed import greedy_decode
+from sparsinglaw.sparse.speed import decode_inputs, greedy_decode, interleaved_decode, paired_latency
 
 BYTES_PER_WEIGHT = 4.0  # float32 weights
 
@@ -101,59 +99,19 @@ def other_weights(model, handle: InputSparseHandle) -> int:
     return other_weight_count(model, [SimpleNamespace(module=m.linear) for m in handle.modules.values()])
 
 
-def decode_projection_inputs(handle: InputSparseHandle, prompt: torch.Tensor, steps: int) -> list[list[torch.Tensor]]:
-    """Per swapped projection, its inputs in ``steps`` real decode steps (prefill excluded)."""
-    modules = list(handle.modules.values())
-    inputs: list[list[torch.Tensor]] = [[] for _ in modules]
-    record = [False]
-    hooks = [m.register_forward_pre_hook(
-        lambda _m, args, i=i: inputs[i].append(args[0].detach().clone()) if record[0] else None)
-        for i, m in enumerate(modules)]
-    try:
-        greedy_decode(handle.model, prompt, steps + 1, after_prefill=lambda: record.__setitem__(0, True))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return inputs
-
-
-def projection_latency(handle: InputSparseHandle, inputs: list[list[torch.Tensor]], repeats: int) -> tuple[float, float]:
-    """(dense, sparse) seconds of all swapped projections per decode step: per projection the median
-    per-call time, plain and sparse alternating call by call on the same input, summed."""
-    total = {"dense": 0.0, "sparse": 0.0}
-    with torch.inference_mode():
-        for module, xs in zip(handle.modules.values(), inputs):
-            times: dict[str, list[float]] = {"dense": [], "sparse": []}
-            order = (("dense", module.linear), ("sparse", module))
-            for rep in range(repeats):
-                for x in xs:
-                    for name, fn in order if rep % 2 == 0 else order[::-1]:
-                        start = time.perf_counter()
-                        fn(x)
-                        times[name].append(time.perf_counter() - start)
-            for name in total:
-                total[name] += statistics.median(times[name])
-    return total["dense"], total["sparse"]
-
-
 def _decode_row(handle: InputSparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int,
                 other_bytes: float) -> InputSpeedRow:
     batch, steps = prompt.shape[0], new_tokens - 1
-    dense, sparse = [], []
-    for _ in range(repeats):
-        handle.set_enabled(False)
-        dense.append(greedy_decode(handle.model, prompt, new_tokens)[1])
-        handle.set_enabled(True)
-        sparse.append(greedy_decode(handle.model, prompt, new_tokens, after_prefill=handle.reset_counters)[1])
+    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_counters)
     projected = handle.dense_weight_bytes(BYTES_PER_WEIGHT)
     read = handle.weight_bytes_read(BYTES_PER_WEIGHT) / steps
     stats = (handle.pair_share(), read / projected, 1.0 - handle.dense_share(),
              (read + other_bytes) / (projected + other_bytes))
-    inputs = decode_projection_inputs(handle, prompt, steps=min(8, steps))
-    dense_ms, sparse_ms = projection_latency(handle, inputs, repeats)
+    modules = list(handle.modules.values())
+    inputs = decode_inputs(handle.model, modules, prompt, steps=min(8, steps))
+    dense_ms, sparse_ms = paired_latency([(m.linear, m) for m in modules], inputs, repeats)
     generated = batch * steps
-    return InputSpeedRow(batch, generated / statistics.median(dense), generated / statistics.median(sparse),
-                         dense_ms * 1e3, sparse_ms * 1e3, *stats)
+    return InputSpeedRow(batch, generated / dense, generated / sparse, dense_ms * 1e3, sparse_ms * 1e3, *stats)
 
 
 def compare_input_speed(model, thresholds, *, prompts: torch.Tensor, batch_sizes: Sequence[int] = (1, 4),
@@ -181,4 +139,4 @@ def compare_input_speed(model, thresholds, *, prompts: torch.Tensor, batch_sizes
     return report
 
 
-__all__ = ["InputSpeedReport", "InputSpeedRow", "compare_input_speed", "projection_latency"]
+__all__ = ["InputSpeedReport", "InputSpeedRow", "compare_input_speed"]

@@ -96,30 +96,32 @@ def greedy_decode(model, prompt: torch.Tensor, new_tokens: int,
         return torch.cat(tokens, dim=1), time.perf_counter() - start
 
 
-def decode_ffn_inputs(handle: SparseHandle, prompt: torch.Tensor, steps: int) -> list[list[torch.Tensor]]:
-    """Per layer, the FFN inputs of ``steps`` real decode steps (prefill excluded)."""
-    inputs: list[list[torch.Tensor]] = [[] for _ in handle.modules]
+def decode_inputs(model, modules: list, prompt: torch.Tensor, steps: int) -> list[list[torch.Tensor]]:
+    """Per module of ``modules``, its inputs in ``steps`` real decode steps of ``model`` (prefill excluded)."""
+    inputs: list[list[torch.Tensor]] = [[] for _ in modules]
     record = [False]
     hooks = [m.register_forward_pre_hook(
         lambda _m, args, i=i: inputs[i].append(args[0].detach().clone()) if record[0] else None)
-        for i, m in enumerate(handle.modules)]
+        for i, m in enumerate(modules)]
     try:
-        greedy_decode(handle.model, prompt, steps + 1, after_prefill=lambda: record.__setitem__(0, True))
+        greedy_decode(model, prompt, steps + 1, after_prefill=lambda: record.__setitem__(0, True))
     finally:
         for hook in hooks:
             hook.remove()
     return inputs
 
 
-def ffn_latency(handle: SparseHandle, inputs: list[list[torch.Tensor]], repeats: int) -> tuple[float, float]:
-    """(dense, sparse) seconds of all FFNs per decode step: per layer the median per-call time, dense and
-    sparse alternating call by call on the same input (preempted calls are outliers), summed over layers."""
+def paired_latency(pairs: list[tuple[Callable, Callable]], inputs: list[list[torch.Tensor]],
+                   repeats: int) -> tuple[float, float]:
+    """(dense, sparse) seconds per decode step of every (dense, sparse) module pair: per pair the median
+    per-call time, the two alternating call by call on the same input (preempted calls are outliers),
+    summed over pairs."""
     total = {"dense": 0.0, "sparse": 0.0}
     with torch.inference_mode():
-        for module, xs in zip(handle.modules, inputs):
+        for (dense, sparse), xs in zip(pairs, inputs):
             times: dict[str, list[float]] = {"dense": [], "sparse": []}
+            order = (("dense", dense), ("sparse", sparse))
             for rep in range(repeats):
-                order = (("dense", module.original), ("sparse", module))
                 for x in xs:
                     for name, fn in order if rep % 2 == 0 else order[::-1]:
                         start = time.perf_counter()
@@ -130,20 +132,27 @@ def ffn_latency(handle: SparseHandle, inputs: list[list[torch.Tensor]], repeats:
     return total["dense"], total["sparse"]
 
 
-def _decode_row(handle: SparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int) -> SpeedRow:
-    batch = prompt.shape[0]
+def interleaved_decode(handle, prompt: torch.Tensor, new_tokens: int, repeats: int,
+                       reset: Callable[[], None]) -> tuple[float, float]:
+    """(dense, sparse) median decode seconds, the handle's sparse modules off and on in turn; ``reset``
+    clears its counters after each sparse prefill, so they count decode steps only."""
     dense, sparse = [], []
     for _ in range(repeats):
         handle.set_enabled(False)
         dense.append(greedy_decode(handle.model, prompt, new_tokens)[1])
         handle.set_enabled(True)
-        sparse.append(greedy_decode(handle.model, prompt, new_tokens, after_prefill=handle.reset_stats)[1])
+        sparse.append(greedy_decode(handle.model, prompt, new_tokens, after_prefill=reset)[1])
+    return statistics.median(dense), statistics.median(sparse)
+
+
+def _decode_row(handle: SparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int) -> SpeedRow:
+    batch = prompt.shape[0]
+    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_stats)
     row_stats = (handle.activation_ratio(), handle.computed_ratio(), handle.sparse_share())
-    inputs = decode_ffn_inputs(handle, prompt, steps=min(8, new_tokens - 1))
-    dense_ffn, sparse_ffn = ffn_latency(handle, inputs, repeats)
+    inputs = decode_inputs(handle.model, handle.modules, prompt, steps=min(8, new_tokens - 1))
+    dense_ffn, sparse_ffn = paired_latency([(m.original, m) for m in handle.modules], inputs, repeats)
     generated = batch * (new_tokens - 1)
-    return SpeedRow(batch, generated / statistics.median(dense), generated / statistics.median(sparse),
-                    dense_ffn * 1e3, sparse_ffn * 1e3, *row_stats)
+    return SpeedRow(batch, generated / dense, generated / sparse, dense_ffn * 1e3, sparse_ffn * 1e3, *row_stats)
 
 
 def compare_speed(model, thresholds=None, *, prompts: torch.Tensor, zeros_only: bool = False,

@@ -3,6 +3,8 @@ fitting and rendering (from the study's ``timings.json``; the comparison runs in
 so its own wall time is given beside the time the study waited for it).
 
     python benchmarks/bench_demo.py                     # the demo, fresh, in a temporary directory
+    SPARSINGLAW_CACHE=$(mktemp -d) ./dev setup && SPARSINGLAW_CACHE=... python benchmarks/bench_demo.py
+                                                        # as on a fresh machine: only setup's GGUF conversion cached
     python benchmarks/bench_demo.py --preset reproduce --out runs/reproduce   # resumable: rerun continues
 
 Prints a Markdown table (benchmarks/RESULTS.md, section "Demo and presets") and writes it as JSON with --json.

@@ -8,7 +8,7 @@ import math
 import pytest
 from helpers import saved_tiny_model
 
-from sparsinglaw.study.pretrained import _values, metric_comparison, start_from
+from sparsinglaw.study.pretrained import _values, answer_point, metric_comparison, start_from
 
 
 def test_start_from_reads_the_crossing_of_a_power_law():
@@ -38,3 +38,16 @@ def test_metric_comparison_on_a_small_model(tmp_path):
     assert [q["value"] for q in by_metric["cett"]] == sorted(q["value"] for q in by_metric["cett"])
     assert all(0.0 <= q["activation_ratio"] <= 1.0 for q in result["points"])
     assert result["tokens"] == 512 and 0.0 < pplp["cett"] < 1.0
+    # the answer is read between the search's passes (no pass of its own), as `measure` reports it
+    assert pplp["activation"] in ("measured", "interpolated", "extrapolated") and pplp["ppl_ratio"] == 1.01
+    ratios = [q["activation_ratio"] for q in by_metric["cett"]]
+    if pplp["activation"] == "interpolated":
+        assert min(ratios) <= pplp["activation_ratio"] <= max(ratios)
+
+
+def test_answer_point_reads_between_the_passes_around_it():
+    points = [{"metric": "cett", "value": c, "activation_ratio": a} for c, a in ((0.02, 0.8), (0.04, 0.6), (0.1, 0.5))]
+    points.append({"metric": "cett", "value": 0.04, "activation_ratio": 0.6})  # a pass at a fixed point's value
+    answer = answer_point(points, 0.0282842712, 1.0)  # halfway between 0.02 and 0.04 in log c
+    assert answer["activation_ratio"] == pytest.approx(0.7, abs=1e-6) and answer["activation"] == "interpolated"
+    assert answer["passes"] == pytest.approx([0.02, 0.04]) and answer["ppl_ratio"] == 1.01

@@ -29,6 +29,18 @@ def test_demo_grid_cells():
     assert cfg.track.mode == "cett-calibrated" and cfg.track.max_tokens >= 16_384
 
 
+def test_trainer_evaluates_only_what_tracking_does_not_measure():
+    cfg = load_study("demo")  # tracking measures the whole 16,384-token validation split at every checkpoint
+    assert all(c.train_config().evaluate is False for c in cfg.cells())
+    more = load_study("demo", ["base.data.validation_tokens=32768"])  # tracking covers only half of it
+    assert all(c.train_config().evaluate is True for c in more.cells())
+    asked = load_study("demo", ["base.evaluate=true"])  # a base that asks for it keeps it
+    assert all(c.train_config().evaluate is True for c in asked.cells())
+    # not part of the weights' fingerprint: a study directory trained before resumes unchanged
+    a, b = cfg.cells()[0].train_config(), asked.cells()[0].train_config()
+    assert a.fingerprint() == b.fingerprint()
+
+
 def test_reproduce_grid_has_two_sizes_and_four_ratios():
     from sparsinglaw.study.config import estimate
 

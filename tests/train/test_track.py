@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import sparsinglaw.cli as cli
@@ -78,6 +80,11 @@ def test_calibrated_cett_applies_one_c_to_all(run_copy):
             assert lo < hi or result["activation_ratio"] in (0.0, 1.0)  # c = 1 drops every neuron of this toy
         else:
             assert result["interval"] is None and any("no interval" in w for w in result["warnings"])
+    # The dense pass covered the validation split the trainer evaluated, so its loss is the trainer's eval_loss
+    # (studies skip the trainer's evaluation and read this one: study.collect.validation_losses).
+    evals = {r["tokens"]: r["value"] for r in ResultsStore(run_copy).measurements(metric="eval_loss")}
+    for r in rows:
+        assert math.log(r["result"]["dense_ppl"]) == pytest.approx(evals[r["tokens"]], rel=1e-4)
 
 
 def test_track_cli(run_copy, capsys, monkeypatch, tmp_path):

@@ -88,6 +88,9 @@ def pretrained_figure(comparison: dict | None, out: Path, zoom: tuple[float, flo
         caption = (f"{comparison['model']} ({comparison['parameters'] / 1e6:.0f}M parameters) on {comparison['tokens']:,} "
                    f"tokens of the {comparison['text']} ({comparison['sequences']} x {comparison['seq_len']}); one "
                    f"dense pass shared by every setting. At equal PPL cost CETT keeps fewest neurons active."
+                   + (f" The star is the PPL-{sol['p']:g}% answer, where the CETT trend crosses {1 + sol['p'] / 100:g}; "
+                      f"its activation ratio is {sol['activation']} from the passes at CETT "
+                      + " and ".join(f"{v:.3g}" for v in sol["passes"]) + "." if sol.get("activation") else "")
                    + (f" {off} setting(s) above PPL ratio {zoom[1]:.2f} lie off the axes (see the CSV)." if off else ""))
         ax.set_title(f"Sparsity metrics on {comparison['model'].split('.')[0]}", fontsize=10)
     else:

@@ -6,6 +6,7 @@ A study directory holds ``study.toml`` and ``cells/NAME/``; a run directory hold
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -136,10 +137,19 @@ def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) 
     from sparsinglaw.train.data import read_data_meta
 
     cell.epochs = read_data_meta(run_dir).get("epochs")
-    evals = [(r["tokens"], r["value"]) for r in store.measurements(metric="eval_loss") if r["value"] is not None]
-    trains = [(r["tokens"], r["value"]) for r in store.measurements(metric="train_loss") if r["value"] is not None]
-    cell.losses = evals or trains
+    cell.losses = validation_losses(store, rows)
     return cell
+
+
+def validation_losses(store, tracked: list[dict]) -> list[tuple[int, float]]:
+    """(tokens, loss) per checkpoint: the trainer's eval_loss; else the mean validation NLL of tracking's dense
+    pass (``log dense_ppl``: studies whose tracking covers the validation split skip the trainer's own
+    evaluation); else the training loss."""
+    evals = [(r["tokens"], r["value"]) for r in store.measurements(metric="eval_loss") if r["value"] is not None]
+    dense = [(r["tokens"], math.log(r["result"]["dense_ppl"])) for r in tracked
+             if (r["result"] or {}).get("dense_ppl")]
+    trains = [(r["tokens"], r["value"]) for r in store.measurements(metric="train_loss") if r["value"] is not None]
+    return evals or sorted(dense) or trains
 
 
 def collect(path: str | Path) -> tuple[list[CellData], dict]:

@@ -35,7 +35,7 @@ from typing import Any
 
 from sparsinglaw.config import Config, deep_merge
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.train.config import ACTIVATIONS, TRACK_MODES, TrackSettings, TrainConfig  # noqa: F401
+from sparsinglaw.train.config import ACTIVATIONS, TRACK_MODES, DataConfig, TrackSettings, TrainConfig  # noqa: F401
 
 LAUNCHERS = ("sequential", "torchrun")
 from sparsinglaw.study.files import BUILTIN_JSONL  # noqa: E402,F401  (re-exported)
@@ -165,6 +165,11 @@ class Cell:
         data = deep_merge(data, {"run_dir": str(self.run_dir), "token_budget": self.tokens,
                              "model": {"activation": self.activation, "n_params": self.n_params,
                                        "ratio": self.ratio}})
+        valid = (data.get("data") or {}).get("validation_tokens", DataConfig.validation_tokens)
+        if "evaluate" not in data and self.study.track.max_tokens >= valid:
+            # tracking's dense pass measures the whole validation split at every checkpoint: its loss is the
+            # trainer's eval_loss (study.collect reads it from there), so the trainer need not compute it too
+            data["evaluate"] = False
         try:
             return TrainConfig.from_dict(data)
         except ConfigError as err:
@@ -253,7 +258,7 @@ def mini_preset() -> StudyConfig:
 
 
 def reproduce_preset() -> StudyConfig:
-    """About an hour on 2 CPU cores (resumable; two torch threads): ReLU and SiLU at four width-depth ratios
+    """About an hour on 2 CPU cores (resumable; two cells at a time, one torch thread each): ReLU and SiLU at four width-depth ratios
     of N = 1.9e5 (48 x 10, 48 x 6, 64 x 4, 96 x 3) and at a second size (N = 6e5, 96 x 6), 3M tokens each
     (12 checkpoints)."""
     base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384)
@@ -261,7 +266,7 @@ def reproduce_preset() -> StudyConfig:
         name="reproduce", out_dir="runs/reproduce", activations=["relu", "silu"],
         shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16), ShapeSpec(1.9e5, 32),
                 ShapeSpec(6e5, 16)],
-        token_budgets=[3_145_728], base=base, threads=2,
+        token_budgets=[3_145_728], base=base, threads=1, jobs=2,  # tiny models: two processes beat two threads
         track=TrackSettings(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
         fit=FitSpec(n_boot=200, skip_fraction=0.25, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
                     pareto_tokens=4096),

@@ -12,6 +12,8 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 # Few settings per metric (each one sparse pass over the tokens), spread over the PPL ratios 1.00-1.10
 # that matter. Measured on SmolLM2-135M, 2,048 tokens: Top-k 0.5 costs 28% PPL and 0.8 costs 1.9%; FAT up to
 # eps = 0.05 costs nothing (A = 0.89), 0.2 costs 23% and 0.3 multiplies PPL by 561; CETT 0.02 / 0.08 / 0.1
@@ -39,6 +41,20 @@ def start_from(points: list[dict], p: float) -> float | None:
         return None
     slope = math.log(e1 / e0) / math.log(c1 / c0)
     return float(min(max(c0 * (p / 100 / e0) ** (1 / slope), 1e-3), 0.5))
+
+
+def answer_point(points: list[dict], c: float, p: float) -> dict:
+    """The PPL-p% point at the answer CETT c without a pass of its own: the activation ratio read in log c
+    between the CETT points measured around c (as ``sparsinglaw measure`` reports it, with how far the
+    nearest pass is), the PPL ratio the trend's, 1 + p/100, by the answer's definition."""
+    from sparsinglaw.metrics.pplp_solve import activation_source
+    from sparsinglaw.metrics.pplp_trend import interpolate_in_log_c
+
+    cett = {q["value"]: q["activation_ratio"] for q in points if q["metric"] == "cett"}  # one per CETT value
+    cetts = sorted(cett)
+    ratio = interpolate_in_log_c(cetts, np.array([cett[v] for v in cetts]), np.array(math.log(c)))
+    return {"cett": c, "activation_ratio": float(np.clip(ratio, 0.0, 1.0)), "ppl_ratio": 1 + p / 100,
+            "ppl_ratio_from": "trend", **activation_source(cetts, c)}
 
 
 def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, max_tokens: int = 2048,
@@ -70,11 +86,8 @@ def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, 
     solved = solve(measurement)  # the PPL-p% answer on the same dense pass (MeasureConfig.solution)
     for evaluation in solved.evaluations:
         add("cett", float(evaluation.applied.setting["cett"]), evaluation)
-    c = float(solved.facts["cett"])
-    point = measurement.at("cett", c)  # the answer itself, measured (a trend answer may lie between passes)
-    pplp = {"p": p, "cett": c, "activation_ratio": point.activity.activation_ratio,
-            "ppl_ratio": measurement.ppl_ratio(point), "converged": bool(solved.facts.get("converged")),
-            "sparse_passes": len(solved.evaluations)}
+    pplp = {"p": p, **answer_point(points, float(solved.facts["cett"]), p),
+            "converged": bool(solved.facts.get("converged")), "sparse_passes": len(solved.evaluations)}
     points.sort(key=lambda q: (q["metric"], q["value"]))
     n_params = sum(p.numel() for p in model.parameters())
     return {"model": Path(model_path).name, "parameters": int(n_params), "tokens": int(data.n_tokens),

@@ -220,7 +220,7 @@ class TrackSettings(Config):
 
 # Run settings that do not change what is trained: they may differ when resuming a run directory.
 NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "report_to", "progress", "dataloader_workers",
-                     "track")
+                     "track", "evaluate")
 
 
 @dataclass
@@ -245,6 +245,9 @@ class TrainConfig(Config):
     # tracked sparsity goes to the same place as the losses
     report_to: str = "none"
     progress: bool = True
+    # the validation loss (eval_loss) at each checkpoint; studies whose tracking measures the same validation
+    # tokens turn it off and take the loss from tracking's dense pass instead (the same number, computed once)
+    evaluate: bool = True
     dataloader_workers: int = 0
     fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap" (GPUs; see train.trainer)
     # PPL-p% measured on the validation split at each new checkpoint (main process; mode "pplp"); None: off.

@@ -233,7 +233,7 @@ def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
     cfg.check_budget(world)
     run_dir = Path(cfg.run_dir)
     # TrainingArguments sets up the process group (torchrun / accelerate) before anything else.
-    args = training_arguments(cfg, world, has_eval=cfg.data.validation_tokens >= cfg.seq_len)
+    args = training_arguments(cfg, world, has_eval=cfg.evaluate and cfg.data.validation_tokens >= cfg.seq_len)
     # The main process checks the run dir and builds the tokenizer and token data first; the other ranks
     # then find them cached in the run dir.
     with args.main_process_first(desc="tokenizer and data", local=False):

@@ -147,9 +147,11 @@ def side_by_side(model, tokenizer, data, args, name: str, workdir: Path) -> tupl
     rows, kept_thresholds = [], {}
     for p in args.p:
         started = time.perf_counter()
-        configs = calibrate(model, data, p, name)
-        if p == 1.0 and args.thresholds_dir:  # decode and micro read them (a later run with --parts decode,micro)
-            save_thresholds(configs, Path(args.thresholds_dir))
+        configs = saved_configs(args.thresholds_dir) if p == 1.0 and args.reuse_thresholds else None
+        if configs is None:
+            configs = calibrate(model, data, p, name)
+            if p == 1.0 and args.thresholds_dir:  # decode and micro read them (a later run with --parts decode,micro)
+                save_thresholds(configs, Path(args.thresholds_dir))
         print(f"PPL-{p:g}%: thresholds of {len(configs)} configurations in {time.perf_counter() - started:.0f} s",
               flush=True)
         kept_thresholds[p] = configs
@@ -356,6 +358,21 @@ def thresholds_at_1(model, data, name: str, configs: dict, directory: str | None
     return chosen
 
 
+CONFIG_KEYS = ("output", *INPUT_METHODS, "combined")
+
+
+def saved_configs(directory: str | None) -> dict | None:
+    """Every configuration's PPL-1% thresholds from an earlier run's ``--thresholds-dir``; None if any is missing
+    (they are calibrated on the same ``--tokens``: the files' ``calibration`` records say on which)."""
+    from sparsinglaw.thresholds import load_thresholds
+
+    folder = Path(directory) if directory else None
+    if folder is None or not all((folder / f"{key}.json").is_file() for key in CONFIG_KEYS):
+        return None
+    print(f"PPL-1%: thresholds read from {folder} (--reuse-thresholds)", flush=True)
+    return {key: load_thresholds(folder / f"{key}.json") for key in CONFIG_KEYS}
+
+
 def save_thresholds(configs: dict, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for key, thresholds in configs.items():
@@ -376,6 +393,8 @@ def main() -> None:
     ap.add_argument("--llama-python", help="a Python with llama-cpp-python (e.g. /work/bench-venv/bin/python)")
     ap.add_argument("--llama-wait", type=float, default=0.0, help="seconds to wait for llama_cpp to import")
     ap.add_argument("--thresholds-dir", help="save the PPL-1%% thresholds files here (read back when --parts has no side)")
+    ap.add_argument("--reuse-thresholds", action="store_true",
+                    help="side: evaluate the PPL-1%% thresholds saved in --thresholds-dir instead of calibrating")
     ap.add_argument("--output", help="write every number as JSON here")
     args = ap.parse_args()
     parts = set(args.parts.split(","))

@@ -161,3 +161,25 @@ def test_the_study_leaves_every_file_the_report_renders(mini_study, tmp_path, mo
     assert esc(comparison["summary"]) in page
     first = Path(summary["report"]).read_text(encoding="utf-8")
     assert Tables(page).tables == Tables(first).tables  # the same tables as the study's own report
+
+
+def test_validation_losses_mix_eval_and_tracked_per_checkpoint(tmp_path):
+    """A run resumed after the study stopped the trainer's evaluation has eval_loss at early checkpoints only:
+    the later ones take tracking's dense loss, never the training loss."""
+    from sparsinglaw.study.collect import validation_losses
+
+    store = ResultsStore(tmp_path)
+    store.add_run("r", {"model": {}}, fingerprint="f")
+    for i, tokens in enumerate((100, 200, 300)):
+        store.add_checkpoint("r", f"checkpoint-{i}", step=i, tokens=tokens, path=str(tmp_path / f"c{i}"))
+        store.record("r", f"checkpoint-{i}", tokens, "train_loss", value=9.0)
+    store.record("r", "checkpoint-0", 100, "eval_loss", value=5.0)
+    tracked = [{"tokens": t, "result": {"dense_ppl": math.exp(v)}} for t, v in ((100, 5.01), (200, 4.5), (300, 4.2))]
+    got = validation_losses(store, tracked)
+    assert [t for t, _ in got] == [100, 200, 300] and [v for _, v in got] == pytest.approx([5.0, 4.5, 4.2])
+    assert validation_losses(store, []) == [(100, 5.0)]
+    empty = ResultsStore(tmp_path / "other")
+    empty.add_run("r", {"model": {}}, fingerprint="f")
+    empty.add_checkpoint("r", "checkpoint-0", step=0, tokens=100, path="x")
+    empty.record("r", "checkpoint-0", 100, "train_loss", value=9.0)
+    assert validation_losses(empty, []) == [(100, 9.0)]

@@ -346,31 +346,28 @@ def microbenchmark(model, thresholds: InputThresholds, prompts, block: int, repe
 def thresholds_at_1(model, data, name: str, configs: dict, directory: str | None) -> dict:
     """The PPL-1% thresholds (ours and combined) for decode and micro: from this run's side part (and
     saved to ``directory``), else read from ``directory``, else calibrated now."""
-    from sparsinglaw.thresholds import load_thresholds
-
-    folder = Path(directory) if directory else None
     chosen = configs.get(1.0)
-    if chosen is None and folder is not None and (folder / "cett.json").is_file():
-        return {key: load_thresholds(folder / f"{key}.json") for key in ("cett", "combined")}
+    if chosen is None and (saved := saved_configs(directory, ("cett", "combined"))) is not None:
+        return saved
     chosen = chosen or calibrate(model, data, 1.0, name, methods=("cett",))  # decode needs ours and combined
-    if folder is not None:
-        save_thresholds(chosen, folder)
+    if directory:
+        save_thresholds(chosen, Path(directory))
     return chosen
 
 
 CONFIG_KEYS = ("output", *INPUT_METHODS, "combined")
 
 
-def saved_configs(directory: str | None) -> dict | None:
-    """Every configuration's PPL-1% thresholds from an earlier run's ``--thresholds-dir``; None if any is missing
-    (they are calibrated on the same ``--tokens``: the files' ``calibration`` records say on which)."""
+def saved_configs(directory: str | None, keys: tuple[str, ...] = CONFIG_KEYS) -> dict | None:
+    """The PPL-1% thresholds of ``keys`` from an earlier run's ``--thresholds-dir``; None if any is missing
+    (calibrated on that run's ``--tokens``: the files' ``calibration`` records say on which)."""
     from sparsinglaw.thresholds import load_thresholds
 
     folder = Path(directory) if directory else None
-    if folder is None or not all((folder / f"{key}.json").is_file() for key in CONFIG_KEYS):
+    if folder is None or not all((folder / f"{key}.json").is_file() for key in keys):
         return None
-    print(f"PPL-1%: thresholds read from {folder} (--reuse-thresholds)", flush=True)
-    return {key: load_thresholds(folder / f"{key}.json") for key in CONFIG_KEYS}
+    print(f"PPL-1%: thresholds of {', '.join(keys)} read from {folder}", flush=True)
+    return {key: load_thresholds(folder / f"{key}.json") for key in keys}
 
 
 def save_thresholds(configs: dict, folder: Path) -> None:

@@ -31,7 +31,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +46,6 @@ from sparsinglaw.engine import run_pass  # noqa: E402
 from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
 from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds  # noqa: E402
 from sparsinglaw.measure import MeasureConfig, measure  # noqa: E402
-from sparsinglaw.models import find_ffn_layers  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs  # noqa: E402
 from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs  # noqa: E402
 from sparsinglaw.sparse.input_speed import other_weights  # noqa: E402
@@ -126,7 +124,6 @@ def evaluate_config(model, data, thresholds, dense_nll: float, other: float) -> 
 def task_scores(model, tokenizer, thresholds, task_dir: Path, cache: Path) -> tuple[float, float, float]:
     """(dense acc, sparse acc, sparse acc_norm) on the local multiple-choice task."""
     from evaluation.conftest import TASK
-
     from sparsinglaw.evaluate import evaluate_dense_and_sparse
 
     report = evaluate_dense_and_sparse(model, tokenizer, thresholds, [TASK], include_path=[str(task_dir)],
@@ -136,9 +133,9 @@ def task_scores(model, tokenizer, thresholds, task_dir: Path, cache: Path) -> tu
 
 
 def side_by_side(model, tokenizer, data, args, name: str, workdir: Path) -> tuple[list[dict], dict]:
-    from evaluation.conftest import write_mc_task
-
     import datasets.config
+
+    from evaluation.conftest import write_mc_task
 
     datasets.config.HF_DATASETS_CACHE = workdir / "hf_datasets"
     task_dir = write_mc_task(workdir / "tasks", n=args.task_docs, seed=1)

@@ -158,9 +158,11 @@ def _output_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
 
 
 def _input_modules(model: nn.Module, thresholds) -> list[dict[str, Any]]:
-    """One entry per projection (``nn.Linear``, so ``W`` is stored out x in); the model must match."""
+    """One entry per projection (``W`` stored out x in for ``nn.Linear``, in x out for ``Conv1D``); the model
+    must match."""
     projections = thresholds.find(model)
-    return [{"path": p.name, "threshold": value, "weight_layout": "out_in", "weighted": thresholds.weighted}
+    return [{"path": p.name, "threshold": value, "weight_layout": "in_out" if p.transposed else "out_in",
+             "weighted": thresholds.weighted}
             for p, value in zip(projections, thresholds.values)]
 
 

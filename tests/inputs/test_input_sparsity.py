@@ -13,7 +13,7 @@ from sparsinglaw.engine import SequenceLosses
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.inputs import InputConfig, InputMeasurement, InputSparsityResult, measure_inputs
 from sparsinglaw.inputs.greedy import greedy_setting
-from sparsinglaw.models.projections import KINDS, find_projections, observe_outputs
+from sparsinglaw.models.projections import find_projections, observe_outputs
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,8 @@ def captured_inputs(model, data, projections):
 def test_finds_all_seven_projections_of_every_block():
     model = tiny_llama(layers=3)
     found = find_projections(model)
-    assert [p.kind for p in found] == list(KINDS) * 3
-    assert [p.block for p in found] == [b for b in range(3) for _ in KINDS]
+    assert [p.kind for p in found] == ["q", "k", "v", "o", "gate", "up", "down"] * 3
+    assert [p.block for p in found] == [b for b in range(3) for _ in range(7)]
     assert found[0].module is model.model.layers[0].self_attn.q_proj
     assert torch.allclose(found[6].down_column_norms(), model.model.layers[0].mlp.down_proj.weight.norm(dim=0))
     with pytest.raises(ModelError):

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import saved_tiny_model
 from sparsinglaw.cli import inputs
-from sparsinglaw.errors import ConfigError
+from sparsinglaw.errors import ConfigError, ModelError
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -39,4 +39,16 @@ def test_inputs_fixed_settings_write_json(model_dir, tmp_path, capsys):
 def test_inputs_refuses_an_unknown_method(model_dir):
     args = parse("--model", str(model_dir), "--methods", "cett,bogus")
     with pytest.raises(ConfigError, match="methods"):
+        args.func(args)
+
+
+def test_inputs_kinds_pick_projections_by_name(model_dir, tmp_path):
+    out = tmp_path / "inputs.json"
+    args = parse("--model", str(model_dir), "--fixed", "--methods", "cett", "--kinds", "q,down", "--seq-len", "64",
+                 "--max-tokens", "128", "--output", str(out), "--threads", "1")
+    assert args.func(args) == 0
+    projections = json.loads(out.read_text())["methods"][0]["projections"]
+    assert {p["kind"] for p in projections} == {"q", "down"}
+    args = parse("--model", str(model_dir), "--fixed", "--kinds", "qkv", "--seq-len", "64", "--max-tokens", "128")
+    with pytest.raises(ModelError, match="no qkv"):
         args.func(args)

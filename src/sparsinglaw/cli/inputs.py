@@ -31,6 +31,9 @@ def register(sub) -> None:
     group.add_argument("--fixed", action="store_true", help="evaluate --cett and --sparsity instead of PPL-p%%")
     group.add_argument("--cett", type=float, default=0.1, help="relative output error target (with --fixed)")
     group.add_argument("--sparsity", type=float, default=0.4, help="TEAL input sparsity (with --fixed)")
+    group.add_argument("--kinds", default=None,
+                       help="comma-separated projection kinds (q,k,v,qkv,o,gate,up,gate_up,down; default: every "
+                       "projection the model's blocks have)")
     group.add_argument("--bytes-per-weight", type=float, default=4.0, help="4 for float32, 2 for fp16")
     group.add_argument("--tolerance", type=float, default=2e-3, help="trend standard error at the answer")
     group.add_argument("--max-sparse-passes", type=int, default=8, help="sparse passes per method")
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     config = InputConfig(
         methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()), p=None if args.fixed else args.p,
         cett=args.cett, sparsity=args.sparsity, bytes_per_weight=args.bytes_per_weight, tolerance=args.tolerance,
-        max_sparse_passes=args.max_sparse_passes, batch_size=args.batch_size)
+        max_sparse_passes=args.max_sparse_passes, batch_size=args.batch_size,
+        **({"kinds": tuple(k.strip() for k in args.kinds.split(",") if k.strip())} if args.kinds else {}))
     method = _thresholds_method(args, config.methods)
     output = _output_thresholds(args)
     model, tokenizer, data = load_model_and_data(args)

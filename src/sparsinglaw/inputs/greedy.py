@@ -21,6 +21,7 @@ import torch
 from sparsinglaw.engine import model_device
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.stats import InputStatistics, Setting, keep_mask, sparsity_setting
+from sparsinglaw.models.adapters import decoder_blocks
 from sparsinglaw.models.projections import Projection, attach_inputs
 
 
@@ -40,7 +41,7 @@ class GreedyPath:
 
 def capture_block_inputs(model, ids: torch.Tensor) -> list[tuple[tuple, dict]]:
     """(args, kwargs) each decoder block was called with in one dense forward of ``ids``."""
-    blocks = model.model.layers
+    blocks = decoder_blocks(model)
     seen: list[tuple[tuple, dict] | None] = [None] * len(blocks)
     handles = []
 
@@ -120,9 +121,9 @@ def greedy_path(model, projections: Sequence[Projection], stats: InputStatistics
     by_block: dict[int, list[Projection]] = {}
     for p in projections:
         by_block.setdefault(p.block, []).append(p)
-    sparsities, allocations = [], []
+    sparsities, allocations, blocks = [], [], decoder_blocks(model)
     for b in sorted(by_block):
-        s, a = greedy_block(model.model.layers[b], calls[b], by_block[b], stats, step, max_sparsity, last_fraction)
+        s, a = greedy_block(blocks[b], calls[b], by_block[b], stats, step, max_sparsity, last_fraction)
         sparsities.append(s)
         allocations.append(a)
     return GreedyPath(sparsities, allocations)

@@ -1,10 +1,20 @@
 """Every linear projection of a decoder block, for input sparsity (TEAL-style).
 
 Output sparsity (``adapters.find_ffn_layers``) asks which neurons of the FFN's ``h`` matter. Input sparsity
-asks, for each projection ``y = W x``, which entries of its input ``x`` matter, for all seven projections of
-a Llama-family block: ``self_attn.{q,k,v,o}_proj`` and ``mlp.{gate,up,down}_proj``. q, k and v read the
-same input (the attention norm's output), as do gate and up; each projection still gets its own threshold,
-because the rule weighs ``|x_j|`` by its own column norm ``||W[:, j]||``.
+asks, for each projection ``y = W x``, which entries of its input ``x`` matter, for every projection of a
+block: in a Llama-family block the seven ``self_attn.{q,k,v,o}_proj`` and ``mlp.{gate,up,down}_proj``. q, k
+and v read the same input (the attention norm's output), as do gate and up; each projection still gets its
+own threshold, because the rule weighs ``|x_j|`` by its own column norm ``||W[:, j]||``.
+
+A ``ProjectionLayout`` says where one family keeps its projections, relative to a decoder block
+(``adapters.decoder_blocks``). Fused projections are one projection of their own kind (``qkv``: GPT-2's
+``c_attn``, GPT-NeoX's and Falcon's ``query_key_value``, Phi-3's ``qkv_proj``; ``gate_up``: Phi-3): the
+fused ``W`` reads one input, so one threshold on it drops exactly the inputs all of its parts would drop
+together. Non-gated FFNs' first projection is ``up``. GPT-2's ``Conv1D`` stores ``W`` transposed, (in, out);
+``Projection`` hides that. Mixture-of-experts blocks (Mixtral, Qwen-MoE) give their attention projections
+only: their experts are fused parameters, not modules whose inputs a hook can see (their FFN neurons are
+measured by the output-sparsity adapters). A model whose blocks match no layout is a ``ModelError``;
+``register_layout`` adds one.
 
 A ``Projection`` offers the two methods ``metrics.cett.CETTCurves`` asks of an FFN layer
 (``down_weight``, ``down_column_norms``), so the CETT statistics gather unchanged with ``x`` in place of
@@ -21,74 +31,147 @@ import torch
 from torch import nn
 
 from sparsinglaw.errors import ModelError
+from sparsinglaw.registry import Registry
 
-KINDS = ("q", "k", "v", "o", "gate", "up", "down")
-_PATHS = {"q": ("self_attn", "q_proj"), "k": ("self_attn", "k_proj"), "v": ("self_attn", "v_proj"),
-          "o": ("self_attn", "o_proj"), "gate": ("mlp", "gate_proj"), "up": ("mlp", "up_proj"),
-          "down": ("mlp", "down_proj")}
+KINDS = ("q", "k", "v", "qkv", "o", "gate", "up", "gate_up", "down")
+
+
+@dataclass(frozen=True)
+class ProjectionLayout:
+    """Where one family keeps its projections: ``paths`` maps kind -> module path inside a block, in block
+    order; ``requires`` names further paths a block must have for the layout to apply (tells families with
+    the same attention apart); ``transposed``: the weights are stored (in, out) (GPT-2's ``Conv1D``)."""
+
+    name: str
+    paths: dict[str, str]
+    requires: tuple[str, ...] = ()
+    transposed: bool = False
+    note: str = ""  # what the layout leaves out, for messages and result files
+
+    def matches(self, block: nn.Module) -> bool:
+        return all(_submodule(block, path) is not None for path in (*self.paths.values(), *self.requires))
+
+
+def _submodule(block: nn.Module, path: str) -> nn.Module | None:
+    obj = block
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if not isinstance(obj, nn.Module):
+            return None
+    return obj
+
+
+_LAYOUTS: Registry[ProjectionLayout] = Registry("projection layout")
+
+
+def register_layout(layout: ProjectionLayout, *, replace: bool = False) -> ProjectionLayout:
+    """Add a layout; layouts are tried in registration order, the first matching block 0 wins."""
+    return _LAYOUTS.register(layout.name, layout, replace=replace)
+
+
+def _attention(prefix: str, q: str = "q_proj", k: str = "k_proj", v: str = "v_proj", o: str = "o_proj") -> dict:
+    return {"q": f"{prefix}.{q}", "k": f"{prefix}.{k}", "v": f"{prefix}.{v}", "o": f"{prefix}.{o}"}
+
+
+for _layout in (
+    ProjectionLayout("llama", {**_attention("self_attn"), "gate": "mlp.gate_proj", "up": "mlp.up_proj",
+                               "down": "mlp.down_proj"}),
+    ProjectionLayout("phi3", {"qkv": "self_attn.qkv_proj", "o": "self_attn.o_proj", "gate_up": "mlp.gate_up_proj",
+                              "down": "mlp.down_proj"}),
+    ProjectionLayout("gpt2", {"qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"},
+                     transposed=True),
+    ProjectionLayout("gpt_neox", {"qkv": "attention.query_key_value", "o": "attention.dense",
+                                  "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h"}),
+    ProjectionLayout("falcon", {"qkv": "self_attention.query_key_value", "o": "self_attention.dense",
+                                "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h"}),
+    ProjectionLayout("opt", {**_attention("self_attn", o="out_proj"), "up": "fc1", "down": "fc2"}),
+    ProjectionLayout("moe-attention", _attention("self_attn"), requires=("mlp.experts",),
+                     note="attention projections only: the experts are fused parameters, not hookable modules"),
+):
+    register_layout(_layout)
 
 
 @dataclass(eq=False)
 class Projection:
-    """One ``nn.Linear`` of block ``block``: ``kind`` is one of ``KINDS``; ``index`` its place in the list."""
+    """One projection of block ``block``: ``kind`` is one of ``KINDS``; ``index`` its place in the list;
+    ``transposed``: ``module.weight`` is stored (in, out) (``Conv1D``), else (out, in) (``nn.Linear``)."""
 
     index: int
     block: int
     kind: str
     name: str
-    module: nn.Linear
+    module: nn.Module
     expert: int | None = None  # CETTCurves reads it (no experts here)
+    transposed: bool = False
     _norms: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def in_features(self) -> int:
-        return self.module.in_features
+        return self.module.weight.shape[0 if self.transposed else 1]
 
     @property
     def out_features(self) -> int:
-        return self.module.out_features
+        return self.module.weight.shape[1 if self.transposed else 0]
 
     @property
     def width(self) -> int:
-        return self.module.in_features
+        return self.in_features
 
     @property
     def parameters(self) -> int:
         return self.in_features * self.out_features
 
     def down_weight(self) -> torch.Tensor:
-        """``W`` (out, in), the name ``CETTCurves`` asks for."""
-        return self.module.weight
+        """``W`` (out, in), the name ``CETTCurves`` asks for (a view for ``Conv1D``)."""
+        return self.module.weight.T if self.transposed else self.module.weight
 
     def down_column_norms(self) -> torch.Tensor:
         """``||W[:, j]||`` per input ``j`` (float32, cached: the weights do not change)."""
         if self._norms is None:
-            self._norms = self.module.weight.detach().float().norm(dim=0).cpu().contiguous()
+            self._norms = self.down_weight().detach().float().norm(dim=0).cpu().contiguous()
         return self._norms
 
     def output_without_bias(self, y: torch.Tensor) -> torch.Tensor:
-        return y if self.module.bias is None else y - self.module.bias
+        bias = getattr(self.module, "bias", None)
+        return y if bias is None else y - bias
+
+
+def projection_layout(model: nn.Module) -> ProjectionLayout:
+    """The registered layout whose paths block 0 of ``model`` has; ``ModelError`` when none does."""
+    from sparsinglaw.models.adapters import decoder_blocks
+
+    blocks = decoder_blocks(model)
+    for layout in _LAYOUTS.values():
+        if layout.matches(blocks[0]):
+            return layout
+    raise ModelError(f"input sparsity knows the projections of {', '.join(_LAYOUTS.names())} blocks; "
+                     f"{type(model).__name__}'s match none: register a ProjectionLayout for it")
 
 
 def find_projections(model: nn.Module, kinds: Sequence[str] = KINDS) -> list[Projection]:
-    """The projections of every block of a Llama-family model (``model.model.layers[i]``), block by block
-    in ``kinds`` order; ``ModelError`` when the model has no such blocks."""
+    """The projections of every block, block by block in block order, of the kinds in ``kinds`` (all
+    ``KINDS``, the default: every projection the model's layout has); ``ModelError`` when the model has no
+    known layout or lacks a kind asked for by name."""
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ModelError(f"unknown projection kind(s) {unknown}; choose from {', '.join(KINDS)}")
-    blocks = getattr(getattr(model, "model", None), "layers", None)
-    if blocks is None:
-        raise ModelError("input sparsity needs a Llama-family model (model.model.layers[i].self_attn/.mlp); "
-                         f"{type(model).__name__} has none")
+    from sparsinglaw.models.adapters import decoder_blocks
+
+    layout = projection_layout(model)
+    missing = [k for k in kinds if k not in layout.paths]
+    if missing and set(kinds) != set(KINDS):
+        raise ModelError(f"{layout.name} blocks have no {', '.join(missing)} projection(s); they have "
+                         f"{', '.join(layout.paths)}")
+    names = {id(m): n for n, m in model.named_modules()}
     found: list[Projection] = []
-    for b, block in enumerate(blocks):
-        for kind in kinds:
-            parent, leaf = _PATHS[kind]
-            module = getattr(getattr(block, parent, None), leaf, None)
-            if not isinstance(module, nn.Linear):
-                raise ModelError(f"block {b} has no nn.Linear {parent}.{leaf}; input sparsity covers "
-                                 "Llama-family blocks only for now")
-            found.append(Projection(len(found), b, kind, f"model.layers.{b}.{parent}.{leaf}", module))
+    for b, block in enumerate(decoder_blocks(model)):
+        for kind, path in layout.paths.items():
+            if kind not in kinds:
+                continue
+            module = _submodule(block, path)
+            if getattr(module, "weight", None) is None or module.weight.dim() != 2:
+                raise ModelError(f"block {b} has no {layout.name} projection {path} with a 2-d weight")
+            found.append(Projection(len(found), b, kind, names[id(module)], module, transposed=layout.transposed))
     return found
 
 
@@ -147,4 +230,5 @@ def require_called(projections: Sequence[Projection], calls: list[int]) -> None:
                          "forward bypasses its nn.Linear modules")
 
 
-__all__ = ["KINDS", "Projection", "attach_inputs", "find_projections", "observe_outputs", "require_called"]
+__all__ = ["KINDS", "Projection", "ProjectionLayout", "attach_inputs", "find_projections", "observe_outputs",
+           "projection_layout", "register_layout", "require_called"]

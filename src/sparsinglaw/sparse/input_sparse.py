@@ -83,11 +83,12 @@ class InputSparseLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear, threshold: float, norms: torch.Tensor | None = None, *,
                  max_share: float = DEFAULT_MAX_SHARE, max_tokens: int = MAX_TOKENS, native: bool = True,
-                 output_rule: tuple[float, torch.Tensor] | None = None):
+                 output_rule: tuple[float, torch.Tensor] | None = None, original: nn.Module | None = None):
         super().__init__()
         if not 0.0 <= max_share <= 1.0 or not 1 <= max_tokens <= MAX_TOKENS:
             raise ConfigError(f"max_share must be in [0, 1] and max_tokens in [1, {MAX_TOKENS}]")
         self.linear, self.threshold = linear, float(threshold)
+        self.original = linear if original is None else original  # the module ``restore`` puts back
         self.in_features, self.out_features = linear.in_features, linear.out_features
         weight = linear.weight.detach()
         self.weight_t = weight.float().t().contiguous()  # the column-major copy, made once
@@ -210,13 +211,13 @@ class InputSparseHandle:
     def set_enabled(self, enabled: bool) -> None:
         for name, module in self.modules.items():
             parent, leaf = _parent(self.model, name)
-            setattr(parent, leaf, module if enabled else module.linear)
+            setattr(parent, leaf, module if enabled else module.original)
 
     def restore(self) -> None:
         for name, module in self.modules.items():
             parent, leaf = _parent(self.model, name)
             if getattr(parent, leaf) is module:
-                setattr(parent, leaf, module.linear)
+                setattr(parent, leaf, module.original)
 
     def reset_counters(self) -> None:
         for module in self.modules.values():
@@ -246,6 +247,25 @@ class InputSparseHandle:
     def dense_weight_bytes(self, bytes_per_weight: float = 4.0) -> float:
         """Weight bytes of the swapped projections one dense call of each reads."""
         return sum(m.in_features * m.out_features for m in self.modules.values()) * bytes_per_weight
+
+
+def _is_conv1d(module) -> bool:
+    weight = getattr(module, "weight", None)
+    return type(module).__name__ == "Conv1D" and weight is not None and weight.dim() == 2
+
+
+def linear_view(module: nn.Module, name: str = "module") -> nn.Linear:
+    """``module`` as an ``nn.Linear`` sharing its parameters: itself, or for GPT-2's ``Conv1D`` (``y = x W + b``
+    with ``W`` stored (in, out)) a Linear whose weight is the transposed view of that storage."""
+    if isinstance(module, nn.Linear):
+        return module
+    if not _is_conv1d(module):
+        raise ConfigError(f"{name} is not an nn.Linear or Conv1D in this model (already sparsified?)")
+    n_in, n_out = module.weight.shape
+    view = nn.Linear(n_in, n_out, bias=False, device="meta")
+    view.weight = nn.Parameter(module.weight.detach().t(), requires_grad=False)
+    view.bias = None if module.bias is None else nn.Parameter(module.bias.detach(), requires_grad=False)
+    return view
 
 
 def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
@@ -283,8 +303,9 @@ def _with_output_rules(model: nn.Module, plan: list, output) -> list:
     plan = list(plan)
     for layer, value in zip(layers, values):
         down = getattr(layer, "down", None)
-        if not isinstance(down, nn.Linear):
-            raise ModelError(f"{layer.name}: combined thresholds on the sparse path need an nn.Linear down projection")
+        if not (isinstance(down, nn.Linear) or _is_conv1d(down)):
+            raise ModelError(f"{layer.name}: combined thresholds on the sparse path need a down projection module "
+                             "(nn.Linear or GPT-2's Conv1D)")
         rule = (value, layer.down_column_norms())
         i = by_module.get(id(down))
         if i is None:
@@ -305,12 +326,11 @@ def sparsify_inputs(model: nn.Module, thresholds, *, max_share: float = DEFAULT_
     try:
         for name, threshold, weighted, output_rule in _plan(model, thresholds):
             parent, leaf = _parent(model, name)
-            linear = getattr(parent, leaf)
-            if not isinstance(linear, nn.Linear):
-                raise ConfigError(f"{name} is not an nn.Linear in this model (already sparsified?)")
+            original = getattr(parent, leaf)
+            linear = linear_view(original, name)
             norms = linear.weight.detach().float().norm(dim=0) if weighted else None
             module = InputSparseLinear(linear, threshold, norms, max_share=max_share, max_tokens=max_tokens,
-                                       native=native, output_rule=output_rule)
+                                       native=native, output_rule=output_rule, original=original)
             setattr(parent, leaf, module)
             handle.modules[name] = module
     except Exception:
@@ -319,4 +339,5 @@ def sparsify_inputs(model: nn.Module, thresholds, *, max_share: float = DEFAULT_
     return handle
 
 
-__all__ = ["DEFAULT_MAX_SHARE", "InputSparseHandle", "InputSparseLinear", "MAX_TOKENS", "kernels", "sparsify_inputs"]
+__all__ = ["DEFAULT_MAX_SHARE", "InputSparseHandle", "InputSparseLinear", "MAX_TOKENS", "kernels", "linear_view",
+           "sparsify_inputs"]

@@ -96,7 +96,7 @@ def other_weights(model, handle: InputSparseHandle) -> int:
     """Weights a decode step reads outside the swapped projections (head, norms, one embedding row)."""
     from sparsinglaw.inputs.measure import other_weight_count
 
-    return other_weight_count(model, [SimpleNamespace(module=m.linear) for m in handle.modules.values()])
+    return other_weight_count(model, [SimpleNamespace(module=m.original) for m in handle.modules.values()])
 
 
 def _decode_row(handle: InputSparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int,

@@ -27,7 +27,7 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
 from sparsinglaw.inputs.stats import InputStatistics, Setting, cett_setting, keep_mask, uniform_setting
-from sparsinglaw.metrics.pplp import C_MAX, C_MIN
+from sparsinglaw.metrics.pplp import C_MAX, C_MIN, FRESH_GAP
 from sparsinglaw.metrics.pplp_trend import TrendSearch
 from sparsinglaw.models.projections import (
     KINDS,
@@ -246,29 +246,36 @@ class InputMeasurement:
         return result
 
     def solve(self, method: str, p: float) -> MethodResult:
-        """PPL-p% of ``method``: the trend search over its parameter, then one pass at the crossing."""
+        """PPL-p% of ``method``: the trend search over its parameter, with a pass at the crossing. That pass
+        is made inside the search (``confirm``), so it also checks the trend: on SmolLM2 at p = 5 the ratio of
+        this family jumps by about 0.007 between settings 0.5% apart, which only such a check reveals."""
         self.dense()
         cfg = self.config
         cett = method == "cett"
         power = 1.0 if cett else SPARSITY_POWER
         hi = C_MAX if cett else MAX_SPARSITY
-        rows: list[dict[str, float]] = []
+        evaluations: list[InputEvaluation] = []
 
         def run(c: float) -> np.ndarray:
-            evaluation = self.evaluate(self.setting(method, min(c ** (1 / power), hi)))
-            rows.append(_search_row(self, evaluation))
-            return evaluation.losses.nll.numpy()
+            evaluations.append(self.evaluate(self.setting(method, min(c ** (1 / power), hi))))
+            return evaluations[-1].losses.nll.numpy()
 
         search = TrendSearch(self.dense_losses.nll.numpy(), self.dense_losses.tokens.numpy().astype(np.float64),
                              p, cfg.tolerance, cfg.max_sparse_passes,
                              start=cfg.start_cett if cett else cfg.start_sparsity ** power)
-        outcome = search.run(run)
+        outcome = search.run(run, confirm=True)
         value = float(np.clip(outcome.fit.cett ** (1 / power), C_MIN, hi))
-        evaluation = self.evaluate(self.setting(method, value))
+        gaps = np.abs(np.log(outcome.cetts) - math.log(value ** power))
+        if gaps.min() <= FRESH_GAP:  # the search's last checking pass is at the answer
+            evaluation = evaluations[int(np.argmin(gaps))]
+        else:
+            evaluation = self.evaluate(self.setting(method, value))
+            evaluations.append(evaluation)
         result = self.method_result(evaluation, _parameter(method))
-        result.search = rows + [_search_row(self, evaluation)]
+        result.search = [_search_row(self, e) for e in evaluations]
         result.solution = {"method": "trend", "value": value, "standard_error": outcome.fit.se_ratio,
-                           "converged": outcome.converged, "sparse_passes": len(outcome.cetts) + 1}
+                           "misfit": outcome.fit.misfit, "converged": outcome.converged,
+                           "sparse_passes": len(evaluations), "pass_at_answer": float(evaluation.setting.value)}
         result.warnings = list(outcome.warnings)
         return result
 

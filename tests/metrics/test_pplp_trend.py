@@ -224,3 +224,14 @@ def test_without_shared_jumps_a_confirming_pass_costs_at_most_one_pass():
             assert out.converged
             runs.append(len(search.cetts))
     assert np.median(confirmed) <= np.median(plain) + 1
+
+
+def test_a_stop_on_the_last_allowed_pass_is_not_turned_into_a_budget_warning():
+    losses = Losses(0)
+    free = TrendSearch(losses.dense, losses.tokens, p=1.0, tol=1e-3, max_passes=12, start=0.05)
+    needed = len(free.cetts) if free.run(losses).converged else None
+    assert needed == 2  # this seed's plain search stops on its second pass
+    losses = Losses(0)
+    capped = TrendSearch(losses.dense, losses.tokens, p=1.0, tol=1e-3, max_passes=2, start=0.05)
+    out = capped.run(losses, confirm=True)
+    assert out.converged and not out.warnings and len(capped.cetts) == 2

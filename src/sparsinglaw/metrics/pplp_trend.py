@@ -28,9 +28,9 @@ Stop. When the trend's standard error at the crossing, in PPL-ratio units, is at
 least two passes and the crossing within LOCAL_WIDTH of an evaluated CETT. The error is scaled by the passes'
 Birge ratio around the trend where it exceeds 1: the noise estimates above see only what sequences do not
 share, and a PPL ratio that jumps for every sequence at once between nearby settings (SmolLM2's input CETT
-near PPL-5%: sd 0.007 between CETTs 0.5% apart, 2,048 tokens) shows only as misfit. At the pass budget: stop, warn,
-and give the evaluation size at which the standard error would reach the tolerance (it shrinks as
-1/sqrt(tokens)).
+near PPL-5%: sd 0.007 between CETTs 0.5% apart, 2,048 tokens) shows only as misfit. At the pass budget:
+stop, warn, and give the evaluation size at which the standard error would reach the tolerance (it shrinks
+as 1/sqrt(tokens)).
 
 Interval. Sequences resampled with replacement; each resample's ratios at the evaluated CETTs are refitted
 (same noise weights) for its crossing, and its activation ratio is interpolated there in log c. The
@@ -325,8 +325,9 @@ class TrendSearch:
         """Passes until the stop rule holds or the budget is spent. ``confirm``: when the rule holds with no
         pass within FRESH_GAP of the answer, one more pass is made there (the caller wants a pass at the answer
         anyway, as the input metrics do) and the refit with it decides: when the pass departs from the trend,
-        the misfit widens the standard error and the search goes on. Without it a search may stop on two passes, whose fit has
-        no degree of freedom left to see scatter the sequences share."""
+        the misfit widens the standard error and the search goes on. Without it a search may stop on two
+        passes, whose fit has no degree of freedom left to see scatter the sequences share. At the budget the
+        rule's verdict stands unchecked."""
         out = TrendOutcome(fit=None, cetts=self.cetts)
         c, checking = self.start, False
         while len(self.cetts) < self.max_passes:
@@ -334,7 +335,8 @@ class TrendSearch:
             self.sparse_nll.append(np.asarray(evaluate(c), dtype=np.float64))
             out.fit = self.fit()
             stop = self._stop_reason(out.fit)
-            if stop == "" and confirm and not checking and not self._measured_at(out.fit.log_cett):
+            check = confirm and not checking and len(self.cetts) < self.max_passes
+            if stop == "" and check and not self._measured_at(out.fit.log_cett):
                 c, checking = math.exp(float(np.clip(out.fit.log_cett, math.log(C_MIN), math.log(C_MAX)))), True
                 continue  # one checking pass at the answer; the refit with it decides
             checking = False

@@ -316,7 +316,7 @@ def microbenchmark(model, thresholds: InputThresholds, prompts, block: int, repe
     out = []
     for batch in (1, 4):
         inputs = {p.index: [] for p in projections}
-        with observe_outputs(projections, lambda p, x, y: inputs[p.index].append(x.reshape(-1, x.shape[-1]).clone())):
+        with observe_outputs(projections, lambda p, x, y, inputs=inputs: inputs[p.index].append(x.reshape(-1, x.shape[-1]).clone())):
             greedy_decode(model, prompts[:batch], 17)
         for p in projections:
             xs = [x for x in inputs[p.index] if x.shape[0] == batch][:16]

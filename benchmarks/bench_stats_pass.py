@@ -24,7 +24,7 @@ import torch
 from common import english, smollm2
 
 from sparsinglaw.capture import attach
-from sparsinglaw.measure import Measurement, MeasureConfig
+from sparsinglaw.measure import MeasureConfig, Measurement
 from sparsinglaw.metrics.cett import auto_anchor_stride, dropped_norm_ratio
 
 TARGETS = (0.02, 0.04, 0.07, 0.12, 0.2)

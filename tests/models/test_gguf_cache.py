@@ -7,8 +7,8 @@ import os
 
 import pytest
 import torch
-from helpers import smollm2_gguf_path
 
+from helpers import smollm2_gguf_path
 from sparsinglaw.models import gguf_cache
 from sparsinglaw.models.loading import load_model
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import saved_tiny_model
 
+from helpers import saved_tiny_model
 from sparsinglaw.study.pretrained import _values, answer_point, metric_comparison, start_from
 
 

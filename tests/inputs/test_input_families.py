@@ -167,3 +167,9 @@ def test_gpt2_input_thresholds_apply_and_export_through_its_conv1d_layout(tmp_pa
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert torch.allclose(torch.load(tmp_path / "l.pt"), applied, atol=1e-5, rtol=1e-5)
+
+
+def test_table_columns_are_the_kinds_the_model_has():
+    result = measure_inputs(family_model("phi3"), eval_data(), InputConfig(p=None, methods=("cett",)))
+    header = result.table().splitlines()[3].split()
+    assert header[-4:] == ["qkv", "o", "gate_up", "down"] and "q" not in header

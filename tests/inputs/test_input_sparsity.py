@@ -135,3 +135,17 @@ def test_config_is_validated():
         InputConfig(methods=("nope",))
     with pytest.raises(ConfigError):
         InputConfig(p=0)
+
+
+def test_pplp_answer_carries_its_interval_or_says_why_not():
+    """The trend interval (sequences resampled, trend refitted, no extra passes) is in the solution and in
+    the table; below 8 sequences the result says why there is none."""
+    config = InputConfig(p=5, methods=("cett",), tolerance=0.01)
+    result = measure_inputs(tiny_llama(seed=2), random_eval_data(n_sequences=8), config)
+    m = result.methods[0]
+    iv = m.solution["interval"]
+    assert iv["level"] == 0.9 and iv["value"][0] < iv["value"][1] and iv["kept_share"][0] < iv["kept_share"][1]
+    assert all(0 < b <= 1 for b in iv["bytes_ratio"])
+    assert "90% interval: value [" in result.table() and "sparse passes" in result.table()
+    few = measure_inputs(tiny_llama(seed=2), random_eval_data(n_sequences=4), config).methods[0]
+    assert few.solution["interval"] is None and any("fewer than 8 to resample" in w for w in few.warnings)

@@ -207,15 +207,35 @@ class InputMeasurement:
                               evaluation.seq_kept, evaluation.seq_slots, level, samples, seed)
         if iv is None:
             return None
-        kept = iv.pop("activation_ratio")
-        # The bytes ratio is affine in the weighted kept share (dense parts read in full), so its interval
-        # is the kept share's mapped through it.
-        projected = float(sum(p.parameters for p in self.projections))
-        total = projected + self.other_weights
-        iv["kept_share"] = kept
-        iv["bytes_ratio"] = [(k * projected + self.other_weights) / total for k in kept]
+        iv["kept_share"] = iv.pop("activation_ratio")
+        iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
         iv["method"] = "expanded percentile bootstrap over evaluation sequences at the calibrated input CETT"
         return iv
+
+    def _bytes_ratios(self, kept: list[float]) -> list[float]:
+        """The bytes ratio is affine in the weighted kept share (dense parts read in full), so an interval of
+        the kept share maps through it."""
+        projected = float(sum(p.parameters for p in self.projections))
+        return [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]
+
+    def _solution_interval(self, search: TrendSearch, fit, evaluations: list[InputEvaluation], power: float,
+                           level: float = 0.9, samples: int = 1000) -> tuple[dict | None, str | None]:
+        """(interval, why not) of the PPL-p% answer: sequences resampled and the trend refitted, no passes."""
+        from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, trend_interval
+
+        passes = evaluations[: len(search.cetts)]
+        if len(search.tokens) < MIN_SEQUENCES:
+            return None, (f"no interval: {len(search.tokens)} evaluation sequences, fewer than {MIN_SEQUENCES} to "
+                          "resample (use more or shorter sequences)")
+        if any(e.seq_kept is None for e in passes):
+            return None, "no interval: kept shares are not counted per sequence for these projections"
+        iv = trend_interval(search, fit, [e.seq_kept for e in passes], [e.seq_slots for e in passes],
+                            level, samples, 0)
+        hi = C_MAX if power == 1.0 else MAX_SPARSITY
+        iv["value"] = [min(c ** (1 / power), hi) for c in iv.pop("cett")]
+        iv["kept_share"] = iv.pop("activation_ratio")
+        iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
+        return iv, None
 
     def ppl_ratio(self, evaluation: InputEvaluation) -> float:
         return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
@@ -276,7 +296,8 @@ class InputMeasurement:
         result.solution = {"method": "trend", "value": value, "standard_error": outcome.fit.se_ratio,
                            "misfit": outcome.fit.misfit, "converged": outcome.converged,
                            "sparse_passes": len(evaluations), "pass_at_answer": float(evaluation.setting.value)}
-        result.warnings = list(outcome.warnings)
+        result.solution["interval"], why_not = self._solution_interval(search, outcome.fit, evaluations, power)
+        result.warnings = list(outcome.warnings) + ([why_not] if why_not else [])
         return result
 
 

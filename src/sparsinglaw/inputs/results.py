@@ -95,18 +95,37 @@ class InputSparsityResult(JsonFile):
         return cls(**values)
 
     def table(self) -> str:
+        """Formats only: one row per method (kept share by the kinds present), then each PPL-p% solution."""
         target = f"PPL-{self.p:g}%" if self.p is not None else "fixed settings"
+        kinds = list(dict.fromkeys(p.kind for m in self.methods for p in m.projections))  # the layout's order
         lines = [f"model  {self.model}   ({target}, {self.n_tokens} tokens, dense PPL {self.dense_ppl:.4f})",
                  f"dense weight bytes per token {self.dense_bytes_per_token / 1e6:.2f} MB "
                  f"({self.other_bytes_per_token / 1e6:.2f} MB outside the projections)", "",
                  f"{'method':<14} {'value':>8} {'PPL ratio':>10} {'kept':>7} {'MB/token':>9} {'bytes':>7}  "
-                 + " ".join(f"{k:>5}" for k in ("q", "k", "v", "o", "gate", "up", "down"))]
+                 + " ".join(f"{k:>7}" for k in kinds)]
         for m in self.methods:
-            kinds = m.kept_by_kind()
+            by_kind = m.kept_by_kind()
             lines.append(f"{m.method:<14} {m.value:>8.4g} {m.ppl_ratio:>10.5f} {m.kept_share:>7.3f} "
                          f"{m.bytes_per_token / 1e6:>9.2f} {m.bytes_ratio:>7.3f}  "
-                         + " ".join(f"{kinds.get(k, float('nan')):>5.2f}" for k in ("q", "k", "v", "o", "gate", "up", "down")))
+                         + " ".join(f"{by_kind[k]:>7.2f}" if k in by_kind else f"{'-':>7}" for k in kinds))
+        solved = [m for m in self.methods if m.solution]
+        if solved:
+            lines.append("")
+        lines += [f"{m.method:<14} {_solution_line(m.solution, 1 + self.p / 100)}" for m in solved]
         return "\n".join(lines)
+
+
+def _solution_line(sol: dict[str, Any], target: float) -> str:
+    state = "converged" if sol.get("converged") else "NOT converged (see the warning)"
+    line = (f"trend crosses {target:.4f} at {sol['value']:.4g} (standard error {sol['standard_error']:.2g} in PPL "
+            f"ratio, {sol.get('sparse_passes', '?')} sparse passes, {state})")
+    iv = sol.get("interval")
+    if iv:
+        line += (f"; {iv['level']:.0%} interval: value [{iv['value'][0]:.4g}, {iv['value'][1]:.4g}], kept "
+                 f"[{iv['kept_share'][0]:.3f}, {iv['kept_share'][1]:.3f}]")
+        if iv.get("censored_fraction", 0) > 0.05:  # resamples held at the edge of the passes: a bound, not a finding
+            line += f" (at the passes' edge in {iv['censored_fraction']:.0%} of resamples: a lower bound on the width)"
+    return line
 
 
 __all__ = ["InputSparsityResult", "MethodResult", "ProjectionResult", "SCHEMA"]

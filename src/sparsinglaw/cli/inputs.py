@@ -24,7 +24,7 @@ def register(sub) -> None:
     parser = sub.add_parser("inputs", help="input sparsity of every projection: kept shares, bytes per token, PPL-p%%",
                             formatter_class=HelpFormatter)
     add_model_args(parser)
-    add_data_args(parser, max_tokens=2048)
+    add_data_args(parser, max_tokens=6144)  # where the input searches converge on SmolLM2 (docs/input_sparsity.md)
     group = parser.add_argument_group("input sparsity")
     group.add_argument("--methods", default="cett,teal-uniform,teal-greedy", help="comma-separated methods")
     group.add_argument("--p", type=float, default=1.0, help="PPL-p%%: allowed perplexity increase in percent")

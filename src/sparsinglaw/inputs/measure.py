@@ -28,7 +28,13 @@ from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
 from sparsinglaw.inputs.stats import InputStatistics, Setting, cett_setting, keep_mask, uniform_setting
 from sparsinglaw.metrics.pplp import C_MAX, C_MIN, FRESH_GAP
-from sparsinglaw.metrics.pplp_trend import TrendSearch
+from sparsinglaw.metrics.pplp_trend import (
+    MIN_SEQUENCES,
+    TrendFit,
+    TrendSearch,
+    setting_interval,
+    trend_interval,
+)
 from sparsinglaw.models.projections import (
     KINDS,
     Projection,
@@ -198,8 +204,6 @@ class InputMeasurement:
         """The interval of the weighted kept share, the bytes ratio and the PPL ratio of one pass at a fixed
         setting: the output metric's resampling of evaluation sequences (``metrics.pplp_trend``). None with
         fewer than its minimum of sequences or without per-sequence counts."""
-        from sparsinglaw.metrics.pplp_trend import setting_interval
-
         if evaluation.seq_kept is None:
             return None
         dense = self.dense_losses
@@ -218,11 +222,10 @@ class InputMeasurement:
         projected = float(sum(p.parameters for p in self.projections))
         return [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]
 
-    def _solution_interval(self, search: TrendSearch, fit, evaluations: list[InputEvaluation], power: float,
-                           level: float = 0.9, samples: int = 1000) -> tuple[dict | None, str | None]:
+    def _solution_interval(self, search: TrendSearch, fit: TrendFit, evaluations: list[InputEvaluation],
+                           power: float, hi: float, level: float = 0.9,
+                           samples: int = 1000) -> tuple[dict | None, str | None]:
         """(interval, why not) of the PPL-p% answer: sequences resampled and the trend refitted, no passes."""
-        from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, trend_interval
-
         passes = evaluations[: len(search.cetts)]
         if len(search.tokens) < MIN_SEQUENCES:
             return None, (f"no interval: {len(search.tokens)} evaluation sequences, fewer than {MIN_SEQUENCES} to "
@@ -231,7 +234,6 @@ class InputMeasurement:
             return None, "no interval: kept shares are not counted per sequence for these projections"
         iv = trend_interval(search, fit, [e.seq_kept for e in passes], [e.seq_slots for e in passes],
                             level, samples, 0)
-        hi = C_MAX if power == 1.0 else MAX_SPARSITY
         iv["value"] = [min(c ** (1 / power), hi) for c in iv.pop("cett")]
         iv["kept_share"] = iv.pop("activation_ratio")
         iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
@@ -285,9 +287,9 @@ class InputMeasurement:
                              start=cfg.start_cett if cett else cfg.start_sparsity ** power)
         outcome = search.run(run, confirm=True)
         value = float(np.clip(outcome.fit.cett ** (1 / power), C_MIN, hi))
-        gaps = np.abs(np.log(outcome.cetts) - math.log(value ** power))
-        if gaps.min() <= FRESH_GAP:  # the search's last checking pass is at the answer
-            evaluation = evaluations[int(np.argmin(gaps))]
+        nearest, gap = search.nearest_pass(math.log(value**power))
+        if gap <= FRESH_GAP:  # the search's last checking pass is at the answer
+            evaluation = evaluations[nearest]
         else:
             evaluation = self.evaluate(self.setting(method, value))
             evaluations.append(evaluation)
@@ -296,7 +298,7 @@ class InputMeasurement:
         result.solution = {"method": "trend", "value": value, "standard_error": outcome.fit.se_ratio,
                            "misfit": outcome.fit.misfit, "converged": outcome.converged,
                            "sparse_passes": len(evaluations), "pass_at_answer": float(evaluation.setting.value)}
-        result.solution["interval"], why_not = self._solution_interval(search, outcome.fit, evaluations, power)
+        result.solution["interval"], why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
         result.warnings = list(outcome.warnings) + ([why_not] if why_not else [])
         return result
 

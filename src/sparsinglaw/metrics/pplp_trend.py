@@ -349,8 +349,14 @@ class TrendSearch:
         out.warnings.append(self.budget_warning(out.fit))
         return out
 
+    def nearest_pass(self, log_c: float) -> tuple[int, float]:
+        """(index, distance in log c) of the evaluated CETT nearest ``log_c``."""
+        gaps = np.abs(np.log(self.cetts) - log_c)
+        i = int(np.argmin(gaps))
+        return i, float(gaps[i])
+
     def _measured_at(self, log_c: float) -> bool:
-        return bool(np.min(np.abs(np.log(self.cetts) - log_c)) <= FRESH_GAP)
+        return self.nearest_pass(log_c)[1] <= FRESH_GAP
 
     def _stop_reason(self, fit: TrendFit) -> str | None:
         """'' when converged, a warning when the target cannot be met, None to go on."""

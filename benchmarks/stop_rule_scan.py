@@ -36,6 +36,11 @@ def scan(args) -> None:
     model, tokenizer = smollm2(threads=1)
     if args.slice == "bench":
         data = english(tokenizer, 512)
+    elif args.slice.startswith("bench"):  # bench_pplp.py --slices 7's k-th other slice (k = 1..7)
+        from sparsinglaw.data import build_eval_data, builtin_documents
+
+        documents, k = builtin_documents(), int(args.slice[len("bench"):])
+        data = build_eval_data(tokenizer, documents[k * len(documents) // 8:], seq_len=128, max_tokens=512)
     else:  # the same draws as calibration_pplp.py
         pool, rng = english(tokenizer, 8192, seq_len=64), np.random.default_rng(0)
         for _ in range(int(args.slice) + 1):

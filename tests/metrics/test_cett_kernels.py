@@ -73,12 +73,13 @@ def test_masked_copies_and_threshold_apply_equal_the_masks(lib):
         assert torch.equal(neuron_kept, keep.double().sum(dim=0))
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_anchor_dropped_norms_equal_the_masked_matmuls(lib, threads, monkeypatch):
-    # Shapes off every tile size (16 tokens, 64 neurons, 64 outputs), unsorted thresholds, exact zeros.
+@pytest.mark.parametrize(("threads", "outputs"), [(1, 100), (2, 100), (1, 212), (2, 212)])
+def test_anchor_dropped_norms_equal_the_masked_matmuls(lib, threads, outputs, monkeypatch):
+    # Shapes off every tile size (16 tokens, 64 neurons, 64 outputs; 212 = 128 + 64 + 20 takes the AVX-512
+    # kernel's 128-wide chunk, a 64-wide one and a tail), unsorted thresholds, exact zeros.
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     h, norms, _ = sample(3, n=150, df=200)
-    weight_t = torch.randn(200, 100, generator=torch.Generator().manual_seed(4)) / 10
+    weight_t = torch.randn(200, outputs, generator=torch.Generator().manual_seed(4)) / 10
     magnitude = h.abs() * norms
     levels = torch.tensor([0.6, 0.05, 0.3, float(magnitude.max()) * 2])  # the last drops everything
     exact = kernels.anchor_dropped_norms(h, norms, levels, weight_t)

@@ -130,8 +130,8 @@ void masked_copies(int n, int df, const float *h, const float *norms, int k_coun
  * weight tiles did not change. With AVX-512 the sums of 128 outputs live in 8 zmm registers (one run through
  * a token's lists per 128 outputs instead of two) and vcompress sorts the bands in registers: on a Xeon with
  * AVX-512, SmolLM2's 30 layers on 512 tokens took 0.375 s instead of the AVX2 path's 0.47 s (1 thread; the
- * band sorting is 0.06 s of it, the rest the multiply-adds). Returns 0; -1 when scratch memory could not be allocated, -2 for more than
- * A_MAXK thresholds. */
+ * band sorting is 0.06 s of it, the rest the multiply-adds). Returns 0; -1 when scratch memory could not be
+ * allocated, -2 for more than A_MAXK thresholds. */
 #define A_TOKENS 16
 #define A_NEURONS 64
 #define A_CHUNK 64

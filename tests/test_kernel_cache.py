@@ -115,3 +115,21 @@ def test_xdg_cache_home_is_honoured(tmp_path, monkeypatch):
     assert native_build.cache_dir() == Path.home() / ".cache" / "sparsinglaw" / "kernels"
     monkeypatch.setenv("SPARSINGLAW_CACHE", str(tmp_path / "own"))
     assert native_build.cache_dir() == tmp_path / "own" / "kernels"
+
+
+def test_a_compiler_without_openmp_builds_the_serial_kernels(cache, monkeypatch):
+    """Where -fopenmp fails (clang without libomp) the kernels build without it and compute the same, on one
+    thread (tests/metrics/test_cett_kernels.py checks the values against PyTorch)."""
+    import torch
+
+    monkeypatch.setattr(native_build, "FLAGS", [*native_build.FLAGS, "-fno-such-openmp-runtime"])
+    assert cett_kernels.kernels() is not None
+    (built,) = cache.glob("*.so")
+    assert b"libgomp" not in built.read_bytes()  # no OpenMP runtime among its needed libraries
+    h = torch.rand(130, 96)
+    norms, weight_t = torch.rand(96) + 0.5, torch.randn(96, 40)
+    levels = torch.tensor([0.1, 0.4])
+    magnitude = h.abs() * norms
+    expected = torch.stack([((h * (magnitude < t)) @ weight_t).norm(dim=-1) for t in levels])
+    torch.testing.assert_close(cett_kernels.anchor_dropped_norms(h, norms, levels, weight_t), expected,
+                               rtol=1e-5, atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,37 @@ def test_fit_reads_exports_and_the_database(tmp_path):
     register_with_laws()
     (curve,) = read_curves(store.path)
     assert list(curve.ratio) == [0.30, 0.20, 0.15, 0.12] and curve.activation == "relu"
+
+
+class _InterruptedAt(sqlite3.Connection):
+    """A connection that raises KeyboardInterrupt just after (or instead of) running one statement."""
+
+    statement, after = "COMMIT", True
+
+    def execute(self, sql, *args):
+        if sql != self.statement:
+            return super().execute(sql, *args)
+        if self.after:
+            super().execute(sql, *args)
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("after", [True, False])
+def test_an_interrupt_at_commit_stays_an_interrupt(tmp_path, monkeypatch, after):
+    # A study stopped with SIGINT while a trainer recorded a checkpoint once exited 1 with "cannot rollback -
+    # no transaction is active": the interrupt had landed after COMMIT, and ROLLBACK replaced it.
+    store = ResultsStore(tmp_path)
+    store.add_run("run", config={}, fingerprint="f")
+    connect = store._connect
+
+    def interrupted():
+        db = sqlite3.connect(store.path, timeout=store.timeout, isolation_level=None, factory=_InterruptedAt)
+        db.after = after
+        return db
+
+    monkeypatch.setattr(store, "_connect", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.add_checkpoint("run", "checkpoint-1", step=1, tokens=1000)
+    monkeypatch.setattr(store, "_connect", connect)
+    recorded = [row["checkpoint"] for row in store._read("SELECT checkpoint FROM checkpoints")]
+    assert recorded == (["checkpoint-1"] if after else [])

@@ -27,7 +27,11 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
+# -fopenmp: kernels that split rows over threads use OpenMP, which binds to the libgomp PyTorch has already
+# loaded (same soname), so they share its thread pool and its thread count (torch.set_num_threads). A compiler
+# without an OpenMP runtime (clang without libomp) builds them with SERIAL_FLAGS instead: one thread each.
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
+SERIAL_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
 STALE_TMP_S = 600  # a build takes about a second; a temp file this old belongs to a killed build
 
 
@@ -100,8 +104,12 @@ def build(source: Path, compiler: str, *, force: bool = False) -> Path:
     # half-written library, and a killed build leaves only a file the next build removes (no directories).
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        subprocess.run([compiler, *FLAGS, str(source), "-o", str(tmp), "-lm"], check=True,
-                       capture_output=True, text=True, timeout=120)
+        try:
+            subprocess.run([compiler, *FLAGS, str(source), "-o", str(tmp), "-lm"], check=True,
+                           capture_output=True, text=True, timeout=120)
+        except subprocess.CalledProcessError:
+            subprocess.run([compiler, *SERIAL_FLAGS, str(source), "-o", str(tmp), "-lm"], check=True,
+                           capture_output=True, text=True, timeout=120)
         digest = _digest(tmp)
         os.replace(tmp, target)
     finally:

@@ -146,7 +146,10 @@ class ResultsStore:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # An interrupt (Ctrl-C, a study stopping) can land after COMMIT went through: then there is
+                # nothing to roll back, and ROLLBACK would replace the interrupt with an OperationalError.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
         finally:
             if own:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -37,12 +39,19 @@ class GridOnly(cett.CETTCurves):
         self.log_lo, self.log_step, self.fine_points, self.norms = [log_lo], [log_step], points, [norms]
 
 
+@pytest.fixture
+def torch_threads():
+    """Set PyTorch's (OpenMP) thread count, which the kernels split their rows over; restored afterwards."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
-def test_grid_stats_equal_the_pytorch_sums(lib, threads, monkeypatch):
+def test_grid_stats_equal_the_pytorch_sums(lib, threads, torch_threads):
     # 3 threads split the 200 rows unevenly; each part keeps its own sums, added up afterwards.
-    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    torch_threads(threads)
     h, norms, y_norm = sample(n=200)
-    assert len(kernels.row_parts(h.shape[0])) == threads
     magnitude = h.abs() * norms
     log_lo, points = float(np.log(magnitude[magnitude > 0].min())) - 1.0, 64
     log_step = (float(np.log(magnitude.max())) + 0.5 - log_lo) / (points - 1)
@@ -74,10 +83,11 @@ def test_masked_copies_and_threshold_apply_equal_the_masks(lib):
 
 
 @pytest.mark.parametrize(("threads", "outputs"), [(1, 100), (2, 100), (1, 212), (2, 212)])
-def test_anchor_dropped_norms_equal_the_masked_matmuls(lib, threads, outputs, monkeypatch):
-    # Shapes off every tile size (16 tokens, 64 neurons, 64 outputs; 212 = 128 + 64 + 20 takes the AVX-512
-    # kernel's 128-wide chunk, a 64-wide one and a tail), unsorted thresholds, exact zeros.
-    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+def test_anchor_dropped_norms_equal_the_masked_matmuls(lib, threads, outputs, torch_threads, monkeypatch):
+    # Shapes off every tile size (64 tokens, 64 neurons, 64 outputs; 212 = 128 + 64 + 20 takes the AVX-512
+    # kernel's 128-wide chunk, a 64-wide one and a tail), unsorted thresholds, exact zeros; 150 rows on 2
+    # threads: blocks of 64, 64 and 22 tokens dealt to the two.
+    torch_threads(threads)
     h, norms, _ = sample(3, n=150, df=200)
     weight_t = torch.randn(200, outputs, generator=torch.Generator().manual_seed(4)) / 10
     magnitude = h.abs() * norms
@@ -129,3 +139,11 @@ def test_sparse_pass_through_the_kernel_is_exact(lib, no_kernels):
         assert torch.equal(getattr(through_kernel.activity, name), getattr(through_torch.activity, name)), name
     for fast, slow in zip(through_kernel.activity.neuron_active, through_torch.activity.neuron_active):
         assert torch.equal(fast, slow)
+
+
+def test_kernels_share_pytorchs_openmp_runtime(lib):
+    """The kernels' threads come from the libgomp PyTorch loaded, not a second runtime whose threads would
+    compete with PyTorch's spinning workers for the same cores."""
+    maps = Path("/proc/self/maps").read_text()
+    runtimes = {line.split()[-1] for line in maps.splitlines() if "libgomp" in line}
+    assert len(runtimes) == 1, runtimes

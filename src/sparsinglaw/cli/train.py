@@ -128,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.train.trainer import train
 
     check_writable(cfg.run_dir, "dir", option="run_dir")
+    from sparsinglaw.distributed import close_process_group
+
     outcome = train(cfg, force=args.force)
+    close_process_group()  # on success only: a rank that failed must not wait for the others in a barrier
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {"run_dir": str(outcome.run_dir), "tokens_seen": outcome.tokens_seen,
                    "train_loss": outcome.train_loss, "eval_loss": outcome.eval_loss,

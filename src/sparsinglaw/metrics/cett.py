@@ -224,18 +224,19 @@ class CETTCurves:
         self.tokens[i] += flat.shape[0]
 
     def _anchor_samples(self, h: torch.Tensor, flat: torch.Tensor, y_norm: torch.Tensor):
-        """[(h rows, ||y||, weight)] of the tokens the exact anchors use, as strata: each sequence's first
-        position (weight 1: its activations are outliers, an attention sink, so it is always taken) and every
-        ``anchor_stride``-th later position (weight ``anchor_stride``). The choice depends on (sequence,
-        position) only, so the sums stay independent of batching."""
+        """(h rows, ||y||, [(rows slice, weight)]) of the tokens the exact anchors use, in strata: each
+        sequence's first position (weight 1: its activations are outliers, an attention sink, so it is always
+        taken) and every ``anchor_stride``-th later position (weight ``anchor_stride``). The choice depends on
+        (sequence, position) only, so the sums stay independent of batching. The strata are stacked so that
+        one kernel call (split over the threads) takes them all."""
         if self.anchor_stride == 1 or h.dim() != 3 or h.shape[1] <= self.anchor_stride:
-            return [(flat, y_norm, 1.0)]  # all tokens (routed MoE tokens have no positions)
+            return flat, y_norm, [(slice(None), 1.0)]  # all tokens (routed MoE tokens have no positions)
         batch, width = h.shape[0], flat.shape[-1]
         tokens, norms = flat.view(batch, -1, width), y_norm.view(batch, -1)
         later = slice(self.anchor_stride, None, self.anchor_stride)
-        return [(tokens[:, 0].contiguous(), norms[:, 0].contiguous(), 1.0),
-                (tokens[:, later].reshape(-1, width).contiguous(), norms[:, later].reshape(-1).contiguous(),
-                 float(self.anchor_stride))]
+        rows = torch.cat([tokens[:, 0], tokens[:, later].reshape(-1, width)])
+        row_y = torch.cat([norms[:, 0], norms[:, later].reshape(-1)])
+        return rows, row_y, [(slice(0, batch), 1.0), (slice(batch, None), float(self.anchor_stride))]
 
     def _observe_anchors(self, i: int, h: torch.Tensor, flat: torch.Tensor, weight_t: torch.Tensor,
                          y_norm: torch.Tensor, proxy: torch.Tensor) -> None:
@@ -246,10 +247,11 @@ class CETTCurves:
         are most of the statistics' cost (about 0.3 of a forward on SmolLM2, ``benchmarks/bench_stats_pass.py``)."""
         anchors = self.anchor_thresholds(i).to(flat.device)
         norms = self.norms[i].to(flat.device)
-        for rows, row_y, weight in self._anchor_samples(h, flat, y_norm):
-            exact = dropped_norm_ratio(rows, weight_t, norms, anchors, y_norm=row_y)
-            self.anchor_exact[i] += weight * exact.sum(dim=1).double().cpu()
-            at_rows = proxy if rows is flat else self._grid_sums(i, rows, row_y)[0]
+        rows, row_y, strata = self._anchor_samples(h, flat, y_norm)
+        exact = dropped_norm_ratio(rows, weight_t, norms, anchors, y_norm=row_y)
+        for part, weight in strata:
+            self.anchor_exact[i] += weight * exact[:, part].sum(dim=1).double().cpu()
+            at_rows = proxy if rows is flat else self._grid_sums(i, rows[part], row_y[part])[0]
             self.anchor_proxy[i] += weight * at_rows.cpu()[self.anchor_index[i]].double()
 
     def observe_output(self, layer: FFNLayer, h: torch.Tensor, y: torch.Tensor) -> None:

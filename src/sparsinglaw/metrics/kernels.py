@@ -8,7 +8,6 @@ quantities (tests/metrics/test_cett_kernels.py checks they agree).
 from __future__ import annotations
 
 import ctypes
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,51 +42,21 @@ def _ready(*tensors: torch.Tensor) -> bool:
     return usable(*tensors) and kernels() is not None
 
 
-MIN_ROWS_PER_THREAD = 64  # below this a thread's start costs more than its share of rows
-
-
-def row_parts(rows: int) -> list[tuple[int, int]]:
-    """[start, stop) row ranges, one per ``torch.get_num_threads()`` thread (fewer for few rows)."""
-    parts = max(1, min(torch.get_num_threads(), rows // MIN_ROWS_PER_THREAD))
-    bounds = [rows * p // parts for p in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def over_rows(run, rows: int) -> list:
-    """``run(start, stop)`` on each of ``row_parts(rows)``, in parallel on a pool kept for the process (the
-    kernels release the GIL in ctypes calls; a pool per call cost ~0.1 ms, 30 layers per batch)."""
-    parts = row_parts(rows)
-    if len(parts) == 1:
-        return [run(*parts[0])]
-    pool, size = _state.get("pool", (None, 0))
-    if size < len(parts):
-        pool = ThreadPoolExecutor(len(parts), thread_name_prefix="sparsinglaw-kernels")
-        _state["pool"] = (pool, len(parts))
-    return list(pool.map(lambda part: run(*part), parts))
-
-
 def grid_stats(h: torch.Tensor, norms: torch.Tensor, y_norm: torch.Tensor, log_lo: float, log_step: float,
                points: int):
     """(proxy sum per grid point, dropped count per grid point, full-proxy sum, max magnitude) over the rows
-    of ``h`` ``(N, d_f)``, as ``CETTCurves._proxy_on_grid`` and its caller compute them; or None. The rows
-    are split over ``torch.get_num_threads()`` threads, each with its own sums, added up afterwards."""
+    of ``h`` ``(N, d_f)``, as ``CETTCurves._proxy_on_grid`` and its caller compute them; or None. The kernel
+    splits the rows over PyTorch's OpenMP threads (``torch.get_num_threads()``)."""
     if not _ready(h, norms, y_norm):
         return None
-
-    def run(start: int, stop: int):
-        proxy, counts = np.zeros(points, dtype=np.float64), np.zeros(points, dtype=np.float64)
-        full, top = ctypes.c_double(0.0), ctypes.c_float(0.0)
-        status = kernels().grid_stats(stop - start, h.shape[1], pointer(h[start:stop]), pointer(norms),
-                                      pointer(y_norm[start:stop]), log_lo, 1.0 / log_step, points,
-                                      proxy.ctypes.data, counts.ctypes.data, ctypes.byref(full), ctypes.byref(top))
-        if status != 0:
-            raise MemoryError("grid_stats could not allocate its scratch arrays")
-        return proxy, counts, full.value, float(top.value)
-
-    parts = over_rows(run, h.shape[0])
-    proxy, counts = sum(part[0] for part in parts), sum(part[1] for part in parts)
-    return (torch.from_numpy(proxy), torch.from_numpy(counts), sum(part[2] for part in parts),
-            max(part[3] for part in parts))
+    proxy, counts = np.zeros(points, dtype=np.float64), np.zeros(points, dtype=np.float64)
+    full, top = ctypes.c_double(0.0), ctypes.c_float(0.0)
+    status = kernels().grid_stats(h.shape[0], h.shape[1], pointer(h), pointer(norms), pointer(y_norm), log_lo,
+                                  1.0 / log_step, points, proxy.ctypes.data, counts.ctypes.data,
+                                  ctypes.byref(full), ctypes.byref(top))
+    if status != 0:
+        raise MemoryError("grid_stats could not allocate its scratch arrays")
+    return torch.from_numpy(proxy), torch.from_numpy(counts), full.value, float(top.value)
 
 
 def masked_copies(h: torch.Tensor, norms: torch.Tensor, thresholds: torch.Tensor, out: torch.Tensor) -> bool:
@@ -103,26 +72,19 @@ def anchor_dropped_norms(h: torch.Tensor, norms: torch.Tensor, thresholds: torch
                          weight_t: torch.Tensor) -> torch.Tensor | None:
     """``|| sum_{i: |h_i| norms_i < t_k} h_i weight_t[i] ||`` per threshold and row of ``h`` ``(N, d_f)``: shape
     ``(K, N)``, what the masked copies times ``weight_t`` ``(d_f, d)`` give, by the nested-band kernel; or None.
-    Rows are split over ``torch.get_num_threads()`` threads (ctypes releases the GIL during the call)."""
+    The kernel splits the rows over PyTorch's OpenMP threads."""
     if not _ready(h, norms, thresholds, weight_t) or len(thresholds) > 8:
         return None
     order = torch.argsort(thresholds)  # the kernel needs them ascending (nested dropped sets)
     ascending = thresholds[order].contiguous()
-
-    def run(start: int, stop: int):
-        piece = torch.empty(len(thresholds), stop - start, dtype=torch.float32)
-        part = h[start:stop]
-        status = kernels().anchor_dropped_norms(part.shape[0], h.shape[1], weight_t.shape[1], pointer(part),
-                                                pointer(norms), len(ascending), pointer(ascending),
-                                                pointer(weight_t), pointer(piece))
-        return status, piece
-
-    results = over_rows(run, h.shape[0])
-    status = [code for code, _ in results]
-    if any(status):
+    sorted_out = torch.empty(len(thresholds), h.shape[0], dtype=torch.float32)
+    status = kernels().anchor_dropped_norms(h.shape[0], h.shape[1], weight_t.shape[1], pointer(h), pointer(norms),
+                                            len(ascending), pointer(ascending), pointer(weight_t),
+                                            pointer(sorted_out))
+    if status != 0:
         raise MemoryError("anchor_dropped_norms could not allocate its scratch arrays")
-    out = torch.empty(len(thresholds), h.shape[0], dtype=torch.float32)
-    out[order] = torch.cat([piece for _, piece in results], dim=1)
+    out = torch.empty_like(sorted_out)
+    out[order] = sorted_out
     return out
 
 

@@ -124,12 +124,11 @@ def run(args: argparse.Namespace) -> int:
         print_table(args, format_plan(cfg, info))
         print_json(args, {"config": cfg.to_dict(), "plan": info})
         return 0
+    from sparsinglaw.distributed import close_process_group
     from sparsinglaw.outputs import check_writable
     from sparsinglaw.train.trainer import train
 
     check_writable(cfg.run_dir, "dir", option="run_dir")
-    from sparsinglaw.distributed import close_process_group
-
     outcome = train(cfg, force=args.force)
     close_process_group()  # on success only: a rank that failed must not wait for the others in a barrier
     if int(os.environ.get("RANK", "0")) == 0:

@@ -135,7 +135,7 @@ int grid_stats(int n, int df, const float *h, const float *norms, const float *y
     int failed = 0;
     for (int p = 0; p < used; p++) {
         grid_part *part = parts + p;
-        failed |= part->failed || !part->proxy || !part->counts;
+        failed |= part->failed;  /* set when any of its scratch or sums could not be allocated */
         if (failed) continue;
         int64_t below = 0;
         for (int k = 0; k < points; k++) {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from sparsinglaw.engine import BatchContext
@@ -19,7 +20,7 @@ class ActivityCounter:
     """Accumulates activity counts from boolean ``active`` masks of shape ``(..., d_f)``."""
 
     def __init__(self, layers: Sequence[FFNLayer], n_sequences: int, seq_len: int, context: BatchContext,
-                 per_token: bool = False):
+                 per_token: bool = False, per_sequence_neurons: bool = False):
         self.context = context
         n = len(layers)
         self.active = torch.zeros(n, dtype=torch.float64)  # active (token, neuron) pairs per FFN
@@ -30,12 +31,19 @@ class ActivityCounter:
         self.seq_slots = torch.zeros(n_sequences, dtype=torch.float64)
         # Per-token, per-FFN activation ratio, only when asked (n_tokens x n_layers floats).
         self.token_layer = torch.zeros(n_sequences, seq_len, n, dtype=torch.float32) if per_token else None
+        # Per-sequence, per-neuron active counts, only when asked (n_sequences x d_f per FFN): what resampling
+        # sequences needs to put an interval on the dead-neuron ratio and the live neurons' activation ratio.
+        self.seq_neuron_active = ([torch.zeros(n_sequences, layer.width, dtype=torch.float64) for layer in layers]
+                                  if per_sequence_neurons else None)
 
     def add(self, layer: FFNLayer, active: torch.Tensor) -> None:
         """Count one FFN call's mask (bool or 0/1 float, shape ``(..., d_f)``)."""
         # Float32 sums are exact for the counts of one batch (< 2**24) and much faster than bool sums.
         mask = active if active.is_floating_point() else active.to(torch.float32)
         self.neuron_active[layer.index] += mask.reshape(-1, mask.shape[-1]).sum(dim=0).double().cpu()
+        if self.seq_neuron_active is not None and mask.dim() == 3:  # (batch, seq, d_f): by sequence
+            first = self.context.first_sequence
+            self.seq_neuron_active[layer.index][first : first + mask.shape[0]] += mask.sum(dim=1).double().cpu()
         self.add_token_counts(layer, mask.sum(dim=-1))
 
     def add_token_counts(self, layer: FFNLayer, per_token: torch.Tensor) -> None:
@@ -55,7 +63,8 @@ class ActivityCounter:
 
     def reduce(self, all_reduce) -> None:
         """Sum the counts of every process (sharded evaluation)."""
-        for tensor in (self.active, self.slots, self.tokens, self.seq_active, self.seq_slots, *self.neuron_active):
+        for tensor in (self.active, self.slots, self.tokens, self.seq_active, self.seq_slots, *self.neuron_active,
+                       *(self.seq_neuron_active or [])):
             all_reduce(tensor, "sum")
         if self.token_layer is not None:
             all_reduce(self.token_layer, "sum")
@@ -78,3 +87,43 @@ class ActivityCounter:
         per_layer = [float((f < threshold).double().mean()) for f in freqs]
         dead = sum(float((f < threshold).sum()) for f in freqs)
         return dead / sum(f.numel() for f in freqs), per_layer
+
+    def live_activation_ratio(self, threshold: float = 1e-3) -> float | None:
+        """The activation ratio over live neurons only (those not dead at ``threshold``): active (token, neuron)
+        pairs of live neurons over their (token, neuron) slots. Beside the dead-neuron ratio it separates the
+        two movements the overall ratio mixes: neurons dying or reviving, and live neurons specialising.
+        None when every neuron is dead."""
+        active = slots = 0.0
+        for counts, freq, tokens in zip(self.neuron_active, self.neuron_frequency(), self.tokens):
+            live = freq >= threshold
+            active += float(counts[live].sum())
+            slots += float(tokens) * int(live.sum())
+        return active / slots if slots > 0 else None
+
+    def never_active_ratio(self) -> float:
+        """Share of neurons active on no token at all: with the exact-zero rule on a ReLU model, the neurons
+        whose gate pre-activation is never positive (dead whatever threshold a metric picks)."""
+        freqs = self.neuron_frequency()
+        return sum(float((f == 0).sum()) for f in freqs) / sum(f.numel() for f in freqs)
+
+    def population_interval(self, weights: np.ndarray, quantiles: tuple[float, float],
+                            threshold: float = 1e-3) -> dict | None:
+        """Intervals of the dead-neuron ratio and the live activation ratio from resampled sequences:
+        ``weights`` (resamples x sequences, multinomial counts) and the two quantiles to read. None unless
+        per-sequence neuron counts were kept and every FFN sees whole sequences (not routed experts)."""
+        if self.seq_neuron_active is None or len(weights) == 0:
+            return None
+        counts = torch.cat(self.seq_neuron_active, dim=1).numpy()  # sequences x neurons
+        width = sum(c.shape[1] for c in self.seq_neuron_active)
+        seq_tokens = self.seq_slots.numpy() / width  # each FFN sees each of a sequence's tokens once
+        if not np.allclose(self.tokens.numpy(), seq_tokens.sum()):
+            return None
+        dead, live = [], []
+        for chunk in np.array_split(weights, max(1, len(weights) // 100)):  # bounded memory on big models
+            freq = (chunk @ counts) / np.maximum(chunk @ seq_tokens, 1e-30)[:, None]
+            alive = freq >= threshold
+            dead.append(1.0 - alive.mean(axis=1))
+            live.append((freq * alive).sum(axis=1) / np.maximum(alive.sum(axis=1), 1))
+        dead_q, live_q = np.quantile(np.concatenate(dead), quantiles), np.quantile(np.concatenate(live), quantiles)
+        return {"dead_neuron_ratio": [float(dead_q[0]), float(dead_q[1])],
+                "live_activation_ratio": [float(live_q[0]), float(live_q[1])]}

@@ -112,6 +112,9 @@ class Measurement:
         self.dense_losses: SequenceLosses | None = None
         self.dense_zero: ActivityCounter | None = None
         self.curves: CETTCurves | None = None
+        # Keep per-sequence, per-neuron counts (intervals of the dead and live-neuron ratios, tracking); the
+        # fused threshold kernel does not give them, so passes take the rule's mask instead.
+        self.per_sequence_neurons = False
 
     def _bar(self, what: str):
         from sparsinglaw.progress import progress_bar  # a bar on a terminal, log lines in a log file
@@ -120,7 +123,8 @@ class Measurement:
 
     def _counter(self) -> ActivityCounter:
         per_token = self.config.detail_tokens > 0
-        return ActivityCounter(self.layers, self.data.n_sequences, self.data.seq_len, self.context, per_token)
+        return ActivityCounter(self.layers, self.data.n_sequences, self.data.seq_len, self.context, per_token,
+                               self.per_sequence_neurons)
 
     def _pass(self, callback, what: str, output_callback=None) -> SequenceLosses:
         """One pass over this process's shard with ``callback`` on every FFN (and ``output_callback`` after
@@ -174,7 +178,8 @@ class Measurement:
             self.dense(cett_curves=False)
             return Evaluation(applied, self.dense_losses, self.dense_zero)
         activity = self._counter()
-        by_magnitude = applied.magnitude_norms is not None and applied.thresholds is not None
+        by_magnitude = (applied.magnitude_norms is not None and applied.thresholds is not None
+                        and not self.per_sequence_neurons)
 
         def sparsify(layer, h, s):
             if by_magnitude:  # one C kernel call: zero h in place, count per token and per neuron
@@ -235,7 +240,9 @@ def build_result(measurement: Measurement, evaluation: Evaluation, *, model_name
         model=model_name, metric=cfg.metric, setting=dict(evaluation.applied.setting),
         dense_ppl=dense_ppl, sparse_ppl=evaluation.losses.ppl, ppl_ratio=measurement.ppl_ratio(evaluation),
         activation_ratio=activity.activation_ratio, threshold_rule=evaluation.applied.threshold_rule,
-        layers=layers, dead_neuron_ratio=dead, n_tokens=data.n_tokens, n_sequences=data.n_sequences,
+        layers=layers, dead_neuron_ratio=dead, live_activation_ratio=activity.live_activation_ratio(cfg.dead_threshold),
+        never_active_ratio=measurement.dense_zero.never_active_ratio() if measurement.dense_zero else None,
+        n_tokens=data.n_tokens, n_sequences=data.n_sequences,
         seq_len=data.seq_len, data_source=data.source, forward_passes=measurement.passes,
         token_detail=_token_detail(activity, data, cfg.detail_tokens, tokenizer),
         neuron_frequency=[f.tolist() for f in activity.neuron_frequency()] if cfg.neuron_frequency else None,

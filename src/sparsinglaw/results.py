@@ -42,6 +42,8 @@ class MeasureResult(JsonFile):
     seq_len: int
     data_source: str
     forward_passes: int
+    live_activation_ratio: float | None = None  # the activation ratio over neurons that are not dead
+    never_active_ratio: float | None = None  # neurons with s = act(W_gate x) zero on every token (dense pass)
     seconds: float = 0.0
     interval: dict[str, Any] | None = None  # confidence interval (PPL-p%), see metrics.pplp
     search: list[dict[str, float]] = field(default_factory=list)  # every (cett, ppl_ratio, activation_ratio)
@@ -116,6 +118,8 @@ class MeasureResult(JsonFile):
             f"PPL ratio        {self.ppl_ratio:.5f}",
             f"activation ratio {self.activation_ratio:.4f}   (sparsity {1 - self.activation_ratio:.4f})",
             f"dead neurons     {self.dead_neuron_ratio:.4f}   (active on < 0.1% of tokens)",
+            *([f"live neurons     activation ratio {self.live_activation_ratio:.4f} over the neurons not dead"]
+              if self.live_activation_ratio is not None and self.dead_neuron_ratio > 0 else []),
             f"forward passes   {self.forward_passes}   ({self.seconds:.1f} s)",
         ]
         lines.extend(self._solution_lines())

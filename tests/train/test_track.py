@@ -74,9 +74,19 @@ def test_calibrated_cett_applies_one_c_to_all(run_copy):
     for r in rows:  # the trend calibration is recorded; each row has its interval once 8 sequences exist
         result = r["result"]
         assert result["solution"]["method"] == "cett-calibrated" and result["solution"]["checkpoints"] == 2
+        assert 0 <= result["never_active_ratio"] <= result["dead_neuron_ratio"] <= 1
+        if result["dead_neuron_ratio"] < 1:  # (c = 1 can drop every neuron of this toy: no live ones then)
+            assert result["live_activation_ratio"] >= result["activation_ratio"] - 1e-12  # the dead pull it down
+        else:
+            assert result["live_activation_ratio"] is None
         if result["n_sequences"] >= 8:
             lo, hi = result["interval"]["activation_ratio"]
             assert lo <= result["activation_ratio"] <= hi
+            lo, hi = result["interval"]["dead_neuron_ratio"]  # the population's intervals too
+            assert lo <= result["dead_neuron_ratio"] <= hi
+            if result["live_activation_ratio"] is not None:
+                lo, hi = result["interval"]["live_activation_ratio"]
+                assert lo <= result["live_activation_ratio"] <= hi
             assert lo < hi or result["activation_ratio"] in (0.0, 1.0)  # c = 1 drops every neuron of this toy
         else:
             assert result["interval"] is None and any("no interval" in w for w in result["warnings"])

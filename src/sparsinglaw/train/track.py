@@ -241,8 +241,9 @@ def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int =
 def _calibrated_result(measurement, c: float, name: str, calibration: dict, level: float = 0.9):
     """One checkpoint at the calibrated CETT, with the interval of its activation and PPL ratios."""
     from sparsinglaw.measure import build_result
-    from sparsinglaw.metrics.pplp_trend import setting_interval
+    from sparsinglaw.metrics.pplp_trend import expanded_levels, setting_interval
 
+    measurement.per_sequence_neurons = True  # counts per sequence and neuron: the population's intervals
     evaluation = measurement.at("cett", c)
     result = build_result(measurement, evaluation, model_name=name)
     dense = measurement.dense_losses
@@ -251,6 +252,12 @@ def _calibrated_result(measurement, c: float, name: str, calibration: dict, leve
         evaluation.activity.seq_active.numpy(), evaluation.activity.seq_slots.numpy(), level, 1000, 0)
     if result.interval is None:
         result.warnings.append(f"no interval: fewer than 8 validation sequences ({dense.nll.numel()})")
+    else:  # the dead and live-neuron ratios' intervals, from the same resampled sequences
+        n = dense.nll.numel()
+        weights = np.random.default_rng(0).multinomial(n, np.full(n, 1.0 / n), size=1000).astype(np.float64)
+        population = evaluation.activity.population_interval(weights, expanded_levels(n, level),
+                                                             measurement.config.dead_threshold)
+        result.interval.update(population or {})
     result.solution = {"method": "cett-calibrated", **calibration}
     return result
 

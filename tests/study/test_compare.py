@@ -112,3 +112,24 @@ def test_limits_across_sizes(small, large, verdict):
     analysis.scale = [_scale_group(small, large)]
     (check,) = limits_across_sizes(analysis)
     assert check["verdict"] == verdict and "similar across sizes (N = 1.9e+05 vs 6e+05)" in check["claim"]
+
+
+def test_trend_verdict_splits_the_change_into_dead_and_live_neurons():
+    # The demo's ReLU story: neurons revive (dead 0.77 -> 0.29) while live ones specialise (0.45 -> 0.10);
+    # the overall A = (1 - dead) * live hides both. The check names each part; the parts sum to the change.
+    dead, live = np.linspace(0.77, 0.29, 12), np.linspace(0.45, 0.10, 12)
+    cell = _cell("relu", (1 - dead) * live, None)
+    cell.dead, cell.live = list(zip(TOKENS, dead)), list(zip(TOKENS, live))
+    cell.decay_start = TOKENS[-1] * 0.9
+    (check,) = trend_checks(_analysis(cell))
+    first, last = 3, 11  # skip_fraction 0.25 of 12 checkpoints
+    from_dead = (dead[first] - dead[last]) * live[last]
+    from_live = (1 - dead[first]) * (live[last] - live[first])
+    assert from_dead + from_live == pytest.approx(cell.points[last][1] - cell.points[first][1])
+    assert f"{from_dead:+.3f} comes from neurons that revive" in check["found"]
+    assert f"{from_live:+.3f} from live neurons" in check["found"]
+    assert "over live neurons A 0." in check["found"] and "slope in [" in check["found"]
+    assert "2 of them in the learning-rate decay" in check["found"]  # 720,896 and 786,432 > 707,789
+    plain = _cell("relu", (1 - dead) * live, None)  # tracked before live ratios existed: no such words
+    (check,) = trend_checks(_analysis(plain))
+    assert "live neurons" not in check["found"]

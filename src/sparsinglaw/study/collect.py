@@ -29,6 +29,11 @@ class CellData:
     metric: str = "pplp"  # the tracking mode the points come from (results-store metric)
     epochs: float | None = None  # passes over the training text (RUN_DIR/data/meta.json)
     dead: list[tuple[int, float]] = field(default_factory=list)  # (tokens, dead-neuron ratio)
+    dead_intervals: dict[int, tuple[float, float]] = field(default_factory=dict)  # tokens -> its interval
+    live: list[tuple[int, float]] = field(default_factory=list)  # (tokens, activation ratio over live neurons)
+    live_intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
+    never_active: list[tuple[int, float]] = field(default_factory=list)  # (tokens, share never active, dense)
+    decay_start: float | None = None  # tokens where the learning rate starts to decay (WSD schedule)
     losses: list[tuple[int, float]] = field(default_factory=list)  # (tokens, eval loss, else train loss)
     setting: dict = field(default_factory=dict)
     budget: float = 0.0  # the configured parameter budget (cells of one budget form a width-depth group)
@@ -55,7 +60,8 @@ class CellData:
         apply to input sparsity (no dead neurons: those are the FFN's)."""
         return replace(self, points=list(self.input_points), intervals=dict(self.input_intervals),
                        interval_level=self.input_interval_level, metric=self.input_metric or "", dead=[],
-                       input_points=[], input_intervals={})
+                       dead_intervals={}, live=[], live_intervals={}, never_active=[], input_points=[],
+                       input_intervals={})
 
 
 def is_study(path: Path) -> bool:
@@ -104,6 +110,25 @@ def read_inputs(store, cell: CellData) -> None:
     cell.input_bytes = [(r["tokens"], r["result"]["bytes_ratio"]) for r in rows if r["result"]]
 
 
+def read_population(rows: list[dict], cell: CellData) -> None:
+    """Dead-neuron ratio, live-neuron activation ratio and never-active share per checkpoint, with the
+    intervals where tracking recorded them (rows tracked before these existed have the dead ratio only)."""
+    for r in rows:
+        result, t = r["result"] or {}, r["tokens"]
+        if not result:
+            continue
+        cell.dead.append((t, result["dead_neuron_ratio"]))
+        if result.get("live_activation_ratio") is not None:
+            cell.live.append((t, result["live_activation_ratio"]))
+        if result.get("never_active_ratio") is not None:
+            cell.never_active.append((t, result["never_active_ratio"]))
+        iv = result.get("interval") or {}
+        if (dead := _pair(iv.get("dead_neuron_ratio"))) is not None:
+            cell.dead_intervals[t] = dead
+        if (live := _pair(iv.get("live_activation_ratio"))) is not None:
+            cell.live_intervals[t] = live
+
+
 def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) -> CellData:
     from sparsinglaw.store import FILENAME, ResultsStore
     from sparsinglaw.train.config import load_config
@@ -127,12 +152,13 @@ def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) 
         rows = [r for r in rows if str(r["setting"]) == keep]
     cell.setting = rows[0]["setting"] if rows else {}
     cell.points = [(r["tokens"], r["activation_ratio"]) for r in rows]
-    cell.dead = [(r["tokens"], r["result"]["dead_neuron_ratio"]) for r in rows if r["result"]]
+    read_population(rows, cell)
     for r in rows:
         iv = (r["result"] or {}).get("interval") or {}
         if isinstance(iv.get("activation_ratio"), list | tuple) and len(iv["activation_ratio"]) == 2:
             cell.intervals[r["tokens"]] = (float(iv["activation_ratio"][0]), float(iv["activation_ratio"][1]))
             cell.interval_level = float(iv.get("level", 0.9))
+    cell.decay_start = cfg.token_budget * (1 - cfg.optim.decay_fraction) if cfg.optim.decay_fraction > 0 else None
     read_inputs(store, cell)
     from sparsinglaw.train.data import read_data_meta
 

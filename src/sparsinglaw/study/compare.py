@@ -63,11 +63,40 @@ def trend_checks(analysis, quantity: str = "activation ratio") -> list[dict]:
         pts = after_warmup(cell.points, analysis.spec.skip_fraction)
         found = (f"A {pts[0][1]:.3f} -> {pts[-1][1]:.3f} over {len(pts)} checkpoints after warmup; "
                  f"slope of A vs ln D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})")
+        found += population_note(cell, pts[0][0], pts[-1][0], lvl, analysis.spec.skip_fraction)
+        found += decay_note(cell, pts)
         verdict = _side(iv[0], iv[1], sign)
         if verdict == "inconclusive" and (budget := resolving_budget(iv, cell.tokens_budget)) is not None:
             found += f"; resolves at about {budget:.2g} tokens if the slope and scatter hold"
         out.append(_check(claim, word, found, verdict))
     return out
+
+
+def population_note(cell, first: int, last: int, level: float, skip_fraction: float) -> str:
+    """How much of the change in A between two checkpoints comes from neurons dying or reviving, and how
+    much from live neurons: with dead share d and live-neuron ratio l, A = (1 - d) l (dead neurons are active
+    on < 0.1% of tokens), so A1 - A0 = (d0 - d1) l1 + (1 - d0)(l1 - l0) exactly. "" where not recorded."""
+    dead, live = dict(cell.dead), dict(cell.live)
+    if not all(t in dead and t in live for t in (first, last)):
+        return ""
+    d0, d1, l0, l1 = dead[first], dead[last], live[first], live[last]
+    moved = "revive" if d1 < d0 else "die"
+    note = (f"; dead neurons {d0:.3f} -> {d1:.3f} ({abs(d0 - d1):.1%} of neurons {moved}); over live neurons "
+            f"A {l0:.3f} -> {l1:.3f}")
+    live_iv = trend_interval(cell.live, level, skip_fraction)
+    if live_iv is not None:
+        note += f" (slope in [{live_iv[0]:.3g}, {live_iv[1]:.3g}])"
+    return note + (f"; of the change in A, {(d0 - d1) * l1:+.3f} comes from neurons that {moved} and "
+                   f"{(1 - d0) * (l1 - l0):+.3f} from live neurons")
+
+
+def decay_note(cell, pts: list) -> str:
+    """Which of the judged checkpoints fall in the learning-rate decay (they are used: the schedule's share
+    is measured by the constant-rate ablation, benchmarks/RESULTS.md)."""
+    if cell.decay_start is None:
+        return ""
+    n = sum(t > cell.decay_start for t, _ in pts)
+    return f"; {n} of them in the learning-rate decay (after {cell.decay_start:.3g} tokens), used"
 
 
 def resolving_budget(iv: tuple[float, float], tokens: int) -> float | None:

@@ -12,7 +12,7 @@ than raises, the families that fail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from sparsinglaw.laws.curve import Curve
 from sparsinglaw.laws.families import LAWS, Law, get_law, law_for_activation
 from sparsinglaw.laws.profile import profile_interval
 from sparsinglaw.laws.results import FitReport, FitResult, Interval, LimitEstimate
-from sparsinglaw.laws.solver import MAX_NFEV, FitError, best_fit, goodness
+from sparsinglaw.laws.solver import MAX_NFEV, FitError, best_fit, goodness, misfit
 
 INTERVALS = ("bootstrap", "profile", "both", "none")
 RANKINGS = ("aic", "bic", "mae", "mse")
@@ -102,7 +102,10 @@ def fit_law(data: Curve | tuple[Any, Any], law: str | Law = "relu", options: Fit
     result = FitResult(family.name, curve.name, dict(zip(family.param_names, map(float, sol.params), strict=True)),
                        n_points=len(curve), n_skipped=len(full) - len(curve), converged=sol.converged,
                        level=opts.level, d=d, ratio=a, **goodness(family, d, a, sol.params))
+    result.misfit = misfit(d, a, result.sse)
     _attach_uncertainty(result, family, opts)
+    if result.misfit and result.limit is not None and result.limit.identified:  # no finding from such a fit
+        result.limit = replace(result.limit, identified=False, reason=result.misfit)
     return result
 
 

@@ -80,6 +80,7 @@ class FitResult:
     boot_failures: int = 0
     intervals: dict[str, Interval] = field(default_factory=dict)
     limit: LimitEstimate | None = None
+    misfit: str | None = None  # why the law does not follow its points (laws.solver.misfit), else None
     d: np.ndarray | None = field(default=None, repr=False)
     ratio: np.ndarray | None = field(default=None, repr=False)
     samples: np.ndarray | None = field(default=None, repr=False)
@@ -113,7 +114,7 @@ class FitResult:
             "n_points": self.n_points, "n_skipped": self.n_skipped, "converged": self.converged,
             "level": self.level, "bootstrap_failures": self.boot_failures,
             "intervals": {k: v.to_dict() for k, v in self.intervals.items()},
-            "limit": self.limit.to_dict() if self.limit else None,
+            "limit": self.limit.to_dict() if self.limit else None, "misfit": self.misfit,
         }
 
 

@@ -114,3 +114,22 @@ def goodness(law: Law, d: np.ndarray, a: np.ndarray, params: np.ndarray) -> dict
     ll_term = n * np.log(max(sse, 1e-300) / n)
     return {"mae": float(np.mean(np.abs(r))), "mse": sse / n, "sse": sse,
             "aic": float(ll_term + 2 * k), "bic": float(ll_term + k * np.log(n))}
+
+
+# A law whose squared error is this many times that of a smooth stand-in does not follow its points.
+MISFIT_FACTOR = 2.0
+
+
+def misfit(d: np.ndarray, a: np.ndarray, sse: float) -> str | None:
+    """Why a fitted law does not follow its points, or None. The stand-in is a quadratic in ln D: smooth, with
+    no more parameters than the laws, it follows any gently curving trend; a law that leaves several times
+    its error (a flat line with a late step where the points fall smoothly) is no description of the data."""
+    if len(a) < 5:
+        return None
+    x = np.log(np.asarray(d, float))
+    residual = a - np.polyval(np.polyfit(x, a, 2), x)
+    smooth = float(np.sum(residual**2))
+    if sse > MISFIT_FACTOR * smooth + 1e-12 * max(float(np.sum((a - a.mean()) ** 2)), 1e-300):
+        return (f"the law does not follow its points: squared error {sse:.3g}, {sse / max(smooth, 1e-300):.1f}x "
+                f"that of a quadratic in ln D ({smooth:.3g})")
+    return None

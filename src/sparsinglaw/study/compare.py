@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from sparsinglaw.study.resolvable import resolvable_checks
+from sparsinglaw.study.verdicts import SIMILAR_ACROSS_SIZES, after_warmup, side_verdict, verdict_row
+
 # Published limits across scales (docs/paper.md section 3), widened by the fitting uncertainty it reports.
 PAPER_LIMITS = {"relu": (0.0614, 0.0782), "silu": (0.382, 0.409)}
 PAPER_SLACK = 0.017
@@ -31,23 +34,6 @@ def trend_interval(points: list[tuple[int, float]], level: float, skip_fraction:
     return float(res.slope - t * res.stderr), float(res.slope + t * res.stderr)
 
 
-def _side(low: float, high: float, sign: int) -> str:
-    if sign * low > 0 and sign * high > 0:
-        return "agrees"
-    if sign * low < 0 and sign * high < 0:
-        return "disagrees"
-    return "inconclusive"
-
-
-def _check(claim: str, paper: str, found: str, verdict: str) -> dict[str, str]:
-    return {"claim": claim, "paper": paper, "found": found, "verdict": verdict}
-
-
-def after_warmup(points: list, skip_fraction: float) -> list:
-    """The points the trends are judged on: the first ``skip_fraction`` of checkpoints dropped."""
-    return points[int(np.floor(skip_fraction * len(points))):]
-
-
 def trend_checks(analysis, quantity: str = "activation ratio") -> list[dict]:
     out, lvl = [], analysis.spec.level
     for cell in analysis.cells:
@@ -58,17 +44,17 @@ def trend_checks(analysis, quantity: str = "activation ratio") -> list[dict]:
         claim = f"{cell.name}: {quantity} {word} with training tokens"
         iv = trend_interval(cell.points, lvl, analysis.spec.skip_fraction)
         if iv is None:
-            out.append(_check(claim, word, "too few checkpoints", "inconclusive"))
+            out.append(verdict_row(claim, word, "too few checkpoints", "inconclusive"))
             continue
         pts = after_warmup(cell.points, analysis.spec.skip_fraction)
         found = (f"A {pts[0][1]:.3f} -> {pts[-1][1]:.3f} over {len(pts)} checkpoints after warmup; "
                  f"slope of A vs ln D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})")
         found += population_note(cell, pts[0][0], pts[-1][0], lvl, analysis.spec.skip_fraction)
         found += decay_note(cell, pts)
-        verdict = _side(iv[0], iv[1], sign)
+        verdict = side_verdict(iv[0], iv[1], sign)
         if verdict == "inconclusive" and (budget := resolving_budget(iv, cell.tokens_budget)) is not None:
             found += f"; resolves at about {budget:.2g} tokens if the slope and scatter hold"
-        out.append(_check(claim, word, found, verdict))
+        out.append(verdict_row(claim, word, found, verdict))
     return out
 
 
@@ -127,7 +113,7 @@ def relu_below_silu_per_checkpoint(analysis) -> list[dict]:
         common = sorted(set(dict(relu.points)) & set(dict(silu.points)))
         common = after_warmup(common, analysis.spec.skip_fraction)
         if not common:
-            out.append(_check(claim, "ReLU below SiLU", "no common checkpoints", "inconclusive"))
+            out.append(verdict_row(claim, "ReLU below SiLU", "no common checkpoints", "inconclusive"))
             continue
         r, s = dict(relu.points), dict(silu.points)
         with_iv = all(t in relu.intervals and t in silu.intervals for t in common)
@@ -144,7 +130,7 @@ def relu_below_silu_per_checkpoint(analysis) -> list[dict]:
             found = (f"ReLU below SiLU at {below} of {len(common)} checkpoints (points only: no per-checkpoint "
                      "intervals recorded)")
         verdict = "agrees" if below == len(common) else "disagrees" if above == len(common) else "inconclusive"
-        out.append(_check(claim, "ReLU below SiLU", found, verdict))
+        out.append(verdict_row(claim, "ReLU below SiLU", found, verdict))
     return out
 
 
@@ -177,11 +163,11 @@ def limit_checks(analysis) -> list[dict]:
         iv = _limit_iv(analysis, cell.name)
         claim = f"{cell.name}: limit activation ratio A0 as published for {act}"
         if iv is None:
-            out.append(_check(claim, paper, "limit not identified" + _identify_budget(analysis, cell.name),
+            out.append(verdict_row(claim, paper, "limit not identified" + _identify_budget(analysis, cell.name),
                               "inconclusive"))
             continue
         overlap = iv[0] <= hi + PAPER_SLACK and iv[1] >= lo - PAPER_SLACK
-        out.append(_check(claim, paper, f"A0 in [{iv[0]:.3f}, {iv[1]:.3f}]", "agrees" if overlap else "disagrees"))
+        out.append(verdict_row(claim, paper, f"A0 in [{iv[0]:.3f}, {iv[1]:.3f}]", "agrees" if overlap else "disagrees"))
     return out
 
 
@@ -196,11 +182,11 @@ def relu_below_silu(analysis) -> list[dict]:
         claim = f"{d}x{layers}: ReLU's limit is below SiLU's"
         relu, silu = _limit_iv(analysis, names["relu"]), _limit_iv(analysis, names["silu"])
         if relu is None or silu is None:
-            out.append(_check(claim, "about 0.07 vs 0.39", "a limit is not identified", "inconclusive"))
+            out.append(verdict_row(claim, "about 0.07 vs 0.39", "a limit is not identified", "inconclusive"))
             continue
         found = f"ReLU [{relu[0]:.3f}, {relu[1]:.3f}], SiLU [{silu[0]:.3f}, {silu[1]:.3f}]"
         verdict = "agrees" if relu[1] < silu[0] else "disagrees" if relu[0] > silu[1] else "inconclusive"
-        out.append(_check(claim, "about 0.07 vs 0.39", found, verdict))
+        out.append(verdict_row(claim, "about 0.07 vs 0.39", found, verdict))
     return out
 
 
@@ -212,7 +198,7 @@ def deeper_sparser(analysis) -> list[dict]:
         claim = f"{group['activation']}: deeper (r={low['ratio']:.3g}) is sparser than wider (r={high['ratio']:.3g})"
         paper = "A0 rises with r below r = 114"
         if not (low["identified"] and high["identified"]):
-            out.append(_check(claim, paper, "a limit is not identified", "inconclusive"))
+            out.append(verdict_row(claim, paper, "a limit is not identified", "inconclusive"))
             continue
         found = f"[{low['low']:.3f}, {low['high']:.3f}] vs [{high['low']:.3f}, {high['high']:.3f}]"
         if hinge := group.get("hinge"):  # the bottleneck where A0 stops rising with r (4+ identified limits)
@@ -220,13 +206,8 @@ def deeper_sparser(analysis) -> list[dict]:
             where = f" [{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else " (no interval)"
             found += f"; hinge: bottleneck r = {hinge['bottleneck']:.3g}{where}, slope below it {hinge['slope']:.3g}"
         verdict = "agrees" if low["high"] < high["low"] else "disagrees" if low["low"] > high["high"] else "inconclusive"
-        out.append(_check(claim, paper, found, verdict))
+        out.append(verdict_row(claim, paper, found, verdict))
     return out
-
-
-# How close the limits of different sizes must be to count as "similar": the spread the paper reports for
-# one activation across 0.1B-2.4B models (ReLU 0.061-0.078, SiLU 0.38-0.41; docs/paper.md section 3).
-SIMILAR_ACROSS_SIZES = 0.03
 
 
 def limits_across_sizes(analysis) -> list[dict]:
@@ -240,14 +221,14 @@ def limits_across_sizes(analysis) -> list[dict]:
                  f"(N = {small['n_params']:.2g} vs {large['n_params']:.2g})")
         paper = f"A0 within about {SIMILAR_ACROSS_SIZES} across 0.1B-2.4B"
         if not (small["identified"] and large["identified"]):
-            out.append(_check(claim, paper, "a limit is not identified", "inconclusive"))
+            out.append(verdict_row(claim, paper, "a limit is not identified", "inconclusive"))
             continue
         lo, hi = large["low"] - small["high"], large["high"] - small["low"]  # the difference's bounds
         found = (f"[{small['low']:.3f}, {small['high']:.3f}] vs [{large['low']:.3f}, {large['high']:.3f}]: "
                  f"difference in [{lo:.3f}, {hi:.3f}]")
         tol = SIMILAR_ACROSS_SIZES
         verdict = "agrees" if -tol <= lo and hi <= tol else "disagrees" if lo > tol or hi < -tol else "inconclusive"
-        out.append(_check(claim, paper, found, verdict))
+        out.append(verdict_row(claim, paper, found, verdict))
     return out
 
 
@@ -280,7 +261,8 @@ def compare_inputs(inputs) -> dict[str, Any]:
 
 def compare_with_paper(analysis) -> dict[str, Any]:
     checks = (trend_checks(analysis) + relu_below_silu_per_checkpoint(analysis) + relu_below_silu(analysis)
-              + deeper_sparser(analysis) + limits_across_sizes(analysis) + limit_checks(analysis))
+              + deeper_sparser(analysis) + limits_across_sizes(analysis) + limit_checks(analysis)
+              + resolvable_checks(analysis))
     counts, summary = summarize(checks, analysis.spec.level)
     doc: dict[str, Any] = {"checks": checks, "counts": counts, "summary": summary}
     if getattr(analysis, "inputs", None) is not None:

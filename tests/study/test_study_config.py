@@ -90,3 +90,14 @@ def test_file_overrides_and_preset(tmp_path):
     assert [c.name for c in cfg.cells()] == ["relu-N30000-r16-D1024", "relu-N30000-r16-D2048",
                                              "relu-N30000-r8-D1024", "relu-N30000-r8-D2048"]
     assert cfg.cells()[0].train_config().token_budget == 1024
+
+
+def test_a_shape_may_have_token_budgets_of_its_own(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('preset = "mini"\nactivations = ["relu"]\ntoken_budgets = [1024]\n[[shapes]]\nn_params = 3e4\n'
+                    'ratio = 16\n[[shapes]]\nn_params = 3e4\nratio = 8\ntoken_budgets = [1024, 4096]\n')
+    cfg = load_study(path)
+    assert [c.name for c in cfg.cells()] == ["relu-N30000-r16-D1024", "relu-N30000-r8-D1024", "relu-N30000-r8-D4096"]
+    assert load_study(cfg.save(tmp_path / "again.toml")).to_dict() == cfg.to_dict()
+    with pytest.raises(ConfigError, match="token_budgets"):
+        load_study("mini", ["shapes=[{n_params=3e4, ratio=16, token_budgets=[0]}]"])

@@ -43,15 +43,20 @@ from sparsinglaw.study.files import BUILTIN_JSONL  # noqa: E402,F401  (re-export
 
 @dataclass
 class ShapeSpec(Config):
-    """One (parameter budget, width-depth ratio) point of the grid, optionally for some activations only."""
+    """One (parameter budget, width-depth ratio) point of the grid, optionally for some activations only
+    and with token budgets of its own."""
 
     n_params: float
     ratio: float
     activations: list[str] | None = None
+    token_budgets: list[int] | None = None  # this shape's budgets instead of the study's (e.g. one long pair)
 
     def validate(self) -> None:
         if not (self.n_params > 0 and self.ratio > 0):
             raise ConfigError(f"n_params={self.n_params!r} and ratio={self.ratio!r} must be > 0")
+        if self.token_budgets is not None and not (
+                isinstance(self.token_budgets, list) and self.token_budgets and all(int(t) > 0 for t in self.token_budgets)):
+            raise ConfigError(f"token_budgets={self.token_budgets!r} must be a non-empty list of positive token counts")
         for act in self.activations or []:
             if act not in ACTIVATIONS:
                 raise ConfigError(f"activations: {act!r} is not one of {', '.join(ACTIVATIONS)}")
@@ -130,8 +135,8 @@ class StudyConfig(Config):
             for act in self.activations:
                 if shape.activations and act not in shape.activations:
                     continue
-                for tokens in self.token_budgets:
-                    out.append(Cell(self, act, shape.n_params, shape.ratio, tokens))
+                for tokens in shape.token_budgets or self.token_budgets:
+                    out.append(Cell(self, act, shape.n_params, shape.ratio, int(tokens)))
         names = [c.name for c in out]
         if len(set(names)) != len(names):
             raise ConfigError("the grid has duplicate cells (repeated shapes or token budgets)")

@@ -17,7 +17,6 @@ Every piece of text that comes from data (cell and file names, token strings) is
 from __future__ import annotations
 
 import base64
-import html
 import json
 import time
 from pathlib import Path
@@ -28,37 +27,8 @@ from sparsinglaw.fileio import atomic_write_text
 from sparsinglaw.layout import ANALYSIS, REPORT_DIR
 from sparsinglaw.report import study_figures as sf
 from sparsinglaw.report.data import StudyData, load
-
-STYLE = """body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}
-th{background:#f3f3f3}td.num{text-align:right;font-family:monospace}figure{margin:1em 0 2em}
-img{max-width:100%;border:1px solid #eee}.agrees{color:#060}.disagrees{color:#a00}.inconclusive{color:#860}
-.summary{font-size:1.1em;padding:.6em;background:#f7f7f0;border-left:4px solid #999}.na{color:#666;font-style:italic}"""
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def fmt(value: Any) -> str:
-    """Numbers as 6 significant digits (the tests compare them with the store at that precision)."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return esc(value)
-
-
-def table(table_id: str, header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{fmt(v)}</td>' if isinstance(v, int | float) and not isinstance(v, bool)
-                         else f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f'<table id="{esc(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+from sparsinglaw.report.inputs import input_figures, inputs_html
+from sparsinglaw.report.markup import STYLE, _one_line, at_bound, esc, fmt, table  # noqa: F401  (re-exported)
 
 
 def figure_html(fig: sf.Figure) -> str:
@@ -71,17 +41,6 @@ def figure_html(fig: sf.Figure) -> str:
 def _interval(fit, name: str) -> tuple[Any, Any]:
     iv = fit.intervals.get(name)
     return (iv.low, iv.high) if iv is not None else (None, None)
-
-
-def at_bound(value: float | None, iv) -> bool:
-    """A parameter the data do not pin down: its interval ends at a solver bound, or it ran off to a
-    magnitude no activation curve needs (such values are artefacts of the optimizer, not estimates)."""
-    if value is None:
-        return False
-    if iv is not None and (iv.at_lower_bound or iv.at_upper_bound):
-        return True
-    far = [abs(v) for v in (value, *( (iv.low, iv.high) if iv is not None else ())) if v is not None]
-    return any(v > 1e4 or (0 < v < 1e-8) for v in far)
 
 
 def _published(data: StudyData, law: str, name: str) -> float | None:
@@ -116,10 +75,6 @@ def coefficient_rows(data: StudyData) -> list[list[Any]]:
                          iv.low if iv and ok else None, iv.high if iv and ok else None, _published(data, fit.law, "A0"),
                          fit.limit.text if ok or not fit.limit.identified else "at a bound: not identified"])
     return rows
-
-
-def _one_line(text: str) -> str:
-    return f'<p class="na">{esc(text)}</p>'
 
 
 def tables_html(data: StudyData) -> str:
@@ -223,9 +178,6 @@ def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
     if pair is not None:
         figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
     figs.append(sf.dead_figure(data, out))
-    # The input-sparsity section's figure (none when it was not tracked); imported here: it uses this module
-    from sparsinglaw.report.inputs import input_figures
-
     return figs + input_figures(data, out)
 
 
@@ -239,12 +191,6 @@ def _not_drawn(data: StudyData) -> list[str]:
     return lines
 
 
-def _inputs_section(data: StudyData) -> str:
-    from sparsinglaw.report.inputs import inputs_html  # it renders with this module's helpers
-
-    return inputs_html(data)
-
-
 def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
     name, p, mode = data.setup["name"], data.setup.get("p", 1.0), data.setup.get("metric")
     body = (f"<h1>Sparsing-law report: {esc(name)}</h1>"
@@ -253,7 +199,7 @@ def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
             f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
             + comparison_html(data.comparison) + setup_html(data)
             + "<h2>Figures</h2>" + "".join(figure_html(f) for f in figs)
-            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data) + _inputs_section(data))
+            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data) + inputs_html(data))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sparsing-law report: '
             f"{esc(name)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sparsinglaw.report import html as page
+from sparsinglaw.report import markup as page
 from sparsinglaw.report import study_figures as sf
 from sparsinglaw.report.data import CellView, FitView, IntervalView, StudyData
 

@@ -22,13 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.artifacts import ComparisonDocument
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_text
 from sparsinglaw.layout import ANALYSIS, REPORT_DIR
 from sparsinglaw.report import study_figures as sf
 from sparsinglaw.report.data import StudyData, load
 from sparsinglaw.report.inputs import input_figures, inputs_html
-from sparsinglaw.report.markup import STYLE, _one_line, at_bound, esc, fmt, table  # noqa: F401  (re-exported)
+from sparsinglaw.report.markup import STYLE, _one_line, at_bound, check_rows, esc, fmt, table  # noqa: F401  (re-exported)
 
 
 def figure_html(fig: sf.Figure) -> str:
@@ -121,12 +122,12 @@ def _interval_text(cell) -> str:
 
 def setup_facts(data: StudyData) -> list[str]:
     """One sentence each: training text and tracking, the metric comparison, wall time, the paper's curves."""
-    facts, track, pretrained = [], data.setup.get("track"), data.pretrained
+    facts, track, pretrained = [], data.setup.track, data.pretrained
     if track is not None:
         mode = (f"one CETT calibrated on the last {track['calibrate_last']} checkpoints (PPL-{track['p']:g}% on "
                 "their mean), per-layer thresholds recomputed per checkpoint" if track["mode"] == "cett-calibrated"
                 else f"PPL-{track['p']:g}% solved per checkpoint")
-        facts.append(f"Training text: {data.setup.get('data_source') or 'builtin'}. Tracking: {mode}, on "
+        facts.append(f"Training text: {data.setup.data_source or 'builtin'}. Tracking: {mode}, on "
                      f"{track['max_tokens']:,} validation tokens (documents never trained on).")
     if pretrained:
         facts.append(f"Metric comparison: {pretrained['model']} on {pretrained['tokens']:,} tokens.")
@@ -152,10 +153,9 @@ def setup_html(data: StudyData) -> str:
     return "".join(parts) + "".join(f"<p>{esc(f)}</p>" for f in setup_facts(data))
 
 
-def comparison_html(comparison: dict) -> str:
-    rows = "".join(f'<tr><td>{esc(c["claim"])}</td><td>{esc(c["paper"])}</td><td>{esc(c["found"])}</td>'
-                   f'<td class="{esc(c["verdict"])}">{esc(c["verdict"])}</td></tr>' for c in comparison["checks"])
-    return (f'<h2>Agreement with the paper</h2><p class="summary" id="verdict">{esc(comparison["summary"])}</p>'
+def comparison_html(comparison: ComparisonDocument) -> str:
+    rows = check_rows(comparison.checks)
+    return (f'<h2>Agreement with the paper</h2><p class="summary" id="verdict">{esc(comparison.summary)}</p>'
             f'<table id="paper"><thead><tr><th>check</th><th>paper</th><th>found</th><th>verdict</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>")
 
@@ -192,9 +192,9 @@ def _not_drawn(data: StudyData) -> list[str]:
 
 
 def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
-    name, p, mode = data.setup["name"], data.setup.get("p", 1.0), data.setup.get("metric")
+    name, p, mode = data.setup.name, data.setup.p, data.setup.metric
     body = (f"<h1>Sparsing-law report: {esc(name)}</h1>"
-            f"<p>{esc(data.setup['kind'])}, {len(data.cells)} model(s), activation ratio tracked by "
+            f"<p>{esc(data.setup.kind)}, {len(data.cells)} model(s), activation ratio tracked by "
             f"{esc('calibrated CETT' if mode == 'cett-calibrated' else f'PPL-{p:g}%')}, written "
             f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
             + comparison_html(data.comparison) + setup_html(data)
@@ -214,6 +214,6 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     out = Path(out) if out else path / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     figs = make_figures(data, out)
-    atomic_write_text(out / ANALYSIS, json.dumps({**data.fits_doc, "paper": data.comparison,
+    atomic_write_text(out / ANALYSIS, json.dumps({**data.fits_document.to_dict(), "paper": data.comparison.to_dict(),
                                                    "pretrained": data.pretrained}, indent=1, default=str))
     return atomic_write_text(out / "index.html", page_html(data, figs))

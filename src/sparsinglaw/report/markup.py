@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from sparsinglaw.artifacts import Check
+
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}
 th{background:#f3f3f3}td.num{text-align:right;font-family:monospace}figure{margin:1em 0 2em}
@@ -53,3 +55,9 @@ def at_bound(value: float | None, iv) -> bool:
 
 def _one_line(text: str) -> str:
     return f'<p class="na">{esc(text)}</p>'
+
+
+def check_rows(checks: list[Check]) -> str:
+    """Table rows of the paper's findings checked on the runs, each verdict coloured."""
+    return "".join(f"<tr><td>{esc(c.claim)}</td><td>{esc(c.paper)}</td><td>{esc(c.found)}</td>"
+                   f'<td class="{esc(c.verdict)}">{esc(c.verdict)}</td></tr>' for c in checks)

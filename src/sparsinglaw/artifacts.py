@@ -5,8 +5,8 @@ write ``to_dict()``; the report (``report.data``) reads them with ``from_dict`` 
 ``sparsinglaw.layout``). Both import this module, which imports neither, so the contract between them is
 written once (docs/architecture.md, "Files of a study"). ``from_dict(doc).to_dict() == doc`` for every
 file written since ``fits.json``'s schema ``sparsinglaw.analysis/2``: optional entries absent from a file
-stay absent. Groups of the width-depth and scale analyses stay plain dicts for now (the report draws them
-as they are).
+stay absent. Still plain dicts inside: the width-depth and scale groups, the paper's curves, the probes'
+details (the figures draw them as they are).
 """
 
 from __future__ import annotations
@@ -275,5 +275,47 @@ class ComparisonDocument:
         return doc
 
 
+@dataclass
+class PaperDocument:
+    """``paper.json``: the paper's published curves (each with its published fit drawn over its tokens,
+    ``fit_curve``), its published law parameters and their MAE, keyed like ``0.1b_relu``."""
+
+    curves: list[dict[str, Any]]
+    published: dict[str, dict[str, float]]
+    published_mae: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PaperDocument:
+        _require(d, ("curves", "published"), "paper.json")
+        return cls(d["curves"] or [], d["published"], d.get("published_mae") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"curves": self.curves, "published": self.published, "published_mae": self.published_mae}
+
+    def published_value(self, law: str, name: str) -> float | None:
+        """The paper's 0.1B value of parameter ``name`` of the ``law`` law (docs/paper.md section 3)."""
+        return self.published.get(f"0.1b_{law}", {}).get(name)
+
+
+@dataclass
+class ProbesDocument:
+    """``probes.json``: per-layer frequencies and per-token ratios on each model's last checkpoint
+    (``details``: cell, checkpoint, activation_ratio, neuron_frequency, token_detail), the two details
+    whose tokens match (``pair``, for the per-token scatter) and the metric comparison on a cell
+    (``pareto``: cell, checkpoint, points) when no pretrained model was compared."""
+
+    details: list[dict[str, Any]] = field(default_factory=list)
+    pair: list[int] | None = None
+    pareto: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProbesDocument:
+        _require(d, ("details",), "probes.json")
+        return cls(d["details"] or [], d.get("pair"), d.get("pareto"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"details": self.details, "pair": self.pair, "pareto": self.pareto}
+
+
 __all__ = ["Check", "CellRecord", "ComparisonDocument", "FitRecord", "FitsDocument", "IntervalRecord",
-           "LimitRecord", "SetupDocument"]
+           "LimitRecord", "PaperDocument", "ProbesDocument", "SetupDocument"]

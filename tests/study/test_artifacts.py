@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from sparsinglaw.artifacts import ComparisonDocument, FitsDocument, SetupDocument
+from sparsinglaw.artifacts import (
+    ComparisonDocument,
+    FitsDocument,
+    PaperDocument,
+    ProbesDocument,
+    SetupDocument,
+)
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.layout import COMPARISON, FITS, PAPER, PROBES, SETUP
@@ -61,7 +67,7 @@ def test_old_files_still_render(tmp_path):
 def test_a_study_writes_exactly_its_dataclasses(mini_study):
     cfg, _ = mini_study
     out = Path(cfg.out_dir)
-    for name, cls in TYPES.items():
+    for name, cls in {**TYPES, PAPER: PaperDocument, PROBES: ProbesDocument}.items():
         raw = read(out / name)
         assert cls.from_dict(raw).to_dict() == raw
     from sparsinglaw.report.data import load
@@ -69,6 +75,7 @@ def test_a_study_writes_exactly_its_dataclasses(mini_study):
     data = load(out)
     assert data.setup.name == cfg.name and [c.name for c in data.cells] == [c.cell for c in data.fits_document.cells]
     assert data.fits_document.to_dict() == read(out / FITS)
+    assert data.probes.details and data.paper.curves and data.paper.published_value("relu", "alpha") is not None
 
 
 @pytest.mark.parametrize("doc, message", [

@@ -22,6 +22,8 @@ from sparsinglaw.artifacts import (
     FitRecord,
     FitsDocument,
     IntervalRecord,
+    PaperDocument,
+    ProbesDocument,
     SetupDocument,
 )
 from sparsinglaw.errors import DataError
@@ -113,9 +115,9 @@ class StudyData:
     scale: list[dict]
     level: float
     comparison: ComparisonDocument
-    paper: dict
+    paper: PaperDocument
     setup: SetupDocument
-    probes: dict
+    probes: ProbesDocument
     pretrained: dict | None = None
     timings: dict | None = None
     fits_document: FitsDocument | None = field(default=None, repr=False)  # fits.json as read
@@ -150,6 +152,6 @@ def load(path: str | Path) -> StudyData:
         cells=cell_views(fits), fits=fit_views(fits),
         failures={c.cell: c.fit_error for c in fits.cells if c.fit_error},
         widthdepth=fits.widthdepth, scale=fits.scale, level=fits.level,
-        comparison=ComparisonDocument.from_dict(docs[COMPARISON]), paper=docs[PAPER],
-        setup=SetupDocument.from_dict(docs[SETUP]), probes=docs[PROBES],
+        comparison=ComparisonDocument.from_dict(docs[COMPARISON]), paper=PaperDocument.from_dict(docs[PAPER]),
+        setup=SetupDocument.from_dict(docs[SETUP]), probes=ProbesDocument.from_dict(docs[PROBES]),
         pretrained=read_json(path / PRETRAINED), timings=read_json(path / TIMINGS), fits_document=fits)

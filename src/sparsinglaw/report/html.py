@@ -46,7 +46,7 @@ def _interval(fit, name: str) -> tuple[Any, Any]:
 
 def _published(data: StudyData, law: str, name: str) -> float | None:
     """The paper's 0.1B value of a parameter of the ReLU or SiLU law (docs/paper.md section 3)."""
-    return data.paper["published"].get(f"0.1b_{law}", {}).get(name)
+    return data.paper.published_value(law, name)
 
 
 def coefficient_rows(data: StudyData) -> list[list[Any]]:
@@ -67,7 +67,7 @@ def coefficient_rows(data: StudyData) -> list[list[Any]]:
             lo, hi = _interval(fit, name)
             rows.append([cell.name, fit.law, name, value, lo, hi, paper, ""])
         rows.append([cell.name, fit.law, "MAE", fit.mae, None, None,
-                     data.paper.get("published_mae", {}).get(f"0.1b_{fit.law}"),
+                     data.paper.published_mae.get(f"0.1b_{fit.law}"),
                      f"{fit.n_points} points, {fit.n_skipped} skipped"])
         if fit.limit is not None:
             iv = fit.limit.interval
@@ -136,7 +136,7 @@ def setup_facts(data: StudyData) -> list[str]:
         overlap = " (cells ran side by side: their train and track seconds are summed over processes)" \
             if "cells in parallel (wall)" in data.timings.get("stages", {}) else ""
         facts.append(f"Wall time to the report: {data.timings['wall']:.0f} s ({stages}){overlap}.")
-    curves = data.paper.get("curves") or []
+    curves = data.paper.curves
     facts.append(f"The paper's curves: {len(curves)} published models shown beside ours." if curves else
                  "The paper's curves are not available here, so they are not shown.")
     return facts
@@ -164,17 +164,17 @@ def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
     """The figures, from the analysis files only."""
     probes, pretrained = data.probes, data.pretrained
     figs = [sf.pretrained_figure(pretrained, out)] if pretrained else []
-    if not pretrained and probes.get("pareto"):  # no pretrained model: the comparison on a cell instead
-        pareto = probes["pareto"]
+    if not pretrained and probes.pareto:  # no pretrained model: the comparison on a cell instead
+        pareto = probes.pareto
         figs.append(sf.pareto_figure(pareto["points"], pareto["cell"], pareto["checkpoint"], out))
-    figs += [sf.curves_figure(data, out), sf.paper_figure(data.paper.get("curves") or [], data, out)]
+    figs += [sf.curves_figure(data, out), sf.paper_figure(data.paper.curves, data, out)]
     if data.widthdepth:
         figs.append(sf.widthdepth_figure(data, out))
     if data.scale:
         figs.append(sf.scale_figure(data, out))
-    details = probes.get("details") or []
+    details = probes.details
     figs.append(sf.frequency_figure(details, out))
-    pair = probes.get("pair")
+    pair = probes.pair
     if pair is not None:
         figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
     figs.append(sf.dead_figure(data, out))

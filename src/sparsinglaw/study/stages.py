@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from sparsinglaw.artifacts import ComparisonDocument, SetupDocument
+from sparsinglaw.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.study.files import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
 
@@ -49,7 +49,7 @@ def write_documents(path: str | Path, analysis, info: dict) -> SetupDocument:
     path = Path(path)
     atomic_write_json(path / FITS, analysis.document().to_dict())
     atomic_write_json(path / COMPARISON, ComparisonDocument.from_dict(compare_with_paper(analysis)).to_dict())
-    atomic_write_json(path / PAPER, paper_document())
+    atomic_write_json(path / PAPER, PaperDocument.from_dict(paper_document()).to_dict())
     setup = setup_document(analysis, info)
     atomic_write_json(path / SETUP, setup.to_dict())
     return setup
@@ -101,5 +101,6 @@ def write_analysis(path: str | Path, *, with_pareto: bool | None = None, timer=N
     if with_pareto is None:
         with_pareto = not (path / PRETRAINED).is_file()
     with _timed(timer, "probe"):
-        atomic_write_json(path / PROBES, probe_study(analysis, setup.p, with_pareto=with_pareto))
+        probes = ProbesDocument.from_dict(probe_study(analysis, setup.p, with_pareto=with_pareto))
+        atomic_write_json(path / PROBES, probes.to_dict())
     return analysis

@@ -20,12 +20,11 @@ import dataclasses
 import json
 import math
 import re
+import tomllib
 import types
 import typing
 from pathlib import Path
 from typing import Any, Self, Union
-
-import tomllib
 
 from sparsinglaw.errors import ConfigError
 

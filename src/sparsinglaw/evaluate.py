@@ -35,10 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from sparsinglaw.errors import ConfigError, DataError, ModelError
 from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.threshold_kinds import ThresholdsKind
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
 log = logging.getLogger("sparsinglaw.evaluate")
@@ -222,7 +221,7 @@ def _quiet_git_hash():
         evaluator.get_git_commit_hash = original
 
 
-def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[float], tasks: list[str] | str, *,
+def evaluate_dense_and_sparse(model, tokenizer, thresholds: ThresholdsKind | list[float], tasks: list[str] | str, *,
                               include_path: str | list[str] | None = None, batch_size: int | str = 1,
                               hflm_kwargs: dict[str, Any] | None = None, model_name: str | None = None,
                               sparse_modules: bool = False, **lm_eval_kwargs) -> EvalReport:
@@ -268,71 +267,24 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: Thresholds | list[fl
     )
 
 
-class _ModuleCounts:
-    """``apply_thresholds``' counters (per-FFN kept and total (token, neuron) pairs) read off sparse FFNs."""
-
-    def __init__(self, handle):
-        self.handle = handle
-
-    @property
-    def active(self) -> torch.Tensor:
-        return torch.tensor([s.active for s in self.handle.stats()], dtype=torch.float64)
-
-    @property
-    def total(self) -> torch.Tensor:
-        return torch.tensor([float(s.tokens * s.width) for s in self.handle.stats()], dtype=torch.float64)
-
-    @property
-    def activation_ratio(self) -> float:
-        total = float(self.total.sum())
-        return float(self.active.sum()) / total if total > 0 else float("nan")
-
-
-class _ProjectionCounts:
-    """Kept and offered (token, input) pairs per input-sparse projection (``sparse.input_sparse``); for
-    combined thresholds only the down projections', whose inputs are the FFN neurons (kept by both rules)."""
-
-    def __init__(self, handle, ffn_only: bool):
-        self.modules = [m for name, m in handle.modules.items() if not ffn_only or name.endswith("down_proj")]
-
-    @property
-    def active(self) -> torch.Tensor:
-        return torch.tensor([float(m.counters.kept_pairs) for m in self.modules], dtype=torch.float64)
-
-    @property
-    def total(self) -> torch.Tensor:
-        return torch.tensor([float(m.counters.offered_pairs) for m in self.modules], dtype=torch.float64)
-
-    @property
-    def activation_ratio(self) -> float:
-        total = float(self.total.sum())
-        return float(self.active.sum()) / total if total > 0 else float("nan")
-
-
 @contextmanager
-def _thresholded(model, thresholds: Thresholds | list[float], sparse_modules: bool):
+def _thresholded(model, thresholds: ThresholdsKind | list[float], sparse_modules: bool):
     """The thresholded model for the sparse run, yielding its activity counters (of the projection inputs
-    for input thresholds)."""
+    for input thresholds): masking hooks, or the kind's sparse compute modules."""
     if not sparse_modules:
         with apply_thresholds(model, thresholds) as stats:
             yield stats
         return
-    if isinstance(thresholds, (Thresholds, list)):
-        from sparsinglaw.sparse import sparse_ffn
-
-        with sparse_ffn(model, thresholds) as handle:
-            yield _ModuleCounts(handle)
-        return
-    from sparsinglaw.sparse.input_sparse import sparsify_inputs
-
-    handle = sparsify_inputs(model, thresholds)
+    if isinstance(thresholds, list):
+        thresholds = Thresholds.for_model(model, thresholds)
+    run = thresholds.sparsify(model)
     try:
-        yield _ProjectionCounts(handle, ffn_only=thresholds.kind == "combined")
+        yield run.counts
     finally:
-        handle.restore()
+        run.restore()
 
 
-def _fingerprint(thresholds: Thresholds | list[float]) -> str:
+def _fingerprint(thresholds: ThresholdsKind | list[float]) -> str:
     """Short hash of the threshold values (keeps lm-eval response caches of different thresholds apart)."""
     import hashlib
 
@@ -340,40 +292,20 @@ def _fingerprint(thresholds: Thresholds | list[float]) -> str:
     return hashlib.sha256(repr(values).encode()).hexdigest()[:12]
 
 
-def _check_thresholds(model, thresholds) -> None:
-    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
-
-    if isinstance(thresholds, (InputThresholds, CombinedThresholds)):
-        with apply_thresholds(model, thresholds):  # refuses thresholds of another model; removed at once
-            return
+def _check_thresholds(model, thresholds: ThresholdsKind | list[float]) -> None:
+    if not isinstance(thresholds, list):
+        thresholds.check(model)
+        return
     layers = find_ffn_layers(model)
-    if isinstance(thresholds, Thresholds):
-        thresholds.check_compatible(layers)
-    elif len(thresholds) != len(layers):
+    if len(thresholds) != len(layers):
         raise ModelError(f"{len(thresholds)} thresholds for a model with {len(layers)} FFNs")
 
 
-def _describe(thresholds) -> dict[str, Any]:
+def _describe(thresholds: ThresholdsKind | list[float]) -> dict[str, Any]:
     """What the report records about the thresholds: their file's entries but the per-layer lists."""
     if isinstance(thresholds, list):
         return {"values": [float(t) for t in thresholds]}
-    if not isinstance(thresholds, Thresholds):  # input or combined kind
-        info = {"kind": thresholds.kind, "values": thresholds.values}
-        for part in ("output", "input"):
-            if hasattr(thresholds, part):
-                info[part] = _describe(getattr(thresholds, part))
-        if thresholds.kind == "input":
-            info.update({k: v for k, v in thresholds.to_dict().items() if k not in ("projections", "provenance")})
-            info["metric"] = {"name": thresholds.method.get("name"), "setting": thresholds.method.get("value"),
-                              "activation_ratio": thresholds.method.get("kept_share")}
-        else:
-            info["metric"] = thresholds.metric
-        return info
-    info = thresholds.to_dict()
-    info.pop("provenance", None)
-    info["values"] = thresholds.values
-    info.pop("layers", None)
-    return info
+    return thresholds.describe()
 
 
 def _merge(into: dict[str, Any], result: dict[str, Any]) -> None:

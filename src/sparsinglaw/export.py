@@ -44,7 +44,7 @@ from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.fileio import atomic_write_text
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.models.adapters import ModuleFFNLayer
-from sparsinglaw.thresholds import RULE, Thresholds, check_threshold_values
+from sparsinglaw.threshold_kinds import check_threshold_values
 
 CONFIG_KEY = "sparsinglaw_sparsity"
 
@@ -125,22 +125,12 @@ def _weight_layout(layer: ModuleFFNLayer) -> str:
 def sparsity_spec(model: nn.Module, thresholds) -> dict[str, Any]:
     """The ``config.json`` entry: rule(s), thresholds and the module paths whose inputs they apply to: per
     FFN the down projection (output kind), per projection the projection itself (input kind), or both
-    (combined)."""
-    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
-
-    if isinstance(thresholds, InputThresholds):
-        return {"kind": "input", "rule": thresholds.rule, "format_version": 1, "model": thresholds.model,
-                "metric": thresholds.method, "calibration": thresholds.calibration,
-                "modules": _input_modules(model, thresholds)}
-    if isinstance(thresholds, CombinedThresholds):
-        spec = _output_spec(model, thresholds.output)
-        spec["modules"] += _input_modules(model, thresholds.input)
-        spec.update(kind="combined", input_rule=thresholds.input.rule, input_metric=thresholds.input.method)
-        return spec
-    return _output_spec(model, thresholds)
+    (combined); each kind builds its own (``ThresholdsKind.export_spec``) from the helpers below."""
+    return thresholds.export_spec(model)
 
 
-def _output_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
+def output_spec(model: nn.Module, thresholds, rule: str) -> dict[str, Any]:
+    """The entry of output (FFN neuron) thresholds: each FFN's down projection and its threshold."""
     layers = find_ffn_layers(model)
     thresholds.check_compatible(layers)
     check_threshold_values(thresholds.layers)  # a NaN would be written into config.json and keep every neuron
@@ -153,11 +143,11 @@ def _output_spec(model: nn.Module, thresholds: Thresholds) -> dict[str, Any]:
                 f"{type(model).__name__} is {type(layer).__name__} (mixture-of-experts models are not supported)"
             )
         modules.append({"path": paths[layer.down], "threshold": float(value), "weight_layout": _weight_layout(layer)})
-    return {"kind": "output", "rule": RULE, "format_version": 1, "model": thresholds.model,
+    return {"kind": "output", "rule": rule, "format_version": 1, "model": thresholds.model,
             "metric": thresholds.metric, "calibration": thresholds.calibration, "modules": modules}
 
 
-def _input_modules(model: nn.Module, thresholds) -> list[dict[str, Any]]:
+def input_modules(model: nn.Module, thresholds) -> list[dict[str, Any]]:
     """One entry per projection (``W`` stored out x in for ``nn.Linear``, in x out for ``Conv1D``); the model
     must match."""
     projections = thresholds.find(model)

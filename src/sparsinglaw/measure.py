@@ -30,6 +30,7 @@ from sparsinglaw.guardrails import measure_warnings
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves, auto_anchor_stride
+from sparsinglaw.metrics.evaluation import Evaluation  # re-exported: its home is below the metrics
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
@@ -88,15 +89,6 @@ class MeasureConfig(Config):
     def metric_value(self) -> float | None:
         parameter = metrics.get_metric(self.metric).parameter
         return getattr(self, parameter) if parameter else None
-
-
-@dataclass
-class Evaluation:
-    """One sparse pass: its setting, losses and activity."""
-
-    applied: Applied
-    losses: SequenceLosses
-    activity: ActivityCounter
 
 
 class Measurement:

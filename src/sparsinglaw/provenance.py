@@ -43,7 +43,7 @@ def stamp(config: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "versions": package_versions(),
         "git_hash": git_hash(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "config": config or {},

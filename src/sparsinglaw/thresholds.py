@@ -13,8 +13,10 @@ Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"kind": "output"``, ``"v
     }
 
 Kinds: ``output`` (this one; files without a ``kind`` are output files), ``input`` (per-projection input
-thresholds) and ``combined`` (both), see ``sparsinglaw.inputs.thresholds``; ``load_thresholds`` reads any
-kind and ``apply_thresholds`` installs any kind, returning a handle whose ``remove()`` takes the hooks off.
+thresholds) and ``combined`` (both), see ``sparsinglaw.inputs.thresholds``. Every kind is a
+``threshold_kinds.ThresholdsKind`` (install, check, describe, export, sparsify); ``load_thresholds`` reads
+any kind through that module's registry and ``apply_thresholds`` installs any kind, returning a handle
+whose ``remove()`` takes the hooks off.
 
 Applying thresholds (docs/paper.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
 ``|h_i| * ||W_down[:, i]|| < t_l``. ``apply_thresholds`` does this with hooks for the duration of a block.
@@ -27,29 +29,40 @@ averages; the ``metric`` entry then records ``averaged_over`` and every batch's 
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from sparsinglaw import export
 from sparsinglaw.capture import attach
 from sparsinglaw.errors import ConfigError, ModelError
-from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.metrics.cett import cett_rule
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
+from sparsinglaw.sparse.convert import restore as restore_ffns
+from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
+from sparsinglaw.sparse.counts import FFNModuleCounts
+from sparsinglaw.threshold_kinds import (  # noqa: F401  (AppliedThresholds, load_thresholds: re-exported)
+    FORMAT,
+    AppliedThresholds,
+    SparseRun,
+    ThresholdsKind,
+    check_threshold_values,
+    load_thresholds,
+    register_kind,
+)
 
-FORMAT, VERSION = "sparsinglaw.thresholds", 1
+VERSION = 1
 RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l"
 
 
+@register_kind
 @dataclass
-class Thresholds:
+class Thresholds(ThresholdsKind):
     """Per-FFN thresholds ``t_l`` with the identity of the model and the measurement that produced them."""
 
     layers: list[dict[str, Any]]  # name, block, expert, width, threshold
@@ -61,6 +74,7 @@ class Thresholds:
     format: str = FORMAT
     kind: str = "output"
     version: int = VERSION
+    sparse_modules: ClassVar[str] = "ffn"
 
     @property
     def values(self) -> list[float]:
@@ -81,6 +95,16 @@ class Thresholds:
             calibration={"data": result.data_source, "n_tokens": result.n_tokens, "seq_len": result.seq_len},
             provenance=result.provenance,
         )
+
+    @classmethod
+    def for_model(cls, model, values: Sequence[float]) -> Thresholds:
+        """Bare per-FFN values as thresholds of ``model``'s FFNs (``ModelError`` when the counts differ)."""
+        layers = find_ffn_layers(model)
+        if len(values) != len(layers):
+            raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
+        rows = [{"name": x.name, "block": x.block, "expert": x.expert, "width": x.width, "threshold": float(v)}
+                for x, v in zip(layers, values)]
+        return cls(layers=rows, model={"name": "in-memory", "n_ffn": len(rows), "widths": [x.width for x in layers]})
 
     @classmethod
     def average(cls, items: Sequence[Thresholds | MeasureResult]) -> Thresholds:
@@ -108,9 +132,6 @@ class Thresholds:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def save(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> Thresholds:
@@ -142,71 +163,38 @@ class Thresholds:
                 "measure thresholds on this model"
             )
 
-
-KINDS = ("output", "input", "combined")
-
-
-def load_thresholds(path: str | Path):
-    """Any thresholds file, by its ``kind``: ``Thresholds`` (output; also files without a kind and
-    'sparsinglaw measure --output' results), ``inputs.thresholds.InputThresholds`` (input; also an
-    'sparsinglaw inputs --output' result of one method) or ``CombinedThresholds``."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"thresholds file {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError(f"{path} is not JSON; pass a thresholds file or a 'sparsinglaw measure --output' result") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
-    if data.get("format") == FORMAT:
-        return _from_kind(data, path)
-    from sparsinglaw.inputs.results import SCHEMA as INPUTS_SCHEMA
-
-    if data.get("schema") == INPUTS_SCHEMA:
-        from sparsinglaw.inputs.thresholds import thresholds_from_result
-
-        return thresholds_from_result(data, path)
-    if "layers" in data and "metric" in data:
+    @classmethod
+    def from_result_document(cls, data: dict[str, Any], source: str | Path) -> Thresholds | None:
+        """A 'sparsinglaw measure --output' result's thresholds (None for other documents)."""
+        if "layers" not in data or "metric" not in data:
+            return None
         try:
-            loaded = Thresholds.from_result(MeasureResult.from_dict(data))
+            loaded = cls.from_result(MeasureResult.from_dict(data))
         except TypeError as err:  # fields missing or of the wrong shape
-            raise ConfigError(f"{path} is not a complete measurement result ({err})") from None
-        check_threshold_values(loaded.layers, path)
+            raise ConfigError(f"{source} is not a complete measurement result ({err})") from None
+        check_threshold_values(loaded.layers, source)
         return loaded
-    raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
 
+    def check(self, model) -> None:
+        self.check_compatible(find_ffn_layers(model))
 
-def _from_kind(data: dict[str, Any], path: Path):
-    kind = data.get("kind", "output")
-    if kind == "output":
-        return Thresholds.from_dict(data, path)
-    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
+    def install_hooks(self, model, stack: ExitStack) -> tuple[AppliedStats, None]:
+        return _install_output(model, self, stack), None
 
-    if kind == "input":
-        return InputThresholds.from_dict(data, path)
-    if kind == "combined":
-        return CombinedThresholds.from_dict(data, path)
-    raise ConfigError(f"{path} holds thresholds of kind {kind!r}; this sparsinglaw reads {', '.join(KINDS)}: "
-                      "upgrade sparsinglaw or write the file again")
+    def describe(self) -> dict[str, Any]:
+        info = self.to_dict()
+        info.pop("provenance", None)
+        info["values"] = self.values
+        info.pop("layers", None)
+        return info
 
+    def export_spec(self, model) -> dict[str, Any]:
+        return export.output_spec(model, self, RULE)
 
-def check_threshold_values(layers: Any, source: str | Path = "thresholds") -> list[float]:
-    """The per-layer thresholds of ``layers`` (dicts with a "threshold") as floats; ``ConfigError`` naming the
-    first layer whose threshold is missing, not a number, non-finite or negative (a NaN threshold would
-    otherwise be written into an exported config and keep every neuron, silently dense)."""
-    if not isinstance(layers, list) or not layers:
-        raise ConfigError(f"{source}: no per-layer thresholds ('layers' must be a non-empty list)")
-    values = []
-    for i, layer in enumerate(layers):
-        value = layer.get("threshold") if isinstance(layer, dict) else None
-        name = layer.get("name", f"layer {i}") if isinstance(layer, dict) else f"layer {i}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {name} has no numeric threshold (got {value!r})")
-        if not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{source}: {name} has threshold {value}; thresholds must be finite and >= 0")
-        values.append(float(value))
-    return values
+    def sparsify(self, model, *, policy=None, **_fallback) -> SparseRun:
+        """Sparse FFN modules (``sparsinglaw.sparse``); ``policy``: their ``SparsePolicy``."""
+        handle = sparsify_ffns(model, self, policy=policy)
+        return SparseRun(handle, FFNModuleCounts(handle), lambda: restore_ffns(model))
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -241,42 +229,16 @@ class AppliedStats:
         return float(self.active.sum() / self.total.sum()) if self.total.sum() > 0 else float("nan")
 
 
-class AppliedThresholds:
-    """The hooks ``apply_thresholds`` installed: ``remove()`` takes them off (twice is harmless); as a context
-    manager it yields the running statistics and removes the hooks on exit. ``stats``: ``AppliedStats`` of the
-    FFN neurons (output and combined kinds) or ``inputs.thresholds.KeptStats`` of the projection inputs
-    (input kind); ``input_stats``: the latter for the input and combined kinds, else None."""
-
-    def __init__(self, stack: ExitStack, stats, input_stats=None):
-        self._stack, self.stats, self.input_stats = stack, stats, input_stats
-
-    def remove(self) -> None:
-        self._stack.close()
-
-    def __enter__(self):
-        return self.stats
-
-    def __exit__(self, *exc) -> bool:
-        self.remove()
-        return False
-
-
-def apply_thresholds(model, thresholds) -> AppliedThresholds:
+def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> AppliedThresholds:
     """Install ``thresholds`` on ``model`` and return the handle that removes them. Output thresholds
     (``Thresholds`` or a list of per-FFN floats) zero ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l`` in
     every FFN; input thresholds zero each listed projection's inputs below its threshold; combined, both.
     ``with apply_thresholds(model, t) as stats:`` keeps them for the block only."""
-    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds, install_input_thresholds
-
+    if isinstance(thresholds, ThresholdsKind):
+        return thresholds.install(model)
     stack = ExitStack()
     try:
-        if isinstance(thresholds, InputThresholds):
-            stats = install_input_thresholds(model, thresholds, stack)
-            return AppliedThresholds(stack, stats, stats)
-        if isinstance(thresholds, CombinedThresholds):
-            outputs = _install_output(model, thresholds.output, stack)
-            return AppliedThresholds(stack, outputs, install_input_thresholds(model, thresholds.input, stack))
-        return AppliedThresholds(stack, _install_output(model, thresholds, stack))
+        return AppliedThresholds(stack, _install_output(model, list(thresholds), stack))
     except BaseException:
         stack.close()
         raise

@@ -4,10 +4,10 @@ to_dict, TOML/YAML round trips for any Unicode, the validate hook, and one-line 
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 
 import pytest
-import tomllib
 import yaml
 
 from sparsinglaw.config import Config, dumps_toml, toml_string

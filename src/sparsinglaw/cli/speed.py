@@ -92,15 +92,15 @@ def _input_policy(args: argparse.Namespace) -> dict:
 
 
 def _load(args: argparse.Namespace):
-    """(thresholds or None for --zeros-only, whether they are input or combined ones)."""
-    from sparsinglaw.thresholds import Thresholds, load_thresholds
+    """(thresholds or None for --zeros-only, whether their sparse modules are input-sparse projections)."""
+    from sparsinglaw.thresholds import load_thresholds
 
     if not args.thresholds and not args.zeros_only:
         raise ConfigError("pass --thresholds RESULT.json (from 'sparsinglaw measure -o') or --zeros-only")
     if args.zeros_only:
         return None, False
     thresholds = load_thresholds(args.thresholds)
-    return thresholds, not isinstance(thresholds, Thresholds)
+    return thresholds, thresholds.sparse_modules == "projections"
 
 
 def run(args: argparse.Namespace) -> int:

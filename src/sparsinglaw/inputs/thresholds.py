@@ -16,8 +16,9 @@ Format (JSON, the thresholds file's ``"format": "sparsinglaw.thresholds"`` with 
 
 A ``"kind": "combined"`` file holds both sparsities of one model: ``{"format", "kind": "combined",
 "version": 1, "output": <output thresholds document>, "input": <input thresholds document>}``. Output
-files written before kinds existed have no ``kind`` and read as output thresholds
-(``sparsinglaw.thresholds.load_thresholds`` dispatches).
+files written before kinds existed have no ``kind`` and read as output thresholds. Both kinds here are
+``threshold_kinds.ThresholdsKind``s, read through its registry (``load_thresholds``); the combined kind
+reads its output part through the registry too, so this module does not import the output kind's.
 
 Applying (``install_input_thresholds``): a forward pre-hook on every listed projection replaces its input
 ``x`` by ``x * keep`` (the masked dense computation of ``sparse.input_sparse.InputSparseLinear``).
@@ -28,24 +29,34 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from sparsinglaw import export
 from sparsinglaw.errors import ConfigError, ModelError
-from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.inputs.results import InputSparsityResult, MethodResult
+from sparsinglaw.inputs.results import SCHEMA, InputSparsityResult, MethodResult
 from sparsinglaw.inputs.stats import CETT_RULE, keep_mask
 from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, find_projections
-from sparsinglaw.thresholds import FORMAT, check_threshold_values  # one file format, three kinds
+from sparsinglaw.sparse.counts import ProjectionCounts
+from sparsinglaw.sparse.input_sparse import sparsify_inputs, with_output_rules
+from sparsinglaw.threshold_kinds import (  # one file format, three kinds
+    FORMAT,
+    SparseRun,
+    ThresholdsKind,
+    check_threshold_values,
+    read_document,
+    register_kind,
+)
 
 INPUT_VERSION = 1
 COMBINED_VERSION = 1
 _ROW_KEYS = ("name", "block", "kind", "in_features", "out_features", "threshold")
 
 
+@register_kind
 @dataclass
-class InputThresholds:
+class InputThresholds(ThresholdsKind):
     """Per-projection input thresholds of one method with the identity of the model they were measured on."""
 
     projections: list[dict[str, Any]]  # name, block, kind, in_features, out_features, threshold
@@ -58,6 +69,7 @@ class InputThresholds:
     format: str = FORMAT
     kind: str = "input"
     version: int = INPUT_VERSION
+    sparse_modules: ClassVar[str] = "projections"
 
     @property
     def values(self) -> list[float]:
@@ -96,8 +108,39 @@ class InputThresholds:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def save(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_dict())
+    @classmethod
+    def from_result_document(cls, data: dict[str, Any], source: str | Path) -> InputThresholds | None:
+        """An 'sparsinglaw inputs --output' result of one method (None for other documents)."""
+        return thresholds_from_result(data, source) if data.get("schema") == SCHEMA else None
+
+    def check(self, model) -> None:
+        self.find(model)
+
+    def install_hooks(self, model, stack: ExitStack) -> tuple[KeptStats, KeptStats]:
+        stats = install_input_thresholds(model, self, stack)
+        return stats, stats
+
+    def describe(self) -> dict[str, Any]:
+        info = {"kind": self.kind, "values": self.values}
+        info.update({k: v for k, v in self.to_dict().items() if k not in ("projections", "provenance")})
+        info["metric"] = {"name": self.method.get("name"), "setting": self.method.get("value"),
+                          "activation_ratio": self.method.get("kept_share")}
+        return info
+
+    def export_spec(self, model) -> dict[str, Any]:
+        return {"kind": "input", "rule": self.rule, "format_version": 1, "model": self.model,
+                "metric": self.method, "calibration": self.calibration,
+                "modules": export.input_modules(model, self)}
+
+    def projection_plan(self, model) -> list[tuple[str, float, bool, None]]:
+        """(projection, threshold, weighted rule, no output rule) per row, for ``sparse.sparsify_inputs``."""
+        self.find(model)  # ModelError when the file names projections of another model
+        return [(row["name"], float(row["threshold"]), self.weighted, None) for row in self.projections]
+
+    def sparsify(self, model, **fallback) -> SparseRun:
+        """Input-sparse projections (``sparse.input_sparse``); ``fallback``: ``max_share`` / ``max_tokens``."""
+        handle = sparsify_inputs(model, self, **fallback)
+        return SparseRun(handle, ProjectionCounts(handle, ffn_only=False), handle.restore)
 
     def find(self, model) -> list[Projection]:
         """The model's projections these thresholds name, in file order; ``ModelError`` when the model has
@@ -115,8 +158,9 @@ class InputThresholds:
         return found
 
 
+@register_kind
 @dataclass
-class CombinedThresholds:
+class CombinedThresholds(ThresholdsKind):
     """Output (FFN neuron) and input (projection) thresholds of one model, applied together."""
 
     output: Any  # sparsinglaw.thresholds.Thresholds
@@ -124,6 +168,7 @@ class CombinedThresholds:
     format: str = FORMAT
     kind: str = "combined"
     version: int = COMBINED_VERSION
+    sparse_modules: ClassVar[str] = "projections"  # the output rule rides on each down projection
 
     @property
     def values(self) -> list[float]:
@@ -139,21 +184,44 @@ class CombinedThresholds:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> CombinedThresholds:
-        from sparsinglaw.thresholds import Thresholds
-
         if data.get("version") != COMBINED_VERSION:
             raise ConfigError(f"{source} is combined-thresholds version {data.get('version')!r}; this sparsinglaw "
                               f"reads {COMBINED_VERSION}: combine the output and input files again")
         if not isinstance(data.get("output"), dict) or not isinstance(data.get("input"), dict):
             raise ConfigError(f"{source}: a combined thresholds file needs an 'output' and an 'input' document")
-        return cls(output=Thresholds.from_dict(data["output"], source), input=InputThresholds.from_dict(data["input"], source))
+        return cls(output=read_document(data["output"], source, kind="output"),
+                   input=InputThresholds.from_dict(data["input"], source))
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "kind": self.kind, "version": self.version,
                 "output": self.output.to_dict(), "input": self.input.to_dict()}
 
-    def save(self, path: str | Path) -> Path:
-        return atomic_write_json(path, self.to_dict())
+    def check(self, model) -> None:
+        self.output.check(model)
+        self.input.check(model)
+
+    def install_hooks(self, model, stack: ExitStack) -> tuple[Any, KeptStats]:
+        outputs, _ = self.output.install_hooks(model, stack)
+        return outputs, install_input_thresholds(model, self.input, stack)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "values": self.values, "output": self.output.describe(),
+                "input": self.input.describe(), "metric": self.metric}
+
+    def export_spec(self, model) -> dict[str, Any]:
+        spec = self.output.export_spec(model)
+        spec["modules"] += export.input_modules(model, self.input)
+        spec.update(kind="combined", input_rule=self.input.rule, input_metric=self.input.method)
+        return spec
+
+    def projection_plan(self, model) -> list[tuple[str, float, bool, tuple | None]]:
+        """The input plan with each FFN's output threshold as a second rule on its down projection."""
+        return with_output_rules(model, self.input.projection_plan(model), self.output)
+
+    def sparsify(self, model, **fallback) -> SparseRun:
+        """Input-sparse projections for both rules; the counts are the down projections' (FFN neurons)."""
+        handle = sparsify_inputs(model, self, **fallback)
+        return SparseRun(handle, ProjectionCounts(handle, ffn_only=True), handle.restore)
 
 
 class KeptStats:

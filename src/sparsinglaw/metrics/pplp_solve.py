@@ -31,8 +31,9 @@ from sparsinglaw.metrics.pplp import (
 )
 from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendSearch, interpolate_in_log_c, trend_interval
 
-if TYPE_CHECKING:  # measure imports this module's users; no import cycle at run time
-    from sparsinglaw.measure import Evaluation, Measurement
+if TYPE_CHECKING:
+    from sparsinglaw.metrics.evaluation import Evaluation
+    from sparsinglaw.metrics.evaluation import MeasurementView as Measurement
     from sparsinglaw.results import MeasureResult
 
 

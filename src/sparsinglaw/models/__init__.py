@@ -1,4 +1,5 @@
-"""Model access: FFN discovery through a registry of architecture adapters, and model loading."""
+"""Model access: one registry of architectures (``models.architectures``: each finds its FFN neurons and its
+projections), and model loading."""
 
 from sparsinglaw.models.adapters import (
     FFNAdapter,
@@ -9,20 +10,23 @@ from sparsinglaw.models.adapters import (
     register_adapter,
     registered_adapters,
 )
-from sparsinglaw.models.llama import LlamaFamilyAdapter
-from sparsinglaw.models.moe import ExpertFFNLayer, MoEAdapter
-from sparsinglaw.models.nongated import FalconAdapter, GPT2Adapter, GPTNeoXAdapter, OPTAdapter
-
-for _adapter in (LlamaFamilyAdapter(), GPT2Adapter(), GPTNeoXAdapter(), OPTAdapter(), FalconAdapter(), MoEAdapter()):
-    register_adapter(_adapter)
+from sparsinglaw.models.architectures import (  # the built-ins
+    Architecture,
+    architecture,
+    register_architecture,
+)
+from sparsinglaw.models.moe import ExpertFFNLayer
 
 __all__ = [
+    "Architecture",
     "ExpertFFNLayer",
     "FFNAdapter",
     "FFNLayer",
     "ModuleFFNLayer",
     "adapter_for",
+    "architecture",
     "find_ffn_layers",
     "register_adapter",
+    "register_architecture",
     "registered_adapters",
 ]

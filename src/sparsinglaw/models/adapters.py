@@ -8,7 +8,9 @@ columns of ``W_down``. An adapter knows where these live in one family of archit
 
 Adding an architecture: subclass ``FFNAdapter`` with the ``config.model_type`` values it handles and a
 ``find_layers`` that wraps each FFN (``ModuleFFNLayer`` covers FFNs whose down projection and activation
-are modules), then ``register_adapter`` an instance:
+are modules), then register an instance together with its projection layout
+(``models.architectures.register_architecture``: one call gives the family both kinds of sparsity;
+``register_adapter`` alone, as below, gives FFN neurons only):
 
 >>> from types import SimpleNamespace
 >>> from torch import nn

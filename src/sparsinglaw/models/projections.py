@@ -13,8 +13,8 @@ fused ``W`` reads one input, so one threshold on it drops exactly the inputs all
 together. Non-gated FFNs' first projection is ``up``. GPT-2's ``Conv1D`` stores ``W`` transposed, (in, out);
 ``Projection`` hides that. Mixture-of-experts blocks (Mixtral, Qwen-MoE) give their attention projections
 only: their experts are fused parameters, not modules whose inputs a hook can see (their FFN neurons are
-measured by the output-sparsity adapters). A model whose blocks match no layout is a ``ModelError``;
-``register_layout`` adds one.
+measured by the output-sparsity adapters). A model whose blocks match no layout is a ``ModelError``; a
+new family is added with its FFN adapter in one call, ``models.architectures.register_architecture``.
 
 A ``Projection`` offers the two methods ``metrics.cett.CETTCurves`` asks of an FFN layer
 (``down_weight``, ``down_column_norms``), so the CETT statistics gather unchanged with ``x`` in place of
@@ -73,7 +73,9 @@ def _attention(prefix: str, q: str = "q_proj", k: str = "k_proj", v: str = "v_pr
     return {"q": f"{prefix}.{q}", "k": f"{prefix}.{k}", "v": f"{prefix}.{v}", "o": f"{prefix}.{o}"}
 
 
-for _layout in (
+# The built-in families' layouts, registered with their FFN adapters by ``models.architectures`` (one
+# registration per architecture); in the order they are tried (the first matching block 0 wins).
+BUILTIN_LAYOUTS: dict[str, ProjectionLayout] = {layout.name: layout for layout in (
     ProjectionLayout("llama", {**_attention("self_attn"), "gate": "mlp.gate_proj", "up": "mlp.up_proj",
                                "down": "mlp.down_proj"}),
     ProjectionLayout("phi3", {"qkv": "self_attn.qkv_proj", "o": "self_attn.o_proj", "gate_up": "mlp.gate_up_proj",
@@ -87,8 +89,7 @@ for _layout in (
     ProjectionLayout("opt", {**_attention("self_attn", o="out_proj"), "up": "fc1", "down": "fc2"}),
     ProjectionLayout("moe-attention", _attention("self_attn"), requires=("mlp.experts",),
                      note="attention projections only: the experts are fused parameters, not hookable modules"),
-):
-    register_layout(_layout)
+)}
 
 
 @dataclass(eq=False)
@@ -145,7 +146,8 @@ def projection_layout(model: nn.Module) -> ProjectionLayout:
         if layout.matches(blocks[0]):
             return layout
     raise ModelError(f"input sparsity knows the projections of {', '.join(_LAYOUTS.names())} blocks; "
-                     f"{type(model).__name__}'s match none: register a ProjectionLayout for it")
+                     f"{type(model).__name__}'s match none: register a ProjectionLayout for it with its FFN adapter "
+                     "(sparsinglaw.models.register_architecture)")
 
 
 def find_projections(model: nn.Module, kinds: Sequence[str] = KINDS) -> list[Projection]:

@@ -4,7 +4,9 @@ measured or fitted here.
 ``load(PATH)`` returns a ``StudyData``: the models with their measurements and fits (``fits.json``), the
 verdicts (``comparison.json``), the paper's curves (``paper.json``), the setup (``setup.json``), the probes
 (``probes.json``) and, where present, ``pretrained.json`` and ``timings.json``. A missing or outdated
-analysis file is a ``DataError`` naming the command that writes it.
+analysis file is a ``DataError`` naming the command that writes it. The files are read through their
+dataclasses (``sparsinglaw.artifacts``, which the study's stages write with); the views below are what the
+figures and tables draw from them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.artifacts import (
+    CellRecord,
+    ComparisonDocument,
+    FitRecord,
+    FitsDocument,
+    IntervalRecord,
+    PaperDocument,
+    ProbesDocument,
+    SetupDocument,
+)
 from sparsinglaw.errors import DataError
 from sparsinglaw.layout import (
     ANALYSIS_FILES,
@@ -27,19 +39,7 @@ from sparsinglaw.layout import (
     TIMINGS,
 )
 
-
-@dataclass(frozen=True)
-class IntervalView:
-    low: float | None
-    high: float | None
-    at_lower_bound: bool = False
-    at_upper_bound: bool = False
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> IntervalView | None:
-        if not d:
-            return None
-        return cls(d.get("low"), d.get("high"), bool(d.get("at_lower_bound")), bool(d.get("at_upper_bound")))
+IntervalView = IntervalRecord  # the report reads intervals as the study wrote them
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,11 @@ class FitView:
     curve: dict[str, Any]  # tokens, ratio, low, high (low/high None without bootstrap samples)
 
     @classmethod
-    def from_dict(cls, d: dict) -> FitView:
-        lim = d.get("limit")
-        limit = None if lim is None else LimitView(lim.get("estimate"), IntervalView.from_dict(lim.get("interval")),
-                                                   bool(lim.get("identified")), lim.get("describe", ""))
-        return cls(d["law"], d["params"], {k: IntervalView.from_dict(v) for k, v in d.get("intervals", {}).items()},
-                   d.get("mae"), int(d.get("n_points", 0)), int(d.get("n_skipped", 0)), limit, d["curve"])
+    def from_record(cls, fit: FitRecord) -> FitView:
+        lim = fit.limit
+        limit = None if lim is None else LimitView(lim.estimate, lim.interval, lim.identified, lim.describe)
+        return cls(fit.law, fit.params, fit.intervals, fit.mae, int(fit.numbers.get("n_points", 0)),
+                   int(fit.numbers.get("n_skipped", 0)), limit, fit.curve)
 
 
 @dataclass
@@ -92,11 +91,19 @@ class CellView:
     final_loss: float | None
 
     @classmethod
-    def from_dict(cls, d: dict) -> CellView:
-        return cls(d["cell"], d["activation"], d["hidden_size"], d["num_layers"], d["ratio"], d["n_params"],
-                   d["tokens_budget"], d.get("epochs"), d.get("metric", "pplp"),
-                   [(int(t), a) for t, a in d["points"]], {int(t): (lo, hi) for t, lo, hi in d["intervals"]},
-                   d.get("interval_level"), [(int(t), v) for t, v in d["dead"]], d.get("final_loss"))
+    def from_record(cls, c: CellRecord) -> CellView:
+        return cls(c.cell, c.activation, c.hidden_size, c.num_layers, c.ratio, c.n_params, c.tokens_budget,
+                   c.epochs, c.metric, [(int(t), a) for t, a in c.points],
+                   {int(t): (lo, hi) for t, lo, hi in c.intervals}, c.interval_level,
+                   [(int(t), v) for t, v in c.dead], c.final_loss)
+
+
+def cell_views(doc: FitsDocument) -> list[CellView]:
+    return [CellView.from_record(c) for c in doc.cells]
+
+
+def fit_views(doc: FitsDocument) -> dict[str, FitView]:
+    return {c.cell: FitView.from_record(c.fit) for c in doc.cells if c.fit is not None}
 
 
 @dataclass
@@ -107,13 +114,13 @@ class StudyData:
     widthdepth: list[dict]
     scale: list[dict]
     level: float
-    comparison: dict
-    paper: dict
-    setup: dict
-    probes: dict
+    comparison: ComparisonDocument
+    paper: PaperDocument
+    setup: SetupDocument
+    probes: ProbesDocument
     pretrained: dict | None = None
     timings: dict | None = None
-    fits_doc: dict = field(default_factory=dict, repr=False)  # fits.json as read (for analysis.json)
+    fits_document: FitsDocument | None = field(default=None, repr=False)  # fits.json as read
 
 
 def read_json(path: Path) -> dict | None:
@@ -140,11 +147,11 @@ def load(path: str | Path) -> StudyData:
         missing = [f"current {FITS}"]
     if missing:
         raise DataError(missing_message(path, missing))
-    fits = docs[FITS]
+    fits = FitsDocument.from_dict(docs[FITS])
     return StudyData(
-        cells=[CellView.from_dict(c) for c in fits["cells"]],
-        fits={c["cell"]: FitView.from_dict(c["fit"]) for c in fits["cells"] if c.get("fit")},
-        failures={c["cell"]: c["fit_error"] for c in fits["cells"] if c.get("fit_error")},
-        widthdepth=fits["widthdepth"], scale=fits["scale"], level=float(fits["level"]),
-        comparison=docs[COMPARISON], paper=docs[PAPER], setup=docs[SETUP], probes=docs[PROBES],
-        pretrained=read_json(path / PRETRAINED), timings=read_json(path / TIMINGS), fits_doc=fits)
+        cells=cell_views(fits), fits=fit_views(fits),
+        failures={c.cell: c.fit_error for c in fits.cells if c.fit_error},
+        widthdepth=fits.widthdepth, scale=fits.scale, level=fits.level,
+        comparison=ComparisonDocument.from_dict(docs[COMPARISON]), paper=PaperDocument.from_dict(docs[PAPER]),
+        setup=SetupDocument.from_dict(docs[SETUP]), probes=ProbesDocument.from_dict(docs[PROBES]),
+        pretrained=read_json(path / PRETRAINED), timings=read_json(path / TIMINGS), fits_document=fits)

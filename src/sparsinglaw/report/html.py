@@ -17,48 +17,19 @@ Every piece of text that comes from data (cell and file names, token strings) is
 from __future__ import annotations
 
 import base64
-import html
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.artifacts import ComparisonDocument
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_text
 from sparsinglaw.layout import ANALYSIS, REPORT_DIR
 from sparsinglaw.report import study_figures as sf
 from sparsinglaw.report.data import StudyData, load
-
-STYLE = """body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}
-th{background:#f3f3f3}td.num{text-align:right;font-family:monospace}figure{margin:1em 0 2em}
-img{max-width:100%;border:1px solid #eee}.agrees{color:#060}.disagrees{color:#a00}.inconclusive{color:#860}
-.summary{font-size:1.1em;padding:.6em;background:#f7f7f0;border-left:4px solid #999}.na{color:#666;font-style:italic}"""
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def fmt(value: Any) -> str:
-    """Numbers as 6 significant digits (the tests compare them with the store at that precision)."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return esc(value)
-
-
-def table(table_id: str, header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{fmt(v)}</td>' if isinstance(v, int | float) and not isinstance(v, bool)
-                         else f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f'<table id="{esc(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+from sparsinglaw.report.inputs import input_figures, inputs_html
+from sparsinglaw.report.markup import STYLE, _one_line, at_bound, check_rows, esc, fmt, table  # noqa: F401  (re-exported)
 
 
 def figure_html(fig: sf.Figure) -> str:
@@ -73,20 +44,9 @@ def _interval(fit, name: str) -> tuple[Any, Any]:
     return (iv.low, iv.high) if iv is not None else (None, None)
 
 
-def at_bound(value: float | None, iv) -> bool:
-    """A parameter the data do not pin down: its interval ends at a solver bound, or it ran off to a
-    magnitude no activation curve needs (such values are artefacts of the optimizer, not estimates)."""
-    if value is None:
-        return False
-    if iv is not None and (iv.at_lower_bound or iv.at_upper_bound):
-        return True
-    far = [abs(v) for v in (value, *( (iv.low, iv.high) if iv is not None else ())) if v is not None]
-    return any(v > 1e4 or (0 < v < 1e-8) for v in far)
-
-
 def _published(data: StudyData, law: str, name: str) -> float | None:
     """The paper's 0.1B value of a parameter of the ReLU or SiLU law (docs/paper.md section 3)."""
-    return data.paper["published"].get(f"0.1b_{law}", {}).get(name)
+    return data.paper.published_value(law, name)
 
 
 def coefficient_rows(data: StudyData) -> list[list[Any]]:
@@ -107,7 +67,7 @@ def coefficient_rows(data: StudyData) -> list[list[Any]]:
             lo, hi = _interval(fit, name)
             rows.append([cell.name, fit.law, name, value, lo, hi, paper, ""])
         rows.append([cell.name, fit.law, "MAE", fit.mae, None, None,
-                     data.paper.get("published_mae", {}).get(f"0.1b_{fit.law}"),
+                     data.paper.published_mae.get(f"0.1b_{fit.law}"),
                      f"{fit.n_points} points, {fit.n_skipped} skipped"])
         if fit.limit is not None:
             iv = fit.limit.interval
@@ -116,10 +76,6 @@ def coefficient_rows(data: StudyData) -> list[list[Any]]:
                          iv.low if iv and ok else None, iv.high if iv and ok else None, _published(data, fit.law, "A0"),
                          fit.limit.text if ok or not fit.limit.identified else "at a bound: not identified"])
     return rows
-
-
-def _one_line(text: str) -> str:
-    return f'<p class="na">{esc(text)}</p>'
 
 
 def tables_html(data: StudyData) -> str:
@@ -166,12 +122,12 @@ def _interval_text(cell) -> str:
 
 def setup_facts(data: StudyData) -> list[str]:
     """One sentence each: training text and tracking, the metric comparison, wall time, the paper's curves."""
-    facts, track, pretrained = [], data.setup.get("track"), data.pretrained
+    facts, track, pretrained = [], data.setup.track, data.pretrained
     if track is not None:
         mode = (f"one CETT calibrated on the last {track['calibrate_last']} checkpoints (PPL-{track['p']:g}% on "
                 "their mean), per-layer thresholds recomputed per checkpoint" if track["mode"] == "cett-calibrated"
                 else f"PPL-{track['p']:g}% solved per checkpoint")
-        facts.append(f"Training text: {data.setup.get('data_source') or 'builtin'}. Tracking: {mode}, on "
+        facts.append(f"Training text: {data.setup.data_source or 'builtin'}. Tracking: {mode}, on "
                      f"{track['max_tokens']:,} validation tokens (documents never trained on).")
     if pretrained:
         facts.append(f"Metric comparison: {pretrained['model']} on {pretrained['tokens']:,} tokens.")
@@ -180,7 +136,7 @@ def setup_facts(data: StudyData) -> list[str]:
         overlap = " (cells ran side by side: their train and track seconds are summed over processes)" \
             if "cells in parallel (wall)" in data.timings.get("stages", {}) else ""
         facts.append(f"Wall time to the report: {data.timings['wall']:.0f} s ({stages}){overlap}.")
-    curves = data.paper.get("curves") or []
+    curves = data.paper.curves
     facts.append(f"The paper's curves: {len(curves)} published models shown beside ours." if curves else
                  "The paper's curves are not available here, so they are not shown.")
     return facts
@@ -197,10 +153,9 @@ def setup_html(data: StudyData) -> str:
     return "".join(parts) + "".join(f"<p>{esc(f)}</p>" for f in setup_facts(data))
 
 
-def comparison_html(comparison: dict) -> str:
-    rows = "".join(f'<tr><td>{esc(c["claim"])}</td><td>{esc(c["paper"])}</td><td>{esc(c["found"])}</td>'
-                   f'<td class="{esc(c["verdict"])}">{esc(c["verdict"])}</td></tr>' for c in comparison["checks"])
-    return (f'<h2>Agreement with the paper</h2><p class="summary" id="verdict">{esc(comparison["summary"])}</p>'
+def comparison_html(comparison: ComparisonDocument) -> str:
+    rows = check_rows(comparison.checks)
+    return (f'<h2>Agreement with the paper</h2><p class="summary" id="verdict">{esc(comparison.summary)}</p>'
             f'<table id="paper"><thead><tr><th>check</th><th>paper</th><th>found</th><th>verdict</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>")
 
@@ -209,23 +164,20 @@ def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
     """The figures, from the analysis files only."""
     probes, pretrained = data.probes, data.pretrained
     figs = [sf.pretrained_figure(pretrained, out)] if pretrained else []
-    if not pretrained and probes.get("pareto"):  # no pretrained model: the comparison on a cell instead
-        pareto = probes["pareto"]
+    if not pretrained and probes.pareto:  # no pretrained model: the comparison on a cell instead
+        pareto = probes.pareto
         figs.append(sf.pareto_figure(pareto["points"], pareto["cell"], pareto["checkpoint"], out))
-    figs += [sf.curves_figure(data, out), sf.paper_figure(data.paper.get("curves") or [], data, out)]
+    figs += [sf.curves_figure(data, out), sf.paper_figure(data.paper.curves, data, out)]
     if data.widthdepth:
         figs.append(sf.widthdepth_figure(data, out))
     if data.scale:
         figs.append(sf.scale_figure(data, out))
-    details = probes.get("details") or []
+    details = probes.details
     figs.append(sf.frequency_figure(details, out))
-    pair = probes.get("pair")
+    pair = probes.pair
     if pair is not None:
         figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
     figs.append(sf.dead_figure(data, out))
-    # The input-sparsity section's figure (none when it was not tracked); imported here: it uses this module
-    from sparsinglaw.report.inputs import input_figures
-
     return figs + input_figures(data, out)
 
 
@@ -239,21 +191,15 @@ def _not_drawn(data: StudyData) -> list[str]:
     return lines
 
 
-def _inputs_section(data: StudyData) -> str:
-    from sparsinglaw.report.inputs import inputs_html  # it renders with this module's helpers
-
-    return inputs_html(data)
-
-
 def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
-    name, p, mode = data.setup["name"], data.setup.get("p", 1.0), data.setup.get("metric")
+    name, p, mode = data.setup.name, data.setup.p, data.setup.metric
     body = (f"<h1>Sparsing-law report: {esc(name)}</h1>"
-            f"<p>{esc(data.setup['kind'])}, {len(data.cells)} model(s), activation ratio tracked by "
+            f"<p>{esc(data.setup.kind)}, {len(data.cells)} model(s), activation ratio tracked by "
             f"{esc('calibrated CETT' if mode == 'cett-calibrated' else f'PPL-{p:g}%')}, written "
             f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
             + comparison_html(data.comparison) + setup_html(data)
             + "<h2>Figures</h2>" + "".join(figure_html(f) for f in figs)
-            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data) + _inputs_section(data))
+            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data) + inputs_html(data))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sparsing-law report: '
             f"{esc(name)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
 
@@ -268,6 +214,6 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     out = Path(out) if out else path / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     figs = make_figures(data, out)
-    atomic_write_text(out / ANALYSIS, json.dumps({**data.fits_doc, "paper": data.comparison,
+    atomic_write_text(out / ANALYSIS, json.dumps({**data.fits_document.to_dict(), "paper": data.comparison.to_dict(),
                                                    "pretrained": data.pretrained}, indent=1, default=str))
     return atomic_write_text(out / "index.html", page_html(data, figs))

@@ -7,9 +7,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sparsinglaw.report import html as page
+from sparsinglaw.artifacts import CellRecord, ComparisonDocument, FitsDocument
+from sparsinglaw.report import markup as page
 from sparsinglaw.report import study_figures as sf
-from sparsinglaw.report.data import CellView, FitView, IntervalView, StudyData
+from sparsinglaw.report.data import StudyData, cell_views, fit_views
 
 FIGURE = "7_input_kept_share"
 
@@ -17,32 +18,30 @@ NOT_TRACKED = ("Input sparsity was not tracked: run `sparsinglaw track RUN_DIR -
                "track.input_sparsity = true), then `sparsinglaw report PATH --analyze`.")
 
 
-def _final_interval(row: dict, key: str) -> tuple[Any, Any]:
-    """The interval recorded at the last checkpoint of ``row[key]`` (``[tokens, low, high]`` entries)."""
-    points = row.get("points") or []
+def _final_interval(points: list, intervals: list) -> tuple[Any, Any]:
+    """The interval recorded at the last checkpoint of ``points`` (``intervals``: [tokens, low, high])."""
     if not points:
         return None, None
-    last = {int(t): (lo, hi) for t, lo, hi in row.get(key) or []}
+    last = {int(t): (lo, hi) for t, lo, hi in intervals or []}
     return last.get(int(points[-1][0]), (None, None))
 
 
-def _limit(row: dict) -> tuple[Any, Any, Any, str]:
+def _limit(row: CellRecord) -> tuple[Any, Any, Any, str]:
     """The fitted law's limit and interval, or why there is none (as the fitting stage described it)."""
-    fit = row.get("fit")
-    if fit is None:
-        return None, None, None, row.get("fit_error") or "not fitted"
-    limit = fit.get("limit")
-    if limit is None or not limit.get("identified"):
+    if row.fit is None:
+        return None, None, None, row.fit_error or "not fitted"
+    limit = row.fit.limit
+    if limit is None or not limit.identified:
         return None, None, None, "limit not identified"
-    iv = limit.get("interval") or {}
-    if page.at_bound(limit.get("estimate"), IntervalView.from_dict(iv)):
+    iv = limit.interval
+    if page.at_bound(limit.estimate, iv):
         return None, None, None, "at a bound: not identified"
-    return limit.get("estimate"), iv.get("low"), iv.get("high"), limit.get("describe", "")
+    return limit.estimate, iv.low if iv else None, iv.high if iv else None, limit.describe
 
 
-def _section(data: StudyData) -> dict | None:
-    section = data.fits_doc.get("inputs")
-    return section if section and section.get("cells") else None
+def _section(data: StudyData) -> FitsDocument | None:
+    section = data.fits_document.inputs if data.fits_document is not None else None
+    return section if section is not None and section.cells else None
 
 
 def input_figures(data: StudyData, out: Path) -> list[sf.Figure]:
@@ -50,42 +49,37 @@ def input_figures(data: StudyData, out: Path) -> list[sf.Figure]:
     section = _section(data)
     if section is None:
         return []
-    view = SimpleNamespace(cells=[CellView.from_dict(c) for c in section["cells"]],
-                           fits={c["cell"]: FitView.from_dict(c["fit"]) for c in section["cells"] if c.get("fit")},
-                           level=float(section.get("level", data.level)))
+    view = SimpleNamespace(cells=cell_views(section), fits=fit_views(section), level=section.level)
     return [sf.curves_figure(view, out, quantity="kept input share", name=FIGURE)]
 
 
-def model_rows(section: dict) -> list[list[Any]]:
+def model_rows(section: FitsDocument) -> list[list[Any]]:
     rows = []
-    for row in section["cells"]:
-        points = row.get("points") or []
-        kept_lo, kept_hi = _final_interval(row, "intervals")
-        bytes_lo, bytes_hi = _final_interval({**row, "points": row.get("bytes")}, "bytes_intervals")
-        law = (row.get("fit") or {}).get("law", "–")
-        rows.append([row["cell"], row["activation"], len(points), points[0][1] if points else None,
-                     points[-1][1] if points else None, kept_lo, kept_hi, row.get("final_bytes_ratio"),
+    for row in section.cells:
+        points = row.points
+        kept_lo, kept_hi = _final_interval(points, row.intervals)
+        bytes_lo, bytes_hi = _final_interval(row.bytes or [], row.bytes_intervals)
+        law = row.fit.law if row.fit is not None else "–"
+        rows.append([row.cell, row.activation, len(points), points[0][1] if points else None,
+                     points[-1][1] if points else None, kept_lo, kept_hi, row.final_bytes_ratio,
                      bytes_lo, bytes_hi, law, *_limit(row)])
     return rows
 
 
-def verdicts_html(verdicts: dict) -> str:
-    rows = [[c["claim"], c["paper"], c["found"], c["verdict"]] for c in verdicts["checks"]]
-    body = "".join(f'<tr><td>{page.esc(a)}</td><td>{page.esc(b)}</td><td>{page.esc(c)}</td>'
-                   f'<td class="{page.esc(v)}">{page.esc(v)}</td></tr>' for a, b, c, v in rows)
-    return (f'<p class="summary" id="input-verdict">{page.esc(verdicts["summary"])}</p>'
+def verdicts_html(verdicts: ComparisonDocument) -> str:
+    return (f'<p class="summary" id="input-verdict">{page.esc(verdicts.summary)}</p>'
             '<table id="input-paper"><thead><tr><th>check</th><th>paper (output sparsity)</th><th>found</th>'
-            f"<th>verdict</th></tr></thead><tbody>{body}</tbody></table>")
+            f"<th>verdict</th></tr></thead><tbody>{page.check_rows(verdicts.checks)}</tbody></table>")
 
 
 def inputs_html(data: StudyData) -> str:
     """The section: the verdicts on input sparsity, then one row per model (kept share and weight bytes ratio
     at the first and last checkpoint with the last one's interval, the fitted law's limit)."""
-    section, verdicts = _section(data), (data.comparison or {}).get("inputs")
+    section, verdicts = _section(data), data.comparison.inputs
     parts = ['<h2 id="input-sparsity">Input sparsity</h2>']
     if section is None:
         return parts[0] + page._one_line(NOT_TRACKED)
-    lvl = f"{float(section.get('level', data.level)):.0%}"
+    lvl = f"{section.level:.0%}"
     parts.append(f"<p>The kept share of every projection's inputs (q, k, v, o, gate, up, down) at the input "
                  f"CETT, tracked in the output metric's mode; the paper's laws fitted to it as to the activation "
                  f"ratio (figure {FIGURE}), and the paper's trends of output sparsity checked on it. Bytes: weight "

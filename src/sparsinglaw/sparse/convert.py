@@ -24,7 +24,7 @@ from sparsinglaw.errors import ModelError
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.models.adapters import decoder_blocks
 from sparsinglaw.sparse.ffn import FFNStats, SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
-from sparsinglaw.thresholds import Thresholds
+from sparsinglaw.threshold_kinds import ThresholdsKind
 
 # (class, role -> child name) for each supported FFN layout, tried in order.
 LAYOUTS = (
@@ -80,7 +80,7 @@ def _layout(mlp: nn.Module):
 def _threshold_values(thresholds, zeros_only: bool, layers) -> list[float]:
     if zeros_only or thresholds is None:
         return [0.0] * len(layers)
-    if isinstance(thresholds, Thresholds):
+    if not isinstance(thresholds, Sequence):  # a thresholds file's output kind
         thresholds.check_compatible(layers)
         return thresholds.values
     values = [float(t) for t in thresholds]
@@ -89,7 +89,7 @@ def _threshold_values(thresholds, zeros_only: bool, layers) -> list[float]:
     return values
 
 
-def sparsify(model: nn.Module, thresholds: Thresholds | Sequence[float] | None = None, *,
+def sparsify(model: nn.Module, thresholds: ThresholdsKind | Sequence[float] | None = None, *,
              zeros_only: bool = False, policy: SparsePolicy | None = None) -> SparseHandle:
     """Replace every FFN of ``model`` by a sparse FFN computing the thresholded model (``zeros_only`` or no
     thresholds: drop exactly the neurons with ``h_i == 0``, i.e. the dense model). Undo with ``restore``."""
@@ -125,7 +125,7 @@ def restore(model: nn.Module) -> int:
 
 
 @contextmanager
-def sparse_ffn(model: nn.Module, thresholds: Thresholds | Sequence[float] | None = None, *,
+def sparse_ffn(model: nn.Module, thresholds: ThresholdsKind | Sequence[float] | None = None, *,
                zeros_only: bool = False, policy: SparsePolicy | None = None) -> Iterator[SparseHandle]:
     """``sparsify`` for the duration of the block; the original modules are restored on exit."""
     handle = sparsify(model, thresholds, zeros_only=zeros_only, policy=policy)

@@ -31,7 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.native_build import load, pointer
+from sparsinglaw.threshold_kinds import check_threshold_values
 
 SOURCE = Path(__file__).with_name("input_sparse.c")
 MAX_TOKENS = 4  # as in input_sparse.c
@@ -274,15 +276,11 @@ def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
 
 
 def _plan(model: nn.Module, thresholds) -> list[tuple[str, float, bool, tuple | None]]:
-    """(projection name, threshold, weighted rule, output rule or None) per projection to swap."""
-    from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
-
-    if isinstance(thresholds, CombinedThresholds):
-        plan = _plan(model, thresholds.input)
-        return _with_output_rules(model, plan, thresholds.output)
-    if isinstance(thresholds, InputThresholds):
-        thresholds.find(model)  # ModelError when the file names projections of another model
-        return [(row["name"], float(row["threshold"]), thresholds.weighted, None) for row in thresholds.projections]
+    """(projection name, threshold, weighted rule, output rule or None) per projection to swap: the
+    thresholds kind's own ``projection_plan`` (input and combined kinds), or an ``inputs.MethodResult``'s."""
+    plan = getattr(thresholds, "projection_plan", None)
+    if plan is not None:
+        return plan(model)
     if hasattr(thresholds, "projections") and hasattr(thresholds, "method"):  # an inputs.MethodResult
         weighted = thresholds.method == "cett"
         return [(row.name, float(row.threshold), weighted, None) for row in thresholds.projections]
@@ -290,12 +288,9 @@ def _plan(model: nn.Module, thresholds) -> list[tuple[str, float, bool, tuple | 
                       "output (FFN neuron) thresholds run through sparsinglaw.sparse.sparsify")
 
 
-def _with_output_rules(model: nn.Module, plan: list, output) -> list:
+def with_output_rules(model: nn.Module, plan: list, output) -> list:
     """``plan`` with each FFN's output threshold as the second rule of its down projection (a down
     projection without an input threshold gets threshold 0: only the output rule)."""
-    from sparsinglaw.models import find_ffn_layers
-    from sparsinglaw.thresholds import check_threshold_values
-
     layers = find_ffn_layers(model)
     output.check_compatible(layers)
     values = check_threshold_values(output.layers)
@@ -340,4 +335,4 @@ def sparsify_inputs(model: nn.Module, thresholds, *, max_share: float = DEFAULT_
 
 
 __all__ = ["DEFAULT_MAX_SHARE", "InputSparseHandle", "InputSparseLinear", "MAX_TOKENS", "kernels", "linear_view",
-           "sparsify_inputs"]
+           "sparsify_inputs", "with_output_rules"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sparsinglaw.artifacts import CellRecord, FitRecord, FitsDocument
 from sparsinglaw.errors import SparsingLawError
 from sparsinglaw.laws import (
     Curve,
@@ -27,7 +28,6 @@ from sparsinglaw.laws import (
 from sparsinglaw.laws.results import FitResult
 from sparsinglaw.study.collect import CellData, collect
 from sparsinglaw.study.config import FitSpec
-from sparsinglaw.study.files import ANALYSIS_SCHEMA
 
 TOKENS_PER_PARAM = np.geomspace(1, 1000, 13)
 CURVE_SAMPLES = 60  # points of each fitted law's drawn curve and band
@@ -44,43 +44,39 @@ class Analysis:
     # The same analysis of input sparsity (cells' kept shares of projection inputs), where it was tracked
     inputs: Analysis | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        doc = {"schema": ANALYSIS_SCHEMA,
-               "cells": [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells],
-               "widthdepth": self.widthdepth, "scale": [_plain_scale(g) for g in self.scale],
-               "level": self.spec.level, "skip_fraction": self.spec.skip_fraction}
-        if self.inputs is not None:  # absent when input sparsity was not tracked: such files stay as they were
-            doc["inputs"] = self.inputs.input_section()
-        return doc
+    def document(self) -> FitsDocument:
+        """``fits.json`` as its dataclass (``sparsinglaw.artifacts``, which the report reads it with)."""
+        cells = [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells]
+        inputs = self.inputs.input_section() if self.inputs is not None else None  # absent: not tracked
+        return FitsDocument(cells, self.widthdepth, [_plain_scale(g) for g in self.scale], self.spec.level,
+                            self.spec.skip_fraction, inputs=inputs)
 
-    def input_section(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        return self.document().to_dict()
+
+    def input_section(self) -> FitsDocument:
         """``fits.json``'s ``inputs``: this (input) analysis as a whole document, each model's row with its
         weight bytes ratio per checkpoint beside the kept shares that were fitted."""
-        doc = self.to_dict()
-        del doc["schema"]
-        doc["quantity"] = "kept share of projection inputs (input CETT)"
-        for row, cell in zip(doc["cells"], self.cells):
-            row["bytes"] = [list(p) for p in cell.input_bytes]
-            row["bytes_intervals"] = [[t, *iv] for t, iv in sorted(cell.input_bytes_intervals.items())]
-            row["final_bytes_ratio"] = cell.input_bytes[-1][1] if cell.input_bytes else None
+        doc = self.document()
+        doc.schema, doc.quantity = None, "kept share of projection inputs (input CETT)"
+        for row, cell in zip(doc.cells, self.cells):
+            row.bytes = [list(p) for p in cell.input_bytes]
+            row.bytes_intervals = [[t, *iv] for t, iv in sorted(cell.input_bytes_intervals.items())]
+            row.final_bytes_ratio = cell.input_bytes[-1][1] if cell.input_bytes else None
         return doc
 
 
-def _cell_row(cell: CellData, fit: FitResult | None, failure: str | None) -> dict[str, Any]:
+def _cell_row(cell: CellData, fit: FitResult | None, failure: str | None) -> CellRecord:
     """One model for ``fits.json``: its shape, every tracked measurement (with its interval where recorded),
     and its fit (``None`` with ``fit_error`` when none could be made)."""
-    return {"cell": cell.name, "activation": cell.activation, "hidden_size": cell.hidden_size,
-            "num_layers": cell.num_layers, "ratio": cell.ratio, "n_params": cell.n_params,
-            "tokens_budget": cell.tokens_budget, "epochs": cell.epochs, "metric": cell.metric,
-            "setting": cell.setting, "interval_level": cell.interval_level,
-            "n_points": len(cell.points), "final_activation_ratio": cell.points[-1][1] if cell.points else None,
-            "final_loss": cell.final_loss, "points": [list(p) for p in cell.points],
-            "intervals": [[t, *iv] for t, iv in sorted(cell.intervals.items())],
-            "dead": [list(p) for p in cell.dead], "losses": [list(p) for p in cell.losses],
-            "fit": _fit_row(fit, cell) if fit else None, "fit_error": failure}
+    return CellRecord(cell.name, cell.activation, cell.hidden_size, cell.num_layers, cell.ratio, cell.n_params,
+                      cell.tokens_budget, [list(p) for p in cell.points], cell.epochs, cell.metric, cell.setting,
+                      cell.interval_level, cell.final_loss, [[t, *iv] for t, iv in sorted(cell.intervals.items())],
+                      [list(p) for p in cell.dead], [list(p) for p in cell.losses],
+                      _fit_row(fit, cell) if fit else None, failure)
 
 
-def _fit_row(fit: FitResult, cell: CellData) -> dict[str, Any]:
+def _fit_row(fit: FitResult, cell: CellData) -> FitRecord:
     """The fit's ``to_dict()`` plus what the report shows of it ready-made: the law and its bootstrap band
     over the measured tokens, and the limit's description."""
     row = fit.to_dict()
@@ -92,7 +88,7 @@ def _fit_row(fit: FitResult, cell: CellData) -> dict[str, Any]:
                     "high": band[1].tolist() if band is not None else None}
     if row["limit"] is not None:
         row["limit"]["describe"] = fit.limit.describe()
-    return row
+    return FitRecord.from_dict(row)
 
 
 def _plain_scale(group: dict) -> dict:

@@ -2,7 +2,7 @@
 
 Tiny models do not use more than one CPU thread well (their matrices are 64 wide), so on a machine with
 several cores a study is faster running independent cells in parallel, one thread each, than one cell at a
-time on all threads. Each child process runs ``python -m sparsinglaw.study.parallel STUDY_TOML CELL`` (the
+time on all threads. Each child process runs ``python -m sparsinglaw.study.cell_process STUDY_TOML CELL`` (the
 same ``run_cell`` the sequential runner calls: resumable, finished when ``study_cell.json`` is written),
 logs to ``cells/CELL.log`` and leaves its stage times in ``cells/CELL.timings.json``, which the parent adds
 to the study's ``timings.json``.
@@ -11,15 +11,12 @@ to the study's ``timings.json``.
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from sparsinglaw.errors import SparsingLawError
-
-log = logging.getLogger("sparsinglaw")
 
 POLL_SECONDS = 0.5
 
@@ -36,7 +33,7 @@ def _start(study_file: Path, out_dir: Path, name: str) -> subprocess.Popen:
     path = cell_log(out_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as handle:  # the child keeps its own descriptor; appended to on resume
-        return subprocess.Popen([sys.executable, "-m", "sparsinglaw.study.parallel", str(study_file), name],
+        return subprocess.Popen([sys.executable, "-m", "sparsinglaw.study.cell_process", str(study_file), name],
                                 stdout=handle, stderr=subprocess.STDOUT)
 
 
@@ -88,36 +85,3 @@ def _add_child_timings(timer, out_dir: Path, name: str) -> None:
         return
     for stage, value in seconds.items():
         timer.add(stage, float(value))
-
-
-def main(argv: list[str]) -> int:
-    """The child: one cell of the study in ``argv[0]``, named ``argv[1]``."""
-    from sparsinglaw.fileio import atomic_write_json
-    from sparsinglaw.study.config import load_study
-    from sparsinglaw.study.runner import Timer, run_cell
-
-    study_file, name = Path(argv[0]), argv[1]
-    cfg = load_study(study_file)
-    cells = {cell.name: cell for cell in cfg.cells()}
-    if name not in cells:
-        raise SparsingLawError(f"{study_file} has no cell {name!r}")
-    if cfg.threads:
-        import torch
-
-        torch.set_num_threads(cfg.threads)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    timer = Timer()
-    run_cell(cells[name], cfg, timer)
-    atomic_write_json(cell_timings(Path(cfg.out_dir), name), timer.to_dict())
-    return 0
-
-
-if __name__ == "__main__":  # a child: the parent shows the tail of its log when it fails
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except SparsingLawError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)

@@ -13,27 +13,26 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
 
+from sparsinglaw.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.study.files import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
 
 
-def setup_document(analysis, info: dict) -> dict[str, Any]:
+def setup_document(analysis, info: dict) -> SetupDocument:
     """``setup.json``: what the report states about how the study was run (its config's tracking settings
     and training text; a bare run has none)."""
     cfg = info.get("config")
     first = analysis.cells[0] if analysis.cells else None
     p = float((first.setting if first else {}).get("p", cfg.track.p if cfg is not None else 1.0))
-    doc: dict[str, Any] = {"name": info["name"], "kind": info["kind"], "track": None, "data_source": None,
-                           "metric": first.metric if first else None, "p": p}
+    doc = SetupDocument(info["name"], info["kind"], first.metric if first else None, p)
     if cfg is not None:
         track = cfg.track
-        doc["track"] = {"mode": track.mode, "calibrate_last": track.calibrate_last, "p": track.p,
-                        "max_tokens": track.max_tokens}
+        doc.track = {"mode": track.mode, "calibrate_last": track.calibrate_last, "p": track.p,
+                     "max_tokens": track.max_tokens}
         if track.input_sparsity:  # only then: setup files of studies without it stay as they were
-            doc["track"]["input_sparsity"] = True
-        doc["data_source"] = (cfg.base.get("data") or {}).get("source", "builtin")
+            doc.track["input_sparsity"] = True
+        doc.data_source = (cfg.base.get("data") or {}).get("source", "builtin")
     return doc
 
 
@@ -41,18 +40,18 @@ def _timed(timer, stage: str):
     return timer.stage(stage) if timer is not None else contextlib.nullcontext()
 
 
-def write_documents(path: str | Path, analysis, info: dict) -> dict[str, Any]:
+def write_documents(path: str | Path, analysis, info: dict) -> SetupDocument:
     """``fits.json``, ``comparison.json``, ``paper.json`` and ``setup.json`` of ``analysis`` into ``path``
-    (all but the probes); returns the setup."""
+    (all but the probes), each through its dataclass (``sparsinglaw.artifacts``); returns the setup."""
     from sparsinglaw.study.compare import compare_with_paper
     from sparsinglaw.study.paper_ref import paper_document
 
     path = Path(path)
-    atomic_write_json(path / FITS, analysis.to_dict())
-    atomic_write_json(path / COMPARISON, compare_with_paper(analysis))
-    atomic_write_json(path / PAPER, paper_document())
+    atomic_write_json(path / FITS, analysis.document().to_dict())
+    atomic_write_json(path / COMPARISON, ComparisonDocument.from_dict(compare_with_paper(analysis)).to_dict())
+    atomic_write_json(path / PAPER, PaperDocument.from_dict(paper_document()).to_dict())
     setup = setup_document(analysis, info)
-    atomic_write_json(path / SETUP, setup)
+    atomic_write_json(path / SETUP, setup.to_dict())
     return setup
 
 
@@ -102,5 +101,6 @@ def write_analysis(path: str | Path, *, with_pareto: bool | None = None, timer=N
     if with_pareto is None:
         with_pareto = not (path / PRETRAINED).is_file()
     with _timed(timer, "probe"):
-        atomic_write_json(path / PROBES, probe_study(analysis, setup["p"], with_pareto=with_pareto))
+        probes = ProbesDocument.from_dict(probe_study(analysis, setup.p, with_pareto=with_pareto))
+        atomic_write_json(path / PROBES, probes.to_dict())
     return analysis

@@ -1,0 +1,209 @@
+"""The thresholds protocol: what every kind of thresholds file does, and reading any kind by its ``kind``
+and ``version``.
+
+A thresholds file (``"format": "sparsinglaw.thresholds"``) holds fixed thresholds of one kind of sparsity:
+``output`` (per-FFN CETT thresholds on the neurons ``h``, ``sparsinglaw.thresholds``), ``input`` (per
+projection, on its inputs ``x``, ``sparsinglaw.inputs.thresholds``) or ``combined`` (both). Each kind is a
+``ThresholdsKind``: it installs itself on a model (hooks; the handle's ``remove()`` takes them off), checks
+itself against a model (``ModelError`` naming what differs), describes itself (the entries a report
+records), exports itself (the ``config.json`` entry of ``sparsinglaw.export``) and builds its sparse compute
+modules (``sparsify``). Consumers call these methods and never ask which kind they hold
+(docs/architecture.md, "Thresholds kinds").
+
+Reading goes through ``THRESHOLDS_KINDS``, a ``Registry`` keyed ``"KIND vVERSION"``. The built-in kinds are
+registered by name (``"module:Class"``, imported on first use, as lm-evaluation-harness's registry does),
+so this module sits below the kinds it reads and imports none of them. A new kind subclasses
+``ThresholdsKind`` and calls ``register_kind``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from abc import ABC, abstractmethod
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sparsinglaw.errors import ConfigError
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.registry import Registry
+
+FORMAT = "sparsinglaw.thresholds"
+DEFAULT_KIND = "output"  # files written before kinds existed have no "kind": they are output thresholds
+
+
+class AppliedThresholds:
+    """The hooks ``ThresholdsKind.install`` put on a model: ``remove()`` takes them off (twice is harmless);
+    as a context manager it yields the running statistics and removes the hooks on exit. ``stats``: the
+    kept / total counts reports use (the FFN neurons' for the output and combined kinds, the projection
+    inputs' for the input kind); ``input_stats``: the projection inputs' (input and combined kinds), else
+    None."""
+
+    def __init__(self, stack: ExitStack, stats, input_stats=None):
+        self._stack, self.stats, self.input_stats = stack, stats, input_stats
+
+    def remove(self) -> None:
+        self._stack.close()
+
+    def __enter__(self):
+        return self.stats
+
+    def __exit__(self, *exc) -> bool:
+        self.remove()
+        return False
+
+
+class SparseRun:
+    """Sparse compute modules a kind swapped into a model: ``handle`` (the sparse package's own handle),
+    ``counts`` (``active`` / ``total`` per unit and ``activation_ratio``, as ``install``'s statistics) and
+    ``restore()``, which puts the original modules back."""
+
+    def __init__(self, handle, counts, restore):
+        self.handle, self.counts, self._restore = handle, counts, restore
+
+    def restore(self) -> None:
+        self._restore()
+
+
+class ThresholdsKind(ABC):
+    """One kind of fixed thresholds (a dataclass with ``kind`` and ``version`` fields and their defaults)."""
+
+    kind: str
+    version: int
+    sparse_modules: ClassVar[str]  # "ffn" or "projections": the sparse modules ``sparsify`` builds
+
+    @property
+    @abstractmethod
+    def values(self) -> list[float]:
+        """Every threshold, in file order."""
+
+    @classmethod
+    @abstractmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> ThresholdsKind:
+        """The kind's document; ``ConfigError`` naming ``source`` when it is malformed."""
+
+    @classmethod
+    def from_result_document(cls, data: dict[str, Any], source: str | Path) -> ThresholdsKind | None:
+        """The thresholds of a measurement result file (not a thresholds file), or None when ``data`` is
+        not a result this kind reads."""
+        return None
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The document ``from_dict`` reads back identically."""
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    @abstractmethod
+    def check(self, model) -> None:
+        """``ModelError`` when ``model`` is not the model these thresholds were measured on."""
+
+    @abstractmethod
+    def install_hooks(self, model, stack: ExitStack) -> tuple[Any, Any]:
+        """Put the masking hooks on ``model`` into ``stack``; (stats, input stats or None)."""
+
+    def install(self, model) -> AppliedThresholds:
+        """Apply the thresholds to ``model`` with hooks; the handle's ``remove()`` takes them off."""
+        stack = ExitStack()
+        try:
+            return AppliedThresholds(stack, *self.install_hooks(model, stack))
+        except BaseException:
+            stack.close()
+            raise
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What a report records about the thresholds: the file's entries but the per-unit lists."""
+
+    @abstractmethod
+    def export_spec(self, model) -> dict[str, Any]:
+        """The ``config.json`` entry of an exported model (``sparsinglaw.export``)."""
+
+    @abstractmethod
+    def sparsify(self, model, **options) -> SparseRun:
+        """Swap ``model``'s modules for sparse compute modules at these thresholds (``options``: the sparse
+        modules' fallback policy)."""
+
+
+THRESHOLDS_KINDS: Registry[type[ThresholdsKind] | str] = Registry("thresholds kind")
+for _key, _where in (("output v1", "sparsinglaw.thresholds:Thresholds"),
+                     ("input v1", "sparsinglaw.inputs.thresholds:InputThresholds"),
+                     ("combined v1", "sparsinglaw.inputs.thresholds:CombinedThresholds")):
+    THRESHOLDS_KINDS.register(_key, _where)
+
+
+def register_kind(cls: type[ThresholdsKind]) -> type[ThresholdsKind]:
+    """Register ``cls`` under its ``kind`` and ``version`` (a class decorator; a built-in kind replaces its
+    name entry above when its module is imported)."""
+    key = f"{cls.kind} v{cls.version}"
+    THRESHOLDS_KINDS.register(key, cls, replace=key in THRESHOLDS_KINDS and isinstance(THRESHOLDS_KINDS[key], str))
+    return cls
+
+
+def kind_class(key: str) -> type[ThresholdsKind]:
+    """The class registered under ``key`` ("KIND vVERSION"), imported if it was registered by name."""
+    entry = THRESHOLDS_KINDS.get(key)
+    if isinstance(entry, str):
+        module, _, name = entry.partition(":")
+        entry = getattr(importlib.import_module(module), name)  # registers itself on import
+    return entry
+
+
+def kinds() -> list[str]:
+    """The kinds this sparsinglaw reads, in registration order."""
+    return list(dict.fromkeys(key.rsplit(" v", 1)[0] for key in THRESHOLDS_KINDS))
+
+
+def read_document(data: dict[str, Any], source: str | Path = "thresholds",
+                  kind: str | None = None) -> ThresholdsKind:
+    """A thresholds document of any registered kind and version (``kind`` forces one, for the parts of a
+    combined file); a known kind at an unknown version gets that kind's own message."""
+    kind = kind or data.get("kind", DEFAULT_KIND)
+    versions = [key for key in THRESHOLDS_KINDS if key.rsplit(" v", 1)[0] == kind]
+    if not versions:
+        raise ConfigError(f"{source} holds thresholds of kind {kind!r}; this sparsinglaw reads "
+                          f"{', '.join(kinds())}: upgrade sparsinglaw or write the file again")
+    key = f"{kind} v{data.get('version')}"
+    return kind_class(key if key in versions else versions[-1]).from_dict(data, source)
+
+
+def load_thresholds(path: str | Path) -> ThresholdsKind:
+    """Any thresholds file, by its ``kind`` and ``version``; also a measurement result a kind reads (an
+    'sparsinglaw measure --output' result, an 'sparsinglaw inputs --output' result of one method)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"thresholds file {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not JSON; pass a thresholds file or a 'sparsinglaw measure --output' result") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
+    if data.get("format") == FORMAT:
+        return read_document(data, path)
+    for key in THRESHOLDS_KINDS:
+        loaded = kind_class(key).from_result_document(data, path)
+        if loaded is not None:
+            return loaded
+    raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
+
+
+def check_threshold_values(layers: Any, source: str | Path = "thresholds") -> list[float]:
+    """The per-layer thresholds of ``layers`` (dicts with a "threshold") as floats; ``ConfigError`` naming the
+    first layer whose threshold is missing, not a number, non-finite or negative (a NaN threshold would
+    otherwise be written into an exported config and keep every neuron, silently dense)."""
+    if not isinstance(layers, list) or not layers:
+        raise ConfigError(f"{source}: no per-layer thresholds ('layers' must be a non-empty list)")
+    values = []
+    for i, layer in enumerate(layers):
+        value = layer.get("threshold") if isinstance(layer, dict) else None
+        name = layer.get("name", f"layer {i}") if isinstance(layer, dict) else f"layer {i}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {name} has no numeric threshold (got {value!r})")
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{source}: {name} has threshold {value}; thresholds must be finite and >= 0")
+        values.append(float(value))
+    return values

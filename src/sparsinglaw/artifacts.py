@@ -92,6 +92,7 @@ class FitRecord:
     limit: LimitRecord | None
     curve: dict[str, Any]
     numbers: dict[str, Any] = field(default_factory=dict)  # mae, mse, ..., as the fit reported them
+    misfit: str | None = None  # why the law does not follow its points (laws.solver.misfit): not drawn as the law
 
     @property
     def mae(self) -> float | None:
@@ -103,14 +104,18 @@ class FitRecord:
         return cls(d["law"], d.get("formula", ""), d["params"],
                    {k: IntervalRecord.from_dict(v) for k, v in d.get("intervals", {}).items()},
                    LimitRecord.from_dict(d.get("limit")), d["curve"],
-                   {k: d[k] for k in _FIT_NUMBERS if k in d})
+                   {k: d[k] for k in _FIT_NUMBERS if k in d}, d.get("misfit"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"law": self.law, "formula": self.formula, "curve": self.curve, "params": self.params,
-                **self.numbers, "intervals": {k: v.to_dict() for k, v in self.intervals.items()},
-                "limit": self.limit.to_dict() if self.limit else None}
+        doc = {"law": self.law, "formula": self.formula, "curve": self.curve, "params": self.params,
+               **self.numbers, "intervals": {k: v.to_dict() for k, v in self.intervals.items()},
+               "limit": self.limit.to_dict() if self.limit else None}
+        if self.misfit is not None:  # only then: files written before it existed round-trip unchanged
+            doc["misfit"] = self.misfit
+        return doc
 
 
+_POPULATION_KEYS = ("dead_intervals", "live", "live_intervals", "never_active", "decay_start")
 _CELL_KEYS = ("cell", "activation", "hidden_size", "num_layers", "ratio", "n_params", "tokens_budget", "points")
 
 
@@ -141,6 +146,14 @@ class CellRecord:
     bytes: list[list[float]] | None = None  # input section only, with the two below
     bytes_intervals: list[list[float]] | None = None
     final_bytes_ratio: float | None = None
+    # The neuron population per checkpoint, where tracking recorded it (absent from older files): the
+    # dead-neuron ratio's interval, the activation ratio over live neurons with its interval, the share never
+    # active in the dense pass, and the tokens where the learning rate starts to decay.
+    dead_intervals: list[list[float]] = field(default_factory=list)
+    live: list[list[float]] = field(default_factory=list)
+    live_intervals: list[list[float]] = field(default_factory=list)
+    never_active: list[list[float]] = field(default_factory=list)
+    decay_start: float | None = None
 
     @property
     def n_points(self) -> int:
@@ -158,7 +171,7 @@ class CellRecord:
                    d["tokens_budget"], d["points"], d.get("epochs"), d.get("metric", "pplp"), d.get("setting"),
                    d.get("interval_level"), d.get("final_loss"), d.get("intervals", []), d.get("dead", []),
                    d.get("losses", []), fit, d.get("fit_error"), d.get("bytes"), d.get("bytes_intervals"),
-                   d.get("final_bytes_ratio"))
+                   d.get("final_bytes_ratio"), **{k: d[k] for k in _POPULATION_KEYS if d.get(k) is not None})
 
     def to_dict(self) -> dict[str, Any]:
         doc = {"cell": self.cell, "activation": self.activation, "hidden_size": self.hidden_size,
@@ -171,6 +184,7 @@ class CellRecord:
         if self.bytes is not None:
             doc.update(bytes=self.bytes, bytes_intervals=self.bytes_intervals or [],
                        final_bytes_ratio=self.final_bytes_ratio)
+        doc.update({k: getattr(self, k) for k in _POPULATION_KEYS if getattr(self, k)})  # only where recorded
         return doc
 
 

@@ -58,14 +58,20 @@ def test_tables_equal_the_store(mini_study):
         for row in store.measurements(metric=cfg.track.metric, with_result=True):
             iv = (row["result"].get("interval") or {}).get("activation_ratio") or [None, None]
             expected.append((cell.name, row["tokens"], row["activation_ratio"], *iv,
-                             row["result"]["dead_neuron_ratio"]))
+                             row["result"]["dead_neuron_ratio"], row["result"]["live_activation_ratio"],
+                             row["result"]["never_active_ratio"]))
     assert len(measured) == len(expected) == 16
     for got, want in zip(measured, expected):
         assert got[0] == want[0] and int(got[1]) == want[1]
         assert _num(got[2]) == pytest.approx(want[2], rel=1e-5, abs=1e-12)
         for i in (3, 4):  # the per-checkpoint interval, where the store has one
             assert (_num(got[i]) is None) if want[i] is None else _num(got[i]) == pytest.approx(want[i], rel=1e-5)
-        assert _num(got[5]) == pytest.approx(want[5], rel=1e-5, abs=1e-12)
+        for i in (5, 6, 7):  # dead, live-neuron ratio, never active: as tracking stored them
+            assert (_num(got[i]) is None) if want[i] is None else _num(got[i]) == pytest.approx(want[i], rel=1e-5,
+                                                                                                abs=1e-12)
+    dead_csv = (Path(summary["report"]).parent / "6_dead_neurons.csv").read_text().splitlines()
+    series = {line.split(",")[1] for line in dead_csv[1:]}
+    assert {"dead", "never active"} <= series and ("live" in series) == any(w[6] is not None for w in expected)
     for row in tables["cells"][1:]:
         store = ResultsStore(Path(cfg.out_dir) / "cells" / row[0])
         assert _num(row[7]) == pytest.approx(store.points(metric=cfg.track.metric)[-1][1], rel=1e-5, abs=1e-12)

@@ -62,13 +62,14 @@ class FitView:
     n_skipped: int
     limit: LimitView | None
     curve: dict[str, Any]  # tokens, ratio, low, high (low/high None without bootstrap samples)
+    misfit: str | None = None  # why the law does not follow its points: flagged, not drawn as the law
 
     @classmethod
     def from_record(cls, fit: FitRecord) -> FitView:
         lim = fit.limit
         limit = None if lim is None else LimitView(lim.estimate, lim.interval, lim.identified, lim.describe)
         return cls(fit.law, fit.params, fit.intervals, fit.mae, int(fit.numbers.get("n_points", 0)),
-                   int(fit.numbers.get("n_skipped", 0)), limit, fit.curve)
+                   int(fit.numbers.get("n_skipped", 0)), limit, fit.curve, fit.misfit)
 
 
 @dataclass
@@ -89,13 +90,19 @@ class CellView:
     interval_level: float | None
     dead: list[tuple[int, float]]
     final_loss: float | None
+    dead_intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
+    live: list[tuple[int, float]] = field(default_factory=list)  # activation ratio over live neurons
+    live_intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
+    never_active: list[tuple[int, float]] = field(default_factory=list)
 
     @classmethod
     def from_record(cls, c: CellRecord) -> CellView:
+        pairs = lambda rows: [(int(t), v) for t, v in rows]  # noqa: E731
+        bounds = lambda rows: {int(t): (lo, hi) for t, lo, hi in rows}  # noqa: E731
         return cls(c.cell, c.activation, c.hidden_size, c.num_layers, c.ratio, c.n_params, c.tokens_budget,
-                   c.epochs, c.metric, [(int(t), a) for t, a in c.points],
-                   {int(t): (lo, hi) for t, lo, hi in c.intervals}, c.interval_level,
-                   [(int(t), v) for t, v in c.dead], c.final_loss)
+                   c.epochs, c.metric, pairs(c.points), bounds(c.intervals), c.interval_level, pairs(c.dead),
+                   c.final_loss, bounds(c.dead_intervals), pairs(c.live), bounds(c.live_intervals),
+                   pairs(c.never_active))
 
 
 def cell_views(doc: FitsDocument) -> list[CellView]:

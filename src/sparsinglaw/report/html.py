@@ -109,9 +109,10 @@ def tables_html(data: StudyData) -> str:
     parts.append(table("scale", ["activation", "cell", "N", "A0", "low", "high"], sc) if sc else
                  _one_line("Not applicable: needs models of two or more sizes at a similar width-depth ratio."))
     parts += ["<h2>Every tracked measurement</h2>",
-              table("measurements", ["cell", "tokens", "activation ratio", "low", "high", "dead-neuron ratio"],
-                    [[c.name, t, a, *c.intervals.get(t, (None, None)), dict(c.dead).get(t)]
-                     for c in data.cells for t, a in c.points])]
+              table("measurements", ["cell", "tokens", "activation ratio", "low", "high", "dead-neuron ratio",
+                                     "live-neuron ratio", "never active"],
+                    [[c.name, t, a, *c.intervals.get(t, (None, None)), dict(c.dead).get(t), dict(c.live).get(t),
+                      dict(c.never_active).get(t)] for c in data.cells for t, a in c.points])]
     return "".join(parts)
 
 

@@ -195,6 +195,10 @@ def curves_figure(analysis, out: Path, quantity: str = "activation ratio",
             fit = analysis.fits.get(cell.name)
             if fit is None:
                 continue
+            if fit.misfit:  # flagged, never drawn as the law (laws.solver.misfit)
+                ax.plot([], [], " ", label=f"{fit.law} law not drawn: it does not follow these points")
+                rows.append([cell.name, f"{fit.law} law not drawn", None, None, None, None])
+                continue
             grid, pred = np.array(fit.curve["tokens"], float), np.array(fit.curve["ratio"], float)
             band = None if fit.curve.get("low") is None else (np.array(fit.curve["low"], float),
                                                                np.array(fit.curve["high"], float))
@@ -345,19 +349,48 @@ def token_scatter_figure(pair: tuple[dict, dict] | None, out: Path) -> Figure:
                    ["position", "token", "ratio_model_a", "ratio_model_b"], rows)
 
 
+def _series_with_bars(ax, points, intervals: dict, style: str, color, label: str) -> None:
+    t, v = np.array(points, float).T
+    ivs = [intervals.get(int(x)) for x in t]
+    if ivs and all(iv is not None for iv in ivs):
+        err = np.clip([[y - iv[0] for y, iv in zip(v, ivs)], [iv[1] - y for y, iv in zip(v, ivs)]], 0, None)
+        ax.errorbar(t, v, yerr=err, fmt=style, ms=3, capsize=2, lw=0.8, color=color, label=label)
+    else:
+        ax.plot(t, v, style, ms=3, lw=0.8, color=color, label=label)
+
+
 def dead_figure(analysis, out: Path) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    rows = []
-    for cell in analysis.cells:
-        if cell.dead:
-            t, v = np.array(cell.dead, float).T
-            ax.plot(t, v, "o-", markersize=3, label=cell.name)
-            rows += [[cell.name, int(x), y] for x, y in cell.dead]
-    ax.set(xlabel="training tokens", ylabel="dead-neuron ratio (active on < 0.1% of tokens)")
-    if rows:
-        ax.set_xscale("log")
-        ax.set_ylim(-0.02, max(0.1, 1.15 * max(r[2] for r in rows)))
-    _legend(ax, 7, outside=True)
-    return _finish(fig, out, "6_dead_neurons", "Dead-neuron ratio versus training tokens",
-                   "Share of FFN neurons active on fewer than 0.1% of validation tokens, per checkpoint.",
-                   ["cell", "tokens", "dead_neuron_ratio"], rows)
+    """Dead neurons and live ones side by side: the overall activation ratio mixes neurons dying or reviving
+    with live neurons specialising (A = (1 - dead) x live), so each is drawn on its own."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    rows: list[list] = []
+    cells = [c for c in analysis.cells if c.dead]
+    for cell, color in zip(cells, colors(len(cells))):
+        _series_with_bars(left, cell.dead, cell.dead_intervals, "o-", color, f"{cell.name}: dead")
+        rows += [[cell.name, "dead", t, v, *cell.dead_intervals.get(t, (None, None))] for t, v in cell.dead]
+        if cell.never_active and cell.activation in ("relu", "relu2"):
+            t, v = np.array(cell.never_active, float).T
+            left.plot(t, v, "x:", ms=4, lw=0.8, color=color, label=f"{cell.name}: gate never positive")
+            rows += [[cell.name, "never active", t_, v_, None, None] for t_, v_ in cell.never_active]
+        if cell.live:
+            _series_with_bars(right, cell.live, cell.live_intervals, "o-", color, f"{cell.name}: live neurons")
+            rows += [[cell.name, "live", t, v, *cell.live_intervals.get(t, (None, None))] for t, v in cell.live]
+        t, a = np.array(cell.points, float).T
+        right.plot(t, a, ":", lw=1, color=color, label=f"{cell.name}: all neurons")
+    left.set(xlabel="training tokens", ylabel="dead-neuron ratio (active on < 0.1% of tokens)",
+             title="dead neurons")
+    right.set(xlabel="training tokens", ylabel="activation ratio (tracked)", title="activation ratio over live neurons")
+    for ax in (left, right):
+        if ax.has_data():
+            ax.set_xscale("log")
+        ax.title.set_fontsize(9)
+        _legend(ax, 6)
+    if not any(c.live for c in cells):
+        _note(right, "tracked before live-neuron ratios were recorded: run `sparsinglaw track` again")
+    return _finish(fig, out, "6_dead_neurons", "Dead and live neurons versus training tokens",
+                   "Left: the share of FFN neurons active on fewer than 0.1% of validation tokens under the tracked "
+                   "thresholds (bars: its interval from resampling validation sequences), and for ReLU the share "
+                   "whose gate pre-activation is never positive (dead whatever the threshold). Right: the activation "
+                   "ratio over live neurons (solid) beside the overall one (dotted): the overall ratio is (1 - dead) x "
+                   "live, so a falling overall ratio can come from neurons dying, or rising live ones be hidden by "
+                   "neurons reviving.", ["cell", "series", "tokens", "value", "low", "high"], rows)

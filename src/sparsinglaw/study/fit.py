@@ -73,7 +73,11 @@ def _cell_row(cell: CellData, fit: FitResult | None, failure: str | None) -> Cel
                       cell.tokens_budget, [list(p) for p in cell.points], cell.epochs, cell.metric, cell.setting,
                       cell.interval_level, cell.final_loss, [[t, *iv] for t, iv in sorted(cell.intervals.items())],
                       [list(p) for p in cell.dead], [list(p) for p in cell.losses],
-                      _fit_row(fit, cell) if fit else None, failure)
+                      _fit_row(fit, cell) if fit else None, failure,
+                      dead_intervals=[[t, *iv] for t, iv in sorted(cell.dead_intervals.items())],
+                      live=[list(p) for p in cell.live],
+                      live_intervals=[[t, *iv] for t, iv in sorted(cell.live_intervals.items())],
+                      never_active=[list(p) for p in cell.never_active], decay_start=cell.decay_start)
 
 
 def _fit_row(fit: FitResult, cell: CellData) -> FitRecord:

@@ -71,7 +71,7 @@ def tiny_thresholds(tiny_lm):
 
     model, tokenizer, _ = tiny_lm
     data = build_eval_data(tokenizer, builtin_documents()[60:80], seq_len=64, max_tokens=1024)
-    result = measure(model, data, MeasureConfig(metric="cett", cett=0.2, ci_level=0.0), tokenizer=tokenizer)
+    result = measure(model, data, MeasureConfig(metric="cett", cett=0.2, level=0.0), tokenizer=tokenizer)
     return Thresholds.from_result(result, "llama"), result
 
 

@@ -71,8 +71,8 @@ def config_from_args(args: argparse.Namespace):
     return MeasureConfig(
         metric=args.metric, p=args.p, cett=args.cett, epsilon=args.epsilon, ratio=args.ratio,
         topk_scope=args.topk_scope, tolerance=args.tolerance, max_sparse_passes=args.max_sparse_passes,
-        start_cett=args.start_cett, solution=args.solution,
-        batch_size=args.batch_size, ci_level=args.level, bootstrap_samples=args.n_boot, seed=args.seed,
+        start_cett=args.start_cett, solution=args.solution, seq_len=args.seq_len, max_tokens=args.max_tokens,
+        batch_size=args.batch_size, level=args.level, n_boot=args.n_boot, seed=args.seed,
         detail_tokens=detail, neuron_frequency=args.neuron_frequency or bool(args.frequency_plot),
     )
 

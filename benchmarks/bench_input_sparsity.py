@@ -135,7 +135,7 @@ def task_scores(model, tokenizer, thresholds, task_dir: Path, cache: Path) -> tu
 def side_by_side(model, tokenizer, data, args, name: str, workdir: Path) -> tuple[list[dict], dict]:
     import datasets.config
 
-    from evaluation.conftest import write_mc_task
+    from sparsinglaw.data.mc_task import write_mc_task
 
     datasets.config.HF_DATASETS_CACHE = workdir / "hf_datasets"
     task_dir = write_mc_task(workdir / "tasks", n=args.task_docs, seed=1)

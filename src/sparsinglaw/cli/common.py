@@ -66,6 +66,32 @@ def load_model_and_data(args: argparse.Namespace):
     return model, tokenizer, data
 
 
+# --- words: one sentence each, in --help (main parser's epilog, measure, pareto, inputs, eval) and the README ---
+
+GLOSSARY = {
+    "activation ratio": "the share of FFN neurons (or projection inputs) kept nonzero, over tokens; "
+                        "sparsity is 1 minus it.",
+    "CETT": "cumulative errors of tail truncation: the share of an FFN's output norm lost when its neurons "
+            "with the smallest contributions |h_i| ||W_down[:, i]|| are zeroed; a CETT target c gives each "
+            "layer the threshold t_l that loses that share (docs/paper.md 2.4).",
+    "PPL-p%": "the sparsest CETT setting whose perplexity is at most (1 + p/100) times the dense model's; "
+              "a model's activation ratio 'at PPL-1%' is the one there (docs/paper.md 2.6).",
+    "ours / TEAL / combined": "input sparsity of every projection: ours zeroes inputs x_j with "
+                              "|x_j| ||W[:, j]|| below a CETT-style threshold per projection, TEAL (Liu et al. "
+                              "2024) zeroes |x_j| below a threshold at one sparsity level for all projections "
+                              "(uniform) or per block (greedy), combined applies FFN-neuron thresholds and ours "
+                              "together, each solved at p/2.",
+}
+
+
+def glossary(*terms: str) -> str:
+    """``term: sentence`` lines for --help (a description or epilog; HelpFormatter keeps the lines)."""
+    import textwrap
+
+    return "words:\n" + "\n".join(textwrap.fill(f"{term}: {GLOSSARY[term]}", 100, initial_indent="  ",
+                                                 subsequent_indent="    ") for term in terms or GLOSSARY)
+
+
 # --- conventions shared by every subcommand: help format, output flags, deprecated spellings, --json ---
 
 

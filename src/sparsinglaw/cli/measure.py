@@ -12,6 +12,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    glossary,
     load_model_and_data,
     print_json,
     print_note,
@@ -27,7 +28,10 @@ log = logging.getLogger("sparsinglaw")
 
 def register(sub) -> None:
     parser = sub.add_parser("measure", help="measure activation sparsity (Top-k, FAT, CETT, PPL-p%%, zeros)",
-                            formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter,
+                            description="Measures one metric at one setting and prints its activation ratio, "
+                                        "PPL ratio and per-layer thresholds.\n"
+                                        + glossary("activation ratio", "CETT", "PPL-p%"))
     add_model_args(parser)
     add_data_args(parser)
     group = parser.add_argument_group("metric")

@@ -10,6 +10,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    glossary,
     load_model_and_data,
     print_json,
     print_note,
@@ -23,7 +24,8 @@ from sparsinglaw.provenance import stamp
 
 def register(sub) -> None:
     parser = sub.add_parser("pareto", help="sweep Top-k, FAT, CETT and zero count: PPL vs activation ratio",
-                            formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter,
+                            description="Sweeps each metric's settings and plots PPL ratio against activation ratio, with the PPL-p% target line.\n" + glossary("activation ratio", "CETT", "PPL-p%"))
     add_model_args(parser)
     add_data_args(parser)
     parser.add_argument("--metrics", default="topk,fat,cett,zero", help="comma-separated metrics to sweep")

@@ -2,9 +2,9 @@
 
 matplotlib labels a log axis that spans less than a decade or two at its minor ticks as well, in
 scientific notation ("3x10^4 4x10^4 ..."), and the labels collide. ``readable_log_axes`` relabels every log
-axis of a figure just before it is saved: ticks at 1, 2 and 5 times the powers of ten when the axis spans at
-most three decades (1 and 3 up to six, powers of ten beyond), written short ("30k", "2M", "0.005"), and no
-minor labels.
+axis of a figure just before it is saved: ticks at 1, 2 and 5 times the powers of ten when the axis has room
+for them (1 and 3, then powers of ten, then every k-th power: from the label size and the axis length), written
+short ("30k", "2M", "0.005"), and no minor labels.
 """
 
 from __future__ import annotations
@@ -26,26 +26,32 @@ def short_number(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def log_ticks(low: float, high: float) -> list[float]:
-    """Tick positions between ``low`` and ``high``: 1-2-5 per decade up to 3 decades, 1-3 up to 6, then
-    powers of ten (thinned so at most about 8 remain)."""
-    decades = math.log10(high / low)
-    subs = (1, 2, 5) if decades <= 3 else (1, 3) if decades <= 6 else (1,)
+def log_ticks(low: float, high: float, room: float = 0.0) -> list[float]:
+    """Tick positions between ``low`` and ``high``: the densest of 1-2-5, 1-3 and 1 per decade (then every
+    k-th decade) whose closest pair is at least ``room`` decades apart (the label's size over the axis length
+    per decade)."""
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in subs if low <= m * 10.0 ** e <= high * (1 + 1e-9)]
-    stride = max(1, math.ceil(len(ticks) / 8))
-    return ticks[::stride]
+    for subs, closest in (((1, 2, 5), math.log10(2)), ((1, 3), math.log10(3)), ((1,), 1.0)):
+        if closest >= room:
+            return [m * 10.0 ** e for e in range(first, last + 1) for m in subs if low <= m * 10.0 ** e <= high * (1 + 1e-9)]
+    stride = math.ceil(room)
+    return [10.0 ** e for e in range(first, last + 1) if e % stride == 0 and low <= 10.0 ** e <= high * (1 + 1e-9)]
 
 
 def readable_log_axes(fig) -> None:
     """Relabel every log-scaled axis of ``fig`` (see the module docstring); linear axes are left alone."""
     for ax in fig.get_axes():
-        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        box = ax.get_position()
+        for axis, limits, inches in ((ax.xaxis, ax.get_xlim(), box.width * fig.get_figwidth()),
+                                     (ax.yaxis, ax.get_ylim(), box.height * fig.get_figheight())):
             low, high = sorted(limits)
             if axis.get_scale() != "log" or not (low > 0 and high > low):
                 continue
-            ticks = log_ticks(low, high)
-            if len(ticks) < 2:  # too narrow for two nice ticks: keep the ends
+            size = axis.get_ticklabels()[0].get_fontsize() if axis.get_ticklabels() else 10
+            # A label needs about 5 characters of width on x (0.6 em each), one line and a gap on y; 1.3x margin.
+            label = 1.3 * size / 72 * (5 * 0.6 if axis is ax.xaxis else 1.4)
+            ticks = log_ticks(low, high, label / (inches / math.log10(high / low)))
+            if len(ticks) < 2:  # too narrow for two round ticks: keep the ends
                 ticks = [low, high]
             axis.set_major_locator(FixedLocator(ticks))
             axis.set_major_formatter(FuncFormatter(short_number))

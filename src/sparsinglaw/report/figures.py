@@ -27,6 +27,11 @@ def _save(fig, path: str | Path) -> Path:
 
 
 def pareto_plot(points: list[dict], path: str | Path, title: str = "", p: float = 1.0) -> Path:
+    """``pareto_figure`` saved as a PNG."""
+    return _save(pareto_figure(points, title, p), path)
+
+
+def pareto_figure(points: list[dict], title: str = "", p: float = 1.0):
     """PPL ratio versus activation ratio, one line per metric (the paper's comparison of the metrics), on a
     linear PPL-ratio axis zoomed to where the comparison is made (up to 1 + max(10%, 3p%)), with the PPL-p%
     target 1 + p/100 as a line; settings above the zoom are counted in a note (the JSON has them all)."""
@@ -39,7 +44,8 @@ def pareto_plot(points: list[dict], path: str | Path, title: str = "", p: float 
     ax.axhline(target, color="0.3", ls="--", lw=1, label=f"PPL-{p:g}% target ({target:.2f})")
     low = min([1.0, *(q["ppl_ratio"] for q in points)])
     ax.set_ylim(low - 0.005, top)
-    ax.set_xlim(0, 1)
+    shown = [q["activation_ratio"] for q in points if q["ppl_ratio"] <= top]  # the x range follows the zoom
+    ax.set_xlim(max(0.0, min(shown, default=0.0) - 0.05), 1.02)
     ax.set_xlabel("activation ratio")
     ax.set_ylabel("PPL ratio (sparse / dense)")
     ax.grid(alpha=0.3)
@@ -49,7 +55,7 @@ def pareto_plot(points: list[dict], path: str | Path, title: str = "", p: float 
         ax.text(1.01, 0.0, f"{off} setting(s) above\n{top:.2f} not shown\n(the JSON has them)", fontsize=7,
                 transform=ax.transAxes, va="bottom")
     ax.set_title(title or "Sparsity metrics: PPL versus activation ratio", fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
 def token_heatmap(tokens: list[str], layer_ratios: list[list[float]], path: str | Path, title: str = "") -> Path:

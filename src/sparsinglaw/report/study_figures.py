@@ -106,6 +106,7 @@ def paper_figure(paper: list[dict], analysis, out: Path) -> Figure:
     """The paper's published curves and fits (left: ReLU, middle: SiLU; ``paper``: the curves of
     ``paper.json``, each fit sampled by the analysis stage) beside this study's (right)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig.subplots_adjust(wspace=0.3)  # room for each panel's y label beside the previous panel's ticks
     rows: list[list] = []
     for ax, act in zip(axes[:2], ("relu", "silu")):
         mine = [r for r in paper if r["activation"] == act]

@@ -92,7 +92,7 @@ def main() -> None:
     if args.thresholds:
         thresholds = Thresholds.load(args.thresholds)
     else:
-        result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, ci_level=0.0), model_name=name)
+        result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, level=0.0), model_name=name)
         thresholds = Thresholds.from_result(result)
         print(f"PPL-1% thresholds: PPL ratio {result.ppl_ratio:.4f}, activation ratio {result.activation_ratio:.4f}")
     thresholds.check_compatible(find_ffn_layers(model))

@@ -70,13 +70,13 @@ def calibrate(model, data, p: float, name: str, methods: tuple[str, ...] = INPUT
     """Thresholds of every configuration at PPL-p%: output (with all methods), the input methods, combined."""
     out = {}
     if methods == INPUT_METHODS:
-        result = measure(model, data, MeasureConfig(metric="pplp", p=p, ci_level=0.0), model_name=name)
+        result = measure(model, data, MeasureConfig(metric="pplp", p=p, level=0.0), model_name=name)
         out["output"] = Thresholds.from_result(result, "llama")
     config = InputConfig(p=p, methods=methods, batch_size=8, greedy_step=0.05, greedy_sequences=4)
     inputs = measure_inputs(model, data, config, model_name=name)
     for m in inputs.methods:
         out[m.method] = InputThresholds.from_method(inputs, m)
-    half = measure(model, data, MeasureConfig(metric="pplp", p=p / 2, ci_level=0.0), model_name=name)
+    half = measure(model, data, MeasureConfig(metric="pplp", p=p / 2, level=0.0), model_name=name)
     half_inputs = measure_inputs(model, data, InputConfig(p=p / 2, methods=("cett",), batch_size=8), model_name=name)
     out["combined"] = CombinedThresholds(Thresholds.from_result(half, "llama"),
                                          InputThresholds.from_method(half_inputs, half_inputs.methods[0]))
@@ -135,7 +135,7 @@ def task_scores(model, tokenizer, thresholds, task_dir: Path, cache: Path) -> tu
 def side_by_side(model, tokenizer, data, args, name: str, workdir: Path) -> tuple[list[dict], dict]:
     import datasets.config
 
-    from evaluation.conftest import write_mc_task
+    from sparsinglaw.data.mc_task import write_mc_task
 
     datasets.config.HF_DATASETS_CACHE = workdir / "hf_datasets"
     task_dir = write_mc_task(workdir / "tasks", n=args.task_docs, seed=1)

@@ -18,7 +18,7 @@ from sparsinglaw.thresholds import Thresholds, apply_thresholds, check_threshold
 @pytest.fixture(scope="module")
 def model_and_result():
     model = tiny_llama("relu")
-    return model, measure(model, random_eval_data(n_sequences=4), MeasureConfig(metric="cett", cett=0.2, ci_level=0.0))
+    return model, measure(model, random_eval_data(n_sequences=4), MeasureConfig(metric="cett", cett=0.2, level=0.0))
 
 
 @pytest.mark.parametrize("bad,phrase", [(math.nan, "finite"), (math.inf, "finite"), (-1e-3, ">= 0"),

@@ -83,7 +83,16 @@ class _CallableModule(types.ModuleType):
     """A module whose call runs its function of the same name (``sparsinglaw.measure(...)``)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
+        return self._function()(*args, **kwargs)
+
+    def _function(self):
+        return getattr(self, self.__name__.rpartition(".")[2])
+
+    @property
+    def __signature__(self):  # inspect.signature / help() / IDEs show the function's, not (*args, **kwargs)
+        import inspect
+
+        return inspect.signature(self._function())
 
 
 class _Package(types.ModuleType):

@@ -64,6 +64,19 @@ class ScoreRow:
             return None
         return self.sparse - self.dense
 
+    @property
+    def diff_stderr(self) -> float | None:
+        """sqrt(se_dense^2 + se_sparse^2): the standard error of the difference as if the two runs were
+        independent; both score the same items, so the paired one is smaller (this errs toward 'no change')."""
+        if self.dense_stderr is None or self.sparse_stderr is None:
+            return None
+        return math.hypot(self.dense_stderr, self.sparse_stderr)
+
+    @property
+    def within_noise(self) -> bool:
+        """The difference is no larger than its standard error: not a measured change."""
+        return self.diff is not None and self.diff_stderr is not None and abs(self.diff) <= self.diff_stderr
+
 
 @dataclass
 class EvalReport:
@@ -82,28 +95,35 @@ class EvalReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for row, out in zip(self.rows, data["rows"]):
-            out["diff"] = row.diff
+            out["diff"], out["diff_stderr"], out["within_noise"] = row.diff, row.diff_stderr, row.within_noise
         return data
 
     def table(self) -> str:
-        """Side-by-side text table: task, metric, dense, sparse, difference, activation ratio."""
-        header = f"{'task':<28} {'metric':<16} {'dense':>9} {'sparse':>9} {'diff':>9} {'act. ratio':>10}"
-        lines = [header, "-" * len(header)]
-        for row in self.rows:
-            ratio = row.activation_ratio
-            lines.append(
-                f"{row.task[:28]:<28} {row.metric[:16]:<16} {_fmt(row.dense):>9} {_fmt(row.sparse):>9} "
-                f"{_fmt(row.diff, signed=True):>9} {_fmt(ratio):>10}"
-            )
+        """Side-by-side text table: task, metric, dense and sparse with lm-eval's standard errors, the
+        difference with its standard error (marked ``~`` where it is within it), activation ratio."""
+        from sparsinglaw.cli.common import aligned_table
+
+        header = ["task", "metric", "dense", "± se", "sparse", "± se", "diff", "± se", "", "act. ratio"]
+        body = [[row.task, row.metric, _fmt(row.dense), _fmt(row.dense_stderr), _fmt(row.sparse),
+                 _fmt(row.sparse_stderr), _fmt(row.diff, signed=True), _fmt(row.diff_stderr),
+                 "~" if row.within_noise else "", _fmt(row.activation_ratio)] for row in self.rows]
+        lines = [aligned_table(header, body, left=2)]
         metric = self.thresholds.get("metric", {})
-        lines.append("-" * len(header))
         share = "kept share of projection inputs" if self.thresholds.get("kind") == "input" else "activation ratio"
         lines.append(
             f"sparse {share} over the evaluation: {self.activation_ratio:.4f} (thresholds: "
             f"{metric.get('name')} {metric.get('setting')}, calibrated activation ratio "
             f"{_fmt(metric.get('activation_ratio'))})"
         )
+        if any(row.within_noise for row in self.rows):
+            lines.append("~ the difference is within its standard error (sqrt(se_dense^2 + se_sparse^2)): "
+                         "not a measured change; more items (--limit) narrow it")
         return "\n".join(lines)
+
+    def noise_warnings(self) -> list[str]:
+        """One line per row whose difference is within its standard error."""
+        return [f"{row.task} {row.metric}: the difference {row.diff:+.4f} is within its standard error "
+                f"±{row.diff_stderr:.4f}, so it is not a measured change" for row in self.rows if row.within_noise]
 
 
 def _fmt(value: Any, signed: bool = False) -> str:
@@ -124,6 +144,11 @@ def task_manager(tasks: list[str], include_path: str | list[str] | None = None):
     tasks is built only if some task is not found there. ConfigError for unknown task names."""
     from lm_eval.tasks import TaskManager
 
+    from sparsinglaw.data.mc_task import SHIPPED_TASK, local_task_dir
+
+    if SHIPPED_TASK in tasks:  # the task shipped with the package, found by name (offline)
+        paths = [include_path] if isinstance(include_path, str) else list(include_path or [])
+        include_path = [*paths, str(local_task_dir())]
     manager = None
     if include_path:
         manager = TaskManager(include_path=include_path, include_defaults=False)
@@ -165,7 +190,7 @@ def _run(lm, task: str, manager, kwargs: dict[str, Any], cache_suffix: str) -> d
     if kwargs.get("use_cache"):
         kwargs["use_cache"] = f"{kwargs['use_cache']}_{cache_suffix}"  # never serve dense answers to sparse
     try:
-        with _quiet_git_hash():
+        with _quiet_git_hash(), retries_logged_once():
             result = lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=manager, **kwargs)
     except ConnectionError as err:  # datasets' "Couldn't reach 'x' on the Hub", requests' errors
         raise DataError(
@@ -200,6 +225,35 @@ def score_rows(dense: dict[str, Any], sparse: dict[str, Any]) -> list[ScoreRow]:
                     dense_stderr=_number(metrics.get(stderr_key)), sparse_stderr=_number(other.get(stderr_key)),
                 ))
     return rows
+
+
+@contextmanager
+def retries_logged_once(logger_name: str = "huggingface_hub.utils._http"):
+    """While the hub is unreachable, huggingface_hub logs every failed attempt and every backoff ("'...'
+    thrown while requesting", "Retrying in 1s [Retry 1/5]", ...): keep the first such line and one
+    note that the others are not shown."""
+    import logging
+
+    class Once(logging.Filter):
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = record.getMessage()
+            if not any(key in text for key in ("thrown while requesting", "Retry", "HTTP Error")):
+                return True
+            self.seen += 1
+            if self.seen == 1:
+                record.msg, record.args = f"{text} (further retries of the hub are not logged)", None
+            return self.seen == 1
+
+    target, once = logging.getLogger(logger_name), Once()
+    target.addFilter(once)
+    try:
+        yield once
+    finally:
+        target.removeFilter(once)
 
 
 @contextlib.contextmanager

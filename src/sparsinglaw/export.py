@@ -8,8 +8,10 @@
   on construction, puts a forward pre-hook on every FFN down projection listed in the config. The hook
   applies the paper's rule ``h * (|h| * ||W_down[:, i]|| >= t_l)`` (docs/paper.md sections 2 and 4), the same
   operations as ``sparsinglaw.thresholds.apply_thresholds``, so logits are identical;
-- ``config.json`` gains ``auto_map = {"AutoConfig": "modeling_sparse.Sparse<BaseConfig>", "AutoModelForCausalLM":
-  "modeling_sparse.Sparse<Base>"}``, a ``model_type`` of its own (``sparsinglaw_<base type>``) and
+- ``config.json`` keeps the base ``model_type`` (so the config and the tokenizer load with plain
+  transformers: no remote code, no prompt, no warning), names the sparse class in ``architectures``
+  (``["Sparse<Base>"]``, so serving stacks that read it know the forward is not the base one), and gains
+  ``auto_map = {"AutoModelForCausalLM": "modeling_sparse.Sparse<Base>"}`` and
   ``sparsinglaw_sparsity = {"rule", "modules": [{"path", "threshold", "weight_layout"}], ...}``;
 - ``sparsity_thresholds.json``: the thresholds file (format of ``sparsinglaw.thresholds``) for reference.
 
@@ -25,9 +27,12 @@ Loading it anywhere (no sparsinglaw needed; review ``modeling_sparse.py`` first,
     tokenizer = AutoTokenizer.from_pretrained(DIR)
     # lm-eval: lm_eval --model hf --model_args pretrained=DIR,trust_remote_code=True --tasks piqa
 
-Without ``trust_remote_code`` loading fails, with transformers' message saying to pass it: the directory's
-``model_type`` is its own, so it cannot load silently as the dense base model (whose logits differ). The
-thresholds and the rule are in ``config.json`` for tools that implement it themselves.
+Without ``trust_remote_code``, ``AutoModelForCausalLM`` builds the dense base model (transformers prefers its
+own class for a known ``model_type``; whose logits differ by the thresholds' PPL-p%): pass it for the sparse
+forward. An earlier layout gave the directory a ``model_type`` of its own to refuse that load, but then
+``AutoTokenizer`` (which reads the model config first) stopped at transformers' remote-code prompt and warned
+about the unknown type, and ``architectures`` named the dense class. The thresholds and the rule are in
+``config.json`` for tools that implement it themselves.
 Supported: every FFN whose down projection is an ``nn.Linear`` (Llama family, GPT-NeoX, OPT, Falcon, ...)
 or GPT-2's ``Conv1D``; mixture-of-experts models are refused.
 """
@@ -59,14 +64,6 @@ Load with ``AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)``.
 
 import torch
 from transformers import {base} as _Base
-from transformers import {config_base} as _BaseConfig
-
-
-class {config_name}(_BaseConfig):
-    """{config_base} under a model type of its own, so that loading without trust_remote_code fails instead
-    of silently building the dense {base}."""
-
-    model_type = "{model_type}"
 
 
 def _column_norms(module, layout):
@@ -98,8 +95,6 @@ def _sparsifier(threshold, layout, weighted):
 
 class {name}(_Base):
     """{base} whose projections apply fixed thresholds to their inputs (see the module docstring)."""
-
-    config_class = {config_name}
 
     def __init__(self, config, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
@@ -156,13 +151,8 @@ def input_modules(model: nn.Module, thresholds) -> list[dict[str, Any]]:
             for p, value in zip(projections, thresholds.values)]
 
 
-def sparse_model_type(model: nn.Module) -> str:
-    """The exported directory's own ``model_type`` (unknown to transformers, so remote code is required)."""
-    return f"sparsinglaw_{model.config.model_type}"
-
-
-def modeling_source(model: nn.Module) -> tuple[str, str, str]:
-    """(model class name, config class name, source of ``modeling_sparse.py``) for ``model``'s architecture."""
+def modeling_source(model: nn.Module) -> tuple[str, str]:
+    """(model class name, source of ``modeling_sparse.py``) for ``model``'s architecture."""
     import transformers
 
     base, config_base = type(model).__name__, type(model.config).__name__
@@ -171,10 +161,8 @@ def modeling_source(model: nn.Module) -> tuple[str, str, str]:
         raise ModelError(
             f"cannot export {base}: it is not a transformers class (remote-code or custom models are not supported)"
         )
-    name, config_name = f"Sparse{base}", f"Sparse{config_base}"
-    source = MODELING_TEMPLATE.format(base=base, name=name, key=CONFIG_KEY, config_base=config_base,
-                                      config_name=config_name, model_type=sparse_model_type(model))
-    return name, config_name, source
+    name = f"Sparse{base}"
+    return name, MODELING_TEMPLATE.format(base=base, name=name, key=CONFIG_KEY)
 
 
 def export_sparse(model: nn.Module, tokenizer, thresholds, out_dir: str | Path, *,
@@ -184,7 +172,7 @@ def export_sparse(model: nn.Module, tokenizer, thresholds, out_dir: str | Path, 
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose a new --output directory or pass --overwrite")
     spec = sparsity_spec(model, thresholds)
-    name, config_name, source = modeling_source(model)
+    name, source = modeling_source(model)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     if tokenizer is not None:
@@ -192,9 +180,8 @@ def export_sparse(model: nn.Module, tokenizer, thresholds, out_dir: str | Path, 
     atomic_write_text(out / "modeling_sparse.py", source)
     config_path = out / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["auto_map"] = {**config.get("auto_map", {}), "AutoConfig": f"modeling_sparse.{config_name}",
-                          "AutoModelForCausalLM": f"modeling_sparse.{name}"}
-    config["model_type"] = sparse_model_type(model)
+    config["auto_map"] = {**config.get("auto_map", {}), "AutoModelForCausalLM": f"modeling_sparse.{name}"}
+    config["architectures"] = [name]  # what the forward is; model_type stays the base's (see the docstring)
     config[CONFIG_KEY] = spec
     atomic_write_text(config_path, json.dumps(config, indent=2) + "\n")
     thresholds.save(out / "sparsity_thresholds.json")

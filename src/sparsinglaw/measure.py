@@ -1,9 +1,13 @@
 """Measure activation sparsity of a causal LM: the Python API behind ``sparsinglaw measure``.
 
-    from sparsinglaw import measure, MeasureConfig, build_eval_data, load_documents
-    data = build_eval_data(tokenizer, load_documents("my.txt"), seq_len=256, max_tokens=8192)
-    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0), tokenizer=tokenizer)
+    from sparsinglaw import measure, MeasureConfig, load_documents
+    config = MeasureConfig(metric="pplp", p=1.0, seq_len=256, max_tokens=4096)
+    result = measure(model, load_documents("my.txt"), config, tokenizer=tokenizer)
     print(result.table()); result.save("result.json")
+
+``MeasureConfig``'s fields are the options of ``sparsinglaw measure``, with the same names (``--max-tokens`` is
+``max_tokens``, ``--level`` is ``level``, ``--n-boot`` is ``n_boot``) and the same defaults, so the same file
+measured from Python and from the CLI gives the same numbers (tests/test_api_cli_twin.py).
 
 One dense pass gathers everything that depends only on dense activations (CETT statistics, zero counts,
 per-sequence losses); each metric setting then costs one sparse pass (none for the zero count).
@@ -11,8 +15,10 @@ per-sequence losses); each metric setting then costs one sparse pass (none for t
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
@@ -52,9 +58,11 @@ class MeasureConfig(Config):
     tolerance: float = 1e-3  # PPL-p%: trend's standard error at the answer (lowest-crossing: |ratio - target|)
     max_sparse_passes: int = 12  # PPL-p%: budget of sparse passes for the search
     start_cett: float = 0.05  # PPL-p%: first CETT tried
+    seq_len: int = 256  # tokens per evaluation sequence when texts are packed (--seq-len)
+    max_tokens: int = 4096  # evaluation tokens in total when texts are packed (--max-tokens)
     batch_size: int = 4  # sequences per forward
-    ci_level: float = 0.9  # PPL-p% bootstrap interval level (0 to skip)
-    bootstrap_samples: int = 1000
+    level: float = 0.9  # PPL-p% bootstrap interval level (0 to skip; --level)
+    n_boot: int = 1000  # PPL-p% bootstrap resamples (--n-boot)
     seed: int = 0
     anchors: int = 5  # exact CETT evaluations per layer in the dense pass (see metrics.cett)
     anchor_stride: int = 0  # exact CETT anchors on every k-th position (and each first one); 0: from the tokens
@@ -74,9 +82,11 @@ class MeasureConfig(Config):
             (math.isfinite(self.tolerance) and self.tolerance > 0, "tolerance", "must be a finite number > 0"),
             (self.max_sparse_passes >= 2, "max_sparse_passes", "must be >= 2"),
             (0.0 < self.start_cett < 1.0, "start_cett", "must be in (0, 1)"),
+            (self.seq_len >= 2, "seq_len", "must be >= 2 (one token to predict)"),
+            (self.max_tokens >= self.seq_len, "max_tokens", f"is smaller than one sequence (seq_len={self.seq_len})"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
-            (0.0 <= self.ci_level < 1.0, "ci_level", "must be in [0, 1)"),
-            (self.bootstrap_samples >= 10, "bootstrap_samples", "must be >= 10"),
+            (0.0 <= self.level < 1.0, "level", "must be in [0, 1)"),
+            (self.n_boot >= 10, "n_boot", "must be >= 10"),
             (self.anchors >= 1, "anchors", "must be >= 1"),
             (self.anchor_stride >= 0, "anchor_stride", "must be >= 0 (0: chosen from the token count)"),
             (self.detail_tokens >= 0, "detail_tokens", "must be >= 0"),
@@ -89,6 +99,39 @@ class MeasureConfig(Config):
     def metric_value(self) -> float | None:
         parameter = metrics.get_metric(self.metric).parameter
         return getattr(self, parameter) if parameter else None
+
+    @classmethod
+    def upgrade(cls, data: dict) -> dict:
+        """Files written before the fields took the CLI's names (``ci_level``, ``bootstrap_samples``)."""
+        for old, new in RENAMED.items():
+            if old in data:
+                data.setdefault(new, data.pop(old))
+        return data
+
+    # The old names still read (code written against them keeps working).
+    ci_level = property(lambda self: self.level, doc="old name of ``level``")
+    bootstrap_samples = property(lambda self: self.n_boot, doc="old name of ``n_boot``")
+
+
+RENAMED = {"ci_level": "level", "bootstrap_samples": "n_boot"}  # old MeasureConfig field -> the CLI's name
+
+
+def _accept_old_names(generated_init):
+    """Wrap the dataclass ``__init__`` so that ``MeasureConfig(ci_level=...)`` still works (with a
+    DeprecationWarning); ``functools.wraps`` keeps the real signature for ``help()`` and IDEs."""
+
+    @functools.wraps(generated_init)
+    def __init__(self, *args, **kwargs):
+        for old, new in RENAMED.items():
+            if old in kwargs:
+                warnings.warn(f"MeasureConfig({old}=...) is deprecated; use {new}=", DeprecationWarning, stacklevel=2)
+                kwargs.setdefault(new, kwargs.pop(old))
+        generated_init(self, *args, **kwargs)
+
+    return __init__
+
+
+MeasureConfig.__init__ = _accept_old_names(MeasureConfig.__init__)
 
 
 class Measurement:
@@ -204,9 +247,9 @@ def measure(model, data, config: MeasureConfig | None = None, *, tokenizer=None,
     """Measure ``config.metric`` on ``model`` over ``data``; see ``MeasureConfig`` for the settings.
 
     ``data``: ``EvalData``, token ids ``(n_sequences, seq_len)``, or texts (with ``tokenizer``; packed into
-    256-token sequences up to 8,192 tokens, see ``sparsinglaw.data.as_eval_data`` for other sizes)."""
+    ``config.seq_len``-token sequences up to ``config.max_tokens`` tokens, 256 and 4,096 as in the CLI)."""
     config = config or MeasureConfig()
-    data = as_eval_data(data, tokenizer)
+    data = as_eval_data(data, tokenizer, seq_len=config.seq_len, max_tokens=config.max_tokens)
     started = time.perf_counter()
     measurement = Measurement(model, data, config, layers=layers, progress=progress)
     solved = metrics.get_metric(config.metric).solve(measurement)  # PPL-p% searches; the others run once

@@ -68,6 +68,28 @@ def test_pareto_writes_points_and_plot(model_dir, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["points"] == points  # --json: the same document on stdout
 
 
+def test_pareto_figure_zooms_on_the_target_and_names_model_and_data(model_dir, tmp_path):
+    """Issue 32: a linear PPL-ratio axis zoomed around the PPL-p% target line (not a log axis to 500), titled
+    with the model's and data's names (not a path cut at both edges)."""
+    from sparsinglaw.cli.pareto import plot_title
+    from sparsinglaw.report.figures import pareto_figure
+
+    data = tmp_path / "deep" / "folder" / "my.txt"
+    data.parent.mkdir(parents=True)
+    data.write_text("text")
+    points = [{"metric": "cett", "value": v, "activation_ratio": a, "ppl_ratio": r}
+              for v, a, r in ((0.05, 0.8, 1.004), (0.2, 0.5, 1.03), (0.5, 0.2, 3.0), (0.9, 0.05, 480.0))]
+    title = plot_title(str(model_dir), str(data), 4096)
+    assert title.startswith(f"{model_dir.name} on my.txt (4,096 tokens)") and str(tmp_path) not in title
+    assert plot_title("org/hub-model", "builtin", 512).startswith("org/hub-model on the built-in corpus")
+    ax = pareto_figure(points, title, p=2.0).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[1] == pytest.approx(1.10)
+    targets = [line for line in ax.get_lines() if list(line.get_ydata()) == [1.02, 1.02]]
+    assert len(targets) == 1 and "PPL-2% target" in targets[0].get_label()
+    assert ax.get_xlim()[0] == pytest.approx(0.45)  # zoomed to the points on the axis
+    assert any("2 setting(s) above" in t.get_text() for t in ax.texts)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--model", "/nope/model"], "does not exist"),
     (["--p", "0"], "p=0"),

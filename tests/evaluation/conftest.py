@@ -3,48 +3,19 @@
 from __future__ import annotations
 
 import copy
-import json
-import random
 
 import pytest
 
 from helpers import text_tokenizer, tiny_llama
+from sparsinglaw.data.mc_task import write_mc_task
 
 TASK = "sl_local_mc"
-
-
-def write_mc_task(directory, n: int = 12, seed: int = 0):
-    """A local lm-eval multiple-choice task: continue a passage of the built-in corpus with its real next
-    words (choice ``label``) rather than spans taken from elsewhere. YAML plus JSONL, nothing downloaded."""
-    from sparsinglaw.data import builtin_documents
-
-    rng = random.Random(seed)
-    words = " ".join(builtin_documents()[40:60]).split()
-    records = []
-    for i in range(n):
-        start = rng.randrange(0, len(words) - 40)
-        choices = [" ".join(words[s : s + 4]) for s in (rng.randrange(0, len(words) - 4) for _ in range(3))]
-        label = i % 4
-        choices.insert(label, " ".join(words[start + 12 : start + 16]))
-        records.append({"context": " ".join(words[start : start + 12]), "choices": choices, "label": label})
-    directory.mkdir(parents=True, exist_ok=True)
-    data = directory / f"{TASK}.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    (directory / f"{TASK}.yaml").write_text(
-        f"task: {TASK}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}\n"
-        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{context}}\"\n"
-        "doc_to_choice: \"{{choices}}\"\ndoc_to_target: \"{{label}}\"\ntarget_delimiter: \" \"\n"
-        "metric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n"
-        "  - metric: acc_norm\n    aggregation: mean\n    higher_is_better: true\n",
-        encoding="utf-8",
-    )
-    return directory
 
 
 @pytest.fixture(scope="session")
 def mc_task(tmp_path_factory):
     """(include path, task name) of the local multiple-choice task."""
-    return write_mc_task(tmp_path_factory.mktemp("lm_eval_tasks")), TASK
+    return write_mc_task(tmp_path_factory.mktemp("lm_eval_tasks"), task=TASK), TASK
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,7 +42,7 @@ def tiny_thresholds(tiny_lm):
 
     model, tokenizer, _ = tiny_lm
     data = build_eval_data(tokenizer, builtin_documents()[60:80], seq_len=64, max_tokens=1024)
-    result = measure(model, data, MeasureConfig(metric="cett", cett=0.2, ci_level=0.0), tokenizer=tokenizer)
+    result = measure(model, data, MeasureConfig(metric="cett", cett=0.2, level=0.0), tokenizer=tokenizer)
     return Thresholds.from_result(result, "llama"), result
 
 

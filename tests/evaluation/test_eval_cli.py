@@ -63,3 +63,47 @@ def test_bad_arguments_are_one_line_errors(tiny_dir, tiny_thresholds_file, mc_ta
     assert "unknown lm-eval argument" in one_line_error(capsys)
     assert main([*base, "--thresholds", str(tiny_thresholds_file), "--batch-size", "x"]) != 0
     assert "--batch-size" in one_line_error(capsys)
+
+
+def test_shipped_task_runs_offline_with_standard_errors(tiny_dir, tiny_thresholds_file, tmp_path, capsys, caplog,
+                                                       monkeypatch):
+    """The README's eval line: the task shipped with the package, found by name (no --include-path, no hub);
+    lm-eval's standard errors shown, and a difference within its standard error is said to be one."""
+    monkeypatch.setenv("SPARSINGLAW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "report.json"
+    code = main(["eval", "--model", str(tiny_dir), "--thresholds", str(tiny_thresholds_file), "--tasks",
+                 "sparsinglaw_mc", "--limit", "8", "--lm-eval-args", "cache_requests=False", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    header = printed.splitlines()[0].split()
+    assert header[:4] == ["task", "metric", "dense", "±"] and header.count("±") == 3
+    report = json.loads(out.read_text())
+    rows = {r["metric"]: r for r in report["rows"]}
+    assert set(rows) == {"acc", "acc_norm"}
+    for row in rows.values():  # 8 items: the standard error of a share p is sqrt(p (1 - p) / 7)
+        p = row["dense"]
+        assert row["dense_stderr"] == pytest.approx((p * (1 - p) / 7) ** 0.5, abs=1e-9)
+        assert row["diff_stderr"] == pytest.approx((row["dense_stderr"] ** 2 + row["sparse_stderr"] ** 2) ** 0.5)
+        assert row["within_noise"] == (abs(row["diff"]) <= row["diff_stderr"])
+        shown = [line for line in printed.splitlines() if line.split()[:2] == ["sparsinglaw_mc", row["metric"]]]
+        assert len(shown) == 1 and f"{row['dense_stderr']:.4f}" in shown[0]
+    noisy = [r for r in rows.values() if r["within_noise"]]
+    warned = [rec.getMessage() for rec in caplog.records if "within its standard error" in rec.getMessage()]
+    assert len(warned) == len(noisy) and (not noisy or "~ the difference is within" in printed)
+
+
+def test_hub_retries_are_logged_once(caplog, monkeypatch):
+    """huggingface_hub's real backoff against a closed local port: three failed attempts, one log line."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.utils import http_backoff
+
+    monkeypatch.setattr(constants, "is_offline_mode", lambda: False)  # the tests run offline; this is localhost
+
+    from sparsinglaw.evaluate import retries_logged_once
+
+    with retries_logged_once() as once, caplog.at_level("WARNING"), pytest.raises(httpx2.ConnectError):
+        http_backoff("GET", "http://127.0.0.1:9/", max_retries=2, base_wait_time=0.01, max_wait_time=0.01)
+    hub = [r.getMessage() for r in caplog.records if r.name.startswith("huggingface_hub")]
+    assert once.seen >= 4 and len(hub) == 1 and "further retries of the hub are not logged" in hub[0]

@@ -1,6 +1,7 @@
 """``sparsinglaw export``: the directory loads with plain transformers (sparsinglaw not importable) and
-gives exactly the logits of ``apply_thresholds`` in-process; without remote code it refuses to load (it never
-loads silently dense)."""
+gives exactly the logits of ``apply_thresholds`` in-process; its config names the sparse class in
+``architectures`` beside the base ``model_type``, and its tokenizer and config load without remote code, with
+no prompt (stdin closed) and no warning."""
 
 from __future__ import annotations
 
@@ -23,29 +24,24 @@ from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-# Runs with ``python -I`` and without the repository's src on sys.path: sparsinglaw must not be importable.
+# Runs with ``python -I``, without the repository's src on sys.path and with sparsinglaw's import blocked.
 LOADER = textwrap.dedent("""
     import json, sys
     sys.path[:] = [p for p in sys.path if not p.startswith(sys.argv[1])]
-    try:
-        import sparsinglaw  # noqa: F401
-        raise SystemExit("sparsinglaw is importable in the isolated loader")
-    except ModuleNotFoundError:
-        pass
+    sys.modules["sparsinglaw"] = None  # blocked even where an editable install of another checkout is on the path
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     for job in json.loads(sys.argv[2]):
         ids = torch.load(job["ids"])
         out = {}
+        if job.get("tokenizer"):  # the plain loads first: a prompt or warning would show on their own
+            out["tokenizer"] = type(AutoTokenizer.from_pretrained(job["dir"])).__name__
+        out["config"] = type(AutoConfig.from_pretrained(job["dir"])).__name__
         model = AutoModelForCausalLM.from_pretrained(job["dir"], trust_remote_code=True).eval()
         with torch.no_grad():
             out["sparse"] = model(input_ids=ids).logits
         out["class_True"] = type(model).__name__
-        try:
-            AutoModelForCausalLM.from_pretrained(job["dir"], trust_remote_code=False)
-            out["refused"] = ""
-        except ValueError as err:
-            out["refused"] = str(err)
+        out["class_False"] = type(AutoModelForCausalLM.from_pretrained(job["dir"])).__name__
         torch.save(out, job["out"])
 """)
 
@@ -54,8 +50,11 @@ def load_isolated(jobs, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_MODULES_CACHE=str(tmp_path / "hf_modules"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-I", "-c", LOADER, str(SRC), json.dumps(jobs)], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = proc.stdout + proc.stderr
+    assert "[y/N]" not in printed and "trust_remote_code" not in printed, printed[-2000:]  # no remote-code prompt
+    assert "model of type" not in printed, printed[-2000:]  # no config-type mismatch warning
     return [torch.load(job["out"]) for job in jobs]
 
 
@@ -83,7 +82,8 @@ def test_exported_llama_and_gpt2_match_apply_thresholds_without_sparsinglaw(tiny
     assert main(["export", "--model", str(tiny_dir), "--thresholds", str(tiny_thresholds_file),
                  "--out", str(llama_dir)]) == 0
     config = json.loads((llama_dir / "config.json").read_text())
-    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_sparse.SparseLlamaForCausalLM"
+    assert config["auto_map"] == {"AutoModelForCausalLM": "modeling_sparse.SparseLlamaForCausalLM"}
+    assert (config["architectures"], config["model_type"]) == (["SparseLlamaForCausalLM"], "llama")
     assert [m["threshold"] for m in config[CONFIG_KEY]["modules"]] == thresholds.values
     assert Thresholds.load(llama_dir / "sparsity_thresholds.json").values == thresholds.values
     source = (llama_dir / "modeling_sparse.py").read_text()
@@ -96,16 +96,18 @@ def test_exported_llama_and_gpt2_match_apply_thresholds_without_sparsinglaw(tiny
 
     ids = torch.randint(0, 256, (2, 24), generator=torch.Generator().manual_seed(1))
     torch.save(ids, tmp_path / "ids.pt")
-    jobs = [{"dir": str(d), "ids": str(tmp_path / "ids.pt"), "out": str(tmp_path / f"{d.name}.pt")}
-            for d in (llama_dir, gpt2_dir)]
+    jobs = [{"dir": str(d), "ids": str(tmp_path / "ids.pt"), "out": str(tmp_path / f"{d.name}.pt"),
+             "tokenizer": d == llama_dir} for d in (llama_dir, gpt2_dir)]
     llama_out, gpt2_out = load_isolated(jobs, tmp_path)
     for out, (m, t) in zip((llama_out, gpt2_out), ((model, thresholds), (gpt2, gpt2_thresholds))):
         dense, sparse = in_process(m, t, ids)
         assert torch.equal(out["sparse"], sparse)
         assert (sparse - dense).abs().max() > 1e-4  # the thresholds do change the output
-        assert "trust_remote_code=True" in out["refused"]  # not loaded silently dense
     assert llama_out["class_True"] == "SparseLlamaForCausalLM"
     assert gpt2_out["class_True"] == "SparseGPT2LMHeadModel"
+    assert (llama_out["tokenizer"], llama_out["config"]) == ("TokenizersBackend", "LlamaConfig")
+    # Documented: without remote code transformers builds its own (dense) class for the known model_type.
+    assert (llama_out["class_False"], gpt2_out["class_False"]) == ("LlamaForCausalLM", "GPT2LMHeadModel")
     for module in model.modules():
         assert not module._forward_pre_hooks  # exporting does not touch the in-memory model
 

@@ -109,7 +109,7 @@ def test_thresholds_of_another_model_are_refused(setup):
 
 def test_combined_file_round_trips_and_applies_both_masks(setup, tmp_path):
     model, data, result = setup
-    output = Thresholds.from_result(measure(model, data, MeasureConfig(metric="cett", cett=0.2, ci_level=0.0)))
+    output = Thresholds.from_result(measure(model, data, MeasureConfig(metric="cett", cett=0.2, level=0.0)))
     inputs = InputThresholds.from_method(result, "teal-uniform")
     combined = CombinedThresholds(output=output, input=inputs)
     loaded = load_thresholds(combined.save(tmp_path / "combined.json"))
@@ -130,7 +130,7 @@ def test_combined_file_round_trips_and_applies_both_masks(setup, tmp_path):
 
 def test_output_files_without_a_kind_still_read_and_output_files_carry_one(setup, tmp_path):
     model, data, _ = setup
-    output = Thresholds.from_result(measure(model, data, MeasureConfig(metric="cett", cett=0.2, ci_level=0.0)))
+    output = Thresholds.from_result(measure(model, data, MeasureConfig(metric="cett", cett=0.2, level=0.0)))
     assert output.to_dict()["kind"] == "output"
     old = output.to_dict()
     del old["kind"]

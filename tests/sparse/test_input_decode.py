@@ -30,7 +30,7 @@ def tiny():
     result = measure_inputs(model, data, InputConfig(p=None, cett=0.15, sparsity=0.5,
                                                      methods=("cett", "teal-uniform")))
     inputs = {m.method: InputThresholds.from_method(result, m) for m in result.methods}
-    output = Thresholds.from_result(measure(model, data, MeasureConfig(metric="cett", cett=0.2, ci_level=0.0)),
+    output = Thresholds.from_result(measure(model, data, MeasureConfig(metric="cett", cett=0.2, level=0.0)),
                                     "llama")
     return model, data, inputs, output
 

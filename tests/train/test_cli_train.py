@@ -72,3 +72,24 @@ def test_torchrun_two_cpu_processes_ddp(corpus, tmp_path):
     one = load_file(str(tmp_path / "single" / "checkpoint-6" / "model.safetensors"))
     for key in one:
         torch.testing.assert_close(ddp[key], one[key], rtol=1e-4, atol=1e-5)
+
+
+def test_dry_run_gives_the_study_estimate(tmp_path, capsys):
+    """train --dry-run prints the training-time estimate study --dry-run gives, for the same cell."""
+    import json
+
+    from sparsinglaw.cli import main as cli_main
+    from sparsinglaw.study.config import PRESETS, cell_flops, estimate
+
+    study = PRESETS["demo"]().merge(["threads=1"])
+    cell = study.cells()[0]
+    config = cell.train_config().to_file(tmp_path / "cell.toml")
+    # The study trains its tokenizer before the cells; without it the plan counts the configured vocabulary, as the
+    # study estimate does.
+    assert cli_main(["train", str(config), "tokenizer.path=none", "--dry-run", "--json", "--threads", "1"]) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    one_cell = estimate(study)["train_hours"] * cell_flops(cell) / estimate(study)["train_flops"]
+    assert plan["estimate"]["train_flops"] == pytest.approx(cell_flops(cell))
+    assert plan["estimate"]["train_hours"] == pytest.approx(one_cell)
+    assert cli_main(["train", str(config), "tokenizer.path=none", "--dry-run", "--threads", "1"]) == 0
+    assert "as study --dry-run estimates" in capsys.readouterr().out

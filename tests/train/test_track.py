@@ -90,6 +90,16 @@ def test_calibrated_cett_applies_one_c_to_all(run_copy):
             assert lo < hi or result["activation_ratio"] in (0.0, 1.0)  # c = 1 drops every neuron of this toy
         else:
             assert result["interval"] is None and any("no interval" in w for w in result["warnings"])
+    # The CLI's table: aligned columns, values rounded to their interval, no 17-digit floats (issue 32).
+    from sparsinglaw.cli.track import measurements_table
+
+    table = measurements_table(rows, summary).splitlines()
+    header, body = table[0], table[2:5]
+    assert [line.index("checkpoint-") for line in body] == [0, 0, 0]
+    assert {len(line) for line in body} == {len(header)}  # right-aligned to the header's last column
+    assert not any(len(token) > 12 and token.replace(".", "").isdigit() for token in " ".join(table).split())
+    cett_line = next(line for line in table if line.startswith("cett"))
+    assert f"{summary['cett']:.4g}" in cett_line and "standard error" in cett_line
     # The dense pass covered the validation split the trainer evaluated, so its loss is the trainer's eval_loss
     # (studies skip the trainer's evaluation and read this one: study.collect.validation_losses).
     evals = {r["tokens"]: r["value"] for r in ResultsStore(run_copy).measurements(metric="eval_loss")}

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from sparsinglaw.cli.common import HelpFormatter
+from sparsinglaw.cli.common import HelpFormatter, glossary
 from sparsinglaw.errors import SparsingLawError
 
 # Subcommand modules and their one-line help, in the order they appear in ``--help``.
@@ -49,7 +49,7 @@ def build_parser(command: str | None = None, *, every: bool = True) -> argparse.
     ``main`` passes ``every=False`` so that ``--help`` and ``--version`` import none."""
     parser = argparse.ArgumentParser(
         prog="sparsinglaw", description="Measure, predict and exploit activation sparsity in decoder-only LLMs.",
-        formatter_class=HelpFormatter,
+        formatter_class=HelpFormatter, epilog=glossary(),
     )
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")

@@ -66,6 +66,32 @@ def load_model_and_data(args: argparse.Namespace):
     return model, tokenizer, data
 
 
+# --- words: one sentence each, in --help (main parser's epilog, measure, pareto, inputs, eval) and the README ---
+
+GLOSSARY = {
+    "activation ratio": "the share of FFN neurons (or projection inputs) kept nonzero, over tokens; "
+                        "sparsity is 1 minus it.",
+    "CETT": "cumulative errors of tail truncation: the share of an FFN's output norm lost when its neurons "
+            "with the smallest contributions |h_i| ||W_down[:, i]|| are zeroed; a CETT target c gives each "
+            "layer the threshold t_l that loses that share (docs/paper.md 2.4).",
+    "PPL-p%": "the sparsest CETT setting whose perplexity is at most (1 + p/100) times the dense model's; "
+              "a model's activation ratio 'at PPL-1%' is the one there (docs/paper.md 2.6).",
+    "ours / TEAL / combined": "input sparsity of every projection: ours zeroes inputs x_j with "
+                              "|x_j| ||W[:, j]|| below a CETT-style threshold per projection, TEAL (Liu et al. "
+                              "2024) zeroes |x_j| below a threshold at one sparsity level for all projections "
+                              "(uniform) or per block (greedy), combined applies FFN-neuron thresholds and ours "
+                              "together, each solved at p/2.",
+}
+
+
+def glossary(*terms: str) -> str:
+    """``term: sentence`` lines for --help (a description or epilog; HelpFormatter keeps the lines)."""
+    import textwrap
+
+    return "words:\n" + "\n".join(textwrap.fill(f"{term}: {GLOSSARY[term]}", 100, initial_indent="  ",
+                                                 subsequent_indent="    ") for term in terms or GLOSSARY)
+
+
 # --- conventions shared by every subcommand: help format, output flags, deprecated spellings, --json ---
 
 
@@ -150,10 +176,54 @@ def print_note(args: argparse.Namespace, text: str) -> None:
 
 
 def key_value_table(doc: dict) -> str:
-    """``key  value`` lines, keys aligned: the human form of a flat summary (nested values are left to --json)."""
+    """``key  value`` lines, keys aligned: the human form of a flat summary (nested values are left to --json);
+    floats to 4 significant digits (the full values are in --json)."""
     plain = {key: value for key, value in doc.items() if not isinstance(value, dict | list)}
     width = max(map(len, plain), default=0)
-    return "\n".join(f"{key:<{width}}  {value}" for key, value in plain.items())
+    return "\n".join(f"{key:<{width}}  {format_number(value)}" for key, value in plain.items())
+
+
+# --- numbers a person reads: rounded to what their interval resolves, intervals beside them, columns aligned ---
+
+
+def interval_decimals(low: float, high: float) -> int | None:
+    """Decimals that show an interval's width to two significant digits (the estimate is rounded the same
+    way: digits beyond those are noise); None for a missing or degenerate interval."""
+    import math
+
+    if low is None or high is None or not math.isfinite(high - low) or high <= low:
+        return None
+    return max(0, 1 - math.floor(math.log10(high - low)))
+
+
+def format_number(value, decimals: int | None = None) -> str:
+    """A float to ``decimals`` places, or to 4 significant digits; other values as they are; None as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{decimals}f}" if decimals is not None else f"{value:.4g}"
+    return str(value)
+
+
+def format_estimate(value, interval=None) -> tuple[str, str]:
+    """(estimate, ``[low, high]``) both rounded to the interval's precision; without an interval the estimate
+    keeps 4 significant digits and the interval reads '-'."""
+    low, high = interval if interval is not None else (None, None)
+    decimals = interval_decimals(low, high)
+    if decimals is None:
+        return format_number(value), "-"
+    return format_number(value, decimals), f"[{low:.{decimals}f}, {high:.{decimals}f}]"
+
+
+def aligned_table(header: list[str], rows: list[list], *, left: int = 1) -> str:
+    """A text table whose columns are as wide as their widest cell: the first ``left`` columns (names)
+    left-aligned, the rest (numbers, intervals) right-aligned; cells are formatted with ``format_number``."""
+    cells = [[format_number(c) if not isinstance(c, str) else c for c in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def print_json(args: argparse.Namespace, doc) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 from sparsinglaw.cli.common import (
     HelpFormatter,
@@ -18,6 +19,8 @@ from sparsinglaw.cli.common import (
 )
 from sparsinglaw.errors import ConfigError
 
+log = logging.getLogger("sparsinglaw")
+
 
 def register(sub) -> None:
     parser = sub.add_parser(
@@ -31,7 +34,9 @@ def register(sub) -> None:
     parser.add_argument("--thresholds", required=True,
                         help="thresholds file (output, input or combined kind) or a 'sparsinglaw measure --output' result")
     group = parser.add_argument_group("lm-eval")
-    group.add_argument("--tasks", required=True, help="comma-separated lm-eval task or group names")
+    group.add_argument("--tasks", required=True,
+                       help="comma-separated lm-eval task or group names; sparsinglaw_mc is a 100-item "
+                            "multiple-choice task shipped with the package (runs offline)")
     group.add_argument("--include-path", action="append", help="directory of local task YAML (repeatable)")
     group.add_argument("--limit", type=float, default=None, help="examples per task (a fraction if < 1)")
     group.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples per prompt (default: the task's)")
@@ -111,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         hflm_kwargs=hflm, model_name=args.model, sparse_modules=args.sparse_compute, **kwargs,
     )
     print_table(args, report.table())
+    for line in report.noise_warnings():
+        log.warning(line)
     moved = False
     if args.output:
         text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"

@@ -21,7 +21,9 @@ def register(sub) -> None:
         "export", help="write a model directory whose forward applies the thresholds (no sparsinglaw needed)",
         formatter_class=HelpFormatter,
         description="Saves the model with a self-contained modeling_sparse.py; load it with "
-                    "AutoModelForCausalLM.from_pretrained(OUTPUT, trust_remote_code=True).",
+                    "AutoModelForCausalLM.from_pretrained(OUTPUT, trust_remote_code=True) (without it, transformers "
+                    "builds the dense base model) and AutoTokenizer.from_pretrained(OUTPUT) (plain). config.json "
+                    "keeps the base model_type and names the sparse class in architectures.",
     )
     add_model_args(parser)
     parser.add_argument("--thresholds", required=True,
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                                   dtype=_torch_dtype(args.dtype), device_map=args.device_map)
     out = export_sparse(model, tokenizer, thresholds, args.output, overwrite=args.overwrite)
     print_table(args, f"wrote {out}: load with AutoModelForCausalLM.from_pretrained({str(out)!r}, "
-                      "trust_remote_code=True)")
+                      "trust_remote_code=True) (without it: the dense base model)")
     print_json(args, {"output": str(out), "thresholds": str(args.thresholds), "model": args.model})
     return 0
 

@@ -11,6 +11,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    glossary,
     load_model_and_data,
     print_json,
     print_note,
@@ -22,7 +23,8 @@ log = logging.getLogger("sparsinglaw")
 
 def register(sub) -> None:
     parser = sub.add_parser("inputs", help="input sparsity of every projection: kept shares, bytes per token, PPL-p%%",
-                            formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter,
+                            description="Measures which inputs of every projection matter, by method (cett is ours), at PPL-p% or at fixed settings.\n" + glossary("ours / TEAL / combined", "CETT", "PPL-p%"))
     add_model_args(parser)
     add_data_args(parser, max_tokens=6144)  # where the input searches converge on SmolLM2 (docs/input_sparsity.md)
     group = parser.add_argument_group("input sparsity")

@@ -12,6 +12,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    glossary,
     load_model_and_data,
     print_json,
     print_note,
@@ -27,7 +28,10 @@ log = logging.getLogger("sparsinglaw")
 
 def register(sub) -> None:
     parser = sub.add_parser("measure", help="measure activation sparsity (Top-k, FAT, CETT, PPL-p%%, zeros)",
-                            formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter,
+                            description="Measures one metric at one setting and prints its activation ratio, "
+                                        "PPL ratio and per-layer thresholds.\n"
+                                        + glossary("activation ratio", "CETT", "PPL-p%"))
     add_model_args(parser)
     add_data_args(parser)
     group = parser.add_argument_group("metric")
@@ -71,8 +75,8 @@ def config_from_args(args: argparse.Namespace):
     return MeasureConfig(
         metric=args.metric, p=args.p, cett=args.cett, epsilon=args.epsilon, ratio=args.ratio,
         topk_scope=args.topk_scope, tolerance=args.tolerance, max_sparse_passes=args.max_sparse_passes,
-        start_cett=args.start_cett, solution=args.solution,
-        batch_size=args.batch_size, ci_level=args.level, bootstrap_samples=args.n_boot, seed=args.seed,
+        start_cett=args.start_cett, solution=args.solution, seq_len=args.seq_len, max_tokens=args.max_tokens,
+        batch_size=args.batch_size, level=args.level, n_boot=args.n_boot, seed=args.seed,
         detail_tokens=detail, neuron_frequency=args.neuron_frequency or bool(args.frequency_plot),
     )
 

@@ -10,6 +10,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    glossary,
     load_model_and_data,
     print_json,
     print_note,
@@ -23,7 +24,8 @@ from sparsinglaw.provenance import stamp
 
 def register(sub) -> None:
     parser = sub.add_parser("pareto", help="sweep Top-k, FAT, CETT and zero count: PPL vs activation ratio",
-                            formatter_class=HelpFormatter)
+                            formatter_class=HelpFormatter,
+                            description="Sweeps each metric's settings and plots PPL ratio against activation ratio, with the PPL-p% target line.\n" + glossary("activation ratio", "CETT", "PPL-p%"))
     add_model_args(parser)
     add_data_args(parser)
     parser.add_argument("--metrics", default="topk,fat,cett,zero", help="comma-separated metrics to sweep")
@@ -31,6 +33,8 @@ def register(sub) -> None:
                         help="settings for one metric (repeatable), e.g. cett=0.05,0.1,0.2")
     add_output_arg(parser, "JSON of the points", default="pareto.json")
     parser.add_argument("--plot", default="pareto.png", help="PNG plot of the points")
+    parser.add_argument("--p", type=float, default=1.0,
+                        help="PPL-p%% target drawn on the plot as a line (the PPL-ratio axis is zoomed around it)")
     add_json_arg(parser)
     parser.set_defaults(func=run)
 
@@ -53,6 +57,8 @@ def parse_values(metrics: str, overrides: list[str]) -> dict[str, list[float]]:
 
 def run(args: argparse.Namespace) -> int:
     values = parse_values(args.metrics, args.values)
+    if not 0 < args.p <= 100:
+        raise ConfigError(f"--p must be in (0, 100] (percent of perplexity increase), got {args.p}")
     from sparsinglaw.measure import MeasureConfig, sweep
 
     config = MeasureConfig(metric="cett", batch_size=args.batch_size)
@@ -69,13 +75,24 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from sparsinglaw.report.figures import pareto_plot
 
-        title = f"{args.model}: PPL ratio vs activation ratio"
-        written, moved_plot = save_with_fallback(lambda path: pareto_plot(points, path, title=title), args.plot,
-                                                 "plot")
+        title = plot_title(args.model, data.source, data.n_tokens)
+        written, moved_plot = save_with_fallback(lambda path: pareto_plot(points, path, title=title, p=args.p),
+                                                 args.plot, "plot")
         moved |= moved_plot
         print_note(args, f"wrote {written}")
     print_json(args, doc)
     return int(moved)
+
+
+def plot_title(model: str, source: str, n_tokens: int) -> str:
+    """'SmolLM2-135M-Instruct.Q4_1.gguf on my.txt (4,096 tokens)': file names, not paths (a hub id stays whole)."""
+    from pathlib import Path
+
+    def name(text: str) -> str:
+        return Path(text).name if Path(text).exists() else text
+
+    data = "the built-in corpus" if source == "builtin" else name(source)
+    return f"{name(model)} on {data} ({n_tokens:,} tokens): PPL ratio vs activation ratio"
 
 
 def points_table(points: list[dict]) -> str:

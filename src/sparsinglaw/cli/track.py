@@ -21,6 +21,9 @@ from sparsinglaw.cli.common import (
     HelpFormatter,
     add_json_arg,
     add_output_arg,
+    aligned_table,
+    format_estimate,
+    format_number,
     key_value_table,
     print_json,
     print_note,
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.output, "file", option="--output")
     summary = track(args.run_dir, settings)
     store = ResultsStore(args.run_dir)
-    rows = store.measurements(metric=settings.metric, setting=settings.setting())
+    rows = store.measurements(metric=settings.metric, setting=settings.setting(), with_result=True)
     inputs = input_rows(store, settings) if settings.input_sparsity else None
     print_table(args, measurements_table(rows, summary, inputs))
     moved = False
@@ -124,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         write = store.export_csv if Path(args.output).suffix == ".csv" else store.export_json
         written, moved = save_with_fallback(write, args.output, "export")
         print_note(args, f"wrote {written}")
-    document = {"settings": settings.to_dict(), "summary": summary, "measurements": rows}
+    measurements = [{**{k: v for k, v in r.items() if k not in ("result", "provenance")},
+                     "interval": (r.get("result") or {}).get("interval")} for r in rows]
+    document = {"settings": settings.to_dict(), "summary": summary, "measurements": measurements}
     if inputs is not None:
         document["inputs"] = inputs
     print_json(args, document)
@@ -142,23 +147,41 @@ def input_rows(store, settings: TrackSettings) -> list[dict]:
 
 
 def measurements_table(rows: list[dict], summary: dict, inputs: list[dict] | None = None) -> str:
-    """One line per checkpoint measured (with its input kept share and bytes ratio when tracked), then the
-    tracking summary's counts and values (its nested details, such as the calibration, are in --json)."""
+    """One line per checkpoint measured: activation and PPL ratios, each rounded to the precision of its
+    interval and shown with it (with the input kept share and bytes ratio when tracked), then the tracking
+    summary (its nested details, such as the calibration's, are in --json)."""
     by_checkpoint = {(r["run_id"], r["checkpoint"]): r for r in inputs or []}
-    extra = f" {'input kept':>10} {'bytes':>7}" if inputs is not None else ""
-    lines = [f"{'checkpoint':<20} {'tokens':>14} {'activation ratio':>16}{extra}"]
+    level = next((r["result"]["interval"]["level"] for r in rows if _interval(r, "activation_ratio")), 0.9)
+    header = ["checkpoint", "tokens", "activation ratio", f"{level:.0%} interval", "PPL ratio", f"{level:.0%} interval"]
+    if inputs is not None:
+        header += ["input kept", "bytes"]
+    body = []
     for row in rows:
-        line = f"{row['checkpoint']:<20} {row['tokens']:>14,} {row['activation_ratio']:>16.4f}"
+        line = [row["checkpoint"], f"{row['tokens']:,}",
+                *format_estimate(row["activation_ratio"], _interval(row, "activation_ratio")),
+                *format_estimate((row.get("result") or {}).get("ppl_ratio"), _interval(row, "ppl_ratio"))]
         if inputs is not None:
             got = by_checkpoint.get((row["run_id"], row["checkpoint"]), {})
-            line += f" {_number(got.get('kept_share')):>10} {_number(got.get('bytes_ratio')):>7}"
-        lines.append(line)
-    lines.append(key_value_table({k: v for k, v in summary.items() if k != "inputs"}))
+            line += [got.get("kept_share"), got.get("bytes_ratio")]
+        body.append(line)
+    lines = [aligned_table(header, body), key_value_table(_summary_lines(summary))]
     if summary.get("inputs"):
-        lines.append("input sparsity: " + ", ".join(f"{k} {v}" for k, v in summary["inputs"].items()
+        lines.append("input sparsity: " + ", ".join(f"{k} {format_number(v)}" for k, v in summary["inputs"].items()
                                                     if not isinstance(v, dict)))
     return "\n".join(lines)
 
 
-def _number(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _interval(row: dict, key: str) -> tuple[float, float] | None:
+    interval = ((row.get("result") or {}).get("interval") or {}).get(key)
+    return tuple(interval) if isinstance(interval, list | tuple) and len(interval) == 2 else None
+
+
+def _summary_lines(summary: dict) -> dict:
+    """The summary's flat values; the calibrated CETT with the standard error of its PPL-ratio trend (the
+    calibration gives no interval on c itself, so none is shown)."""
+    flat = {k: v for k, v in summary.items() if k != "inputs"}
+    calibration = summary.get("calibration") or {}
+    if flat.get("cett") is not None and calibration.get("standard_error") is not None:
+        flat["cett"] = (f"{flat['cett']:.4g} (PPL-ratio trend standard error {calibration['standard_error']:.2g} "
+                        "there; no interval on c)")
+    return flat

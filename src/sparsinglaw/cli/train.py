@@ -60,8 +60,10 @@ def _split_remainder(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def plan(cfg: TrainConfig, world: int = 1) -> dict:
-    """What a run will do: shape, parameter counts, steps and checkpoints (no weights are allocated)."""
+def plan(cfg: TrainConfig, world: int = 1, threads: int = 1) -> dict:
+    """What a run will do: shape, parameter counts, steps, checkpoints and an estimated training time (the
+    study's ``estimate``: FLOPs at an assumed sustained speed); no weights are allocated."""
+    from sparsinglaw.study.config import training_flops, training_time
     from sparsinglaw.train.modeling import describe
     from sparsinglaw.train.trainer import schedule_steps
 
@@ -80,11 +82,13 @@ def plan(cfg: TrainConfig, world: int = 1) -> dict:
         "checkpoint_every_steps": cfg.checkpoint_steps(world),
         "checkpoints": -(-total // cfg.checkpoint_steps(world)),
         "schedule_steps": schedule_steps(cfg, total),
+        "estimate": training_time(training_flops(cfg, total * cfg.tokens_per_step(world)),
+                                  "cpu" if cfg.dtype == "float32" else "cuda", threads * world),
     }
 
 
 def format_plan(cfg: TrainConfig, info: dict) -> str:
-    shape, params = info["shape"], info["parameters"]
+    shape, params, est = info["shape"], info["parameters"], info["estimate"]
     lines = [
         "# resolved config",
         cfg.to_toml().rstrip(),
@@ -101,8 +105,16 @@ def format_plan(cfg: TrainConfig, info: dict) -> str:
         f"schedule       warmup {info['schedule_steps']['warmup']}, stable {info['schedule_steps']['stable']}, "
         f"decay {info['schedule_steps']['decay']} steps",
         f"checkpoints    every {info['checkpoint_every_steps']:,} steps ({info['checkpoints']} in all) in {cfg.run_dir}",
+        f"time           about {_duration(est['train_hours'])} of training on {est['device']} ({est['train_flops']:.3g} "
+        f"FLOPs at an assumed {est['assumed_flops_per_s']:.0e} FLOP/s sustained, as study --dry-run estimates)",
     ]
     return "\n".join(lines)
+
+
+def _duration(hours: float) -> str:
+    if hours >= 1:
+        return f"{hours:.2g} h"
+    return f"{hours * 60:.2g} min" if hours * 60 >= 1 else f"{hours * 3600:.2g} s"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     world = world_size()
     cfg.check_budget(world)
     if args.dry_run:
-        info = plan(cfg, world)
+        info = plan(cfg, world, torch.get_num_threads())
         print_table(args, format_plan(cfg, info))
         print_json(args, {"config": cfg.to_dict(), "plan": info})
         return 0

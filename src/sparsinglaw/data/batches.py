@@ -78,7 +78,7 @@ def build_eval_data(
     return EvalData(input_ids=ids, source=source)
 
 
-def as_eval_data(data, tokenizer=None, *, seq_len: int = 256, max_tokens: int = 8192) -> EvalData:
+def as_eval_data(data, tokenizer=None, *, seq_len: int = 256, max_tokens: int = 4096) -> EvalData:
     """``EvalData`` from what a notebook has at hand: ``EvalData`` as it is; token ids as a
     ``(n_sequences, seq_len)`` tensor (or nested lists); texts (one string or a list of documents), packed
     with ``tokenizer`` into ``seq_len``-token sequences up to ``max_tokens``."""

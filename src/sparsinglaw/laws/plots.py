@@ -22,6 +22,9 @@ from sparsinglaw.laws.widthdepth import HingeFit  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
+    from sparsinglaw.report.axes import readable_log_axes
+
+    readable_log_axes(fig)  # no colliding minor-tick labels on any log axis
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
@@ -39,6 +42,7 @@ def _curves_panel(ax: plt.Axes, curve: Curve, results: list[FitResult]) -> None:
             ax.fill_between(grid, *band, color=line.get_color(), alpha=0.2, lw=0)
         if res.limit and res.limit.value is not None and res.limit.identified:
             ax.axhline(res.limit.value, color=line.get_color(), ls=":", lw=1)
+    ax.set_xscale("log")  # checkpoints are log-spaced in tokens
     ax.set_xlabel("D (billion tokens)")
     ax.set_ylabel("activation ratio A")
     ax.set_title(curve.name)

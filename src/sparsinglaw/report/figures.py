@@ -10,10 +10,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sparsinglaw.report.axes import readable_log_axes  # noqa: E402
+
 METRIC_LABELS = {"topk": "Top-k", "fat": "FAT-ε", "cett": "CETT (PPL-p%)", "zero": "zero count", "pplp": "PPL-p%"}
 
 
 def _save(fig, path: str | Path) -> Path:
+    readable_log_axes(fig)  # no colliding minor-tick labels on any log axis
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
@@ -23,20 +26,36 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def pareto_plot(points: list[dict], path: str | Path, title: str = "") -> Path:
-    """PPL ratio versus activation ratio, one line per metric (the paper's comparison of the metrics)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for metric in dict.fromkeys(p["metric"] for p in points):
-        mine = sorted((p for p in points if p["metric"] == metric), key=lambda p: p["activation_ratio"])
-        ax.plot([p["activation_ratio"] for p in mine], [p["ppl_ratio"] for p in mine], "o-",
+def pareto_plot(points: list[dict], path: str | Path, title: str = "", p: float = 1.0) -> Path:
+    """``pareto_figure`` saved as a PNG."""
+    return _save(pareto_figure(points, title, p), path)
+
+
+def pareto_figure(points: list[dict], title: str = "", p: float = 1.0):
+    """PPL ratio versus activation ratio, one line per metric (the paper's comparison of the metrics), on a
+    linear PPL-ratio axis zoomed to where the comparison is made (up to 1 + max(10%, 3p%)), with the PPL-p%
+    target 1 + p/100 as a line; settings above the zoom are counted in a note (the JSON has them all)."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    target, top = 1 + p / 100, 1 + max(0.10, 3 * p / 100)
+    for metric in dict.fromkeys(q["metric"] for q in points):
+        mine = sorted((q for q in points if q["metric"] == metric), key=lambda q: q["activation_ratio"])
+        ax.plot([q["activation_ratio"] for q in mine], [q["ppl_ratio"] for q in mine], "o-",
                 label=METRIC_LABELS.get(metric, metric), markersize=4)
+    ax.axhline(target, color="0.3", ls="--", lw=1, label=f"PPL-{p:g}% target ({target:.2f})")
+    low = min([1.0, *(q["ppl_ratio"] for q in points)])
+    ax.set_ylim(low - 0.005, top)
+    shown = [q["activation_ratio"] for q in points if q["ppl_ratio"] <= top]  # the x range follows the zoom
+    ax.set_xlim(max(0.0, min(shown, default=0.0) - 0.05), 1.02)
     ax.set_xlabel("activation ratio")
     ax.set_ylabel("PPL ratio (sparse / dense)")
-    ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title or "Sparsity metrics: PPL versus activation ratio")
-    return _save(fig, path)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    off = sum(q["ppl_ratio"] > top for q in points)
+    if off:
+        ax.text(1.01, 0.0, f"{off} setting(s) above\n{top:.2f} not shown\n(the JSON has them)", fontsize=7,
+                transform=ax.transAxes, va="bottom")
+    ax.set_title(title or "Sparsity metrics: PPL versus activation ratio", fontsize=9)
+    return fig
 
 
 def token_heatmap(tokens: list[str], layer_ratios: list[list[float]], path: str | Path, title: str = "") -> Path:

@@ -92,7 +92,8 @@ def pretrained_figure(comparison: dict | None, out: Path, zoom: tuple[float, flo
                       f"its activation ratio is {sol['activation']} from the passes at CETT "
                       + " and ".join(f"{v:.3g}" for v in sol["passes"]) + "." if sol.get("activation") else "")
                    + (f" {off} setting(s) above PPL ratio {zoom[1]:.2f} lie off the axes (see the CSV)." if off else ""))
-        ax.set_title(f"Sparsity metrics on {comparison['model'].split('.')[0]}", fontsize=10)
+        ax.set_title(f"Sparsity metrics on {comparison['model'].split('.')[0]}, {comparison['tokens']:,} tokens of "
+                     f"the {comparison['text']}", fontsize=9)
     else:
         _note(ax, "no pretrained model configured: the metric comparison was not run")
     ax.set(xlabel="activation ratio", ylabel="PPL ratio (sparse / dense)")
@@ -106,6 +107,7 @@ def paper_figure(paper: list[dict], analysis, out: Path) -> Figure:
     """The paper's published curves and fits (left: ReLU, middle: SiLU; ``paper``: the curves of
     ``paper.json``, each fit sampled by the analysis stage) beside this study's (right)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig.subplots_adjust(wspace=0.3)  # room for each panel's y label beside the previous panel's ticks
     rows: list[list] = []
     for ax, act in zip(axes[:2], ("relu", "silu")):
         mine = [r for r in paper if r["activation"] == act]

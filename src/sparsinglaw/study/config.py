@@ -308,14 +308,25 @@ THROUGHPUT = {"cpu": 3e10, "cuda": 4e14}
 
 
 def cell_flops(cell: Cell) -> float:
-    """Training FLOPs of a cell: 6 x (parameters incl. the embedding) per token plus attention's
+    """Training FLOPs of a cell (``training_flops`` of its train config and token budget)."""
+    return training_flops(cell.train_config(), cell.tokens)
+
+
+def training_flops(train_cfg: TrainConfig, tokens: int) -> float:
+    """Training FLOPs of ``tokens`` tokens: 6 x (parameters incl. the embedding) per token plus attention's
     12 L d seq_len (the Chinchilla-style count)."""
     from sparsinglaw.train.shapes import resolve_shape
 
-    cfg = cell.train_config()
-    shape = resolve_shape(cfg.model)
-    params = shape.formula_params() + cfg.tokenizer.vocab_size * shape.hidden_size
-    return float(cell.tokens) * (6 * params + 12 * shape.num_layers * shape.hidden_size * cfg.seq_len)
+    shape = resolve_shape(train_cfg.model)
+    params = shape.formula_params() + train_cfg.tokenizer.vocab_size * shape.hidden_size
+    return float(tokens) * (6 * params + 12 * shape.num_layers * shape.hidden_size * train_cfg.seq_len)
+
+
+def training_time(flops: float, device: str, threads: int = 1) -> dict[str, Any]:
+    """The assumed sustained speed of ``device`` (``THROUGHPUT``) and the hours ``flops`` take at it."""
+    # Tiny models scale poorly with threads: count 0.8 of a thread's throughput for each one past the first.
+    speed = THROUGHPUT[device] * (1 + 0.8 * (threads - 1) if device == "cpu" and threads > 1 else 1)
+    return {"train_flops": flops, "device": device, "assumed_flops_per_s": speed, "train_hours": flops / speed / 3600}
 
 
 def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
@@ -324,7 +335,5 @@ def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
     cells = cfg.cells()
     device = device or ("cuda" if (cfg.base.get("dtype") or "float32") != "float32" else "cpu")
     flops = sum(cell_flops(c) for c in cells)
-    # Tiny models scale poorly with threads: count 0.8 of a thread's throughput for each one past the first.
-    speed = THROUGHPUT[device] * (1 + 0.8 * (cfg.threads - 1) if device == "cpu" and cfg.threads > 1 else 1)
-    return {"cells": len(cells), "tokens": sum(c.tokens for c in cells), "train_flops": flops, "device": device,
-            "assumed_flops_per_s": speed, "train_hours": flops / speed / 3600}
+    return {"cells": len(cells), "tokens": sum(c.tokens for c in cells),
+            **training_time(flops, device, cfg.threads)}

@@ -69,7 +69,7 @@ def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, 
     started = time.perf_counter()
     model, tokenizer = load_model(str(model_path), hidden_act=hidden_act or None)
     data = build_eval_data(tokenizer, builtin_documents(), seq_len=seq_len, max_tokens=max_tokens)
-    measurement = Measurement(model, data, MeasureConfig(metric="pplp", p=p, batch_size=4, ci_level=0.0))
+    measurement = Measurement(model, data, MeasureConfig(metric="pplp", p=p, batch_size=4, level=0.0))
     measurement.dense(cett_curves=True)
     points = []
 

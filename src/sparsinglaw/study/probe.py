@@ -49,7 +49,7 @@ def detail(cell: CellData, p: float = 1.0, max_tokens: int = 1024, detail_tokens
         tokenizer = load_tokenizer(str(cell.run_dir / "tokenizer"))
     except Exception:  # noqa: BLE001 - token strings are a nicety; ids are shown without a tokenizer
         tokenizer = None
-    config = MeasureConfig(metric="pplp", p=p, batch_size=8, ci_level=0.0, neuron_frequency=True,
+    config = MeasureConfig(metric="pplp", p=p, batch_size=8, level=0.0, neuron_frequency=True,
                            detail_tokens=min(detail_tokens, data.n_tokens))
     result = measure(model, data, config, tokenizer=tokenizer, model_name=cell.name)
     return {"cell": cell.name, "checkpoint": last_checkpoint(cell).name, "activation_ratio": result.activation_ratio,

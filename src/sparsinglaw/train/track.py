@@ -69,7 +69,7 @@ def _measure_config(settings: TrackSettings, **kw):
     from sparsinglaw.measure import MeasureConfig
 
     return MeasureConfig(p=settings.p, batch_size=settings.batch_size, tolerance=settings.tolerance,
-                         neuron_frequency=True, ci_level=0.0, **kw)
+                         neuron_frequency=True, level=0.0, **kw)
 
 
 def summarize(result_dict: dict) -> dict:

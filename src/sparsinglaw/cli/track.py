@@ -114,7 +114,17 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args)
     if args.output:
         check_writable(args.output, "file", option="--output")
-    summary = track(args.run_dir, settings)
+    # under torchrun: every process measures its share of the validation batches (sums all-reduced), the
+    # first one writes the rows and prints
+    from sparsinglaw.distributed import close_process_group, init_from_env
+
+    rank, _ = init_from_env()
+    try:
+        summary = track(args.run_dir, settings)
+    finally:
+        close_process_group()
+    if rank != 0:
+        return 0
     store = ResultsStore(args.run_dir)
     rows = store.measurements(metric=settings.metric, setting=settings.setting())
     inputs = input_rows(store, settings) if settings.input_sparsity else None
@@ -162,3 +172,16 @@ def measurements_table(rows: list[dict], summary: dict, inputs: list[dict] | Non
 
 def _number(value) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sparsinglaw.cli.track`` (e.g. under torchrun): the same as ``sparsinglaw track``."""
+    import sys
+
+    from sparsinglaw.cli import main as cli_main
+
+    return cli_main(["track", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

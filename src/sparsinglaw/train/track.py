@@ -260,6 +260,7 @@ def _calibrated_result(measurement, c: float, name: str, calibration: dict, leve
 
 def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
     """One CETT calibrated on the last K checkpoints, applied to all (re-measured each time)."""
+    from sparsinglaw.distributed import is_main_process
     from sparsinglaw.measure import Measurement
     from sparsinglaw.store import ResultsStore
 
@@ -273,7 +274,8 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
     for info in infos:
         m = Measurement(load_checkpoint(Path(info["path"])), data, config)
         result = _calibrated_result(m, c, Path(info["path"]).name, calibration)
-        _store_row(store, info, result, settings.setting(), "cett-calibrated")
+        if is_main_process():  # under torchrun every process holds the same result: one writes it
+            _store_row(store, info, result, settings.setting(), "cett-calibrated")
     summary = {"measured": len(infos), "cett": c, "calibration": calibration}
     if settings.input_sparsity:
         summary["inputs"] = track_inputs_calibrated(infos, data, settings, store)
@@ -321,9 +323,21 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
     if not (run_dir / ckpt.RUN_INFO).is_file():
         raise DataError(f"{run_dir} is not a sparsinglaw training run (no {ckpt.RUN_INFO})")
     settings = settings or TrackSettings()
+    _check_distributed(settings)
     if settings.mode == "pplp":
         return track_pplp(run_dir, settings)
     return track_calibrated(run_dir, settings)
+
+
+def _check_distributed(settings: TrackSettings) -> None:
+    """Several processes (torchrun) share the calibrated mode's passes: every one takes the same decisions from
+    all-reduced sums. PPL-p% per checkpoint claims checkpoints in the store one process at a time, and input
+    sparsity is not sharded: those run in one process."""
+    from sparsinglaw.distributed import world
+
+    if world()[1] > 1 and (settings.mode != "cett-calibrated" or settings.input_sparsity):
+        raise SparsingLawError("track under torchrun runs --mode cett-calibrated without --input-sparsity; run "
+                               "the other modes in one process (they can run beside each other on one run)")
 
 
 def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):

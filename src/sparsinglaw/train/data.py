@@ -5,6 +5,12 @@ seen = steps x tokens per step, exactly). The training order is fixed up front: 
 of the run is ``permutation(seed, epoch)[i mod n]``. ``Trainer`` reads this dataset sequentially, so after
 a restart it skips the batches already seen and continues with exactly the same ones, on any number of
 processes (accelerate shards the sequential batches between ranks).
+
+A ``data.source`` that is a token-shard directory (``sparsinglaw data``, ``sparsinglaw.data.shards``) is read
+from its memory maps one sequence at a time instead (``prepare_shard_data``): nothing is tokenized or cached
+in the run directory, the validation sequences come from the shards' validation side, and the order is the
+same seeded permutation per epoch over all the shards' packed sequences. Other sources keep the cached
+``RUN_DIR/data/*.npy`` path, so runs started before shards existed resume unchanged.
 """
 
 from __future__ import annotations

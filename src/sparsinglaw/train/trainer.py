@@ -28,7 +28,11 @@ Distributed runs (no code change):
   the decoder layer class is wrapped through the model's ``_no_split_modules``) and launch with torchrun as
   above, or use ``accelerate launch --use_fsdp --fsdp_sharding_strategy FULL_SHARD -m sparsinglaw.cli.train``.
   Checkpoints are still saved as full transformers directories (Trainer gathers the state dict). On CPU
-  accelerate runs an FSDP request as DDP, so only DDP is tested here; FSDP has not been run on a GPU yet.
+  accelerate runs an FSDP request as DDP (the wrapped model is DistributedDataParallel), so this path needs
+  GPUs; the CPU tests run DDP through the Trainer, and the model families under PyTorch's FSDP2
+  (``fully_shard``, gloo) directly (tests/train/test_fsdp_cpu.py). FSDP has not been run on a GPU yet.
+- Token shards (``data.source=SHARD_DIR``, see ``train.data``): every rank memory-maps the same shards and
+  reads its own share of each global batch, so no rank holds the corpus.
 """
 
 from __future__ import annotations

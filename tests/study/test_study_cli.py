@@ -56,6 +56,12 @@ def test_gpu_small_dry_run_on_shards_prints_their_size_and_the_named_accelerator
     est = json.loads(capsys.readouterr().out)["estimate"]
     assert est["shards"]["bytes"] == manifest["totals"]["bytes"] and est["device"] == "h100"
     assert not (tmp_path / "out").exists()
+    from sparsinglaw.study import (
+        load_study,  # cells on shards use the shards' tokenizer, not a study-trained one
+    )
+
+    cfg = load_study("gpu-small", [f"base.data.source={json.dumps(str(tmp_path / 'shards'))}"])
+    assert cfg.cells()[0].train_config().tokenizer.path == str(tmp_path / "shards" / "tokenizer")
 
 
 def test_user_errors_are_one_line(capsys, tmp_path):

@@ -71,6 +71,8 @@ def write_shards(settings: ShardSettings, out_dir: str | Path, *, tokenizer_path
     settings.check()
     settings.source = canonical_source(settings.source, settings.via_datasets)
     out = Path(out_dir).expanduser()
+    if next(_documents(settings), None) is None:  # opens the source before anything is written
+        raise DataError(f"{settings.source} holds no text; give a source with at least one non-empty document")
     manifest = _start_manifest(out, settings)
     if manifest.get("complete"):
         log.info("%s already holds the finished shards of %s", out, settings.source)
@@ -152,7 +154,8 @@ class _ShardLoop:
         unit = "B" if total is not None else "doc"
         started = time.perf_counter()
         with progress_bar(total, "shards", unit, enabled=progress, unit_scale=True, leave=True) as bar:
-            docs = _documents(self.settings, on_bytes=_Batched(bar.update) if total is not None else None)
+            counter = _Batched(bar.update) if total is not None else None
+            docs = _documents(self.settings, on_bytes=counter)
             consumed = done
             for _ in itertools.islice(docs, done):  # what the committed shards hold: read, not tokenized
                 pass
@@ -165,6 +168,8 @@ class _ShardLoop:
                     self._commit(consumed)
             if any(self.counts.values()) or not self.manifest["shards"]:
                 self._commit(consumed)
+            if counter is not None:
+                counter.flush()
         self._finish(time.perf_counter() - started)
 
     def _batches(self, docs):
@@ -227,8 +232,11 @@ class _Batched:
     def __call__(self, n: int) -> None:
         self.pending += n
         if self.pending >= self.every:
-            self.update(self.pending)
-            self.pending = 0
+            self.flush()
+
+    def flush(self) -> None:
+        self.update(self.pending)
+        self.pending = 0
 
 
 def _write_atomically(path: Path, parts: list[np.ndarray]) -> None:

@@ -10,7 +10,11 @@ the memory-mapped shards (seeded permutation, one sequence per item) through a D
 Trainer's collator, against a plain training loop (forward, backward, AdamW) of the ``tiny`` preset's
 model (d = 64, L = 2) on batches of the same shape, in this one process.
 
-    .venv/bin/python benchmarks/bench_shards.py [--sizes-mb 20 100] [--seq-len 128] [--batch 8]
+    .venv/bin/python benchmarks/bench_shards.py [--sizes-mb 20 100] [--shard-tokens N] [--seq-len 128] [--batch 8]
+
+Peak memory is the interpreter with transformers and the tokenizer (about 350 MiB) plus one shard's buffer
+(2 bytes x --shard-tokens at uint16: 64 MiB at the default) plus one batch; a corpus larger than one shard
+adds nothing, which a --shard-tokens smaller than the corpus shows.
 """
 
 from __future__ import annotations
@@ -59,10 +63,10 @@ def train_tokenizer(corpus: Path, out: Path, vocab: int) -> float:
     return time.perf_counter() - started
 
 
-def write_in_child(corpus: Path, out: Path, tokenizer: Path) -> dict:
+def write_in_child(corpus: Path, out: Path, tokenizer: Path, shard_tokens: int) -> dict:
     """``sparsinglaw data`` in a child process: wall seconds, peak RSS (MiB), the manifest's totals."""
     cmd = [sys.executable, "-m", "sparsinglaw", "-q", "data", str(corpus), "-o", str(out), "--tokenizer",
-           str(tokenizer), "--json"]
+           str(tokenizer), "--shard-tokens", str(shard_tokens), "--json"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -77,7 +81,7 @@ def write_in_child(corpus: Path, out: Path, tokenizer: Path) -> dict:
     return {"corpus_mb": round(mb, 1), "seconds": round(seconds, 1), "mb_per_s": round(mb / seconds, 2),
             "cpu_seconds": round(cpu, 1), "mb_per_cpu_s": round(mb / cpu, 2),
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "tokens": totals["train_tokens"] + totals["valid_tokens"],
-            "shard_mib": round(totals["bytes"] / 2**20, 1)}
+            "shard_mib": round(totals["bytes"] / 2**20, 1), "shards": len(json.loads(stdout)["shards"])}
 
 
 def data_path_tokens_per_s(shards: Path, seq_len: int, batch: int, batches: int) -> float:
@@ -125,6 +129,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-mb", type=float, nargs="+", default=[20, 100])
     parser.add_argument("--vocab", type=int, default=8192)
+    parser.add_argument("--shard-tokens", type=int, default=2**25,
+                        help="training tokens per shard: the writer's buffer, what peak memory grows to at most")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the training loop")
@@ -139,7 +145,8 @@ def main() -> None:
             generate_corpus(path, mb)
         tokenizer = tmp / "tokenizer"
         report = {"tokenizer_seconds": round(train_tokenizer(corpora[min(corpora)], tokenizer, args.vocab), 1)}
-        report["writes"] = [write_in_child(path, tmp / f"shards-{mb:g}", tokenizer) for mb, path in corpora.items()]
+        report["writes"] = [write_in_child(path, tmp / f"shards-{mb:g}", tokenizer, args.shard_tokens)
+                            for mb, path in corpora.items()]
         largest = tmp / f"shards-{max(corpora):g}"
         data = data_path_tokens_per_s(largest, args.seq_len, args.batch, batches=2000)
         train = tiny_training_tokens_per_s(args.seq_len, args.batch, steps=30)

@@ -167,3 +167,8 @@ def test_corrupt_or_foreign_directories_get_one_line(corpus, reference, tmp_path
     assert all(line.startswith(("error:", "INFO", "WARNING")) for line in err.strip().splitlines())
     assert "not a token-shard directory" in err and "written with other settings (" in err and "validation_fraction" in err
     assert "train-00001.bin is corrupt" in err and "manifest.json is corrupt" in err
+
+
+def test_train_dry_run_counts_the_shards_vocabulary(reference, tmp_path, capsys):
+    assert cli.main(["train", "tiny", "--dry-run", f"run_dir={tmp_path / 'run'}", f"data.source={reference}"]) == 0
+    assert "vocabulary     300\n" in capsys.readouterr().out  # the tiny preset's own would be 512

@@ -62,11 +62,14 @@ def _split_remainder(args: argparse.Namespace) -> argparse.Namespace:
 
 def plan(cfg: TrainConfig, world: int = 1) -> dict:
     """What a run will do: shape, parameter counts, steps and checkpoints (no weights are allocated)."""
+    from sparsinglaw.data.shards import is_shard_dir, read_manifest
     from sparsinglaw.train.modeling import describe
     from sparsinglaw.train.trainer import schedule_steps
 
     vocab = cfg.tokenizer.vocab_size
-    if cfg.tokenizer.path:
+    if is_shard_dir(cfg.data.source):  # the shards' tokenizer, whatever tokenizer.* says
+        vocab = read_manifest(cfg.data.source)["settings"]["vocab_size"]
+    elif cfg.tokenizer.path:
         from sparsinglaw.train.tokenizer import load_tokenizer
 
         vocab = len(load_tokenizer(cfg.tokenizer.path))

@@ -37,10 +37,13 @@ def test_two_processes_store_what_one_process_stores(run_copy, tmp_path):
         assert rows[name]["activation_ratio"] == pytest.approx(row["activation_ratio"], rel=1e-5, abs=1e-7)
 
 
-def test_modes_that_are_not_sharded_stop_with_one_line(run_copy):
-    proc = torchrun_track(run_copy, "--mode", "pplp")
-    assert proc.returncode != 0
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert errors and all("--mode cett-calibrated without --input-sparsity" in e for e in errors)
-    # torchrun itself reports the failed processes with a traceback of its own; none comes from sparsinglaw
-    assert not [line for line in proc.stderr.splitlines() if "File" in line and "sparsinglaw" in line]
+def test_modes_that_are_not_sharded_stop_with_one_line(run_copy, monkeypatch, capsys):
+    """Checked before any measurement (in-process here: only the process count matters, not a live group)."""
+    from sparsinglaw import cli, distributed
+
+    monkeypatch.setattr(distributed, "world", lambda: (0, 2))
+    for extra in (["--mode", "pplp"], ["--input-sparsity"]):
+        assert cli.main(["track", str(run_copy), *SETTINGS, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error: track under torchrun runs --mode cett-calibrated without --input-sparsity") == 2
+    assert not ResultsStore(run_copy).measurements(metric="pplp")

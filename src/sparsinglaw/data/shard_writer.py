@@ -46,6 +46,7 @@ class ShardSettings:
     shard_tokens: int = 2**25  # training tokens per shard (64 MiB at uint16)
     batch_documents: int = 512  # documents tokenized per call
     batch_chars: int = 4_000_000  # ... or fewer, once they hold this many characters
+    tokenizer: str = ""  # the given tokenizer's path, or "bpe:VOCAB:MAX_TRAIN_CHARS" (set by write_shards)
 
     def check(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
@@ -70,14 +71,16 @@ def write_shards(settings: ShardSettings, out_dir: str | Path, *, tokenizer_path
     """Tokenize ``settings.source`` into shards in ``out_dir`` (resuming unfinished ones); returns the manifest."""
     settings.check()
     settings.source = canonical_source(settings.source, settings.via_datasets)
+    settings.tokenizer = (str(Path(tokenizer_path).expanduser().resolve()) if tokenizer_path
+                          else f"bpe:{vocab_size}:{max_train_chars}")
     out = Path(out_dir).expanduser()
     if next(_documents(settings), None) is None:  # opens the source before anything is written
         raise DataError(f"{settings.source} holds no text; give a source with at least one non-empty document")
     manifest = _start_manifest(out, settings)
+    tokenizer = _shard_tokenizer(out, settings, tokenizer_path, vocab_size, max_train_chars)
     if manifest.get("complete"):
         log.info("%s already holds the finished shards of %s", out, settings.source)
         return manifest
-    tokenizer = _shard_tokenizer(out, settings, tokenizer_path, vocab_size, max_train_chars)
     digest = tokenizer_sha256(tokenizer)
     if manifest["settings"].get("tokenizer_sha256", digest) != digest:
         raise DataError(f"{out} holds shards of another tokenizer; give the same --tokenizer or an empty -o DIR")

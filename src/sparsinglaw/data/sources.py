@@ -7,7 +7,7 @@ memory does not grow with it. The readers here yield the non-empty documents in 
 - ``.txt``: documents separated by blank lines (the rule of ``load_documents``), read line by line;
 - ``.jsonl`` / ``.json``: one JSON object per line with a ``text_field`` string;
 - ``.parquet``: the ``text_field`` column, read in record batches (pyarrow);
-- a folder: every such file under it, in sorted path order;
+- a folder: every ``.txt``, ``.jsonl`` and ``.parquet`` file under it, in sorted path order;
 - anything else (or any source with ``via_datasets``): ``datasets.load_dataset(SOURCE, streaming=True)``.
 """
 
@@ -20,6 +20,8 @@ from pathlib import Path
 from sparsinglaw.errors import DataError
 
 FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
+# read from a folder: not .json, which is as often a config file (a tokenizer's, a manifest) as JSON lines
+FOLDER_SUFFIXES = (".txt", ".jsonl", ".parquet")
 
 
 def local_files(source: str | Path) -> list[Path]:
@@ -29,9 +31,9 @@ def local_files(source: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FILE_SUFFIXES)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FOLDER_SUFFIXES)
         if not files:
-            raise DataError(f"{path} holds no {', '.join(FILE_SUFFIXES)} files; give a folder of text files")
+            raise DataError(f"{path} holds no {', '.join(FOLDER_SUFFIXES)} files; give a folder of text files")
         return files
     return []
 

@@ -125,3 +125,19 @@ def test_torchrun_two_ranks_on_shards_match_one_process(shards, tmp_path):
     ddp, one = weights(run_dir / "checkpoint-6"), weights(single.run_dir / "checkpoint-6")
     for key in one:
         torch.testing.assert_close(ddp[key], one[key], rtol=1e-4, atol=1e-5)
+
+
+def test_dataloader_workers_read_the_same_batches(shards):
+    """``dataloader_workers`` > 0: the dataset is pickled to worker processes, which open their own maps."""
+    from torch.utils.data import DataLoader
+    from transformers import default_data_collator
+
+    from sparsinglaw.train.data import OrderedTrainData
+
+    sequences = TokenShards(shards).train_sequences(32)
+    sequences[0]  # maps opened here are not pickled (a copy of the data would be)
+    data = OrderedTrainData(sequences, 3 * len(sequences), seed=1)
+    batches = [[b["input_ids"] for b in DataLoader(data, batch_size=4, num_workers=workers,
+                                                   collate_fn=default_data_collator)] for workers in (0, 2)]
+    assert len(batches[0]) == len(batches[1]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(*batches, strict=True))

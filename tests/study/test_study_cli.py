@@ -25,11 +25,43 @@ def test_study_dry_run_lists_the_cells(capsys, tmp_path):
 
 
 def test_paper_preset_dry_run_prints_cells_tokens_and_time(capsys, tmp_path):
-    assert cli.main(["study", "paper-0.1b", "--dry-run", f"out_dir={json.dumps(str(tmp_path))}"]) == 0
+    assert cli.main(["study", "paper-0.1b", "--dry-run", f"out_dir={json.dumps(str(tmp_path))}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "base.data.source is not set" in err and "sparsinglaw data" in err
+    assert cli.main(["study", "paper-0.1b", "--dry-run", f"out_dir={json.dumps(str(tmp_path))}",
+                     "base.data.source='corpus.jsonl'"]) == 0
     out = capsys.readouterr().out
     cells = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [(c["hidden_size"], c["num_layers"]) for c in cells] == [(768, 16), (768, 16)]
     assert "20,000,000,000 training tokens" in out and "on cuda" in out
+
+
+def test_gpu_small_dry_run_on_shards_prints_their_size_and_the_named_accelerator(capsys, tmp_path):
+    from sparsinglaw.data import builtin_documents
+    from sparsinglaw.data.shard_writer import ShardSettings, write_shards
+
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"text": d[:1500]}) + "\n" for d in builtin_documents()[:30]))
+    manifest = write_shards(ShardSettings(str(corpus), validation_fraction=0.2), tmp_path / "shards", vocab_size=300,
+                            progress=False)
+    args = ["study", "gpu-small", "--dry-run", f"base.data.source={json.dumps(str(tmp_path / 'shards'))}",
+            "--device", "h100", f"out_dir={json.dumps(str(tmp_path / 'out'))}"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 cells, 800,000,000 training tokens" in out and "h of training on h100" in out
+    train_tokens = manifest["totals"]["train_tokens"]
+    assert f"# shards: {tmp_path / 'shards'}" in out and f"{train_tokens:,} training tokens" in out
+    assert f"{200_000_000 / train_tokens:.2f} epochs" in out and " MiB on disk in 2 files" in out
+    assert cli.main([*args, "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)["estimate"]
+    assert est["shards"]["bytes"] == manifest["totals"]["bytes"] and est["device"] == "h100"
+    assert not (tmp_path / "out").exists()
+    from sparsinglaw.study import (
+        load_study,  # cells on shards use the shards' tokenizer, not a study-trained one
+    )
+
+    cfg = load_study("gpu-small", [f"base.data.source={json.dumps(str(tmp_path / 'shards'))}"])
+    assert cfg.cells()[0].train_config().tokenizer.path == str(tmp_path / "shards" / "tokenizer")
 
 
 def test_user_errors_are_one_line(capsys, tmp_path):

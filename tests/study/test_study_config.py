@@ -56,13 +56,35 @@ def test_reproduce_grid_has_two_sizes_and_four_ratios():
 def test_paper_preset_is_the_papers_shape_on_cuda():
     from sparsinglaw.study.config import estimate
 
-    cfg = load_study("paper-0.1b")
+    cfg = load_study("paper-0.1b", ["base.data.source='corpus.jsonl'"])
     shape = cfg.cells()[0].describe()
     assert (shape["hidden_size"], shape["num_layers"]) == (768, 16)
     train = cfg.cells()[0].train_config()
     assert train.dtype == "bfloat16" and train.seq_len == 4096 and train.model.mup
     est = estimate(cfg)
-    assert est["device"] == "cuda" and est["cells"] == 2 and est["train_hours"] > 1
+    assert est["device"] == "cuda" and est["cells"] == 2 and est["train_hours"] > 1 and est["shards"] is None
+    h100, a100 = estimate(cfg, "h100"), estimate(cfg, "A100")
+    assert a100["train_hours"] == pytest.approx(h100["train_hours"] * 989 / 312)
+    with pytest.raises(ConfigError, match="--device 'tpu'"):
+        estimate(cfg, "tpu")
+
+
+@pytest.mark.parametrize("name", ["paper-0.1b", "gpu-small"])
+def test_gpu_presets_take_the_corpus_from_the_user(name):
+    cfg = load_study(name)
+    with pytest.raises(ConfigError, match="^base.data.source is not set: the .* study trains on your corpus"):
+        cfg.require_corpus()
+
+
+def test_gpu_small_preset_is_minutes_on_an_h100():
+    from sparsinglaw.study.config import estimate
+
+    cfg = load_study("gpu-small", ["base.data.source='corpus.jsonl'"])
+    described = [c.describe() for c in cfg.cells()]
+    assert {c["activation"] for c in described} == {"relu", "silu"}
+    params = [c["formula_params"] + 32000 * c["hidden_size"] for c in described]
+    assert all(1e7 <= n <= 5e7 for n in params) and all(1e8 <= c["tokens"] <= 5e8 for c in described)
+    assert 1 / 60 < estimate(cfg, "h100")["train_hours"] < 0.5
 
 
 @pytest.mark.parametrize("override, field", [

@@ -26,6 +26,7 @@ COMMANDS = {
     "inputs": "input sparsity of every projection: kept shares, bytes per token, PPL-p%%",
     "fit": "fit activation-vs-tokens laws with uncertainty",
     "widthdepth": "hinge fit of A0 vs width-depth ratio; loss-optimal range",
+    "data": "tokenize a corpus into memory-mapped token shards for training",
     "train": "pre-train a small LLM with a chosen activation and shape",
     "track": "measure sparsity at every checkpoint of a training run",
     "study": "run a whole study (train, track, fit, report) from one config",

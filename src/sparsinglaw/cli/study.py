@@ -1,6 +1,7 @@
 """``sparsinglaw study CONFIG [--force] [--no-report] [--dry-run] [key.sub=value ...]``: run a whole study.
 
-CONFIG is a TOML or YAML study file or a preset (``demo``, ``mini``, ``reproduce``, ``paper-0.1b``); see ``sparsinglaw.study.config``.
+CONFIG is a TOML or YAML study file or a preset (``demo``, ``mini``, ``reproduce``, ``paper-0.1b``,
+``gpu-small``); see ``sparsinglaw.study.config``.
 Every cell of the grid is trained and tracked (finished cells skipped, interrupted ones resumed), then the
 laws are fitted (``OUT_DIR/fits.json``) and the report written (``OUT_DIR/report/index.html``). Stopping
 it (Ctrl-C) and running the same command again continues where it stopped.
@@ -31,6 +32,9 @@ def register(subparsers) -> None:
     parser.add_argument("--force", action="store_true", help="reuse an out_dir made with a different config")
     parser.add_argument("--no-report", action="store_true", help="stop after fitting (no HTML report)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the cells, then stop")
+    parser.add_argument("--device", default=None,
+                        help="accelerator the dry run's time estimate assumes: cpu, cuda, a100, h100 or h200 "
+                             "(default: the detected GPU, else cuda for bf16 studies and cpu for the others)")
     add_json_arg(parser)
     parser.set_defaults(func=run)
 
@@ -41,12 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.study.runner import run_study
 
     flags = {"--force": "force", "--no-report": "no_report", "--dry-run": "dry_run", "--json": "json"}
-    for item in args.overrides:
+    overrides = _take_device(args)
+    for item in overrides:
         if item in flags:
             setattr(args, flags[item], True)
         elif item.startswith("-"):
-            raise ConfigError(f"unknown option {item!r} (options: {', '.join(flags)})")
-    cfg = load_study(args.config, [o for o in args.overrides if o not in flags])
+            raise ConfigError(f"unknown option {item!r} (options: {', '.join([*flags, '--device'])})")
+    cfg = load_study(args.config, [o for o in overrides if o not in flags])
+    cfg.require_corpus()
     if args.dry_run:
         return _dry_run(args, cfg)
     summary = run_study(cfg, force=args.force, report=not args.no_report)
@@ -55,16 +61,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _take_device(args: argparse.Namespace) -> list[str]:
+    """``--device NAME`` (or ``--device=NAME``) given among the overrides, taken out of them."""
+    rest, items = [], iter(args.overrides)
+    for item in items:
+        if item == "--device":
+            args.device = next(items, None)
+        elif item.startswith("--device="):
+            args.device = item.partition("=")[2]
+        else:
+            rest.append(item)
+    return rest
+
+
+def _shard_line(shards: dict | None, source) -> str:
+    if shards is None:
+        return (f"# data: {source or 'builtin'} is read and tokenized by each cell (for a large corpus write token "
+                "shards once: sparsinglaw data SOURCE -o DIR, then base.data.source=DIR)")
+    size = f"{shards['bytes'] / 2**30:.2f} GiB" if shards["bytes"] >= 2**30 else f"{shards['bytes'] / 2**20:.1f} MiB"
+    return (f"# shards: {shards['directory']}, {size} on disk in {shards['files']} files, "
+            f"{shards['train_tokens']:,} training tokens ({shards['epochs']:.2f} epochs for the largest cell), "
+            f"{shards['valid_tokens']:,} validation tokens")
+
+
 def _dry_run(args: argparse.Namespace, cfg) -> int:
     """The resolved config, the cells and the cost estimate (as one JSON document with --json)."""
     from sparsinglaw.study.config import estimate
 
-    cells, est = [cell.describe() for cell in cfg.cells()], estimate(cfg)
+    cells, est = [cell.describe() for cell in cfg.cells()], estimate(cfg, getattr(args, "device", None))
     print_json(args, {"config": cfg.to_dict(), "cells": cells, "estimate": est})
     lines = [cfg.to_toml().rstrip(), "", "# cells", *(json.dumps(cell) for cell in cells), "",
              f"# {est['cells']} cells, {est['tokens']:,} training tokens, {est['train_flops']:.3g} FLOPs: about "
              f"{est['train_hours']:.2g} h of training on {est['device']} (assumed {est['assumed_flops_per_s']:.0e} "
-             "FLOP/s sustained; tracking adds about a third on CPU)"]
+             "FLOP/s sustained; tracking adds about a third on CPU)",
+             _shard_line(est["shards"], (cfg.base.get("data") or {}).get("source"))]
     print_table(args, "\n".join(lines))
     return 0
 

@@ -117,7 +117,17 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args)
     if args.output:
         check_writable(args.output, "file", option="--output")
-    summary = track(args.run_dir, settings)
+    # under torchrun: every process measures its share of the validation batches (sums all-reduced), the
+    # first one writes the rows and prints
+    from sparsinglaw.distributed import close_process_group, init_from_env
+
+    rank, _ = init_from_env()
+    try:
+        summary = track(args.run_dir, settings)
+    finally:
+        close_process_group()
+    if rank != 0:
+        return 0
     store = ResultsStore(args.run_dir)
     rows = store.measurements(metric=settings.metric, setting=settings.setting(), with_result=True)
     inputs = input_rows(store, settings) if settings.input_sparsity else None
@@ -185,3 +195,16 @@ def _summary_lines(summary: dict) -> dict:
         flat["cett"] = (f"{flat['cett']:.4g} (PPL-ratio trend standard error {calibration['standard_error']:.2g} "
                         "there; no interval on c)")
     return flat
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sparsinglaw.cli.track`` (e.g. under torchrun): the same as ``sparsinglaw track``."""
+    import sys
+
+    from sparsinglaw.cli import main as cli_main
+
+    return cli_main(["track", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -63,12 +63,15 @@ def _split_remainder(args: argparse.Namespace) -> argparse.Namespace:
 def plan(cfg: TrainConfig, world: int = 1, threads: int = 1) -> dict:
     """What a run will do: shape, parameter counts, steps, checkpoints and an estimated training time (the
     study's ``estimate``: FLOPs at an assumed sustained speed); no weights are allocated."""
+    from sparsinglaw.data.shards import is_shard_dir, read_manifest
     from sparsinglaw.study.config import training_flops, training_time
     from sparsinglaw.train.modeling import describe
     from sparsinglaw.train.trainer import schedule_steps
 
     vocab = cfg.tokenizer.vocab_size
-    if cfg.tokenizer.path:
+    if is_shard_dir(cfg.data.source):  # the shards' tokenizer, whatever tokenizer.* says
+        vocab = read_manifest(cfg.data.source)["settings"]["vocab_size"]
+    elif cfg.tokenizer.path:
         from sparsinglaw.train.tokenizer import load_tokenizer
 
         vocab = len(load_tokenizer(cfg.tokenizer.path))

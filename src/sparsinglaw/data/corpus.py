@@ -153,9 +153,15 @@ def document_split(docs: list[str], validation_fraction: float, seed: int = 0) -
         raise DataError(f"validation fraction must be in (0, 1), got {validation_fraction}")
     train, valid = [], []
     for doc in docs:
-        digest = hashlib.sha256(f"{seed}:{doc}".encode()).digest()
-        (valid if int.from_bytes(digest[:8], "big") / 2**64 < validation_fraction else train).append(doc)
+        (valid if is_validation_document(doc, validation_fraction, seed) else train).append(doc)
     if not valid or not train:
         raise DataError(f"{len(docs)} documents are too few to split off a {validation_fraction:.0%} validation set")
     return train, valid
 
+
+
+def is_validation_document(doc: str, validation_fraction: float, seed: int = 0) -> bool:
+    """The rule of ``document_split`` for one document: the first 8 bytes of sha256("SEED:DOC") as a fraction
+    of 2^64 fall below ``validation_fraction`` (so streams and token shards hold out the same documents)."""
+    digest = hashlib.sha256(f"{seed}:{doc}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < validation_fraction

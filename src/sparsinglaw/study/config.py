@@ -129,6 +129,13 @@ class StudyConfig(Config):
         for cell in self.cells():  # every cell must be a valid training config (names the bad field)
             cell.train_config()
 
+    def require_corpus(self) -> None:
+        """A study whose ``base.data.source`` is empty (the GPU presets: no shipped text is near their size)
+        stops here, before any work or estimate, naming the setting."""
+        if not str((self.base.get("data") or {}).get("source", "builtin")).strip():
+            raise ConfigError(f"base.data.source is not set: the {self.name} study trains on your corpus; write "
+                              "token shards with sparsinglaw data SOURCE -o DIR and pass base.data.source=DIR")
+
     def cells(self) -> list[Cell]:
         out = []
         for shape in self.shapes:
@@ -163,6 +170,11 @@ class Cell:
 
     def train_config(self) -> TrainConfig:
         data = copy.deepcopy(self.study.base)
+        from sparsinglaw.data.shards import TOKENIZER_DIR, is_shard_dir  # here: the package imports torch
+
+        source = (data.get("data") or {}).get("source")
+        if is_shard_dir(source) and not (data.get("tokenizer") or {}).get("path"):  # the shards bring theirs
+            data.setdefault("tokenizer", {})["path"] = str(Path(source).expanduser() / TOKENIZER_DIR)
         if not (data.get("tokenizer") or {}).get("path"):  # one tokenizer for the whole study (runner trains it)
             data.setdefault("tokenizer", {})["path"] = str(Path(self.study.out_dir) / "tokenizer")
         if (data.get("data") or {}).get("source", "builtin") == "builtin":  # read once, kept as JSONL (runner)
@@ -281,13 +293,15 @@ def reproduce_preset() -> StudyConfig:
 def paper_preset() -> StudyConfig:
     """For a GPU (not run on CPU): the paper's 0.1B shape (768 x 16, N = 1.1e8) and recipe (muP, lr 0.01,
     AdamW (0.9, 0.95), weight decay 0.1, WSD schedule, sequence length 4096, bf16), ReLU and SiLU, 10B tokens
-    each (40 checkpoints), tracked with the calibrated CETT on 262,144 validation tokens."""
+    each (40 checkpoints), tracked with the calibrated CETT on 262,144 validation tokens. The corpus is the
+    user's (``base.data.source``, best token shards from ``sparsinglaw data``): no shipped text is near 10B
+    tokens, so without one the study stops and names the setting."""
     base = {
         "seq_len": 4096, "batch_size": 8, "grad_accum": 16, "checkpoint_every_tokens": 250_000_000,
         "dtype": "bfloat16", "log_every_steps": 20, "tensorboard": True, "progress": True,
         "model": {"head_dim": 64, "mup": True, "tie_embeddings": True},
         "tokenizer": {"vocab_size": 32000},
-        "data": {"source": "shakespeare", "validation_fraction": 0.05, "validation_tokens": 262_144},
+        "data": {"source": "", "validation_fraction": 0.05, "validation_tokens": 262_144},
         "optim": {"lr": 0.01, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_fraction": 0.01,
                   "decay_fraction": 0.1},
     }
@@ -300,11 +314,32 @@ def paper_preset() -> StudyConfig:
     )
 
 
-PRESETS = {"demo": demo_preset, "mini": mini_preset, "reproduce": reproduce_preset, "paper-0.1b": paper_preset}
+def gpu_small_preset() -> StudyConfig:
+    """Minutes on one H100 (about 8 min of training at 40% MFU, see ``study.accelerators``): ReLU and SiLU at
+    two sizes, 256 x 9 (N = 6.8e6, 15M parameters with the embedding) and 512 x 10 (N = 3.0e7, 46M), 200M
+    tokens each (10 checkpoints), bf16, the paper's recipe at sequence length 1024, tracked with the
+    calibrated CETT on 65,536 validation tokens. The corpus is the user's (``base.data.source``: token shards
+    from ``sparsinglaw data``, a vocabulary near 32,000 as assumed here)."""
+    base = {
+        "seq_len": 1024, "batch_size": 32, "grad_accum": 4, "checkpoint_every_tokens": 20_000_000,
+        "dtype": "bfloat16", "log_every_steps": 20, "tensorboard": True, "progress": True,
+        "model": {"head_dim": 64, "mup": True, "tie_embeddings": True},
+        "tokenizer": {"vocab_size": 32000},
+        "data": {"source": "", "validation_fraction": 0.05, "validation_tokens": 65_536},
+        "optim": {"lr": 0.01, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_fraction": 0.01,
+                  "decay_fraction": 0.1},
+    }
+    return StudyConfig(
+        name="gpu-small", out_dir="runs/gpu-small", activations=["relu", "silu"],
+        shapes=[ShapeSpec(1e7, 32), ShapeSpec(3e7, 48)], token_budgets=[200_000_000], base=base, threads=0,
+        track=TrackSettings(p=1.0, max_tokens=65_536, batch_size=16, mode="cett-calibrated", calibrate_last=5),
+        fit=FitSpec(n_boot=200, skip_fraction=0.2, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
+                    pareto_tokens=8192),
+    )
 
-# Sustained training throughput assumed by ``estimate`` (FLOP/s): fitted to the demo's cells on one CPU
-# thread (d = 64, L = 4: about 1M tokens a minute), and 40% of an H100/H200's dense bf16 peak on CUDA.
-THROUGHPUT = {"cpu": 3e10, "cuda": 4e14}
+
+PRESETS = {"demo": demo_preset, "mini": mini_preset, "reproduce": reproduce_preset, "paper-0.1b": paper_preset,
+           "gpu-small": gpu_small_preset}
 
 
 def cell_flops(cell: Cell) -> float:
@@ -314,26 +349,37 @@ def cell_flops(cell: Cell) -> float:
 
 def training_flops(train_cfg: TrainConfig, tokens: int) -> float:
     """Training FLOPs of ``tokens`` tokens: 6 x (parameters incl. the embedding) per token plus attention's
-    12 L d seq_len (the Chinchilla-style count)."""
+    12 L d seq_len (the Chinchilla-style count). The vocabulary is the shards' when the run reads shards."""
+    from sparsinglaw.study.accelerators import shard_summary
     from sparsinglaw.train.shapes import resolve_shape
 
     shape = resolve_shape(train_cfg.model)
-    params = shape.formula_params() + train_cfg.tokenizer.vocab_size * shape.hidden_size
+    vocab = (shard_summary(train_cfg.data.source) or {}).get("vocab_size", train_cfg.tokenizer.vocab_size)
+    params = shape.formula_params() + vocab * shape.hidden_size
     return float(tokens) * (6 * params + 12 * shape.num_layers * shape.hidden_size * train_cfg.seq_len)
 
 
 def training_time(flops: float, device: str, threads: int = 1) -> dict[str, Any]:
     """The assumed sustained speed of ``device`` (``THROUGHPUT``) and the hours ``flops`` take at it."""
+    from sparsinglaw.study.accelerators import THROUGHPUT
+
     # Tiny models scale poorly with threads: count 0.8 of a thread's throughput for each one past the first.
     speed = THROUGHPUT[device] * (1 + 0.8 * (threads - 1) if device == "cpu" and threads > 1 else 1)
     return {"train_flops": flops, "device": device, "assumed_flops_per_s": speed, "train_hours": flops / speed / 3600}
 
 
 def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
-    """Cells, tokens and an estimated training time (hours) at the assumed ``THROUGHPUT`` of ``device``
-    (default: cuda for bf16 studies, else cpu). Tracking and fitting add about a third on CPU."""
+    """Cells, tokens, FLOPs and an estimated training time (hours) on ``device`` (a ``THROUGHPUT`` key; default:
+    the GPU torch detects, else cuda for bf16 studies and cpu for the others), plus the size of the token
+    shards the cells read (``shards``, None when the source is not a shard directory) and the most epochs a
+    cell makes over them. Tracking and fitting add about a third on CPU."""
+    from sparsinglaw.study.accelerators import accelerator, shard_summary
+
     cells = cfg.cells()
-    device = device or ("cuda" if (cfg.base.get("dtype") or "float32") != "float32" else "cpu")
+    device = accelerator(device, bf16=(cfg.base.get("dtype") or "float32") != "float32")
     flops = sum(cell_flops(c) for c in cells)
-    return {"cells": len(cells), "tokens": sum(c.tokens for c in cells),
-            **training_time(flops, device, cfg.threads)}
+    shards = shard_summary((cfg.base.get("data") or {}).get("source"))
+    if shards:
+        shards["epochs"] = max(c.tokens for c in cells) / max(1, shards["train_tokens"])
+    return {"cells": len(cells), "tokens": sum(c.tokens for c in cells), **training_time(flops, device, cfg.threads),
+            "shards": shards}

@@ -259,6 +259,8 @@ def run_study(cfg: StudyConfig, *, force: bool = False, report: bool = True, ech
     """The whole study: cells, then the fitting stage, then the report. Returns a summary."""
     from transformers.utils import logging as hf_logging
 
+    cfg.require_corpus()
+
     hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bar per checkpoint
     try:
         return _run_study(cfg, force, report, echo)

@@ -5,6 +5,12 @@ seen = steps x tokens per step, exactly). The training order is fixed up front: 
 of the run is ``permutation(seed, epoch)[i mod n]``. ``Trainer`` reads this dataset sequentially, so after
 a restart it skips the batches already seen and continues with exactly the same ones, on any number of
 processes (accelerate shards the sequential batches between ranks).
+
+A ``data.source`` that is a token-shard directory (``sparsinglaw data``, ``sparsinglaw.data.shards``) is read
+from its memory maps one sequence at a time instead (``prepare_shard_data``): nothing is tokenized or cached
+in the run directory, the validation sequences come from the shards' validation side, and the order is the
+same seeded permutation per epoch over all the shards' packed sequences. Other sources keep the cached
+``RUN_DIR/data/*.npy`` path, so runs started before shards existed resume unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sparsinglaw.data import document_split, load_documents
+from sparsinglaw.data.corpus import is_validation_document
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_json
 
@@ -40,9 +47,7 @@ def split_documents(cfg, max_chars: int | None = None) -> tuple[list[str], list[
 
 
 def _is_validation(doc: str, fraction: float, seed: int = 0) -> bool:
-    # The rule of sparsinglaw.data.document_split, applied one document at a time.
-    digest = hashlib.sha256(f"{seed}:{doc}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return is_validation_document(doc, fraction, seed)  # the rule of sparsinglaw.data.document_split
 
 
 def _stream_split(cfg, max_chars: int | None) -> tuple[list[str], list[str]]:
@@ -141,11 +146,70 @@ def prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir: Path) ->
     return train, valid
 
 
-class OrderedTrainData(Dataset):
-    """``length`` training examples drawn epoch by epoch from ``sequences`` in a seeded order."""
+def prepare_shard_data(cfg, run_dir: Path):
+    """(tokenizer, train sequences, validation array) of a run whose ``data.source`` is a token-shard
+    directory (``sparsinglaw data``): training sequences are read from the memory-mapped shards on demand,
+    the validation ones (``data.validation_tokens``) from its validation shards. ``RUN_DIR/data/meta.json``
+    records which shards the run reads, so a shard directory rewritten under a run is refused."""
+    from dataclasses import replace
 
-    def __init__(self, sequences: np.ndarray, length: int, seed: int):
-        self.sequences = torch.from_numpy(np.ascontiguousarray(sequences, dtype=np.int64))
+    from sparsinglaw.data.shard_writer import tokenizer_sha256
+    from sparsinglaw.data.shards import TokenShards
+    from sparsinglaw.train.tokenizer import load_tokenizer, prepare_tokenizer
+
+    shards = TokenShards(cfg.data.source)
+    if cfg.tokenizer.path and tokenizer_sha256(load_tokenizer(cfg.tokenizer.path)) != shards.tokenizer_sha256:
+        raise DataError(f"tokenizer.path={cfg.tokenizer.path!r} is not the tokenizer of the shards in "
+                        f"{shards.directory}; leave tokenizer.path unset (the shards bring theirs)")
+    tokenizer = prepare_tokenizer(replace(cfg.tokenizer, path=str(shards.tokenizer_dir)), run_dir, [])
+    meta_path = run_dir / "data" / "meta.json"
+    old = read_data_meta(run_dir)
+    if tokenizer_sha256(tokenizer) != shards.tokenizer_sha256 or old.get("shards_identity", shards.identity) != shards.identity:
+        raise DataError(f"the shards in {shards.directory} changed since the run in {run_dir} started; "
+                        "give the run its original shards or start a new run_dir")
+    train = shards.train_sequences(cfg.seq_len)
+    if len(train) == 0:
+        raise DataError(f"the shards in {shards.directory} hold fewer training tokens than one sequence "
+                        f"(seq_len {cfg.seq_len})")
+    valid = shards.validation_sequences(cfg.seq_len, cfg.data.validation_tokens)
+    if cfg.data.validation_tokens >= cfg.seq_len and len(valid) == 0:
+        raise DataError(f"the validation shards of {shards.directory} hold fewer tokens than one sequence of "
+                        f"{cfg.seq_len}; set data.validation_tokens=0 or write the shards with a larger "
+                        "--validation-fraction")
+    totals = shards.manifest["totals"]
+    meta_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(meta_path, {
+        "shards": str(shards.directory), "shards_identity": shards.identity, "seq_len": cfg.seq_len,
+        "train_sequences": len(train), "valid_sequences": len(valid), "train_documents": totals["train_documents"],
+        "valid_documents": totals["valid_documents"], "epochs": epochs(cfg.token_budget, len(train), cfg.seq_len)})
+    return tokenizer, train, valid
+
+
+def run_validation_sequences(run_dir: str | Path) -> np.ndarray | None:
+    """The validation sequences a run evaluates on: ``RUN_DIR/data/valid.npy``, or read from the token shards
+    the run trains on (``RUN_DIR/data/meta.json``); None when neither is there."""
+    path = Path(run_dir) / "data" / "valid.npy"
+    if path.is_file():
+        return np.load(path)
+    meta = read_data_meta(run_dir)
+    if not meta.get("shards"):
+        return None
+    from sparsinglaw.data.shards import TokenShards
+
+    shards = TokenShards(meta["shards"])
+    if shards.identity != meta.get("shards_identity"):
+        raise DataError(f"the shards in {meta['shards']} changed since the run in {run_dir} was trained")
+    return shards.validation_sequences(meta["seq_len"], meta["valid_sequences"] * meta["seq_len"])
+
+
+class OrderedTrainData(Dataset):
+    """``length`` training examples drawn epoch by epoch from ``sequences`` in a seeded order: an (n, seq_len)
+    array, or any sequence of token arrays (``data.shards.PackedSequences``: read from disk per example)."""
+
+    def __init__(self, sequences, length: int, seed: int):
+        if isinstance(sequences, np.ndarray):
+            sequences = torch.from_numpy(np.ascontiguousarray(sequences, dtype=np.int64))
+        self.sequences = sequences
         self.length, self.seed = length, seed
         self._orders: dict[int, torch.Tensor] = {}
 
@@ -165,6 +229,8 @@ class OrderedTrainData(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         ids = self.sequences[self.index(i)]
+        if isinstance(ids, np.ndarray):
+            ids = torch.from_numpy(ids)
         return {"input_ids": ids, "labels": ids}
 
 

@@ -20,7 +20,8 @@ the metrics ``input-MODE`` (kept share) and ``input-bytes-MODE`` (weight bytes r
 
 Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
 histogram of per-neuron activation frequencies. Evaluation uses the run's own validation split
-(``RUN_DIR/data/valid.npy``, documents never trained on). Checkpoints without their completion marker
+(``RUN_DIR/data/valid.npy``, or the validation shards of a run on token shards: documents never
+trained on). Checkpoints without their completion marker
 (interrupted while being written) and checkpoints that fail to load are reported and skipped; completed
 measurements are never redone (``pplp`` mode), so ``track`` can run beside a training run.
 """
@@ -47,11 +48,13 @@ HISTOGRAM_BINS = 20
 def validation_data(run_dir: Path, max_tokens: int):
     """The run's held-out validation sequences as measurement ``EvalData``."""
     from sparsinglaw.data import EvalData
+    from sparsinglaw.train.data import run_validation_sequences
 
     path = Path(run_dir) / "data" / "valid.npy"
-    if not path.is_file():
+    sequences = run_validation_sequences(run_dir)  # valid.npy, or the validation shards the run trains on
+    if sequences is None:
         raise DataError(f"{path} is missing: track needs the run's validation split (set data.validation_tokens > 0)")
-    ids = torch.from_numpy(np.load(path).astype(np.int64))
+    ids = torch.from_numpy(sequences.astype(np.int64))
     n = max(1, min(len(ids), max_tokens // ids.shape[1]))
     if len(ids) == 0:
         raise DataError(f"{path} holds no validation sequences")
@@ -264,6 +267,7 @@ def _calibrated_result(measurement, c: float, name: str, calibration: dict, leve
 
 def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
     """One CETT calibrated on the last K checkpoints, applied to all (re-measured each time)."""
+    from sparsinglaw.distributed import is_main_process
     from sparsinglaw.measure import Measurement
     from sparsinglaw.store import ResultsStore
 
@@ -277,7 +281,8 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
     for info in infos:
         m = Measurement(load_checkpoint(Path(info["path"])), data, config)
         result = _calibrated_result(m, c, Path(info["path"]).name, calibration)
-        _store_row(store, info, result, settings.setting(), "cett-calibrated")
+        if is_main_process():  # under torchrun every process holds the same result: one writes it
+            _store_row(store, info, result, settings.setting(), "cett-calibrated")
     summary = {"measured": len(infos), "cett": c, "calibration": calibration}
     if settings.input_sparsity:
         summary["inputs"] = track_inputs_calibrated(infos, data, settings, store)
@@ -325,9 +330,21 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
     if not (run_dir / ckpt.RUN_INFO).is_file():
         raise DataError(f"{run_dir} is not a sparsinglaw training run (no {ckpt.RUN_INFO})")
     settings = settings or TrackSettings()
+    _check_distributed(settings)
     if settings.mode == "pplp":
         return track_pplp(run_dir, settings)
     return track_calibrated(run_dir, settings)
+
+
+def _check_distributed(settings: TrackSettings) -> None:
+    """Several processes (torchrun) share the calibrated mode's passes: every one takes the same decisions from
+    all-reduced sums. PPL-p% per checkpoint claims checkpoints in the store one process at a time, and input
+    sparsity is not sharded: those run in one process."""
+    from sparsinglaw.distributed import world
+
+    if world()[1] > 1 and (settings.mode != "cett-calibrated" or settings.input_sparsity):
+        raise SparsingLawError("track under torchrun runs --mode cett-calibrated without --input-sparsity; run "
+                               "the other modes in one process (they can run beside each other on one run)")
 
 
 def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):

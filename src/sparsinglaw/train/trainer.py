@@ -28,7 +28,11 @@ Distributed runs (no code change):
   the decoder layer class is wrapped through the model's ``_no_split_modules``) and launch with torchrun as
   above, or use ``accelerate launch --use_fsdp --fsdp_sharding_strategy FULL_SHARD -m sparsinglaw.cli.train``.
   Checkpoints are still saved as full transformers directories (Trainer gathers the state dict). On CPU
-  accelerate runs an FSDP request as DDP, so only DDP is tested here; FSDP has not been run on a GPU yet.
+  accelerate runs an FSDP request as DDP (the wrapped model is DistributedDataParallel), so this path needs
+  GPUs; the CPU tests run DDP through the Trainer, and the model families under PyTorch's FSDP2
+  (``fully_shard``, gloo) directly (tests/train/test_fsdp_cpu.py). FSDP has not been run on a GPU yet.
+- Token shards (``data.source=SHARD_DIR``, see ``train.data``): every rank memory-maps the same shards and
+  reads its own share of each global batch, so no rank holds the corpus.
 """
 
 from __future__ import annotations
@@ -47,9 +51,16 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator, set_seed
 from transformers.trainer_callback import ProgressCallback
 
+from sparsinglaw.data.shards import is_shard_dir
 from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import TrainConfig
-from sparsinglaw.train.data import EvalSequences, OrderedTrainData, prepare_token_data, split_documents
+from sparsinglaw.train.data import (
+    EvalSequences,
+    OrderedTrainData,
+    prepare_shard_data,
+    prepare_token_data,
+    split_documents,
+)
 from sparsinglaw.train.modeling import build_model
 from sparsinglaw.train.tokenizer import prepare_tokenizer
 
@@ -109,6 +120,7 @@ class CheckpointRecorder(TrainerCallback):
         self.eval_step = -1
         self.hook_seconds = 0.0  # wall time spent in the hooks (e.g. tracking), for the benchmark
         self.trainer: Trainer | None = None  # set by build_trainer: tracked sparsity is logged through it
+        self.train_tokens = 0  # tokens in one pass over the packed training sequences (set by build_trainer)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
@@ -125,6 +137,7 @@ class CheckpointRecorder(TrainerCallback):
         info = {
             "run_id": self.run_info["run_id"], "fingerprint": self.run_info["fingerprint"],
             "step": state.global_step, "tokens_seen": state.global_step * self.tokens_per_step,
+            "epochs": state.global_step * self.tokens_per_step / self.train_tokens if self.train_tokens else None,
             "tokens_per_step": self.tokens_per_step, "train_loss": self.train_loss,
             "eval_loss": self.eval_loss if self.eval_step == state.global_step else None,
             "learning_rate": next((h["learning_rate"] for h in reversed(state.log_history) if "learning_rate" in h), None),
@@ -242,10 +255,13 @@ def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
             ckpt.remove_incomplete(run_dir)
         else:
             info = json.loads((run_dir / ckpt.RUN_INFO).read_text(encoding="utf-8"))
-        # ~4 characters per BPE token: 8 x budget characters leaves room; short data repeats in epochs.
-        train_docs, valid_docs = split_documents(cfg.data, max_chars=cfg.data.max_chars or 8 * cfg.token_budget)
-        tokenizer = prepare_tokenizer(cfg.tokenizer, run_dir, train_docs)
-        train, valid = prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir)
+        if is_shard_dir(cfg.data.source):  # tokenized once by sparsinglaw data: read from disk per sequence
+            tokenizer, train, valid = prepare_shard_data(cfg, run_dir)
+        else:
+            # ~4 characters per BPE token: 8 x budget characters leaves room; short data repeats in epochs.
+            train_docs, valid_docs = split_documents(cfg.data, max_chars=cfg.data.max_chars or 8 * cfg.token_budget)
+            tokenizer = prepare_tokenizer(cfg.tokenizer, run_dir, train_docs)
+            train, valid = prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir)
     return Prepared(cfg, info, tokenizer, train, valid, world, args)
 
 
@@ -276,6 +292,7 @@ def build_trainer(prep: Prepared, hooks: list[CheckpointHook] | None = None) -> 
     tps = cfg.tokens_per_step(world)
     length = cfg.total_steps(world) * cfg.batch_size * cfg.grad_accum * world
     recorder = CheckpointRecorder(cfg, prep.run_info, tps, list(hooks or []))
+    recorder.train_tokens = len(prep.train_sequences) * cfg.seq_len
     trainer = OrderedTrainer(
         model=new_model(prep), args=prep.args, data_collator=default_data_collator, processing_class=prep.tokenizer,
         train_dataset=OrderedTrainData(prep.train_sequences, length, cfg.seed),

@@ -74,16 +74,21 @@ def test_pod_strips_formatting_codes_and_verbatim_blocks():
 def test_documents_are_deduped_cut_and_in_a_fixed_order(tmp_path, monkeypatch):
     monkeypatch.setattr(english, "MAX_DOC_CHARS", 2_000)
     comps = _components(tmp_path)
-    docs = english.build_documents(tmp_path, comps, workers=1)
+    parts = dict(english.build_by_component(tmp_path, comps, workers=1))
+    docs = [d for part in parts.values() for d in part]
     paragraphs = [p for d in docs for p in d.split("\n\n")]
     assert len(paragraphs) == len({p.lower() for p in paragraphs})  # each paragraph once in the corpus
-    assert PROSE in docs[0] and PROSE_2 in docs[0]  # b.html sorts before sub/a.html
-    assert docs[1].startswith(PROSE_2 + " Again")  # a.html's first paragraph was seen in b.html: dropped
+    pages = parts["pages"]
+    assert PROSE in pages[0] and PROSE_2 in pages[0]  # b.html sorts before sub/a.html
+    assert pages[1].startswith(PROSE_2 + " Again")  # a.html's first paragraph was seen in b.html: dropped
+    assert parts["pods"] == []  # its one paragraph is b.html's first
     assert all(" {" not in d and "Only in a skipped folder" not in d for d in docs)
-    speeches = [d for d in docs if "state of the union" in d]
+    speeches = parts["speeches"]
     assert len(speeches) > 4 and all(len(d) <= 2_000 for d in speeches)  # cut at sentence ends
     assert all(d.endswith("union.") for d in speeches)
-    assert docs == english.build_documents(tmp_path, comps, workers=2)
+    mixed = english.build_documents(tmp_path, comps, workers=2)
+    assert sorted(mixed) == sorted(docs) and mixed != docs  # the same documents, sources interleaved
+    assert english.mixed_order(list(reversed(list(parts.items())))) == mixed
 
 
 def test_prepare_caches_the_cleaned_documents_and_rebuilds_when_stale(tmp_path):

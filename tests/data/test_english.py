@@ -139,3 +139,17 @@ def test_the_installed_corpus_is_big_enough_for_the_reproduce_budget():
     with (root / english.CLEANED).open() as handle:
         first = json.loads(handle.readline())["text"]
     assert prose.is_prose(first.split("\n\n")[0]) and len(first) <= english.MAX_DOC_CHARS
+
+
+def test_unpacking_keeps_only_the_text_files_of_the_component(tmp_path):
+    pages = tmp_path / "usr" / "share" / "doc" / "pkg" / "html"
+    (pages / "img").mkdir(parents=True)
+    (pages / "a.html").write_text("<p>kept</p>")
+    (pages / "img" / "logo.png").write_bytes(b"\x89PNG")
+    (tmp_path / "usr" / "bin").mkdir()
+    (tmp_path / "usr" / "bin" / "tool").write_text("#!/bin/sh\n")
+    english_fetch._keep_texts(tmp_path, pages, "*.html")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == \
+        ["usr/share/doc/pkg/html/a.html"]
+    with pytest.raises(DataError, match="layout changed"):
+        english_fetch._keep_texts(tmp_path, tmp_path / "nowhere", "*.html")

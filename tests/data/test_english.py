@@ -145,11 +145,14 @@ def test_unpacking_keeps_only_the_text_files_of_the_component(tmp_path):
     pages = tmp_path / "usr" / "share" / "doc" / "pkg" / "html"
     (pages / "img").mkdir(parents=True)
     (pages / "a.html").write_text("<p>kept</p>")
+    (pages / "genindex.html").write_text("<p>an index: excluded</p>")
     (pages / "img" / "logo.png").write_bytes(b"\x89PNG")
     (tmp_path / "usr" / "bin").mkdir()
     (tmp_path / "usr" / "bin" / "tool").write_text("#!/bin/sh\n")
-    english_fetch._keep_texts(tmp_path, pages, "*.html")
+    component = english.Component("pkg", "apt", "pkg", "1", "MIT", "usr/share/doc/pkg/html", "html",
+                                  exclude=("genindex",))
+    english_fetch._keep_texts(tmp_path, pages, component)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == \
         ["usr/share/doc/pkg/html/a.html"]
     with pytest.raises(DataError, match="layout changed"):
-        english_fetch._keep_texts(tmp_path, tmp_path / "nowhere", "*.html")
+        english_fetch._keep_texts(tmp_path, tmp_path / "nowhere", component)

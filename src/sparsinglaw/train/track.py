@@ -320,7 +320,9 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
     settings = settings or TrackSettings()
     if settings.mode == "pplp":
         return track_pplp(run_dir, settings)
-    return track_calibrated(run_dir, settings)
+    from sparsinglaw.train.track_share import track_calibrated_once  # imports nothing back from here
+
+    return track_calibrated_once(run_dir, settings, track_calibrated, complete)
 
 
 def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):

@@ -6,6 +6,7 @@ input-sparse projections, all seven per block (``sparse.input_speed``)."""
 from __future__ import annotations
 
 import argparse
+import logging
 
 from sparsinglaw.cli.common import (
     HelpFormatter,
@@ -130,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         mode = "zeros-only (exact h != 0)" if args.zeros_only else f"thresholds {args.thresholds}"
         report = compare_speed(model, thresholds, zeros_only=args.zeros_only, policy=policy, mode=mode, **common)
     print_table(args, report.table())
+    for line in report.warnings():  # nothing ran sparsely at some batch size: its ratio is no speedup
+        logging.getLogger("sparsinglaw").warning(line)
     doc, moved = report.to_dict(), False
     if args.output:
         from sparsinglaw.fileio import atomic_write_json

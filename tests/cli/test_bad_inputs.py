@@ -31,7 +31,7 @@ CASES = [
     ("measure --model MODEL --heatmap ADIR", "--heatmap"),
     (f"measure --model MODEL --frequency-plot {UNWRITABLE}/f.png", "--frequency-plot"),
     ("pareto --model MODEL --output ADIR", "is a directory"),
-    (f"pareto --model MODEL --output PREV --plot {UNWRITABLE}/p.png", "--plot"),
+    (f"pareto --model MODEL --output NEW.json --plot {UNWRITABLE}/p.png", "--plot"),
     ("train tiny run_dir=AFILE", "is a file; give a directory"),
     (f"train tiny run_dir={UNWRITABLE}/run", "cannot be written"),
     ("track RUN --output ADIR", "--output"),
@@ -77,6 +77,16 @@ CASES = [
     ("train tiny run_dir=LONGNAME", "over the file system's 255-byte limit"),
     ("export --model MODEL --thresholds GOOD --output LONGNAME", "over the file system's 255-byte limit"),
     ("train tiny model.hidden_size=8192 model.num_layers=64 run_dir=NEW", "training needs at least"),
+    # 7. one overwrite rule: an existing result is refused unless --overwrite (export: a non-empty directory)
+    ("measure --model MODEL --output PREV", "exists; pass --overwrite"),
+    ("measure --model MODEL --output NEW.json --heatmap PREV", "--heatmap"),
+    ("pareto --model MODEL --output PREV", "exists; pass --overwrite"),
+    ("inputs --model MODEL --thresholds-output PREV", "--thresholds-output"),
+    ("speed --model MODEL --thresholds GOOD --output PREV", "exists; pass --overwrite"),
+    ("track RUN --output PREV", "exists; pass --overwrite"),
+    ("fit RUN --output PREV", "exists; pass --overwrite"),
+    ("widthdepth /nope.csv --output PREV", "exists; pass --overwrite"),
+    ("eval --model MODEL --thresholds GOOD --tasks t --output PREV", "exists; pass --overwrite"),
 ]
 
 

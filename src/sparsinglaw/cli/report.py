@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--analyze", action="store_true",
                         help="first fit the laws, compare with the paper and probe the last checkpoints, "
                              "writing the analysis files into PATH (loads the models)")
-    add_output_arg(parser, "output directory (default: PATH/report)", old=("--out",))
+    add_output_arg(parser, "output directory (default: PATH/report); re-rendered in place: the report only renders "
+                           "the analysis files kept in PATH", old=("--out",), overwrite=None)
     add_json_arg(parser)
     parser.set_defaults(func=run)
 

@@ -14,6 +14,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    check_new_output,
     print_json,
     print_note,
     print_table,
@@ -111,9 +112,7 @@ def run(args: argparse.Namespace) -> int:
     thresholds, on_inputs = _load(args)
     policy = _input_policy(args) if on_inputs else _policy(args)
     if args.output:
-        from sparsinglaw.outputs import check_writable
-
-        check_writable(args.output, "file", option="--output")
+        check_new_output(args, args.output)
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=_torch_dtype(args.dtype), device_map=args.device_map)

@@ -21,6 +21,7 @@ from sparsinglaw.cli.common import (
     HelpFormatter,
     add_json_arg,
     add_output_arg,
+    check_new_output,
     key_value_table,
     print_json,
     print_note,
@@ -105,7 +106,7 @@ def settings_from_args(args: argparse.Namespace) -> TrackSettings:
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.cli.common import set_threads
-    from sparsinglaw.outputs import check_writable, save_with_fallback
+    from sparsinglaw.outputs import save_with_fallback
     from sparsinglaw.store import ResultsStore, opens_read_only
     from sparsinglaw.train.track import track
 
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     set_threads(args)
     if args.output:
-        check_writable(args.output, "file", option="--output")
+        check_new_output(args, args.output)
     if opens_read_only(args.run_dir):  # before minutes of measuring whose rows could not be stored
         raise DataError(f"{args.run_dir} is read-only: track records its measurements there; copy the run "
                         f"(cp -r {args.run_dir} COPY) and track COPY, or read its results with "

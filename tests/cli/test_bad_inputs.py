@@ -89,6 +89,16 @@ CASES = [
     ("eval --model MODEL --thresholds GOOD --tasks t --output PREV", "exists; pass --overwrite"),
 ]
 
+# Unusual inputs that run (exit 0) but must say what they did not do: (command line, a phrase of the warning).
+# The wrong --hidden-act on the real SmolLM2 is tests/test_activation_probe.py (it loads a real model).
+FEW = "--max-tokens 64 --seq-len 32 --batch-size 2"
+WARNED = [
+    (f"measure --model MODEL --metric cett --data TEXTFILE --text-field body {FEW}", "--text-field body is ignored"),
+    (f"measure --model MODEL --metric cett --text-field body {FEW}", "the built-in corpus has no fields"),
+    ("speed --model SILUMODEL --thresholds ZEROS --new-tokens 4 --repeats 1 --prompt-len 8 --batch-sizes 1",
+     "batch 1: nothing ran sparsely"),
+]
+
 
 def _thresholds(values, width: int = 160) -> dict:
     return {"format": "sparsinglaw.thresholds", "version": 1, "model": {"name": "tiny"},
@@ -152,6 +162,13 @@ def world(tmp_path_factory) -> dict[str, Path]:
     paths["LATIN1JSONL"].write_bytes('{"text": "plain"}\n{"text": "café crème"}\n'.encode("latin-1"))
     paths["LONGNAME"] = root / ("n" * 300)  # over NAME_MAX (255 bytes on the usual file systems)
     paths["NEARLONG"] = root / ("m" * 245 + ".json")  # under NAME_MAX, but the atomic writer's temp name is not
+    paths["TEXTFILE"] = root / "docs.txt"
+    paths["TEXTFILE"].write_text("A first document of plain text.\n\nA second one, after a blank line.\n" * 20)
+    paths["SILUMODEL"] = root / "silu"
+    tiny_llama("silu", vocab=len(tokenizer)).save_pretrained(paths["SILUMODEL"])
+    tokenizer.save_pretrained(paths["SILUMODEL"])
+    paths["ZEROS"] = root / "zeros.json"  # keeps every neuron of a SiLU model: every FFN call falls back to dense
+    paths["ZEROS"].write_text(json.dumps(_thresholds([0.0, 0.0])))
     return paths
 
 
@@ -196,9 +213,23 @@ def test_bad_input_is_refused_with_one_line(world, command, phrase, capfd, monke
     assert not world["NEW"].exists()
 
 
+@pytest.mark.parametrize("command,phrase", WARNED, ids=[c[0].split(" --")[0] + ": " + c[1] for c in WARNED])
+def test_unusual_input_runs_and_says_what_it_ignored(world, command, phrase, capfd, caplog, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(world["MODEL"].parent)
+    with caplog.at_level("WARNING", logger="sparsinglaw"):
+        code = main(_expand(command, world))
+    err = capfd.readouterr().err
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(phrase in w for w in warnings), warnings
+    assert _snapshot(world["MODEL"].parent) == before
+
+
 def test_case_count_matches_the_readme():
     """The README quotes the size of this table; keep them in step."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     if "bad-input" not in readme:
         pytest.skip("README does not quote the bad-input table yet")
     assert f"{len(CASES)} bad-input cases" in readme
+    assert f"{len(WARNED)} unusual ones" in readme

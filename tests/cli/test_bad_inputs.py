@@ -233,3 +233,14 @@ def test_case_count_matches_the_readme():
         pytest.skip("README does not quote the bad-input table yet")
     assert f"{len(CASES)} bad-input cases" in readme
     assert f"{len(WARNED)} unusual ones" in readme
+
+
+def test_the_overwrite_advice_works(world, tmp_path, capfd, monkeypatch):
+    """The refusal says to pass --overwrite; with it the earlier result is replaced by the new one."""
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "r.json"
+    earlier.write_text('{"an": "earlier result"}\n')
+    argv = ["measure", "--model", str(world["MODEL"]), "--metric", "cett", *FEW.split(), "--output", str(earlier)]
+    assert main(argv) == 2 and "pass --overwrite" in capfd.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0, capfd.readouterr().err[-2000:]
+    assert json.loads(earlier.read_text())["metric"] == "cett"

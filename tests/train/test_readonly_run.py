@@ -91,6 +91,14 @@ def test_an_archived_run_says_what_must_write_and_the_advice_works(tracked_run, 
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-2000:]
     assert (copy / "report" / "index.html").is_file()
+    # The analysed copy archived read-only: its report is rendered elsewhere, as the refusal advises.
+    shutil.rmtree(copy / "report")
+    refused = _one_error_line(_cli_read_only(copy, "report", copy))
+    assert "write the report elsewhere with --output DIR" in refused
+    elsewhere = tmp_path / "elsewhere"
+    rendered = _cli_read_only(copy, "report", copy, "--output", elsewhere)
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert (elsewhere / "index.html").is_file() and not (copy / "report").exists()
 
 
 def test_the_read_only_open_reads_everything_and_refuses_writes(tracked_run, monkeypatch):

@@ -5,7 +5,8 @@ calibrated mode cannot: one CETT is calibrated on the last checkpoints and then 
 rows belong together. Instead a process takes one claim on the whole calibrated pass of a run (the
 checkpoint column holds ``CALIBRATED_PASS``); a second process waits for it to be released and then reuses
 the rows written under that claim when they cover every complete checkpoint (and input sparsity, when
-asked), measuring again only what is missing. A claim whose process died is taken over as in ``pplp`` mode.
+asked); otherwise (a checkpoint arrived meanwhile, the holder died) it makes the whole calibrated pass itself,
+since a new checkpoint moves the calibration. A claim whose process died is taken over as in ``pplp`` mode.
 """
 
 from __future__ import annotations

@@ -41,3 +41,16 @@ def test_store_exports_readable_by_others(tmp_path, umask):
     store.record("run", "checkpoint-1", 10, "pplp", value=0.5, activation_ratio=0.5)
     assert _mode(store.export_csv(tmp_path / "points.csv")) == 0o644
     assert _mode(store.export_json(tmp_path / "points.json")) == 0o644
+
+
+def test_a_runs_tokenizer_directory_honours_the_umask(tmp_path, umask):
+    """The tokenizer is saved into a ``mkdtemp`` directory (0o700) and renamed into the run directory."""
+    from sparsinglaw.data import builtin_documents
+    from sparsinglaw.train.config import TokenizerConfig
+    from sparsinglaw.train.tokenizer import prepare_tokenizer
+
+    umask(0o022)
+    prepare_tokenizer(TokenizerConfig(vocab_size=300), tmp_path, [d[:2000] for d in builtin_documents()[:20]])
+    saved = tmp_path / "tokenizer"
+    assert _mode(saved) == 0o755
+    assert all(_mode(f) == 0o644 for f in saved.iterdir())

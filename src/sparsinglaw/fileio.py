@@ -27,6 +27,13 @@ def current_umask() -> int:
     return mask
 
 
+def make_shareable_dir(path: str | Path) -> Path:
+    """Give a ``tempfile.mkdtemp`` directory (created 0o700) the mode ``mkdir`` would give it, 0o777 less the
+    umask, before it is renamed into place: a run's tokenizer, a converted model."""
+    os.chmod(path, 0o777 & ~current_umask())
+    return Path(path)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it into place. The file gets
     the mode a plain ``open`` would give it (0o666 less the umask): ``mkstemp`` creates it 0o600, which would

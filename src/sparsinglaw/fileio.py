@@ -20,12 +20,29 @@ def cache_root() -> Path:
     return Path(root)
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back: there is no read-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_shareable_dir(path: str | Path) -> Path:
+    """Give a ``tempfile.mkdtemp`` directory (created 0o700) the mode ``mkdir`` would give it, 0o777 less the
+    umask, before it is renamed into place: a run's tokenizer, a converted model."""
+    os.chmod(path, 0o777 & ~current_umask())
+    return Path(path)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it into place."""
+    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it into place. The file gets
+    the mode a plain ``open`` would give it (0o666 less the umask): ``mkstemp`` creates it 0o600, which would
+    leave shared results, run files and checkpoint markers readable by their owner only."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

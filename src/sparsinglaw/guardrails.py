@@ -3,8 +3,9 @@
 Every function here is pure (a list of lines from a result, no logging, no state), so callers can run them
 at any point, more than once, and log or store the lines as they see fit:
 
-- ``measure_warnings(result, model)``: a dense perplexity above the vocabulary size (worse than uniform
-  guessing: typically a wrong ``--hidden-act``), ``--metric zero`` on an activation that gives no exact zeros,
+- ``measure_warnings(result, model, probe_ids)``: weights that look like another activation than the one
+  the model runs with (a wrong ``--hidden-act``, found by a quick probe), a dense perplexity above the
+  vocabulary size (worse than uniform guessing), ``--metric zero`` on an activation that gives no exact zeros,
   a PPL ratio above 2, more than half the neurons dead.
 - ``fit_warnings(fit_result)``: fitted parameters at a bound of their box, and estimates outside their own
   confidence interval (a fit that the solver pinned, not one the data determined).
@@ -40,10 +41,16 @@ def _vocab_size(model: Any) -> int | None:
     return int(size) if isinstance(size, int) and size > 0 else None
 
 
-def measure_warnings(result: Any, model: Any = None) -> list[str]:
+def measure_warnings(result: Any, model: Any = None, probe_ids: Any = None) -> list[str]:
     """One line per implausible aspect of a ``MeasureResult`` (see the module docstring); [] when all is well.
-    ``model`` (the measured model) adds the checks that need its vocabulary size and activation."""
+    ``model`` (the measured model) adds the checks that need its vocabulary size and activation;
+    ``probe_ids`` (a few sequences of the measured tokens) adds the activation probe
+    (``activation_probe``): weights that look like another activation than the one the model runs with."""
     lines: list[str] = []
+    if model is not None and probe_ids is not None:
+        from sparsinglaw.activation_probe import activation_warnings
+
+        lines += activation_warnings(model, model_activation(model), probe_ids)
     vocab = _vocab_size(model)
     dense = float(result.dense_ppl)
     if not math.isfinite(dense):

@@ -255,7 +255,7 @@ def measure(model, data, config: MeasureConfig | None = None, *, tokenizer=None,
     solved = metrics.get_metric(config.metric).solve(measurement)  # PPL-p% searches; the others run once
     result = build_result(measurement, solved.evaluation, model_name=model_name, tokenizer=tokenizer)
     solved.finish(result, measurement)
-    result.warnings.extend(measure_warnings(result, model))  # results that ran fine yet cannot be right
+    result.warnings.extend(measure_warnings(result, model, data.input_ids))  # results that cannot be right
     result.seconds = time.perf_counter() - started
     return result
 

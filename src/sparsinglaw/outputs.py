@@ -45,6 +45,42 @@ def _probe_directory(folder: Path) -> str | None:
     return None
 
 
+# The atomic writer's temporary name is ``.NAME.<8 random>.tmp``: a file name this much shorter than the file
+# system's limit still has room for it.
+_TEMP_NAME_EXTRA = len("..") + 8 + len(".tmp")
+
+
+def _name_limit(folder: Path) -> int:
+    """The longest file name (bytes) the file system holding ``folder`` takes (NAME_MAX, 255 on most)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _check_name_lengths(path: Path, kind: str, option: str) -> None:
+    """An ``OutputPathError`` for a path component longer than the file system takes, before any ``stat`` on
+    the path raises ``ENAMETOOLONG`` from inside the check itself."""
+    limit = _name_limit(_nearest_existing_short(path))
+    for index, part in enumerate(path.parts):
+        own_file = kind == "file" and index == len(path.parts) - 1
+        room = limit - (_TEMP_NAME_EXTRA if own_file else 0)
+        if len(os.fsencode(part)) > room:
+            raise OutputPathError(f"{option}: the name {part[:24]}... in it is {len(os.fsencode(part))} bytes, "
+                                  f"over the file system's {room}-byte limit; give a shorter name")
+
+
+def _nearest_existing_short(path: Path) -> Path:
+    """The nearest existing directory above ``path`` reached through components short enough to ``stat``."""
+    absolute = path.absolute()
+    probe = Path(absolute.anchor)
+    for part in absolute.parts[1:]:
+        if len(os.fsencode(part)) > 255 or not (probe / part).is_dir():
+            break
+        probe = probe / part
+    return probe
+
+
 def check_writable(path: str | Path, kind: str = "file", *, option: str = "output") -> Path:
     """``path`` as a Path if a ``kind`` ("file" or "dir") can be written there, else ``OutputPathError`` naming
     ``option``. Missing directories are fine when they can be created (the writers create them); nothing is
@@ -53,6 +89,7 @@ def check_writable(path: str | Path, kind: str = "file", *, option: str = "outpu
         raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
     text = str(path)
     path = Path(path).expanduser()
+    _check_name_lengths(path, kind, option)
     if kind == "file" and (text.endswith(os.sep) or path.is_dir()):
         raise OutputPathError(f"{option} {text} is a directory; give a file name")
     if kind == "dir" and path.exists() and not path.is_dir():

@@ -9,6 +9,11 @@ Two processes may write at once (the trainer's callback and ``sparsinglaw track`
 WAL mode with a busy timeout, and every write is one short ``BEGIN IMMEDIATE`` transaction, retried if
 the lock is still held after the timeout. WAL needs a local filesystem (not NFS).
 
+A store in a directory this process cannot write (an archive, a result shared read-only, read-only media)
+opens read-only: every reader works, and a write is a ``DataError`` saying so. SQLite cannot open a WAL
+database read-only without its ``-shm`` file, which a clean close deletes and a read-only directory cannot
+hold, so such a store is opened ``immutable`` (no locks, no side files: right for a directory nobody writes).
+
 Work is shared through claims (``claims`` table): a process about to measure a checkpoint ``claim``s its key
 first, and a second process skips a key that is claimed or measured, so two ``track`` processes on one run
 measure each checkpoint once. A claim records the claimant's pid, host and time; one whose process is dead
@@ -107,18 +112,48 @@ def _claim_is_stale(row: sqlite3.Row, now: float, ttl: float) -> bool:
     return now - float(row["claimed"]) > ttl
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder``. ``os.access`` answers for the process's permissions and
+    for read-only mounts (EROFS, even for root), without touching the directory."""
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def _read_only_uri(path: Path) -> str:
+    """The SQLite URI opening ``path`` read-only: ``mode=ro`` when its WAL side files exist (SQLite reads them
+    without writing), else ``immutable=1`` (a cleanly closed store: everything is in the main file)."""
+    side_files = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    return f"{path.absolute().as_uri()}?{'mode=ro' if side_files else 'immutable=1'}"
+
+
+def store_path(path: str | Path) -> Path:
+    """The database file of ``path``: ``path/results.sqlite`` for a directory (or a name without suffix)."""
+    path = Path(path)
+    return path / FILENAME if path.is_dir() or not path.suffix else path
+
+
+def opens_read_only(path: str | Path) -> bool:
+    """Whether ``ResultsStore(path)`` opens read-only: the store exists in a place this process cannot write."""
+    file = store_path(path)
+    return file.is_file() and not (_writable(file.parent) and os.access(file, os.W_OK))
+
+
 class ResultsStore:
-    """A results database; ``ResultsStore(run_dir)`` opens ``RUN_DIR/results.sqlite`` (created if needed)."""
+    """A results database; ``ResultsStore(run_dir)`` opens ``RUN_DIR/results.sqlite`` (created if needed), or
+    opens it read-only when it exists in a directory this process cannot write (``read_only``)."""
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0):
-        path = Path(path)
-        self.path = path / FILENAME if path.is_dir() or not path.suffix else path
+        self.path = store_path(path)
         self.timeout = timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_schema()
+        self.read_only = opens_read_only(self.path)
+        if not self.read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._init_schema()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        if self.read_only:
+            db = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=self.timeout, isolation_level=None)
+        else:
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         return db
@@ -138,6 +173,9 @@ class ResultsStore:
     def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken with BEGIN IMMEDIATE so writers queue on the lock instead of
         deadlocking on a read-to-write upgrade; retried while another writer holds it past the timeout."""
+        if self.read_only:
+            raise DataError(f"{self.path.parent} is read-only: this records results in {self.path.name}; copy the "
+                            f"directory somewhere writable (cp -r) and run the command on the copy")
         own = db is None
         db = db or self._connect()
         try:

@@ -31,7 +31,7 @@ CASES = [
     ("measure --model MODEL --heatmap ADIR", "--heatmap"),
     (f"measure --model MODEL --frequency-plot {UNWRITABLE}/f.png", "--frequency-plot"),
     ("pareto --model MODEL --output ADIR", "is a directory"),
-    (f"pareto --model MODEL --output PREV --plot {UNWRITABLE}/p.png", "--plot"),
+    (f"pareto --model MODEL --output NEW.json --plot {UNWRITABLE}/p.png", "--plot"),
     ("train tiny run_dir=AFILE", "is a file; give a directory"),
     (f"train tiny run_dir={UNWRITABLE}/run", "cannot be written"),
     ("track RUN --output ADIR", "--output"),
@@ -70,6 +70,33 @@ CASES = [
     ("export --model MODEL --thresholds WRONGWIDTHS --output NEW", "measure thresholds on this model"),
     ("export --model MODEL --thresholds GOOD --output ADIR", "not empty"),
     ("speed --model MODEL", "--thresholds"),
+    # 5. inputs of every shape (issue 31): encodings, over-long names, a model too big to train
+    ("measure --model MODEL --data LATIN1JSONL", "latin1.jsonl:2 is not UTF-8"),
+    ("measure --model MODEL --output LONGNAME/r.json", "over the file system's 255-byte limit"),
+    ("measure --model MODEL --output NEARLONG", "over the file system's 241-byte limit"),  # no room for the temp name
+    ("train tiny run_dir=LONGNAME", "over the file system's 255-byte limit"),
+    ("export --model MODEL --thresholds GOOD --output LONGNAME", "over the file system's 255-byte limit"),
+    ("train tiny model.hidden_size=8192 model.num_layers=64 run_dir=NEW", "training needs at least"),
+    # 7. one overwrite rule: an existing result is refused unless --overwrite (export: a non-empty directory)
+    ("measure --model MODEL --output PREV", "exists; pass --overwrite"),
+    ("measure --model MODEL --output NEW.json --heatmap PREV", "--heatmap"),
+    ("pareto --model MODEL --output PREV", "exists; pass --overwrite"),
+    ("inputs --model MODEL --thresholds-output PREV", "--thresholds-output"),
+    ("speed --model MODEL --thresholds GOOD --output PREV", "exists; pass --overwrite"),
+    ("track RUN --output PREV", "exists; pass --overwrite"),
+    ("fit RUN --output PREV", "exists; pass --overwrite"),
+    ("widthdepth /nope.csv --output PREV", "exists; pass --overwrite"),
+    ("eval --model MODEL --thresholds GOOD --tasks t --output PREV", "exists; pass --overwrite"),
+]
+
+# Unusual inputs that run (exit 0) but must say what they did not do: (command line, a phrase of the warning).
+# The wrong --hidden-act on the real SmolLM2 is tests/test_activation_probe.py (it loads a real model).
+FEW = "--max-tokens 64 --seq-len 32 --batch-size 2"
+WARNED = [
+    (f"measure --model MODEL --metric cett --data TEXTFILE --text-field body {FEW}", "--text-field body is ignored"),
+    (f"measure --model MODEL --metric cett --text-field body {FEW}", "the built-in corpus has no fields"),
+    ("speed --model SILUMODEL --thresholds ZEROS --new-tokens 4 --repeats 1 --prompt-len 8 --batch-sizes 1",
+     "batch 1: nothing ran sparsely"),
 ]
 
 
@@ -131,6 +158,17 @@ def world(tmp_path_factory) -> dict[str, Path]:
     paths["HUGE"] = _config_variant(model, root / "huge", hidden_size=16384, intermediate_size=65536,
                                     num_hidden_layers=400, num_attention_heads=128, num_key_value_heads=8)
     paths["HUBTASK"] = _hub_task(root / "hub_tasks")
+    paths["LATIN1JSONL"] = root / "latin1.jsonl"
+    paths["LATIN1JSONL"].write_bytes('{"text": "plain"}\n{"text": "café crème"}\n'.encode("latin-1"))
+    paths["LONGNAME"] = root / ("n" * 300)  # over NAME_MAX (255 bytes on the usual file systems)
+    paths["NEARLONG"] = root / ("m" * 245 + ".json")  # under NAME_MAX, but the atomic writer's temp name is not
+    paths["TEXTFILE"] = root / "docs.txt"
+    paths["TEXTFILE"].write_text("A first document of plain text.\n\nA second one, after a blank line.\n" * 20)
+    paths["SILUMODEL"] = root / "silu"
+    tiny_llama("silu", vocab=len(tokenizer)).save_pretrained(paths["SILUMODEL"])
+    tokenizer.save_pretrained(paths["SILUMODEL"])
+    paths["ZEROS"] = root / "zeros.json"  # keeps every neuron of a SiLU model: every FFN call falls back to dense
+    paths["ZEROS"].write_text(json.dumps(_thresholds([0.0, 0.0])))
     return paths
 
 
@@ -175,9 +213,34 @@ def test_bad_input_is_refused_with_one_line(world, command, phrase, capfd, monke
     assert not world["NEW"].exists()
 
 
+@pytest.mark.parametrize("command,phrase", WARNED, ids=[c[0].split(" --")[0] + ": " + c[1] for c in WARNED])
+def test_unusual_input_runs_and_says_what_it_ignored(world, command, phrase, capfd, caplog, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(world["MODEL"].parent)
+    with caplog.at_level("WARNING", logger="sparsinglaw"):
+        code = main(_expand(command, world))
+    err = capfd.readouterr().err
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(phrase in w for w in warnings), warnings
+    assert _snapshot(world["MODEL"].parent) == before
+
+
 def test_case_count_matches_the_readme():
     """The README quotes the size of this table; keep them in step."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     if "bad-input" not in readme:
         pytest.skip("README does not quote the bad-input table yet")
     assert f"{len(CASES)} bad-input cases" in readme
+    assert f"{len(WARNED)} unusual ones" in readme
+
+
+def test_the_overwrite_advice_works(world, tmp_path, capfd, monkeypatch):
+    """The refusal says to pass --overwrite; with it the earlier result is replaced by the new one."""
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "r.json"
+    earlier.write_text('{"an": "earlier result"}\n')
+    argv = ["measure", "--model", str(world["MODEL"]), "--metric", "cett", *FEW.split(), "--output", str(earlier)]
+    assert main(argv) == 2 and "pass --overwrite" in capfd.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0, capfd.readouterr().err[-2000:]
+    assert json.loads(earlier.read_text())["metric"] == "cett"

@@ -108,3 +108,32 @@ def test_epochs_count_passes_over_the_packed_text():
     assert epochs(1000, 10, 100) == 1.0
     assert epochs(4000, 10, 100) == 4.0
     assert epochs(500, 10, 100) == 0.5
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".txt"])
+def test_non_utf8_files_name_the_line_of_the_first_bad_byte(tmp_path, suffix):
+    path = tmp_path / f"latin1{suffix}"
+    lines = ['{"text": "plain"}', '{"text": "second"}', '{"text": "café crème"}'] if suffix == ".jsonl" else \
+        ["plain", "", "second", "café crème"]
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    with pytest.raises(DataError, match=rf"latin1{suffix}:{len(lines)} is not UTF-8 .*iconv"):
+        load_documents(path)
+
+
+def test_jsonl_keeps_line_separators_inside_strings(tmp_path):
+    """Only newlines end a record: a U+2028 inside a string (legal unescaped JSON) stays in the document."""
+    path = tmp_path / "sep.jsonl"
+    path.write_text(json.dumps({"text": "a\u2028b"}, ensure_ascii=False) + "\r\n", encoding="utf-8")
+    assert load_documents(path) == ["a\u2028b"]
+
+
+def test_a_text_field_for_a_text_file_is_said_to_be_ignored(tmp_path, caplog):
+    path = tmp_path / "a.txt"
+    path.write_text("first document\n\nsecond document\n")
+    with caplog.at_level("WARNING", logger="sparsinglaw"):
+        assert load_documents(path, text_field="body") == ["first document", "second document"]
+    assert any("--text-field body is ignored" in r.getMessage() and "a.txt" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sparsinglaw"):
+        load_documents(path)  # the default field names nothing the user chose: no warning
+    assert not caplog.records

@@ -58,3 +58,27 @@ def test_compare_speed_reports_fallback_for_large_batches():
     one, four = report.rows
     assert one.sparse_share == 1.0 and four.sparse_share == 0.0 and four.computed_ratio == 1.0
     assert "speedup" in report.table()
+
+
+def test_speed_says_nothing_ran_sparsely_instead_of_a_speedup(tmp_path, capfd, caplog):
+    """A SiLU model with thresholds that keep almost every neuron: every FFN call exceeds the 0.3 fallback
+    limit, so both timings are dense; the ratio of two dense timings is no speedup and is not shown as one."""
+    path = tmp_path / "silu"
+    tokenizer = text_tokenizer()
+    tiny_llama("silu", vocab=len(tokenizer)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    thresholds = Thresholds(layers=[{"name": f"layers.{i}.mlp", "block": i, "expert": None, "width": 160,
+                                     "threshold": 0.0} for i in range(2)], model={"name": "tiny"})
+    out = tmp_path / "speed.json"
+    assert main(["speed", "--model", str(path), "--thresholds", str(thresholds.save(tmp_path / "t.json")),
+                 "--output", str(out), *RUN]) == 0
+    captured = capfd.readouterr()
+    report = json.loads(out.read_text())
+    assert all(r["sparse_share"] == 0 and r["activation_ratio"] > 0.3 for r in report["rows"])
+    assert all(not r["ran_sparsely"] and r["decode_speedup"] is None and r["ffn_speedup"] is None
+               for r in report["rows"])
+    assert len(report["warnings"]) == 2 and "nothing ran sparsely" in report["warnings"][0]
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith("batch 1: nothing ran sparsely") and "above max_ratio=0.3" in m for m in logged)
+    table_rows = [line for line in captured.out.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert len(table_rows) == 2 and all("x" not in row and "dense" in row for row in table_rows), captured.out

@@ -146,6 +146,7 @@ def test_run_dir_resumes_with_its_paths_spelled_relative_or_absolute(corpus, tmp
     monkeypatch.chdir(corpus.parent)
     relative = TrainConfig.from_dict(tiny_dict(Path(corpus.name), tmp_path / "run"))
     guard_run_dir(relative, force=False, world_size=1)
+    (tmp_path / "run" / "checkpoint-4").mkdir()  # trained: a run without checkpoints takes any config
     monkeypatch.chdir(tmp_path)  # run.toml holds "docs.jsonl"; from here that names nothing: refused
     with pytest.raises(ConfigError, match=r"differs in data.source"):
         guard_run_dir(TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "run")), force=False, world_size=1)

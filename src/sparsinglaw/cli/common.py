@@ -138,9 +138,15 @@ def add_deprecated_alias(parser, old: str, new_flag: str, dest: str, *, flag: bo
                         help=argparse.SUPPRESS, **extra)
 
 
-def add_output_arg(parser, help: str, *, old: tuple[str, ...] = (), **kwargs) -> None:
+OVERWRITE_HELP = ("replace existing output files; without it a command refuses to write over an existing "
+                  "result (every command, the same rule: nothing computed is lost)")
+
+
+def add_output_arg(parser, help: str, *, old: tuple[str, ...] = (), overwrite: str | None = OVERWRITE_HELP,
+                   **kwargs) -> None:
     """``--output/-o``, the one spelling of an output path (file or directory) in every command; ``old``
-    spellings stay accepted with a deprecation warning."""
+    spellings stay accepted with a deprecation warning. ``--overwrite`` comes with it (``overwrite``: its
+    help; None for commands whose output directory is resumed or re-rendered in place)."""
     kwargs.setdefault("metavar", "PATH")
     if kwargs.get("required") and old:  # argparse would not count an old spelling: run() calls require_output
         kwargs["required"] = False
@@ -148,6 +154,20 @@ def add_output_arg(parser, help: str, *, old: tuple[str, ...] = (), **kwargs) ->
     parser.add_argument("--output", "-o", help=help, **kwargs)
     for spelling in old:
         add_deprecated_alias(parser, spelling, "--output", "output", type=kwargs.get("type"))
+    if overwrite:
+        parser.add_argument("--overwrite", action="store_true", help=overwrite)
+
+
+def check_new_output(args: argparse.Namespace, path, option: str = "--output", kind: str = "file"):
+    """``check_writable`` plus the overwrite rule: an existing file is refused unless ``--overwrite``."""
+    from pathlib import Path
+
+    from sparsinglaw.outputs import OutputPathError, check_writable
+
+    checked = check_writable(path, kind, option=option)
+    if kind == "file" and Path(checked).is_file() and not getattr(args, "overwrite", False):
+        raise OutputPathError(f"{option} {path} exists; pass --overwrite to replace it, or give another path")
+    return checked
 
 
 def require_output(args: argparse.Namespace) -> None:

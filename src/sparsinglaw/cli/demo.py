@@ -20,7 +20,8 @@ from sparsinglaw.cli.common import HelpFormatter, add_json_arg, add_output_arg, 
 def register(sub) -> None:
     parser = sub.add_parser("demo", help="run the main job: a ReLU/SiLU study and the metric comparison (about 5 minutes)",
                             formatter_class=HelpFormatter)
-    add_output_arg(parser, "output directory (the study, its runs and the report)", old=("--out",),
+    add_output_arg(parser, "output directory (the study, its runs and the report; resumed in place)", old=("--out",),
+                   overwrite=None,
                    default="runs/demo")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (the models are tiny: one thread is as fast and shares the cores)")

@@ -12,6 +12,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    check_new_output,
     print_json,
     print_note,
     print_table,
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.evaluate import _require_lm_eval, check_lm_eval_kwargs, evaluate_dense_and_sparse
     from sparsinglaw.fileio import atomic_write_text
     from sparsinglaw.models.loading import load_model
-    from sparsinglaw.outputs import check_writable, save_with_fallback
+    from sparsinglaw.outputs import save_with_fallback
     from sparsinglaw.thresholds import load_thresholds
 
     _require_lm_eval()
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs, batch_size = lm_eval_kwargs(args), _batch_size(args.batch_size)
     check_lm_eval_kwargs(kwargs)
     if args.output:
-        check_writable(args.output, "file", option="--output")
+        check_new_output(args, args.output)
     hflm = parse_kv(args.hflm_args, "--hflm-args")
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,

@@ -28,8 +28,9 @@ def register(sub) -> None:
     add_model_args(parser)
     parser.add_argument("--thresholds", required=True,
                         help="thresholds file (output, input or combined kind) or a 'sparsinglaw measure --output' result")
-    add_output_arg(parser, "output directory (new or empty)", old=("--out",), required=True)
-    parser.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --output")
+    add_output_arg(parser, "output directory (new or empty)", old=("--out",), required=True,
+                   overwrite="replace the files of a non-empty --output (without it a non-empty one is refused, "
+                             "as every command refuses to write over an existing result)")
     add_json_arg(parser)
     parser.set_defaults(func=run)
 

@@ -23,11 +23,13 @@ from sparsinglaw.cli.common import (
     HelpFormatter,
     add_json_arg,
     add_output_arg,
+    check_new_output,
     print_json,
     print_note,
     print_table,
 )
 from sparsinglaw.errors import ConfigError, SparsingLawError
+from sparsinglaw.fileio import atomic_write_text
 
 if TYPE_CHECKING:  # annotations only: importing these at run time would load scipy for --help
     from sparsinglaw.laws.curve import Curve
@@ -189,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
     if "list" in args.paper:
         return _list_paper(args)
+    if args.output:
+        check_new_output(args, args.output)
     opts = _options(args)
     curves = _load(args)
     if args.scale and len(curves) < 2:
@@ -237,6 +241,5 @@ def _write_json(args: argparse.Namespace, doc: dict[str, Any]) -> None:
     from sparsinglaw.provenance import stamp
 
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"provenance": stamp(config), **doc}, indent=2, default=float))
+    atomic_write_text(args.output, json.dumps({"provenance": stamp(config), **doc}, indent=2, default=float))
     print_note(args, f"wrote {args.output}")

@@ -11,6 +11,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    check_new_output,
     glossary,
     load_model_and_data,
     print_json,
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         max_sparse_passes=args.max_sparse_passes, batch_size=args.batch_size,
         **({"kinds": tuple(k.strip() for k in args.kinds.split(",") if k.strip())} if args.kinds else {}))
     method = _thresholds_method(args, config.methods)
+    for option, path in (("--output", args.output), ("--thresholds-output", args.thresholds_output)):
+        if path:
+            check_new_output(args, path, option)
     output = _output_thresholds(args)
     model, tokenizer, data = load_model_and_data(args)
     if output is not None:

@@ -12,13 +12,14 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    check_new_output,
     glossary,
     load_model_and_data,
     print_json,
     print_note,
     print_table,
 )
-from sparsinglaw.outputs import check_writable, save_with_fallback
+from sparsinglaw.outputs import save_with_fallback
 
 # The registered metrics, named here so that --help needs no torch (a test checks they match the registry).
 METRICS = ("cett", "fat", "pplp", "topk", "zero")
@@ -86,7 +87,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     for option, value in (("--output", args.output), ("--heatmap", args.heatmap),
                           ("--frequency-plot", args.frequency_plot)):
         if value:
-            check_writable(value, "file", option=option)
+            check_new_output(args, value, option)
 
 
 def run(args: argparse.Namespace) -> int:

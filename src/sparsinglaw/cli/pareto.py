@@ -10,6 +10,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    check_new_output,
     glossary,
     load_model_and_data,
     print_json,
@@ -18,7 +19,7 @@ from sparsinglaw.cli.common import (
 )
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.outputs import check_writable, save_with_fallback
+from sparsinglaw.outputs import save_with_fallback
 from sparsinglaw.provenance import stamp
 
 
@@ -62,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.measure import MeasureConfig, sweep
 
     config = MeasureConfig(metric="cett", batch_size=args.batch_size)
-    check_writable(args.output, "file", option="--output")
+    check_new_output(args, args.output)
     if args.plot:
-        check_writable(args.plot, "file", option="--plot")
+        check_new_output(args, args.plot, "--plot")
     model, _, data = load_model_and_data(args)
     points = sweep(model, data, values, config, progress=not getattr(args, "quiet", False))
     print_table(args, points_table(points))

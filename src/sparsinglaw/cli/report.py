@@ -30,18 +30,21 @@ def register(subparsers) -> None:
     parser.add_argument("--analyze", action="store_true",
                         help="first fit the laws, compare with the paper and probe the last checkpoints, "
                              "writing the analysis files into PATH (loads the models)")
-    add_output_arg(parser, "output directory (default: PATH/report)", old=("--out",))
+    add_output_arg(parser, "output directory (default: PATH/report); re-rendered in place: the report only renders "
+                           "the analysis files kept in PATH", old=("--out",), overwrite=None)
     add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsinglaw.outputs import check_writable, save_dir_with_fallback
+    from sparsinglaw.outputs import save_dir_with_fallback
     from sparsinglaw.report.html import write_report
 
     target = Path(args.output) if args.output else Path(args.path) / "report"
+    if args.analyze and Path(args.path).is_dir():
+        _check_analyze_writable(args.path)
     if args.output or Path(args.path).is_dir():  # a missing PATH is reported by write_report itself
-        check_writable(target, "dir", option="--output" if args.output else "the report directory")
+        _check_output(target, args)
     written: dict = {}
     if args.analyze:
         written["analysis"] = _analyze(args.path)
@@ -53,6 +56,30 @@ def run(args: argparse.Namespace) -> int:
     print_json(args, {"report": str(pages[-1]), "directory": str(out_dir), "files": _written_since(out_dir, started),
                       **written, "moved": moved})
     return int(moved)
+
+
+def _check_output(target: Path, args: argparse.Namespace) -> None:
+    """The report directory can be written; the default one (inside PATH) says how to write elsewhere."""
+    from sparsinglaw.outputs import OutputPathError, check_writable
+
+    try:
+        check_writable(target, "dir", option="--output" if args.output else "the report directory")
+    except OutputPathError as err:
+        if args.output:
+            raise
+        raise OutputPathError(f"{err}; write the report elsewhere with --output DIR") from None
+
+
+def _check_analyze_writable(path: str) -> None:
+    """--analyze writes its files into PATH: a read-only PATH (an archive) is one line saying what to do."""
+    from sparsinglaw.outputs import OutputPathError, check_writable
+
+    try:
+        check_writable(path, "dir", option="--analyze")
+    except OutputPathError:
+        raise OutputPathError(f"--analyze writes the analysis files into {path}, which cannot be written; copy it "
+                              f"(cp -r {path} COPY) and run report COPY --analyze, or drop --analyze to render "
+                              "the analysis files it holds") from None
 
 
 def _analyze(path: str) -> list[str]:

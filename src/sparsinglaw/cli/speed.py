@@ -6,6 +6,7 @@ input-sparse projections, all seven per block (``sparse.input_speed``)."""
 from __future__ import annotations
 
 import argparse
+import logging
 
 from sparsinglaw.cli.common import (
     HelpFormatter,
@@ -13,6 +14,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    check_new_output,
     print_json,
     print_note,
     print_table,
@@ -110,9 +112,7 @@ def run(args: argparse.Namespace) -> int:
     thresholds, on_inputs = _load(args)
     policy = _input_policy(args) if on_inputs else _policy(args)
     if args.output:
-        from sparsinglaw.outputs import check_writable
-
-        check_writable(args.output, "file", option="--output")
+        check_new_output(args, args.output)
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=_torch_dtype(args.dtype), device_map=args.device_map)
@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         mode = "zeros-only (exact h != 0)" if args.zeros_only else f"thresholds {args.thresholds}"
         report = compare_speed(model, thresholds, zeros_only=args.zeros_only, policy=policy, mode=mode, **common)
     print_table(args, report.table())
+    for line in report.warnings():  # nothing ran sparsely at some batch size: its ratio is no speedup
+        logging.getLogger("sparsinglaw").warning(line)
     doc, moved = report.to_dict(), False
     if args.output:
         from sparsinglaw.fileio import atomic_write_json

@@ -22,6 +22,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_output_arg,
     aligned_table,
+    check_new_output,
     format_estimate,
     format_number,
     key_value_table,
@@ -29,7 +30,7 @@ from sparsinglaw.cli.common import (
     print_note,
     print_table,
 )
-from sparsinglaw.errors import ConfigError
+from sparsinglaw.errors import ConfigError, DataError
 from sparsinglaw.train.config import TRACK_MODES, TrackSettings  # light: no torch
 
 DEFAULTS = TrackSettings()
@@ -108,15 +109,19 @@ def settings_from_args(args: argparse.Namespace) -> TrackSettings:
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.cli.common import set_threads
-    from sparsinglaw.outputs import check_writable, save_with_fallback
-    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.outputs import save_with_fallback
+    from sparsinglaw.store import ResultsStore, opens_read_only
     from sparsinglaw.train.track import track
 
     args = _split_remainder(args)
     settings = settings_from_args(args)
     set_threads(args)
     if args.output:
-        check_writable(args.output, "file", option="--output")
+        check_new_output(args, args.output)
+    if opens_read_only(args.run_dir):  # before minutes of measuring whose rows could not be stored
+        raise DataError(f"{args.run_dir} is read-only: track records its measurements there; copy the run "
+                        f"(cp -r {args.run_dir} COPY) and track COPY, or read its results with "
+                        f"sparsinglaw fit {args.run_dir}")
     # under torchrun: every process measures its share of the validation batches (sums all-reduced), the
     # first one writes the rows and prints
     from sparsinglaw.distributed import close_process_group, init_from_env

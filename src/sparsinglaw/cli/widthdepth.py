@@ -16,10 +16,12 @@ from sparsinglaw.cli.common import (
     HelpFormatter,
     add_json_arg,
     add_output_arg,
+    check_new_output,
     print_json,
     print_note,
     print_table,
 )
+from sparsinglaw.fileio import atomic_write_text
 
 # sparsinglaw.laws (scipy) is imported in run(), so that --help answers at once.
 
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.laws import report
     from sparsinglaw.laws.widthdepth import fit_hinge, loss_optimal_range, read_widthdepth
 
+    if args.output:
+        check_new_output(args, args.output)
     data = read_widthdepth(args.input)
     hinge = loss = None
     if "limit" in data:
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print_note(args, f"plot: {plot_hinge(data['ratio'], data['limit'], hinge, args.plot)}")
     doc = {"hinge": hinge.to_dict() if hinge else None, "loss_range": loss.to_dict() if loss else None}
     if args.output:
-        args.output.write_text(json.dumps(doc, indent=2))
+        atomic_write_text(args.output, json.dumps(doc, indent=2))
         print_note(args, f"wrote {args.output}")
     print_json(args, doc)
     return 0

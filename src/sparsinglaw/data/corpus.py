@@ -21,11 +21,14 @@ import ast
 import functools
 import hashlib
 import json
+import logging
 import sysconfig
 from pathlib import Path
 
 from sparsinglaw.data.english import ENGLISH, english_documents
 from sparsinglaw.errors import DataError
+
+log = logging.getLogger("sparsinglaw")
 
 BUILTIN = "builtin"
 SHAKESPEARE = "shakespeare"
@@ -94,14 +97,19 @@ def load_documents(source: str | Path | None = None, *, text_field: str = "text"
     the ``text_field`` column of ``split``.
     """
     if source is None or str(source) == BUILTIN:
+        _note_ignored_field(text_field, "the built-in corpus")
         return builtin_documents()
     if str(source) in SHIPPED:
+        _note_ignored_field(text_field, f"the shipped corpus {source!r}")
         return shipped_documents(str(source))
     if str(source) == ENGLISH:
         return english_documents()
     path = Path(source)
     if path.is_file():
-        docs = _read_jsonl(path, text_field) if path.suffix in (".jsonl", ".json") else _read_text(path)
+        is_jsonl = path.suffix in (".jsonl", ".json")
+        if not is_jsonl:
+            _note_ignored_field(text_field, f"{path}, a plain text file (documents split at blank lines)")
+        docs = _read_jsonl(path, text_field) if is_jsonl else _read_text(path)
     elif path.is_dir() or not path.suffix:
         docs = _read_dataset(str(source), text_field, split)
     else:
@@ -112,27 +120,42 @@ def load_documents(source: str | Path | None = None, *, text_field: str = "text"
     return docs
 
 
-def _read_text(path: Path) -> list[str]:
+def _note_ignored_field(text_field: str, source: str) -> None:
+    """A text field other than the default names a field that ``source`` does not have: say it is ignored
+    instead of silently reading the whole text."""
+    if text_field != "text":
+        log.warning("--text-field %s is ignored: %s has no fields (only JSONL files and datasets do)",
+                    text_field, source)
+
+
+def _read_utf8(path: Path) -> str:
+    """The file's text; a non-UTF-8 file is a ``DataError`` naming the line of the first bad byte."""
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text ({err.reason}); convert it or pass a .jsonl file") from None
+        line = raw[:err.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line} is not UTF-8 text ({err.reason} at byte {err.start}); convert the file "
+                        "to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def _read_text(path: Path) -> list[str]:
+    text = _read_utf8(path)
     return [block.strip() for block in text.split("\n\n") if block.strip()] if "\n\n" in text else [text]
 
 
 def _read_jsonl(path: Path, text_field: str) -> list[str]:
     docs = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise DataError(f"{path}:{line_no} is not valid JSON; each line must be one JSON object") from None
-            if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-                raise DataError(f"{path}:{line_no} has no string field {text_field!r}; set --text-field")
-            docs.append(record[text_field])
+    for line_no, line in enumerate(_read_utf8(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(f"{path}:{line_no} is not valid JSON; each line must be one JSON object") from None
+        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+            raise DataError(f"{path}:{line_no} has no string field {text_field!r}; set --text-field")
+        docs.append(record[text_field])
     return docs
 
 

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sparsinglaw.fileio import cache_root
+from sparsinglaw.fileio import cache_root, make_shareable_dir
 
 log = logging.getLogger("sparsinglaw.models")
 
@@ -51,7 +51,7 @@ def write_copy(gguf: Path, model, tokenizer, raw_config: dict) -> Path | None:
     target = converted_dir(gguf)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        scratch = make_shareable_dir(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
             _save_weights(model, scratch, raw_config)
             tokenizer.save_pretrained(scratch)

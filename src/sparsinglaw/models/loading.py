@@ -82,6 +82,7 @@ def load_model(
         require_causal_lm(config, spec, trust_remote_code)
     as_read = {field: getattr(config, field) for field in ACTIVATION_FIELDS if hasattr(config, field)}
     if hidden_act is not None:
+        _warn_declared_activation(spec, hidden_act, as_read, recorded=gguf is None)
         set_activation(config, hidden_act)
     elif gguf is not None:
         field, default = activation_of(config)
@@ -97,6 +98,15 @@ def load_model(
         gguf_cache.write_copy(gguf, model, tokenizer, as_read)
     model.eval()
     return model, tokenizer
+
+
+def _warn_declared_activation(spec, hidden_act: str, as_read: dict, *, recorded: bool) -> None:
+    """A warning when ``--hidden-act`` overrides another activation that the model's own config records (a
+    GGUF records none: its config holds the architecture's default, which the measurement's probe checks)."""
+    named = next((value for value in as_read.values() if isinstance(value, str) and value), None)
+    if recorded and named and named.lower() != hidden_act.lower():
+        log.warning("--hidden-act %s overrides the activation %s that %s's config names; the weights were "
+                    "trained with %s unless the config is wrong", hidden_act, named, spec, named)
 
 
 def resolve_source(spec: str | Path) -> ModelSource:

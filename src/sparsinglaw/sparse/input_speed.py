@@ -21,7 +21,15 @@ import torch
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.sparse.input_sparse import DEFAULT_MAX_SHARE, MAX_TOKENS, InputSparseHandle, sparsify_inputs
-from sparsinglaw.sparse.speed import decode_inputs, greedy_decode, interleaved_decode, paired_latency
+from sparsinglaw.sparse.speed import (
+    decode_inputs,
+    dense_only_note,
+    dense_only_warnings,
+    greedy_decode,
+    interleaved_decode,
+    paired_latency,
+    speedup_text,
+)
 
 BYTES_PER_WEIGHT = 4.0  # float32 weights
 
@@ -67,6 +75,11 @@ class InputSpeedReport:
     dense_mb_per_token: float
     rows: list[InputSpeedRow] = field(default_factory=list)
 
+    def warnings(self) -> list[str]:
+        """A line per batch size at which no projection call ran sparsely: its two timings are both dense."""
+        return dense_only_warnings(self.rows, "projection calls", lambda r: f"{r.kept_share:.0%} of inputs kept, "
+                                   f"fallback above max_share={self.policy.get('max_share')}")
+
     def table(self) -> str:
         head = (f"{self.model}: {self.mode}; {self.threads} threads, prompt {self.prompt_len}, {self.new_tokens} new "
                 f"tokens, medians of {self.repeats}; dense {self.dense_mb_per_token:.1f} MB of weights per step; "
@@ -76,9 +89,10 @@ class InputSpeedReport:
                        f"{'sparse':>6}"]
         for r in self.rows:
             lines.append(f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} "
-                         f"{r.decode_speedup:>6.2f}x {r.bound:>5.2f}x {r.of_bound:>8.2f} {r.dense_projection_ms:>13.3f} "
-                         f"{r.sparse_projection_ms:>14.3f} {r.kept_share:>5.2f} {r.read_share:>5.2f} "
-                         f"{r.sparse_share:>6.2f}")
+                         f"{speedup_text(r, r.decode_speedup, 7)} {r.bound:>5.2f}x {r.of_bound:>8.2f} "
+                         f"{r.dense_projection_ms:>13.3f} {r.sparse_projection_ms:>14.3f} {r.kept_share:>5.2f} "
+                         f"{r.read_share:>5.2f} {r.sparse_share:>6.2f}")
+        lines += dense_only_note(self.rows)
         lines.append("speedup = sparse / dense tokens/s; bound = dense weight bytes per step over the sparse run's; "
                      "kept = kept (token, input) pairs; read = weight columns read (union over the batch); sparse = "
                      "share of projection calls on the sparse path (else dense fallback)")
@@ -87,8 +101,11 @@ class InputSpeedReport:
     def to_dict(self) -> dict:
         data = asdict(self)
         for row, obj in zip(data["rows"], self.rows):
-            row.update(decode_speedup=obj.decode_speedup, projection_speedup=obj.projection_speedup,
-                       bound=obj.bound, of_bound=obj.of_bound)
+            ran = obj.sparse_share > 0
+            row.update(ran_sparsely=ran, decode_speedup=obj.decode_speedup if ran else None,
+                       projection_speedup=obj.projection_speedup if ran else None, bound=obj.bound,
+                       of_bound=obj.of_bound if ran else None)
+        data["warnings"] = self.warnings()
         return data
 
 

@@ -54,6 +54,11 @@ class SpeedReport:
     policy: dict
     rows: list[SpeedRow] = field(default_factory=list)
 
+    def warnings(self) -> list[str]:
+        """A line per batch size at which no FFN call ran sparsely: its two timings are both dense."""
+        return dense_only_warnings(self.rows, "FFN calls", lambda r: f"{r.activation_ratio:.0%} of neurons "
+                                   f"active, fallback above max_ratio={self.policy.get('max_ratio')}")
+
     def table(self) -> str:
         head = (f"{self.model}: {self.mode}; {self.threads} threads, prompt {self.prompt_len}, "
                 f"{self.new_tokens} new tokens, medians of {self.repeats}; fallback "
@@ -62,9 +67,10 @@ class SpeedReport:
                        f"{'sparse FFN ms':>13} {'FFN x':>6} {'act.ratio':>9} {'computed':>8} {'sparse':>6}"]
         for r in self.rows:
             lines.append(f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} "
-                         f"{r.decode_speedup:>6.2f}x {r.dense_ffn_ms:>12.3f} {r.sparse_ffn_ms:>13.3f} "
-                         f"{r.ffn_speedup:>5.2f}x {r.activation_ratio:>9.3f} {r.computed_ratio:>8.3f} "
+                         f"{speedup_text(r, r.decode_speedup, 7)} {r.dense_ffn_ms:>12.3f} {r.sparse_ffn_ms:>13.3f} "
+                         f"{speedup_text(r, r.ffn_speedup, 6)} {r.activation_ratio:>9.3f} {r.computed_ratio:>8.3f} "
                          f"{r.sparse_share:>6.2f}")
+        lines += dense_only_note(self.rows)
         lines.append("speedup = sparse / dense tokens/s; act.ratio = kept neurons per token; computed = neurons "
                      "whose up/down rows were computed (union over the batch); sparse = share of FFN calls on the "
                      "sparse path (else dense fallback)")
@@ -73,8 +79,31 @@ class SpeedReport:
     def to_dict(self) -> dict:
         data = asdict(self)
         for row, obj in zip(data["rows"], self.rows):
-            row.update(decode_speedup=obj.decode_speedup, ffn_speedup=obj.ffn_speedup)
+            ran = obj.sparse_share > 0
+            row.update(ran_sparsely=ran, decode_speedup=obj.decode_speedup if ran else None,
+                       ffn_speedup=obj.ffn_speedup if ran else None)
+        data["warnings"] = self.warnings()
         return data
+
+
+def speedup_text(row, value: float, width: int) -> str:
+    """A speedup column: ``1.23x``, or ``dense`` where no call ran sparsely (dense timed against dense)."""
+    return f"{value:>{width - 1}.2f}x" if row.sparse_share > 0 else f"{'dense':>{width}}"
+
+
+def dense_only_note(rows) -> list[str]:
+    """The table's footnote for its ``dense`` speedup cells, when it has any."""
+    if all(r.sparse_share > 0 for r in rows):
+        return []
+    return ["dense (speedup column) = nothing ran sparsely at that batch size: every call fell back to dense, so "
+            "there is no speedup to report"]
+
+
+def dense_only_warnings(rows, calls: str, why: Callable) -> list[str]:
+    """A line per row (batch size) whose sparse run took the dense fallback on every call: its "sparse"
+    timing is a dense one, so the ratio of the two is noise, not a speedup (``why(row)`` says why)."""
+    return [f"batch {r.batch}: nothing ran sparsely (every one of the {calls} fell back to dense: {why(r)}); "
+            "the two timings are both dense, so there is no speedup to report" for r in rows if r.sparse_share <= 0]
 
 
 def greedy_decode(model, prompt: torch.Tensor, new_tokens: int,

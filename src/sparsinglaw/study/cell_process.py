@@ -17,7 +17,7 @@ from sparsinglaw.study.runner import Timer, run_cell
 
 
 def main(argv: list[str]) -> int:
-    """The child: one cell of the study in ``argv[0]``, named ``argv[1]``."""
+    """The child: one cell of the study in ``argv[0]``, named ``argv[1]`` (``--force`` after them: as the study)."""
     study_file, name = Path(argv[0]), argv[1]
     cfg = load_study(study_file)
     cells = {cell.name: cell for cell in cfg.cells()}
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
 
     hf_logging.disable_progress_bar()
     timer = Timer()
-    run_cell(cells[name], cfg, timer)
+    run_cell(cells[name], cfg, timer, force="--force" in argv[2:])
     atomic_write_json(cell_timings(Path(cfg.out_dir), name), timer.to_dict())
     return 0
 

@@ -29,12 +29,12 @@ def cell_timings(out_dir: Path, name: str) -> Path:
     return Path(out_dir) / "cells" / f"{name}.timings.json"
 
 
-def _start(study_file: Path, out_dir: Path, name: str) -> subprocess.Popen:
+def _start(study_file: Path, out_dir: Path, name: str, force: bool = False) -> subprocess.Popen:
     path = cell_log(out_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "sparsinglaw.study.cell_process", str(study_file), name, *(["--force"] * force)]
     with open(path, "ab") as handle:  # the child keeps its own descriptor; appended to on resume
-        return subprocess.Popen([sys.executable, "-m", "sparsinglaw.study.cell_process", str(study_file), name],
-                                stdout=handle, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -44,9 +44,10 @@ def _tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
-def run_parallel(cfg, pending: list, timer, echo=print) -> None:
+def run_parallel(cfg, pending: list, timer, echo=print, force: bool = False) -> None:
     """Run ``pending`` cells (index, Cell) at most ``cfg.jobs`` at a time; raise when one fails, after
-    stopping the others (each resumes from its last checkpoint on the next run)."""
+    stopping the others (each resumes from its last checkpoint on the next run). ``force``: a cell whose
+    run directory was trained under another config continues under this one (``train --force``)."""
     from sparsinglaw.study.files import STUDY_FILE
 
     out_dir, study_file = Path(cfg.out_dir), Path(cfg.out_dir) / STUDY_FILE
@@ -58,7 +59,7 @@ def run_parallel(cfg, pending: list, timer, echo=print) -> None:
                 i, cell = queue.pop(0)
                 echo(f"[{i}/{total}] {cell.name}: training and tracking in its own process "
                      f"(log: {cell_log(out_dir, cell.name)})")
-                running[cell.name] = (_start(study_file, out_dir, cell.name), time.perf_counter())
+                running[cell.name] = (_start(study_file, out_dir, cell.name, force), time.perf_counter())
             time.sleep(POLL_SECONDS)
             for name, (process, since) in list(running.items()):
                 if process.poll() is None:

@@ -140,26 +140,28 @@ def shared_tokenizer(cfg: StudyConfig) -> None:
     prepare_tokenizer(replace(train_cfg.tokenizer, path=None), Path(cfg.out_dir), train_docs)
 
 
-def train_cell(cell: Cell, cfg: StudyConfig) -> None:
+def train_cell(cell: Cell, cfg: StudyConfig, force: bool = False) -> None:
+    """Train (or resume) the cell; ``force`` (the study's ``--force``) continues a run directory trained under
+    an edited config, as ``train --force`` does."""
     from sparsinglaw.train import last_complete_checkpoint
 
     train_cfg = cell.train_config()
     last = last_complete_checkpoint(cell.run_dir) if cell.run_dir.is_dir() else None
     log_event(Path(cfg.out_dir), "train", cell.name, resume_from=last.name if last else None)
     if cfg.launcher == "torchrun":
-        _torchrun(cell, cfg)
+        _torchrun(cell, cfg, force)
         return
     from sparsinglaw.train import train
 
-    train(train_cfg)
+    train(train_cfg, force=force)
 
 
-def _torchrun(cell: Cell, cfg: StudyConfig) -> None:
+def _torchrun(cell: Cell, cfg: StudyConfig, force: bool = False) -> None:
     path = cell.run_dir.parent / f"{cell.name}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     cell.train_config().save(path)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.nproc}",
-               "-m", "sparsinglaw.cli.train", str(path)]
+               "-m", "sparsinglaw.cli.train", str(path), *(["--force"] * force)]
     log.info("running %s", " ".join(command))
     code = subprocess.call(command)
     if code != 0:
@@ -210,10 +212,10 @@ def backfill_losses(cell: Cell) -> int:
     return added
 
 
-def run_cell(cell: Cell, cfg: StudyConfig, timer: Timer | None = None) -> None:
+def run_cell(cell: Cell, cfg: StudyConfig, timer: Timer | None = None, force: bool = False) -> None:
     timer = timer or Timer()
     with timer.stage("train"):
-        train_cell(cell, cfg)
+        train_cell(cell, cfg, force)
         backfill_losses(cell)
     with timer.stage("track"):
         summary = track_cell(cell, cfg)
@@ -247,11 +249,11 @@ def run_cells(cfg: StudyConfig, *, force: bool = False, echo=print, timer: Timer
     if cfg.jobs > 1 and len(pending) > 1:  # independent cells side by side, one process each
         from sparsinglaw.study.parallel import run_parallel
 
-        run_parallel(cfg, pending, timer or Timer(), echo)
+        run_parallel(cfg, pending, timer or Timer(), echo, force=force)
         return counts
     for i, cell in pending:
         echo(f"[{i}/{len(cells)}] {cell.name}: training and tracking")
-        run_cell(cell, cfg, timer)
+        run_cell(cell, cfg, timer, force)
     return counts
 
 

@@ -142,6 +142,11 @@ def guard_run_dir(cfg, *, force: bool, world_size: int) -> dict[str, Any]:
         old_info = json.loads(info_path.read_text(encoding="utf-8"))
         old_cfg = load_config(run_dir / RUN_CONFIG)
         changed = _differences(old_cfg.result_dict(), cfg.result_dict())
+        if changed and not checkpoint_dirs(run_dir):  # nothing trained under the old config: nothing to keep
+            log.info("%s holds no checkpoint of its earlier config (differs in %s): starting it with this one",
+                     run_dir, ", ".join(changed[:6]))
+            shutil.rmtree(run_dir / "tokenizer", ignore_errors=True)  # trained on the old config's data
+            changed = []
         if changed and not force:
             raise ConfigError(
                 f"run_dir={str(run_dir)!r} holds a run with a different config (differs in {', '.join(changed[:6])}); "

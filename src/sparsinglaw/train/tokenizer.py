@@ -78,7 +78,9 @@ def _save_atomically(tokenizer, target: Path) -> None:
     import tempfile
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=target.parent))
+    from sparsinglaw.fileio import make_shareable_dir
+
+    tmp = make_shareable_dir(tempfile.mkdtemp(prefix=".tokenizer.", dir=target.parent))
     try:
         tokenizer.save_pretrained(str(tmp))
         if target.exists():

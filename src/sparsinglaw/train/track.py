@@ -333,7 +333,9 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
     _check_distributed(settings)
     if settings.mode == "pplp":
         return track_pplp(run_dir, settings)
-    return track_calibrated(run_dir, settings)
+    from sparsinglaw.train.track_share import track_calibrated_once  # imports nothing back from here
+
+    return track_calibrated_once(run_dir, settings, track_calibrated, complete)
 
 
 def _check_distributed(settings: TrackSettings) -> None:

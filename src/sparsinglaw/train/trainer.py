@@ -61,6 +61,7 @@ from sparsinglaw.train.data import (
     prepare_token_data,
     split_documents,
 )
+from sparsinglaw.train.memory import check_training_fits
 from sparsinglaw.train.modeling import build_model
 from sparsinglaw.train.tokenizer import prepare_tokenizer
 
@@ -244,6 +245,7 @@ def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
     """Check the run directory, then the tokenizer and token data (the main process first, others reuse)."""
     world = world_size()
     cfg.check_budget(world)
+    check_training_fits(cfg)  # before the run directory is written or any weight allocated
     run_dir = Path(cfg.run_dir)
     # TrainingArguments sets up the process group (torchrun / accelerate) before anything else.
     args = training_arguments(cfg, world, has_eval=cfg.evaluate and cfg.data.validation_tokens >= cfg.seq_len)

@@ -50,6 +50,7 @@ def test_a_failing_cell_names_its_log(study_corpus, tmp_path, monkeypatch):
     cell.run_dir.mkdir(parents=True)
     other.save(cell.run_dir / RUN_CONFIG)
     (cell.run_dir / RUN_INFO).write_text(json.dumps({"fingerprint": other.fingerprint()}), encoding="utf-8")
+    (cell.run_dir / "checkpoint-4").mkdir()  # trained: a run without checkpoints would take any config
     with pytest.raises(SparsingLawError, match=r"failed \(exit 2\); its log .*\.log ends:\n.*different config"):
         run_study(cfg, report=False, echo=lambda *_: None)
 

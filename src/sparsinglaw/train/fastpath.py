@@ -34,8 +34,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, targets, scale: float, denominator, chunk: int):
         labelled = targets != IGNORE_INDEX
-        count = labelled.sum() if denominator is None else denominator
-        inverse = 1.0 / float(count)
+        count = labelled.sum() if denominator is None else torch.as_tensor(denominator, device=hidden.device)
+        inverse = 1.0 / count.to(hidden.dtype)  # a tensor, not a float: no graph break under torch.compile
         grad_hidden, grad_weight = torch.empty_like(hidden), torch.zeros_like(weight)
         total = hidden.new_zeros((), dtype=torch.float64)
         for start in range(0, hidden.shape[0], chunk):

@@ -14,10 +14,12 @@ order, run one after the other in each repeat (interleaved, so load from other u
 
 The headline ratios are medians of paired ratios (each path against ``today`` of the same repeat) of the
 steady rate, from the end of the first step to the end of the last. Every path must reach the same loss
-(float noise only), so the comparison is like for like.
+(float noise only), so the comparison is like for like. On a machine whose load changes within seconds,
+``--step-pairs`` interleaves single optimizer steps of today / fused / compiled instead (no Trainer; the
+Trainer's own per-step work is the same on every path), the finest pairing there is.
 
     .venv/bin/python benchmarks/bench_train.py [--shapes demo|reproduce] [--paths today,fused,compiled,plain]
-        [--steps 16] [--repeats 3] [--threads 1] [--batch-size 8] [--seq-len 256]
+        [--steps 16] [--repeats 3] [--threads 1] [--batch-size 8] [--seq-len 256] [--step-pairs]
 """
 
 from __future__ import annotations
@@ -185,6 +187,52 @@ def bench_shape(shape, args, tmp: Path) -> dict:
             "paths": summarise(runs, tokens_per_step)}
 
 
+def step_pairs(shape, args) -> dict:
+    """Optimizer steps of today's model forward, the fused one and the compiled one, interleaved step by step
+    (the finest pairing: load that comes and goes within seconds hits all alike); random tokens, the model,
+    optimizer, clipping and loss of the runs above. Median step time and median paired ratio to today."""
+    from sparsinglaw.train.config import ModelConfig
+    from sparsinglaw.train.fastpath import install_fused_loss
+    from sparsinglaw.train.modeling import build_model
+
+    tokens = torch.randint(0, 2048, (args.batch_size, args.seq_len), generator=torch.Generator().manual_seed(0))
+    steppers = {}
+    for path in [p for p in ("today", "fused", "compiled") if p in args.paths]:
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(hidden_size=shape[0], num_layers=shape[1], head_dim=16), 2048, args.seq_len)
+        if path != "today":
+            install_fused_loss(model, compile_forward=path == "compiled")
+        model.train()
+        steppers[path] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1))
+
+    def step(model, opt) -> float:
+        loss = model(input_ids=tokens, labels=tokens).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    warmup, losses = {}, {}
+    for path, stepper in steppers.items():  # first steps: compiling, allocator warm-up
+        started = time.perf_counter()
+        losses[path] = [step(*stepper) for _ in range(2)]
+        warmup[path] = round(time.perf_counter() - started, 1)
+    times: dict[str, list[float]] = {path: [] for path in steppers}
+    for _ in range(args.steps):
+        for path, stepper in steppers.items():
+            started = time.perf_counter()
+            step(*stepper)
+            times[path].append(time.perf_counter() - started)
+    tokens_per_step = args.batch_size * args.seq_len
+    return {"shape": f"d={shape[0]} L={shape[1]}", "steps": args.steps, "paths": {path: {
+        "median_step_ms": round(1e3 * statistics.median(t), 1),
+        "tokens_per_s": round(tokens_per_step / statistics.median(t), 1),
+        "ratio_vs_today": round(statistics.median(a / b for a, b in zip(times["today"], t)), 3),
+        "first_two_steps_s": warmup[path], "first_losses": losses[path],
+    } for path, t in times.items()}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", choices=sorted(SHAPES), default="demo")
@@ -196,12 +244,24 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--tracking", action="store_true", help="also measure the tracking share of a run")
+    parser.add_argument("--step-pairs", action="store_true",
+                        help="interleave single optimizer steps of the paths (no Trainer) instead of whole runs")
     args = parser.parse_args()
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     unknown = set(args.paths) - {*TRAINER_PATHS, "plain"}
     if unknown:
         parser.error(f"unknown paths {sorted(unknown)}; choose from today, fused, compiled, plain")
     torch.set_num_threads(args.threads)
+    if args.step_pairs:
+        if "today" not in args.paths:
+            parser.error("--step-pairs compares with today: include it in --paths")
+        for shape in SHAPES[args.shapes]:
+            result = step_pairs(shape, args)
+            print(json.dumps(result))
+            print(f"{result['shape']}: " + ", ".join(f"{path} {row['tokens_per_s']:.0f} tok/s "
+                                                     f"({row['ratio_vs_today']:.2f}x)"
+                                                     for path, row in result["paths"].items()), flush=True)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         shapes = [bench_shape(shape, args, Path(tmp)) for shape in SHAPES[args.shapes]]
         tracking = tracking_share(Path(tmp) / "prepared-64x4", Path(tmp) / "tracked", args.steps) \

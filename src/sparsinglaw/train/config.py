@@ -219,8 +219,9 @@ class TrackSettings(Config):
 
 
 # Run settings that do not change what is trained: they may differ when resuming a run directory.
+# fused_loss and compile change how the loss is computed (float rounding), not what is computed.
 NON_RESULT_FIELDS = ("run_dir", "log_every_steps", "tensorboard", "report_to", "progress", "dataloader_workers",
-                     "track", "evaluate")
+                     "track", "evaluate", "fused_loss", "compile")
 
 
 @dataclass
@@ -249,6 +250,12 @@ class TrainConfig(Config):
     # tokens turn it off and take the loss from tracking's dense pass instead (the same number, computed once)
     evaluate: bool = True
     dataloader_workers: int = 0
+    # the training loss over the tied output head in cache-sized chunks, gradients found in the forward
+    # (train.fastpath; same loss up to float rounding, 1.3x the tokens/s at the demo's shape, benchmarks/RESULTS.md)
+    fused_loss: bool = True
+    # torch.compile the training forward (train.fastpath): faster steps after a compile of tens of seconds
+    # per process, so worth it only for long runs; off by default
+    compile: bool = False
     fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap" (GPUs; see train.trainer)
     # PPL-p% measured on the validation split at each new checkpoint (main process; mode "pplp"); None: off.
     # Files before 2026-12 wrote track = true, track_p and track_max_tokens (see ``upgrade``).
@@ -268,6 +275,8 @@ class TrainConfig(Config):
             (bool(self.report_targets()) or self.report_to.strip() == "none", "report_to",
              'must be "none", "all" or integrations joined by commas, e.g. "tensorboard,wandb"'),
         ], self)
+        if self.compile and not self.fused_loss:
+            raise ConfigError("compile=true compiles the fused training step: set fused_loss=true too")
         if self.track is not None:
             self._validate_track(self.track)
         self.check_budget(world_size=1)

@@ -61,6 +61,7 @@ from sparsinglaw.train.data import (
     prepare_token_data,
     split_documents,
 )
+from sparsinglaw.train.fastpath import install_fused_loss
 from sparsinglaw.train.memory import check_training_fits
 from sparsinglaw.train.modeling import build_model
 from sparsinglaw.train.tokenizer import prepare_tokenizer
@@ -267,10 +268,14 @@ def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
     return Prepared(cfg, info, tokenizer, train, valid, world, args)
 
 
-def new_model(prep: Prepared):
+def new_model(prep: Prepared, *, fast: bool = True):
+    """The freshly initialised model; ``fast``: with the training step ``fused_loss`` / ``compile`` ask for."""
     set_seed(prep.cfg.seed)  # identical initial weights in every run of this config
     tok = prep.tokenizer
-    return build_model(prep.cfg.model, len(tok), prep.cfg.seq_len, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
+    model = build_model(prep.cfg.model, len(tok), prep.cfg.seq_len, bos_id=tok.bos_token_id, eos_id=tok.eos_token_id)
+    if fast and prep.cfg.fused_loss:
+        install_fused_loss(model, compile_forward=prep.cfg.compile)
+    return model
 
 
 @dataclass

@@ -38,6 +38,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "lr2e-3-warmup0.1": {"base.optim.lr": 2e-3, "base.optim.warmup_fraction": 0.1},
     "lr3e-3-init0.006-warmup0.1": {"base.optim.lr": 3e-3, "base.model.init_std": 0.006,
                                    "base.optim.warmup_fraction": 0.1},
+    "mup-lr5e-3": {"base.model.mup": True, "base.optim.lr": 5e-3},
+    "mup-lr5e-3-warmup0.2": {"base.model.mup": True, "base.optim.lr": 5e-3, "base.optim.warmup_fraction": 0.2},
     # the schedule's share: the same recipe at a constant rate after warmup (no decay)
     "lr5e-3-warmup0.2-constant": {"base.optim.lr": 5e-3, "base.optim.warmup_fraction": 0.2,
                                   "base.optim.decay_fraction": 0.0},

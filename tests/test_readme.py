@@ -20,11 +20,13 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def readme_commands() -> list[str]:
-    """Each command of the README's ```bash blocks, comments dropped, ``a && b`` split."""
+    """Each command of the README's ```bash blocks, comments dropped, continued lines joined, ``a && b``
+    split."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        block = re.sub(r"\\\n\s*", " ", block)  # a line ending in a backslash goes on on the next
         for line in block.splitlines():
-            line = re.sub(r"\s+#.*$", "", line).strip()
+            line = re.sub(r"(^|\s+)#.*$", "", line).strip()
             commands += [part.strip() for part in line.split("&&") if part.strip()]
     return commands
 

@@ -25,7 +25,7 @@ def test_demo_grid_cells():
         assert (shape["hidden_size"], shape["num_layers"]) == (64, 4)
         train = cell.train_config()
         assert train.tokenizer.vocab_size == 2048 and train.token_budget >= 1_000_000
-        assert train.data.source == "shakespeare"
+        assert train.data.source == "shakespeare" and train.model.mup and train.optim.lr == 5e-3  # the measured recipe
     assert cfg.track.mode == "cett-calibrated" and cfg.track.max_tokens >= 16_384
 
 

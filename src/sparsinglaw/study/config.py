@@ -233,16 +233,25 @@ def default_pretrained() -> str:
     return ""
 
 
-def _english_base(seq_len: int, batch_size: int, checkpoint: int, vocab: int, valid_tokens: int) -> dict[str, Any]:
-    """Training settings of the presets on the shipped English corpus (sparsinglaw.data, ``shakespeare``)."""
-    return {
+# The CPU presets' recipe, chosen by measurement (benchmarks/sweep_recipe.py, RESULTS.md "The training
+# recipe"): the paper's muP scalings at half its peak rate. At the demo's shape it keeps both models alive
+# (ReLU: 3.6% dead at the last checkpoint, at most 5.2% over the second half; SiLU 0.2%) at a lower
+# validation loss than the earlier lr 1e-2 without muP (ReLU 3.85 against 4.19, SiLU 3.83 against 3.95),
+# which left 29% of ReLU's neurons dead.
+RECIPE = {"model": {"mup": True}, "optim": {"lr": 5e-3, "warmup_fraction": 0.05, "decay_fraction": 0.1}}
+
+
+def _english_base(seq_len: int, batch_size: int, checkpoint: int, vocab: int, valid_tokens: int,
+                  source: str = "shakespeare") -> dict[str, Any]:
+    """Training settings of the CPU presets on an English corpus: the shipped ``shakespeare`` or the
+    ``english`` one that ``./dev corpus`` installs (sparsinglaw.data), with the measured ``RECIPE``."""
+    return deep_merge({
         "seq_len": seq_len, "batch_size": batch_size, "checkpoint_every_tokens": checkpoint, "log_every_steps": 32,
         "tensorboard": False, "progress": True,
         "model": {"head_dim": 16},
         "tokenizer": {"vocab_size": vocab},
-        "data": {"source": "shakespeare", "validation_fraction": 0.05, "validation_tokens": valid_tokens},
-        "optim": {"lr": 1e-2, "warmup_fraction": 0.05, "decay_fraction": 0.1},
-    }
+        "data": {"source": source, "validation_fraction": 0.05, "validation_tokens": valid_tokens},
+    }, RECIPE)
 
 
 def demo_preset() -> StudyConfig:
@@ -275,14 +284,18 @@ def mini_preset() -> StudyConfig:
 
 
 def reproduce_preset() -> StudyConfig:
-    """About 50 minutes on 2 idle CPU cores (resumable; two cells at a time, one torch thread each): ReLU
-    and SiLU at four width-depth ratios of N = 1.9e5 (32 x 10, 48 x 6, 64 x 4, 96 x 3) and at a second size
-    (N = 6.4e5, 96 x 6), 3M tokens each (12 checkpoints, 1.8 epochs of the shipped corpus)."""
-    base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384)
+    """Over an hour on 2 idle CPU cores (resumable; two cells at a time, one torch thread each), on the
+    ``english`` corpus (``./dev corpus`` installs it; 73M characters, so no cell repeats its text): ReLU and
+    SiLU at four width-depth ratios of N = 1.9e5 (32 x 10, 48 x 6, 64 x 4, 96 x 3) and at a second size
+    (N = 6.4e5, 96 x 6), 3M tokens each (12 checkpoints, 0.14 epochs), and the demo's shape on 10.5M tokens
+    (55 tokens per parameter, 10x the demo's; 40 checkpoints, 0.5 epochs)."""
+    base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384,
+                         source="english")
+    base["tokenizer"]["max_train_chars"] = 10_000_000  # the BPE on a 10M-character sample: 67 s -> about 15 s
     return StudyConfig(
         name="reproduce", out_dir="runs/reproduce", activations=["relu", "silu"],
-        shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16), ShapeSpec(1.9e5, 32),
-                ShapeSpec(6e5, 16)],
+        shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16, token_budgets=[3_145_728, 10_485_760]),
+                ShapeSpec(1.9e5, 32), ShapeSpec(6e5, 16)],
         token_budgets=[3_145_728], base=base, threads=1, jobs=2,  # tiny models: two processes beat two threads
         track=TrackSettings(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
         fit=FitSpec(n_boot=200, skip_fraction=0.25, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
@@ -372,7 +385,9 @@ def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
     """Cells, tokens, FLOPs and an estimated training time (hours) on ``device`` (a ``THROUGHPUT`` key; default:
     the GPU torch detects, else cuda for bf16 studies and cpu for the others), plus the size of the token
     shards the cells read (``shards``, None when the source is not a shard directory) and the most epochs a
-    cell makes over them. Tracking and fitting add about a third on CPU."""
+    cell makes over them. On CPU, ``jobs`` cells train side by side, each at the assumed speed (tiny models
+    on one thread each: two processes on two cores run at about twice one's speed). Tracking and fitting
+    add about a third on CPU."""
     from sparsinglaw.study.accelerators import accelerator, shard_summary
 
     cells = cfg.cells()
@@ -381,5 +396,6 @@ def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
     shards = shard_summary((cfg.base.get("data") or {}).get("source"))
     if shards:
         shards["epochs"] = max(c.tokens for c in cells) / max(1, shards["train_tokens"])
-    return {"cells": len(cells), "tokens": sum(c.tokens for c in cells), **training_time(flops, device, cfg.threads),
-            "shards": shards}
+    timing = training_time(flops, device, cfg.threads)
+    timing["train_hours"] /= min(cfg.jobs, len(cells)) if device == "cpu" else 1
+    return {"cells": len(cells), "tokens": sum(c.tokens for c in cells), **timing, "shards": shards}

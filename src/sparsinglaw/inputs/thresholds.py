@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult
 from sparsinglaw.inputs.stats import CETT_RULE, keep_mask
@@ -67,6 +67,9 @@ class InputThresholds:
     def from_method(cls, result: InputSparsityResult, method: str | MethodResult) -> InputThresholds:
         """The thresholds of one method of an input-sparsity result."""
         m = result.method(method) if isinstance(method, str) else method
+        if m.no_answer:
+            raise NoAnswerError(f"{m.method} has no PPL-{result.p:g}% answer ({m.no_answer}); no thresholds file "
+                                "written: try another --p or more evaluation tokens")
         rows = [{k: getattr(p, k) for k in _ROW_KEYS} for p in m.projections]
         return cls(
             projections=rows, weighted=m.method == "cett", rule=m.rule,

@@ -18,6 +18,7 @@ from sparsinglaw.cli.common import (
     print_table,
 )
 from sparsinglaw.outputs import check_writable, save_with_fallback
+from sparsinglaw.progress import partial_results
 
 # The registered metrics, named here so that --help needs no torch (a test checks they match the registry).
 METRICS = ("cett", "fat", "pplp", "topk", "zero")
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args)
     init_from_env()  # under torchrun: shard the evaluation batches over the processes
     model, tokenizer, data = load_model_and_data(args)
+    partial_results.track()  # one search, written at its end: Ctrl-C before then says nothing was written
     result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=not getattr(args, "quiet", False))
     if not is_main_process():
         return 0

@@ -36,8 +36,8 @@ near PPL-5%: sd 0.007 between CETTs 0.5% apart, 2,048 tokens) shows only as misf
 stop, warn, and give the evaluation size at which the standard error would reach the tolerance (it shrinks
 as 1/sqrt(tokens)).
 
-Interval. Sequences resampled with replacement; each resample's ratios at the evaluated CETTs are refitted
-(same noise weights) for its crossing, and its activation ratio is interpolated there in log c. The
+Interval. Units (blocks of tokens) resampled with replacement; each resample's ratios at the evaluated CETTs
+are refitted (same noise weights) for its crossing, and its activation ratio is interpolated there in log c. The
 percentile interval is Hesterberg's "expanded percentile" one (the tail levels widened by
 sqrt(n / (n - 1)) t_{n-1} / z), since a plain bootstrap over few sequences is too narrow. Below
 MIN_SEQUENCES no interval is given.
@@ -372,8 +372,9 @@ class TrendSearch:
                 if not confirm or (out.confirmation is not None and out.confirmation["confirmed"]):
                     out.converged = True
                     break
-                if out.confirmation is None:  # the answer is CONFIRM_WIDTH from every pass: fresh, pass there
-                    c = math.exp(float(np.clip(out.fit.log_cett, math.log(C_MIN), math.log(C_MAX))))
+                inside = range_reason(out.fit.log_cett, self.target) is None
+                if out.confirmation is None and inside:  # the answer is CONFIRM_WIDTH from every pass: pass there
+                    c = math.exp(out.fit.log_cett)
                     continue
             c = _propose(out.fit, self.cetts, self.log_ratios())
         self._finish(out)
@@ -477,7 +478,7 @@ def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarr
         "cett": [float(np.exp(np.quantile(x_star, lo_q))), float(np.exp(np.quantile(x_star, hi_q)))],
         "activation_ratio": [float(np.quantile(act_star, lo_q)), float(np.quantile(act_star, hi_q))],
         "censored_fraction": float(outside),
-        "method": "expanded percentile bootstrap over sequences, trend refitted per resample",
+        "method": "expanded percentile bootstrap over the search's units (blocks of tokens), trend refitted per resample",
     }
 
 

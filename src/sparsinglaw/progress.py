@@ -130,8 +130,9 @@ def search_reporter(desc: str, max_passes: int, describe=None):
     def on_pass(search, fit) -> None:
         label = describe or search.label
         c, r = search.cetts[-1], float(search.ratios()[-1])
+        error = f"standard error {fit.stop_se:.2g}" if math.isfinite(fit.stop_se) else "standard error not measured yet"
         answer = "no trend yet" if not math.isfinite(fit.se_ratio) else (
-            f"answer so far {label(math.exp(min(fit.log_cett, 0.0)))} (standard error {fit.stop_se:.2g})")
+            f"answer so far {label(math.exp(min(fit.log_cett, 0.0)))} ({error})")
         log.info("%s: pass %d of at most %d, %s -> PPL ratio %.4f; %s; about %d more pass(es)", desc,
                  len(search.cetts), max_passes, label(c), r, answer, passes_left(search, fit))
 

@@ -1,6 +1,7 @@
 """PPL-p% fast path versus the slow reference of the published procedure, on SmolLM2-135M.
 
     .venv/bin/python benchmarks/bench_pplp.py [--tokens 512] [--p 1] [--tol 1e-3] [--slices 6] [--clock cpu]
+    .venv/bin/python benchmarks/bench_pplp.py --table [--sizes 2048 4096] [--slices 4] [--skip-reference]
 
 Prints, from one run: wall time of each and their ratio, forward passes of each, the fast path's cost in
 dense-forward equivalents (its wall time / a plain forward's, measured in the same run), and, at the CETT the
@@ -15,7 +16,10 @@ The fast path's cost is one statistics pass plus one sparse pass per CETT tried,
 ratio is a noisy function of the CETT (it jumps by several times the 1e-3 tolerance between CETTs 1.5%
 apart), so how many sparse passes a search needs depends on the data. ``--slices N`` also runs the fast path
 on N other 512-token slices of the corpus and prints the speed-up each would have against the reference's
-time measured here (the reference always takes its 20 passes). ``--clock cpu`` times everything with the
+time measured here (the reference always takes its 20 passes). ``--table`` prints issue 29's table: each
+size x each shape (one sequence; sequences of 256) x --slices slices of the built-in corpus, each with its
+sparse passes, forward passes, dense-forward equivalents (wall / a plain forward of the same tokens in the
+same run), answer and convergence, and the reference timed on the first slice of each size. ``--clock cpu`` times everything with the
 process's CPU time on one thread (as ``bench_stats_pass.py``): on cores other jobs share, wall-clock ratios
 stretch with whatever else runs.
 """
@@ -45,9 +49,13 @@ def main() -> None:
                              "and step), without the 14 refining probes inside the final cell that make it "
                              "accurate on SmolLM2 (tests/reference.py, layer_threshold)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--table", action="store_true", help="sizes x shapes x slices (issue 29's table)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
     args = parser.parse_args()
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     model, tokenizer = smollm2(threads=1 if args.clock == "cpu" else 2)
+    if args.table:
+        return shape_table(model, tokenizer, args, clock)
     data = english(tokenizer, args.tokens)
     forward = forward_seconds(model, data, clock)
     start = clock()
@@ -106,6 +114,48 @@ def other_slices(model, tokenizer, args, reference_s: float, forward_s: float, f
     what = "dense-forward equivalents" if reference_s is None else "speed-up"
     print(f"{what} over {len(speedups)} slices (the first above): median {statistics.median(speedups):.1f}, "
           f"range {min(speedups):.1f}-{max(speedups):.1f}")
+
+
+def slice_data(tokenizer, size: int, shape: str, k: int, slices: int):
+    """Slice k of the built-in corpus: ``size`` tokens as one sequence, or as sequences of 256."""
+    from sparsinglaw.data import build_eval_data, builtin_documents
+
+    documents = builtin_documents()
+    seq_len = size if shape == "one" else 256
+    return build_eval_data(tokenizer, documents[k * len(documents) // (slices + 1):], seq_len=seq_len,
+                           max_tokens=size)
+
+
+def shape_table(model, tokenizer, args, clock) -> None:
+    """Issue 29's cost table; the reference is timed on slice 0 of each size (unless --skip-reference)."""
+    print(f"{'tokens':>6} {'shape':>9} {'slice':>5} {'sparse':>6} {'fwd':>4} {'dense-fwd eq':>12} {'converged':>9} "
+          f"{'CETT':>8} {'PPL ratio':>9} {'act.ratio':>9}")
+    for size in args.sizes:
+        costs, reference_s = [], None
+        for shape in ("one", "256"):
+            for k in range(max(args.slices, 1)):
+                data = slice_data(tokenizer, size, shape, k, max(args.slices, 1))
+                forward = forward_seconds(model, data, clock, batch_size=1 if shape == "one" else 4, repeats=1)
+                start = clock()
+                fast = measure(model, data, MeasureConfig(metric="pplp", p=args.p, tolerance=args.tol,
+                                                          batch_size=1 if shape == "one" else 4))
+                seconds = clock() - start
+                costs.append(seconds / forward)
+                sol = fast.solution
+                cett = "none" if sol.get("no_answer") else f"{fast.setting['cett']:.4f}"
+                print(f"{size:>6} {shape:>9} {k:>5} {sol['sparse_passes']:>6} {fast.forward_passes:>4} "
+                      f"{seconds / forward:>12.1f} {str(sol['converged']):>9} {cett:>8} {fast.ppl_ratio:>9.4f} "
+                      f"{fast.activation_ratio:>9.4f}", flush=True)
+                if k == 0 and shape == "256" and not args.skip_reference:
+                    start = clock()
+                    ref = R.ppl_p(model, data.input_ids, p=args.p, tol=args.tol)
+                    reference_s = clock() - start
+                    at_same = R.at_cett(model, data.input_ids, fast.setting["cett"]) if fast.setting["cett"] else None
+                    diff = "-" if at_same is None else f"{abs(at_same['activation_ratio'] - fast.activation_ratio):.4f}"
+                    print(f"  reference: {reference_s:.0f} s ({reference_s / seconds:.1f}x the fast path), CETT "
+                          f"{ref['cett']:.4f}; activation ratio at the fast CETT differs by {diff} (goal <= 0.005)")
+        print(f"{size} tokens: dense-forward equivalents median {statistics.median(costs):.1f}, max {max(costs):.1f} "
+              "(goals: 4 and 6)")
 
 
 if __name__ == "__main__":

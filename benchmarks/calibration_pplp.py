@@ -1,14 +1,16 @@
 """Is the PPL-p% interval honest? Coverage of the pool's answer by the intervals of small random slices.
 
     .venv/bin/python benchmarks/calibration_pplp.py [--pool-tokens 8192] [--slices 16] [--slice-sequences 8]
-        [--seq-len 64] [--solution trend] [--json out.json] [--clock cpu]
+        [--seq-len 64] [--solution trend] [--shape sequences|one] [--json out.json] [--clock cpu]
 
 A pool of real English text (the built-in corpus) is cut into sequences of --seq-len tokens; PPL-p% is solved
 on the whole pool (its answer: CETT and activation ratio), then on --slices random draws of --slice-sequences
 sequences each (512 tokens by default). Prints, per slice, the answer, its 90% interval, whether the interval
 holds the pool's answer, sparse passes and dense-forward equivalents (wall time / a plain forward of the same
 tokens, measured in this run); then the coverage (goal: at least 80%) and the median cost. ``--clock cpu``
-times with the process's CPU time on one thread, for cores other jobs share.
+times with the process's CPU time on one thread, for cores other jobs share. ``--shape one``: each slice is
+--slice-sequences *consecutive* pool sequences joined into one long sequence (one document), so the interval
+rests on blocks of tokens alone (``metrics.blocks``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--p", type=float, default=1.0)
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--solution", default="trend", choices=["trend", "lowest-crossing"])
+    parser.add_argument("--shape", default="sequences", choices=["sequences", "one"],
+                        help="slices of random pool sequences, or consecutive ones joined into one sequence")
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
@@ -57,8 +61,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     for k in range(args.slices):
-        pick = np.sort(rng.choice(pool.n_sequences, size=args.slice_sequences, replace=False))
-        data = EvalData(input_ids=pool.input_ids[pick], source=f"pool slice {k}")
+        data = draw_slice(pool, args, rng, k)
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
         forward = forward_seconds(model, data, clock, batch_size=8, repeats=1)
         result, seconds = solve(model, data, args)
@@ -77,6 +80,16 @@ def main() -> None:
               f"{row['forward_equivalents']:.1f} dense-forward equivalents", flush=True)
     summarize(rows, args, {"cett": answer_c, "activation_ratio": answer_a, "sparse_passes": len(whole.search),
                            "interval": whole.interval})
+
+
+def draw_slice(pool: EvalData, args, rng, k: int) -> EvalData:
+    """Random pool sequences, or (``--shape one``) consecutive ones joined into one sequence."""
+    if args.shape == "one":
+        first = int(rng.integers(0, pool.n_sequences - args.slice_sequences + 1))
+        ids = pool.input_ids[first : first + args.slice_sequences].reshape(1, -1)
+        return EvalData(input_ids=ids, source=f"pool slice {k} (one sequence)")
+    pick = np.sort(rng.choice(pool.n_sequences, size=args.slice_sequences, replace=False))
+    return EvalData(input_ids=pool.input_ids[pick], source=f"pool slice {k}")
 
 
 def summarize(rows: list[dict], args, pool: dict) -> None:

@@ -62,7 +62,8 @@ def test_ppl1_lands_on_target_and_is_deterministic(smollm2, smollm2_ppl1):
 
 def test_trend_answers_from_three_starts_fall_inside_each_others_intervals(smollm2, smollm2_ppl1):
     """Path independence of the default (trend) solution on the real model: starting the search at CETT 0.02,
-    0.05 (the shared fixture) and 0.15 gives answers inside each other's 90% intervals."""
+    0.05 (the shared fixture) and 0.15 gives answers inside each other's 90% intervals, converged (with a
+    confirming pass) or saying why not."""
     model, tokenizer = smollm2
     data, at_default = smollm2_ppl1
     results = {0.05: at_default}
@@ -71,7 +72,14 @@ def test_trend_answers_from_three_starts_fall_inside_each_others_intervals(smoll
         results[start] = measure(model, data, config, tokenizer=tokenizer)
     for start, result in results.items():
         assert result.search[0]["cett"] == pytest.approx(start)
-        assert result.solution["converged"], (start, result.warnings)
+        # 512 tokens: the ratio scatters by about 0.0012-0.0017 around its trend, above the 1e-3 tolerance, so a
+        # pass at the answer confirms it within the tolerance only about half the time and a search may end
+        # unconfirmed; then it says so (issue 29: converged only with a confirming pass).
+        converged = result.solution["converged"]
+        assert converged or any("not converged" in w or "standard error" in w for w in result.warnings), start
+        if converged:
+            check = result.solution["confirmation"]
+            assert abs(check["ppl_ratio"] - check["trend_ratio"]) <= 1e-3
     for a in results.values():
         for b in results.values():
             lo, hi = b.interval["activation_ratio"]

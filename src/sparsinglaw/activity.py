@@ -29,6 +29,9 @@ class ActivityCounter:
         self.neuron_active = [torch.zeros(layer.width, dtype=torch.float64) for layer in layers]
         self.seq_active = torch.zeros(n_sequences, dtype=torch.float64)
         self.seq_slots = torch.zeros(n_sequences, dtype=torch.float64)
+        # Per position, summed over FFNs: what blocks of tokens are resampled by (``metrics.blocks``).
+        self.position_active = torch.zeros(n_sequences, seq_len, dtype=torch.float64)
+        self.position_slots = torch.zeros(n_sequences, seq_len, dtype=torch.float64)
         # Per-token, per-FFN activation ratio, only when asked (n_tokens x n_layers floats).
         self.token_layer = torch.zeros(n_sequences, seq_len, n, dtype=torch.float32) if per_token else None
         # Per-sequence, per-neuron active counts, only when asked (n_sequences x d_f per FFN): what resampling
@@ -56,15 +59,19 @@ class ActivityCounter:
         self.tokens[i] += n_tokens
         if per_token.dim() == 2:  # (batch, seq): attributable to sequences; routed expert tokens are not
             first, size = self.context.first_sequence, per_token.shape[0]
-            self.seq_active[first : first + size] += per_token.sum(dim=1).double().cpu()
+            counts = per_token.double().cpu()
+            self.seq_active[first : first + size] += counts.sum(dim=1)
             self.seq_slots[first : first + size] += per_token.shape[1] * layer.width
+            if counts.shape[1] == self.position_active.shape[1]:
+                self.position_active[first : first + size] += counts
+                self.position_slots[first : first + size] += layer.width
             if self.token_layer is not None:
                 self.token_layer[first : first + size, :, i] = per_token.float().cpu() / layer.width
 
     def reduce(self, all_reduce) -> None:
         """Sum the counts of every process (sharded evaluation)."""
-        for tensor in (self.active, self.slots, self.tokens, self.seq_active, self.seq_slots, *self.neuron_active,
-                       *(self.seq_neuron_active or [])):
+        for tensor in (self.active, self.slots, self.tokens, self.seq_active, self.seq_slots, self.position_active,
+                       self.position_slots, *self.neuron_active, *(self.seq_neuron_active or [])):
             all_reduce(tensor, "sum")
         if self.token_layer is not None:
             all_reduce(self.token_layer, "sum")

@@ -22,6 +22,9 @@ class SequenceLosses:
 
     nll: torch.Tensor  # (n_sequences,) float64
     tokens: torch.Tensor  # (n_sequences,) int64
+    # (n_sequences, seq_len) float64: position t's NLL of token t + 1 (0 at the last position), so that intervals
+    # and stop rules can resample blocks of tokens (``metrics.blocks``), not only whole sequences
+    token_nll: torch.Tensor | None = None
 
     @property
     def mean_nll(self) -> float:
@@ -41,7 +44,13 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def sequence_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-    """Summed NLL of tokens 1..S-1 given their prefix, per sequence (float64).
+    """Summed NLL of tokens 1..S-1 given their prefix, per sequence (float64)."""
+    return position_nll(logits, input_ids, chunk).sum(dim=1)
+
+
+@torch.no_grad()
+def position_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """NLL of token s+1 given its prefix at each position s, (batch, seq) float64 on the CPU; 0 at the last.
 
     Row chunks of the logits, without copying them: the log-softmax temporaries of a chunk stay in cache
     (one (tokens, vocab) temporary for a 49k vocabulary cost 6x more time than the chunked loop on CPU)."""
@@ -54,7 +63,7 @@ def sequence_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64)
     for start in range(0, flat.shape[0], chunk):
         rows = slice(start, start + chunk)
         nll[rows] = F.cross_entropy(flat[rows].float(), targets[rows], reduction="none", ignore_index=-100)
-    return nll.view(batch, seq).double().sum(dim=1).cpu()
+    return nll.view(batch, seq).double().cpu()
 
 
 class BatchContext:
@@ -71,17 +80,18 @@ def run_pass(model, data: EvalData, batch_size: int, context: BatchContext | Non
     """One forward pass over ``data`` (this process's shard of batches); hooks attached by the caller
     observe or modify it. Sequences of other shards keep NLL 0 here: the caller all-reduces."""
     device = model_device(model)
-    nll = torch.zeros(data.n_sequences, dtype=torch.float64)
+    per_position = torch.zeros(data.n_sequences, data.seq_len, dtype=torch.float64)
     tokens = torch.full((data.n_sequences,), data.seq_len - 1, dtype=torch.int64)
     for start, ids in data.batches(batch_size, rank=rank, world_size=world_size):
         if context is not None:
             context.first_sequence, context.batch_size = start, ids.shape[0]
         logits = model(input_ids=ids.to(device), use_cache=False).logits
-        nll[start : start + ids.shape[0]] = sequence_nll(logits, ids)
+        per_position[start : start + ids.shape[0]] = position_nll(logits, ids)
         if progress is not None:
             progress.update(ids.numel())
+    nll = per_position.sum(dim=1)
     if not torch.isfinite(nll).all():
         raise NumericalError(
             "the loss is NaN or infinite (fp16/bf16 overflow?); measure in float32 (--dtype float32)"
         )
-    return SequenceLosses(nll=nll, tokens=tokens)
+    return SequenceLosses(nll=nll, tokens=tokens, token_nll=per_position)

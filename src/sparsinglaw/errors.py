@@ -26,6 +26,13 @@ class DataError(SparsingLawError):
     """Evaluation or training data is missing, unreadable or too short."""
 
 
+class NoAnswerError(SparsingLawError):
+    """A PPL-p% search found that no setting meets its target (saturated, or the trend crosses outside the
+    settings); the message says why. Its results are kept, but no thresholds are written from it."""
+
+    exit_code = 3
+
+
 class NumericalError(SparsingLawError):
     """A loss or statistic became NaN or infinite (for example fp16 overflow)."""
 

@@ -16,6 +16,7 @@ per-sequence losses); each metric setting then costs one sparse pass (none for t
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 import warnings
@@ -42,6 +43,7 @@ from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
 
 SOLUTIONS = ("trend", "lowest-crossing")
+log = logging.getLogger("sparsinglaw")
 
 
 @dataclass
@@ -174,6 +176,8 @@ class Measurement:
             for calls in hooks:
                 calls.require_called()
         all_reduce(losses.nll, "sum")
+        if losses.token_nll is not None:
+            all_reduce(losses.token_nll, "sum")
         self.passes += 1
         return losses
 
@@ -299,13 +303,16 @@ def _token_detail(activity: ActivityCounter, data: EvalData, n: int, tokenizer) 
 
 
 def sweep(model, data: EvalData, values: dict[str, list[float]], config: MeasureConfig | None = None, *,
-          layers=None, progress: bool = False) -> list[dict]:
-    """Pareto sweep: (activation ratio, PPL ratio) for each metric at each setting, one dense pass shared."""
+          layers=None, progress: bool = False, on_point=None) -> list[dict]:
+    """Pareto sweep: (activation ratio, PPL ratio) for each metric at each setting, one dense pass shared.
+    ``progress``: also a line per point (count, setting, ratios, points left); ``on_point(points)`` is called
+    with the points so far after each one (to keep partial results)."""
     config = config or MeasureConfig()
     measurement = Measurement(model, data, config, layers=layers, progress=progress)
     # One dense pass for all metrics: gather CETT statistics up front if any metric needs them.
     measurement.dense(cett_curves=any(metrics.get_metric(name).needs_cett_curves for name in values))
-    points = []
+    points: list[dict] = []
+    total = sum(len(settings) or 1 for settings in values.values())
     for name, settings in values.items():
         for value in settings or [None]:
             evaluation = measurement.at(name, value)
@@ -314,6 +321,12 @@ def sweep(model, data: EvalData, values: dict[str, list[float]], config: Measure
                 "activation_ratio": evaluation.activity.activation_ratio,
                 "ppl_ratio": measurement.ppl_ratio(evaluation),
             })
+            if progress:
+                log.info("pareto: point %d of %d, %s %s -> activation ratio %.4f, PPL ratio %.4f; %d left",
+                         len(points), total, name, "-" if value is None else f"{value:.4g}",
+                         points[-1]["activation_ratio"], points[-1]["ppl_ratio"], total - len(points))
+            if on_point is not None:
+                on_point(points)
     return points
 
 

@@ -102,3 +102,64 @@ def _short(value: float | None) -> str:
         if abs(value) >= factor:
             return f"{value / factor:.1f}{suffix}"
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def passes_left(search, fit) -> int:
+    """An estimate of the sparse passes a trend search still needs (``metrics.pplp_trend.TrendSearch``): none
+    once converged; one (the confirming pass) when the stop rule holds; else the passes near the crossing
+    scaled by how far the standard error is from the tolerance (it shrinks as 1/sqrt(passes)), plus the
+    confirming pass; while no trend exists (no ratio above 1 yet), the budget left. At most the budget left."""
+    import math
+
+    budget = search.max_passes - len(search.cetts)
+    se = getattr(fit, "stop_se", math.inf)
+    if not math.isfinite(se):
+        return budget
+    if se <= search.tol:
+        return min(budget, 1)
+    near = max(1, sum(abs(math.log(c) - fit.log_cett) <= 0.25 for c in search.cetts))
+    return min(budget, math.ceil(near * ((se / search.tol) ** 2 - 1)) + 1)
+
+
+def search_reporter(desc: str, max_passes: int, describe=None):
+    """An ``on_pass(search, fit)`` for a trend search that logs one plain line per pass through the
+    ``sparsinglaw`` logger (readable on a terminal and in a log file alike): the pass count, the setting just
+    tried and its PPL ratio, the answer so far and an estimate of the passes left."""
+    import math
+
+    def on_pass(search, fit) -> None:
+        label = describe or search.label
+        c, r = search.cetts[-1], float(search.ratios()[-1])
+        error = f"standard error {fit.stop_se:.2g}" if math.isfinite(fit.stop_se) else "standard error not measured yet"
+        answer = "no trend yet" if not math.isfinite(fit.se_ratio) else (
+            f"answer so far {label(math.exp(min(fit.log_cett, 0.0)))} ({error})")
+        log.info("%s: pass %d of at most %d, %s -> PPL ratio %.4f; %s; about %d more pass(es)", desc,
+                 len(search.cetts), max_passes, label(c), r, answer, passes_left(search, fit))
+
+    return on_pass
+
+
+class PartialResults:
+    """What an interrupted command has kept, so that Ctrl-C says where, and never claims what was not written.
+
+    A command that keeps partial results calls ``track()`` when it starts and ``kept(key, where)`` each time
+    one more piece is safely written; the CLI's interrupt handler prints ``message()``."""
+
+    def __init__(self) -> None:
+        self.tracking, self.notes = False, {}
+
+    def track(self) -> None:
+        self.tracking, self.notes = True, {}
+
+    def kept(self, key: str, where: str) -> None:
+        self.notes[key] = where
+
+    def message(self) -> str:
+        if self.notes:
+            return "interrupted: kept " + "; ".join(self.notes.values())
+        if self.tracking:
+            return "interrupted: nothing finished, so no results were written"
+        return "interrupted: partial results already written are kept"
+
+
+partial_results = PartialResults()

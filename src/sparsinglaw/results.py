@@ -89,20 +89,30 @@ class MeasureResult(JsonFile):
         """Notebook display: the summary, then the per-FFN table."""
         return self.to_frame("summary").to_html(index=False) + self.to_frame("layer").to_html(index=False)
 
+    def _not_an_answer(self) -> str:
+        """A PPL-p% search without an answer shows its last pass's numbers, labelled as such."""
+        if (self.solution or {}).get("no_answer"):
+            return "   (the last pass's, not an answer: see 'solution')"
+        return ""
+
     def _solution_lines(self) -> list[str]:
-        """PPL-p%: which definition, its standard error, and where the activation ratio was read."""
+        """PPL-p%: which definition, its standard error, where the PPL and activation ratios were read."""
         sol = self.solution
         if not sol or sol.get("method") != "trend":
             return []
+        if sol.get("no_answer"):
+            return [f"solution         NONE after {sol['sparse_passes']} sparse passes: {sol['no_answer']}"]
         passes = ", ".join(f"{c:.4g}" for c in sol["passes"])
         where = {"measured": f"measured in the pass at CETT {passes}",
                  "interpolated": f"interpolated between the passes at CETT {passes}",
                  "extrapolated": f"extrapolated from the passes at CETT {passes}"}[sol["activation"]]
+        state = "converged" if sol.get("converged") else "NOT converged (see the warnings)"
+        ratio = (f"measured in the pass at CETT {sol['ppl_ratio_cett']:.4g}" if sol.get("ppl_ratio_source") == "measured"
+                 else "interpolated between the passes (no pass at the answer)")
         return [
             f"solution         trend crosses {1 + self.setting['p'] / 100:.4f} at CETT {sol['cett']:.4g} "
-            f"(standard error {sol['standard_error']:.2g} in PPL ratio, {sol['sparse_passes']} sparse passes)",
-            f"                 activation ratio {where} ({sol['distance']:.1%} away in log CETT); "
-            "the PPL ratio above is that of the pass nearest the answer",
+            f"(standard error {sol['standard_error']:.2g} in PPL ratio, {sol['sparse_passes']} sparse passes, {state})",
+            f"                 activation ratio {where} ({sol['distance']:.1%} away in log CETT); PPL ratio {ratio}",
         ]
 
     def table(self, max_layers: int = 64, warnings: bool = True) -> str:
@@ -115,8 +125,9 @@ class MeasureResult(JsonFile):
             f"data             {self.data_source}: {self.n_tokens} tokens in {self.n_sequences} x {self.seq_len}",
             f"dense PPL        {self.dense_ppl:.4f}",
             f"sparse PPL       {self.sparse_ppl:.4f}",
-            f"PPL ratio        {self.ppl_ratio:.5f}",
-            f"activation ratio {self.activation_ratio:.4f}   (sparsity {1 - self.activation_ratio:.4f})",
+            f"PPL ratio        {self.ppl_ratio:.5f}" + self._not_an_answer(),
+            f"activation ratio {self.activation_ratio:.4f}   (sparsity {1 - self.activation_ratio:.4f})"
+            + self._not_an_answer(),
             f"dead neurons     {self.dead_neuron_ratio:.4f}   (active on < 0.1% of tokens)",
             *([f"live neurons     activation ratio {self.live_activation_ratio:.4f} over the neurons not dead"]
               if self.live_activation_ratio is not None and self.dead_neuron_ratio > 0 else []),

@@ -39,7 +39,7 @@ import torch
 
 from sparsinglaw import export
 from sparsinglaw.capture import attach
-from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.metrics.cett import cett_rule
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
@@ -82,7 +82,11 @@ class Thresholds(ThresholdsKind):
 
     @classmethod
     def from_result(cls, result: MeasureResult, model_type: str | None = None) -> Thresholds:
-        """Thresholds of a CETT or PPL-p% measurement."""
+        """Thresholds of a CETT or PPL-p% measurement (refused for a PPL-p% search that has no answer)."""
+        reason = (result.solution or {}).get("no_answer")
+        if reason:
+            raise NoAnswerError(f"this PPL-p% measurement has no answer ({reason}); there are no thresholds to "
+                                "write: measure again with another --p or more evaluation tokens")
         if any(layer.threshold is None for layer in result.layers):
             raise ConfigError(f"a {result.metric} result has no per-layer CETT thresholds; measure with --metric pplp or cett")
         layers = [{"name": x.name, "block": x.block, "expert": x.expert, "width": x.width, "threshold": x.threshold}

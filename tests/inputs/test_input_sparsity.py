@@ -111,14 +111,17 @@ def test_pplp_finds_the_crossing_of_a_smooth_ratio_curve(measured, monkeypatch, 
     """The trend search over each method's parameter (sparsity ** 4 for TEAL) with sparse passes whose PPL
     ratio is a known smooth curve with per-sequence scatter: the answer is where that curve crosses 1.03."""
     _, _, m = measured
-    dense, tokens = m.dense_losses.nll, m.dense_losses.tokens.double()
+    tokens = m.dense_losses.tokens.double()
     scatter = torch.linspace(-1, 1, len(tokens), dtype=torch.float64) * 0.002
     real = m.evaluate
 
     def evaluate(setting):
         evaluation = real(setting)
         log_ratio = math.log(1.03) * (setting.value / crossing) ** 3 * (1 + scatter)
-        evaluation.losses = SequenceLosses(dense + tokens * log_ratio, m.dense_losses.tokens)
+        predicting = torch.ones_like(m.dense_losses.token_nll)
+        predicting[:, -1] = 0  # the last position predicts nothing
+        per_position = m.dense_losses.token_nll + predicting * log_ratio[:, None]
+        evaluation.losses = SequenceLosses(per_position.sum(1), m.dense_losses.tokens, per_position)
         return evaluation
 
     monkeypatch.setattr(m, "evaluate", evaluate)
@@ -147,5 +150,6 @@ def test_pplp_answer_carries_its_interval_or_says_why_not():
     assert iv["level"] == 0.9 and iv["value"][0] < iv["value"][1] and iv["kept_share"][0] < iv["kept_share"][1]
     assert all(0 < b <= 1 for b in iv["bytes_ratio"])
     assert "90% interval: value [" in result.table() and "sparse passes" in result.table()
-    few = measure_inputs(tiny_llama(seed=2), random_eval_data(n_sequences=4), config).methods[0]
+    few_config = InputConfig(p=1, methods=("cett",), tolerance=0.01)  # 4 sequences of 32 tokens: 4 blocks
+    few = measure_inputs(tiny_llama(seed=2), random_eval_data(n_sequences=4), few_config).methods[0]
     assert few.solution["interval"] is None and any("fewer than 8 to resample" in w for w in few.warnings)

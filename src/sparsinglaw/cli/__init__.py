@@ -157,7 +157,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("interrupted: partial results already written are kept", file=sys.stderr)
+        from sparsinglaw.progress import partial_results  # what the command says it kept, if it tracks that
+
+        print(partial_results.message(), file=sys.stderr)
         return 130
 
 

@@ -18,6 +18,7 @@ from sparsinglaw.cli.common import (
     print_note,
     print_table,
 )
+from sparsinglaw.progress import partial_results
 
 log = logging.getLogger("sparsinglaw")
 
@@ -69,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         from sparsinglaw.models import find_ffn_layers
 
         output.check_compatible(find_ffn_layers(model))
-    result = measure_inputs(model, data, config, tokenizer=tokenizer, model_name=args.model)
+    partial_results.track()
+    result = measure_inputs(model, data, config, tokenizer=tokenizer, model_name=args.model,
+                            progress=not getattr(args, "quiet", False), on_method=_keeper(args))
     print_table(args, result.table())
     for m in result.methods:
         for warning in m.warnings:
@@ -85,7 +88,31 @@ def run(args: argparse.Namespace) -> int:
         written = thresholds.save(args.thresholds_output)
         print_note(args, f"wrote {method} {thresholds.kind} thresholds to {written}")
     print_json(args, result.to_dict())
-    return 0
+    missing = [m for m in result.methods if m.no_answer]
+    for m in missing:
+        log.error("%s: %s", m.method, m.no_answer)
+    return 3 if missing else 0
+
+
+def _keeper(args: argparse.Namespace):
+    """After each finished method: the methods so far written to --output (atomically), so that Ctrl-C keeps
+    them and says where; without --output, the interrupt lists them (nothing is written)."""
+
+    def keep(partial) -> None:
+        names = ", ".join(m.method for m in partial.methods)
+        if args.output:
+            partial_results.kept("inputs", f"the finished methods ({names}) in {partial.save(args.output)}")
+        else:
+            lines = "; ".join(_summary(m) for m in partial.methods)
+            partial_results.kept("inputs", f"nothing on disk (no --output); finished: {lines}")
+
+    return keep
+
+
+def _summary(m) -> str:
+    if m.no_answer or m.solution is None:
+        return f"{m.method} {'no answer' if m.no_answer else f'{m.parameter} {m.value:.4g}'}"
+    return f"{m.method} {m.parameter} {m.value:.4g} (PPL ratio {m.ppl_ratio:.4f}, kept {m.kept_share:.3f})"
 
 
 def _thresholds_method(args: argparse.Namespace, methods: tuple[str, ...]) -> str:

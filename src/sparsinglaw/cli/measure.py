@@ -20,6 +20,7 @@ from sparsinglaw.cli.common import (
     print_table,
 )
 from sparsinglaw.outputs import save_with_fallback
+from sparsinglaw.progress import partial_results
 
 # The registered metrics, named here so that --help needs no torch (a test checks they match the registry).
 METRICS = ("cett", "fat", "pplp", "topk", "zero")
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args)
     init_from_env()  # under torchrun: shard the evaluation batches over the processes
     model, tokenizer, data = load_model_and_data(args)
+    partial_results.track()  # one search, written at its end: Ctrl-C before then says nothing was written
     result = measure(model, data, config, tokenizer=tokenizer, model_name=args.model, progress=not getattr(args, "quiet", False))
     if not is_main_process():
         return 0
@@ -112,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     if args.heatmap or args.frequency_plot:
         status |= write_figures(args, result)
     print_json(args, result.to_dict())
+    no_answer = (result.solution or {}).get("no_answer")
+    if no_answer:  # the passes are kept (--output), but the command did not find what it was asked for
+        log.error("PPL-%g%%: %s", config.p, no_answer)
+        return 3
     return status
 
 

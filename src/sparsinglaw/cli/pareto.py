@@ -20,6 +20,7 @@ from sparsinglaw.cli.common import (
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.outputs import save_with_fallback
+from sparsinglaw.progress import partial_results
 from sparsinglaw.provenance import stamp
 
 
@@ -67,10 +68,18 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         check_new_output(args, args.plot, "--plot")
     model, _, data = load_model_and_data(args)
-    points = sweep(model, data, values, config, progress=not getattr(args, "quiet", False))
+    def document(points: list[dict]) -> dict:
+        return {"model": args.model, "data": data.source, "n_tokens": data.n_tokens, "points": points,
+                "provenance": stamp({"values": values})}
+
+    def keep(points: list[dict]) -> None:  # each finished point on disk at once: Ctrl-C loses none
+        atomic_write_json(args.output, document(points))
+        partial_results.kept("pareto", f"{len(points)} finished point(s) in {args.output}")
+
+    partial_results.track()
+    points = sweep(model, data, values, config, progress=not getattr(args, "quiet", False), on_point=keep)
     print_table(args, points_table(points))
-    doc = {"model": args.model, "data": data.source, "n_tokens": data.n_tokens, "points": points,
-           "provenance": stamp({"values": values})}
+    doc = document(points)
     written, moved = save_with_fallback(lambda path: atomic_write_json(path, doc), args.output, "points")
     print_note(args, f"wrote {written}")
     if args.plot:

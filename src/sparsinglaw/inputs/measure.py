@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -27,7 +28,9 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
 from sparsinglaw.inputs.stats import InputStatistics, Setting, cett_setting, keep_mask, uniform_setting
-from sparsinglaw.metrics.pplp import C_MAX, C_MIN, FRESH_GAP
+from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens
+from sparsinglaw.metrics.pplp import C_MAX, C_MIN
+from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
 from sparsinglaw.metrics.pplp_trend import (
     MIN_SEQUENCES,
     TrendFit,
@@ -43,6 +46,7 @@ from sparsinglaw.models.projections import (
     observe_outputs,
     require_called,
 )
+from sparsinglaw.progress import search_reporter
 from sparsinglaw.provenance import stamp
 
 METHODS = ("cett", "teal-uniform", "teal-greedy")
@@ -103,9 +107,9 @@ class InputEvaluation:
     setting: Setting
     losses: SequenceLosses
     kept_share: list[float]  # per projection
-    # Per sequence, inputs kept and seen weighted by each projection's out_features, so that their ratio
-    # is the parameter-weighted kept share (the share of projection weights read); None where some
-    # projection's input is not (batch, positions, features), as for routed experts.
+    # Per position (n_sequences, seq_len), inputs kept and seen weighted by each projection's out_features, so
+    # that their ratio is the parameter-weighted kept share (the share of projection weights read); None where
+    # some projection's input is not (batch, positions, features), as for routed experts.
     seq_kept: np.ndarray | None = None
     seq_slots: np.ndarray | None = None
 
@@ -131,8 +135,9 @@ def other_weight_count(model, projections: list[Projection]) -> int:
 class InputMeasurement:
     """A model, its data, the dense statistics pass, and sparse passes at method settings on demand."""
 
-    def __init__(self, model, data: EvalData, config: InputConfig, projections: list[Projection] | None = None):
-        self.model, self.data, self.config = model, data, config
+    def __init__(self, model, data: EvalData, config: InputConfig, projections: list[Projection] | None = None,
+                 progress: bool = False):
+        self.model, self.data, self.config, self.progress = model, data, config, progress
         self.projections = projections if projections is not None else find_projections(model, config.kinds)
         self.context = BatchContext()
         self.passes = 0
@@ -155,7 +160,8 @@ class InputMeasurement:
             self.dense()
             ids = self.data.input_ids[: self.config.greedy_sequences]
             self._greedy = greedy_path(self.model, self.projections, self.stats, ids,
-                                       step=self.config.greedy_step, max_sparsity=self.config.greedy_max)
+                                       step=self.config.greedy_step, max_sparsity=self.config.greedy_max,
+                                       progress=self.progress)
         return self._greedy
 
     def setting(self, method: str, value: float) -> Setting:
@@ -173,8 +179,8 @@ class InputMeasurement:
         (weighted by output rows) per sequence."""
         kept = torch.zeros(len(self.projections), dtype=torch.float64)
         slots = torch.zeros(len(self.projections), dtype=torch.float64)
-        seq_kept = torch.zeros(self.data.n_sequences, dtype=torch.float64)
-        seq_slots = torch.zeros(self.data.n_sequences, dtype=torch.float64)
+        seq_kept = torch.zeros(self.data.n_sequences, self.data.seq_len, dtype=torch.float64)  # per position
+        seq_slots = torch.zeros(self.data.n_sequences, self.data.seq_len, dtype=torch.float64)
         per_sequence = [True]
 
         def sparsify(p: Projection, x: torch.Tensor) -> torch.Tensor:
@@ -182,10 +188,11 @@ class InputMeasurement:
             keep = keep_mask(x, setting.thresholds[p.index], norms)
             kept[p.index] += float(keep.sum())
             slots[p.index] += keep.numel()
-            if keep.dim() >= 3 and keep.shape[0] == self.context.batch_size:
+            if keep.dim() >= 3 and keep.shape[:2] == (self.context.batch_size, self.data.seq_len):
                 rows = slice(self.context.first_sequence, self.context.first_sequence + keep.shape[0])
-                seq_kept[rows] += keep.reshape(keep.shape[0], -1).sum(1).double().cpu() * p.out_features
-                seq_slots[rows] += keep[0].numel() * p.out_features
+                per_position = keep.reshape(keep.shape[0], keep.shape[1], -1)
+                seq_kept[rows] += per_position.sum(2).double().cpu() * p.out_features
+                seq_slots[rows] += per_position.shape[2] * p.out_features
             else:
                 per_sequence[0] = False
             return x * keep
@@ -206,9 +213,9 @@ class InputMeasurement:
         fewer than its minimum of sequences or without per-sequence counts."""
         if evaluation.seq_kept is None:
             return None
-        dense = self.dense_losses
-        iv = setting_interval(dense.nll.numpy(), dense.tokens.double().numpy(), evaluation.losses.nll.numpy(),
-                              evaluation.seq_kept, evaluation.seq_slots, level, samples, seed)
+        dense, tokens = self.units()
+        iv = setting_interval(dense, tokens, as_blocks(evaluation.losses.token_nll), as_blocks(evaluation.seq_kept),
+                              as_blocks(evaluation.seq_slots), level, samples, seed)
         if iv is None:
             return None
         iv["kept_share"] = iv.pop("activation_ratio")
@@ -228,16 +235,20 @@ class InputMeasurement:
         """(interval, why not) of the PPL-p% answer: sequences resampled and the trend refitted, no passes."""
         passes = evaluations[: len(search.cetts)]
         if len(search.tokens) < MIN_SEQUENCES:
-            return None, (f"no interval: {len(search.tokens)} evaluation sequences, fewer than {MIN_SEQUENCES} to "
-                          "resample (use more or shorter sequences)")
+            return None, (f"no interval: {len(search.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer than "
+                          f"{MIN_SEQUENCES} to resample (use more evaluation tokens)")
         if any(e.seq_kept is None for e in passes):
             return None, "no interval: kept shares are not counted per sequence for these projections"
-        iv = trend_interval(search, fit, [e.seq_kept for e in passes], [e.seq_slots for e in passes],
+        iv = trend_interval(search, fit, [as_blocks(e.seq_kept) for e in passes], [as_blocks(e.seq_slots) for e in passes],
                             level, samples, 0)
         iv["value"] = [min(c ** (1 / power), hi) for c in iv.pop("cett")]
         iv["kept_share"] = iv.pop("activation_ratio")
         iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
         return iv, None
+
+    def units(self) -> tuple[np.ndarray, np.ndarray]:
+        """(dense NLL, predicted tokens) per block of tokens, the unit the search and intervals resample."""
+        return as_blocks(self.dense_losses.token_nll), block_tokens(self.data.n_sequences, self.data.seq_len)
 
     def ppl_ratio(self, evaluation: InputEvaluation) -> float:
         return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
@@ -268,38 +279,52 @@ class InputMeasurement:
         return result
 
     def solve(self, method: str, p: float) -> MethodResult:
-        """PPL-p% of ``method``: the trend search over its parameter, with a pass at the crossing. That pass
-        is made inside the search (``confirm``), so it also checks the trend: on SmolLM2 at p = 5 the ratio of
-        this family jumps by about 0.007 between settings 0.5% apart, which only such a check reveals."""
+        """PPL-p% of ``method``: the trend search over its parameter, converged only when a pass at the answer
+        confirms it (``metrics.pplp_answer``): on SmolLM2 at p = 5 the ratio of this family jumps by about 0.007
+        between settings 0.5% apart, which only such a pass reveals. A search with no answer (saturated, or a
+        trend crossing outside the settings) reports none: ``solution['no_answer']`` says why."""
         self.dense()
         cfg = self.config
-        cett = method == "cett"
-        power = 1.0 if cett else SPARSITY_POWER
-        hi = C_MAX if cett else MAX_SPARSITY
+        power, hi = (1.0, C_MAX) if method == "cett" else (SPARSITY_POWER, MAX_SPARSITY)
         evaluations: list[InputEvaluation] = []
 
-        def run(c: float) -> np.ndarray:
-            evaluations.append(self.evaluate(self.setting(method, min(c ** (1 / power), hi))))
-            return evaluations[-1].losses.nll.numpy()
+        def value_of(c: float) -> float:
+            return min(c ** (1 / power), hi)
 
-        search = TrendSearch(self.dense_losses.nll.numpy(), self.dense_losses.tokens.numpy().astype(np.float64),
-                             p, cfg.tolerance, cfg.max_sparse_passes,
-                             start=cfg.start_cett if cett else cfg.start_sparsity ** power)
-        outcome = search.run(run, confirm=True)
+        def run(c: float) -> np.ndarray:
+            evaluations.append(self.evaluate(self.setting(method, value_of(c))))
+            return as_blocks(evaluations[-1].losses.token_nll)
+
+        search = TrendSearch(*self.units(), p, cfg.tolerance, cfg.max_sparse_passes,
+                             start=cfg.start_cett if power == 1.0 else cfg.start_sparsity ** power,
+                             label=lambda c: f"{_parameter(method)} {value_of(c):.4g}")
+        outcome = search.run(run, on_pass=search_reporter(f"inputs {method}", cfg.max_sparse_passes))
+        if outcome.no_answer:
+            return self._no_answer(method, evaluations, outcome)
         value = float(np.clip(outcome.fit.cett ** (1 / power), C_MIN, hi))
         nearest, gap = search.nearest_pass(math.log(value**power))
-        if gap <= FRESH_GAP:  # the search's last checking pass is at the answer
+        if gap <= CONFIRM_WIDTH:  # a pass at the answer (the search's confirming one)
             evaluation = evaluations[nearest]
-        else:
+        else:  # not converged and no pass there: one more, so the numbers reported are measured at the answer
             evaluation = self.evaluate(self.setting(method, value))
             evaluations.append(evaluation)
         result = self.method_result(evaluation, _parameter(method))
         result.search = [_search_row(self, e) for e in evaluations]
         result.solution = {"method": "trend", "value": value, "standard_error": outcome.fit.se_ratio,
                            "misfit": outcome.fit.misfit, "converged": outcome.converged,
-                           "sparse_passes": len(evaluations), "pass_at_answer": float(evaluation.setting.value)}
+                           "sparse_passes": len(evaluations), "pass_at_answer": float(evaluation.setting.value),
+                           "confirmation": outcome.confirmation}
         result.solution["interval"], why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
         result.warnings = list(outcome.warnings) + ([why_not] if why_not else [])
+        return result
+
+    def _no_answer(self, method: str, evaluations: list[InputEvaluation], outcome) -> MethodResult:
+        """A method whose search has no answer: the last pass's measurements under ``search``, no value."""
+        result = self.method_result(evaluations[-1], _parameter(method))
+        result.search = [_search_row(self, e) for e in evaluations]
+        result.solution = {"method": "trend", "value": None, "no_answer": outcome.no_answer, "converged": False,
+                           "sparse_passes": len(evaluations)}
+        result.warnings = list(outcome.warnings)
         return result
 
 
@@ -314,24 +339,36 @@ def _search_row(measurement: InputMeasurement, evaluation: InputEvaluation) -> d
 
 
 def measure_inputs(model, data, config: InputConfig | None = None, *, tokenizer=None,
-                   model_name: str = "in-memory", projections: list[Projection] | None = None) -> InputSparsityResult:
+                   model_name: str = "in-memory", projections: list[Projection] | None = None,
+                   progress: bool = False, on_method: Callable[[InputSparsityResult], None] | None = None,
+                   ) -> InputSparsityResult:
     """Input sparsity of every projection of ``model`` over ``data`` for each of ``config.methods``.
 
-    ``data``: ``EvalData``, token ids ``(n_sequences, seq_len)``, or texts (with ``tokenizer``)."""
+    ``data``: ``EvalData``, token ids ``(n_sequences, seq_len)``, or texts (with ``tokenizer``).
+    ``progress``: a line per sparse pass (and per greedy block) through the ``sparsinglaw`` logger.
+    ``on_method(result)``: called with the methods finished so far after each one (to keep partial results)."""
     config = config or InputConfig()
     data = as_eval_data(data, tokenizer)
     started = time.perf_counter()
-    m = InputMeasurement(model, data, config, projections)
+    m = InputMeasurement(model, data, config, projections, progress=progress)
+    methods: list[MethodResult] = []
+
+    def result() -> InputSparsityResult:
+        return InputSparsityResult(
+            model=model_name, p=config.p, dense_ppl=m.dense_losses.ppl, bytes_per_weight=config.bytes_per_weight,
+            dense_bytes_per_token=m.bytes_per_token(), other_bytes_per_token=m.other_weights * config.bytes_per_weight,
+            methods=list(methods), n_tokens=data.n_tokens, n_sequences=data.n_sequences, seq_len=data.seq_len,
+            data_source=data.source, forward_passes=m.passes, seconds=time.perf_counter() - started,
+            provenance=stamp({"inputs": asdict(config), "model": model_name}))
+
     with torch.no_grad():
         m.dense()
-        methods = [m.solve(name, config.p) if config.p is not None
-                   else m.fixed(name, config.cett if name == "cett" else config.sparsity) for name in config.methods]
-    return InputSparsityResult(
-        model=model_name, p=config.p, dense_ppl=m.dense_losses.ppl, bytes_per_weight=config.bytes_per_weight,
-        dense_bytes_per_token=m.bytes_per_token(), other_bytes_per_token=m.other_weights * config.bytes_per_weight,
-        methods=methods, n_tokens=data.n_tokens, n_sequences=data.n_sequences, seq_len=data.seq_len,
-        data_source=data.source, forward_passes=m.passes, seconds=time.perf_counter() - started,
-        provenance=stamp({"inputs": asdict(config), "model": model_name}))
+        for name in config.methods:
+            methods.append(m.solve(name, config.p) if config.p is not None
+                           else m.fixed(name, config.cett if name == "cett" else config.sparsity))
+            if on_method is not None:
+                on_method(result())
+    return result()
 
 
 __all__ = ["InputConfig", "InputEvaluation", "InputMeasurement", "METHODS", "measure_inputs", "other_weight_count"]

@@ -46,6 +46,11 @@ class MethodResult:
     solution: dict[str, Any] | None = None  # PPL-p%: the trend's crossing, standard error, converged
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def no_answer(self) -> str | None:
+        """Why this method's PPL-p% search has no answer (None when it has one, or for a fixed setting)."""
+        return (self.solution or {}).get("no_answer")
+
     def kept_by_kind(self) -> dict[str, float]:
         """Kept share per projection kind, averaged over blocks (weighted by size)."""
         totals: dict[str, list[float]] = {}
@@ -104,6 +109,9 @@ class InputSparsityResult(JsonFile):
                  f"{'method':<14} {'value':>8} {'PPL ratio':>10} {'kept':>7} {'MB/token':>9} {'bytes':>7}  "
                  + " ".join(f"{k:>7}" for k in kinds)]
         for m in self.methods:
+            if m.no_answer:
+                lines.append(f"{m.method:<14} {'no answer':>8}  (see below)")
+                continue
             by_kind = m.kept_by_kind()
             lines.append(f"{m.method:<14} {m.value:>8.4g} {m.ppl_ratio:>10.5f} {m.kept_share:>7.3f} "
                          f"{m.bytes_per_token / 1e6:>9.2f} {m.bytes_ratio:>7.3f}  "
@@ -116,6 +124,8 @@ class InputSparsityResult(JsonFile):
 
 
 def _solution_line(sol: dict[str, Any], target: float) -> str:
+    if sol.get("no_answer"):
+        return f"NO ANSWER after {sol.get('sparse_passes', '?')} sparse passes: {sol['no_answer']}"
     state = "converged" if sol.get("converged") else "NOT converged (see the warning)"
     line = (f"trend crosses {target:.4f} at {sol['value']:.4g} (standard error {sol['standard_error']:.2g} in PPL "
             f"ratio, {sol.get('sparse_passes', '?')} sparse passes, {state})")

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import torch
 
 from sparsinglaw import export
-from sparsinglaw.errors import ConfigError, ModelError
+from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.inputs.results import SCHEMA, InputSparsityResult, MethodResult
 from sparsinglaw.inputs.stats import CETT_RULE, keep_mask
 from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, find_projections
@@ -79,6 +79,9 @@ class InputThresholds(ThresholdsKind):
     def from_method(cls, result: InputSparsityResult, method: str | MethodResult) -> InputThresholds:
         """The thresholds of one method of an input-sparsity result."""
         m = result.method(method) if isinstance(method, str) else method
+        if m.no_answer:
+            raise NoAnswerError(f"{m.method} has no PPL-{result.p:g}% answer ({m.no_answer}); no thresholds file "
+                                "written: try another --p or more evaluation tokens")
         rows = [{k: getattr(p, k) for k in _ROW_KEYS} for p in m.projections]
         return cls(
             projections=rows, weighted=m.method == "cett", rule=m.rule,

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sparsinglaw.errors import NoAnswerError
 from sparsinglaw.inputs.measure import InputConfig, InputEvaluation, InputMeasurement
 from sparsinglaw.inputs.results import MethodResult
 
@@ -88,6 +89,10 @@ def at_calibrated(m: InputMeasurement, c: float, name: str, calibration: dict, l
 def solved(m: InputMeasurement, p: float, name: str) -> dict:
     """One checkpoint's input PPL-p% (the trend search over the input CETT)."""
     result = m.solve(METHOD, p)
+    if result.no_answer:  # saturated at input CETT 1: kept as a bound, flagged (as output tracking does)
+        if not (result.search and result.search[-1]["value"] == 1.0 and "below the target" in result.no_answer):
+            raise NoAnswerError(f"{name}: {result.no_answer}")
+        result.value, result.solution["bound"] = 1.0, "input CETT 1 (" + result.no_answer + ")"
     return result_document(m, result, name, None, result.solution or {})
 
 

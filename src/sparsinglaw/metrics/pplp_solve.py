@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sparsinglaw.metrics.base import Solved
+from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens
 from sparsinglaw.metrics.pplp import (
     C_MAX,
     C_MIN,
@@ -29,6 +30,7 @@ from sparsinglaw.metrics.pplp import (
     ratio_noise,
     search,
 )
+from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
 from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendSearch, interpolate_in_log_c, trend_interval
 
 if TYPE_CHECKING:
@@ -52,7 +54,10 @@ class PPLPSolved(Solved):
         result.search, result.interval, result.ratio_noise = facts["points"], facts["interval"], facts["ratio_noise"]
         result.solution = facts.get("solution")
         result.warnings.extend(facts["warnings"])
-        if cfg.solution == "trend":
+        if facts["cett"] is None:  # no answer: no thresholds to apply, whatever the last pass used
+            for layer in result.layers:
+                layer.threshold = None
+        elif cfg.solution == "trend":
             _read_at_answer(result, measurement, self.evaluations, facts["cett"])
         censored = (result.interval or {}).get("censored_fraction", 0.0)
         if censored > 0.2:
@@ -69,6 +74,8 @@ def _read_at_answer(result: MeasureResult, measurement: Measurement, evaluations
     """Activation ratios (overall and per FFN) and thresholds at the answer CETT c."""
     cetts = [_cett_of(e) for e in evaluations]
     x = math.log(c)
+    result.ppl_ratio = float(result.solution["ppl_ratio"])  # at the answer (measured there, or interpolated)
+    result.sparse_ppl = result.dense_ppl * result.ppl_ratio
     result.activation_ratio = float(interpolate_in_log_c(cetts, np.array([e.activity.activation_ratio for e in evaluations]), np.array(x)))
     per_layer = np.array([e.activity.layer_ratios() for e in evaluations]).T  # (layers, K)
     ratios = interpolate_in_log_c(cetts, per_layer, np.full(len(per_layer), x))
@@ -115,29 +122,58 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
     cfg, dense = measurement.config, measurement.dense_losses
     evaluations: list[Evaluation] = []
     evaluate = _evaluator(measurement, evaluations)
-    trend = TrendSearch(dense.nll.numpy(), dense.tokens.double().numpy(), cfg.p, cfg.tolerance,
-                        cfg.max_sparse_passes, cfg.start_cett)
-    outcome = trend.run(lambda c: evaluate(c).losses.nll.numpy())
+    data = measurement.data
+    # The unit resampled is a block of tokens (metrics.blocks): one long sequence works like many short ones.
+    trend = TrendSearch(as_blocks(dense.token_nll), block_tokens(data.n_sequences, data.seq_len), cfg.p,
+                        cfg.tolerance, cfg.max_sparse_passes, cfg.start_cett)
+    outcome = trend.run(lambda c: as_blocks(evaluate(c).losses.token_nll), on_pass=search_progress(measurement))
     fit, cetts = outcome.fit, trend.cetts
+    facts = _points_and_noise(measurement, evaluations)
+    facts.update(converged=outcome.converged, warnings=list(outcome.warnings), interval=None)
+    if outcome.no_answer:  # never a number: no CETT, no thresholds, the passes kept for the record
+        facts.update(cett=None)
+        facts["solution"] = {"method": "trend", "cett": None, "no_answer": outcome.no_answer,
+                             "sparse_passes": len(cetts), "converged": False}
+        return PPLPSolved(evaluations[-1], evaluations, facts)
     c = float(np.clip(fit.cett, C_MIN, C_MAX))
     nearest = evaluations[int(np.argmin(np.abs(np.log(cetts) - math.log(c))))]
-    facts = _points_and_noise(measurement, evaluations)
-    facts.update(cett=c, converged=outcome.converged, warnings=list(outcome.warnings), interval=None)
+    facts.update(cett=c)
     facts["solution"] = {
         "method": "trend", "cett": c, "standard_error": fit.se_ratio, "stop_standard_error": fit.stop_se,
         "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
-        "sparse_passes": len(cetts), "converged": outcome.converged, **activation_source(cetts, c),
+        "sparse_passes": len(cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
+        **activation_source(cetts, c), **ppl_ratio_at(cetts, trend.ratios(), c),
     }
     if cfg.ci_level > 0:
-        if dense.nll.numel() < MIN_SEQUENCES:
+        if len(trend.tokens) < MIN_SEQUENCES:
             facts["warnings"].append(
-                f"no interval: {dense.nll.numel()} evaluation sequences, fewer than {MIN_SEQUENCES} to resample "
-                "(use more or shorter sequences, e.g. a smaller --seq-len)")
+                f"no interval: {len(trend.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer than {MIN_SEQUENCES} "
+                "to resample (use more evaluation tokens)")
         else:
             facts["interval"] = trend_interval(
-                trend, fit, [e.activity.seq_active.numpy() for e in evaluations],
-                [e.activity.seq_slots.numpy() for e in evaluations], cfg.ci_level, cfg.bootstrap_samples, cfg.seed)
+                trend, fit, [as_blocks(e.activity.position_active) for e in evaluations],
+                [as_blocks(e.activity.position_slots) for e in evaluations], cfg.ci_level, cfg.bootstrap_samples,
+                cfg.seed)
     return PPLPSolved(nearest, evaluations, facts)
+
+
+def ppl_ratio_at(cetts: list[float], ratios: np.ndarray, c: float) -> dict:
+    """The PPL ratio reported at the answer c: the pass within CONFIRM_WIDTH of it (measured), else the passes'
+    ratios interpolated in log c (labelled so; the answer is then not converged either)."""
+    i = int(np.argmin(np.abs(np.log(cetts) - math.log(c))))
+    if abs(math.log(cetts[i] / c)) <= CONFIRM_WIDTH:
+        return {"ppl_ratio": float(ratios[i]), "ppl_ratio_source": "measured", "ppl_ratio_cett": float(cetts[i])}
+    value = float(interpolate_in_log_c(cetts, np.asarray(ratios), np.array(math.log(c))))
+    return {"ppl_ratio": value, "ppl_ratio_source": "interpolated", "ppl_ratio_cett": c}
+
+
+def search_progress(measurement: Measurement):
+    """``TrendSearch.run``'s on_pass: one INFO line per pass through the ``sparsinglaw`` logger (pass count,
+    CETT and ratio, answer so far, passes left), shown by the CLI on a terminal and in a log file alike and
+    silenced by --quiet; an API caller sees it once logging is configured."""
+    from sparsinglaw.progress import search_reporter
+
+    return search_reporter("PPL-p% search", measurement.config.max_sparse_passes)
 
 
 def _points_and_noise(measurement: Measurement, evaluations: list[Evaluation]) -> dict:

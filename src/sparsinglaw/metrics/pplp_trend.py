@@ -24,16 +24,20 @@ sequences' different trends, a sampling error, as scatter: on SmolLM2's 512-toke
 passes 2%, 7% and 18% apart in c gave 0.0012, 0.0018 and 0.0026 where the same tokens' ratios scatter by
 0.0011-0.0012 around their trend (28-30 CETT scans), and that inflated standard error cost passes.
 
+Units. Every "sequence" below is a unit of resampling: the callers pass blocks of tokens
+(``metrics.blocks``), so that one long sequence gives many units.
+
 Stop. When the trend's standard error at the crossing, in PPL-ratio units, is at most the tolerance, with at
-least two passes and the crossing within LOCAL_WIDTH of an evaluated CETT. The error is scaled by the passes'
+least two passes and the crossing within LOCAL_WIDTH of an evaluated CETT, *and* a pass within CONFIRM_WIDTH
+of the crossing confirms it (``metrics.pplp_answer``: converged answers are never extrapolated). The error is scaled by the passes'
 Birge ratio around the trend where it exceeds 1: the noise estimates above see only what sequences do not
 share, and a PPL ratio that jumps for every sequence at once between nearby settings (SmolLM2's input CETT
 near PPL-5%: sd 0.007 between CETTs 0.5% apart, 2,048 tokens) shows only as misfit. At the pass budget:
 stop, warn, and give the evaluation size at which the standard error would reach the tolerance (it shrinks
 as 1/sqrt(tokens)).
 
-Interval. Sequences resampled with replacement; each resample's ratios at the evaluated CETTs are refitted
-(same noise weights) for its crossing, and its activation ratio is interpolated there in log c. The
+Interval. Units (blocks of tokens) resampled with replacement; each resample's ratios at the evaluated CETTs
+are refitted (same noise weights) for its crossing, and its activation ratio is interpolated there in log c. The
 percentile interval is Hesterberg's "expanded percentile" one (the tail levels widened by
 sqrt(n / (n - 1)) t_{n-1} / z), since a plain bootstrap over few sequences is too narrow. Below
 MIN_SEQUENCES no interval is given.
@@ -49,6 +53,16 @@ import numpy as np
 from scipy import stats
 
 from sparsinglaw.metrics.pplp import C_MAX, C_MIN, C_START, FRESH_GAP
+from sparsinglaw.metrics.pplp_answer import (
+    below_one_warning,
+    cett_label,
+    confirmation,
+    confirmation_warning,
+    floored,
+    non_monotone_warning,
+    range_reason,
+    saturation_reason,
+)
 
 PRIOR_SLOPE, PRIOR_SLOPE_SD = 3.0, 3.0
 SLOPE_RANGE = (0.2, 60.0)
@@ -86,6 +100,8 @@ class TrendOutcome:
     cetts: list[float] = field(default_factory=list)
     converged: bool = False
     warnings: list[str] = field(default_factory=list)
+    no_answer: str | None = None  # why no setting meets the target (then no number is an answer)
+    confirmation: dict | None = None  # the pass at the answer checked against the trend (``pplp_answer``)
 
 
 def levenberg_marquardt(x: np.ndarray, log_r: np.ndarray, sigma: np.ndarray, x0: float, a0: np.ndarray,
@@ -304,6 +320,7 @@ class TrendSearch:
     start: float = C_START
     sparse_nll: list[np.ndarray] = field(default_factory=list)
     cetts: list[float] = field(default_factory=list)
+    label: Callable[[float], str] = cett_label  # how a searched c reads to the user ("CETT 0.05", "sparsity 0.4")
 
     @property
     def target(self) -> float:
@@ -313,41 +330,80 @@ class TrendSearch:
         total = float(np.sum(self.tokens))
         return np.array([float(np.sum(s - self.dense_nll)) / total for s in self.sparse_nll])
 
+    def ratios(self) -> np.ndarray:
+        return np.exp(self.log_ratios())
+
     def fit(self) -> TrendFit:
+        """The trend through the passes, those at or below 1 floored (``pplp_answer.floored``); while no pass
+        reads above 1, a placeholder a factor 4 above the passes that the stop rule never trusts."""
         log_r = self.log_ratios()
         noise, trusted, source = pass_noise(self.tokens, self.dense_nll, self.sparse_nll, self.cetts, self.target, log_r)
-        fit = fit_trend(self.cetts, log_r, noise, source, self.target)
+        if not np.any(log_r > 0):
+            top = float(np.log(self.cetts).max()) + math.log(4.0)
+            return TrendFit(top, PRIOR_SLOPE, math.inf, noise, source, self.target)
+        fit = fit_trend(self.cetts, floored(log_r, self.target), noise, source, self.target)
         # Every pass shares one sd, so the standard error scales with it (up to the weak slope prior).
         fit.stop_se = fit.se_ratio * trusted / noise
         return fit
 
-    def run(self, evaluate: Callable[[float], np.ndarray], confirm: bool = False) -> TrendOutcome:
-        """Passes until the stop rule holds or the budget is spent. ``confirm``: when the rule holds with no
-        pass within FRESH_GAP of the answer, one more pass is made there (the caller wants a pass at the answer
-        anyway, as the input metrics do) and the refit with it decides: when the pass departs from the trend,
-        the misfit widens the standard error and the search goes on. Without it a search may stop on two
-        passes, whose fit has no degree of freedom left to see scatter the sequences share. At the budget the
-        rule's verdict stands unchecked."""
+    def run(self, evaluate: Callable[[float], np.ndarray], confirm: bool = True,
+            on_pass: Callable[[TrendSearch, TrendFit], None] | None = None) -> TrendOutcome:
+        """Passes until the answer is confirmed, shown to be impossible, or the budget is spent.
+
+        Converged means: the stop rule holds (the trend's standard error at the crossing is at most the
+        tolerance) *and* a pass within CONFIRM_WIDTH of the crossing reads what the trend says there, within
+        the tolerance (``pplp_answer.confirmation``). While the rule holds with no pass that close, the next
+        pass is made at the answer; one that departs from the trend widens the standard error (misfit) and the
+        search goes on. ``confirm=False`` trusts the rule alone (kept for replays of the older searches).
+        ``on_pass(search, fit)`` is called after every pass (progress)."""
         out = TrendOutcome(fit=None, cetts=self.cetts)
-        c, checking = self.start, False
+        c = self.start
         while len(self.cetts) < self.max_passes:
             self.cetts.append(c)
             self.sparse_nll.append(np.asarray(evaluate(c), dtype=np.float64))
             out.fit = self.fit()
-            stop = self._stop_reason(out.fit)
-            check = confirm and not checking and len(self.cetts) < self.max_passes
-            if stop == "" and check and not self._measured_at(out.fit.log_cett):
-                c, checking = math.exp(float(np.clip(out.fit.log_cett, math.log(C_MIN), math.log(C_MAX)))), True
-                continue  # one checking pass at the answer; the refit with it decides
-            checking = False
-            if stop is not None:
-                out.converged = stop == ""
-                if stop:
-                    out.warnings.append(stop)
-                return out
+            if on_pass is not None:
+                on_pass(self, out.fit)
+            out.no_answer = saturation_reason(self.cetts, self.ratios(), self.target, self.label)
+            if out.no_answer:
+                break
+            if self._rule_holds(out.fit):
+                out.confirmation = self._confirmation(out.fit)
+                if not confirm or (out.confirmation is not None and out.confirmation["confirmed"]):
+                    out.converged = True
+                    break
+                inside = range_reason(out.fit.log_cett, self.target) is None
+                if out.confirmation is None and inside:  # the answer is CONFIRM_WIDTH from every pass: pass there
+                    c = math.exp(out.fit.log_cett)
+                    continue
             c = _propose(out.fit, self.cetts, self.log_ratios())
-        out.warnings.append(self.budget_warning(out.fit))
+        self._finish(out)
         return out
+
+    def _confirmation(self, fit: TrendFit) -> dict | None:
+        return confirmation(self.cetts, self.ratios(), fit.log_cett, fit.slope, self.target, self.tol, self.label)
+
+    def _finish(self, out: TrendOutcome) -> None:
+        """The outcome's reason for no answer, its warnings, and the final confirmation."""
+        if not out.converged and not out.no_answer:
+            out.no_answer = range_reason(out.fit.log_cett, self.target, self.label)
+        if not out.converged and not out.no_answer and not math.isfinite(out.fit.se_ratio):
+            top = max(self.cetts)
+            out.no_answer = (f"no answer: no pass reads a PPL ratio above 1 in {len(self.cetts)} sparse passes "
+                             f"(the largest setting tried, {self.label(top)}, reads "
+                             f"{float(self.ratios()[self.cetts.index(top)]):.4f}), so there is no trend to cross "
+                             f"{self.target:.4f}")
+        if out.no_answer:
+            out.warnings.append(out.no_answer)
+            return
+        if not out.converged:
+            out.confirmation = self._confirmation(out.fit)
+            out.warnings.append(self.budget_warning(out.fit, out.confirmation))
+        ratios = self.ratios()
+        for warning in (below_one_warning(self.cetts, ratios, self.label),
+                        non_monotone_warning(self.cetts, ratios, out.fit.noise_sd, self.label)):
+            if warning:
+                out.warnings.append(warning)
 
     def nearest_pass(self, log_c: float) -> tuple[int, float]:
         """(index, distance in log c) of the evaluated CETT nearest ``log_c``."""
@@ -355,22 +411,15 @@ class TrendSearch:
         i = int(np.argmin(gaps))
         return i, float(gaps[i])
 
-    def _measured_at(self, log_c: float) -> bool:
-        return self.nearest_pass(log_c)[1] <= FRESH_GAP
+    def _rule_holds(self, fit: TrendFit) -> bool:
+        """The stop rule: two passes or more, the crossing within LOCAL_WIDTH of one, its error within tol."""
+        near = self.nearest_pass(fit.log_cett)[1] <= LOCAL_WIDTH
+        return len(self.cetts) >= 2 and near and fit.stop_se <= self.tol
 
-    def _stop_reason(self, fit: TrendFit) -> str | None:
-        """'' when converged, a warning when the target cannot be met, None to go on."""
-        x, log_r = np.log(self.cetts), self.log_ratios()
-        if fit.log_cett > math.log(C_MAX) and C_MAX in self.cetts:
-            r = math.exp(log_r[self.cetts.index(C_MAX)])
-            return f"PPL ratio {r:.4f} at CETT 1 stays below {self.target:.4f}: no CETT meets the target"
-        if fit.log_cett < math.log(C_MIN) and C_MIN in self.cetts:
-            r = math.exp(log_r[self.cetts.index(C_MIN)])
-            return f"PPL ratio already {r:.4f} >= {self.target:.4f} at CETT {C_MIN}"
-        near = np.min(np.abs(x - fit.log_cett)) <= LOCAL_WIDTH
-        return "" if len(self.cetts) >= 2 and near and fit.stop_se <= self.tol else None
-
-    def budget_warning(self, fit: TrendFit) -> str:
+    def budget_warning(self, fit: TrendFit, check: dict | None = None) -> str:
+        if math.isfinite(fit.stop_se) and fit.stop_se <= self.tol and len(self.cetts) >= 2:
+            return (f"not converged after {len(self.cetts)} sparse passes (max_sparse_passes): the trend's standard "
+                    f"error {fit.stop_se:.2g} is within the tolerance but " + confirmation_warning(check, self.tol))
         head = (f"the trend's standard error at the crossing is {fit.se_ratio:.2g} after {len(self.cetts)} sparse "
                 f"passes (max_sparse_passes), above the tolerance {self.tol:g}; ")
         if fit.misfit > MISFIT_WARN:
@@ -413,7 +462,7 @@ def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarr
     weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)
     tok = weights @ search.tokens
     log_r = np.stack([weights @ (s - search.dense_nll) for s in search.sparse_nll], axis=1) / tok[:, None]
-    x = np.log(np.asarray(search.cetts))
+    x, log_r = np.log(np.asarray(search.cetts)), floored(log_r, search.target)  # as the answer's fit
     sigma = local_sigma(x, fit.noise_sd, search.target, fit.log_cett)
     # A resample whose trend crosses far from every pass is extrapolating: held at the edge of what the passes
     # cover (and counted), so the percentiles stay inside [C_MIN, C_MAX].
@@ -429,7 +478,7 @@ def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarr
         "cett": [float(np.exp(np.quantile(x_star, lo_q))), float(np.exp(np.quantile(x_star, hi_q)))],
         "activation_ratio": [float(np.quantile(act_star, lo_q)), float(np.quantile(act_star, hi_q))],
         "censored_fraction": float(outside),
-        "method": "expanded percentile bootstrap over sequences, trend refitted per resample",
+        "method": "expanded percentile bootstrap over the search's units (blocks of tokens), trend refitted per resample",
     }
 
 

@@ -152,7 +152,7 @@ def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric
                 outcome = measure_claimed(store, info, data, settings, solved)
             finally:
                 store.release(*key)
-            counts[outcome[0]] += 1
+            counts[outcome[0]] = counts.get(outcome[0], 0) + 1
             if outcome[1] is not None:
                 stored.append(name)
                 if progress:
@@ -182,6 +182,16 @@ def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: d
     except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
         log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
         return "failed", None
+    reason = (result.solution or {}).get("no_answer")
+    if reason and result.setting.get("p") is not None and result.search and result.search[-1]["cett"] == 1.0 \
+            and "below the target" in reason:
+        # Saturated: even CETT 1 keeps this checkpoint within PPL-p% (early in training its FFNs barely count).
+        # Tracking records that pass as a bound, flagged, so the curve keeps its point (measure reports none).
+        result.setting["cett"], result.solution["bound"] = 1.0, "CETT 1 (" + reason + ")"
+        log.warning("%s: %s; its CETT 1 pass is stored as a bound", name, reason)
+    elif reason:  # no CETT to store: the next track tries again
+        log.warning("skipping %s: %s", name, reason)
+        return "no_answer", None
     _store_row(store, info, result, settings.setting(), "pplp")
     if info["run_id"] in solved:
         solved[info["run_id"]][info["tokens_seen"]] = float(result.setting["cett"])
@@ -217,15 +227,24 @@ def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: flo
     per-sequence NLL, ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100): the PPL-p%
     trend search (``metrics.pplp_trend``), whose pooled log ratio is the mean of theirs (each c tried costs
     one sparse pass per checkpoint). Returns c and the search's facts (passes, standard error, warnings)."""
+    from sparsinglaw.errors import NoAnswerError
     from sparsinglaw.metrics.pplp_trend import TrendSearch
+    from sparsinglaw.progress import search_reporter
 
     search = TrendSearch(dense, tokens, p, tolerance, max_passes)
-    outcome = search.run(losses_at)
+    outcome = search.run(losses_at, on_pass=search_reporter(what, max_passes))
+    saturated = bool(outcome.no_answer) and search.cetts[-1] == 1.0 and "below the target" in outcome.no_answer
+    if outcome.no_answer and not saturated:  # nothing calibrated to apply to the checkpoints
+        raise NoAnswerError(f"{what}: {outcome.no_answer}")
     for warning in outcome.warnings:
         log.warning("%s: %s", what, warning)
-    c = float(min(max(outcome.fit.cett, C_MIN), 1.0))
-    return c, {"cett": c, "sparse_passes": len(search.cetts), "standard_error": outcome.fit.se_ratio,
-               "converged": outcome.converged, "warnings": list(outcome.warnings), "checkpoints": checkpoints}
+    # Saturated (even CETT 1 stays within the target): CETT 1 is applied, as a bound, and flagged.
+    c = 1.0 if saturated else float(min(max(outcome.fit.cett, C_MIN), 1.0))
+    facts = {"cett": c, "sparse_passes": len(search.cetts), "standard_error": outcome.fit.se_ratio,
+             "converged": outcome.converged, "warnings": list(outcome.warnings), "checkpoints": checkpoints}
+    if saturated:
+        facts["bound"] = "CETT 1 (" + outcome.no_answer + ")"
+    return c, facts
 
 
 def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> tuple[float, dict]:

@@ -1,0 +1,50 @@
+"""Blocks of tokens: the unit that PPL-p%'s noise estimate, stop rule and interval resample.
+
+Why blocks, not sequences. Resampling needs many nearly independent units. With sequences as the unit, one
+long document (4,096 tokens as one sequence) gave one unit: no noise estimate, an infinite stop-rule error, no
+interval. A block of BLOCK_TOKENS consecutive positions of one sequence is the unit instead (a sequence
+shorter than that is one block), so one 4,096-token sequence gives what 16 sequences of 256 give.
+
+How long. The per-token loss changes (sparse minus dense NLL) of neighbouring tokens are correlated; blocks
+must be long enough that their sums are nearly independent. benchmarks/loss_autocorrelation.py measures the
+autocorrelation of those changes on real text with SmolLM2-135M (numbers in benchmarks/RESULTS.md, "Blocks of
+tokens"); BLOCK_TOKENS is chosen from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK_TOKENS = 64
+
+
+def block_starts(seq_len: int, block: int = BLOCK_TOKENS) -> np.ndarray:
+    """First position of each block of a sequence; a tail shorter than half a block joins the block before
+    it (a block of one position would hold no predicted token: the last position predicts nothing)."""
+    starts = np.arange(0, seq_len, block)
+    if len(starts) > 1 and seq_len - starts[-1] < block / 2:
+        starts = starts[:-1]
+    return starts
+
+
+def block_sums(per_position: np.ndarray, block: int = BLOCK_TOKENS) -> np.ndarray:
+    """(n_sequences, seq_len) values summed over the blocks of ``block_starts`` of each sequence, flattened
+    sequence by sequence: (n_sequences * blocks per sequence,)."""
+    values = np.asarray(per_position, dtype=np.float64)
+    return np.add.reduceat(values, block_starts(values.shape[1], block), axis=1).reshape(-1)
+
+
+def block_tokens(n_sequences: int, seq_len: int, block: int = BLOCK_TOKENS) -> np.ndarray:
+    """Predicted tokens per block (positions 0 .. seq_len - 2 predict; the last position predicts nothing)."""
+    predicting = np.ones((n_sequences, seq_len))
+    predicting[:, -1] = 0
+    return block_sums(predicting, block)
+
+
+def as_blocks(per_position, block: int = BLOCK_TOKENS) -> np.ndarray:
+    """``block_sums`` of a tensor or array."""
+    values = per_position.numpy() if hasattr(per_position, "numpy") else per_position
+    return block_sums(values, block)
+
+
+__all__ = ["BLOCK_TOKENS", "as_blocks", "block_starts", "block_sums", "block_tokens"]

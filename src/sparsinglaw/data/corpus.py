@@ -26,6 +26,7 @@ import sysconfig
 from pathlib import Path
 
 from sparsinglaw.data.english import ENGLISH, english_documents
+from sparsinglaw.data.sources import jsonl_text
 from sparsinglaw.errors import DataError
 
 log = logging.getLogger("sparsinglaw")
@@ -145,18 +146,8 @@ def _read_text(path: Path) -> list[str]:
 
 
 def _read_jsonl(path: Path, text_field: str) -> list[str]:
-    docs = []
-    for line_no, line in enumerate(_read_utf8(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise DataError(f"{path}:{line_no} is not valid JSON; each line must be one JSON object") from None
-        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-            raise DataError(f"{path}:{line_no} has no string field {text_field!r}; set --text-field")
-        docs.append(record[text_field])
-    return docs
+    lines = enumerate(_read_utf8(path).split("\n"), 1)
+    return [text for line_no, line in lines if (text := jsonl_text(path, line_no, line, text_field)) is not None]
 
 
 def _read_dataset(name: str, text_field: str, split: str) -> list[str]:

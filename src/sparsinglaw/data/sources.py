@@ -81,21 +81,27 @@ def _text_documents(path: Path, text_field: str, on_bytes) -> Iterator[str]:
         yield doc
 
 
+def jsonl_text(path: Path, line_no: int, line: str, text_field: str) -> str | None:
+    """The text of one JSONL line (None for a blank line); a one-line DataError naming the line otherwise."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        raise DataError(f"{path}:{line_no} is not valid JSON; each line must be one JSON object") from None
+    if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+        raise DataError(f"{path}:{line_no} has no string field {text_field!r}; set --text-field")
+    return record[text_field]
+
+
 def _jsonl_documents(path: Path, text_field: str, on_bytes) -> Iterator[str]:
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             if on_bytes:
                 on_bytes(len(line.encode("utf-8")))
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise DataError(f"{path}:{line_no} is not valid JSON; each line must be one JSON object") from None
-            if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-                raise DataError(f"{path}:{line_no} has no string field {text_field!r}; set --text-field")
-            if record[text_field].strip():
-                yield record[text_field]
+            text = jsonl_text(path, line_no, line, text_field)
+            if text and text.strip():
+                yield text
 
 
 def _parquet_documents(path: Path, text_field: str, on_bytes) -> Iterator[str]:

@@ -303,21 +303,27 @@ def reproduce_preset() -> StudyConfig:
     )
 
 
+def _gpu_base(seq_len: int, batch_size: int, grad_accum: int, checkpoint: int, valid_tokens: int) -> dict[str, Any]:
+    """Training settings of the GPU presets: the paper's recipe (muP, lr 0.01, AdamW (0.9, 0.95), weight decay
+    0.1, WSD schedule), bf16, a 32,000 vocabulary, on the user's corpus (``data.source``: none by default)."""
+    return {
+        "seq_len": seq_len, "batch_size": batch_size, "grad_accum": grad_accum, "checkpoint_every_tokens": checkpoint,
+        "dtype": "bfloat16", "log_every_steps": 20, "tensorboard": True, "progress": True,
+        "model": {"head_dim": 64, "mup": True, "tie_embeddings": True},
+        "tokenizer": {"vocab_size": 32000},
+        "data": {"source": "", "validation_fraction": 0.05, "validation_tokens": valid_tokens},
+        "optim": {"lr": 0.01, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_fraction": 0.01,
+                  "decay_fraction": 0.1},
+    }
+
+
 def paper_preset() -> StudyConfig:
     """For a GPU (not run on CPU): the paper's 0.1B shape (768 x 16, N = 1.1e8) and recipe (muP, lr 0.01,
     AdamW (0.9, 0.95), weight decay 0.1, WSD schedule, sequence length 4096, bf16), ReLU and SiLU, 10B tokens
     each (40 checkpoints), tracked with the calibrated CETT on 262,144 validation tokens. The corpus is the
     user's (``base.data.source``, best token shards from ``sparsinglaw data``): no shipped text is near 10B
     tokens, so without one the study stops and names the setting."""
-    base = {
-        "seq_len": 4096, "batch_size": 8, "grad_accum": 16, "checkpoint_every_tokens": 250_000_000,
-        "dtype": "bfloat16", "log_every_steps": 20, "tensorboard": True, "progress": True,
-        "model": {"head_dim": 64, "mup": True, "tie_embeddings": True},
-        "tokenizer": {"vocab_size": 32000},
-        "data": {"source": "", "validation_fraction": 0.05, "validation_tokens": 262_144},
-        "optim": {"lr": 0.01, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_fraction": 0.01,
-                  "decay_fraction": 0.1},
-    }
+    base = _gpu_base(seq_len=4096, batch_size=8, grad_accum=16, checkpoint=250_000_000, valid_tokens=262_144)
     return StudyConfig(
         name="paper-0.1b", out_dir="runs/paper-0.1b", activations=["relu", "silu"], shapes=[ShapeSpec(1.1e8, 48)],
         token_budgets=[10_000_000_000], base=base, threads=0,
@@ -333,15 +339,7 @@ def gpu_small_preset() -> StudyConfig:
     tokens each (10 checkpoints), bf16, the paper's recipe at sequence length 1024, tracked with the
     calibrated CETT on 65,536 validation tokens. The corpus is the user's (``base.data.source``: token shards
     from ``sparsinglaw data``, a vocabulary near 32,000 as assumed here)."""
-    base = {
-        "seq_len": 1024, "batch_size": 32, "grad_accum": 4, "checkpoint_every_tokens": 20_000_000,
-        "dtype": "bfloat16", "log_every_steps": 20, "tensorboard": True, "progress": True,
-        "model": {"head_dim": 64, "mup": True, "tie_embeddings": True},
-        "tokenizer": {"vocab_size": 32000},
-        "data": {"source": "", "validation_fraction": 0.05, "validation_tokens": 65_536},
-        "optim": {"lr": 0.01, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_fraction": 0.01,
-                  "decay_fraction": 0.1},
-    }
+    base = _gpu_base(seq_len=1024, batch_size=32, grad_accum=4, checkpoint=20_000_000, valid_tokens=65_536)
     return StudyConfig(
         name="gpu-small", out_dir="runs/gpu-small", activations=["relu", "silu"],
         shapes=[ShapeSpec(1e7, 32), ShapeSpec(3e7, 48)], token_budgets=[200_000_000], base=base, threads=0,

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sparsinglaw import distributed
 from sparsinglaw.errors import DataError, SparsingLawError
 from sparsinglaw.metrics.pplp import C_MIN
 from sparsinglaw.train import checkpoints as ckpt
@@ -352,6 +353,8 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
     _check_distributed(settings)
     if settings.mode == "pplp":
         return track_pplp(run_dir, settings)
+    if distributed.world()[1] > 1:  # torchrun: the processes share one calibrated pass (a run-wide claim would deadlock them)
+        return track_calibrated(run_dir, settings)
     from sparsinglaw.train.track_share import track_calibrated_once  # imports nothing back from here
 
     return track_calibrated_once(run_dir, settings, track_calibrated, complete)
@@ -361,9 +364,7 @@ def _check_distributed(settings: TrackSettings) -> None:
     """Several processes (torchrun) share the calibrated mode's passes: every one takes the same decisions from
     all-reduced sums. PPL-p% per checkpoint claims checkpoints in the store one process at a time, and input
     sparsity is not sharded: those run in one process."""
-    from sparsinglaw.distributed import world
-
-    if world()[1] > 1 and (settings.mode != "cett-calibrated" or settings.input_sparsity):
+    if distributed.world()[1] > 1 and (settings.mode != "cett-calibrated" or settings.input_sparsity):
         raise SparsingLawError("track under torchrun runs --mode cett-calibrated without --input-sparsity; run "
                                "the other modes in one process (they can run beside each other on one run)")
 

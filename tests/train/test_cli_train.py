@@ -81,7 +81,7 @@ def test_dry_run_gives_the_study_estimate(tmp_path, capsys):
     from sparsinglaw.cli import main as cli_main
     from sparsinglaw.study.config import PRESETS, cell_flops, estimate
 
-    study = PRESETS["demo"]().merge(["threads=1"])
+    study = PRESETS["demo"]().merge(["threads=1", "jobs=1"])  # one cell at a time, as one train run
     cell = study.cells()[0]
     config = cell.train_config().to_file(tmp_path / "cell.toml")
     # The study trains its tokenizer before the cells; without it the plan counts the configured vocabulary, as the

@@ -133,3 +133,12 @@ def test_trend_verdict_splits_the_change_into_dead_and_live_neurons():
     plain = _cell("relu", (1 - dead) * live, None)  # tracked before live ratios existed: no such words
     (check,) = trend_checks(_analysis(plain))
     assert "live neurons" not in check["found"]
+
+
+def test_limit_checks_say_which_fitted_checkpoints_fall_in_the_decay():
+    from sparsinglaw.study.compare import limit_checks
+
+    cell = _cell("relu", np.linspace(0.10, 0.07, 12), 0.005)
+    cell.decay_start = TOKENS[-1] * 0.9
+    (check,) = limit_checks(_analysis(cell))  # no fit: the limit is not identified, the text still says it
+    assert "law fitted on the 9 checkpoints after warmup; 2 of them in the learning-rate decay" in check["found"]

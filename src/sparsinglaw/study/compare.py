@@ -162,12 +162,15 @@ def limit_checks(analysis) -> list[dict]:
         paper = f"A0 in [{lo - PAPER_SLACK:.3f}, {hi + PAPER_SLACK:.3f}]"
         iv = _limit_iv(analysis, cell.name)
         claim = f"{cell.name}: limit activation ratio A0 as published for {act}"
+        pts = after_warmup(cell.points, analysis.spec.skip_fraction)
+        fitted = f" (law fitted on the {len(pts)} checkpoints after warmup{decay_note(cell, pts)})" if pts else ""
         if iv is None:
-            out.append(verdict_row(claim, paper, "limit not identified" + _identify_budget(analysis, cell.name),
-                              "inconclusive"))
+            out.append(verdict_row(claim, paper, "limit not identified" + _identify_budget(analysis, cell.name)
+                                   + fitted, "inconclusive"))
             continue
         overlap = iv[0] <= hi + PAPER_SLACK and iv[1] >= lo - PAPER_SLACK
-        out.append(verdict_row(claim, paper, f"A0 in [{iv[0]:.3f}, {iv[1]:.3f}]", "agrees" if overlap else "disagrees"))
+        out.append(verdict_row(claim, paper, f"A0 in [{iv[0]:.3f}, {iv[1]:.3f}]{fitted}",
+                               "agrees" if overlap else "disagrees"))
     return out
 
 

@@ -5,20 +5,18 @@ process, and tracking's validation tokens read from the same shards."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import PYTHON, REPO, subprocess_env, tiny_dict
+from train_helpers import PYTHON, REPO, kill_after_checkpoint, subprocess_env, tiny_dict
 
 from sparsinglaw.data.shard_writer import ShardSettings, write_shards
 from sparsinglaw.data.shards import TokenShards
-from sparsinglaw.train import MARKER, TrainConfig, complete_checkpoints, train
+from sparsinglaw.train import TrainConfig, train
 
 STEPS, EVERY = 12, 4
 
@@ -71,14 +69,6 @@ def test_training_reads_shards_in_the_seeded_order_and_records_epochs(shards, sh
     np.testing.assert_array_equal(valid.numpy(), TokenShards(shards).validation_sequences(32, 256))
 
 
-KILL_SCRIPT = """
-import sys, time, torch
-torch.set_num_threads(1)
-from sparsinglaw.train import load_config, train
-train(load_config(sys.argv[1]), hooks=[lambda path, info: time.sleep(0.5)])
-"""
-
-
 def weights(path):
     return load_file(str(Path(path) / "model.safetensors"))
 
@@ -87,20 +77,7 @@ def test_sigkill_then_resume_on_shards_is_bit_identical(shards, shard_run, tmp_p
     run_dir = tmp_path / "killed"
     config = tmp_path / "run.toml"
     TrainConfig.from_dict(shard_config(shards, run_dir)).save(config)
-    proc = subprocess.Popen([PYTHON, "-c", KILL_SCRIPT, str(config)], cwd=REPO, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run_dir / f"checkpoint-{EVERY}" / MARKER).exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint within 2 minutes"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    done = [c["step"] for c in complete_checkpoints(run_dir)]
-    assert done and done[-1] < STEPS, f"the run was not interrupted ({done})"
+    kill_after_checkpoint(config, run_dir, EVERY, STEPS)
     outcome = train(TrainConfig.from_dict(shard_config(shards, run_dir)))
     reference = shard_run[1]
     assert outcome.tokens_seen == reference.tokens_seen and outcome.eval_loss == reference.eval_loss

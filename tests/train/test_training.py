@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import PYTHON, REPO, subprocess_env, tiny_dict, write_config
+from train_helpers import kill_after_checkpoint, tiny_dict, write_config
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.store import ResultsStore
-from sparsinglaw.train import MARKER, TrainConfig, complete_checkpoints, train
+from sparsinglaw.train import MARKER, TrainConfig, train
 
 STEPS, EVERY, TOKENS_PER_STEP = 12, 4, 128
 
@@ -63,32 +60,10 @@ def test_results_store_holds_checkpoints_and_losses(finished_run):
     assert run["config"]["model"]["activation"] == "relu" and "versions" in run["provenance"]
 
 
-KILL_SCRIPT = """
-import sys, time, torch
-torch.set_num_threads(1)
-from sparsinglaw.train import load_config, train
-# Pausing after each checkpoint leaves the test time to kill the run between two checkpoints.
-train(load_config(sys.argv[1]), hooks=[lambda path, info: time.sleep(0.5)])
-"""
-
-
 def test_sigkill_then_restart_gives_the_uninterrupted_result(corpus, finished_run, tmp_path):
     run_dir = tmp_path / "killed"
     config = write_config(corpus, run_dir, tmp_path / "run.toml")
-    proc = subprocess.Popen([PYTHON, "-c", KILL_SCRIPT, str(config)], cwd=REPO, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not (run_dir / f"checkpoint-{EVERY}" / MARKER).exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint within 2 minutes"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    done = [c["step"] for c in complete_checkpoints(run_dir)]
-    assert done and done[-1] < STEPS, f"the run was not interrupted ({done})"
+    kill_after_checkpoint(config, run_dir, EVERY, STEPS)
 
     outcome = train(TrainConfig.from_dict(tiny_dict(corpus, run_dir)))
     reference = finished_run[1]

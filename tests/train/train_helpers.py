@@ -42,3 +42,38 @@ def write_config(corpus: Path, run_dir: Path, path: Path, **changes) -> Path:
     return path
 
 
+
+
+KILL_SCRIPT = """
+import sys, time, torch
+torch.set_num_threads(1)
+from sparsinglaw.train import load_config, train
+# Pausing after each checkpoint leaves the test time to kill the run between two checkpoints.
+train(load_config(sys.argv[1]), hooks=[lambda path, info: time.sleep(0.5)])
+"""
+
+
+def kill_after_checkpoint(config: Path, run_dir: Path, step: int, steps: int) -> list[int]:
+    """Train ``config`` in a subprocess, SIGKILL it once checkpoint ``step`` is complete, and return the
+    steps of the complete checkpoints it left (asserting the run was interrupted before ``steps``)."""
+    import signal
+    import subprocess
+    import time
+
+    from sparsinglaw.train import MARKER, complete_checkpoints
+
+    proc = subprocess.Popen([PYTHON, "-c", KILL_SCRIPT, str(config)], cwd=REPO, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / f"checkpoint-{step}" / MARKER).exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no checkpoint within 2 minutes"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = [c["step"] for c in complete_checkpoints(run_dir)]
+    assert done and done[-1] < steps, f"the run was not interrupted ({done})"
+    return done

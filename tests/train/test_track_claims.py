@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from train_helpers import PYTHON, REPO, subprocess_env
+from train_helpers import PYTHON, run_side_by_side
 
 from sparsinglaw.store import ResultsStore
 from sparsinglaw.train import track as track_module
@@ -38,17 +38,7 @@ def _key(run_dir, name: str) -> tuple:
 
 
 def test_two_processes_measure_each_checkpoint_once(run_copy, tmp_path):
-    go = tmp_path / "go"
-    procs = [subprocess.Popen([PYTHON, "-c", WORKER, str(run_copy), str(go)], cwd=REPO, env=subprocess_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    deadline = time.time() + 120
-    while len(list(tmp_path.glob("go.*"))) < 2 and time.time() < deadline:
-        time.sleep(0.05)
-    go.touch()
-    outs = [proc.communicate(timeout=300) for proc in procs]
-    assert all(proc.returncode == 0 for proc in procs), [err[-800:] for _, err in outs]
-    counts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
-    print(counts)
+    counts = run_side_by_side(WORKER, run_copy, tmp_path)
     assert sum(c["measured"] for c in counts) == 3, counts  # 3 checkpoints, none measured twice
     assert all(c["measured"] + c["already"] + c.get("elsewhere", 0) == 3 for c in counts), counts
     store = ResultsStore(run_copy)

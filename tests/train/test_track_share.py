@@ -3,11 +3,7 @@ reuses its rows (before, each measured every checkpoint)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import time
-
-from train_helpers import PYTHON, REPO, subprocess_env
+from train_helpers import run_side_by_side
 
 from sparsinglaw.store import ResultsStore
 from sparsinglaw.train.track import TrackSettings, track
@@ -27,16 +23,7 @@ print(json.dumps(track(run_dir, TrackSettings(max_tokens=256, batch_size=4))))
 
 
 def test_two_calibrated_trackers_measure_the_run_once(run_copy, tmp_path):
-    go = tmp_path / "go"
-    procs = [subprocess.Popen([PYTHON, "-c", WORKER, str(run_copy), str(go)], cwd=REPO, env=subprocess_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    deadline = time.time() + 120
-    while len(list(tmp_path.glob("go.*"))) < 2 and time.time() < deadline:
-        time.sleep(0.05)
-    go.touch()
-    outs = [proc.communicate(timeout=300) for proc in procs]
-    assert all(proc.returncode == 0 for proc in procs), [err[-800:] for _, err in outs]
-    counts = sorted((json.loads(out.strip().splitlines()[-1]) for out, _ in outs), key=lambda c: c["measured"])
+    counts = sorted(run_side_by_side(WORKER, run_copy, tmp_path), key=lambda c: c["measured"])
     assert [c["measured"] for c in counts] == [0, 3], counts  # 3 checkpoints, measured by one process
     assert counts[0]["elsewhere"] == 3 and counts[0]["cett"] == counts[1]["cett"], counts
     store = ResultsStore(run_copy)

@@ -77,3 +77,22 @@ def kill_after_checkpoint(config: Path, run_dir: Path, step: int, steps: int) ->
     done = [c["step"] for c in complete_checkpoints(run_dir)]
     assert done and done[-1] < steps, f"the run was not interrupted ({done})"
     return done
+
+
+def run_side_by_side(worker: str, run_dir: Path, tmp_path: Path, processes: int = 2) -> list[dict]:
+    """Start ``processes`` copies of ``worker`` (a script taking RUN_DIR and a go-file path that touches
+    GO.PID when ready and waits for GO), release them together, and return each one's last stdout line as
+    JSON (asserting every one exited 0)."""
+    import subprocess
+    import time
+
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([PYTHON, "-c", worker, str(run_dir), str(go)], cwd=REPO, env=subprocess_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("go.*"))) < processes and time.time() < deadline:
+        time.sleep(0.05)
+    go.touch()
+    outs = [proc.communicate(timeout=300) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err[-800:] for _, err in outs]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]

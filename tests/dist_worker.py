@@ -24,6 +24,25 @@ def measure_sharded(rank: int, world_size: int, init_file: str, out_dir: str, me
         dist.destroy_process_group()
 
 
+INPUT_CONFIG = {"methods": ("cett", "teal-uniform"), "p": 1.0, "batch_size": 2, "max_sparse_passes": 6}
+
+
+def measure_inputs_sharded(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
+    """The projection-input target's PPL-p% on this process's shard (``INPUT_CONFIG``)."""
+    from helpers import random_eval_data, tiny_llama
+    from sparsinglaw.inputs import InputConfig, measure_inputs
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        result = measure_inputs(tiny_llama("silu", seed=3), random_eval_data(n_sequences=10),
+                                InputConfig(**INPUT_CONFIG))
+        with open(os.path.join(out_dir, f"inputs{rank}.json"), "w") as handle:
+            json.dump(result.to_dict(), handle)
+    finally:
+        dist.destroy_process_group()
+
+
 FSDP_STEPS, FSDP_BATCH, FSDP_SEQ = 3, 4, 16
 
 

@@ -20,27 +20,24 @@ import logging
 import math
 import time
 import warnings
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-
-import torch
 
 from sparsinglaw import metrics
 from sparsinglaw.activity import ActivityCounter
-from sparsinglaw.capture import attach
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
-from sparsinglaw.distributed import all_reduce, world
-from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
+from sparsinglaw.distributed import all_reduce
+from sparsinglaw.engine import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.guardrails import measure_warnings
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves, auto_anchor_stride
 from sparsinglaw.metrics.evaluation import Evaluation  # re-exported: its home is below the metrics
-from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
+from sparsinglaw.targets.engine import TargetMeasurement
+from sparsinglaw.targets.ffn_neurons import FFN_NEURONS
 
 SOLUTIONS = ("trend", "lowest-crossing")
 log = logging.getLogger("sparsinglaw")
@@ -136,27 +133,21 @@ def _accept_old_names(generated_init):
 MeasureConfig.__init__ = _accept_old_names(MeasureConfig.__init__)
 
 
-class Measurement:
-    """A model, its evaluation data and the dense pass; evaluates metric settings on demand."""
+class Measurement(TargetMeasurement):
+    """FFN neurons of a model over its evaluation data: the dense pass, and metric settings on demand."""
 
     def __init__(self, model, data: EvalData, config: MeasureConfig, *, layers=None, progress: bool = False):
-        self.model, self.data, self.config = model, data, config
-        self.layers = layers if layers is not None else find_ffn_layers(model)
-        self.progress = progress
-        self.context = BatchContext()
-        self.rank, self.world_size = world()
-        self.passes = 0
-        self.dense_losses: SequenceLosses | None = None
+        super().__init__(FFN_NEURONS, model, data, config.batch_size, layers, progress=progress)
+        self.config = config
         self.dense_zero: ActivityCounter | None = None
         self.curves: CETTCurves | None = None
         # Keep per-sequence, per-neuron counts (intervals of the dead and live-neuron ratios, tracking); the
         # fused threshold kernel does not give them, so passes take the rule's mask instead.
         self.per_sequence_neurons = False
 
-    def _bar(self, what: str):
-        from sparsinglaw.progress import progress_bar  # a bar on a terminal, log lines in a log file
-
-        return progress_bar(self.data.n_tokens, what, "tok", enabled=self.progress)
+    @property
+    def layers(self) -> list:
+        return self.units
 
     def _counter(self) -> ActivityCounter:
         per_token = self.config.detail_tokens > 0
@@ -164,27 +155,12 @@ class Measurement:
                                self.per_sequence_neurons)
 
     def _pass(self, callback, what: str, output_callback=None) -> SequenceLosses:
-        """One pass over this process's shard with ``callback`` on every FFN (and ``output_callback`` after
-        every down projection, see ``capture.attach``); losses summed over processes."""
-        with ExitStack() as stack, self._bar(what) as bar:
-            hooks = [stack.enter_context(attach(self.layers, callback))]
-            if output_callback is not None:
-                hooks.append(stack.enter_context(attach(self.layers, output_callback, output=True)))
-            losses = run_pass(self.model, self.data, self.config.batch_size, self.context, bar,
-                              rank=self.rank, world_size=self.world_size)
-        if self.rank < math.ceil(self.data.n_sequences / self.config.batch_size):  # this shard had batches
-            for calls in hooks:
-                calls.require_called()
-        all_reduce(losses.nll, "sum")
-        if losses.token_nll is not None:
-            all_reduce(losses.token_nll, "sum")
-        self.passes += 1
-        return losses
-
-    def _place_curves(self, curves: CETTCurves) -> None:
-        """Other ranks do not see sequence 0 in their first batch: place the CETT grids from it first."""
-        with torch.no_grad(), attach(self.layers, curves.place):
-            self.model(input_ids=self.data.input_ids[:1].to(model_device(self.model)), use_cache=False)
+        """One pass with ``callback`` on every FFN (and ``output_callback`` after every down projection, see
+        ``capture.attach``)."""
+        hooks = [self.spec.attach(self.layers, callback)]
+        if output_callback is not None:
+            hooks.append(self.spec.observe(self.layers, output_callback))
+        return self.run_pass(hooks, what)
 
     def dense(self, cett_curves: bool) -> None:
         """The dense pass: losses, exact-zero counts and (if asked) CETT statistics. Runs once, unless a
@@ -193,8 +169,8 @@ class Measurement:
             return
         curves = CETTCurves(self.layers, anchors=self.config.anchors,
                             anchor_stride=self.config.anchor_stride or auto_anchor_stride(self.data.n_tokens)) if cett_curves else None
-        if curves is not None and self.rank != 0:
-            self._place_curves(curves)
+        if curves is not None:
+            self.place_from_start(self.spec.attach(self.layers, curves.place), 1)
         zero = self._counter()
         # CETT statistics need y = W_down h: taken from the down projection's output where the adapter can
         # hook it (one matmul per FFN saved), else recomputed from h.
@@ -241,9 +217,6 @@ class Measurement:
         self.dense(cett_curves=metric.needs_cett_curves)
         applied = metric.apply(value, curves=self.curves, layers=self.layers, **metric.options(self.config))
         return self.evaluate(applied)
-
-    def ppl_ratio(self, evaluation: Evaluation) -> float:
-        return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
 
 
 def measure(model, data, config: MeasureConfig | None = None, *, tokenizer=None,

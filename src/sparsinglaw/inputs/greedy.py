@@ -20,10 +20,10 @@ import torch
 
 from sparsinglaw.engine import model_device
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.inputs.stats import InputStatistics, Setting, keep_mask, sparsity_setting
 from sparsinglaw.models.adapters import decoder_blocks
 from sparsinglaw.models.projections import Projection, attach_inputs
 from sparsinglaw.progress import progress_bar
+from sparsinglaw.targets.projection_inputs import InputStatistics, Setting, keep_mask, sparsity_setting
 
 
 @dataclass

@@ -23,14 +23,15 @@ import torch
 
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
-from sparsinglaw.engine import BatchContext, SequenceLosses, run_pass
+from sparsinglaw.distributed import all_reduce
+from sparsinglaw.engine import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
-from sparsinglaw.inputs.stats import InputStatistics, Setting, cett_setting, keep_mask, uniform_setting
-from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens
+from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks
 from sparsinglaw.metrics.pplp import C_MAX, C_MIN
 from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
+from sparsinglaw.metrics.pplp_solve import run_trend_search
 from sparsinglaw.metrics.pplp_trend import (
     MIN_SEQUENCES,
     TrendFit,
@@ -38,16 +39,17 @@ from sparsinglaw.metrics.pplp_trend import (
     setting_interval,
     trend_interval,
 )
-from sparsinglaw.models.projections import (
-    KINDS,
-    Projection,
-    attach_inputs,
-    find_projections,
-    observe_outputs,
-    require_called,
-)
-from sparsinglaw.progress import search_reporter
+from sparsinglaw.models.projections import KINDS, Projection
 from sparsinglaw.provenance import stamp
+from sparsinglaw.targets.engine import TargetMeasurement
+from sparsinglaw.targets.projection_inputs import (
+    PROJECTION_INPUTS,
+    InputStatistics,
+    Setting,
+    cett_setting,
+    keep_mask,
+    uniform_setting,
+)
 
 METHODS = ("cett", "teal-uniform", "teal-greedy")
 MAX_SPARSITY = 0.99  # a TEAL solution is held below dropping every input
@@ -132,28 +134,30 @@ def other_weight_count(model, projections: list[Projection]) -> int:
     return total
 
 
-class InputMeasurement:
-    """A model, its data, the dense statistics pass, and sparse passes at method settings on demand."""
+class InputMeasurement(TargetMeasurement):
+    """Projection inputs of a model over its evaluation data: the dense statistics pass, and sparse passes at
+    method settings on demand, sharded over processes like every target's (``targets.engine``)."""
 
     def __init__(self, model, data: EvalData, config: InputConfig, projections: list[Projection] | None = None,
                  progress: bool = False):
-        self.model, self.data, self.config, self.progress = model, data, config, progress
-        self.projections = projections if projections is not None else find_projections(model, config.kinds)
-        self.context = BatchContext()
-        self.passes = 0
+        super().__init__(PROJECTION_INPUTS, model, data, config.batch_size, projections, progress=progress,
+                         bars=False, kinds=config.kinds)
+        self.config = config
         self.stats = InputStatistics(self.projections, anchors=config.anchors)
-        self.dense_losses: SequenceLosses | None = None
         self._greedy: GreedyPath | None = None
         self.other_weights = other_weight_count(model, self.projections)
+
+    @property
+    def projections(self) -> list[Projection]:
+        return self.units
 
     def dense(self) -> None:
         """The dense pass: losses and every projection's statistics (once)."""
         if self.dense_losses is not None:
             return
-        with observe_outputs(self.projections, self.stats.observe) as calls:
-            self.dense_losses = run_pass(self.model, self.data, self.config.batch_size, self.context)
-        require_called(self.projections, calls)
-        self.passes += 1
+        self.place_from_start(self.spec.observe(self.projections, self.stats.place), self.batch_size)
+        self.dense_losses = self.run_pass([self.spec.observe(self.projections, self.stats.observe)], "dense pass")
+        self.stats.reduce(all_reduce)
 
     def greedy(self) -> GreedyPath:
         if self._greedy is None:
@@ -197,10 +201,12 @@ class InputMeasurement:
                 per_sequence[0] = False
             return x * keep
 
-        with attach_inputs(self.projections, sparsify) as calls:
-            losses = run_pass(self.model, self.data, self.config.batch_size, self.context)
-        require_called(self.projections, calls)
-        self.passes += 1
+        losses = self.run_pass([self.spec.attach(self.projections, sparsify)], "sparse pass")
+        # Sums over this process's sequences: over all of them once added up (rows of other shards are 0).
+        all_per_sequence = torch.tensor([0.0 if per_sequence[0] else 1.0])
+        self.reduce(kept, slots, seq_kept, seq_slots)
+        self.reduce(all_per_sequence, op="max")
+        per_sequence[0] = not bool(all_per_sequence.item())
         evaluation = InputEvaluation(setting, losses, (kept / slots.clamp_min(1)).tolist())
         if per_sequence[0]:
             evaluation.seq_kept, evaluation.seq_slots = seq_kept.numpy(), seq_slots.numpy()
@@ -213,7 +219,7 @@ class InputMeasurement:
         fewer than its minimum of sequences or without per-sequence counts."""
         if evaluation.seq_kept is None:
             return None
-        dense, tokens = self.units()
+        dense, tokens = self.resampling_units()
         iv = setting_interval(dense, tokens, as_blocks(evaluation.losses.token_nll), as_blocks(evaluation.seq_kept),
                               as_blocks(evaluation.seq_slots), level, samples, seed)
         if iv is None:
@@ -245,13 +251,6 @@ class InputMeasurement:
         iv["kept_share"] = iv.pop("activation_ratio")
         iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
         return iv, None
-
-    def units(self) -> tuple[np.ndarray, np.ndarray]:
-        """(dense NLL, predicted tokens) per block of tokens, the unit the search and intervals resample."""
-        return as_blocks(self.dense_losses.token_nll), block_tokens(self.data.n_sequences, self.data.seq_len)
-
-    def ppl_ratio(self, evaluation: InputEvaluation) -> float:
-        return math.exp(evaluation.losses.mean_nll - self.dense_losses.mean_nll)
 
     def bytes_per_token(self, kept_share: list[float] | None = None) -> float:
         """Weight bytes a batch-1 decode step reads; ``kept_share=None``: the dense model."""
@@ -295,10 +294,10 @@ class InputMeasurement:
             evaluations.append(self.evaluate(self.setting(method, value_of(c))))
             return as_blocks(evaluations[-1].losses.token_nll)
 
-        search = TrendSearch(*self.units(), p, cfg.tolerance, cfg.max_sparse_passes,
-                             start=cfg.start_cett if power == 1.0 else cfg.start_sparsity ** power,
-                             label=lambda c: f"{_parameter(method)} {value_of(c):.4g}")
-        outcome = search.run(run, on_pass=search_reporter(f"inputs {method}", cfg.max_sparse_passes))
+        search, outcome = run_trend_search(
+            *self.resampling_units(), run, p=p, tolerance=cfg.tolerance, max_passes=cfg.max_sparse_passes,
+            start=cfg.start_cett if power == 1.0 else cfg.start_sparsity ** power, what=f"inputs {method}",
+            label=lambda c: f"{_parameter(method)} {value_of(c):.4g}")
         if outcome.no_answer:
             return self._no_answer(method, evaluations, outcome)
         value = float(np.clip(outcome.fit.cett ** (1 / power), C_MIN, hi))

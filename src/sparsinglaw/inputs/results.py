@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
-
-SCHEMA = "sparsinglaw.inputs/1"
+from sparsinglaw.targets.projection_inputs import SCHEMA
 
 
 @dataclass

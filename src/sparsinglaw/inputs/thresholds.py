@@ -36,10 +36,10 @@ import torch
 from sparsinglaw import export
 from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.inputs.results import SCHEMA, InputSparsityResult, MethodResult
-from sparsinglaw.inputs.stats import CETT_RULE, keep_mask
 from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, find_projections
 from sparsinglaw.sparse.counts import ProjectionCounts
 from sparsinglaw.sparse.input_sparse import sparsify_inputs, with_output_rules
+from sparsinglaw.targets.projection_inputs import CETT_RULE, keep_mask
 from sparsinglaw.threshold_kinds import (  # one file format, three kinds
     FORMAT,
     SparseRun,

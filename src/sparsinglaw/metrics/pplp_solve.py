@@ -13,6 +13,7 @@ Two definitions of the answer (``MeasureConfig.solution``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,10 +33,12 @@ from sparsinglaw.metrics.pplp import (
 )
 from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
 from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendSearch, interpolate_in_log_c, trend_interval
+from sparsinglaw.progress import search_reporter  # one INFO line per pass through the sparsinglaw logger
 
 if TYPE_CHECKING:
     from sparsinglaw.metrics.evaluation import Evaluation
     from sparsinglaw.metrics.evaluation import MeasurementView as Measurement
+    from sparsinglaw.metrics.pplp_trend import TrendOutcome
     from sparsinglaw.results import MeasureResult
 
 
@@ -116,6 +119,18 @@ def _evaluator(measurement: Measurement, evaluations: list[Evaluation]):
         return evaluation
 
     return evaluate
+
+
+def run_trend_search(dense_nll: np.ndarray, tokens: np.ndarray, losses_at: Callable[[float], np.ndarray], *,
+                     p: float, tolerance: float, max_passes: int, start: float, what: str,
+                     label: Callable[[float], str] | None = None) -> tuple[TrendSearch, TrendOutcome]:
+    """The one PPL-p% trend search every caller runs (a target's PPL-p%, a calibrated tracking CETT):
+    ``losses_at(c)`` runs the sparse pass(es) at c and returns NLLs aligned with ``dense_nll`` / ``tokens``
+    (per block of tokens, ``metrics.blocks``, or per sequence); one progress line per pass, named ``what``."""
+    search = TrendSearch(dense_nll, tokens, p, tolerance, max_passes, start)
+    if label is not None:
+        search.label = label
+    return search, search.run(losses_at, on_pass=search_reporter(what, max_passes))
 
 
 def _solve_trend(measurement: Measurement) -> PPLPSolved:
@@ -219,4 +234,4 @@ def _crossing_interval(measurement: Measurement, evaluations: list[Evaluation]) 
     )
 
 
-__all__ = ["PPLPSolved", "activation_source", "solve"]
+__all__ = ["PPLPSolved", "activation_source", "run_trend_search", "solve"]

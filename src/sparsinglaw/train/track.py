@@ -37,7 +37,7 @@ import torch
 
 from sparsinglaw import distributed
 from sparsinglaw.errors import DataError, SparsingLawError
-from sparsinglaw.metrics.pplp import C_MIN
+from sparsinglaw.metrics.pplp import C_MIN, C_START
 from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import TrackSettings  # the one tracking-settings type (re-exported here)
 
@@ -229,11 +229,10 @@ def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: flo
     trend search (``metrics.pplp_trend``), whose pooled log ratio is the mean of theirs (each c tried costs
     one sparse pass per checkpoint). Returns c and the search's facts (passes, standard error, warnings)."""
     from sparsinglaw.errors import NoAnswerError
-    from sparsinglaw.metrics.pplp_trend import TrendSearch
-    from sparsinglaw.progress import search_reporter
+    from sparsinglaw.metrics.pplp_solve import run_trend_search
 
-    search = TrendSearch(dense, tokens, p, tolerance, max_passes)
-    outcome = search.run(losses_at, on_pass=search_reporter(what, max_passes))
+    search, outcome = run_trend_search(dense, tokens, losses_at, p=p, tolerance=tolerance, max_passes=max_passes,
+                                       start=C_START, what=what)
     saturated = bool(outcome.no_answer) and search.cetts[-1] == 1.0 and "below the target" in outcome.no_answer
     if outcome.no_answer and not saturated:  # nothing calibrated to apply to the checkpoints
         raise NoAnswerError(f"{what}: {outcome.no_answer}")

@@ -1,4 +1,7 @@
-"""The dense statistics pass of input sparsity, and the thresholds each method derives from it.
+"""Projection inputs: TEAL-style input sparsity (docs/input_sparsity.md), the target and its dense statistics.
+
+Its units are the inputs ``x_j`` of every linear projection ``y = W x`` of a block (q, k, v, o, gate, up,
+down, or their fused forms), found by the architecture's ``ProjectionLayout`` (``models.architectures``).
 
 One dense pass gathers, for every projection ``y = W x``:
 
@@ -13,16 +16,27 @@ A ``Setting`` is one point of a method: the per-projection threshold and, for th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from sparsinglaw.errors import ConfigError, NumericalError
 from sparsinglaw.metrics.cett import CETTCurves
-from sparsinglaw.models.projections import Projection
+from sparsinglaw.models.projections import (
+    KINDS,
+    Projection,
+    attach_inputs,
+    find_projections,
+    observe_outputs,
+    require_called,
+)
+from sparsinglaw.targets.base import TargetSpec, register_target
 
+SCHEMA = "sparsinglaw.inputs/1"  # of input-sparsity result files (``inputs.results``)
 CETT_RULE = "zero x_j where |x_j| * ||W[:, j]|| < t_p (t_p per projection)"
 TEAL_RULE = "zero x_j where |x_j| < t_p (t_p per projection: a quantile of |x|)"
 
@@ -49,6 +63,11 @@ class MagnitudeHistograms:
         self.log_step[i] = (np.log(hi) + np.log(4.0) - self.log_lo[i]) / (self.points - 1)
         self.counts[i] = torch.zeros(self.points + 1, dtype=torch.float64)
 
+    def place(self, i: int, x: torch.Tensor) -> None:
+        """Fix projection ``i``'s grid from ``x`` (the data's first batch: every process places from it, so
+        the counts are sums however the data is split over processes)."""
+        self._place(i, x.detach().reshape(-1).abs().float())
+
     def observe(self, i: int, x: torch.Tensor) -> None:
         magnitude = x.detach().reshape(-1).abs().float()
         if self.counts[i] is None:
@@ -57,6 +76,12 @@ class MagnitudeHistograms:
         index = torch.floor((magnitude.clamp_min(1e-38).log() - self.log_lo[i]) / self.log_step[i]) + 1
         index = index.clamp_(0, self.points).long().cpu()
         self.counts[i] += torch.bincount(index, minlength=self.points + 1).double()
+
+    def reduce(self, all_reduce) -> None:
+        """Sum the counts of every process (``all_reduce(tensor, op)``)."""
+        for counts in self.counts:
+            if counts is not None:
+                all_reduce(counts, "sum")
 
     def grid(self, i: int) -> np.ndarray:
         return np.exp(self.log_lo[i] + self.log_step[i] * np.arange(self.points))
@@ -94,6 +119,18 @@ class InputStatistics:
         """One call of ``projection`` (``y = W x`` without bias, from the forward hook)."""
         self.curves.observe(projection, x, None, y)
         self.histograms.observe(projection.index, x)
+
+    def place(self, projection: Projection, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Fix the grids from the data's first batch as ``observe`` does on it: CETT's from its first
+        sequence, the histogram's from the whole batch (another process's first batch is not the data's)."""
+        first = slice(0, 1) if x.dim() == 3 else slice(None)
+        self.curves.place(projection, x[first], y=y[first])
+        self.histograms.place(projection.index, x)
+
+    def reduce(self, all_reduce) -> None:
+        """Combine every process's sums (``all_reduce(tensor, op)``)."""
+        self.curves.reduce(all_reduce)
+        self.histograms.reduce(all_reduce)
 
     @property
     def norms(self) -> list[torch.Tensor]:
@@ -137,5 +174,49 @@ def keep_mask(x: torch.Tensor, threshold: float, norms: torch.Tensor | None) -> 
     return magnitude >= threshold
 
 
-__all__ = ["CETT_RULE", "InputStatistics", "MagnitudeHistograms", "Setting", "TEAL_RULE", "cett_setting",
-           "keep_mask", "sparsity_setting", "uniform_setting"]
+
+class ProjectionCalls:
+    """Call counts of projection hooks, one per projection, with ``require_called``."""
+
+    def __init__(self, projections: Sequence[Projection], counts: list[int]):
+        self.projections, self.counts = list(projections), counts
+
+    def require_called(self) -> None:
+        require_called(self.projections, self.counts)
+
+
+class ProjectionInputs(TargetSpec):
+    """The inputs of every projection of every block (``kinds`` picks some projection kinds)."""
+
+    name = "projection-inputs"
+    side = "input"
+    unit = "projection input x_j"
+    rule = CETT_RULE
+    thresholds_kind = "input"
+    sparse_modules = "projections"
+    result_schema = SCHEMA
+
+    def find_units(self, model: nn.Module, *, kinds: Sequence[str] = KINDS, **options) -> list[Projection]:
+        return find_projections(model, kinds)
+
+    @contextmanager
+    def attach(self, units: Sequence[Projection], callback: Callable) -> Iterator[ProjectionCalls]:
+        """``callback(projection, x)`` before every projection."""
+        with attach_inputs(units, callback) as counts:
+            yield ProjectionCalls(units, counts)
+
+    @contextmanager
+    def observe(self, units: Sequence[Projection], callback: Callable) -> Iterator[ProjectionCalls]:
+        """``callback(projection, x, y)`` after every projection."""
+        with observe_outputs(units, callback) as counts:
+            yield ProjectionCalls(units, counts)
+
+    def statistics(self, units: Sequence[Projection], *, anchors: int = 5, anchor_stride: int = 1) -> InputStatistics:
+        return InputStatistics(units, anchors=anchors)
+
+
+PROJECTION_INPUTS = register_target(ProjectionInputs())
+
+__all__ = ["CETT_RULE", "InputStatistics", "MagnitudeHistograms", "PROJECTION_INPUTS", "ProjectionCalls",
+           "ProjectionInputs", "SCHEMA", "Setting", "TEAL_RULE", "cett_setting", "keep_mask", "sparsity_setting",
+           "uniform_setting"]

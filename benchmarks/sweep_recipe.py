@@ -73,7 +73,7 @@ def never_positive_share(run_dir: Path, checkpoint: Path, max_tokens: int) -> fl
     import torch
 
     from sparsinglaw.measure import MeasureConfig, Measurement
-    from sparsinglaw.train.track import load_checkpoint, validation_data
+    from sparsinglaw.track.tracker import load_checkpoint, validation_data
 
     m = Measurement(load_checkpoint(checkpoint), validation_data(run_dir, max_tokens), MeasureConfig(batch_size=16))
     with torch.no_grad():

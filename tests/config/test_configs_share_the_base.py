@@ -11,6 +11,7 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.measure import InputConfig
 from sparsinglaw.measure import MeasureConfig
 from sparsinglaw.study.config import FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study
+from sparsinglaw.track.tracker import TrackSettings as TrackSettingsOfTrack
 from sparsinglaw.train.config import (
     DataConfig,
     ModelConfig,
@@ -20,7 +21,6 @@ from sparsinglaw.train.config import (
     TrainConfig,
     load_config,
 )
-from sparsinglaw.train.track import TrackSettings as TrackSettingsOfTrack
 
 STUDY_NAME = AWKWARD.replace("/", "")  # a study name is a plain name (no "/")
 

@@ -29,11 +29,11 @@ def test_report_renders_while_loading_and_fitting_fail(prepared_dir, tmp_path, m
     import sparsinglaw.models.loading
     import sparsinglaw.study.fit
     import sparsinglaw.study.probe
-    import sparsinglaw.train.track
+    import sparsinglaw.track.tracker
 
     for module, name in [(sparsinglaw.laws.fit, "fit_law"), (sparsinglaw.laws.fit, "fit_all"),
                          (sparsinglaw.study.fit, "fit_law"), (sparsinglaw.study.fit, "analyze"),
-                         (sparsinglaw.study.probe, "probe_study"), (sparsinglaw.train.track, "load_checkpoint"),
+                         (sparsinglaw.study.probe, "probe_study"), (sparsinglaw.track.tracker, "load_checkpoint"),
                          (sparsinglaw.models.loading, "load_model")]:
         monkeypatch.setattr(module, name, _refuse)
     from sparsinglaw.report.html import write_report

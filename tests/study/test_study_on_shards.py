@@ -10,8 +10,8 @@ from sparsinglaw.data.shard_writer import ShardSettings, write_shards
 from sparsinglaw.data.shards import TokenShards
 from sparsinglaw.store import ResultsStore
 from sparsinglaw.study.runner import run_study
+from sparsinglaw.track.tracker import validation_data
 from sparsinglaw.train.data import read_data_meta
-from sparsinglaw.train.track import validation_data
 
 
 def test_mini_study_on_shards(study_corpus, tmp_path):

@@ -153,13 +153,13 @@ def test_the_study_leaves_every_file_the_report_renders(mini_study, tmp_path, mo
     import sparsinglaw.laws.fit
     import sparsinglaw.study.fit
     import sparsinglaw.study.probe
-    import sparsinglaw.train.track
+    import sparsinglaw.track.tracker
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("the report must not load a model or fit a law")
 
     for module, name in [(sparsinglaw.laws.fit, "fit_law"), (sparsinglaw.study.fit, "analyze"),
-                         (sparsinglaw.study.probe, "probe_study"), (sparsinglaw.train.track, "load_checkpoint")]:
+                         (sparsinglaw.study.probe, "probe_study"), (sparsinglaw.track.tracker, "load_checkpoint")]:
         monkeypatch.setattr(module, name, refuse)
     from sparsinglaw.report.html import write_report
 

@@ -19,7 +19,7 @@ from train_helpers import PYTHON, REPO, subprocess_env
 
 from sparsinglaw.errors import DataError
 from sparsinglaw.store import ResultsStore, store_curves
-from sparsinglaw.train.track import TrackSettings, track
+from sparsinglaw.track.tracker import TrackSettings, track
 
 SETTINGS = TrackSettings(mode="pplp", max_tokens=256, batch_size=4)
 

@@ -8,8 +8,8 @@ import pytest
 
 import sparsinglaw.cli as cli
 from sparsinglaw.store import ResultsStore
+from sparsinglaw.track.tracker import TrackSettings, track
 from sparsinglaw.train import MARKER
-from sparsinglaw.train.track import TrackSettings, track
 
 pytest.importorskip("sparsinglaw.measure")
 
@@ -55,7 +55,7 @@ def test_cold_start_when_asked(run_copy):
 
 
 def test_warm_start_picks_the_nearest_checkpoint_and_keeps_the_start_valid():
-    from sparsinglaw.train.track import warm_start_setting
+    from sparsinglaw.track.tracker import warm_start_setting
 
     assert warm_start_setting({}, 100) == {}
     assert warm_start_setting({512: 0.1, 1536: 0.3}, 1024) == {"start_cett": 0.1}  # a tie: the earlier one

@@ -13,8 +13,8 @@ import pytest
 from train_helpers import PYTHON, run_side_by_side
 
 from sparsinglaw.store import ResultsStore
-from sparsinglaw.train import track as track_module
-from sparsinglaw.train.track import TrackSettings, track
+from sparsinglaw.track import tracker as track_module
+from sparsinglaw.track.tracker import TrackSettings, track
 
 SETTINGS = TrackSettings(mode="pplp", max_tokens=256, batch_size=4)
 
@@ -23,7 +23,7 @@ WORKER = """
 import json, os, sys, time
 import torch
 torch.set_num_threads(1)
-from sparsinglaw.train.track import TrackSettings, track
+from sparsinglaw.track.tracker import TrackSettings, track
 run_dir, go = sys.argv[1], sys.argv[2]
 open(go + "." + str(os.getpid()), "w").close()
 while not os.path.exists(go):

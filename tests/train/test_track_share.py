@@ -6,14 +6,14 @@ from __future__ import annotations
 from train_helpers import run_side_by_side
 
 from sparsinglaw.store import ResultsStore
-from sparsinglaw.train.track import TrackSettings, track
+from sparsinglaw.track.tracker import TrackSettings, track
 
 # Imports everything, then waits for the go file so both processes start at the same moment.
 WORKER = """
 import json, os, sys, time
 import torch
 torch.set_num_threads(1)
-from sparsinglaw.train.track import TrackSettings, track
+from sparsinglaw.track.tracker import TrackSettings, track
 run_dir, go = sys.argv[1], sys.argv[2]
 open(go + "." + str(os.getpid()), "w").close()
 while not os.path.exists(go):

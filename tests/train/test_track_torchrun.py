@@ -11,7 +11,7 @@ import pytest
 from train_helpers import PYTHON, REPO, subprocess_env
 
 from sparsinglaw.store import ResultsStore
-from sparsinglaw.train.track import TrackSettings, track
+from sparsinglaw.track.tracker import TrackSettings, track
 
 SETTINGS = ["--max-tokens", "256", "--batch-size", "2", "--calibrate-last", "2"]
 

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from sparsinglaw.cli.common import set_threads
     from sparsinglaw.outputs import save_with_fallback
     from sparsinglaw.store import ResultsStore, opens_read_only
-    from sparsinglaw.train.track import track
+    from sparsinglaw.track.tracker import track
 
     args = _split_remainder(args)
     settings = settings_from_args(args)

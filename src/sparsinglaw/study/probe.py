@@ -25,7 +25,7 @@ def last_checkpoint(cell: CellData) -> Path:
 
 
 def _model_and_data(cell: CellData, max_tokens: int):
-    from sparsinglaw.train.track import load_checkpoint, validation_data
+    from sparsinglaw.track.tracker import load_checkpoint, validation_data
 
     return load_checkpoint(last_checkpoint(cell)), validation_data(cell.run_dir, max_tokens)
 

@@ -173,7 +173,7 @@ def track_cell(cell: Cell, cfg: StudyConfig) -> dict:
     (re-measures every checkpoint: adding one moves the calibration) or PPL-p% at each checkpoint not
     measured yet, with a progress bar over checkpoints."""
     from sparsinglaw.progress import progress_bar
-    from sparsinglaw.train.track import complete, track_calibrated, track_pplp
+    from sparsinglaw.track.tracker import complete, track_calibrated, track_pplp
 
     settings = cfg.track.settings()
     if settings.mode == "cett-calibrated":

@@ -75,7 +75,7 @@ def track_missing_inputs(path: Path, timer=None) -> int:
     """Track input sparsity on the cells that lack it (see ``cells_missing_inputs``); returns how many."""
     import logging
 
-    from sparsinglaw.train.track import track_inputs
+    from sparsinglaw.track.tracker import track_inputs
 
     missing = cells_missing_inputs(path)
     if missing:

@@ -174,7 +174,7 @@ class TrackSettings(Config):
     the model, not by each checkpoint's own noisy PPL-p% solution. ``pplp``: PPL-p% solved per checkpoint.
     The defaults are the study presets' calibrated ones (16,384 validation tokens, 8 sequences a forward).
     ``input_sparsity``: also record, per checkpoint and in the same mode, the kept share of every
-    projection's inputs and the weight bytes read (``sparsinglaw.inputs.track``; off by default: it adds a
+    projection's inputs and the weight bytes read (``sparsinglaw.track.inputs``; off by default: it adds a
     dense statistics pass and the input sparse passes per checkpoint).
     """
 

@@ -323,7 +323,7 @@ def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] 
     prep = prepare(cfg, force=force)
     hooks = list(hooks or [])
     if cfg.track is not None:
-        from sparsinglaw.train.track import checkpoint_hook
+        from sparsinglaw.track.tracker import checkpoint_hook
 
         hooks.append(checkpoint_hook(cfg.run_dir, cfg.track))
     trainer = build_trainer(prep, hooks)

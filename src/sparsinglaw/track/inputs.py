@@ -4,7 +4,7 @@ The method is ours (``cett``: per-projection thresholds on ``|x_j| ||W[:, j]||``
 projection's output takes the same mean relative error c), in the tracking mode of the output metric:
 
 - ``cett-calibrated``: one input c calibrated so that the trend of the mean log PPL ratio of the last K
-  checkpoints crosses 1 + p/100 (the same trend calibration as the output CETT, ``train.track.calibrate``),
+  checkpoints crosses 1 + p/100 (the same trend calibration as the output CETT, ``track.tracker.calibrate``),
   then applied to every checkpoint (per-projection thresholds recomputed from each checkpoint's own dense
   statistics pass). Each row carries a 90% interval from resampling validation sequences, as the output
   rows do.
@@ -39,7 +39,7 @@ def input_config(settings, **overrides) -> InputConfig:
 
 
 def pooled_losses(measurements: list[InputMeasurement]):
-    """(dense NLL, tokens, ``losses_at(c)``) of K checkpoints side by side, for ``train.track.calibrate``."""
+    """(dense NLL, tokens, ``losses_at(c)``) of K checkpoints side by side, for ``track.tracker.calibrate``."""
     for m in measurements:
         m.dense()
     dense = np.concatenate([m.dense_losses.nll.numpy() for m in measurements])

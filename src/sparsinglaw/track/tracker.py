@@ -15,7 +15,7 @@ Two modes, both stored in the run's results store (one row per checkpoint, metri
   Adding checkpoints moves the calibration, so this mode re-measures all.
 
 With ``input_sparsity`` set, each mode also records input sparsity of every projection at every checkpoint
-(``sparsinglaw.inputs.track``: the input CETT calibrated the same way, or its PPL-p% per checkpoint) under
+(``sparsinglaw.track.inputs``: the input CETT calibrated the same way, or its PPL-p% per checkpoint) under
 the metrics ``input-MODE`` (kept share) and ``input-bytes-MODE`` (weight bytes read over dense).
 
 Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
@@ -201,8 +201,8 @@ def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: d
 
 def _measure_input_claimed(store, info: dict, data, settings: TrackSettings, solved: dict) -> tuple[str, object]:
     """Input PPL-p% of one claimed checkpoint, warm-started like the output's; its two rows stored."""
-    from sparsinglaw.inputs import track as inputs_track
     from sparsinglaw.inputs.measure import InputMeasurement
+    from sparsinglaw.track import inputs as inputs_track
 
     name, kept_metric = Path(info["path"]).name, settings.input_metrics[0]
     if settings.warm_start and info["run_id"] not in solved:
@@ -311,8 +311,8 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
 def track_inputs_calibrated(infos: list[dict], data, settings: TrackSettings, store) -> dict:
     """One input CETT calibrated on the last K checkpoints (``calibrate``), applied to all: each checkpoint's
     kept share and bytes rows, with their intervals. The K calibration measurements are reused."""
-    from sparsinglaw.inputs import track as inputs_track
     from sparsinglaw.inputs.measure import InputMeasurement
+    from sparsinglaw.track import inputs as inputs_track
 
     config = inputs_track.input_config(settings)
     last = {i["path"]: InputMeasurement(load_checkpoint(Path(i["path"])), data, config)
@@ -354,7 +354,7 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
         return track_pplp(run_dir, settings)
     if distributed.world()[1] > 1:  # torchrun: the processes share one calibrated pass (a run-wide claim would deadlock them)
         return track_calibrated(run_dir, settings)
-    from sparsinglaw.train.track_share import track_calibrated_once  # imports nothing back from here
+    from sparsinglaw.track.share import track_calibrated_once  # imports nothing back from here
 
     return track_calibrated_once(run_dir, settings, track_calibrated, complete)
 

@@ -48,8 +48,7 @@ from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds  #
 from sparsinglaw.measure import MeasureConfig, measure  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs  # noqa: E402
 from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs  # noqa: E402
-from sparsinglaw.sparse.input_speed import other_weights  # noqa: E402
-from sparsinglaw.sparse.speed import greedy_decode  # noqa: E402
+from sparsinglaw.sparse.speed import greedy_decode, other_weights  # noqa: E402
 from sparsinglaw.thresholds import Thresholds, apply_thresholds  # noqa: E402
 
 BYTES = 4.0  # float32

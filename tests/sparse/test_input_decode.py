@@ -15,7 +15,7 @@ from sparsinglaw.inputs import InputConfig, measure_inputs
 from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.sparse.input_sparse import sparsify_inputs
-from sparsinglaw.sparse.input_speed import compare_input_speed
+from sparsinglaw.sparse.speed import compare_speed
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
 RUN = ["--new-tokens", "4", "--repeats", "1", "--prompt-len", "8", "--batch-sizes", "1,4", "--threads", "1"]
@@ -93,10 +93,10 @@ def test_output_thresholds_are_refused_on_the_input_path(tiny):
     assert isinstance(model.model.layers[0].self_attn.q_proj, torch.nn.Linear)
 
 
-def test_compare_input_speed_falls_back_for_larger_batches(tiny):
+def test_compare_speed_on_input_thresholds_falls_back_for_larger_batches(tiny):
     model, data, inputs, _ = tiny
-    report = compare_input_speed(model, inputs["cett"], prompts=data.input_ids[:4, :6], batch_sizes=(1, 4),
-                                 new_tokens=3, repeats=1, max_share=1.0, max_tokens=2)
+    report = compare_speed(model, inputs["cett"], prompts=data.input_ids[:4, :6], batch_sizes=(1, 4),
+                           new_tokens=3, repeats=1, policy={"max_share": 1.0, "max_tokens": 2})
     one, four = report.rows
     assert one.sparse_share == 1.0 and four.sparse_share == 0.0 and four.read_share == 1.0
     assert 0 < one.kept_share < 1 and one.read_share < 1 and one.bound > 1

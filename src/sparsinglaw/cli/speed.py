@@ -1,7 +1,8 @@
 """``sparsinglaw speed``: decode tokens/s and FFN or projection latency, dense versus the sparse path.
 
-Output thresholds run through the sparse FFNs (``sparse.speed``); input and combined thresholds through the
-input-sparse projections, all seven per block (``sparse.input_speed``)."""
+One path (``sparse.speed``) keyed by the thresholds kind's sparse modules: output thresholds (and
+``--zeros-only``) run through the sparse FFNs, input and combined thresholds through the input-sparse
+projections, all seven per block; the fallback options mean each path's own limits."""
 
 from __future__ import annotations
 
@@ -63,15 +64,6 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _policy(args: argparse.Namespace):
-    from sparsinglaw.sparse import SparsePolicy
-
-    default = SparsePolicy()
-    tokens, ratio = args.fallback_tokens, args.fallback_ratio
-    return SparsePolicy(max_tokens=tokens if tokens is not None else default.max_tokens,
-                        max_ratio=ratio if ratio is not None else default.max_ratio)
-
-
 def _prompts(tokenizer, prompt_len: int, count: int):
     from sparsinglaw.data import build_eval_data, builtin_documents
 
@@ -82,53 +74,32 @@ def _prompts(tokenizer, prompt_len: int, count: int):
     return data.input_ids[:count]
 
 
-def _input_policy(args: argparse.Namespace) -> dict:
-    """max_share and max_tokens of the input-sparse projections from the fallback options."""
-    tokens = INPUT_MAX_TOKENS if args.fallback_tokens is None else args.fallback_tokens
-    share = INPUT_MAX_SHARE if args.fallback_ratio is None else args.fallback_ratio
-    if not 1 <= tokens <= INPUT_MAX_TOKENS:
-        raise ConfigError(f"--fallback-tokens must be in [1, {INPUT_MAX_TOKENS}] for input thresholds, got {tokens}")
-    if not 0.0 <= share <= 1.0:
-        raise ConfigError(f"--fallback-ratio must be in [0, 1], got {share}")
-    return {"max_share": share, "max_tokens": tokens}
-
-
 def _load(args: argparse.Namespace):
-    """(thresholds or None for --zeros-only, whether their sparse modules are input-sparse projections)."""
+    """The thresholds, or None for --zeros-only."""
     from sparsinglaw.thresholds import load_thresholds
 
     if not args.thresholds and not args.zeros_only:
         raise ConfigError("pass --thresholds RESULT.json (from 'sparsinglaw measure -o') or --zeros-only")
-    if args.zeros_only:
-        return None, False
-    thresholds = load_thresholds(args.thresholds)
-    return thresholds, thresholds.sparse_modules == "projections"
+    return None if args.zeros_only else load_thresholds(args.thresholds)
 
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.models.loading import load_model
+    from sparsinglaw.sparse.speed import compare_speed, speed_path
 
     sizes = _batch_sizes(args.batch_sizes)
-    thresholds, on_inputs = _load(args)
-    policy = _input_policy(args) if on_inputs else _policy(args)
+    thresholds = _load(args)
+    path = speed_path(thresholds, args.zeros_only)
+    policy = path.fallback(args.fallback_tokens, args.fallback_ratio)
     if args.output:
         check_new_output(args, args.output)
     set_threads(args)
     model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
                                   dtype=_torch_dtype(args.dtype), device_map=args.device_map)
-    prompts = _prompts(tokenizer, args.prompt_len, max(sizes))
-    common = {"prompts": prompts, "batch_sizes": sizes, "new_tokens": args.new_tokens, "repeats": args.repeats,
-              "model_name": args.model}
-    if on_inputs:
-        from sparsinglaw.sparse.input_speed import compare_input_speed
-
-        report = compare_input_speed(model, thresholds, mode=f"{thresholds.kind} thresholds {args.thresholds}",
-                                     **policy, **common)
-    else:
-        from sparsinglaw.sparse.speed import compare_speed
-
-        mode = "zeros-only (exact h != 0)" if args.zeros_only else f"thresholds {args.thresholds}"
-        report = compare_speed(model, thresholds, zeros_only=args.zeros_only, policy=policy, mode=mode, **common)
+    mode = "zeros-only (exact h != 0)" if args.zeros_only else path.describe(thresholds, args.thresholds)
+    report = compare_speed(model, thresholds, prompts=_prompts(tokenizer, args.prompt_len, max(sizes)),
+                           zeros_only=args.zeros_only, batch_sizes=sizes, new_tokens=args.new_tokens,
+                           repeats=args.repeats, policy=policy, model_name=args.model, mode=mode)
     print_table(args, report.table())
     for line in report.warnings():  # nothing ran sparsely at some batch size: its ratio is no speedup
         logging.getLogger("sparsinglaw").warning(line)

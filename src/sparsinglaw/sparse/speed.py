@@ -1,109 +1,187 @@
-"""Decode tokens/s and FFN latency, dense versus sparse, measured side by side.
+"""Decode tokens/s and sparse-module latency, dense versus the sparse path, measured side by side.
 
-``compare_speed(model, thresholds)`` swaps in the sparse FFNs once and, per batch size, alternates greedy
-decodes with the original dense FFNs (``handle.set_enabled(False)``: the plain model, the speed baseline)
-and with the sparse FFNs (the thresholded model); ratios are of medians over the repetitions, so a shared,
-noisy machine slows both alike. Only the decode steps are timed (the prefill has many tokens and takes the
-dense fallback anyway). FFN latency replays the FFN inputs of real decode steps through every layer's
-original module and its sparse module, alternating call by call, and reports the sum over layers of the
-median per-call times (one decode step).
+One path for every kind of sparse compute, keyed by the thresholds kind's ``sparse_modules``
+(docs/architecture.md, "Targets"): ``"ffn"`` swaps in the sparse FFNs (output thresholds, or exact ReLU
+zeros with ``zeros_only``), ``"projections"`` the input-sparse projections, all seven of every block (input
+or combined thresholds). ``compare_speed(model, thresholds)`` swaps them in once and, per batch size,
+alternates greedy decodes of the plain model (the modules off: the speed baseline) with decodes on the
+sparse path; ratios are of medians over the repetitions, so a shared, noisy machine slows both alike. Only
+the decode steps are timed (the prefill has many tokens and takes the dense fallback anyway). Module latency
+replays the inputs of real decode steps through each original module and its sparse one, alternating call
+by call, and sums the median per-call times over modules (one decode step).
+
+The projections path also counts weight bytes per decode step from the columns its modules actually read,
+plus every weight outside them (the output head, norms, one embedding row); ``bound`` = dense bytes over
+those, the speedup a purely memory-bound decode would see (docs/input_sparsity.md).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import torch
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.sparse.convert import SparseHandle, sparse_ffn
 from sparsinglaw.sparse.ffn import SparsePolicy
+from sparsinglaw.sparse.input_sparse import DEFAULT_MAX_SHARE, MAX_TOKENS, InputSparseHandle, sparsify_inputs
+
+BYTES_PER_WEIGHT = 4.0  # float32 weights
 
 
 @dataclass
-class SpeedRow:
+class DecodeRow:
+    """One batch size's decode timings; subclasses add their modules' latency and counters."""
+
     batch: int
     dense_tokens_per_s: float  # generated tokens (all sequences) per second of decode
     sparse_tokens_per_s: float
-    dense_ffn_ms: float  # all FFNs of one decode step
-    sparse_ffn_ms: float
-    activation_ratio: float  # kept (token, neuron) pairs in the sparse decode
-    computed_ratio: float  # share of up/down neuron projections computed (union over the batch; 1 = dense)
-    sparse_share: float  # share of decode FFN calls that took the sparse path (the rest fell back)
+
+    calls: ClassVar[str]  # what a fallen-back call is, for the warnings
+    header: ClassVar[str]  # the table's column names after "speedup"
+    legend: ClassVar[str]  # the table's last line
 
     @property
     def decode_speedup(self) -> float:
         return self.sparse_tokens_per_s / self.dense_tokens_per_s
 
     @property
+    def ran_sparsely(self) -> bool:
+        return self.sparse_share > 0
+
+    def to_dict(self) -> dict:
+        """The row's fields, then whether it ran sparsely and its speedups (None where it did not)."""
+        return {**asdict(self), "ran_sparsely": self.ran_sparsely, **self.speedups()}
+
+
+@dataclass
+class FFNSpeedRow(DecodeRow):
+    dense_ffn_ms: float  # all FFNs of one decode step
+    sparse_ffn_ms: float
+    activation_ratio: float  # kept (token, neuron) pairs in the sparse decode
+    computed_ratio: float  # share of up/down neuron projections computed (union over the batch; 1 = dense)
+    sparse_share: float  # share of decode FFN calls that took the sparse path (the rest fell back)
+
+    calls = "FFN calls"
+    header = (f"{'dense FFN ms':>12} {'sparse FFN ms':>13} {'FFN x':>6} {'act.ratio':>9} {'computed':>8} "
+              f"{'sparse':>6}")
+    legend = ("speedup = sparse / dense tokens/s; act.ratio = kept neurons per token; computed = neurons whose "
+              "up/down rows were computed (union over the batch); sparse = share of FFN calls on the sparse path "
+              "(else dense fallback)")
+
+    @property
     def ffn_speedup(self) -> float:
         return self.dense_ffn_ms / self.sparse_ffn_ms
+
+    def speedups(self) -> dict:
+        ran = self.ran_sparsely
+        return {"decode_speedup": self.decode_speedup if ran else None, "ffn_speedup": self.ffn_speedup if ran else None}
+
+    def cells(self) -> str:
+        return (f"{speedup_text(self, self.decode_speedup, 7)} {self.dense_ffn_ms:>12.3f} {self.sparse_ffn_ms:>13.3f} "
+                f"{speedup_text(self, self.ffn_speedup, 6)} {self.activation_ratio:>9.3f} {self.computed_ratio:>8.3f} "
+                f"{self.sparse_share:>6.2f}")
+
+    def why_dense(self, policy: dict) -> str:
+        return f"{self.activation_ratio:.0%} of neurons active, fallback above max_ratio={policy.get('max_ratio')}"
+
+
+@dataclass
+class InputSpeedRow(DecodeRow):
+    dense_projection_ms: float  # all swapped projections of one decode step
+    sparse_projection_ms: float
+    kept_share: float  # kept (token, input) pairs over offered ones, decode steps
+    read_share: float  # weight columns read over the dense projections' (union over the batch)
+    sparse_share: float  # share of decode projection calls on the sparse path (else dense fallback)
+    bytes_ratio: float  # weight bytes per decode step (all weights) over the dense model's
+
+    calls = "projection calls"
+    header = (f"{'bound':>6} {'of bound':>8} {'dense proj ms':>13} {'sparse proj ms':>14} {'kept':>5} {'read':>5} "
+              f"{'sparse':>6}")
+    legend = ("speedup = sparse / dense tokens/s; bound = dense weight bytes per step over the sparse run's; kept = "
+              "kept (token, input) pairs; read = weight columns read (union over the batch); sparse = share of "
+              "projection calls on the sparse path (else dense fallback)")
+
+    @property
+    def projection_speedup(self) -> float:
+        return self.dense_projection_ms / self.sparse_projection_ms
+
+    @property
+    def bound(self) -> float:
+        return 1.0 / self.bytes_ratio
+
+    @property
+    def of_bound(self) -> float:
+        return self.decode_speedup / self.bound
+
+    def speedups(self) -> dict:
+        ran = self.ran_sparsely
+        return {"decode_speedup": self.decode_speedup if ran else None,
+                "projection_speedup": self.projection_speedup if ran else None, "bound": self.bound,
+                "of_bound": self.of_bound if ran else None}
+
+    def cells(self) -> str:
+        return (f"{speedup_text(self, self.decode_speedup, 7)} {self.bound:>5.2f}x {self.of_bound:>8.2f} "
+                f"{self.dense_projection_ms:>13.3f} {self.sparse_projection_ms:>14.3f} {self.kept_share:>5.2f} "
+                f"{self.read_share:>5.2f} {self.sparse_share:>6.2f}")
+
+    def why_dense(self, policy: dict) -> str:
+        return f"{self.kept_share:.0%} of inputs kept, fallback above max_share={policy.get('max_share')}"
 
 
 @dataclass
 class SpeedReport:
+    """One speed comparison: its setting, one row per batch size. ``extra``: the path's own settings, written
+    beside them (the projections' dense weight megabytes per step); ``notes``: the same in the table's head."""
+
     model: str
-    mode: str  # "zeros-only" or the thresholds' source
+    mode: str  # "zeros-only", or the thresholds' kind and source
     threads: int
     prompt_len: int
     new_tokens: int
     repeats: int
     policy: dict
-    rows: list[SpeedRow] = field(default_factory=list)
+    rows: list[DecodeRow] = field(default_factory=list)
+    row_type: type[DecodeRow] = field(default=DecodeRow, repr=False)  # the path's row: its columns and legend
+    extra: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
-        """A line per batch size at which no FFN call ran sparsely: its two timings are both dense."""
-        return dense_only_warnings(self.rows, "FFN calls", lambda r: f"{r.activation_ratio:.0%} of neurons "
-                                   f"active, fallback above max_ratio={self.policy.get('max_ratio')}")
+        """A line per batch size at which no call ran sparsely: its "sparse" timing is a dense one, so the
+        ratio of the two is noise, not a speedup."""
+        return [f"batch {r.batch}: nothing ran sparsely (every one of the {r.calls} fell back to dense: "
+                f"{r.why_dense(self.policy)}); the two timings are both dense, so there is no speedup to report"
+                for r in self.rows if not r.ran_sparsely]
 
     def table(self) -> str:
-        head = (f"{self.model}: {self.mode}; {self.threads} threads, prompt {self.prompt_len}, "
-                f"{self.new_tokens} new tokens, medians of {self.repeats}; fallback "
-                + ", ".join(f"{k}={v}" for k, v in self.policy.items()))
-        lines = [head, f"{'batch':>5} {'dense tok/s':>11} {'sparse tok/s':>12} {'speedup':>7} {'dense FFN ms':>12} "
-                       f"{'sparse FFN ms':>13} {'FFN x':>6} {'act.ratio':>9} {'computed':>8} {'sparse':>6}"]
-        for r in self.rows:
-            lines.append(f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} "
-                         f"{speedup_text(r, r.decode_speedup, 7)} {r.dense_ffn_ms:>12.3f} {r.sparse_ffn_ms:>13.3f} "
-                         f"{speedup_text(r, r.ffn_speedup, 6)} {r.activation_ratio:>9.3f} {r.computed_ratio:>8.3f} "
-                         f"{r.sparse_share:>6.2f}")
-        lines += dense_only_note(self.rows)
-        lines.append("speedup = sparse / dense tokens/s; act.ratio = kept neurons per token; computed = neurons "
-                     "whose up/down rows were computed (union over the batch); sparse = share of FFN calls on the "
-                     "sparse path (else dense fallback)")
+        head = "; ".join([f"{self.model}: {self.mode}", f"{self.threads} threads, prompt {self.prompt_len}, "
+                          f"{self.new_tokens} new tokens, medians of {self.repeats}", *self.notes,
+                          "fallback " + ", ".join(f"{k}={v}" for k, v in self.policy.items())])
+        lines = [head, f"{'batch':>5} {'dense tok/s':>11} {'sparse tok/s':>12} {'speedup':>7} {self.row_type.header}"]
+        lines += [f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} {r.cells()}"
+                  for r in self.rows]
+        if not all(r.ran_sparsely for r in self.rows):
+            lines.append("dense (speedup column) = nothing ran sparsely at that batch size: every call fell back to "
+                         "dense, so there is no speedup to report")
+        lines.append(self.row_type.legend)
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        for row, obj in zip(data["rows"], self.rows):
-            ran = obj.sparse_share > 0
-            row.update(ran_sparsely=ran, decode_speedup=obj.decode_speedup if ran else None,
-                       ffn_speedup=obj.ffn_speedup if ran else None)
-        data["warnings"] = self.warnings()
-        return data
+        setting = {name: getattr(self, name) for name in ("model", "mode", "threads", "prompt_len", "new_tokens",
+                                                          "repeats")}
+        return {**setting, "policy": dict(self.policy), **self.extra, "rows": [r.to_dict() for r in self.rows],
+                "warnings": self.warnings()}
 
 
-def speedup_text(row, value: float, width: int) -> str:
+def speedup_text(row: DecodeRow, value: float, width: int) -> str:
     """A speedup column: ``1.23x``, or ``dense`` where no call ran sparsely (dense timed against dense)."""
-    return f"{value:>{width - 1}.2f}x" if row.sparse_share > 0 else f"{'dense':>{width}}"
-
-
-def dense_only_note(rows) -> list[str]:
-    """The table's footnote for its ``dense`` speedup cells, when it has any."""
-    if all(r.sparse_share > 0 for r in rows):
-        return []
-    return ["dense (speedup column) = nothing ran sparsely at that batch size: every call fell back to dense, so "
-            "there is no speedup to report"]
-
-
-def dense_only_warnings(rows, calls: str, why: Callable) -> list[str]:
-    """A line per row (batch size) whose sparse run took the dense fallback on every call: its "sparse"
-    timing is a dense one, so the ratio of the two is noise, not a speedup (``why(row)`` says why)."""
-    return [f"batch {r.batch}: nothing ran sparsely (every one of the {calls} fell back to dense: {why(r)}); "
-            "the two timings are both dense, so there is no speedup to report" for r in rows if r.sparse_share <= 0]
+    return f"{value:>{width - 1}.2f}x" if row.ran_sparsely else f"{'dense':>{width}}"
 
 
 def greedy_decode(model, prompt: torch.Tensor, new_tokens: int,
@@ -174,33 +252,123 @@ def interleaved_decode(handle, prompt: torch.Tensor, new_tokens: int, repeats: i
     return statistics.median(dense), statistics.median(sparse)
 
 
-def _decode_row(handle: SparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int) -> SpeedRow:
+def _ffn_row(handle: SparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int) -> FFNSpeedRow:
     batch = prompt.shape[0]
     dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_stats)
     row_stats = (handle.activation_ratio(), handle.computed_ratio(), handle.sparse_share())
     inputs = decode_inputs(handle.model, handle.modules, prompt, steps=min(8, new_tokens - 1))
     dense_ffn, sparse_ffn = paired_latency([(m.original, m) for m in handle.modules], inputs, repeats)
     generated = batch * (new_tokens - 1)
-    return SpeedRow(batch, generated / dense, generated / sparse, dense_ffn * 1e3, sparse_ffn * 1e3, *row_stats)
+    return FFNSpeedRow(batch, generated / dense, generated / sparse, dense_ffn * 1e3, sparse_ffn * 1e3, *row_stats)
+
+
+def other_weights(model, handle: InputSparseHandle) -> int:
+    """Weights a decode step reads outside the swapped projections (head, norms, one embedding row)."""
+    from sparsinglaw.inputs.measure import other_weight_count
+
+    return other_weight_count(model, [SimpleNamespace(module=m.original) for m in handle.modules.values()])
+
+
+def _input_row(handle: InputSparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int,
+               other_bytes: float) -> InputSpeedRow:
+    batch, steps = prompt.shape[0], new_tokens - 1
+    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_counters)
+    projected = handle.dense_weight_bytes(BYTES_PER_WEIGHT)
+    read = handle.weight_bytes_read(BYTES_PER_WEIGHT) / steps
+    stats = (handle.pair_share(), read / projected, 1.0 - handle.dense_share(),
+             (read + other_bytes) / (projected + other_bytes))
+    modules = list(handle.modules.values())
+    inputs = decode_inputs(handle.model, modules, prompt, steps=min(8, steps))
+    dense_ms, sparse_ms = paired_latency([(m.linear, m) for m in modules], inputs, repeats)
+    generated = batch * steps
+    return InputSpeedRow(batch, generated / dense, generated / sparse, dense_ms * 1e3, sparse_ms * 1e3, *stats)
+
+
+RowMaker = Callable[[torch.Tensor, int, int], DecodeRow]  # (prompt, new_tokens, repeats) -> the batch's row
+
+
+class FFNSpeed:
+    """The sparse FFNs: output thresholds, per-FFN values, or exact ReLU zeros (``zeros_only``)."""
+
+    def fallback(self, tokens: int | None = None, ratio: float | None = None) -> dict:
+        """The ``SparsePolicy`` as a dict, ``tokens`` / ``ratio`` over its defaults where given."""
+        default = SparsePolicy()
+        return asdict(SparsePolicy(max_tokens=default.max_tokens if tokens is None else tokens,
+                                   max_ratio=default.max_ratio if ratio is None else ratio))
+
+    def describe(self, thresholds, source: str = "") -> str:
+        return " ".join(["thresholds", source]).strip()
+
+    @contextmanager
+    def swapped_in(self, model, thresholds, zeros_only: bool, policy: dict) -> Iterator[tuple[RowMaker, dict]]:
+        if thresholds is None and not zeros_only:
+            raise ConfigError("pass thresholds (--thresholds RESULT.json) or zeros_only (--zeros-only, ReLU models)")
+        with sparse_ffn(model, thresholds, zeros_only=zeros_only, policy=SparsePolicy(**policy)) as handle:
+            yield (lambda prompt, new_tokens, repeats: _ffn_row(handle, prompt, new_tokens, repeats),
+                   {"row_type": FFNSpeedRow})
+
+
+class ProjectionSpeed:
+    """The input-sparse projections, all seven of every block: input or combined thresholds."""
+
+    def fallback(self, tokens: int | None = None, ratio: float | None = None) -> dict:
+        """max_share and max_tokens of the input-sparse projections (``ConfigError`` out of range)."""
+        tokens = MAX_TOKENS if tokens is None else tokens
+        share = DEFAULT_MAX_SHARE if ratio is None else ratio
+        if not 1 <= tokens <= MAX_TOKENS:
+            raise ConfigError(f"--fallback-tokens must be in [1, {MAX_TOKENS}] for input thresholds, got {tokens}")
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError(f"--fallback-ratio must be in [0, 1], got {share}")
+        return {"max_share": share, "max_tokens": tokens}
+
+    def describe(self, thresholds, source: str = "") -> str:
+        kind = getattr(thresholds, "kind", "input")
+        return f"{kind} thresholds {source}" if source else kind
+
+    @contextmanager
+    def swapped_in(self, model, thresholds, zeros_only: bool, policy: dict) -> Iterator[tuple[RowMaker, dict]]:
+        handle = sparsify_inputs(model, thresholds, **policy)
+        try:
+            other = other_weights(model, handle) * BYTES_PER_WEIGHT
+            dense_mb = (handle.dense_weight_bytes(BYTES_PER_WEIGHT) + other) / 1e6
+            yield (lambda prompt, new_tokens, repeats: _input_row(handle, prompt, new_tokens, repeats, other),
+                   {"row_type": InputSpeedRow, "extra": {"dense_mb_per_token": dense_mb},
+                    "notes": [f"dense {dense_mb:.1f} MB of weights per step"]})
+        finally:
+            handle.restore()
+
+
+SPEED_PATHS: dict[str, Any] = {"ffn": FFNSpeed(), "projections": ProjectionSpeed()}  # by ``sparse_modules``
+
+
+def speed_path(thresholds=None, zeros_only: bool = False) -> FFNSpeed | ProjectionSpeed:
+    """The path of ``thresholds``' sparse modules (the FFNs for ``zeros_only``, no thresholds or plain values)."""
+    return SPEED_PATHS["ffn" if zeros_only else getattr(thresholds, "sparse_modules", "ffn")]
 
 
 def compare_speed(model, thresholds=None, *, prompts: torch.Tensor, zeros_only: bool = False,
                   batch_sizes: Sequence[int] = (1, 4), new_tokens: int = 32, repeats: int = 3,
-                  policy: SparsePolicy | None = None, model_name: str = "in-memory", mode: str = "") -> SpeedReport:
-    """Dense versus sparse decode speed and FFN latency at each batch size (prompts: ``(N, prompt_len)``,
-    the first ``batch`` rows are used). ``thresholds``: a ``Thresholds``, per-FFN values, or None with
-    ``zeros_only`` (exact ReLU zeros)."""
+                  policy: SparsePolicy | dict | None = None, model_name: str = "in-memory",
+                  mode: str = "") -> SpeedReport:
+    """Dense versus sparse decode speed and module latency at each batch size, on the sparse modules of
+    ``thresholds``' kind (prompts: ``(N, prompt_len)``, the first ``batch`` rows are used). ``policy``: the
+    path's fallback (a ``SparsePolicy`` or dict for the FFNs, ``max_share`` / ``max_tokens`` for the
+    projections; defaults where None)."""
     if new_tokens < 3 or repeats < 1:
         raise ConfigError(f"need new_tokens >= 3 and repeats >= 1, got {new_tokens}, {repeats}")
-    if thresholds is None and not zeros_only:
-        raise ConfigError("pass thresholds (--thresholds RESULT.json) or zeros_only (--zeros-only, ReLU models)")
     if any(b < 1 for b in batch_sizes) or max(batch_sizes) > prompts.shape[0]:
         raise ConfigError(f"batch sizes {list(batch_sizes)} need >= 1 and at most {prompts.shape[0]} prompts")
-    policy = policy or SparsePolicy()
-    report = SpeedReport(model_name, mode or ("zeros-only" if zeros_only else "thresholds"),
-                         torch.get_num_threads(), prompts.shape[1], new_tokens, repeats, asdict(policy))
-    with sparse_ffn(model, thresholds, zeros_only=zeros_only, policy=policy) as handle:
-        greedy_decode(model, prompts[:1], 3)  # warm-up
+    path = speed_path(thresholds, zeros_only)
+    policy = asdict(policy) if isinstance(policy, SparsePolicy) else (policy or path.fallback())
+    mode = mode or ("zeros-only" if zeros_only else path.describe(thresholds))
+    with path.swapped_in(model, thresholds, zeros_only, policy) as (row, layout):
+        report = SpeedReport(model_name, mode, torch.get_num_threads(), prompts.shape[1], new_tokens, repeats,
+                             policy, **layout)
+        greedy_decode(model, prompts[:1], 3)  # warm-up (builds the kernels, touches the column-major copies)
         for batch in batch_sizes:
-            report.rows.append(_decode_row(handle, prompts[:batch], new_tokens, repeats))
+            report.rows.append(row(prompts[:batch], new_tokens, repeats))
     return report
+
+
+__all__ = ["FFNSpeedRow", "InputSpeedRow", "SpeedReport", "compare_speed", "greedy_decode", "other_weights",
+           "speed_path"]

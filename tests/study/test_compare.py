@@ -160,3 +160,19 @@ def test_trend_and_limit_checks_are_counted_apart():
     assert doc["counts_by_kind"]["trend"]["agrees"] == 3  # ReLU falls, SiLU rises, ReLU below SiLU throughout
     assert doc["summary"].startswith("All 3 checked trends agree")
     assert sum(doc["counts"].values()) == len(doc["checks"])
+
+
+def test_a_trend_made_by_the_decay_says_so():
+    """A ReLU run flat at constant rate whose last checkpoints rise in the decay: the verdict (on every judged
+    checkpoint) disagrees, and its text gives the slope before the decay alone (straddling 0) and the move
+    across the decay."""
+    ratios = [0.14, 0.13, 0.126, 0.1262, 0.1258, 0.1261, 0.1259, 0.126, 0.1261, 0.1259, 0.131, 0.134]
+    cell = _cell("relu", ratios, 0.0005)
+    cell.decay_start = TOKENS[9]
+    (check,) = trend_checks(_analysis(cell))
+    assert check["verdict"] == "disagrees"
+    found = check["found"]
+    assert "over the 7 before the decay alone the slope is in [" in found
+    low, high = (float(v) for v in found.split("before the decay alone the slope is in [")[1].split("]")[0].split(", "))
+    assert low < 0 < high
+    assert "across the decay A moves 0.126 -> 0.134" in found

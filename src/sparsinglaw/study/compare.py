@@ -50,7 +50,7 @@ def trend_checks(analysis, quantity: str = "activation ratio") -> list[dict]:
         found = (f"A {pts[0][1]:.3f} -> {pts[-1][1]:.3f} over {len(pts)} checkpoints after warmup; "
                  f"slope of A vs ln D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})")
         found += population_note(cell, pts[0][0], pts[-1][0], lvl, analysis.spec.skip_fraction)
-        found += decay_note(cell, pts)
+        found += decay_note(cell, pts) + constant_rate_note(cell, pts, lvl)
         verdict = side_verdict(iv[0], iv[1], sign)
         if verdict == "inconclusive" and (budget := resolving_budget(iv, cell.tokens_budget)) is not None:
             found += f"; resolves at about {budget:.2g} tokens if the slope and scatter hold"
@@ -83,6 +83,20 @@ def decay_note(cell, pts: list) -> str:
         return ""
     n = sum(t > cell.decay_start for t, _ in pts)
     return f"; {n} of them in the learning-rate decay (after {cell.decay_start:.3g} tokens), used"
+
+
+def constant_rate_note(cell, pts: list, level: float) -> str:
+    """The schedule's share of a trend, measured on the run itself: the slope over the judged checkpoints
+    before the learning-rate decay alone, and how far A moves from the decay's start to the end. The verdict
+    still uses every judged checkpoint; this says whether the decay makes it. "" with no decay among them or
+    fewer than 3 checkpoints before it."""
+    if cell.decay_start is None:
+        return ""
+    before = [p for p in pts if p[0] <= cell.decay_start]
+    if len(before) == len(pts) or (iv := trend_interval(before, level, 0.0)) is None:
+        return ""
+    return (f"; over the {len(before)} before the decay alone the slope is in [{iv[0]:.3g}, {iv[1]:.3g}], "
+            f"and across the decay A moves {before[-1][1]:.3f} -> {pts[-1][1]:.3f}")
 
 
 def resolving_budget(iv: tuple[float, float], tokens: int) -> float | None:

@@ -255,14 +255,16 @@ class Check:
     paper: str
     found: str
     verdict: str
+    kind: str | None = None  # "trend" or "limit" (study.compare.CHECK_KINDS); None in files written before
 
     @classmethod
     def from_dict(cls, d: dict) -> Check:
         _require(d, ("claim", "paper", "found", "verdict"), "comparison.json: a check")
-        return cls(d["claim"], d["paper"], d["found"], d["verdict"])
+        return cls(d["claim"], d["paper"], d["found"], d["verdict"], d.get("kind"))
 
     def to_dict(self) -> dict[str, str]:
-        return {"claim": self.claim, "paper": self.paper, "found": self.found, "verdict": self.verdict}
+        doc = {"claim": self.claim, "paper": self.paper, "found": self.found, "verdict": self.verdict}
+        return doc | ({"kind": self.kind} if self.kind is not None else {})
 
 
 @dataclass
@@ -274,16 +276,24 @@ class ComparisonDocument:
     counts: dict[str, int]
     summary: str
     inputs: ComparisonDocument | None = None
+    counts_by_kind: dict[str, dict[str, int]] = field(default_factory=dict)  # {} in files written before
 
     @classmethod
     def from_dict(cls, d: dict) -> ComparisonDocument:
         _require(d, ("checks", "summary"), "comparison.json")
         inputs = cls.from_dict(d["inputs"]) if isinstance(d.get("inputs"), dict) else None
-        return cls([Check.from_dict(c) for c in d["checks"]], d.get("counts", {}), d["summary"], inputs)
+        return cls([Check.from_dict(c) for c in d["checks"]], d.get("counts", {}), d["summary"], inputs,
+                   d.get("counts_by_kind") or {})
+
+    def checks_of_kind(self, kind: str) -> list[Check]:
+        """The checks resting on ``kind`` ("trend" or "limit"); files written before count as trend checks."""
+        return [c for c in self.checks if (c.kind or "trend") == kind]
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"checks": [c.to_dict() for c in self.checks], "counts": self.counts,
                                "summary": self.summary}
+        if self.counts_by_kind:
+            doc["counts_by_kind"] = self.counts_by_kind
         if self.inputs is not None:
             doc["inputs"] = self.inputs.to_dict()
         return doc

@@ -142,3 +142,37 @@ def test_limit_checks_say_which_fitted_checkpoints_fall_in_the_decay():
     cell.decay_start = TOKENS[-1] * 0.9
     (check,) = limit_checks(_analysis(cell))  # no fit: the limit is not identified, the text still says it
     assert "law fitted on the 9 checkpoints after warmup; 2 of them in the learning-rate decay" in check["found"]
+
+
+def test_trend_and_limit_checks_are_counted_apart():
+    """The trends a small budget resolves are one group, the findings resting on the fitted limit another:
+    counts per group sum to the checks of that kind, and the summary states the trends first."""
+    from sparsinglaw.study.compare import compare_with_paper
+    from sparsinglaw.study.fit import analyze
+
+    relu = _cell("relu", np.linspace(0.10, 0.07, 12), 0.005)
+    silu = _cell("silu", np.linspace(0.18, 0.24, 12), 0.005)
+    doc = compare_with_paper(analyze([relu, silu], FitSpec(skip_fraction=0.25)))
+    kinds = {c["kind"] for c in doc["checks"]}
+    assert kinds == {"trend", "limit"}
+    for kind, counts in doc["counts_by_kind"].items():
+        assert sum(counts.values()) == sum(c["kind"] == kind for c in doc["checks"])
+    assert doc["counts_by_kind"]["trend"]["agrees"] == 3  # ReLU falls, SiLU rises, ReLU below SiLU throughout
+    assert doc["summary"].startswith("All 3 checked trends agree")
+    assert sum(doc["counts"].values()) == len(doc["checks"])
+
+
+def test_a_trend_made_by_the_decay_says_so():
+    """A ReLU run flat at constant rate whose last checkpoints rise in the decay: the verdict (on every judged
+    checkpoint) disagrees, and its text gives the slope before the decay alone (straddling 0) and the move
+    across the decay."""
+    ratios = [0.14, 0.13, 0.126, 0.1262, 0.1258, 0.1261, 0.1259, 0.126, 0.1261, 0.1259, 0.131, 0.134]
+    cell = _cell("relu", ratios, 0.0005)
+    cell.decay_start = TOKENS[9]
+    (check,) = trend_checks(_analysis(cell))
+    assert check["verdict"] == "disagrees"
+    found = check["found"]
+    assert "over the 7 before the decay alone the slope is in [" in found
+    low, high = (float(v) for v in found.split("before the decay alone the slope is in [")[1].split("]")[0].split(", "))
+    assert low < 0 < high
+    assert "across the decay A moves 0.126 -> 0.134" in found

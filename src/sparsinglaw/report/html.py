@@ -154,11 +154,21 @@ def setup_html(data: StudyData) -> str:
     return "".join(parts) + "".join(f"<p>{esc(f)}</p>" for f in setup_facts(data))
 
 
+# The two tables of verdicts: the trends the budget resolves, then the findings resting on the law's limit.
+CHECK_TABLES = (("trend", "paper", "Trends at the trained budget"),
+                ("limit", "paper-limits", "Findings on the limit (need the law's limit identified)"))
+
+
 def comparison_html(comparison: ComparisonDocument) -> str:
-    rows = check_rows(comparison.checks)
+    head = "<thead><tr><th>check</th><th>paper</th><th>found</th><th>verdict</th></tr></thead>"
+    tables = []
+    for kind, table_id, title in CHECK_TABLES:
+        checks = comparison.checks_of_kind(kind)
+        if checks or kind == "trend":
+            caption = f"<h3>{title}</h3>" if any(c.kind for c in comparison.checks) else ""
+            tables.append(f'{caption}<table id="{table_id}">{head}<tbody>{check_rows(checks)}</tbody></table>')
     return (f'<h2>Agreement with the paper</h2><p class="summary" id="verdict">{esc(comparison.summary)}</p>'
-            f'<table id="paper"><thead><tr><th>check</th><th>paper</th><th>found</th><th>verdict</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>")
+            + "".join(tables))
 
 
 def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:

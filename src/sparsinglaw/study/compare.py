@@ -50,7 +50,7 @@ def trend_checks(analysis, quantity: str = "activation ratio") -> list[dict]:
         found = (f"A {pts[0][1]:.3f} -> {pts[-1][1]:.3f} over {len(pts)} checkpoints after warmup; "
                  f"slope of A vs ln D in [{iv[0]:.3g}, {iv[1]:.3g}] ({lvl:.0%})")
         found += population_note(cell, pts[0][0], pts[-1][0], lvl, analysis.spec.skip_fraction)
-        found += decay_note(cell, pts)
+        found += decay_note(cell, pts) + constant_rate_note(cell, pts, lvl)
         verdict = side_verdict(iv[0], iv[1], sign)
         if verdict == "inconclusive" and (budget := resolving_budget(iv, cell.tokens_budget)) is not None:
             found += f"; resolves at about {budget:.2g} tokens if the slope and scatter hold"
@@ -83,6 +83,20 @@ def decay_note(cell, pts: list) -> str:
         return ""
     n = sum(t > cell.decay_start for t, _ in pts)
     return f"; {n} of them in the learning-rate decay (after {cell.decay_start:.3g} tokens), used"
+
+
+def constant_rate_note(cell, pts: list, level: float) -> str:
+    """The schedule's share of a trend, measured on the run itself: the slope over the judged checkpoints
+    before the learning-rate decay alone, and how far A moves from the decay's start to the end. The verdict
+    still uses every judged checkpoint; this says whether the decay makes it. "" with no decay among them or
+    fewer than 3 checkpoints before it."""
+    if cell.decay_start is None:
+        return ""
+    before = [p for p in pts if p[0] <= cell.decay_start]
+    if len(before) == len(pts) or (iv := trend_interval(before, level, 0.0)) is None:
+        return ""
+    return (f"; over the {len(before)} before the decay alone the slope is in [{iv[0]:.3g}, {iv[1]:.3g}], "
+            f"and across the decay A moves {before[-1][1]:.3f} -> {pts[-1][1]:.3f}")
 
 
 def resolving_budget(iv: tuple[float, float], tokens: int) -> float | None:
@@ -246,9 +260,32 @@ def summarize(checks: list[dict], level: float, what: str = "trends") -> tuple[d
     else:
         summary = (f"Of {len(checks)} checked {what}, {counts['agrees']} agree with the paper's within their "
                    f"{lvl} intervals, {counts['disagrees']} disagree and {counts['inconclusive']} are "
-                   "inconclusive (intervals too wide or limits not identified). "
-                   "Tiny models trained on few tokens need not reproduce the paper's findings.")
+                   "inconclusive (intervals too wide or limits not identified).")
     return counts, summary
+
+
+# What a check rests on. "trend": the measured curves at the budget trained (slopes, per-checkpoint gaps,
+# comparisons at equal tokens or tokens per parameter), which a small budget can resolve. "limit": the fitted
+# law's limit A0, which needs the curve to bend toward it: at small budgets it is often not identified, and
+# each such check then says at about what budget it would be (laws.predict.tokens_to_identify).
+CHECK_KINDS = ("trend", "limit")
+
+
+def _tagged(checks: list[dict], kind: str) -> list[dict]:
+    return [{**c, "kind": kind} for c in checks]
+
+
+def grouped_summary(checks: list[dict], level: float) -> tuple[dict[str, dict[str, int]], str]:
+    """Counts per kind of check and one summary: the trend checks first, then the limit-based ones."""
+    by_kind, sentences = {}, []
+    for kind, what in zip(CHECK_KINDS, ("trends", "limit-based findings")):
+        group = [c for c in checks if c.get("kind", "trend") == kind]
+        if group or kind == "trend":
+            by_kind[kind], sentence = summarize(group, level, what)
+            sentences.append(sentence)
+    tail = " Tiny models trained on few tokens need not reproduce the paper's findings."
+    return by_kind, " ".join(sentences) + ("" if all(v["agrees"] == sum(v.values()) for v in by_kind.values())
+                                           else tail)
 
 
 def compare_inputs(inputs) -> dict[str, Any]:
@@ -263,11 +300,13 @@ def compare_inputs(inputs) -> dict[str, Any]:
 
 
 def compare_with_paper(analysis) -> dict[str, Any]:
-    checks = (trend_checks(analysis) + relu_below_silu_per_checkpoint(analysis) + relu_below_silu(analysis)
-              + deeper_sparser(analysis) + limits_across_sizes(analysis) + limit_checks(analysis)
-              + resolvable_checks(analysis))
-    counts, summary = summarize(checks, analysis.spec.level)
-    doc: dict[str, Any] = {"checks": checks, "counts": counts, "summary": summary}
+    checks = (_tagged(trend_checks(analysis) + relu_below_silu_per_checkpoint(analysis)
+                      + resolvable_checks(analysis), "trend")
+              + _tagged(relu_below_silu(analysis) + deeper_sparser(analysis) + limits_across_sizes(analysis)
+                        + limit_checks(analysis), "limit"))
+    counts, _ = summarize(checks, analysis.spec.level)
+    by_kind, summary = grouped_summary(checks, analysis.spec.level)
+    doc: dict[str, Any] = {"checks": checks, "counts": counts, "counts_by_kind": by_kind, "summary": summary}
     if getattr(analysis, "inputs", None) is not None:
         doc["inputs"] = compare_inputs(analysis.inputs)
     return doc

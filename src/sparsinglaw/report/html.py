@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -171,8 +173,8 @@ def comparison_html(comparison: ComparisonDocument) -> str:
             + "".join(tables))
 
 
-def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
-    """The figures, from the analysis files only."""
+def output_figures(data: StudyData, out: Path) -> list[sf.Figure]:
+    """The FFN-neuron target's figures (and the metric comparison and the paper's curves they lead with)."""
     probes, pretrained = data.probes, data.pretrained
     figs = [sf.pretrained_figure(pretrained, out)] if pretrained else []
     if not pretrained and probes.pareto:  # no pretrained model: the comparison on a cell instead
@@ -189,7 +191,25 @@ def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
     if pair is not None:
         figs.append(sf.token_scatter_figure((details[pair[0]], details[pair[1]]), out))
     figs.append(sf.dead_figure(data, out))
-    return figs + input_figures(data, out)
+    return figs
+
+
+@dataclass(frozen=True)
+class TargetSection:
+    """One sparsity target's part of the page, keyed by its side (``targets.TargetSpec.side``): the figures
+    it adds under "Figures" and its tables after the page's. A new target adds its section to ``SECTIONS``."""
+
+    target: str
+    figures: Callable[[StudyData, Path], list[sf.Figure]]
+    tables: Callable[[StudyData], str]
+
+
+SECTIONS = (TargetSection("output", output_figures, tables_html), TargetSection("input", input_figures, inputs_html))
+
+
+def make_figures(data: StudyData, out: Path) -> list[sf.Figure]:
+    """Every section's figures in page order, from the analysis files only."""
+    return [fig for section in SECTIONS for fig in section.figures(data, out)]
 
 
 def _not_drawn(data: StudyData) -> list[str]:
@@ -210,7 +230,7 @@ def page_html(data: StudyData, figs: list[sf.Figure]) -> str:
             f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>"
             + comparison_html(data.comparison) + setup_html(data)
             + "<h2>Figures</h2>" + "".join(figure_html(f) for f in figs)
-            + "".join(_one_line(x) for x in _not_drawn(data)) + tables_html(data) + inputs_html(data))
+            + "".join(_one_line(x) for x in _not_drawn(data)) + "".join(section.tables(data) for section in SECTIONS))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sparsing-law report: '
             f"{esc(name)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n")
 

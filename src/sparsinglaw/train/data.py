@@ -130,14 +130,13 @@ def prepare_corpus_data(cfg, run_dir: Path):
     meta, shards_dir = read_data_meta(run_dir), cache / RUN_SHARDS
     if meta.get("key") != key or not _complete(shards_dir):
         shutil.rmtree(shards_dir, ignore_errors=True)
-        if meta.get("key") in _legacy_keys(cfg, tokenizer) and (cache / "train.npy").is_file():
-            _convert_legacy_cache(cfg, run_dir, meta)
-        else:
+        converted = meta.get("key") in _legacy_keys(cfg, tokenizer) and _convert_legacy_cache(cfg, run_dir, meta)
+        if not converted:
             _write_run_shards(cfg, run_dir, corpus)
     train, valid = _open_sequences(cfg, run_dir, TokenShards(shards_dir), {"key": key, "shards": RUN_SHARDS},
                                    "raise data.validation_fraction or set data.validation_tokens=0")
-    for legacy in ("train.npy", "valid.npy"):  # converted: the shards hold the same tokens
-        (cache / legacy).unlink(missing_ok=True)
+    for name in ("train.npy", "valid.npy"):  # a cache from before shards: the shards now hold its tokens
+        (cache / name).unlink(missing_ok=True)
     return tokenizer, train, valid
 
 
@@ -178,16 +177,22 @@ def _write_run_shards(cfg, run_dir: Path, corpus) -> None:
                  progress=False, documents=lambda on_bytes: iter(corpus()))
 
 
-def _convert_legacy_cache(cfg, run_dir: Path, meta: dict) -> None:
-    """The ``.npy`` cache of a run from before shards, rewritten as its shards (the same token streams)."""
+def _convert_legacy_cache(cfg, run_dir: Path, meta: dict) -> bool:
+    """The ``.npy`` cache of a run from before shards, rewritten as its shards (the same token streams);
+    False when there is none to convert (or no validation sequence in it: shards need both sides)."""
     from sparsinglaw.data.shard_writer import shards_from_tokens
 
     cache = run_dir / "data"
+    if not ((cache / "train.npy").is_file() and (cache / "valid.npy").is_file()):
+        return False
     train, valid = np.load(cache / "train.npy"), np.load(cache / "valid.npy")
+    if not (train.size and valid.size):
+        return False
     log.info("converting %s/{train,valid}.npy (%d + %d sequences) into %s", cache, len(train), len(valid),
              cache / RUN_SHARDS)
     shards_from_tokens(_run_shard_settings(cfg), cache / RUN_SHARDS, str(run_dir / "tokenizer"), train, valid,
                        (meta.get("train_documents", 0), meta.get("valid_documents", 0)))
+    return True
 
 
 def prepare_shard_data(cfg, run_dir: Path):

@@ -20,8 +20,8 @@ the metrics ``input-MODE`` (kept share) and ``input-bytes-MODE`` (weight bytes r
 
 Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
 histogram of per-neuron activation frequencies. Evaluation uses the run's own validation split
-(``RUN_DIR/data/valid.npy``, or the validation shards of a run on token shards: documents never
-trained on). Checkpoints without their completion marker
+(the validation side of the token shards the run trains on, ``RUN_DIR/data/meta.json``; ``valid.npy`` for
+a run from before shards: documents never trained on). Checkpoints without their completion marker
 (interrupted while being written) and checkpoints that fail to load are reported and skipped; completed
 measurements are never redone (``pplp`` mode), so ``track`` can run beside a training run.
 """
@@ -51,10 +51,11 @@ def validation_data(run_dir: Path, max_tokens: int):
     from sparsinglaw.data import EvalData
     from sparsinglaw.train.data import run_validation_sequences
 
-    path = Path(run_dir) / "data" / "valid.npy"
-    sequences = run_validation_sequences(run_dir)  # valid.npy, or the validation shards the run trains on
+    path = Path(run_dir) / "data"
+    sequences = run_validation_sequences(run_dir)  # the validation shards the run trains on (valid.npy before)
     if sequences is None:
-        raise DataError(f"{path} is missing: track needs the run's validation split (set data.validation_tokens > 0)")
+        raise DataError(f"{path} holds no validation data: track needs the run's validation split (train the run "
+                        "with data.validation_tokens > 0)")
     ids = torch.from_numpy(sequences.astype(np.int64))
     n = max(1, min(len(ids), max_tokens // ids.shape[1]))
     if len(ids) == 0:

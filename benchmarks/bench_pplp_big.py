@@ -15,6 +15,7 @@ so the machine's load stretches them alike.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 from bench_pplp import forward_seconds
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-all-tokens", action="store_true", help="only the subset search")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the searches' pass-by-pass lines
     model, tokenizer = smollm2(threads=args.threads)
     print(f"{'tokens':>6} {'search':>7} {'sequences':>9} {'sparse':>6} {'pass-eq':>8} {'dense-fwd eq':>12} "
           f"{'CETT':>8} {'PPL ratio':>9} {'act.ratio':>9} {'converged':>9}", flush=True)

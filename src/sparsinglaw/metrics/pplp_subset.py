@@ -36,6 +36,7 @@ import torch
 
 from sparsinglaw.data.batches import EvalData
 from sparsinglaw.metrics.blocks import as_blocks, block_tokens
+from sparsinglaw.metrics.pplp import C_MAX, C_MIN
 from sparsinglaw.metrics.pplp_trend import PRIOR_NOISE, TrendOutcome, TrendSearch
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ class SubsetSearch:
             search, outcome = self._search(m)
             if m == self.n or outcome.no_answer:
                 return self._done(search, outcome, m, history)
-            c = outcome.fit.cett
+            c = float(np.clip(outcome.fit.cett, C_MIN, C_MAX))  # an unconverged fit may cross outside
             se = self._subset_se(c, m)
             step = {"sequences": m, "cett": c, "sampling_se": se}
             history.append(step)

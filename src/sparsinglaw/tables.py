@@ -53,6 +53,8 @@ def format_estimate(value, interval=None, *, missing: str = "-") -> tuple[str, s
     keeps 4 significant digits and the interval reads ``missing`` (say why: ``ONE_PASS``)."""
     low, high = interval if interval is not None else (None, None)
     decimals = interval_decimals(low, high)
+    if decimals is None and low is not None and low == high and math.isfinite(low):
+        decimals = column_decimals([value, low], digits=4)  # a zero-width interval (exact data): 4 digits
     if decimals is None:
         return format_number(value), missing
     return format_number(value, decimals), f"[{low:.{decimals}f}, {high:.{decimals}f}]"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import saved_tiny_model
@@ -137,3 +139,77 @@ def test_inputs_table(inputs_measured):
     answered = [m for m in json.loads(out.read_text())["methods"] if (m["solution"] or {}).get("interval")]
     assert_rounded_to_intervals(printed.split("\n\n")[1], at_least=3 * len(answered))  # value, kept, bytes
     assert "no interval: one pass (the pass at the answer)" in printed
+
+
+def test_pareto_table(model_dir, tmp_path, capsys):
+    assert main(["pareto", "--model", str(model_dir), "--seq-len", "64", "--max-tokens", "256", "--values",
+                 "cett=0.05,0.2", "--values", "topk=0.2", "--values", "fat=0.1", "--output",
+                 str(tmp_path / "p.json"), "--plot", str(tmp_path / "p.png")]) == 0
+    printed = capsys.readouterr().out
+    assert_aligned(printed)
+    assert "no interval: one pass per point" in printed and not re.search(r"\d\.\d{5,}", printed)
+
+
+def test_fit_tables(tmp_path, capsys):
+    assert main(["fit", "--paper", "0.1b_relu", "--paper", "0.2b_relu", "--law", "relu", "--n-boot", "10",
+                 "--predict-at", "1e12", "--within", "0.001", "--scale", "--output", str(tmp_path / "f.json")]) == 0
+    printed = capsys.readouterr().out
+    assert_aligned(printed, 0)  # a curve's laws
+    assert_aligned(printed, 2)  # the scale table
+    assert_rounded_to_intervals(printed, at_least=10)
+    assert re.search(r"A\(1e\+12 tokens\) = \S+ \[", printed) and "dA/dD from the fitted law: no interval" in printed
+
+
+def test_widthdepth_line(tmp_path, capsys):
+    r = np.array([0.22, 1.8, 6, 14, 48, 75, 114, 165, 213, 282, 384, 597, 1024])
+    noise = np.random.default_rng(0).normal(0, 0.002, len(r))
+    rows = zip(r, 0.08 + 0.0004 * np.minimum(r - 114, 0) + noise, 3 + 0.02 * np.log(r / 150) ** 2, strict=True)
+    (tmp_path / "s.csv").write_text("ratio,a0,loss\n" + "\n".join(f"{x},{y},{z}" for x, y, z in rows))
+    assert main(["widthdepth", str(tmp_path / "s.csv"), "--n-boot", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert_rounded_to_intervals(printed)
+    assert "(plateau and slope: no interval)" in printed
+
+
+def test_eval_table_rounds_each_score_to_its_standard_error():
+    """lm-eval's scores on 20 items (standard error about 0.11): two significant digits of the error."""
+    from sparsinglaw.evaluate import EvalReport, ScoreRow
+
+    rows = [ScoreRow("sparsinglaw_mc", "acc", 0.55, 0.55, 0.1141287945, 0.1141287945, 0.4123),
+            ScoreRow("sparsinglaw_mc", "acc_norm", 0.6, 0.45, 0.1123903, 0.1141287945, 0.4123)]
+    report = EvalReport("tiny", ["sparsinglaw_mc"], rows, 0.4123, {}, [], {"metric": {"name": "cett"}})
+    table = report.table()
+    assert_aligned(table)
+    assert re.search(r"acc +0\.55 +± 0\.11 +0\.55 +± 0\.11 +\+0\.00 +± 0\.16 +~", table), table
+    assert "0.1141" not in table and "one count over every evaluated token: no interval" in table
+
+
+def test_speed_tables(model_dir, measured, inputs_measured, capsys):
+    assert main(["speed", "--model", str(model_dir), "--thresholds", str(measured[1]), "--batch-sizes", "1,2",
+                 "--new-tokens", "4", "--prompt-len", "8", "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert_aligned(printed)
+    assert "medians of 1 interleaved repeats (no interval)" in printed
+    assert main(["speed", "--model", str(model_dir), "--thresholds", str(inputs_measured[2]), "--batch-sizes", "1",
+                 "--new-tokens", "4", "--prompt-len", "8", "--repeats", "1"]) == 0
+    assert_aligned(capsys.readouterr().out)
+
+
+def test_study_verdict_table():
+    """The checks of a mini study (analysis files kept in tests/data) as the study and demo print them."""
+    from sparsinglaw.cli.study import _verdicts
+
+    printed = _verdicts(Path(__file__).resolve().parents[1] / "data" / "study_analysis_v2")
+    assert_aligned(printed, 0)  # the output-sparsity checks
+    assert_aligned(printed, 1)  # the input-sparsity checks
+    assert printed.count("inconclusive") >= 5 and "[0.044, 0.095]" in printed
+
+
+def test_data_manifest_table(model_dir, tmp_path, capsys):
+    docs = "\n".join(json.dumps({"text": f"document {i} for the shard writer. " * 5}) for i in range(30))
+    (tmp_path / "docs.jsonl").write_text(docs)
+    assert main(["data", str(tmp_path / "docs.jsonl"), "--tokenizer", str(model_dir), "-o",
+                 str(tmp_path / "shards")]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"^training    [\d,]+ tokens \(\d+ documents\)$", printed, re.M), printed
+    assert "KiB" in printed and "0.0 MiB" not in printed

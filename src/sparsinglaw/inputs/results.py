@@ -126,15 +126,19 @@ def _method_row(m: MethodResult, kinds: list[str]) -> list[str]:
         return [m.method, "no answer (see below)", *[""] * (4 + len(kinds))]
     iv = (m.solution or {}).get("interval") or {}
     by_kind = m.kept_by_kind()
+
+    def share(value: float, interval) -> str:  # without an interval: three decimals, as the kinds' columns
+        return estimate_cell(value, interval) if interval else f"{value:.3f}"
+
     return [m.method, estimate_cell(m.value, iv.get("value")), f"{m.ppl_ratio:.4f}",
-            estimate_cell(m.kept_share, iv.get("kept_share")), estimate_cell(m.bytes_ratio, iv.get("bytes_ratio")),
+            share(m.kept_share, iv.get("kept_share")), share(m.bytes_ratio, iv.get("bytes_ratio")),
             f"{m.bytes_per_token / 1e6:.2f}", *(f"{by_kind[k]:.2f}" if k in by_kind else "-" for k in kinds)]
 
 
 def _no_interval_note(methods: list[MethodResult], p: float | None) -> str:
     """Why the estimates without brackets have no interval."""
     if p is None:
-        return f"{ONE_PASS} at each fixed setting; PPL ratio, MB/token and the kinds' kept shares are that pass's"
+        return "fixed settings: one pass each, so no intervals (PPL-p% resamples its passes for them)"
     missing = [m.method for m in methods if not m.no_answer and not (m.solution or {}).get("interval")]
     note = f"PPL ratio, MB/token and the kinds' kept shares: {ONE_PASS} (the pass at the answer)"
     return note + (f"; {', '.join(missing)}: no bootstrap interval was computed" if missing else "")

@@ -37,6 +37,7 @@ from typing import Any
 
 from sparsinglaw.errors import ConfigError, DataError, ModelError
 from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.tables import aligned_table, format_with_error
 from sparsinglaw.threshold_kinds import ThresholdsKind
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
@@ -102,8 +103,6 @@ class EvalReport:
         """Side-by-side text table: task, metric, dense and sparse each rounded to lm-eval's standard error with
         it beside, the difference with its standard error (marked ``~`` where it is within it), activation ratio
         (one count over the evaluation: no interval)."""
-        from sparsinglaw.tables import aligned_table, format_with_error
-
         header = ["task", "metric", "dense", "± se", "sparse", "± se", "diff", "± se", "", "act. ratio"]
         body = [[row.task, row.metric, *format_with_error(row.dense, row.dense_stderr),
                  *format_with_error(row.sparse, row.sparse_stderr),
@@ -126,8 +125,8 @@ class EvalReport:
 
     def noise_warnings(self) -> list[str]:
         """One line per row whose difference is within its standard error."""
-        return [f"{row.task} {row.metric}: the difference {row.diff:+.4f} is within its standard error "
-                f"±{row.diff_stderr:.4f}, so it is not a measured change" for row in self.rows if row.within_noise]
+        return [f"{row.task} {row.metric}: the difference {' '.join(format_with_error(row.diff, row.diff_stderr, signed=True))}"
+                " is within its standard error, so it is not a measured change" for row in self.rows if row.within_noise]
 
 
 def _fmt(value: Any, signed: bool = False) -> str:

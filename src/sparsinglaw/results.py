@@ -158,7 +158,7 @@ class MeasureResult(JsonFile):
         ratio, ratio_sd = format_with_error(self.ppl_ratio, noise)
         rows = [["dense PPL", f"{self.dense_ppl:.2f}", ONE_PASS], ["sparse PPL", f"{self.sparse_ppl:.2f}", ONE_PASS],
                 ["PPL ratio", ratio if noise else f"{self.ppl_ratio:.4f}",
-                 f"{ratio_sd} (sd of the passes' scatter){self._not_an_answer()}" if noise else why],
+                 f"{ratio_sd} (sd of the passes' scatter) {self._not_an_answer().strip()}".rstrip() if noise else why],
                 ["activation ratio", *_share(self.activation_ratio, ratio_iv, why)],
                 ["sparsity", *_share(1 - self.activation_ratio, ratio_iv and (1 - ratio_iv[1], 1 - ratio_iv[0]), why)]]
         if cett_iv:

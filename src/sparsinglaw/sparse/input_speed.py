@@ -29,7 +29,9 @@ from sparsinglaw.sparse.speed import (
     interleaved_decode,
     paired_latency,
     speedup_text,
+    timing_note,
 )
+from sparsinglaw.tables import aligned_table
 
 BYTES_PER_WEIGHT = 4.0  # float32 weights
 
@@ -84,14 +86,13 @@ class InputSpeedReport:
         head = (f"{self.model}: {self.mode}; {self.threads} threads, prompt {self.prompt_len}, {self.new_tokens} new "
                 f"tokens, medians of {self.repeats}; dense {self.dense_mb_per_token:.1f} MB of weights per step; "
                 "fallback " + ", ".join(f"{k}={v}" for k, v in self.policy.items()))
-        lines = [head, f"{'batch':>5} {'dense tok/s':>11} {'sparse tok/s':>12} {'speedup':>7} {'bound':>6} "
-                       f"{'of bound':>8} {'dense proj ms':>13} {'sparse proj ms':>14} {'kept':>5} {'read':>5} "
-                       f"{'sparse':>6}"]
-        for r in self.rows:
-            lines.append(f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} "
-                         f"{speedup_text(r, r.decode_speedup, 7)} {r.bound:>5.2f}x {r.of_bound:>8.2f} "
-                         f"{r.dense_projection_ms:>13.3f} {r.sparse_projection_ms:>14.3f} {r.kept_share:>5.2f} "
-                         f"{r.read_share:>5.2f} {r.sparse_share:>6.2f}")
+        header = ["batch", "dense tok/s", "sparse tok/s", "speedup", "bound", "of bound", "dense proj ms",
+                  "sparse proj ms", "kept", "read", "sparse"]
+        body = [[r.batch, f"{r.dense_tokens_per_s:.1f}", f"{r.sparse_tokens_per_s:.1f}",
+                 speedup_text(r, r.decode_speedup), f"{r.bound:.2f}x", f"{r.of_bound:.2f}",
+                 f"{r.dense_projection_ms:.3f}", f"{r.sparse_projection_ms:.3f}", f"{r.kept_share:.2f}",
+                 f"{r.read_share:.2f}", f"{r.sparse_share:.2f}"] for r in self.rows]
+        lines = [head, aligned_table(header, body, left=0), timing_note(self.repeats)]
         lines += dense_only_note(self.rows)
         lines.append("speedup = sparse / dense tokens/s; bound = dense weight bytes per step over the sparse run's; "
                      "kept = kept (token, input) pairs; read = weight columns read (union over the batch); sparse = "

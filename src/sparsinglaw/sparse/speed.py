@@ -21,6 +21,7 @@ import torch
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.sparse.convert import SparseHandle, sparse_ffn
 from sparsinglaw.sparse.ffn import SparsePolicy
+from sparsinglaw.tables import aligned_table
 
 
 @dataclass
@@ -63,13 +64,13 @@ class SpeedReport:
         head = (f"{self.model}: {self.mode}; {self.threads} threads, prompt {self.prompt_len}, "
                 f"{self.new_tokens} new tokens, medians of {self.repeats}; fallback "
                 + ", ".join(f"{k}={v}" for k, v in self.policy.items()))
-        lines = [head, f"{'batch':>5} {'dense tok/s':>11} {'sparse tok/s':>12} {'speedup':>7} {'dense FFN ms':>12} "
-                       f"{'sparse FFN ms':>13} {'FFN x':>6} {'act.ratio':>9} {'computed':>8} {'sparse':>6}"]
-        for r in self.rows:
-            lines.append(f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} "
-                         f"{speedup_text(r, r.decode_speedup, 7)} {r.dense_ffn_ms:>12.3f} {r.sparse_ffn_ms:>13.3f} "
-                         f"{speedup_text(r, r.ffn_speedup, 6)} {r.activation_ratio:>9.3f} {r.computed_ratio:>8.3f} "
-                         f"{r.sparse_share:>6.2f}")
+        header = ["batch", "dense tok/s", "sparse tok/s", "speedup", "dense FFN ms", "sparse FFN ms", "FFN x",
+                  "act.ratio", "computed", "sparse"]
+        body = [[r.batch, f"{r.dense_tokens_per_s:.1f}", f"{r.sparse_tokens_per_s:.1f}",
+                 speedup_text(r, r.decode_speedup), f"{r.dense_ffn_ms:.3f}", f"{r.sparse_ffn_ms:.3f}",
+                 speedup_text(r, r.ffn_speedup), f"{r.activation_ratio:.3f}", f"{r.computed_ratio:.3f}",
+                 f"{r.sparse_share:.2f}"] for r in self.rows]
+        lines = [head, aligned_table(header, body, left=0), timing_note(self.repeats)]
         lines += dense_only_note(self.rows)
         lines.append("speedup = sparse / dense tokens/s; act.ratio = kept neurons per token; computed = neurons "
                      "whose up/down rows were computed (union over the batch); sparse = share of FFN calls on the "
@@ -86,9 +87,14 @@ class SpeedReport:
         return data
 
 
-def speedup_text(row, value: float, width: int) -> str:
-    """A speedup column: ``1.23x``, or ``dense`` where no call ran sparsely (dense timed against dense)."""
-    return f"{value:>{width - 1}.2f}x" if row.sparse_share > 0 else f"{'dense':>{width}}"
+def speedup_text(row, value: float) -> str:
+    """A speedup cell: ``1.23x``, or ``dense`` where no call ran sparsely (dense timed against dense)."""
+    return f"{value:.2f}x" if row.sparse_share > 0 else "dense"
+
+
+def timing_note(repeats: int) -> str:
+    """Why the timings have no interval."""
+    return f"timings and speedups: medians of {repeats} interleaved repeats (no interval)"
 
 
 def dense_only_note(rows) -> list[str]:

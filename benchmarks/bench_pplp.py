@@ -135,7 +135,7 @@ def shape_table(model, tokenizer, args, clock) -> None:
         for shape in ("one", "256"):
             for k in range(max(args.slices, 1)):
                 data = slice_data(tokenizer, size, shape, k, max(args.slices, 1))
-                forward = forward_seconds(model, data, clock, batch_size=1 if shape == "one" else 4, repeats=1)
+                forward = forward_seconds(model, data, clock, batch_size=1 if shape == "one" else 4)
                 start = clock()
                 fast = measure(model, data, MeasureConfig(metric="pplp", p=args.p, tolerance=args.tol,
                                                           batch_size=1 if shape == "one" else 4))

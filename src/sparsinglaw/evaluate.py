@@ -37,6 +37,7 @@ from typing import Any
 
 from sparsinglaw.errors import ConfigError, DataError, ModelError
 from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.tables import aligned_table, format_with_error
 from sparsinglaw.threshold_kinds import ThresholdsKind
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
@@ -99,22 +100,24 @@ class EvalReport:
         return data
 
     def table(self) -> str:
-        """Side-by-side text table: task, metric, dense and sparse with lm-eval's standard errors, the
-        difference with its standard error (marked ``~`` where it is within it), activation ratio."""
-        from sparsinglaw.cli.common import aligned_table
-
+        """Side-by-side text table: task, metric, dense and sparse each rounded to lm-eval's standard error with
+        it beside, the difference with its standard error (marked ``~`` where it is within it), activation ratio
+        (one count over the evaluation: no interval)."""
         header = ["task", "metric", "dense", "± se", "sparse", "± se", "diff", "± se", "", "act. ratio"]
-        body = [[row.task, row.metric, _fmt(row.dense), _fmt(row.dense_stderr), _fmt(row.sparse),
-                 _fmt(row.sparse_stderr), _fmt(row.diff, signed=True), _fmt(row.diff_stderr),
+        body = [[row.task, row.metric, *format_with_error(row.dense, row.dense_stderr),
+                 *format_with_error(row.sparse, row.sparse_stderr),
+                 *format_with_error(row.diff, row.diff_stderr, signed=True),
                  "~" if row.within_noise else "", _fmt(row.activation_ratio)] for row in self.rows]
         lines = [aligned_table(header, body, left=2)]
         metric = self.thresholds.get("metric", {})
         share = "kept share of projection inputs" if self.thresholds.get("kind") == "input" else "activation ratio"
         lines.append(
-            f"sparse {share} over the evaluation: {self.activation_ratio:.4f} (thresholds: "
-            f"{metric.get('name')} {metric.get('setting')}, calibrated activation ratio "
+            f"sparse {share} over the evaluation: {self.activation_ratio:.4f} (one count over every evaluated token: "
+            f"no interval; thresholds: {metric.get('name')} {metric.get('setting')}, calibrated activation ratio "
             f"{_fmt(metric.get('activation_ratio'))})"
         )
+        if any("-" in (cells[3], cells[5]) for cells in body):
+            lines.append("- in a ± se column: lm-eval gave no standard error (bootstrap_iters=0 or a metric without one)")
         if any(row.within_noise for row in self.rows):
             lines.append("~ the difference is within its standard error (sqrt(se_dense^2 + se_sparse^2)): "
                          "not a measured change; more items (--limit) narrow it")
@@ -122,8 +125,8 @@ class EvalReport:
 
     def noise_warnings(self) -> list[str]:
         """One line per row whose difference is within its standard error."""
-        return [f"{row.task} {row.metric}: the difference {row.diff:+.4f} is within its standard error "
-                f"±{row.diff_stderr:.4f}, so it is not a measured change" for row in self.rows if row.within_noise]
+        return [f"{row.task} {row.metric}: the difference {' '.join(format_with_error(row.diff, row.diff_stderr, signed=True))}"
+                " is within its standard error, so it is not a measured change" for row in self.rows if row.within_noise]
 
 
 def _fmt(value: Any, signed: bool = False) -> str:

@@ -6,6 +6,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
+from sparsinglaw.tables import (
+    ONE_PASS,
+    aligned_table,
+    column_decimals,
+    format_estimate,
+    format_number,
+    format_with_error,
+)
 
 SCHEMA = "sparsinglaw.measure/1"
 
@@ -101,7 +109,7 @@ class MeasureResult(JsonFile):
         if not sol or sol.get("method") != "trend":
             return []
         if sol.get("no_answer"):
-            return [f"solution         NONE after {sol['sparse_passes']} sparse passes: {sol['no_answer']}"]
+            return [f"solution  NONE after {sol['sparse_passes']} sparse passes: {sol['no_answer']}"]
         passes = ", ".join(f"{c:.4g}" for c in sol["passes"])
         where = {"measured": f"measured in the pass at CETT {passes}",
                  "interpolated": f"interpolated between the passes at CETT {passes}",
@@ -109,43 +117,71 @@ class MeasureResult(JsonFile):
         state = "converged" if sol.get("converged") else "NOT converged (see the warnings)"
         ratio = (f"measured in the pass at CETT {sol['ppl_ratio_cett']:.4g}" if sol.get("ppl_ratio_source") == "measured"
                  else "interpolated between the passes (no pass at the answer)")
+        cett = format_estimate(sol["cett"], (self.interval or {}).get("cett"))[0]  # to its interval's precision
         return [
-            f"solution         trend crosses {1 + self.setting['p'] / 100:.4f} at CETT {sol['cett']:.4g} "
+            f"solution  trend crosses {1 + self.setting['p'] / 100:.4f} at CETT {cett} "
             f"(standard error {sol['standard_error']:.2g} in PPL ratio, {sol['sparse_passes']} sparse passes, {state})",
-            f"                 activation ratio {where} ({sol['distance']:.1%} away in log CETT); PPL ratio {ratio}",
+            f"          activation ratio {where} ({sol['distance']:.1%} away in log CETT); PPL ratio {ratio}",
         ]
 
     def table(self, max_layers: int = 64, warnings: bool = True) -> str:
-        """Human-readable summary: headline numbers, then one line per FFN (and the warnings, unless the
-        caller logs them itself)."""
+        """Human-readable summary: what was measured, each headline estimate rounded to its interval with the
+        interval beside it (or why it has none), then one line per FFN (and the warnings, unless the caller
+        logs them itself). The JSON keeps every digit."""
         setting = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.setting.items())
         lines = [
-            f"model            {self.model}",
-            f"metric           {self.metric}" + (f" ({setting})" if setting else ""),
-            f"data             {self.data_source}: {self.n_tokens} tokens in {self.n_sequences} x {self.seq_len}",
-            f"dense PPL        {self.dense_ppl:.4f}",
-            f"sparse PPL       {self.sparse_ppl:.4f}",
-            f"PPL ratio        {self.ppl_ratio:.5f}" + self._not_an_answer(),
-            f"activation ratio {self.activation_ratio:.4f}   (sparsity {1 - self.activation_ratio:.4f})"
-            + self._not_an_answer(),
-            f"dead neurons     {self.dead_neuron_ratio:.4f}   (active on < 0.1% of tokens)",
-            *([f"live neurons     activation ratio {self.live_activation_ratio:.4f} over the neurons not dead"]
-              if self.live_activation_ratio is not None and self.dead_neuron_ratio > 0 else []),
-            f"forward passes   {self.forward_passes}   ({self.seconds:.1f} s)",
+            f"model     {self.model}",
+            f"metric    {self.metric}" + (f" ({setting})" if setting else ""),
+            f"data      {self.data_source}: {self.n_tokens} tokens in {self.n_sequences} x {self.seq_len}",
+            f"passes    {self.forward_passes} forward passes ({self.seconds:.1f} s)",
+            f"apply     {self.threshold_rule}",
+            "",
+            aligned_table(["quantity", "estimate", self._interval_header()], self._estimate_rows(), align="lrl"),
+            *self._solution_lines(),
+            "",
+            self._layer_table(max_layers),
         ]
-        lines.extend(self._solution_lines())
-        if self.interval:
-            lo, hi = self.interval["activation_ratio"]
-            clo, chi = self.interval["cett"]
-            lines.append(f"{self.interval['level']:.0%} interval     activation ratio [{lo:.4f}, {hi:.4f}], CETT [{clo:.4g}, {chi:.4g}]")
-        lines.append(f"apply            {self.threshold_rule}")
-        lines.append("")
-        lines.append(f"{'ffn':<24} {'d_f':>6} {'act.ratio':>10} {'dead':>7} {'threshold t_l':>14}")
-        for layer in self.layers[:max_layers]:
-            t = "-" if layer.threshold is None else f"{layer.threshold:.6g}"
-            lines.append(f"{layer.name:<24} {layer.width:>6} {layer.activation_ratio:>10.4f} {layer.dead_neuron_ratio:>7.4f} {t:>14}")
-        if len(self.layers) > max_layers:
-            lines.append(f"... {len(self.layers) - max_layers} more in the JSON output")
         if warnings:
             lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
+
+    def _interval_header(self) -> str:
+        return f"{self.interval['level']:.0%} interval" if self.interval else "interval"
+
+    def _estimate_rows(self) -> list[list[str]]:
+        """(quantity, estimate, interval or why none): PPL-p%'s bootstrap interval for the activation ratio and
+        CETT, the scatter of its passes for the PPL ratio; one pass at a fixed setting has none."""
+        iv = self.interval or {}
+        ratio_iv, cett_iv = iv.get("activation_ratio"), iv.get("cett")
+        why = self._not_an_answer().strip() or ONE_PASS
+        noise = (self.ratio_noise or {}).get("sd")
+        ratio, ratio_sd = format_with_error(self.ppl_ratio, noise)
+        rows = [["dense PPL", f"{self.dense_ppl:.2f}", ONE_PASS], ["sparse PPL", f"{self.sparse_ppl:.2f}", ONE_PASS],
+                ["PPL ratio", ratio if noise else f"{self.ppl_ratio:.4f}",
+                 f"{ratio_sd} (sd of the passes' scatter) {self._not_an_answer().strip()}".rstrip() if noise else why],
+                ["activation ratio", *_share(self.activation_ratio, ratio_iv, why)],
+                ["sparsity", *_share(1 - self.activation_ratio, ratio_iv and (1 - ratio_iv[1], 1 - ratio_iv[0]), why)]]
+        if cett_iv:
+            rows.append(["CETT", *format_estimate(self.setting.get("cett"), cett_iv)])
+        rows.append(["dead neurons", f"{self.dead_neuron_ratio:.4f}", f"{ONE_PASS} (active on < 0.1% of tokens)"])
+        if self.live_activation_ratio is not None and self.dead_neuron_ratio > 0:
+            rows.append(["live neurons' ratio", f"{self.live_activation_ratio:.4f}",
+                         f"{ONE_PASS} (activation ratio over the neurons not dead)"])
+        return rows
+
+    def _layer_table(self, max_layers: int) -> str:
+        """One row per FFN (values of one pass: no intervals; thresholds to 3 significant digits of the smallest)."""
+        shown = self.layers[:max_layers]
+        places = column_decimals([layer.threshold for layer in shown])
+        body = [[layer.name, layer.width, f"{layer.activation_ratio:.4f}", f"{layer.dead_neuron_ratio:.4f}",
+                 format_number(layer.threshold, places)] for layer in shown]
+        lines = [aligned_table(["ffn", "d_f", "act.ratio", "dead", "threshold t_l"], body)]
+        if len(self.layers) > max_layers:
+            lines.append(f"... {len(self.layers) - max_layers} more in the JSON output")
+        lines.append("per-FFN values come from one pass: no intervals")
+        return "\n".join(lines)
+
+
+def _share(value: float, interval, why: str) -> tuple[str, str]:
+    """A share rounded to its interval, or to 4 decimals with the reason it has none."""
+    return format_estimate(value, interval) if interval else (f"{value:.4f}", why)

@@ -86,3 +86,34 @@ def test_pareto_writes_each_point_as_it_goes(model_dir, tmp_path, monkeypatch, c
     assert f"interrupted: kept 2 finished point(s) in {out}" in capsys.readouterr().err
     assert [p["value"] for p in json.loads(out.read_text())["points"]] == [0.05, 0.1]
     assert any("pareto: point 2 of 4, cett 0.1 -> activation ratio" in r.getMessage() for r in caplog.records)
+
+
+# measure, inputs and pareto through the CLI in one process whose stderr is a file (not a terminal).
+IN_A_LOG_FILE = """
+import sys
+from sparsinglaw.cli import main
+model, common = sys.argv[1], ["--seq-len", "64", "--max-tokens", "256", "--threads", "1"]
+print("codes", [main(["measure", "--model", model, *common]),
+       main(["inputs", "--model", model, "--methods", "cett", "--p", "5", "--tolerance", "0.01", *common]),
+       main(["pareto", "--model", model, "--metrics", "cett", "--values", "cett=0.1,0.2", *common, "--plot", ""])])
+"""
+
+
+def test_progress_lines_reach_a_log_file(model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import subprocess_env
+
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        done = subprocess.run([sys.executable, "-c", IN_A_LOG_FILE, str(model_dir)], stdout=subprocess.PIPE,
+                              stderr=log, text=True, env=subprocess_env(), timeout=600, cwd=tmp_path)
+    said = log_path.read_text()
+    assert done.returncode == 0, said[-2000:]
+    codes = next(line for line in done.stdout.splitlines() if line.startswith("codes "))
+    assert all(code in (0, 3) for code in json.loads(codes[6:])), (codes, said[-2000:])
+    assert "PPL-p% search: pass 1 of at most 12, CETT 0.05 -> PPL ratio " in said
+    assert "inputs cett: pass 1 of at most 8, cett 0.05 -> PPL ratio " in said and "more pass(es)" in said
+    assert "pareto: point 1 of 2, cett 0.1 -> activation ratio " in said and "; 1 left" in said
+    assert "\r" not in said  # log lines, not a redrawn bar

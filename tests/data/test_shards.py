@@ -4,6 +4,7 @@ sequences read across shard files; identical shards after a SIGKILL and a rerun;
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,3 +173,45 @@ def test_corrupt_or_foreign_directories_get_one_line(corpus, reference, tmp_path
 def test_train_dry_run_counts_the_shards_vocabulary(reference, tmp_path, capsys):
     assert cli.main(["train", "tiny", "--dry-run", f"run_dir={tmp_path / 'run'}", f"data.source={reference}"]) == 0
     assert "vocabulary     300\n" in capsys.readouterr().out  # the tiny preset's own would be 512
+
+
+def test_token_limits_stop_each_side_and_the_reading(corpus, tokenizer_dir, tmp_path, monkeypatch):
+    """A run's shards (``train.data``): the training side ends at the first multiple of
+    LIMIT_CHECK_DOCUMENTS training documents holding the limit, the validation side at the first document
+    reaching its limit, and no document after both is read; a rerun of an unfinished write continues."""
+    from sparsinglaw.data import shard_writer
+    from sparsinglaw.train.tokenizer import load_tokenizer
+
+    monkeypatch.setattr(shard_writer, "LIMIT_CHECK_DOCUMENTS", 4)  # 60 documents: 256 would never be reached
+    docs, tokenizer = load_documents(corpus), load_tokenizer(tokenizer_dir)
+    train_docs, valid_docs = document_split(docs, 0.2)
+    train_cum = np.cumsum([len(x) + 1 for x in tokenizer(train_docs, add_special_tokens=False)["input_ids"]])
+    valid_cum = np.cumsum([len(x) + 1 for x in tokenizer(valid_docs, add_special_tokens=False)["input_ids"]])
+    limit, valid_limit = int(train_cum[9]), int(valid_cum[1]) + 1  # 10 documents reach it: kept 12; 3 valid
+    settings = dict(validation_fraction=0.2, shard_tokens=1500, batch_documents=3, train_token_limit=limit,
+                    valid_token_limit=valid_limit)
+    out = tmp_path / "limited"
+    manifest = write_shards(ShardSettings(str(corpus), **settings), out, tokenizer_path=str(tokenizer_dir),
+                            progress=False)
+    totals, shards = manifest["totals"], TokenShards(out)
+    assert (totals["train_documents"], totals["valid_documents"]) == (12, 3) and len(shards.shards) >= 3
+    train = np.concatenate([np.fromfile(out / e["train"], dtype="<u2") for e in shards.shards])
+    np.testing.assert_array_equal(train, expected_stream(train_docs[:12], tokenizer))
+    np.testing.assert_array_equal(shards.validation_sequences(1, 10**6)[:, 0], expected_stream(valid_docs[:3], tokenizer))
+    assert shards.shards[-1]["documents_end"] < len(docs)  # the rest of the corpus was not read
+    # Unfinished after its first shard: the rerun continues to the same bytes.
+    rerun = tmp_path / "rerun"
+    shutil.copytree(out, rerun)
+    first = json.loads((rerun / MANIFEST).read_text())
+    first.update(complete=False, shards=first["shards"][:1])
+    first.pop("totals")
+    (rerun / MANIFEST).write_text(json.dumps(first))
+    for extra in uncommitted_files(rerun, first):
+        (rerun / extra).unlink()
+    write_shards(ShardSettings(str(corpus), **settings), rerun, tokenizer_path=str(tokenizer_dir), progress=False)
+    assert shard_bytes(rerun) == shard_bytes(out)
+
+
+def uncommitted_files(directory: Path, manifest: dict) -> list[str]:
+    kept = {e[side] for e in manifest["shards"] for side in ("train", "valid")}
+    return [p.name for p in directory.glob("*.bin") if p.name not in kept]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from sparsinglaw.cli import main
+from sparsinglaw.tables import format_with_error
 from sparsinglaw.thresholds import Thresholds
 
 pytest.importorskip("lm_eval")
@@ -87,7 +88,8 @@ def test_shipped_task_runs_offline_with_standard_errors(tiny_dir, tiny_threshold
         assert row["diff_stderr"] == pytest.approx((row["dense_stderr"] ** 2 + row["sparse_stderr"] ** 2) ** 0.5)
         assert row["within_noise"] == (abs(row["diff"]) <= row["diff_stderr"])
         shown = [line for line in printed.splitlines() if line.split()[:2] == ["sparsinglaw_mc", row["metric"]]]
-        assert len(shown) == 1 and f"{row['dense_stderr']:.4f}" in shown[0]
+        dense, error = format_with_error(row["dense"], row["dense_stderr"])  # rounded to the error's 2 digits
+        assert len(shown) == 1 and f"{dense}  {error}" in shown[0]
     noisy = [r for r in rows.values() if r["within_noise"]]
     warned = [rec.getMessage() for rec in caplog.records if "within its standard error" in rec.getMessage()]
     assert len(warned) == len(noisy) and (not noisy or "~ the difference is within" in printed)

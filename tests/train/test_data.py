@@ -36,7 +36,7 @@ def test_existing_tokenizer_is_reused(corpus, finished_run, tmp_path):
     prep = prepare(other)
     assert len(prep.tokenizer) == 300  # the saved tokenizer's vocabulary, not a newly trained one
     assert prep.tokenizer.get_vocab() == load_tokenizer(source).get_vocab()
-    assert prep.train_sequences.shape[1] == 32 and prep.valid_sequences.shape == (8, 32)
+    assert prep.train_sequences.seq_len == 32 and prep.valid_sequences.shape == (8, 32)
 
 
 def test_streaming_a_datasets_directory(corpus, tmp_path):

@@ -6,6 +6,15 @@ import argparse
 import logging
 
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.tables import (  # noqa: F401  (the table helpers, named here for the commands)
+    aligned_table,
+    estimate_cell,
+    format_estimate,
+    format_number,
+    format_with_error,
+    interval_decimals,
+    key_value_table,
+)
 
 # torch, transformers and the data readers are imported where they are used, so a subcommand's --help
 # answers without loading them.
@@ -193,57 +202,6 @@ def print_note(args: argparse.Namespace, text: str) -> None:
         log.info(text)
     else:
         print(text)
-
-
-def key_value_table(doc: dict) -> str:
-    """``key  value`` lines, keys aligned: the human form of a flat summary (nested values are left to --json);
-    floats to 4 significant digits (the full values are in --json)."""
-    plain = {key: value for key, value in doc.items() if not isinstance(value, dict | list)}
-    width = max(map(len, plain), default=0)
-    return "\n".join(f"{key:<{width}}  {format_number(value)}" for key, value in plain.items())
-
-
-# --- numbers a person reads: rounded to what their interval resolves, intervals beside them, columns aligned ---
-
-
-def interval_decimals(low: float, high: float) -> int | None:
-    """Decimals that show an interval's width to two significant digits (the estimate is rounded the same
-    way: digits beyond those are noise); None for a missing or degenerate interval."""
-    import math
-
-    if low is None or high is None or not math.isfinite(high - low) or high <= low:
-        return None
-    return max(0, 1 - math.floor(math.log10(high - low)))
-
-
-def format_number(value, decimals: int | None = None) -> str:
-    """A float to ``decimals`` places, or to 4 significant digits; other values as they are; None as '-'."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{decimals}f}" if decimals is not None else f"{value:.4g}"
-    return str(value)
-
-
-def format_estimate(value, interval=None) -> tuple[str, str]:
-    """(estimate, ``[low, high]``) both rounded to the interval's precision; without an interval the estimate
-    keeps 4 significant digits and the interval reads '-'."""
-    low, high = interval if interval is not None else (None, None)
-    decimals = interval_decimals(low, high)
-    if decimals is None:
-        return format_number(value), "-"
-    return format_number(value, decimals), f"[{low:.{decimals}f}, {high:.{decimals}f}]"
-
-
-def aligned_table(header: list[str], rows: list[list], *, left: int = 1) -> str:
-    """A text table whose columns are as wide as their widest cell: the first ``left`` columns (names)
-    left-aligned, the rest (numbers, intervals) right-aligned; cells are formatted with ``format_number``."""
-    cells = [[format_number(c) if not isinstance(c, str) else c for c in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in cells]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def print_json(args: argparse.Namespace, doc) -> None:

@@ -14,6 +14,7 @@ from sparsinglaw.cli.common import (
     HelpFormatter,
     add_json_arg,
     add_output_arg,
+    key_value_table,
     print_json,
     print_table,
     require_output,
@@ -61,14 +62,23 @@ def run(args: argparse.Namespace) -> int:
                              shard_tokens=args.shard_tokens, batch_documents=args.batch_documents)
     manifest = write_shards(settings, args.output, tokenizer_path=args.tokenizer, vocab_size=args.vocab_size,
                             max_train_chars=args.max_train_chars, progress=not args.json)
-    totals = manifest["totals"]
-    print_table(args, f"wrote {len(manifest['shards'])} shard(s) to {args.output}: {totals['train_tokens']:,} "
-                      f"training tokens ({totals['train_documents']:,} documents), {totals['valid_tokens']:,} "
-                      f"validation tokens ({totals['valid_documents']:,} documents), {totals['bytes'] / 2**20:.1f} "
-                      f"MiB ({manifest['settings']['dtype']})\nthen: sparsinglaw train CONFIG "
-                      f"data.source={args.output}")
+    print_table(args, manifest_table(manifest, args.output))
     print_json(args, manifest)
     return 0
+
+
+def manifest_table(manifest: dict, output) -> str:
+    """What was written, one aligned line a quantity (counts are exact: no rounding, no interval)."""
+    totals = manifest["totals"]
+    rows = {"shards": f"{len(manifest['shards'])} in {output}",
+            "training": f"{totals['train_tokens']:,} tokens ({totals['train_documents']:,} documents)",
+            "validation": f"{totals['valid_tokens']:,} tokens ({totals['valid_documents']:,} documents)",
+            "on disk": f"{_size(totals['bytes'])} ({manifest['settings']['dtype']})"}
+    return key_value_table(rows) + f"\nthen: sparsinglaw train CONFIG data.source={output}"
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes / 2**10:.1f} KiB"
 
 
 def main(argv: list[str] | None = None) -> int:

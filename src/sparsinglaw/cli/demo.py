@@ -50,12 +50,23 @@ def run(args: argparse.Namespace) -> int:
 
 def summary_text(analysis: dict, summary: dict, report: Path, seconds: float) -> str:
     """The verdicts (each with what was found, its interval), the pretrained model's PPL-p%, where the report is."""
-    lines = ["", analysis["paper"]["summary"]]
-    lines += [f"  {check['verdict']:>12}  {check['claim']}: {check['found']}" for check in analysis["paper"]["checks"]]
+    lines = ["", verdict_table(analysis["paper"])]
     if analysis.get("pretrained"):
         sol = analysis["pretrained"]["pplp"]
         lines.append(f"  SmolLM2-135M, PPL-{sol['p']:g}%: activation ratio {sol['activation_ratio']:.3f} at CETT "
-                     f"{sol['cett']:.3f} ({analysis['pretrained']['tokens']:,} tokens)")
+                     f"{sol['cett']:.3f} ({analysis['pretrained']['tokens']:,} tokens; no interval: the "
+                     "comparison runs without the bootstrap)")
     lines.append(f"demo finished in {seconds:.0f} s ({summary['run']} cells trained, {summary['skipped']} already done)")
     lines.append(f"report: {report.resolve()}  (open it in a browser; figures as PNG + CSV beside it)")
     return "\n".join(lines)
+
+
+def verdict_table(comparison: dict) -> str:
+    """The checks against the paper as an aligned table (verdict, claim, the paper's, what was found with its
+    interval), after their one-sentence summary; ``comparison``: comparison.json or analysis.json's "paper"."""
+    from sparsinglaw.tables import aligned_table
+
+    rows = [[c["verdict"], c["claim"], c["paper"], c["found"]] for c in comparison.get("checks", [])]
+    table = aligned_table(["verdict", "claim", "paper", "found (interval)"], rows, align="llll") if rows else ""
+    inputs = verdict_table(comparison["inputs"]) if comparison.get("inputs") else ""  # the input-sparsity checks
+    return "\n".join(line for line in (comparison.get("summary", ""), table, inputs) if line)

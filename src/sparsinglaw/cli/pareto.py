@@ -10,6 +10,7 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    aligned_table,
     check_new_output,
     glossary,
     load_model_and_data,
@@ -22,6 +23,7 @@ from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.outputs import save_with_fallback
 from sparsinglaw.progress import partial_results
 from sparsinglaw.provenance import stamp
+from sparsinglaw.tables import ONE_PASS
 
 
 def register(sub) -> None:
@@ -106,8 +108,9 @@ def plot_title(model: str, source: str, n_tokens: int) -> str:
 
 
 def points_table(points: list[dict]) -> str:
-    lines = [f"{'metric':<8} {'setting':>10} {'act.ratio':>10} {'PPL ratio':>10}"]
-    for p in points:
-        value = "-" if p["value"] is None else f"{p['value']:.4g}"
-        lines.append(f"{p['metric']:<8} {value:>10} {p['activation_ratio']:>10.4f} {p['ppl_ratio']:>10.4f}")
-    return "\n".join(lines)
+    """One row per point: the setting as given, its activation and PPL ratios (one pass each, so no interval;
+    ``measure --metric pplp`` resamples its passes and gives one)."""
+    body = [[p["metric"], "-" if p["value"] is None else f"{p['value']:.4g}", f"{p['activation_ratio']:.4f}",
+             f"{p['ppl_ratio']:.4f}"] for p in points]
+    note = f"{ONE_PASS} per point (measure --metric pplp resamples its passes for an interval)"
+    return aligned_table(["metric", "setting", "act.ratio", "PPL ratio"], body) + "\n" + note

@@ -57,8 +57,20 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args, cfg)
     summary = run_study(cfg, force=args.force, report=not args.no_report)
     print_table(args, key_value_table(summary))
+    print_table(args, _verdicts(cfg.out_dir))
     print_json(args, summary)
     return 0
+
+
+def _verdicts(out_dir) -> str:
+    """The study's checks against the paper (comparison.json, written by the fitting stage), as a table."""
+    from pathlib import Path
+
+    from sparsinglaw.cli.demo import verdict_table
+    from sparsinglaw.layout import COMPARISON
+
+    path = Path(out_dir) / COMPARISON
+    return "\n" + verdict_table(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else ""
 
 
 def _take_device(args: argparse.Namespace) -> list[str]:

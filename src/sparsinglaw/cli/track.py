@@ -125,8 +125,10 @@ def run(args: argparse.Namespace) -> int:
     # under torchrun: every process measures its share of the validation batches (sums all-reduced), the
     # first one writes the rows and prints
     from sparsinglaw.distributed import close_process_group, init_from_env
+    from sparsinglaw.progress import partial_results
 
     rank, _ = init_from_env()
+    partial_results.track()  # each stored checkpoint is noted (track.tracker), so Ctrl-C says what was kept where
     try:
         summary = track(args.run_dir, settings)
     finally:

@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         summary = {"run_dir": str(outcome.run_dir), "tokens_seen": outcome.tokens_seen,
                    "train_loss": outcome.train_loss, "eval_loss": outcome.eval_loss,
                    "checkpoints": len(outcome.checkpoints), "tokens_per_second": round(outcome.tokens_per_second, 1)}
-        print_table(args, key_value_table(summary))
+        print_table(args, key_value_table(summary) + "\nlosses: the last logged training loss and one pass over the "
+                    "validation tokens (no interval)")
         print_json(args, summary)
     return 0
 

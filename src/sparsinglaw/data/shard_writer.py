@@ -11,10 +11,17 @@ hold (read, not tokenized) and continues. Shard boundaries depend only on the do
 settings (batches restart at each commit), so a run killed at any moment and rerun gives byte-identical
 shards, with no document lost or doubled. The tokenizer, when none is given, is a byte-level BPE trained
 on the first ``max_train_chars`` characters of the training side (as ``train.tokenizer`` does for a run).
+
+A training run on a corpus that is not already shards (``train.data``) writes its own shards into
+``RUN_DIR/data/shards`` through the same loop, from the run's documents and with token limits: the training
+side stops at ``train_token_limit`` tokens, checked every ``LIMIT_CHECK_DOCUMENTS`` training documents (the
+granularity of the ``.npy`` cache runs used before shards, so they read exactly the same sequences), the
+validation side at ``valid_token_limit``; reading stops once both are reached.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -33,6 +40,10 @@ from sparsinglaw.fileio import atomic_write_json
 
 log = logging.getLogger("sparsinglaw")
 
+# The training-side limit is checked after every 256th training document: the earlier cache tokenized the
+# training documents 256 at a time and stopped after the chunk that reached the budget.
+LIMIT_CHECK_DOCUMENTS = 256
+
 
 @dataclass
 class ShardSettings:
@@ -47,6 +58,8 @@ class ShardSettings:
     batch_documents: int = 512  # documents tokenized per call
     batch_chars: int = 4_000_000  # ... or fewer, once they hold this many characters
     tokenizer: str = ""  # the given tokenizer's path, or "bpe:VOCAB:MAX_TRAIN_CHARS" (set by write_shards)
+    train_token_limit: int | None = None  # a run's shards: stop the training side here (see LIMIT_CHECK_DOCUMENTS)
+    valid_token_limit: int | None = None  # ... and the validation side here (at least one document)
 
     def check(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
@@ -67,28 +80,54 @@ def canonical_source(source: str, via_datasets: bool) -> str:
 
 
 def write_shards(settings: ShardSettings, out_dir: str | Path, *, tokenizer_path: str | None = None,
-                 vocab_size: int = 8192, max_train_chars: int = 50_000_000, progress: bool = True) -> dict:
-    """Tokenize ``settings.source`` into shards in ``out_dir`` (resuming unfinished ones); returns the manifest."""
+                 vocab_size: int = 8192, max_train_chars: int = 50_000_000, progress: bool = True,
+                 documents=None) -> dict:
+    """Tokenize ``settings.source`` into shards in ``out_dir`` (resuming unfinished ones); returns the manifest.
+    ``documents``: a callable ``documents(on_bytes)`` giving the documents in their fixed order, instead of
+    reading ``settings.source`` (a training run's corpus, already read by ``data.load_documents``)."""
     settings.check()
     settings.source = canonical_source(settings.source, settings.via_datasets)
     settings.tokenizer = (str(Path(tokenizer_path).expanduser().resolve()) if tokenizer_path
                           else f"bpe:{vocab_size}:{max_train_chars}")
     out = Path(out_dir).expanduser()
-    if next(_documents(settings), None) is None:  # opens the source before anything is written
+    documents = documents or functools.partial(_documents, settings)
+    if next(documents(None), None) is None:  # opens the source before anything is written
         raise DataError(f"{settings.source} holds no text; give a source with at least one non-empty document")
     manifest = _start_manifest(out, settings)
-    tokenizer = _shard_tokenizer(out, settings, tokenizer_path, vocab_size, max_train_chars)
+    tokenizer = _shard_tokenizer(out, settings, tokenizer_path, vocab_size, max_train_chars, documents)
     if manifest.get("complete"):
         log.info("%s already holds the finished shards of %s", out, settings.source)
         return manifest
+    _record_tokenizer(out, manifest, tokenizer)
+    _ShardLoop(out, manifest, settings, tokenizer).run(progress, documents)
+    return manifest
+
+
+def shards_from_tokens(settings: ShardSettings, out_dir: Path, tokenizer_path: str, train, valid,
+                       documents: tuple[int, int]) -> dict:
+    """Shards holding the given token streams in one shard (a run's ``.npy`` cache from before shards is
+    converted this way, not tokenized again); ``documents``: (training, validation) documents they hold."""
+    settings.tokenizer = str(Path(tokenizer_path).resolve())
+    manifest = _start_manifest(out_dir, settings)
+    tokenizer = _shard_tokenizer(out_dir, settings, tokenizer_path, 0, 0, None)
+    _record_tokenizer(out_dir, manifest, tokenizer)
+    loop = _ShardLoop(out_dir, manifest, settings, tokenizer)
+    for side, tokens, count in (("train", train, documents[0]), ("valid", valid, documents[1])):
+        loop.buffers[side].append(np.asarray(tokens).ravel().astype(loop.dtype))
+        loop.counts.update({f"{side}_tokens": loop.buffers[side][0].size, f"{side}_documents": count})
+    loop._commit(sum(documents))
+    loop._finish(0.0)
+    return manifest
+
+
+def _record_tokenizer(out: Path, manifest: dict, tokenizer) -> None:
+    """Record the tokenizer (hash, vocabulary, EOS, token dtype) in the manifest; another one is refused."""
     digest = tokenizer_sha256(tokenizer)
     if manifest["settings"].get("tokenizer_sha256", digest) != digest:
         raise DataError(f"{out} holds shards of another tokenizer; give the same --tokenizer or an empty -o DIR")
     manifest["settings"].update(tokenizer_sha256=digest, vocab_size=len(tokenizer), eos_id=tokenizer.eos_token_id,
                                 dtype=token_dtype(len(tokenizer)))
     atomic_write_json(out / MANIFEST, manifest)
-    _ShardLoop(out, manifest, settings, tokenizer).run(progress)
-    return manifest
 
 
 def _start_manifest(out: Path, settings: ShardSettings) -> dict:
@@ -109,7 +148,8 @@ def _start_manifest(out: Path, settings: ShardSettings) -> dict:
     return manifest
 
 
-def _shard_tokenizer(out: Path, settings: ShardSettings, path: str | None, vocab_size: int, max_chars: int):
+def _shard_tokenizer(out: Path, settings: ShardSettings, path: str | None, vocab_size: int, max_chars: int,
+                     documents):
     """The directory's tokenizer: the one saved there, else ``path``, else a BPE trained on a sample."""
     from sparsinglaw.train.tokenizer import _save_atomically, load_tokenizer, train_bpe
 
@@ -125,7 +165,7 @@ def _shard_tokenizer(out: Path, settings: ShardSettings, path: str | None, vocab
             raise DataError(f"--tokenizer {path} has no fast (Rust) tokenizer; shards need one for batch encoding")
     else:
         log.info("training a byte-level BPE tokenizer (vocabulary %d) on up to %d characters", vocab_size, max_chars)
-        sample = (doc for doc in _documents(settings) if not is_validation_document(doc, settings.validation_fraction))
+        sample = (doc for doc in documents(None) if not is_validation_document(doc, settings.validation_fraction))
         tokenizer = train_bpe(sample, vocab_size, max_chars=max_chars)
     _save_atomically(tokenizer, saved)
     return load_tokenizer(saved)
@@ -144,21 +184,48 @@ class _ShardLoop:
         self.dtype = np.dtype(manifest["settings"]["dtype"]).newbyteorder("<")
         self.eos = tokenizer.eos_token_id
         self._reset()
+        self.limits = {"train": settings.train_token_limit, "valid": settings.valid_token_limit}
+        self.full = {side: self._reached(side) for side in ("train", "valid")}  # after the committed shards
 
     def _reset(self) -> None:
         self.buffers: dict[str, list[np.ndarray]] = {"train": [], "valid": []}
         self.counts = {"train_tokens": 0, "train_documents": 0, "valid_tokens": 0, "valid_documents": 0}
 
-    def run(self, progress: bool) -> None:
+    def _total(self, key: str) -> int:
+        """``key`` over the committed shards and the current buffers."""
+        return sum(e[key] for e in self.manifest["shards"]) + self.counts[key]
+
+    def _reached(self, side: str, tokens: int | None = None, documents: int | None = None) -> bool:
+        """Whether ``side`` holding ``tokens`` in ``documents`` (default: what it holds) has reached its limit
+        (none: never); the training side only at every ``LIMIT_CHECK_DOCUMENTS``-th document, the validation
+        side once it holds at least one document."""
+        limit = self.limits[side]
+        tokens = self._total(f"{side}_tokens") if tokens is None else tokens
+        documents = self._total(f"{side}_documents") if documents is None else documents
+        if limit is None or documents == 0 or tokens < limit:
+            return False
+        return side == "valid" or documents % LIMIT_CHECK_DOCUMENTS == 0
+
+    def _within_limit(self, side: str, ids: list[list[int]]) -> list[list[int]]:
+        """The documents of ``ids`` up to the one at which ``side`` reaches its limit (marked full then)."""
+        tokens, documents = self._total(f"{side}_tokens"), self._total(f"{side}_documents")
+        for n, doc in enumerate(ids, 1):
+            tokens += len(doc) + 1
+            if self._reached(side, tokens, documents + n):
+                self.full[side] = True
+                return ids[:n]
+        return ids
+
+    def run(self, progress: bool, documents) -> None:
         from sparsinglaw.progress import progress_bar
 
         done = self.manifest["shards"][-1]["documents_end"] if self.manifest["shards"] else 0
-        total = source_bytes(self.settings.source, self.settings.via_datasets)
+        total = source_bytes(self.settings.source, self.settings.via_datasets) if progress else None
         unit = "B" if total is not None else "doc"
         started = time.perf_counter()
         with progress_bar(total, "shards", unit, enabled=progress, unit_scale=True, leave=True) as bar:
             counter = _Batched(bar.update) if total is not None else None
-            docs = _documents(self.settings, on_bytes=counter)
+            docs = documents(counter)
             consumed = done
             for _ in itertools.islice(docs, done):  # what the committed shards hold: read, not tokenized
                 pass
@@ -169,6 +236,8 @@ class _ShardLoop:
                     bar.update(len(batch))
                 if self.counts["train_tokens"] >= self.settings.shard_tokens:
                     self._commit(consumed)
+                if all(self.full.values()):  # both limits reached: the rest of the source is not read
+                    break
             if any(self.counts.values()) or not self.manifest["shards"]:
                 self._commit(consumed)
             if counter is not None:
@@ -192,14 +261,16 @@ class _ShardLoop:
         for doc in batch:
             sides["valid" if is_validation_document(doc, fraction) else "train"].append(doc)
         for side, docs in sides.items():
-            if not docs:
+            if not docs or self.full[side]:
                 continue
             ids = self.tokenizer(docs, add_special_tokens=False)["input_ids"]
+            if self.limits[side] is not None:
+                ids = self._within_limit(side, ids)
             count = sum(len(x) for x in ids) + len(ids)
             flat = itertools.chain.from_iterable(itertools.chain(x, (self.eos,)) for x in ids)
             self.buffers[side].append(np.fromiter(flat, dtype=self.dtype, count=count))
             self.counts[f"{side}_tokens"] += count
-            self.counts[f"{side}_documents"] += len(docs)
+            self.counts[f"{side}_documents"] += len(ids)
 
     def _commit(self, documents_end: int) -> None:
         index = len(self.manifest["shards"])

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
+from sparsinglaw.tables import ONE_PASS, aligned_table, estimate_cell, format_estimate
 from sparsinglaw.targets.projection_inputs import SCHEMA
 
 
@@ -99,22 +100,18 @@ class InputSparsityResult(JsonFile):
         return cls(**values)
 
     def table(self) -> str:
-        """Formats only: one row per method (kept share by the kinds present), then each PPL-p% solution."""
+        """Formats only: one row per method, each estimate rounded to its interval with the interval beside it
+        (PPL-p% solutions; kept share by the kinds present from the pass at the answer), then each solution."""
         target = f"PPL-{self.p:g}%" if self.p is not None else "fixed settings"
         kinds = list(dict.fromkeys(p.kind for m in self.methods for p in m.projections))  # the layout's order
-        lines = [f"model  {self.model}   ({target}, {self.n_tokens} tokens, dense PPL {self.dense_ppl:.4f})",
+        level = next((m.solution["interval"]["level"] for m in self.methods if (m.solution or {}).get("interval")), None)
+        span = f" [{level:.0%} interval]" if level else ""
+        lines = [f"model  {self.model}   ({target}, {self.n_tokens} tokens, dense PPL {self.dense_ppl:.2f})",
                  f"dense weight bytes per token {self.dense_bytes_per_token / 1e6:.2f} MB "
                  f"({self.other_bytes_per_token / 1e6:.2f} MB outside the projections)", "",
-                 f"{'method':<14} {'value':>8} {'PPL ratio':>10} {'kept':>7} {'MB/token':>9} {'bytes':>7}  "
-                 + " ".join(f"{k:>7}" for k in kinds)]
-        for m in self.methods:
-            if m.no_answer:
-                lines.append(f"{m.method:<14} {'no answer':>8}  (see below)")
-                continue
-            by_kind = m.kept_by_kind()
-            lines.append(f"{m.method:<14} {m.value:>8.4g} {m.ppl_ratio:>10.5f} {m.kept_share:>7.3f} "
-                         f"{m.bytes_per_token / 1e6:>9.2f} {m.bytes_ratio:>7.3f}  "
-                         + " ".join(f"{by_kind[k]:>7.2f}" if k in by_kind else f"{'-':>7}" for k in kinds))
+                 aligned_table(["method", f"value{span}", "PPL ratio", f"kept{span}", f"bytes{span}", "MB/token",
+                                *kinds], [_method_row(m, kinds) for m in self.methods])]
+        lines.append(_no_interval_note(self.methods, self.p))
         solved = [m for m in self.methods if m.solution]
         if solved:
             lines.append("")
@@ -122,16 +119,40 @@ class InputSparsityResult(JsonFile):
         return "\n".join(lines)
 
 
+def _method_row(m: MethodResult, kinds: list[str]) -> list[str]:
+    """A method's cells: value, kept share and bytes ratio with the solution's interval where it has one."""
+    if m.no_answer:
+        return [m.method, "no answer (see below)", *[""] * (4 + len(kinds))]
+    iv = (m.solution or {}).get("interval") or {}
+    by_kind = m.kept_by_kind()
+
+    def share(value: float, interval) -> str:  # without an interval: three decimals, as the kinds' columns
+        return estimate_cell(value, interval) if interval else f"{value:.3f}"
+
+    return [m.method, estimate_cell(m.value, iv.get("value")), f"{m.ppl_ratio:.4f}",
+            share(m.kept_share, iv.get("kept_share")), share(m.bytes_ratio, iv.get("bytes_ratio")),
+            f"{m.bytes_per_token / 1e6:.2f}", *(f"{by_kind[k]:.2f}" if k in by_kind else "-" for k in kinds)]
+
+
+def _no_interval_note(methods: list[MethodResult], p: float | None) -> str:
+    """Why the estimates without brackets have no interval."""
+    if p is None:
+        return "fixed settings: one pass each, so no intervals (PPL-p% resamples its passes for them)"
+    missing = [m.method for m in methods if not m.no_answer and not (m.solution or {}).get("interval")]
+    note = f"PPL ratio, MB/token and the kinds' kept shares: {ONE_PASS} (the pass at the answer)"
+    return note + (f"; {', '.join(missing)}: no bootstrap interval was computed" if missing else "")
+
+
 def _solution_line(sol: dict[str, Any], target: float) -> str:
     if sol.get("no_answer"):
         return f"NO ANSWER after {sol.get('sparse_passes', '?')} sparse passes: {sol['no_answer']}"
     state = "converged" if sol.get("converged") else "NOT converged (see the warning)"
-    line = (f"trend crosses {target:.4f} at {sol['value']:.4g} (standard error {sol['standard_error']:.2g} in PPL "
-            f"ratio, {sol.get('sparse_passes', '?')} sparse passes, {state})")
     iv = sol.get("interval")
+    value, value_iv = format_estimate(sol["value"], iv and iv["value"])
+    line = (f"trend crosses {target:.4f} at {value} (standard error {sol['standard_error']:.2g} in PPL "
+            f"ratio, {sol.get('sparse_passes', '?')} sparse passes, {state})")
     if iv:
-        line += (f"; {iv['level']:.0%} interval: value [{iv['value'][0]:.4g}, {iv['value'][1]:.4g}], kept "
-                 f"[{iv['kept_share'][0]:.3f}, {iv['kept_share'][1]:.3f}]")
+        line += f"; {iv['level']:.0%} interval: value {value_iv}, kept {format_estimate(0.0, iv['kept_share'])[1]}"
         if iv.get("censored_fraction", 0) > 0.05:  # resamples held at the edge of the passes: a bound, not a finding
             line += f" (at the passes' edge in {iv['censored_fraction']:.0%} of resamples: a lower bound on the width)"
     return line

@@ -145,7 +145,7 @@ def paper_coefficients(name: str) -> PaperFit:
 
 def paper_table() -> str:
     """The packaged curves, one aligned line each: points, token range and the published fit."""
-    lines = [f"{'curve':<10} {'points':>6} {'tokens':>17}  published fit (docs/paper.md section 3)"]
+    lines = [f"{'curve':<10} {'points':>6} {'tokens':>17}  published fit (docs/paper.md section 3; published without intervals)"]
     for name in paper_curve_names():
         curve, fit = load_paper_curve(name), paper_coefficients(name)
         span = f"{curve.tokens[0]:.3g}-{curve.tokens[-1]:.3g}"

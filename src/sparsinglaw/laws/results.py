@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from sparsinglaw.laws.families import LAWS, Law
+from sparsinglaw.tables import format_estimate
 
 
 def _num(x: float | None) -> float | None:
@@ -53,7 +54,7 @@ class LimitEstimate:
             return f"limit not identified ({self.reason})"
         if self.interval is None:
             return f"{self.value:.4f} (no interval computed)"
-        return f"{self.value:.4f} [{self.interval.low:.4f}, {self.interval.high:.4f}]"
+        return " ".join(format_estimate(self.value, (self.interval.low, self.interval.high)))  # to its precision
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": _num(self.value) if self.identified else None, "estimate": _num(self.value),

@@ -32,6 +32,7 @@ from sparsinglaw.metrics.pplp import (
     search,
 )
 from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
+from sparsinglaw.metrics.pplp_subset import SubsetSearch, use_subsets
 from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendSearch, interpolate_in_log_c, trend_interval
 from sparsinglaw.progress import search_reporter  # one INFO line per pass through the sparsinglaw logger
 
@@ -138,6 +139,8 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
     evaluations: list[Evaluation] = []
     evaluate = _evaluator(measurement, evaluations)
     data = measurement.data
+    if use_subsets(data.n_sequences, data.seq_len):  # big evaluations: passes on a subset, one on all
+        return _solve_trend_on_subsets(measurement)
     # The unit resampled is a block of tokens (metrics.blocks): one long sequence works like many short ones.
     trend = TrendSearch(as_blocks(dense.token_nll), block_tokens(data.n_sequences, data.seq_len), cfg.p,
                         cfg.tolerance, cfg.max_sparse_passes, cfg.start_cett)
@@ -170,6 +173,50 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
                 [as_blocks(e.activity.position_slots) for e in evaluations], cfg.ci_level, cfg.bootstrap_samples,
                 cfg.seed)
     return PPLPSolved(nearest, evaluations, facts)
+
+
+def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:
+    """``_solve_trend`` on a big evaluation (``metrics.pplp_subset``): the answer, its PPL ratio and activation
+    ratio read from the passes on every sequence; the interval from the final subset's blocks."""
+    cfg = measurement.config
+    found = SubsetSearch(measurement, on_pass=search_progress(measurement)).run()
+    search, outcome, full = found.search, found.outcome, found.full
+    facts = {"points": _subset_points(found), "converged": outcome.converged, "warnings": list(outcome.warnings),
+             "interval": None, "ratio_noise": ratio_noise(search.tokens, search.sparse_nll, search.cetts,
+                                                          search.target)}
+    if outcome.no_answer:
+        facts.update(cett=None)
+        facts["solution"] = {"method": "trend", "cett": None, "no_answer": outcome.no_answer,
+                             "sparse_passes": len(search.cetts), "converged": False, "subset": found.subset}
+        return PPLPSolved(full[-1] if full else measurement.at("cett", search.cetts[-1]), full, facts)
+    fit = outcome.fit
+    c = float(np.clip(fit.cett, C_MIN, C_MAX))
+    on_all = [_cett_of(e) for e in full]
+    facts.update(cett=c)
+    facts["solution"] = {
+        "method": "trend", "cett": c, "standard_error": fit.se_ratio, "stop_standard_error": fit.stop_se,
+        "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
+        "sparse_passes": len(search.cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
+        "subset": found.subset, **activation_source(on_all, c),
+        **ppl_ratio_at(on_all, np.array([measurement.ppl_ratio(e) for e in full]), c),
+    }
+    if cfg.ci_level > 0:
+        active, slots = found.block_activity()
+        facts["interval"] = trend_interval(search, fit, active, slots, cfg.ci_level, cfg.bootstrap_samples, cfg.seed)
+        facts["interval"]["method"] += (f"; over the {found.rows} of {found.subset['of']} sequences the search ran "
+                                        "on, so wider than the whole evaluation's")
+    return PPLPSolved(full[-1], full, facts)
+
+
+def _subset_points(found) -> list[dict]:
+    """Every pass as a search point, with the sequences it ran on (its PPL and activation ratios are theirs)."""
+    passes, points = found.passes, []
+    for k, c in enumerate(passes.cetts):
+        rows = len(passes.nll[k])
+        activation = float(passes.active[k].sum() / max(passes.slots[k].sum(), 1e-30))
+        points.append({"cett": float(c), "ppl_ratio": passes.ratio(c, found.dense), "activation_ratio": activation,
+                       "sequences": rows})
+    return points
 
 
 def ppl_ratio_at(cetts: list[float], ratios: np.ndarray, c: float) -> dict:

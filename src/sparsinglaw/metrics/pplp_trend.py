@@ -355,30 +355,39 @@ class TrendSearch:
         the tolerance (``pplp_answer.confirmation``). While the rule holds with no pass that close, the next
         pass is made at the answer; one that departs from the trend widens the standard error (misfit) and the
         search goes on. ``confirm=False`` trusts the rule alone (kept for replays of the older searches).
-        ``on_pass(search, fit)`` is called after every pass (progress)."""
+        ``on_pass(search, fit)`` is called after every pass (progress). Passes already in ``cetts`` and
+        ``sparse_nll`` (a search carried over to more units, ``metrics.pplp_subset``) count as made: the search
+        goes on from them."""
         out = TrendOutcome(fit=None, cetts=self.cetts)
-        c = self.start
-        while len(self.cetts) < self.max_passes:
+        c = self._next(out, confirm) if self.cetts else self.start  # passes given up front: resume from them
+        while c is not None and len(self.cetts) < self.max_passes:
             self.cetts.append(c)
             self.sparse_nll.append(np.asarray(evaluate(c), dtype=np.float64))
-            out.fit = self.fit()
+            out.fit = None
+            c = self._next(out, confirm)
             if on_pass is not None:
                 on_pass(self, out.fit)
-            out.no_answer = saturation_reason(self.cetts, self.ratios(), self.target, self.label)
-            if out.no_answer:
-                break
-            if self._rule_holds(out.fit):
-                out.confirmation = self._confirmation(out.fit)
-                if not confirm or (out.confirmation is not None and out.confirmation["confirmed"]):
-                    out.converged = True
-                    break
-                inside = range_reason(out.fit.log_cett, self.target) is None
-                if out.confirmation is None and inside:  # the answer is CONFIRM_WIDTH from every pass: pass there
-                    c = math.exp(out.fit.log_cett)
-                    continue
-            c = _propose(out.fit, self.cetts, self.log_ratios())
+        if out.fit is None:
+            out.fit = self.fit()
         self._finish(out)
         return out
+
+    def _next(self, out: TrendOutcome, confirm: bool) -> float | None:
+        """The CETT of the next pass given the passes so far, or None when the search is done (converged, or
+        no answer); fills ``out``'s fit, confirmation and verdict."""
+        out.fit = self.fit()
+        out.no_answer = saturation_reason(self.cetts, self.ratios(), self.target, self.label)
+        if out.no_answer:
+            return None
+        if self._rule_holds(out.fit):
+            out.confirmation = self._confirmation(out.fit)
+            if not confirm or (out.confirmation is not None and out.confirmation["confirmed"]):
+                out.converged = True
+                return None
+            inside = range_reason(out.fit.log_cett, self.target) is None
+            if out.confirmation is None and inside:  # the answer is CONFIRM_WIDTH from every pass: pass there
+                return math.exp(out.fit.log_cett)
+        return _propose(out.fit, self.cetts, self.log_ratios())
 
     def _confirmation(self, fit: TrendFit) -> dict | None:
         return confirmation(self.cetts, self.ratios(), fit.log_cett, fit.slope, self.target, self.tol, self.label)

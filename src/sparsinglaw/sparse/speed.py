@@ -31,6 +31,7 @@ from sparsinglaw.errors import ConfigError
 from sparsinglaw.sparse.convert import SparseHandle, sparse_ffn
 from sparsinglaw.sparse.ffn import SparsePolicy
 from sparsinglaw.sparse.input_sparse import DEFAULT_MAX_SHARE, MAX_TOKENS, InputSparseHandle, sparsify_inputs
+from sparsinglaw.tables import aligned_table
 
 BYTES_PER_WEIGHT = 4.0  # float32 weights
 
@@ -44,7 +45,7 @@ class DecodeRow:
     sparse_tokens_per_s: float
 
     calls: ClassVar[str]  # what a fallen-back call is, for the warnings
-    header: ClassVar[str]  # the table's column names after "speedup"
+    header: ClassVar[list[str]]  # the table's column names after "speedup"
     legend: ClassVar[str]  # the table's last line
 
     @property
@@ -69,8 +70,7 @@ class FFNSpeedRow(DecodeRow):
     sparse_share: float  # share of decode FFN calls that took the sparse path (the rest fell back)
 
     calls = "FFN calls"
-    header = (f"{'dense FFN ms':>12} {'sparse FFN ms':>13} {'FFN x':>6} {'act.ratio':>9} {'computed':>8} "
-              f"{'sparse':>6}")
+    header = ["dense FFN ms", "sparse FFN ms", "FFN x", "act.ratio", "computed", "sparse"]
     legend = ("speedup = sparse / dense tokens/s; act.ratio = kept neurons per token; computed = neurons whose "
               "up/down rows were computed (union over the batch); sparse = share of FFN calls on the sparse path "
               "(else dense fallback)")
@@ -83,10 +83,10 @@ class FFNSpeedRow(DecodeRow):
         ran = self.ran_sparsely
         return {"decode_speedup": self.decode_speedup if ran else None, "ffn_speedup": self.ffn_speedup if ran else None}
 
-    def cells(self) -> str:
-        return (f"{speedup_text(self, self.decode_speedup, 7)} {self.dense_ffn_ms:>12.3f} {self.sparse_ffn_ms:>13.3f} "
-                f"{speedup_text(self, self.ffn_speedup, 6)} {self.activation_ratio:>9.3f} {self.computed_ratio:>8.3f} "
-                f"{self.sparse_share:>6.2f}")
+    def cells(self) -> list[str]:
+        return [speedup_text(self, self.decode_speedup), f"{self.dense_ffn_ms:.3f}", f"{self.sparse_ffn_ms:.3f}",
+                speedup_text(self, self.ffn_speedup), f"{self.activation_ratio:.3f}", f"{self.computed_ratio:.3f}",
+                f"{self.sparse_share:.2f}"]
 
     def why_dense(self, policy: dict) -> str:
         return f"{self.activation_ratio:.0%} of neurons active, fallback above max_ratio={policy.get('max_ratio')}"
@@ -102,8 +102,7 @@ class InputSpeedRow(DecodeRow):
     bytes_ratio: float  # weight bytes per decode step (all weights) over the dense model's
 
     calls = "projection calls"
-    header = (f"{'bound':>6} {'of bound':>8} {'dense proj ms':>13} {'sparse proj ms':>14} {'kept':>5} {'read':>5} "
-              f"{'sparse':>6}")
+    header = ["bound", "of bound", "dense proj ms", "sparse proj ms", "kept", "read", "sparse"]
     legend = ("speedup = sparse / dense tokens/s; bound = dense weight bytes per step over the sparse run's; kept = "
               "kept (token, input) pairs; read = weight columns read (union over the batch); sparse = share of "
               "projection calls on the sparse path (else dense fallback)")
@@ -126,10 +125,10 @@ class InputSpeedRow(DecodeRow):
                 "projection_speedup": self.projection_speedup if ran else None, "bound": self.bound,
                 "of_bound": self.of_bound if ran else None}
 
-    def cells(self) -> str:
-        return (f"{speedup_text(self, self.decode_speedup, 7)} {self.bound:>5.2f}x {self.of_bound:>8.2f} "
-                f"{self.dense_projection_ms:>13.3f} {self.sparse_projection_ms:>14.3f} {self.kept_share:>5.2f} "
-                f"{self.read_share:>5.2f} {self.sparse_share:>6.2f}")
+    def cells(self) -> list[str]:
+        return [speedup_text(self, self.decode_speedup), f"{self.bound:.2f}x", f"{self.of_bound:.2f}",
+                f"{self.dense_projection_ms:.3f}", f"{self.sparse_projection_ms:.3f}", f"{self.kept_share:.2f}",
+                f"{self.read_share:.2f}", f"{self.sparse_share:.2f}"]
 
     def why_dense(self, policy: dict) -> str:
         return f"{self.kept_share:.0%} of inputs kept, fallback above max_share={policy.get('max_share')}"
@@ -163,9 +162,11 @@ class SpeedReport:
         head = "; ".join([f"{self.model}: {self.mode}", f"{self.threads} threads, prompt {self.prompt_len}, "
                           f"{self.new_tokens} new tokens, medians of {self.repeats}", *self.notes,
                           "fallback " + ", ".join(f"{k}={v}" for k, v in self.policy.items())])
-        lines = [head, f"{'batch':>5} {'dense tok/s':>11} {'sparse tok/s':>12} {'speedup':>7} {self.row_type.header}"]
-        lines += [f"{r.batch:>5} {r.dense_tokens_per_s:>11.1f} {r.sparse_tokens_per_s:>12.1f} {r.cells()}"
-                  for r in self.rows]
+        header = ["batch", "dense tok/s", "sparse tok/s", "speedup", *self.row_type.header]
+        body = [[r.batch, f"{r.dense_tokens_per_s:.1f}", f"{r.sparse_tokens_per_s:.1f}", *r.cells()]
+                for r in self.rows]
+        lines = [head, aligned_table(header, body, left=0),
+                 f"timings and speedups: medians of {self.repeats} interleaved repeats (no interval)"]
         if not all(r.ran_sparsely for r in self.rows):
             lines.append("dense (speedup column) = nothing ran sparsely at that batch size: every call fell back to "
                          "dense, so there is no speedup to report")
@@ -179,9 +180,9 @@ class SpeedReport:
                 "warnings": self.warnings()}
 
 
-def speedup_text(row: DecodeRow, value: float, width: int) -> str:
-    """A speedup column: ``1.23x``, or ``dense`` where no call ran sparsely (dense timed against dense)."""
-    return f"{value:>{width - 1}.2f}x" if row.ran_sparsely else f"{'dense':>{width}}"
+def speedup_text(row: DecodeRow, value: float) -> str:
+    """A speedup cell: ``1.23x``, or ``dense`` where no call ran sparsely (dense timed against dense)."""
+    return f"{value:.2f}x" if row.ran_sparsely else "dense"
 
 
 def greedy_decode(model, prompt: torch.Tensor, new_tokens: int,

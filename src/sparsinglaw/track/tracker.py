@@ -20,8 +20,8 @@ the metrics ``input-MODE`` (kept share) and ``input-bytes-MODE`` (weight bytes r
 
 Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
 histogram of per-neuron activation frequencies. Evaluation uses the run's own validation split
-(``RUN_DIR/data/valid.npy``, or the validation shards of a run on token shards: documents never
-trained on). Checkpoints without their completion marker
+(the validation side of the token shards the run trains on, ``RUN_DIR/data/meta.json``; ``valid.npy`` for
+a run from before shards: documents never trained on). Checkpoints without their completion marker
 (interrupted while being written) and checkpoints that fail to load are reported and skipped; completed
 measurements are never redone (``pplp`` mode), so ``track`` can run beside a training run.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +52,11 @@ def validation_data(run_dir: Path, max_tokens: int):
     from sparsinglaw.data import EvalData
     from sparsinglaw.train.data import run_validation_sequences
 
-    path = Path(run_dir) / "data" / "valid.npy"
-    sequences = run_validation_sequences(run_dir)  # valid.npy, or the validation shards the run trains on
+    path = Path(run_dir) / "data"
+    sequences = run_validation_sequences(run_dir)  # the validation shards the run trains on (valid.npy before)
     if sequences is None:
-        raise DataError(f"{path} is missing: track needs the run's validation split (set data.validation_tokens > 0)")
+        raise DataError(f"{path} holds no validation data: track needs the run's validation split (train the run "
+                        "with data.validation_tokens > 0)")
     ids = torch.from_numpy(sequences.astype(np.int64))
     n = max(1, min(len(ids), max_tokens // ids.shape[1]))
     if len(ids) == 0:
@@ -139,8 +141,9 @@ def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric
     solved: dict[str, dict[int, float]] = {}  # per run id, read once and kept up to date by measure_claimed
     stored: list[str] = []
     name = None
+    infos = complete(run_dir)
     try:
-        for info in complete(run_dir):
+        for number, info in enumerate(infos, 1):
             name = Path(info["path"]).name
             key = (info["run_id"], name, metric, settings.setting())
             if store.has(*key):
@@ -156,10 +159,16 @@ def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric
             counts[outcome[0]] = counts.get(outcome[0], 0) + 1
             if outcome[1] is not None:
                 stored.append(name)
+                _kept(metric, stored, store.path, "run track again for the rest")
                 if progress:
                     progress(name, outcome[1])
+            log.info("track %s: checkpoint %d of %d (%s) %s; %d left", metric, number, len(infos), name,
+                     _reading(outcome[1]) if outcome[1] is not None else outcome[0], len(infos) - number)
         name = None
     except KeyboardInterrupt:
+        if name is not None and name not in stored and store.has(*key):  # stored just before the interrupt
+            stored.append(name)
+            _kept(metric, stored, store.path, "run track again for the rest")
         done = ", ".join(stored) if stored else "none"
         log.warning("track interrupted%s: stored %d checkpoint(s) of %s in %s (%s); run track again for the rest",
                     f" while measuring {name}" if name else "", len(stored), metric, store.path, done)
@@ -167,6 +176,25 @@ def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric
     if not counts["elsewhere"]:
         del counts["elsewhere"]
     return counts
+
+
+def _reading(found) -> str:
+    """'at CETT 0.3 -> activation ratio 0.41, PPL ratio 1.0098' of a measure result or an input document."""
+    if isinstance(found, dict):  # input sparsity (``track.inputs``)
+        cett, share, ratio, what = found["setting"].get("cett"), found.get("kept_share"), found.get("ppl_ratio"), "kept share"
+    else:
+        cett, share, ratio, what = found.setting.get("cett"), found.activation_ratio, found.ppl_ratio, "activation ratio"
+    text = f"at CETT {cett:.4g} -> " if isinstance(cett, float) else "-> "
+    text += f"{what} {share:.4f}" if share is not None else what + " -"
+    return text + (f", PPL ratio {ratio:.4f}" if ratio is not None else "")
+
+
+def _kept(metric: str, stored: list[str], where, then: str) -> None:
+    """What Ctrl-C keeps of this metric so far (``progress.partial_results``, printed by the CLI)."""
+    from sparsinglaw.progress import partial_results
+
+    partial_results.kept(f"track {metric}", f"{len(stored)} checkpoint(s) of {metric} ({', '.join(stored)}) in "
+                                            f"{where}; {then}")
 
 
 def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: dict) -> tuple[str, object]:
@@ -284,6 +312,51 @@ def _calibrated_result(measurement, c: float, name: str, calibration: dict, leve
     return result
 
 
+CALIBRATED_REST = ("the other checkpoints keep the rows of an earlier track, if any: run track again to measure all "
+                   "at one CETT")
+
+
+def _kept_calibration(metric: str, c: float, checkpoints: int) -> None:
+    """Ctrl-C after the calibration says what it found (each row measured at it stores it too)."""
+    from sparsinglaw.progress import partial_results
+
+    partial_results.kept(f"track {metric}", f"the {metric} calibration, CETT {c:.4g} on the last {checkpoints} "
+                                            "checkpoint(s) (not stored: no checkpoint measured at it yet)")
+
+
+class _StoredAt:
+    """The checkpoints whose rows at one calibrated CETT this call has stored (``_noting_rows``)."""
+
+    def __init__(self, store, metric: str, setting: dict, c: float):
+        self.store, self.metric, self.setting, self.c = store, metric, setting, c
+        self.names: list[str] = []
+        self.current: dict | None = None  # the checkpoint being measured
+
+    def add(self, info: dict) -> None:
+        self.names.append(Path(info["path"]).name)
+        label = "input CETT" if self.metric.startswith("input") else "CETT"
+        _kept(self.metric, self.names, self.store.path, f"at the calibrated {label} {self.c:.4g}; {CALIBRATED_REST}")
+
+    def written(self, info: dict) -> bool:
+        """Whether the store holds ``info``'s row at this CETT (an interrupt can land after the write)."""
+        name = Path(info["path"]).name
+        return any(r["checkpoint"] == name and (r["result"] or {}).get("setting", {}).get("cett") == self.c
+                   for r in self.store.measurements(info["run_id"], self.metric, self.setting, with_result=True))
+
+
+@contextmanager
+def _noting_rows(store, metric: str, setting: dict, c: float):
+    """A ``_StoredAt`` that, on Ctrl-C, also counts the checkpoint whose row was written just before it."""
+    stored = _StoredAt(store, metric, setting, c)
+    try:
+        yield stored
+    except KeyboardInterrupt:
+        info = stored.current
+        if info is not None and Path(info["path"]).name not in stored.names and stored.written(info):
+            stored.add(info)
+        raise
+
+
 def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
     """One CETT calibrated on the last K checkpoints, applied to all (re-measured each time)."""
     from sparsinglaw.distributed import is_main_process
@@ -297,11 +370,17 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
     last = [Measurement(load_checkpoint(Path(i["path"])), data, config) for i in infos[-settings.calibrate_last:]]
     c, calibration = _calibrate(last, settings.p, settings.tolerance)
     store = ResultsStore(run_dir)
-    for info in infos:
-        m = Measurement(load_checkpoint(Path(info["path"])), data, config)
-        result = _calibrated_result(m, c, Path(info["path"]).name, calibration)
-        if is_main_process():  # under torchrun every process holds the same result: one writes it
-            _store_row(store, info, result, settings.setting(), "cett-calibrated")
+    _kept_calibration("cett-calibrated", c, len(last))
+    with _noting_rows(store, "cett-calibrated", settings.setting(), c) as stored:
+        for number, info in enumerate(infos, 1):
+            stored.current = info
+            m = Measurement(load_checkpoint(Path(info["path"])), data, config)
+            result = _calibrated_result(m, c, Path(info["path"]).name, calibration)
+            if is_main_process():  # under torchrun every process holds the same result: one writes it
+                _store_row(store, info, result, settings.setting(), "cett-calibrated")
+                stored.add(info)
+            log.info("track cett-calibrated: checkpoint %d of %d (%s) %s; %d left", number, len(infos),
+                     Path(info["path"]).name, _reading(result), len(infos) - number)
     summary = {"measured": len(infos), "cett": c, "calibration": calibration}
     if settings.input_sparsity:
         summary["inputs"] = track_inputs_calibrated(infos, data, settings, store)
@@ -317,13 +396,20 @@ def track_inputs_calibrated(infos: list[dict], data, settings: TrackSettings, st
     config = inputs_track.input_config(settings)
     last = {i["path"]: InputMeasurement(load_checkpoint(Path(i["path"])), data, config)
             for i in infos[-settings.calibrate_last:]}
+    kept_metric = settings.input_metrics[0]
     with torch.no_grad():
         c, calibration = calibrate(*inputs_track.pooled_losses(list(last.values())), settings.p,
                                    settings.tolerance, len(last), what="calibrated input CETT")
-        for info in infos:
-            m = last.pop(info["path"], None) or InputMeasurement(load_checkpoint(Path(info["path"])), data, config)
-            document = inputs_track.at_calibrated(m, c, Path(info["path"]).name, calibration)
-            inputs_track.store_rows(store, info, document, settings.setting(), settings.input_metrics)
+        _kept_calibration(kept_metric, c, len(last))
+        with _noting_rows(store, kept_metric, settings.setting(), c) as stored:
+            for number, info in enumerate(infos, 1):
+                stored.current = info
+                m = last.pop(info["path"], None) or InputMeasurement(load_checkpoint(Path(info["path"])), data, config)
+                document = inputs_track.at_calibrated(m, c, Path(info["path"]).name, calibration)
+                inputs_track.store_rows(store, info, document, settings.setting(), settings.input_metrics)
+                stored.add(info)
+                log.info("track %s: checkpoint %d of %d (%s) %s; %d left", kept_metric, number, len(infos),
+                         Path(info["path"]).name, _reading(document), len(infos) - number)
     return {"measured": len(infos), "cett": c, "calibration": calibration}
 
 

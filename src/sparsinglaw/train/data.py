@@ -1,4 +1,11 @@
-"""Training and validation token data: documents split by whole documents, tokenized, packed, cached.
+"""Training and validation token data: every run reads memory-mapped token shards, by sequence.
+
+A ``data.source`` that is a token-shard directory (``sparsinglaw data``, ``sparsinglaw.data.shards``) is read
+in place (``prepare_shard_data``). Any other corpus (the shipped ones, a local file, a ``datasets`` name) is
+written once into the run's own shards, ``RUN_DIR/data/shards``, through the same writer
+(``data.shard_writer``) and then read the same way (``prepare_corpus_data``): its documents are split by
+the rule of ``data.document_split``, tokenized with EOS after each, the training side up to the token
+budget (plus one sequence), the validation side up to ``data.validation_tokens``.
 
 Packing joins documents with EOS and cuts the stream into ``seq_len`` sequences (no padding, so tokens
 seen = steps x tokens per step, exactly). The training order is fixed up front: the sequence at position i
@@ -6,18 +13,17 @@ of the run is ``permutation(seed, epoch)[i mod n]``. ``Trainer`` reads this data
 a restart it skips the batches already seen and continues with exactly the same ones, on any number of
 processes (accelerate shards the sequential batches between ranks).
 
-A ``data.source`` that is a token-shard directory (``sparsinglaw data``, ``sparsinglaw.data.shards``) is read
-from its memory maps one sequence at a time instead (``prepare_shard_data``): nothing is tokenized or cached
-in the run directory, the validation sequences come from the shards' validation side, and the order is the
-same seeded permutation per epoch over all the shards' packed sequences. Other sources keep the cached
-``RUN_DIR/data/*.npy`` path, so runs started before shards existed resume unchanged.
+Runs started before shards kept their tokens in ``RUN_DIR/data/{train,valid}.npy``: resuming one converts
+that cache into the run's shards once (the same tokens, so the same sequences and order) and removes it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,26 +37,25 @@ from sparsinglaw.fileio import atomic_write_json
 
 log = logging.getLogger("sparsinglaw")
 
+RUN_SHARDS = "shards"  # RUN_DIR/data/shards: the shards a run writes from its corpus
+
+
+def corpus_documents(cfg, max_chars: int | None = None) -> list[str]:
+    """The documents of ``cfg`` (a ``DataConfig``), both sides, in their fixed order (``data.max_documents``
+    applied). With ``cfg.streaming`` a ``datasets`` dataset is read as a stream until its training side
+    holds ``max_chars`` characters, so a huge corpus is never downloaded or loaded whole."""
+    if cfg.streaming:
+        return _streamed_documents(cfg, max_chars)
+    docs = load_documents(cfg.source, text_field=cfg.text_field, split=cfg.split)
+    return docs[: cfg.max_documents] if cfg.max_documents is not None else docs
+
 
 def split_documents(cfg, max_chars: int | None = None) -> tuple[list[str], list[str]]:
-    """(train, validation) documents of ``cfg`` (a ``DataConfig``); no document is on both sides.
-
-    With ``cfg.streaming`` a ``datasets`` dataset is read as a stream until the training side holds
-    ``max_chars`` characters, so a huge corpus is never downloaded or loaded whole.
-    """
-    if cfg.streaming:
-        return _stream_split(cfg, max_chars)
-    docs = load_documents(cfg.source, text_field=cfg.text_field, split=cfg.split)
-    if cfg.max_documents is not None:
-        docs = docs[: cfg.max_documents]
-    return document_split(docs, cfg.validation_fraction)
+    """(train, validation) documents of ``cfg`` (a ``DataConfig``); no document is on both sides."""
+    return document_split(corpus_documents(cfg, max_chars), cfg.validation_fraction)
 
 
-def _is_validation(doc: str, fraction: float, seed: int = 0) -> bool:
-    return is_validation_document(doc, fraction, seed)  # the rule of sparsinglaw.data.document_split
-
-
-def _stream_split(cfg, max_chars: int | None) -> tuple[list[str], list[str]]:
+def _streamed_documents(cfg, max_chars: int | None) -> list[str]:
     try:
         import datasets
 
@@ -58,37 +63,19 @@ def _stream_split(cfg, max_chars: int | None) -> tuple[list[str], list[str]]:
     except Exception as err:  # datasets raises many types; all mean "could not open the stream"
         raise DataError(f"data.source={cfg.source!r}: cannot stream split {cfg.split!r}: "
                         f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-    train, valid, chars = [], [], 0
+    docs, chars = [], 0
     for number, record in enumerate(stream):
         doc = record.get(cfg.text_field)
         if not isinstance(doc, str):
             raise DataError(f"data.source={cfg.source!r} has no string column {cfg.text_field!r}; set data.text_field")
         if not doc.strip():
             continue
-        if _is_validation(doc, cfg.validation_fraction):
-            valid.append(doc)
-        else:
-            train.append(doc)
+        docs.append(doc)
+        if not is_validation_document(doc, cfg.validation_fraction):
             chars += len(doc)
         if (max_chars is not None and chars >= max_chars) or (cfg.max_documents and number + 1 >= cfg.max_documents):
             break
-    if not train or not valid:
-        raise DataError(f"data.source={cfg.source!r} streamed too few documents for a training and a validation side")
-    return train, valid
-
-
-def tokenize(tokenizer, docs: list[str], max_tokens: int | None = None, chunk: int = 256) -> np.ndarray:
-    """One int32 stream, each document followed by EOS; batched through the fast tokenizer."""
-    eos = tokenizer.eos_token_id
-    parts: list[np.ndarray] = []
-    total = 0
-    for start in range(0, len(docs), chunk):
-        for ids in tokenizer(docs[start : start + chunk], add_special_tokens=False)["input_ids"]:
-            parts.append(np.asarray([*ids, eos], dtype=np.int32))
-            total += len(ids) + 1
-        if max_tokens is not None and total >= max_tokens:
-            break
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    return docs
 
 
 def epochs(token_budget: int, train_sequences: int, seq_len: int) -> float:
@@ -98,52 +85,114 @@ def epochs(token_budget: int, train_sequences: int, seq_len: int) -> float:
 
 
 def read_data_meta(run_dir: str | Path) -> dict:
-    """``RUN_DIR/data/meta.json`` (sequences, documents, characters, epochs), or {} before training."""
+    """``RUN_DIR/data/meta.json`` (sequences, documents, epochs, the shards read), or {} before training."""
     try:
         return json.loads((Path(run_dir) / "data" / "meta.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
 
 
-def pack(stream: np.ndarray, seq_len: int) -> np.ndarray:
-    n = len(stream) // seq_len
-    return stream[: n * seq_len].reshape(n, seq_len)
+def _data_key(cfg, tokenizer) -> str:
+    """What the run's own shards depend on: the data settings, the limits, the tokenizer's content."""
+    from sparsinglaw.data.shard_writer import tokenizer_sha256
+
+    return hashlib.sha256(json.dumps({
+        "data": vars(cfg.data), "seq_len": cfg.seq_len, "budget": cfg.token_budget, "format": "shards",
+        "tokenizer": tokenizer_sha256(tokenizer)}, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        np.save(handle, array)
-    tmp.replace(path)
+# The data settings a cache from before shards was keyed by (a setting added since cannot have been used).
+LEGACY_DATA_FIELDS = ("source", "text_field", "split", "validation_fraction", "max_documents", "validation_tokens",
+                      "streaming", "max_chars")
 
 
-def prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) packed arrays, cached in ``RUN_DIR/data`` keyed by the data settings."""
-    key = hashlib.sha256(json.dumps({
-        "data": vars(cfg.data), "seq_len": cfg.seq_len, "vocab": len(tokenizer), "budget": cfg.token_budget,
-        "tokenizer": tokenizer.name_or_path and Path(tokenizer.name_or_path).name,
-    }, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _legacy_keys(cfg, tokenizer) -> set[str]:
+    """The keys a ``.npy`` cache of the same data was stored under before shards: its tokenizer was named by
+    its directory, or "" when trained in memory by the run's first start."""
+    names = {"", tokenizer.name_or_path and Path(tokenizer.name_or_path).name}
+    data = {name: getattr(cfg.data, name) for name in LEGACY_DATA_FIELDS}
+    return {hashlib.sha256(json.dumps({
+        "data": data, "seq_len": cfg.seq_len, "vocab": len(tokenizer), "budget": cfg.token_budget,
+        "tokenizer": name}, sort_keys=True, default=str).encode()).hexdigest()[:16] for name in names}
+
+
+def prepare_corpus_data(cfg, run_dir: Path):
+    """(tokenizer, train sequences, validation array) of a run on a corpus: its shards in
+    ``RUN_DIR/data/shards`` written from the corpus when missing or made for other settings (or converted
+    from a cache of a run from before shards), then read as ``prepare_shard_data`` reads shards."""
+    from sparsinglaw.data.shards import TokenShards
+    from sparsinglaw.train.tokenizer import prepare_tokenizer
+
+    # ~4 characters per BPE token: 8 x budget characters leaves room; short data repeats in epochs.
+    corpus = functools.cache(lambda: _two_sided(cfg.data, cfg.data.max_chars or 8 * cfg.token_budget))
+    tokenizer = prepare_tokenizer(cfg.tokenizer, run_dir, _training_side(corpus, cfg.data.validation_fraction))
+    cache, key = run_dir / "data", _data_key(cfg, tokenizer)
+    meta, shards_dir = read_data_meta(run_dir), cache / RUN_SHARDS
+    if meta.get("key") != key or not _complete(shards_dir):
+        shutil.rmtree(shards_dir, ignore_errors=True)
+        converted = meta.get("key") in _legacy_keys(cfg, tokenizer) and _convert_legacy_cache(cfg, run_dir, meta)
+        if not converted:
+            _write_run_shards(cfg, run_dir, corpus)
+    train, valid = _open_sequences(cfg, run_dir, TokenShards(shards_dir), {"key": key, "shards": RUN_SHARDS},
+                                   "raise data.validation_fraction or set data.validation_tokens=0")
+    for name in ("train.npy", "valid.npy"):  # a cache from before shards: the shards now hold its tokens
+        (cache / name).unlink(missing_ok=True)
+    return tokenizer, train, valid
+
+
+def _two_sided(cfg, max_chars: int | None) -> list[str]:
+    """The corpus's documents, refused (one line) when they cannot fill both a training and a validation side."""
+    docs = corpus_documents(cfg, max_chars)
+    document_split(docs, cfg.validation_fraction)  # raises the one-line error of too few documents
+    return docs
+
+
+def _training_side(corpus, fraction: float):
+    """The training documents of ``corpus()``, read only when iterated (a saved tokenizer never reads them)."""
+    for doc in corpus():
+        if not is_validation_document(doc, fraction):
+            yield doc
+
+
+def _complete(directory: Path) -> bool:
+    from sparsinglaw.data.shards import is_shard_dir, read_manifest
+
+    return is_shard_dir(directory) and bool(read_manifest(directory).get("complete"))
+
+
+def _run_shard_settings(cfg):
+    from sparsinglaw.data.shard_writer import ShardSettings
+
+    return ShardSettings(source=str(cfg.data.source), text_field=cfg.data.text_field, split=cfg.data.split,
+                         via_datasets=cfg.data.streaming, validation_fraction=cfg.data.validation_fraction,
+                         train_token_limit=cfg.token_budget + cfg.seq_len,
+                         valid_token_limit=cfg.data.validation_tokens)
+
+
+def _write_run_shards(cfg, run_dir: Path, corpus) -> None:
+    from sparsinglaw.data.shard_writer import write_shards
+
+    log.info("tokenizing %s into %s", cfg.data.source, run_dir / "data" / RUN_SHARDS)
+    write_shards(_run_shard_settings(cfg), run_dir / "data" / RUN_SHARDS, tokenizer_path=str(run_dir / "tokenizer"),
+                 progress=False, documents=lambda on_bytes: iter(corpus()))
+
+
+def _convert_legacy_cache(cfg, run_dir: Path, meta: dict) -> bool:
+    """The ``.npy`` cache of a run from before shards, rewritten as its shards (the same token streams);
+    False when there is none to convert (or no validation sequence in it: shards need both sides)."""
+    from sparsinglaw.data.shard_writer import shards_from_tokens
+
     cache = run_dir / "data"
-    meta_path = cache / "meta.json"
-    if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == key:
-        return np.load(cache / "train.npy"), np.load(cache / "valid.npy")
-    train = pack(tokenize(tokenizer, train_docs, max_tokens=cfg.token_budget + cfg.seq_len), cfg.seq_len)
-    if len(train) == 0:
-        raise DataError(f"data.source={cfg.data.source!r} gives fewer training tokens than one sequence "
-                        f"(seq_len {cfg.seq_len}); use more text or a shorter seq_len")
-    valid_tokens = cfg.data.validation_tokens
-    valid = pack(tokenize(tokenizer, valid_docs, max_tokens=valid_tokens), cfg.seq_len)[: valid_tokens // cfg.seq_len]
-    if valid_tokens >= cfg.seq_len and len(valid) == 0:
-        raise DataError(f"the validation documents give fewer tokens than one sequence of {cfg.seq_len}; "
-                        "raise data.validation_fraction or set data.validation_tokens=0")
-    cache.mkdir(parents=True, exist_ok=True)
-    _atomic_save_npy(cache / "train.npy", train)
-    _atomic_save_npy(cache / "valid.npy", valid)
-    atomic_write_json(meta_path, {"key": key, "train_sequences": len(train), "valid_sequences": len(valid),
-                                  "train_documents": len(train_docs), "valid_documents": len(valid_docs),
-                                  "train_characters": sum(len(d) for d in train_docs),
-                                  "epochs": epochs(cfg.token_budget, len(train), cfg.seq_len)})
-    return train, valid
+    if not ((cache / "train.npy").is_file() and (cache / "valid.npy").is_file()):
+        return False
+    train, valid = np.load(cache / "train.npy"), np.load(cache / "valid.npy")
+    if not (train.size and valid.size):
+        return False
+    log.info("converting %s/{train,valid}.npy (%d + %d sequences) into %s", cache, len(train), len(valid),
+             cache / RUN_SHARDS)
+    shards_from_tokens(_run_shard_settings(cfg), cache / RUN_SHARDS, str(run_dir / "tokenizer"), train, valid,
+                       (meta.get("train_documents", 0), meta.get("valid_documents", 0)))
+    return True
 
 
 def prepare_shard_data(cfg, run_dir: Path):
@@ -162,32 +211,39 @@ def prepare_shard_data(cfg, run_dir: Path):
         raise DataError(f"tokenizer.path={cfg.tokenizer.path!r} is not the tokenizer of the shards in "
                         f"{shards.directory}; leave tokenizer.path unset (the shards bring theirs)")
     tokenizer = prepare_tokenizer(replace(cfg.tokenizer, path=str(shards.tokenizer_dir)), run_dir, [])
-    meta_path = run_dir / "data" / "meta.json"
     old = read_data_meta(run_dir)
     if tokenizer_sha256(tokenizer) != shards.tokenizer_sha256 or old.get("shards_identity", shards.identity) != shards.identity:
         raise DataError(f"the shards in {shards.directory} changed since the run in {run_dir} started; "
                         "give the run its original shards or start a new run_dir")
-    train = shards.train_sequences(cfg.seq_len)
-    if len(train) == 0:
-        raise DataError(f"the shards in {shards.directory} hold fewer training tokens than one sequence "
-                        f"(seq_len {cfg.seq_len})")
-    valid = shards.validation_sequences(cfg.seq_len, cfg.data.validation_tokens)
-    if cfg.data.validation_tokens >= cfg.seq_len and len(valid) == 0:
-        raise DataError(f"the validation shards of {shards.directory} hold fewer tokens than one sequence of "
-                        f"{cfg.seq_len}; set data.validation_tokens=0 or write the shards with a larger "
-                        "--validation-fraction")
-    totals = shards.manifest["totals"]
-    meta_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(meta_path, {
-        "shards": str(shards.directory), "shards_identity": shards.identity, "seq_len": cfg.seq_len,
-        "train_sequences": len(train), "valid_sequences": len(valid), "train_documents": totals["train_documents"],
-        "valid_documents": totals["valid_documents"], "epochs": epochs(cfg.token_budget, len(train), cfg.seq_len)})
+    train, valid = _open_sequences(cfg, run_dir, shards, {"shards": str(shards.directory)},
+                                   "set data.validation_tokens=0 or write the shards with a larger --validation-fraction")
     return tokenizer, train, valid
 
 
+def _open_sequences(cfg, run_dir: Path, shards, meta: dict, hint: str):
+    """(train sequences, validation array) of ``shards`` at the run's ``seq_len``, recorded with ``meta`` in
+    ``RUN_DIR/data/meta.json`` (what the run reads, and its epochs); ``hint``: how to get validation tokens."""
+    train = shards.train_sequences(cfg.seq_len)
+    if len(train) == 0:
+        raise DataError(f"data.source={cfg.data.source!r} gives fewer training tokens than one sequence "
+                        f"(seq_len {cfg.seq_len}); use more text or a shorter seq_len")
+    valid = shards.validation_sequences(cfg.seq_len, cfg.data.validation_tokens)
+    if cfg.data.validation_tokens >= cfg.seq_len and len(valid) == 0:
+        raise DataError(f"the validation documents of data.source={cfg.data.source!r} give fewer tokens than one "
+                        f"sequence of {cfg.seq_len}; {hint}")
+    totals = shards.manifest["totals"]
+    (run_dir / "data").mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "data" / "meta.json", {
+        **meta, "shards_identity": shards.identity, "seq_len": cfg.seq_len,
+        "train_sequences": len(train), "valid_sequences": len(valid), "train_documents": totals["train_documents"],
+        "valid_documents": totals["valid_documents"], "epochs": epochs(cfg.token_budget, len(train), cfg.seq_len)})
+    return train, valid
+
+
 def run_validation_sequences(run_dir: str | Path) -> np.ndarray | None:
-    """The validation sequences a run evaluates on: ``RUN_DIR/data/valid.npy``, or read from the token shards
-    the run trains on (``RUN_DIR/data/meta.json``); None when neither is there."""
+    """The validation sequences a run evaluates on, read from the token shards it trains on
+    (``RUN_DIR/data/meta.json``), or from ``RUN_DIR/data/valid.npy`` for a run from before shards that was
+    not resumed since; None when neither is there."""
     path = Path(run_dir) / "data" / "valid.npy"
     if path.is_file():
         return np.load(path)
@@ -196,9 +252,10 @@ def run_validation_sequences(run_dir: str | Path) -> np.ndarray | None:
         return None
     from sparsinglaw.data.shards import TokenShards
 
-    shards = TokenShards(meta["shards"])
+    directory = Path(run_dir) / "data" / meta["shards"]  # the run's own shards: relative; others absolute
+    shards = TokenShards(directory)
     if shards.identity != meta.get("shards_identity"):
-        raise DataError(f"the shards in {meta['shards']} changed since the run in {run_dir} was trained")
+        raise DataError(f"the shards in {directory} changed since the run in {run_dir} was trained")
     return shards.validation_sequences(meta["seq_len"], meta["valid_sequences"] * meta["seq_len"])
 
 

@@ -31,8 +31,9 @@ Distributed runs (no code change):
   accelerate runs an FSDP request as DDP (the wrapped model is DistributedDataParallel), so this path needs
   GPUs; the CPU tests run DDP through the Trainer, and the model families under PyTorch's FSDP2
   (``fully_shard``, gloo) directly (tests/train/test_fsdp_cpu.py). FSDP has not been run on a GPU yet.
-- Token shards (``data.source=SHARD_DIR``, see ``train.data``): every rank memory-maps the same shards and
-  reads its own share of each global batch, so no rank holds the corpus.
+- Token shards (``data.source=SHARD_DIR``, or the run's own ``RUN_DIR/data/shards`` written from its corpus,
+  see ``train.data``): every rank memory-maps the same shards and reads its own share of each global batch,
+  so no rank holds the corpus.
 """
 
 from __future__ import annotations
@@ -54,17 +55,10 @@ from transformers.trainer_callback import ProgressCallback
 from sparsinglaw.data.shards import is_shard_dir
 from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import TrainConfig
-from sparsinglaw.train.data import (
-    EvalSequences,
-    OrderedTrainData,
-    prepare_shard_data,
-    prepare_token_data,
-    split_documents,
-)
+from sparsinglaw.train.data import EvalSequences, OrderedTrainData, prepare_corpus_data, prepare_shard_data
 from sparsinglaw.train.fastpath import install_fused_loss
 from sparsinglaw.train.memory import check_training_fits
 from sparsinglaw.train.modeling import build_model
-from sparsinglaw.train.tokenizer import prepare_tokenizer
 
 log = logging.getLogger("sparsinglaw")
 
@@ -258,13 +252,10 @@ def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
             ckpt.remove_incomplete(run_dir)
         else:
             info = json.loads((run_dir / ckpt.RUN_INFO).read_text(encoding="utf-8"))
-        if is_shard_dir(cfg.data.source):  # tokenized once by sparsinglaw data: read from disk per sequence
-            tokenizer, train, valid = prepare_shard_data(cfg, run_dir)
-        else:
-            # ~4 characters per BPE token: 8 x budget characters leaves room; short data repeats in epochs.
-            train_docs, valid_docs = split_documents(cfg.data, max_chars=cfg.data.max_chars or 8 * cfg.token_budget)
-            tokenizer = prepare_tokenizer(cfg.tokenizer, run_dir, train_docs)
-            train, valid = prepare_token_data(cfg, tokenizer, train_docs, valid_docs, run_dir)
+        # Shards either way, read from disk per sequence: tokenized once by sparsinglaw data, or by the run
+        # into RUN_DIR/data/shards from its corpus.
+        prepare_data = prepare_shard_data if is_shard_dir(cfg.data.source) else prepare_corpus_data
+        tokenizer, train, valid = prepare_data(cfg, run_dir)
     return Prepared(cfg, info, tokenizer, train, valid, world, args)
 
 

@@ -38,7 +38,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.export import export_sparse
     from sparsinglaw.models.loading import load_model
-    from sparsinglaw.outputs import check_writable
+    from sparsinglaw.output_paths import check_writable
     from sparsinglaw.thresholds import load_thresholds
 
     require_output(args)

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsinglaw.outputs import save_dir_with_fallback
+    from sparsinglaw.output_paths import save_dir_with_fallback
     from sparsinglaw.report.html import write_report
 
     target = Path(args.output) if args.output else Path(args.path) / "report"
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_output(target: Path, args: argparse.Namespace) -> None:
     """The report directory can be written; the default one (inside PATH) says how to write elsewhere."""
-    from sparsinglaw.outputs import OutputPathError, check_writable
+    from sparsinglaw.output_paths import OutputPathError, check_writable
 
     try:
         check_writable(target, "dir", option="--output" if args.output else "the report directory")
@@ -72,7 +72,7 @@ def _check_output(target: Path, args: argparse.Namespace) -> None:
 
 def _check_analyze_writable(path: str) -> None:
     """--analyze writes its files into PATH: a read-only PATH (an archive) is one line saying what to do."""
-    from sparsinglaw.outputs import OutputPathError, check_writable
+    from sparsinglaw.output_paths import OutputPathError, check_writable
 
     try:
         check_writable(path, "dir", option="--analyze")

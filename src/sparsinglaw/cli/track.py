@@ -109,7 +109,7 @@ def settings_from_args(args: argparse.Namespace) -> TrackSettings:
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.cli.common import set_threads
-    from sparsinglaw.outputs import save_with_fallback
+    from sparsinglaw.output_paths import save_with_fallback
     from sparsinglaw.store import ResultsStore, opens_read_only
     from sparsinglaw.track.tracker import track
 

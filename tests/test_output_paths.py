@@ -13,7 +13,12 @@ import pytest
 
 from helpers import saved_tiny_model
 from sparsinglaw.cli import main
-from sparsinglaw.outputs import OutputPathError, check_writable, save_dir_with_fallback, save_with_fallback
+from sparsinglaw.output_paths import (
+    OutputPathError,
+    check_writable,
+    save_dir_with_fallback,
+    save_with_fallback,
+)
 
 
 def test_check_writable_accepts_new_files_and_creatable_directories(tmp_path):

@@ -16,7 +16,8 @@ The headline ratios are medians of paired ratios (each path against ``today`` of
 steady rate, from the end of the first step to the end of the last. Every path must reach the same loss
 (float noise only), so the comparison is like for like. On a machine whose load changes within seconds,
 ``--step-pairs`` interleaves single optimizer steps of today / fused / compiled instead (no Trainer; the
-Trainer's own per-step work is the same on every path), the finest pairing there is.
+Trainer's own per-step work is the same on every path), the finest pairing there is, each step timed by the
+process's CPU time (one thread), which other users' time slices do not stretch.
 
     .venv/bin/python benchmarks/bench_train.py [--shapes demo|reproduce] [--paths today,fused,compiled,plain]
         [--steps 16] [--repeats 3] [--threads 1] [--batch-size 8] [--seq-len 256] [--step-pairs]
@@ -35,10 +36,17 @@ from pathlib import Path
 
 import torch
 
+from sparsinglaw.study.config import RECIPE
+
 # (d, L) of the presets' models (head_dim 16, vocabulary 2,048; study.config demo_preset / reproduce_preset)
 SHAPES = {"demo": [(64, 4)], "reproduce": [(32, 10), (48, 6), (64, 4), (96, 3), (96, 6)]}
 TRAINER_PATHS = {"today": ["fused_loss=false"], "fused": ["fused_loss=true"], "compiled": ["compile=true"]}
 PER_RUN_TOKENS = 1_048_576  # the demo's budget per cell, to count compile time against
+
+
+# the presets' measured recipe (muP, learning rate, schedule) as key=value overrides
+RECIPE_OVERRIDES = [f"{section}.{key}={str(value).lower() if isinstance(value, bool) else value}"
+                    for section, values in RECIPE.items() for key, value in values.items()]
 
 
 def bench_config(run_dir: Path, steps: int, shape=(64, 4), batch: int = 8, seq_len: int = 256, extra=()):
@@ -50,7 +58,7 @@ def bench_config(run_dir: Path, steps: int, shape=(64, 4), batch: int = 8, seq_l
         f"checkpoint_every_tokens={budget}", "data.max_documents=none", "data.validation_tokens=0",
         f"model.hidden_size={shape[0]}", f"model.num_layers={shape[1]}", "model.head_dim=16",
         "tokenizer.vocab_size=2048", "progress=false", "tensorboard=false", f"log_every_steps={steps}",
-        "optim.lr=0.01", "optim.warmup_fraction=0.05", *extra,
+        *RECIPE_OVERRIDES, *extra,
     ])
     return TrainConfig.from_dict(cfg.to_dict())
 
@@ -199,7 +207,7 @@ def step_pairs(shape, args) -> dict:
     steppers = {}
     for path in [p for p in ("today", "fused", "compiled") if p in args.paths]:
         torch.manual_seed(0)
-        model = build_model(ModelConfig(hidden_size=shape[0], num_layers=shape[1], head_dim=16), 2048, args.seq_len)
+        model = build_model(ModelConfig(hidden_size=shape[0], num_layers=shape[1], head_dim=16, mup=RECIPE["model"]["mup"]), 2048, args.seq_len)
         if path != "today":
             install_fused_loss(model, compile_forward=path == "compiled")
         model.train()
@@ -221,9 +229,9 @@ def step_pairs(shape, args) -> dict:
     times: dict[str, list[float]] = {path: [] for path in steppers}
     for _ in range(args.steps):
         for path, stepper in steppers.items():
-            started = time.perf_counter()
+            started = time.process_time()  # this process's CPU time: other users' time slices do not count
             step(*stepper)
-            times[path].append(time.perf_counter() - started)
+            times[path].append(time.process_time() - started)
     tokens_per_step = args.batch_size * args.seq_len
     return {"shape": f"d={shape[0]} L={shape[1]}", "steps": args.steps, "paths": {path: {
         "median_step_ms": round(1e3 * statistics.median(t), 1),

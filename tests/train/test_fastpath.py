@@ -100,3 +100,27 @@ def test_compiled_training_reaches_the_same_losses(corpus, tmp_path):
     eager = train(TrainConfig.from_dict(tiny_dict(corpus, tmp_path / "eager")))
     for a, b in zip(compiled.checkpoints, eager.checkpoints, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+
+
+def test_compile_falls_back_to_the_eager_step_when_compiling_fails(monkeypatch, tmp_path, caplog):
+    """No working C++ compiler: the first compiled step fails to build, one warning says so, and the step runs
+    eagerly with the eager step's loss and gradients (here and on every later step)."""
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/c++",))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # nothing cached to hide the failure
+    torch._dynamo.reset()
+    ids = torch.randint(0, VOCAB, (2, SEQ), generator=torch.Generator().manual_seed(0))
+    batch = {"input_ids": ids, "labels": ids}
+    eager, compiled = _model(), _model()
+    install_fused_loss(eager)
+    install_fused_loss(compiled, compile_forward=True)
+    for model in (eager, compiled):
+        model.train()
+    with caplog.at_level("WARNING", logger="sparsinglaw"):
+        for _ in range(2):
+            (loss, grads), (expected_loss, expected_grads) = _loss_and_grads(compiled, batch), _loss_and_grads(eager, batch)
+            assert loss.item() == expected_loss.item()
+            assert all(torch.equal(grads[name], expected_grads[name]) for name in grads)
+    assert sum("torch.compile failed" in r.getMessage() for r in caplog.records) == 1
+    torch._dynamo.reset()

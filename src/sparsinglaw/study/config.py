@@ -292,6 +292,10 @@ def reproduce_preset() -> StudyConfig:
     base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384,
                          source="english")
     base["tokenizer"]["max_train_chars"] = 10_000_000  # the BPE on a 10M-character sample: 67 s -> about 15 s
+    # torch.compile the training step: 1.5-1.9x the tokens/s of the model's own forward at these shapes for a
+    # compile of about 35 s per cell (cells train 3-10M tokens, 5-20 minutes); the demo's 1M tokens would
+    # save about what the compile costs, so it stays off there (benchmarks/RESULTS.md, training throughput)
+    base["compile"] = True
     return StudyConfig(
         name="reproduce", out_dir="runs/reproduce", activations=["relu", "silu"],
         shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16, token_budgets=[3_145_728, 10_485_760]),

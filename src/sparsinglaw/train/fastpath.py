@@ -10,8 +10,10 @@ al. 2024, arXiv 2410.10989, written in plain torch). The loss is the same sum of
 divided by the same count as transformers' ``ForCausalLMLoss``; only float rounding differs.
 
 ``install_fused_loss`` routes a model's training forward through it (evaluation keeps the model's own
-forward, and the model object, its weights and its checkpoints stay standard transformers ones);
-``compile_training_forward`` also runs that forward under ``torch.compile``.
+forward, and the model object, its weights and its checkpoints stay standard transformers ones); with
+``compile_forward`` that forward also runs under ``torch.compile`` (1.4-1.9x the tokens/s of the model's own
+forward at the presets' shapes, benchmarks/RESULTS.md), falling back to the eager forward, with one warning,
+where compiling fails (no working C++ compiler, say).
 """
 
 from __future__ import annotations
@@ -89,6 +91,29 @@ def _logit_scale(model) -> float:
     return 1.0 / float(getattr(model.config, "logits_scaling", 1.0) or 1.0)
 
 
+def _compiled_or_eager(fn):
+    """``torch.compile(fn)``, or ``fn`` itself for good when the first call fails to compile. Only a compiler
+    failure on the first call falls back (an error in ``fn`` still raises), before any step ran compiled, so a
+    run never switches paths halfway."""
+    compiled, chosen = torch.compile(fn), None
+
+    def call(*args):
+        nonlocal chosen
+        if chosen is not None:
+            return chosen(*args)
+        try:
+            result = compiled(*args)
+        except torch._dynamo.exc.BackendCompilerFailed as err:
+            log.warning("compile=true: torch.compile failed (%s); training without it",
+                        str(err).strip().splitlines()[0])
+            chosen = fn
+            return fn(*args)
+        chosen = compiled
+        return result
+
+    return call
+
+
 def install_fused_loss(model, *, compile_forward: bool = False) -> bool:
     """Route ``model``'s training forward (``labels`` given, ``model.training``) through the chunked loss;
     anything else (evaluation, generation, other arguments) goes to its own forward. Returns whether it was
@@ -106,7 +131,7 @@ def install_fused_loss(model, *, compile_forward: bool = False) -> bool:
                                             num_items_in_batch=num_items_in_batch)
         return CausalLMOutputWithPast(loss=loss)
 
-    step = torch.compile(training_forward) if compile_forward else training_forward
+    step = _compiled_or_eager(training_forward) if compile_forward else training_forward
 
     def forward(input_ids=None, labels=None, num_items_in_batch=None, **kwargs):
         if model.training and labels is not None and input_ids is not None and not kwargs:

@@ -83,7 +83,7 @@ class Thresholds(ThresholdsKind):
     @classmethod
     def from_result(cls, result: MeasureResult, model_type: str | None = None) -> Thresholds:
         """Thresholds of a CETT or PPL-p% measurement (refused for a PPL-p% search that has no answer)."""
-        reason = (result.solution or {}).get("no_answer")
+        reason = result.solution and result.solution.no_answer
         if reason:
             raise NoAnswerError(f"this PPL-p% measurement has no answer ({reason}); there are no thresholds to "
                                 "write: measure again with another --p or more evaluation tokens")

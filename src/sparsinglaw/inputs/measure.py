@@ -41,6 +41,7 @@ from sparsinglaw.metrics.pplp_trend import (
 )
 from sparsinglaw.models.projections import KINDS, Projection
 from sparsinglaw.provenance import stamp
+from sparsinglaw.results import Solution
 from sparsinglaw.targets.engine import TargetMeasurement
 from sparsinglaw.targets.projection_inputs import (
     PROJECTION_INPUTS,
@@ -309,11 +310,12 @@ class InputMeasurement(TargetMeasurement):
             evaluations.append(evaluation)
         result = self.method_result(evaluation, _parameter(method))
         result.search = [_search_row(self, e) for e in evaluations]
-        result.solution = {"method": "trend", "value": value, "standard_error": outcome.fit.se_ratio,
-                           "misfit": outcome.fit.misfit, "converged": outcome.converged,
-                           "sparse_passes": len(evaluations), "pass_at_answer": float(evaluation.setting.value),
-                           "confirmation": outcome.confirmation}
-        result.solution["interval"], why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
+        interval, why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
+        result.solution = Solution.of({
+            "method": "trend", "value": value, "standard_error": outcome.fit.se_ratio, "misfit": outcome.fit.misfit,
+            "converged": outcome.converged, "sparse_passes": len(evaluations),
+            "pass_at_answer": float(evaluation.setting.value), "confirmation": outcome.confirmation,
+            "interval": interval})
         result.warnings = list(outcome.warnings) + ([why_not] if why_not else [])
         return result
 
@@ -321,8 +323,8 @@ class InputMeasurement(TargetMeasurement):
         """A method whose search has no answer: the last pass's measurements under ``search``, no value."""
         result = self.method_result(evaluations[-1], _parameter(method))
         result.search = [_search_row(self, e) for e in evaluations]
-        result.solution = {"method": "trend", "value": None, "no_answer": outcome.no_answer, "converged": False,
-                           "sparse_passes": len(evaluations)}
+        result.solution = Solution.of({"method": "trend", "value": None, "no_answer": outcome.no_answer,
+                                       "converged": False, "sparse_passes": len(evaluations)})
         result.warnings = list(outcome.warnings)
         return result
 

@@ -93,7 +93,7 @@ def solved(m: InputMeasurement, p: float, name: str) -> dict:
         if not (result.search and result.search[-1]["value"] == 1.0 and "below the target" in result.no_answer):
             raise NoAnswerError(f"{name}: {result.no_answer}")
         result.value, result.solution["bound"] = 1.0, "input CETT 1 (" + result.no_answer + ")"
-    return result_document(m, result, name, None, result.solution or {})
+    return result_document(m, result, name, None, result.solution.to_dict())
 
 
 def store_rows(store, info: dict, document: dict, setting: dict, metrics: tuple[str, str]) -> None:

@@ -211,7 +211,7 @@ def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: d
     except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
         log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
         return "failed", None
-    reason = (result.solution or {}).get("no_answer")
+    reason = result.solution and result.solution.no_answer
     if reason and result.setting.get("p") is not None and result.search and result.search[-1]["cett"] == 1.0 \
             and "below the target" in reason:
         # Saturated: even CETT 1 keeps this checkpoint within PPL-p% (early in training its FFNs barely count).

@@ -1,16 +1,9 @@
 """Statistical guardrails: results that run fine yet cannot be right, each turned into a one-line warning.
 
-Every function here is pure (a list of lines from a result, no logging, no state), so callers can run them
-at any point, more than once, and log or store the lines as they see fit:
-
-- ``measure_warnings(result, model, probe_ids)``: weights that look like another activation than the one
-  the model runs with (a wrong ``--hidden-act``, found by a quick probe), a dense perplexity above the
-  vocabulary size (worse than uniform guessing), ``--metric zero`` on an activation that gives no exact zeros,
-  a PPL ratio above 2, more than half the neurons dead.
-- ``fit_warnings(fit_result)``: fitted parameters at a bound of their box, and estimates outside their own
-  confidence interval (a fit that the solver pinned, not one the data determined).
-- ``scale_warnings(curves)``: a scale comparison mixing activations (their limits are not comparable).
-"""
+Pure functions (lines from a result, no logging): ``measure_warnings`` (weights that look like another
+activation than the one run, dense perplexity above the vocabulary size, ``zero`` on an activation without
+exact zeros, a PPL ratio above 2, most neurons dead), ``fit_warnings`` (parameters at a bound, estimates
+outside their interval), ``scale_warnings`` (a scale comparison mixing activations)."""
 
 from __future__ import annotations
 

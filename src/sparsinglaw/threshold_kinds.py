@@ -1,20 +1,11 @@
 """The thresholds protocol: what every kind of thresholds file does, and reading any kind by its ``kind``
 and ``version``.
 
-A thresholds file (``"format": "sparsinglaw.thresholds"``) holds fixed thresholds of one kind of sparsity:
-``output`` (per-FFN CETT thresholds on the neurons ``h``, ``sparsinglaw.thresholds``), ``input`` (per
-projection, on its inputs ``x``, ``sparsinglaw.inputs.thresholds``) or ``combined`` (both). Each kind is a
-``ThresholdsKind``: it installs itself on a model (hooks; the handle's ``remove()`` takes them off), checks
-itself against a model (``ModelError`` naming what differs), describes itself (the entries a report
-records), exports itself (the ``config.json`` entry of ``sparsinglaw.export``) and builds its sparse compute
-modules (``sparsify``). Consumers call these methods and never ask which kind they hold
-(docs/architecture.md, "Thresholds kinds").
-
-Reading goes through ``THRESHOLDS_KINDS``, a ``Registry`` keyed ``"KIND vVERSION"``. The built-in kinds are
-registered by name (``"module:Class"``, imported on first use, as lm-evaluation-harness's registry does),
-so this module sits below the kinds it reads and imports none of them. A new kind subclasses
-``ThresholdsKind`` and calls ``register_kind``.
-"""
+Each kind (``output``, ``input``, ``combined``) is a ``ThresholdsKind``: it installs itself on a model
+(the handle's ``remove()`` takes the hooks off), checks itself against one, describes and exports itself
+and builds its sparse modules (``sparsify``); consumers never ask which kind they hold. Reading goes
+through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); built-in kinds register as ``"module:Class"``,
+imported on first use, so this module imports none of them. A new kind calls ``register_kind``."""
 
 from __future__ import annotations
 

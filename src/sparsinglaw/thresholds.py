@@ -1,6 +1,6 @@
-"""Per-layer CETT thresholds as a documented, versioned file, and applying them to a model.
+"""Per-layer CETT thresholds (kind ``output``) as a versioned file, and applying them to a model.
 
-Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"kind": "output"``, ``"version": 1``)::
+Format (JSON)::
 
     {
       "format": "sparsinglaw.thresholds", "kind": "output", "version": 1,
@@ -12,20 +12,9 @@ Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"kind": "output"``, ``"v
       "provenance": {...}
     }
 
-Kinds: ``output`` (this one; files without a ``kind`` are output files), ``input`` (per-projection input
-thresholds) and ``combined`` (both), see ``sparsinglaw.inputs.thresholds``. Every kind is a
-``threshold_kinds.ThresholdsKind`` (install, check, describe, export, sparsify); ``load_thresholds`` reads
-any kind through that module's registry and ``apply_thresholds`` installs any kind, returning a handle
-whose ``remove()`` takes the hooks off.
-
-Applying thresholds (docs/paper.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
-``|h_i| * ||W_down[:, i]|| < t_l``. ``apply_thresholds`` does this with hooks for the duration of a block.
-
-Averaging over calibration batches (docs/paper.md section 2: "per-layer thresholds averaged over batches are
-fixed and applied"): ``Thresholds.average([...])`` takes the per-layer mean of thresholds calibrated on
-separate batches, and ``calibrate_averaged(model, data, config, n_batches)`` measures each batch and
-averages; the ``metric`` entry then records ``averaged_over`` and every batch's setting and ratios.
-"""
+Files without a ``kind`` are output files; the other kinds are in ``inputs.thresholds``, and all of them
+follow ``threshold_kinds.ThresholdsKind``. ``Thresholds.average`` / ``calibrate_averaged`` give the
+per-layer mean over calibration batches (docs/paper.md section 2)."""
 
 from __future__ import annotations
 

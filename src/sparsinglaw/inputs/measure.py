@@ -4,12 +4,9 @@
     result = measure_inputs(model, data, InputConfig(p=1.0))     # PPL-1% of each method
     print(result.table()); result.save("inputs.json")
 
-One dense pass gathers every projection's CETT curve and ``|x|`` histogram (``inputs.stats``); TEAL's
-greedy allocation then runs block by block on a few calibration sequences (``inputs.greedy``); each
-method setting costs one sparse pass, whose kept shares are counted, not predicted. PPL-p% uses the same
-trend search as output sparsity (``metrics.pplp_trend.TrendSearch``) over the method's parameter (the
-CETT target c, or TEAL's input sparsity), then one pass at the crossing gives the reported numbers.
-"""
+One dense pass gathers the statistics; TEAL's greedy allocation runs on a few calibration sequences; each
+method setting costs one sparse pass, whose kept shares are counted. PPL-p% runs the output target's trend
+search over the method's parameter."""
 
 from __future__ import annotations
 

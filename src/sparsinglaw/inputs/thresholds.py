@@ -1,6 +1,7 @@
-"""Input thresholds (one per projection) as a kind of the thresholds file, and installing them on a model.
+"""Input thresholds (one per projection, kind ``input``) and combined ones (kind ``combined``), and
+installing them on a model.
 
-Format (JSON, the thresholds file's ``"format": "sparsinglaw.thresholds"`` with ``"kind": "input"``)::
+Format (JSON)::
 
     {
       "format": "sparsinglaw.thresholds", "kind": "input", "version": 1,
@@ -14,15 +15,9 @@ Format (JSON, the thresholds file's ``"format": "sparsinglaw.thresholds"`` with 
       "provenance": {...}
     }
 
-A ``"kind": "combined"`` file holds both sparsities of one model: ``{"format", "kind": "combined",
-"version": 1, "output": <output thresholds document>, "input": <input thresholds document>}``. Output
-files written before kinds existed have no ``kind`` and read as output thresholds. Both kinds here are
-``threshold_kinds.ThresholdsKind``s, read through its registry (``load_thresholds``); the combined kind
-reads its output part through the registry too, so this module does not import the output kind's.
-
-Applying (``install_input_thresholds``): a forward pre-hook on every listed projection replaces its input
-``x`` by ``x * keep`` (the masked dense computation of ``sparse.input_sparse.InputSparseLinear``).
-"""
+A combined file is ``{"format", "kind": "combined", "version": 1, "output": <output document>, "input":
+<input document>}``; its output part is read through the kinds' registry, so this module does not import
+the output kind's. Installing puts a pre-hook on every listed projection replacing ``x`` by ``x * keep``."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
 """Finding each layer's FFN parts in any architecture: the ``FFNLayer`` contract and the adapter registry.
 
-docs/paper.md section 1: an FFN computes ``s = act(W_gate x)``, ``h = s * (W_up x)`` (gated) or
-``h = act(W_in x)`` (non-gated), and ``y = W_down h``. Neuron i's output is ``n_i = h_i * W_down[:, i]``.
-Every metric needs, per layer, the activation output ``s``, the down projection's input ``h`` and the
-columns of ``W_down``. An adapter knows where these live in one family of architectures and returns one
-``FFNLayer`` per FFN (per expert for mixture-of-experts models).
-
-Adding an architecture: subclass ``FFNAdapter`` with the ``config.model_type`` values it handles and a
-``find_layers`` that wraps each FFN (``ModuleFFNLayer`` covers FFNs whose down projection and activation
-are modules), then register an instance together with its projection layout
-(``models.architectures.register_architecture``: one call gives the family both kinds of sparsity;
-``register_adapter`` alone, as below, gives FFN neurons only):
+An FFN computes ``h = act(W_gate x) * (W_up x)`` (gated) or ``h = act(W_in x)``, then ``y = W_down h``
+(docs/paper.md section 1). An adapter knows where ``s``, ``h`` and ``W_down`` live in one family and returns
+one ``FFNLayer`` per FFN (per expert for mixture-of-experts models). A new family: subclass ``FFNAdapter``
+and register it with its projection layout (``models.architectures.register_architecture``);
+``register_adapter`` alone gives FFN neurons only:
 
 >>> from types import SimpleNamespace
 >>> from torch import nn
@@ -28,8 +22,7 @@ are modules), then register an instance together with its projection layout
 >>> _ = register_adapter(ToyAdapter())
 >>> find_ffn_layers(ToyLM())
 [ModuleFFNLayer(ffn, d_f=16, non-gated)]
->>> _ = _REGISTRY.unregister("toy")  # doctests share one process: leave the registry as found
-"""
+>>> _ = _REGISTRY.unregister("toy")  # doctests share one process: leave the registry as found"""
 
 from __future__ import annotations
 

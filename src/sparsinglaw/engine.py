@@ -43,12 +43,6 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def sequence_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-    """Summed NLL of tokens 1..S-1 given their prefix, per sequence (float64)."""
-    return position_nll(logits, input_ids, chunk).sum(dim=1)
-
-
-@torch.no_grad()
 def position_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
     """NLL of token s+1 given its prefix at each position s, (batch, seq) float64 on the CPU; 0 at the last.
 

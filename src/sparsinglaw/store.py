@@ -214,13 +214,6 @@ class ResultsStore:
                  None if result is None else json.dumps(result, default=str), json.dumps(prov, default=str), _now()),
             )
 
-    def record_result(self, run_id: str, checkpoint: str, tokens: int, result, *, setting: dict | None = None) -> None:
-        """Store a measurement result object (anything with ``metric``, ``activation_ratio``, ``to_dict()``)."""
-        data = result.to_dict()
-        self.record(run_id, checkpoint, tokens, data.get("metric", "unknown"),
-                    setting=setting if setting is not None else data.get("setting"),
-                    value=data.get("activation_ratio"), activation_ratio=data.get("activation_ratio"), result=data)
-
     # ---- claims: sharing work between processes ----
     def claim(self, run_id: str, checkpoint: str, metric: str, setting: dict | None = None, *,
               ttl: float = CLAIM_TTL_S) -> bool:
@@ -353,7 +346,3 @@ def store_curves(path: Path) -> list:
                             activations.get(run_id), meta))
     return curves
 
-
-def register_with_laws() -> None:
-    """Kept for older callers: ``sparsinglaw.laws.io`` now registers the ``sqlite`` reader itself (its
-    loader imports this module on first use), so there is nothing left to do here."""

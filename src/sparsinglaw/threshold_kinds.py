@@ -9,6 +9,7 @@ imported on first use, so this module imports none of them. A new kind calls ``r
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -81,9 +82,9 @@ class ThresholdsKind(ABC):
         not a result this kind reads."""
         return None
 
-    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """The document ``from_dict`` reads back identically."""
+        return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_dict())

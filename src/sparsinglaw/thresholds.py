@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,7 +34,7 @@ from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
 from sparsinglaw.sparse.convert import restore as restore_ffns
 from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
-from sparsinglaw.sparse.counts import FFNModuleCounts
+from sparsinglaw.sparse.counts import FFNModuleCounts, KeptCounts
 from sparsinglaw.threshold_kinds import (  # noqa: F401  (AppliedThresholds, load_thresholds: re-exported)
     FORMAT,
     AppliedThresholds,
@@ -123,9 +123,6 @@ class Thresholds(ThresholdsKind):
         return cls(layers=layers, model=dict(first.model), metric=metric, calibration=calibration,
                    provenance=first.provenance)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> Thresholds:
         """An output thresholds document (``kind`` "output" or absent: files written before kinds existed)."""
@@ -171,7 +168,7 @@ class Thresholds(ThresholdsKind):
     def check(self, model) -> None:
         self.check_compatible(find_ffn_layers(model))
 
-    def install_hooks(self, model, stack: ExitStack) -> tuple[AppliedStats, None]:
+    def install_hooks(self, model, stack: ExitStack) -> tuple[KeptCounts, None]:
         return _install_output(model, self, stack), None
 
     def describe(self) -> dict[str, Any]:
@@ -210,18 +207,6 @@ def calibrate_averaged(model, data, config, n_batches: int, *, tokenizer=None,
     return Thresholds.average([Thresholds.from_result(r, model_type) for r in results])
 
 
-class AppliedStats:
-    """Active / total (token, neuron) pairs seen while thresholds were applied."""
-
-    def __init__(self, n: int):
-        self.active = torch.zeros(n, dtype=torch.float64)
-        self.total = torch.zeros(n, dtype=torch.float64)
-
-    @property
-    def activation_ratio(self) -> float:
-        return float(self.active.sum() / self.total.sum()) if self.total.sum() > 0 else float("nan")
-
-
 def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> AppliedThresholds:
     """Install ``thresholds`` on ``model`` and return the handle that removes them. Output thresholds
     (``Thresholds`` or a list of per-FFN floats) zero ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l`` in
@@ -237,7 +222,7 @@ def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> App
         raise
 
 
-def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStack) -> AppliedStats:
+def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStack) -> KeptCounts:
     layers = find_ffn_layers(model)
     if isinstance(thresholds, Thresholds):
         thresholds.check_compatible(layers)
@@ -247,7 +232,7 @@ def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStac
         if len(values) != len(layers):
             raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
     rule = cett_rule(values, [layer.down_column_norms() for layer in layers])
-    stats = AppliedStats(len(layers))
+    stats = KeptCounts(len(layers))
 
     def sparsify(layer, h, s):
         keep = rule(layer, h, s).to(h.dtype)

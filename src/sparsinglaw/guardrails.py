@@ -35,10 +35,8 @@ def _vocab_size(model: Any) -> int | None:
 
 
 def measure_warnings(result: Any, model: Any = None, probe_ids: Any = None) -> list[str]:
-    """One line per implausible aspect of a ``MeasureResult`` (see the module docstring); [] when all is well.
-    ``model`` (the measured model) adds the checks that need its vocabulary size and activation;
-    ``probe_ids`` (a few sequences of the measured tokens) adds the activation probe
-    (``activation_probe``): weights that look like another activation than the one the model runs with."""
+    """One line per implausible aspect of a ``MeasureResult``; [] when all is well. ``model`` adds the checks
+        that need its vocabulary size and activation, ``probe_ids`` the activation probe."""
     lines: list[str] = []
     if model is not None and probe_ids is not None:
         from sparsinglaw.activation_probe import activation_warnings

@@ -105,10 +105,9 @@ def _short(value: float | None) -> str:
 
 
 def passes_left(search, fit) -> int:
-    """An estimate of the sparse passes a trend search still needs (``metrics.pplp_trend.TrendSearch``): none
-    once converged; one (the confirming pass) when the stop rule holds; else the passes near the crossing
-    scaled by how far the standard error is from the tolerance (it shrinks as 1/sqrt(passes)), plus the
-    confirming pass; while no trend exists (no ratio above 1 yet), the budget left. At most the budget left."""
+    """An estimate of the sparse passes a trend search still needs: none once converged, one (the
+        confirming pass) when the stop rule holds, else the passes near the crossing scaled by how far the
+        standard error is from the tolerance, plus one; the budget left while no trend exists, and at most that."""
     import math
 
     budget = search.max_passes - len(search.cetts)

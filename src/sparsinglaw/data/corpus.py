@@ -79,14 +79,9 @@ def corpus_summary(docs: list[str]) -> dict:
 
 
 def load_documents(source: str | Path | None = None, *, text_field: str = "text", split: str = "train") -> list[str]:
-    """Documents from ``source``.
-
-    ``None`` or ``"builtin"``: the built-in corpus; ``"shakespeare"``: the shipped one (``SHIPPED``);
-    ``"english"``: the installed one (``english.py``, ``./dev corpus``). A ``.txt`` file (or any other text file): documents are
-    separated by blank lines. A ``.jsonl`` file: one JSON object per line with a ``text_field`` string.
-    A directory or a name the ``datasets`` library can load (local files; hub names only when online):
-    the ``text_field`` column of ``split``.
-    """
+    """Documents from ``source``: None or ``"builtin"``, ``"shakespeare"``, ``"english"``, a text file
+        (blank-line separated), a ``.jsonl`` file (``text_field``), or a directory or ``datasets`` name (the
+        ``text_field`` column of ``split``)."""
     if source is None or str(source) == BUILTIN:
         _note_ignored_field(text_field, "the built-in corpus")
         return builtin_documents()
@@ -155,11 +150,8 @@ def _read_dataset(name: str, text_field: str, split: str) -> list[str]:
 
 
 def document_split(docs: list[str], validation_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Split documents (never inside one) into train and validation by a hash of each document.
-
-    Hashing instead of shuffling keeps a document on the same side when the corpus grows, and makes
-    the split independent of document order. Exact duplicates land on the same side.
-    """
+    """Split documents (never inside one) into train and validation by a hash of each document: a document
+        stays on its side when the corpus grows, whatever the order."""
     if not 0.0 < validation_fraction < 1.0:
         raise DataError(f"validation fraction must be in (0, 1), got {validation_fraction}")
     train, valid = [], []

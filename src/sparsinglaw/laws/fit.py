@@ -36,11 +36,8 @@ class LawFitError(SparsingLawError):
 
 @dataclass(frozen=True)
 class FitOptions(Config):
-    """How to fit: warmup exclusion, interval method, bootstrap size, level and identification width.
-
-    A ``Config`` (frozen, so one options object can be shared by every fit of a run): ``from_dict``,
-    ``merge`` and keyword overrides reject unknown keys and wrong types by field name like every other
-    settings class; the values are checked on creation."""
+    """How to fit: warmup exclusion, interval method, bootstrap size, level and identification width (a
+        frozen ``Config``, so one options object can be shared by every fit of a run)."""
 
     skip_tokens: float | None = None
     skip_fraction: float | None = None

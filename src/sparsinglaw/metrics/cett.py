@@ -44,12 +44,8 @@ THRESHOLD_RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l (t_l per layer)"
 def dropped_norm_ratio(h: torch.Tensor, weight_t: torch.Tensor, norms: torch.Tensor,
                        thresholds: torch.Tensor, chunk: int = 256, y_norm: torch.Tensor | None = None) -> torch.Tensor:
     """Per-token ``||sum_{i: |h_i| w_i < t} n_i|| / ||y||`` for each threshold: shape ``(K, N)``.
-
-    ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T`` ``(d_f, d_model)``. Tokens with ``y = 0``
-    (no neuron fired) have nothing to truncate and get 0. The C kernel ``anchor_dropped_norms`` sums each
-    dropped pair once; without it, the K masked copies of a chunk of ``h`` go into one buffer (threshold by
-    threshold, which was 4x faster than one broadcast multiply on CPU), then one matmul.
-    """
+        ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T``; tokens with ``y = 0`` get 0. The C kernel
+        ``anchor_dropped_norms`` sums each dropped pair once; without it, K masked copies and one matmul."""
     exact = kernels.anchor_dropped_norms(h, norms, thresholds, weight_t)
     if exact is not None:  # each dropped pair once (nested bands), no masked copies: ~2x faster on CPU
         y = (h @ weight_t).norm(dim=-1) if y_norm is None else y_norm
@@ -183,11 +179,8 @@ class CETTCurves:
 
     def place(self, layer: FFNLayer, h: torch.Tensor, s: torch.Tensor | None = None,
               y: torch.Tensor | None = None) -> None:
-        """Fix FFN ``layer``'s fine grid and anchors from a placement sample (one sequence).
-
-        Every process and every batch size places from the same sample (evaluation sequence 0), so the
-        statistics stay pure sums: identical, up to float rounding, however the data is split.
-        """
+        """Fix FFN ``layer``'s fine grid and anchors from a placement sample (evaluation sequence 0 on every
+                process), so the statistics stay pure sums however the data is split."""
         i = layer.index
         self._inverse.pop(i, None)
         flat, _, y_norm = self._inputs(layer, h, y)
@@ -218,11 +211,9 @@ class CETTCurves:
         self.tokens[i] += flat.shape[0]
 
     def _anchor_samples(self, h: torch.Tensor, flat: torch.Tensor, y_norm: torch.Tensor):
-        """(h rows, ||y||, [(rows slice, weight)]) of the tokens the exact anchors use, in strata: each
-        sequence's first position (weight 1: its activations are outliers, an attention sink, so it is always
-        taken) and every ``anchor_stride``-th later position (weight ``anchor_stride``). The choice depends on
-        (sequence, position) only, so the sums stay independent of batching. The strata are stacked so that
-        one kernel call (split over the threads) takes them all."""
+        """(h rows, ||y||, [(rows slice, weight)]) of the anchor tokens, in strata: each sequence's first
+                position (weight 1: an attention sink, always taken) and every ``anchor_stride``-th later one (weight
+                ``anchor_stride``), chosen by (sequence, position) only; stacked for one kernel call."""
         if self.anchor_stride == 1 or h.dim() != 3 or h.shape[1] <= self.anchor_stride:
             return flat, y_norm, [(slice(None), 1.0)]  # all tokens (routed MoE tokens have no positions)
         batch, width = h.shape[0], flat.shape[-1]
@@ -234,11 +225,8 @@ class CETTCurves:
 
     def _observe_anchors(self, i: int, h: torch.Tensor, flat: torch.Tensor, weight_t: torch.Tensor,
                          y_norm: torch.Tensor, proxy: torch.Tensor) -> None:
-        """Exact CETT at the anchors, and the proxy there, summed over the anchor tokens.
-
-        The correction is the ratio of the two sums (a ratio estimator): exact and proxy CETT of a token move
-        together, so a subsample of tokens gives it far better than it gives either alone. The exact anchors
-        are most of the statistics' cost (about 0.3 of a forward on SmolLM2, ``benchmarks/bench_stats_pass.py``)."""
+        """Exact CETT at the anchors, and the proxy there, summed over the anchor tokens (their ratio is the
+                correction: a ratio estimator, since exact and proxy move together)."""
         anchors = self.anchor_thresholds(i).to(flat.device)
         norms = self.norms[i].to(flat.device)
         rows, row_y, strata = self._anchor_samples(h, flat, y_norm)

@@ -48,12 +48,9 @@ class Handle(Protocol):
 
 class FFNLayer(ABC):
     """One FFN block (or one expert of a mixture-of-experts block) that metrics can observe and sparsify.
-
-    Contract: ``attach(callback)`` makes every forward of this FFN call ``callback(self, h, s)`` exactly once
-    with the dense ``h`` about to enter the down projection, and use the returned tensor (if any) in its
-    place. ``down_weight()`` returns ``W_down`` as a ``(d_model, d_f)`` tensor whose column i is the output
-    direction of neuron i (so ``y = W_down @ h`` without bias).
-    """
+        ``attach(callback)``: every forward calls ``callback(self, h, s)`` once with the dense ``h`` about to
+        enter the down projection and uses the returned tensor (if any); ``down_weight()``: ``W_down`` as
+        ``(d_model, d_f)``."""
 
     def __init__(self, *, index: int, name: str, block: int, width: int, gated: bool, expert: int | None = None):
         self.index = index  # position among the measured FFNs, 0..n-1
@@ -99,12 +96,8 @@ class _HandleGroup:
 
 
 class ModuleFFNLayer(FFNLayer):
-    """An FFN whose down projection is a module (hooked for ``h``) and whose activation is a module.
-
-    ``act`` is the module whose output is ``s`` (gated FFNs); pass None for non-gated FFNs, where ``s`` is
-    ``h``. ``weight_fn`` returns ``W_down`` as ``(d_model, d_f)`` (for ``nn.Linear`` that is ``.weight``;
-    GPT-2's ``Conv1D`` stores the transpose).
-    """
+    """An FFN whose down projection and activation are modules: ``act`` gives ``s`` (None for non-gated
+        FFNs, where ``s`` is ``h``); ``weight_fn`` returns ``W_down`` as ``(d_model, d_f)``."""
 
     def __init__(self, *, down: nn.Module, act: nn.Module | None, weight_fn: Callable[[], torch.Tensor], **kw):
         super().__init__(**kw)
@@ -151,11 +144,8 @@ class ModuleFFNLayer(FFNLayer):
 
 
 class FFNAdapter(ABC):
-    """Knows where the FFN parts of one family of architectures live.
-
-    Subclasses set ``name`` and ``model_types`` (values of ``config.model_type``), and implement
-    ``find_layers``. Register an instance with ``register_adapter`` to support a new architecture.
-    """
+    """Knows where the FFN parts of one family of architectures live: ``name``, ``model_types`` (values of
+        ``config.model_type``) and ``find_layers``."""
 
     name: str = ""
     model_types: tuple[str, ...] = ()

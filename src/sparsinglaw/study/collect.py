@@ -168,10 +168,8 @@ def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) 
 
 
 def validation_losses(store, tracked: list[dict]) -> list[tuple[int, float]]:
-    """(tokens, loss) per checkpoint: the validation loss, from the trainer's eval_loss where it computed one,
-    else the mean validation NLL of tracking's dense pass (``log dense_ppl``: studies whose tracking covers
-    the validation split skip the trainer's own evaluation, and a run resumed across that change has both
-    kinds); the training loss only when no checkpoint has a validation loss."""
+    """(tokens, loss) per checkpoint: the trainer's eval_loss where it computed one, else the mean
+        validation NLL of tracking's dense pass; the training loss only when no checkpoint has a validation loss."""
     losses = {r["tokens"]: math.log(r["result"]["dense_ppl"]) for r in tracked if (r["result"] or {}).get("dense_ppl")}
     losses.update((r["tokens"], r["value"]) for r in store.measurements(metric="eval_loss") if r["value"] is not None)
     if losses:

@@ -34,11 +34,8 @@ TEAL_RULE = "zero x_j where |x_j| < t_p (t_p per projection: a quantile of |x|)"
 
 
 class MagnitudeHistograms:
-    """Streaming log-binned counts of ``|x_j|`` per projection (all inputs of all tokens pooled).
-
-    The grid is placed from the first call (margins of 100x below the smallest and 4x above the largest
-    non-zero magnitude); values outside fall into the end bins. ``bins`` points give quantiles to about
-    ``log(range) / bins`` in log magnitude (0.5% of t at 1,024 points over 6 decades)."""
+    """Streaming log-binned counts of ``|x_j|`` per projection (all inputs of all tokens pooled), on a
+        grid placed from the first call (values outside fall into the end bins)."""
 
     def __init__(self, n: int, points: int = 1024):
         if points < 16:

@@ -2,13 +2,9 @@
 
 For FFN l and threshold t the dropped set is ``D = {i : |h_i| * ||W_down[:, i]|| < t}`` and
 ``CETT_l(t) = mean over tokens of || sum_{i in D} n_i || / || y ||`` with ``n_i = h_i W_down[:, i]`` and
-``y = W_down h`` (no bias). A target c gives each layer its own threshold ``t_l`` with ``CETT_l(t_l) = c``.
-
-The published procedure re-solves every ``t_l`` by bisection (one full matmul per probe) for every c.
-Instead, ``CETTCurves`` gathers each layer's CETT-versus-threshold curve in the single dense pass,
-streaming over batches with memory independent of the number of tokens, and answers ``t_l(c)`` for any c
-by monotone interpolation (see the class docstring for how exactness is kept where it matters).
-"""
+``y = W_down h``. A target c gives each layer its ``t_l`` with ``CETT_l(t_l) = c``: ``CETTCurves`` gathers
+each layer's curve in the one dense pass and answers ``t_l(c)`` for any c by monotone interpolation,
+instead of a bisection per c."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ class ActivityCounter:
 
     def live_activation_ratio(self, threshold: float = 1e-3) -> float | None:
         """The activation ratio over live neurons (not dead at ``threshold``): it separates neurons dying from
-                live neurons specialising. None when every neuron is dead."""
+        live neurons specialising. None when every neuron is dead."""
         active = slots = 0.0
         for counts, freq, tokens in zip(self.neuron_active, self.neuron_frequency(), self.tokens):
             live = freq >= threshold

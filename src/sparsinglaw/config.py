@@ -26,8 +26,8 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 class Config:
     """Base of every settings dataclass: ``from_dict``, ``merge``, ``to_dict``, ``to_file``/``from_file``,
-        ``load`` (preset < file < overrides) and the ``validate`` hook, run on creation. A plain class, so that
-        subclasses may be frozen dataclasses; no method mutates ``self``."""
+    ``load`` (preset < file < overrides) and the ``validate`` hook, run on creation. A plain class, so that
+    subclasses may be frozen dataclasses; no method mutates ``self``."""
 
     def __post_init__(self) -> None:
         self.validate()

@@ -45,7 +45,7 @@ def model_device(model: torch.nn.Module) -> torch.device:
 @torch.no_grad()
 def position_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
     """NLL of token s+1 given its prefix at each position s, (batch, seq) float64 on the CPU; 0 at the last.
-        Row chunks of the logits keep the log-softmax temporaries in cache."""
+    Row chunks of the logits keep the log-softmax temporaries in cache."""
     batch, seq, vocab = logits.shape
     flat = logits.reshape(-1, vocab)
     # Position s predicts token s+1; each sequence's last position predicts nothing (ignored).

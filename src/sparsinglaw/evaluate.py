@@ -271,8 +271,8 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: ThresholdsKind | lis
                               hflm_kwargs: dict[str, Any] | None = None, model_name: str | None = None,
                               sparse_modules: bool = False, **lm_eval_kwargs) -> EvalReport:
     """Evaluate ``model`` on lm-eval ``tasks`` dense and with ``thresholds`` applied (same harness, same
-        settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``;
-        ``sparse_modules`` computes the thresholded model with the kind's sparse modules instead of masks."""
+    settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``;
+    ``sparse_modules`` computes the thresholded model with the kind's sparse modules instead of masks."""
     _require_lm_eval()
     tasks = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
     if not tasks or not all(tasks):

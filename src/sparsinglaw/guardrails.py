@@ -36,7 +36,7 @@ def _vocab_size(model: Any) -> int | None:
 
 def measure_warnings(result: Any, model: Any = None, probe_ids: Any = None) -> list[str]:
     """One line per implausible aspect of a ``MeasureResult``; [] when all is well. ``model`` adds the checks
-        that need its vocabulary size and activation, ``probe_ids`` the activation probe."""
+    that need its vocabulary size and activation, ``probe_ids`` the activation probe."""
     lines: list[str] = []
     if model is not None and probe_ids is not None:
         from sparsinglaw.activation_probe import activation_warnings

@@ -106,8 +106,8 @@ def _short(value: float | None) -> str:
 
 def passes_left(search, fit) -> int:
     """An estimate of the sparse passes a trend search still needs: none once converged, one (the
-        confirming pass) when the stop rule holds, else the passes near the crossing scaled by how far the
-        standard error is from the tolerance, plus one; the budget left while no trend exists, and at most that."""
+    confirming pass) when the stop rule holds, else the passes near the crossing scaled by how far the
+    standard error is from the tolerance, plus one; the budget left while no trend exists, and at most that."""
     import math
 
     budget = search.max_passes - len(search.cetts)

@@ -28,9 +28,9 @@ DEFAULT_KIND = "output"  # files written before kinds existed have no "kind": th
 
 class AppliedThresholds:
     """The hooks ``ThresholdsKind.install`` put on a model: ``remove()`` takes them off (twice is harmless);
-        as a context manager it yields ``stats`` (the FFN neurons' counts for the output and combined kinds, the
-        projection inputs' for the input kind) and removes the hooks on exit; ``input_stats``: the projection
-        inputs' counts (input and combined kinds), else None."""
+    as a context manager it yields ``stats`` (the FFN neurons' counts for the output and combined kinds, the
+    projection inputs' for the input kind) and removes the hooks on exit; ``input_stats``: the projection
+    inputs' counts (input and combined kinds), else None."""
 
     def __init__(self, stack: ExitStack, stats, input_stats=None):
         self._stack, self.stats, self.input_stats = stack, stats, input_stats

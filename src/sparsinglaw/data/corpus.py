@@ -80,8 +80,8 @@ def corpus_summary(docs: list[str]) -> dict:
 
 def load_documents(source: str | Path | None = None, *, text_field: str = "text", split: str = "train") -> list[str]:
     """Documents from ``source``: None or ``"builtin"``, ``"shakespeare"``, ``"english"``, a text file
-        (blank-line separated), a ``.jsonl`` file (``text_field``), or a directory or ``datasets`` name (the
-        ``text_field`` column of ``split``)."""
+    (blank-line separated), a ``.jsonl`` file (``text_field``), or a directory or ``datasets`` name (the
+    ``text_field`` column of ``split``)."""
     if source is None or str(source) == BUILTIN:
         _note_ignored_field(text_field, "the built-in corpus")
         return builtin_documents()
@@ -151,7 +151,7 @@ def _read_dataset(name: str, text_field: str, split: str) -> list[str]:
 
 def document_split(docs: list[str], validation_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
     """Split documents (never inside one) into train and validation by a hash of each document: a document
-        stays on its side when the corpus grows, whatever the order."""
+    stays on its side when the corpus grows, whatever the order."""
     if not 0.0 < validation_fraction < 1.0:
         raise DataError(f"validation fraction must be in (0, 1), got {validation_fraction}")
     train, valid = [], []

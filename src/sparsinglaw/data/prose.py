@@ -64,7 +64,7 @@ def prose_paragraphs(paragraphs: list[str]) -> list[str]:
 
 def html_paragraphs(html: str) -> list[str]:
     """The paragraphs of an HTML page (before the prose test): text split at block elements, with code,
-        scripts and navigation (``_SKIP_TAGS``, ``_SKIP_CLASSES``) left out; one walk over lxml's tree."""
+    scripts and navigation (``_SKIP_TAGS``, ``_SKIP_CLASSES``) left out; one walk over lxml's tree."""
     from lxml import etree
     from lxml import html as lxml_html
 

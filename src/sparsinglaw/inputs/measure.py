@@ -277,8 +277,8 @@ class InputMeasurement(TargetMeasurement):
 
     def solve(self, method: str, p: float) -> MethodResult:
         """PPL-p% of ``method``: the trend search over its parameter, converged only when a pass at the answer
-                confirms it (``metrics.pplp_answer``). A search with no answer reports none: ``solution.no_answer``
-                says why."""
+        confirms it (``metrics.pplp_answer``). A search with no answer reports none: ``solution.no_answer``
+        says why."""
         self.dense()
         cfg = self.config
         power, hi = (1.0, C_MAX) if method == "cett" else (SPARSITY_POWER, MAX_SPARSITY)
@@ -340,8 +340,8 @@ def measure_inputs(model, data, config: InputConfig | None = None, *, tokenizer=
                    progress: bool = False, on_method: Callable[[InputSparsityResult], None] | None = None,
                    ) -> InputSparsityResult:
     """Input sparsity of every projection of ``model`` over ``data`` for each of ``config.methods``.
-        ``data``: ``EvalData``, token ids, or texts (with ``tokenizer``); ``on_method(result)``: called with the
-        methods finished so far after each one (to keep partial results)."""
+    ``data``: ``EvalData``, token ids, or texts (with ``tokenizer``); ``on_method(result)``: called with the
+    methods finished so far after each one (to keep partial results)."""
     config = config or InputConfig()
     data = as_eval_data(data, tokenizer)
     started = time.perf_counter()

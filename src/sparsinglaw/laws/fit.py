@@ -31,7 +31,7 @@ class LawFitError(SparsingLawError):
 @dataclass(frozen=True)
 class FitOptions(Config):
     """How to fit: warmup exclusion, interval method, bootstrap size, level and identification width (a
-        frozen ``Config``, so one options object can be shared by every fit of a run)."""
+    frozen ``Config``, so one options object can be shared by every fit of a run)."""
 
     skip_tokens: float | None = None
     skip_fraction: float | None = None

@@ -40,8 +40,8 @@ THRESHOLD_RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l (t_l per layer)"
 def dropped_norm_ratio(h: torch.Tensor, weight_t: torch.Tensor, norms: torch.Tensor,
                        thresholds: torch.Tensor, chunk: int = 256, y_norm: torch.Tensor | None = None) -> torch.Tensor:
     """Per-token ``||sum_{i: |h_i| w_i < t} n_i|| / ||y||`` for each threshold: shape ``(K, N)``.
-        ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T``; tokens with ``y = 0`` get 0. The C kernel
-        ``anchor_dropped_norms`` sums each dropped pair once; without it, K masked copies and one matmul."""
+    ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T``; tokens with ``y = 0`` get 0. The C kernel
+    ``anchor_dropped_norms`` sums each dropped pair once; without it, K masked copies and one matmul."""
     exact = kernels.anchor_dropped_norms(h, norms, thresholds, weight_t)
     if exact is not None:  # each dropped pair once (nested bands), no masked copies: ~2x faster on CPU
         y = (h @ weight_t).norm(dim=-1) if y_norm is None else y_norm
@@ -77,11 +77,12 @@ def _log_bins(magnitude: torch.Tensor, log_lo: float, log_step: float, points: i
 class CETTCurves:
     """Streaming per-layer CETT-versus-threshold statistics from dense activations.
 
-        Exact CETT costs a ``W_down`` matmul, so it is computed at ``anchors`` thresholds per layer; between them
-        a cheap proxy ``sqrt(sum_{i in D} ||n_i||^2) / ||y||`` on a fine log grid is corrected by the exact/proxy
-        ratio, interpolated through the anchors (above ``max |h_i| w_i`` CETT is exactly 1). Grids are placed
-        once from one sequence (``place``); after that all state is sums over tokens, so batches merge and
-        processes all-reduce. ``||y||`` comes from the down projection's output where it can be hooked."""
+    Exact CETT costs a ``W_down`` matmul, so it is computed at ``anchors`` thresholds per layer; between them
+    a cheap proxy ``sqrt(sum_{i in D} ||n_i||^2) / ||y||`` on a fine log grid is corrected by the exact/proxy
+    ratio, interpolated through the anchors (above ``max |h_i| w_i`` CETT is exactly 1). Grids are placed
+    once from one sequence (``place``); after that all state is sums over tokens, so batches merge and
+    processes all-reduce. ``||y||`` comes from the down projection's output where it can be hooked.
+"""
 
     def __init__(self, layers: Sequence[FFNLayer], anchors: int = 5, fine_points: int = 256,
                  anchor_stride: int = 1):
@@ -176,7 +177,7 @@ class CETTCurves:
     def place(self, layer: FFNLayer, h: torch.Tensor, s: torch.Tensor | None = None,
               y: torch.Tensor | None = None) -> None:
         """Fix FFN ``layer``'s fine grid and anchors from a placement sample (evaluation sequence 0 on every
-                process), so the statistics stay pure sums however the data is split."""
+        process), so the statistics stay pure sums however the data is split."""
         i = layer.index
         self._inverse.pop(i, None)
         flat, _, y_norm = self._inputs(layer, h, y)
@@ -208,8 +209,8 @@ class CETTCurves:
 
     def _anchor_samples(self, h: torch.Tensor, flat: torch.Tensor, y_norm: torch.Tensor):
         """(h rows, ||y||, [(rows slice, weight)]) of the anchor tokens, in strata: each sequence's first
-                position (weight 1: an attention sink, always taken) and every ``anchor_stride``-th later one (weight
-                ``anchor_stride``), chosen by (sequence, position) only; stacked for one kernel call."""
+        position (weight 1: an attention sink, always taken) and every ``anchor_stride``-th later one (weight
+        ``anchor_stride``), chosen by (sequence, position) only; stacked for one kernel call."""
         if self.anchor_stride == 1 or h.dim() != 3 or h.shape[1] <= self.anchor_stride:
             return flat, y_norm, [(slice(None), 1.0)]  # all tokens (routed MoE tokens have no positions)
         batch, width = h.shape[0], flat.shape[-1]
@@ -222,7 +223,7 @@ class CETTCurves:
     def _observe_anchors(self, i: int, h: torch.Tensor, flat: torch.Tensor, weight_t: torch.Tensor,
                          y_norm: torch.Tensor, proxy: torch.Tensor) -> None:
         """Exact CETT at the anchors, and the proxy there, summed over the anchor tokens (their ratio is the
-                correction: a ratio estimator, since exact and proxy move together)."""
+        correction: a ratio estimator, since exact and proxy move together)."""
         anchors = self.anchor_thresholds(i).to(flat.device)
         norms = self.norms[i].to(flat.device)
         rows, row_y, strata = self._anchor_samples(h, flat, y_norm)

@@ -48,9 +48,9 @@ class Handle(Protocol):
 
 class FFNLayer(ABC):
     """One FFN block (or one expert of a mixture-of-experts block) that metrics can observe and sparsify.
-        ``attach(callback)``: every forward calls ``callback(self, h, s)`` once with the dense ``h`` about to
-        enter the down projection and uses the returned tensor (if any); ``down_weight()``: ``W_down`` as
-        ``(d_model, d_f)``."""
+    ``attach(callback)``: every forward calls ``callback(self, h, s)`` once with the dense ``h`` about to
+    enter the down projection and uses the returned tensor (if any); ``down_weight()``: ``W_down`` as
+    ``(d_model, d_f)``."""
 
     def __init__(self, *, index: int, name: str, block: int, width: int, gated: bool, expert: int | None = None):
         self.index = index  # position among the measured FFNs, 0..n-1
@@ -97,7 +97,7 @@ class _HandleGroup:
 
 class ModuleFFNLayer(FFNLayer):
     """An FFN whose down projection and activation are modules: ``act`` gives ``s`` (None for non-gated
-        FFNs, where ``s`` is ``h``); ``weight_fn`` returns ``W_down`` as ``(d_model, d_f)``."""
+    FFNs, where ``s`` is ``h``); ``weight_fn`` returns ``W_down`` as ``(d_model, d_f)``."""
 
     def __init__(self, *, down: nn.Module, act: nn.Module | None, weight_fn: Callable[[], torch.Tensor], **kw):
         super().__init__(**kw)
@@ -145,7 +145,7 @@ class ModuleFFNLayer(FFNLayer):
 
 class FFNAdapter(ABC):
     """Knows where the FFN parts of one family of architectures live: ``name``, ``model_types`` (values of
-        ``config.model_type``) and ``find_layers``."""
+    ``config.model_type``) and ``find_layers``."""
 
     name: str = ""
     model_types: tuple[str, ...] = ()

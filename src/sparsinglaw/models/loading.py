@@ -62,8 +62,8 @@ def load_model(
     device_map: str | dict | None = None,
 ) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for ``spec``, the model in eval mode: a hub id, a local model directory, a
-        MiniCPM-format directory (mapped onto Granite) or a ``.gguf`` file (converted once). ``hidden_act``
-        overrides the config's activation (GGUF does not record it)."""
+    MiniCPM-format directory (mapped onto Granite) or a ``.gguf`` file (converted once). ``hidden_act``
+    overrides the config's activation (GGUF does not record it)."""
     if hidden_act is not None:
         check_activation(hidden_act)
     source = resolve_source(spec)
@@ -295,7 +295,7 @@ def _load_weights(source, spec, config, trust_remote_code, dtype, device_map):
 
 def load_tokenizer(source: ModelSource, spec: str | Path, trust_remote_code: bool = False, config: Any = None):
     """The tokenizer stored with the model (in the GGUF file itself for GGUF); a ModelError if there is
-        none. ``config`` is the already loaded (or mapped) config."""
+    none. ``config`` is the already loaded (or mapped) config."""
     from transformers import AutoTokenizer
 
     kwargs: dict[str, Any] = {"gguf_file": source.gguf_file, "trust_remote_code": trust_remote_code}

@@ -32,9 +32,9 @@ _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
 @dataclass(frozen=True)
 class SparsePolicy:
     """When the sparse path runs: at most ``max_tokens`` tokens per call and a union of candidate neurons of
-        at most ``max_ratio * d_f``; otherwise the masked dense computation. The fused ReLU kernel learns the
-        union only while computing, so after a call above ``fused_max_ratio * d_f`` the next runs dense. Defaults
-        from ``benchmarks/bench_sparse_ffn.py`` (where each path stops beating dense on CPU)."""
+    at most ``max_ratio * d_f``; otherwise the masked dense computation. The fused ReLU kernel learns the
+    union only while computing, so after a call above ``fused_max_ratio * d_f`` the next runs dense. Defaults
+    from ``benchmarks/bench_sparse_ffn.py`` (where each path stops beating dense on CPU)."""
 
     max_tokens: int = 16
     max_ratio: float = 0.3

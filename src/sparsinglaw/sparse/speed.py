@@ -344,7 +344,7 @@ def compare_speed(model, thresholds=None, *, prompts: torch.Tensor, zeros_only: 
                   policy: SparsePolicy | dict | None = None, model_name: str = "in-memory",
                   mode: str = "") -> SpeedReport:
     """Dense versus sparse decode speed and module latency at each batch size, on the sparse modules of
-        ``thresholds``' kind (the first ``batch`` rows of ``prompts``). ``policy``: the path's fallback."""
+    ``thresholds``' kind (the first ``batch`` rows of ``prompts``). ``policy``: the path's fallback."""
     if new_tokens < 3 or repeats < 1:
         raise ConfigError(f"need new_tokens >= 3 and repeats >= 1, got {new_tokens}, {repeats}")
     if any(b < 1 for b in batch_sizes) or max(batch_sizes) > prompts.shape[0]:

@@ -1,8 +1,8 @@
 """Whole studies from one config: a grid of training runs, tracked, fitted and reported.
 
-    from sparsinglaw.study import load_study, run_study
-    cfg = load_study("study.toml")            # or a preset: "demo", "mini", "reproduce", "paper-0.1b"
-    summary = run_study(cfg)                  # trains/tracks every unfinished cell, fits, writes the report"""
+from sparsinglaw.study import load_study, run_study
+cfg = load_study("study.toml")            # or a preset: "demo", "mini", "reproduce", "paper-0.1b"
+summary = run_study(cfg)                  # trains/tracks every unfinished cell, fits, writes the report"""
 
 from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study
 

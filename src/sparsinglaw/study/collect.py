@@ -169,7 +169,7 @@ def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) 
 
 def validation_losses(store, tracked: list[dict]) -> list[tuple[int, float]]:
     """(tokens, loss) per checkpoint: the trainer's eval_loss where it computed one, else the mean
-        validation NLL of tracking's dense pass; the training loss only when no checkpoint has a validation loss."""
+    validation NLL of tracking's dense pass; the training loss only when no checkpoint has a validation loss."""
     losses = {r["tokens"]: math.log(r["result"]["dense_ppl"]) for r in tracked if (r["result"] or {}).get("dense_ppl")}
     losses.update((r["tokens"], r["value"]) for r in store.measurements(metric="eval_loss") if r["value"] is not None)
     if losses:

@@ -285,7 +285,7 @@ def mini_preset() -> StudyConfig:
 
 def reproduce_preset() -> StudyConfig:
     """Over an hour on 2 idle CPU cores, on the ``english`` corpus: ReLU and SiLU at four width-depth ratios
-        of N = 1.9e5 and at N = 6.4e5, 3M tokens each, and the demo's shape on 10.5M tokens."""
+    of N = 1.9e5 and at N = 6.4e5, 3M tokens each, and the demo's shape on 10.5M tokens."""
     base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384,
                          source="english")
     base["tokenizer"]["max_train_chars"] = 10_000_000  # the BPE on a 10M-character sample: 67 s -> about 15 s
@@ -316,7 +316,7 @@ def _gpu_base(seq_len: int, batch_size: int, grad_accum: int, checkpoint: int, v
 
 def paper_preset() -> StudyConfig:
     """For a GPU: the paper's 0.1B shape and recipe, ReLU and SiLU, 10B tokens each, tracked with the
-        calibrated CETT; the corpus is the user's (``base.data.source``)."""
+    calibrated CETT; the corpus is the user's (``base.data.source``)."""
     base = _gpu_base(seq_len=4096, batch_size=8, grad_accum=16, checkpoint=250_000_000, valid_tokens=262_144)
     return StudyConfig(
         name="paper-0.1b", out_dir="runs/paper-0.1b", activations=["relu", "silu"], shapes=[ShapeSpec(1.1e8, 48)],
@@ -329,7 +329,7 @@ def paper_preset() -> StudyConfig:
 
 def gpu_small_preset() -> StudyConfig:
     """Minutes on one H100: ReLU and SiLU at 256 x 9 and 512 x 10, 200M tokens each, bf16, the paper's
-        recipe at sequence length 1024; the corpus is the user's (token shards, vocabulary near 32,000)."""
+    recipe at sequence length 1024; the corpus is the user's (token shards, vocabulary near 32,000)."""
     base = _gpu_base(seq_len=1024, batch_size=32, grad_accum=4, checkpoint=20_000_000, valid_tokens=65_536)
     return StudyConfig(
         name="gpu-small", out_dir="runs/gpu-small", activations=["relu", "silu"],
@@ -372,8 +372,8 @@ def training_time(flops: float, device: str, threads: int = 1) -> dict[str, Any]
 
 def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
     """Cells, tokens, FLOPs and an estimated training time (hours) on ``device`` (a ``THROUGHPUT`` key;
-        default: the detected GPU, else by dtype), the token shards' size (None without shards) and the most
-        epochs a cell makes; on CPU ``jobs`` cells train side by side."""
+    default: the detected GPU, else by dtype), the token shards' size (None without shards) and the most
+    epochs a cell makes; on CPU ``jobs`` cells train side by side."""
     from sparsinglaw.study.accelerators import accelerator, shard_summary
 
     cells = cfg.cells()

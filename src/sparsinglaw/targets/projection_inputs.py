@@ -35,7 +35,7 @@ TEAL_RULE = "zero x_j where |x_j| < t_p (t_p per projection: a quantile of |x|)"
 
 class MagnitudeHistograms:
     """Streaming log-binned counts of ``|x_j|`` per projection (all inputs of all tokens pooled), on a
-        grid placed from the first call (values outside fall into the end bins)."""
+    grid placed from the first call (values outside fall into the end bins)."""
 
     def __init__(self, n: int, points: int = 1024):
         if points < 16:

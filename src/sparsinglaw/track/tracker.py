@@ -104,8 +104,8 @@ def warm_start_setting(solved: dict[int, float], tokens: int) -> dict:
 
 def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None = None) -> dict:
     """PPL-p% at every complete checkpoint not yet measured, each claimed in the store first (concurrent
-        trackers share the work); returns counts of measured/skipped/failed (``elsewhere``: claimed by another
-        live process; ``inputs``: input sparsity's). If interrupted, says what it stored before re-raising."""
+    trackers share the work); returns counts of measured/skipped/failed (``elsewhere``: claimed by another
+    live process; ``inputs``: input sparsity's). If interrupted, says what it stored before re-raising."""
     from sparsinglaw.store import ResultsStore
 
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
@@ -236,8 +236,8 @@ def _measure_input_claimed(store, info: dict, data, settings: TrackSettings, sol
 def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: float, tolerance: float,
               checkpoints: int, what: str = "calibrated CETT", max_passes: int = 24) -> tuple[float, dict]:
     """The c where the trend of the mean log PPL ratio of K checkpoints (``dense`` per-sequence NLL,
-        ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100), by the PPL-p% trend search.
-        Returns c and the search's facts."""
+    ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100), by the PPL-p% trend search.
+    Returns c and the search's facts."""
     from sparsinglaw.errors import NoAnswerError
     from sparsinglaw.metrics.pplp_solve import run_trend_search
 

@@ -51,10 +51,8 @@ from sparsinglaw.targets.projection_inputs import (
 
 METHODS = ("cett", "teal-uniform", "teal-greedy")
 MAX_SPARSITY = 0.99  # a TEAL solution is held below dropping every input
-# The trend search runs over c = sparsity ** SPARSITY_POWER for the TEAL methods. A power of a power law is
-# a power law, so the trend model and the PPL-p% definition are unchanged; but the search's steps, local
-# width and slope prior were set for CETT, whose crossings lie decades apart across models, while input
-# sparsity crossings lie within 0.2-0.7: over s itself its first x4 step jumped from 0.3 to 0.99.
+# The TEAL methods' trend search runs over c = sparsity ** SPARSITY_POWER (still a power law), so that the
+# search's steps, set for CETT's crossings decades apart, fit sparsity's crossings within 0.2-0.7.
 SPARSITY_POWER = 4.0
 
 
@@ -222,16 +220,16 @@ class InputMeasurement(TargetMeasurement):
                               as_blocks(evaluation.seq_slots), level, samples, seed)
         if iv is None:
             return None
-        iv["kept_share"] = iv.pop("activation_ratio")
-        iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
         iv["method"] = "expanded percentile bootstrap over evaluation sequences at the calibrated input CETT"
-        return iv
+        return self._kept_and_bytes(iv)
 
-    def _bytes_ratios(self, kept: list[float]) -> list[float]:
-        """The bytes ratio is affine in the weighted kept share (dense parts read in full), so an interval of
-        the kept share maps through it."""
+    def _kept_and_bytes(self, iv: dict) -> dict:
+        """An interval of the weighted kept share (the resampling's activation ratio) and of the bytes ratio,
+        affine in it (dense parts are read in full)."""
         projected = float(sum(p.parameters for p in self.projections))
-        return [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]
+        iv["kept_share"] = kept = iv.pop("activation_ratio")
+        iv["bytes_ratio"] = [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]
+        return iv
 
     def _solution_interval(self, search: TrendSearch, fit: TrendFit, evaluations: list[InputEvaluation],
                            power: float, hi: float, level: float = 0.9,
@@ -246,9 +244,7 @@ class InputMeasurement(TargetMeasurement):
         iv = trend_interval(search, fit, [as_blocks(e.seq_kept) for e in passes], [as_blocks(e.seq_slots) for e in passes],
                             level, samples, 0)
         iv["value"] = [min(c ** (1 / power), hi) for c in iv.pop("cett")]
-        iv["kept_share"] = iv.pop("activation_ratio")
-        iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
-        return iv, None
+        return self._kept_and_bytes(iv), None
 
     def bytes_per_token(self, kept_share: list[float] | None = None) -> float:
         """Weight bytes a batch-1 decode step reads; ``kept_share=None``: the dense model."""
@@ -256,24 +252,30 @@ class InputMeasurement(TargetMeasurement):
         projected = sum(s * p.parameters for s, p in zip(shares, self.projections))
         return (projected + self.other_weights) * self.config.bytes_per_weight
 
-    def method_result(self, evaluation: InputEvaluation, parameter: str) -> MethodResult:
-        s = evaluation.setting
+    def weighted_kept(self, evaluation: InputEvaluation) -> float:
+        """The parameter-weighted kept share: the share of projection weights a pass read."""
         sizes = np.array([p.parameters for p in self.projections], dtype=np.float64)
+        return float(np.dot(evaluation.kept_share, sizes) / sizes.sum())
+
+    def method_result(self, evaluation: InputEvaluation, parameter: str,
+                      searched: list[InputEvaluation] = ()) -> MethodResult:
+        """``evaluation``'s result row, with the passes ``searched`` as its search."""
+        s = evaluation.setting
         rows = [ProjectionResult(p.name, p.block, p.kind, p.in_features, p.out_features, float(t), float(k),
                                  None if s.sparsities is None else float(s.sparsities[p.index]))
                 for p, t, k in zip(self.projections, s.thresholds, evaluation.kept_share)]
         used = self.bytes_per_token(evaluation.kept_share)
+        search = [{"value": float(e.setting.value), "ppl_ratio": self.ppl_ratio(e), "kept_share": self.weighted_kept(e)}
+                  for e in searched]
         return MethodResult(
             method=s.method, parameter=parameter, value=float(s.value), rule=s.rule,
             sparse_ppl=evaluation.losses.ppl, ppl_ratio=self.ppl_ratio(evaluation),
-            kept_share=float(np.dot(evaluation.kept_share, sizes) / sizes.sum()),
-            bytes_per_token=used, bytes_ratio=used / self.bytes_per_token(), projections=rows)
+            kept_share=self.weighted_kept(evaluation), bytes_per_token=used,
+            bytes_ratio=used / self.bytes_per_token(), projections=rows, search=search)
 
     def fixed(self, method: str, value: float) -> MethodResult:
         evaluation = self.evaluate(self.setting(method, value))
-        result = self.method_result(evaluation, _parameter(method))
-        result.search = [_search_row(self, evaluation)]
-        return result
+        return self.method_result(evaluation, _parameter(method), [evaluation])
 
     def solve(self, method: str, p: float) -> MethodResult:
         """PPL-p% of ``method``: the trend search over its parameter, converged only when a pass at the answer
@@ -304,8 +306,7 @@ class InputMeasurement(TargetMeasurement):
         else:  # not converged and no pass there: one more, so the numbers reported are measured at the answer
             evaluation = self.evaluate(self.setting(method, value))
             evaluations.append(evaluation)
-        result = self.method_result(evaluation, _parameter(method))
-        result.search = [_search_row(self, e) for e in evaluations]
+        result = self.method_result(evaluation, _parameter(method), evaluations)
         interval, why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
         result.solution = Solution.of({
             "method": "trend", "value": value, "standard_error": outcome.fit.se_ratio, "misfit": outcome.fit.misfit,
@@ -317,8 +318,7 @@ class InputMeasurement(TargetMeasurement):
 
     def _no_answer(self, method: str, evaluations: list[InputEvaluation], outcome) -> MethodResult:
         """A method whose search has no answer: the last pass's measurements under ``search``, no value."""
-        result = self.method_result(evaluations[-1], _parameter(method))
-        result.search = [_search_row(self, e) for e in evaluations]
+        result = self.method_result(evaluations[-1], _parameter(method), evaluations)
         result.solution = Solution.of({"method": "trend", "value": None, "no_answer": outcome.no_answer,
                                        "converged": False, "sparse_passes": len(evaluations)})
         result.warnings = list(outcome.warnings)
@@ -327,12 +327,6 @@ class InputMeasurement(TargetMeasurement):
 
 def _parameter(method: str) -> str:
     return "cett" if method == "cett" else "sparsity"
-
-
-def _search_row(measurement: InputMeasurement, evaluation: InputEvaluation) -> dict[str, float]:
-    sizes = np.array([p.parameters for p in measurement.projections], dtype=np.float64)
-    return {"value": float(evaluation.setting.value), "ppl_ratio": measurement.ppl_ratio(evaluation),
-            "kept_share": float(np.dot(evaluation.kept_share, sizes) / sizes.sum())}
 
 
 def measure_inputs(model, data, config: InputConfig | None = None, *, tokenizer=None,

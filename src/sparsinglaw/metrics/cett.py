@@ -19,19 +19,12 @@ from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied, SparsityMetric, register_metric
 from sparsinglaw.models.adapters import FFNLayer
 
-# Exact CETT is computed where the placement sequence's proxy reaches these levels (geometrically spaced):
-# the PPL-1% solutions of the paper's models and of SmolLM2 lie well inside. Measured on SmolLM2 (512
-# tokens, 30 layers), 5 anchors over [0.01, 0.3] give exact CETT at the interpolated thresholds within 0.8%
-# of the target for c in [0.01, 0.2] (3% at 0.3), as good as 7 over [0.005, 0.4] and 30% cheaper.
+# Exact CETT where the placement sequence's proxy reaches these levels (geometrically spaced), around the
+# PPL-1% solutions of the paper's models and SmolLM2.
 ANCHOR_LEVELS = (0.01, 0.3)
-# The exact anchors run on a systematic sample of positions (each sequence's first, weight 1, and every k-th
-# later one, weight k) once the sample keeps ANCHOR_TOKENS of them: MeasureConfig.anchor_stride 0 (the
-# default) takes k = tokens // ANCHOR_TOKENS, at most 4; 1 keeps every token. The sampling error of the
-# ratio estimator falls about as 1/sample: against every token, SmolLM2's per-layer thresholds at CETT
-# 0.02-0.1 moved by up to 3.0% with 256 sampled tokens (512 at stride 2), 1.7% with 512 (2,048 at stride 4)
-# and 0.5% with 1,024 (2,048 at stride 2), where every token is within 1% of bisection
-# (tests/test_realmodel.py). So below 2,048 tokens every token is used. The saving: the statistics pass
-# fell from 1.44 / 1.40 plain forwards to 1.18 / 1.19 at stride 4 (benchmarks/bench_stats_pass.py, CPU time).
+# The exact anchors run on each sequence's first position and every k-th later one, k = tokens //
+# ANCHOR_TOKENS up to MAX_ANCHOR_STRIDE (MeasureConfig.anchor_stride 0), which keeps thresholds within about
+# 0.5% of every token's (benchmarks/bench_stats_pass.py).
 ANCHOR_TOKENS = 1024
 MAX_ANCHOR_STRIDE = 4
 THRESHOLD_RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l (t_l per layer)"
@@ -254,9 +247,7 @@ class CETTCurves:
         n = float(self.tokens[i])
         grid = self.fine_grid(i)
         proxy = self.proxy_sum[i].numpy() / n
-        # Correction log(exact/proxy) against log(proxy): 0 as the proxy -> 0 (one dropped neuron has no cross
-        # terms), the anchors, and full truncation (exact CETT 1). Measured on SmolLM2 the ratio rises
-        # smoothly from 1 to 1.3-1.6 along this axis.
+        # Correction log(exact/proxy) against log(proxy) through 0 (proxy -> 0), the anchors and full truncation.
         tiny = float(proxy[proxy > 0][0]) if (proxy > 0).any() else 1e-12
         points = {np.log(tiny): 0.0}
         exact, at_anchor = self.anchor_exact[i].numpy(), self.anchor_proxy[i].numpy()

@@ -96,9 +96,8 @@ class InputSparseLinear(nn.Module):
         self.native = native
         self.counters = Counters()
         self._index = torch.empty(self.in_features, dtype=torch.int32)
-        # Looked up once: at batch 1 a call's kernel time is tens of microseconds, and SmolLM2 makes 210
-        # projection calls per token, so per-call Python work shows in tokens/s (the bias is kept outside
-        # nn.Module's attribute lookup, the kernel's fixed arguments in one struct).
+        # Looked up once: per-call Python work shows in tokens/s at batch 1 (bias outside nn.Module's lookup,
+        # the kernel's fixed arguments in one struct).
         self._lib = kernels() if native else None
         self._bias = [linear.bias]
         self._masked = torch.empty(MAX_TOKENS, self.in_features, dtype=torch.float32)  # the kernel's x * keep

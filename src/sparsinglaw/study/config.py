@@ -233,11 +233,8 @@ def default_pretrained() -> str:
     return ""
 
 
-# The CPU presets' recipe, chosen by measurement (benchmarks/sweep_recipe.py, RESULTS.md "The training
-# recipe"): the paper's muP scalings at half its peak rate. At the demo's shape it keeps both models alive
-# (ReLU: 3.6% dead at the last checkpoint, at most 5.2% over the second half; SiLU 0.2%) at a lower
-# validation loss than the earlier lr 1e-2 without muP (ReLU 3.85 against 4.19, SiLU 3.83 against 3.95),
-# which left 29% of ReLU's neurons dead.
+# The CPU presets' recipe (benchmarks/sweep_recipe.py): the paper's muP scalings at half its peak rate, which
+# keeps ReLU's neurons alive at the demo's shape.
 RECIPE = {"model": {"mup": True}, "optim": {"lr": 5e-3, "warmup_fraction": 0.05, "decay_fraction": 0.1}}
 
 

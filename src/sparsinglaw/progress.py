@@ -1,12 +1,6 @@
-"""Progress that shows wherever stderr goes.
-
-On a terminal this is a tqdm bar. When stderr is a file or a pipe (``sparsinglaw train ... 2> run.log``,
-a batch job, ``nohup``), a redrawn bar would write unreadable carriage-return lines, and tqdm's own
-fallback writes nothing useful until it closes; instead ``LoggedProgress`` logs one INFO line through the
-``sparsinglaw`` logger each time another ``every_fraction`` of the work is done or ``every_seconds`` have
-passed, so a log file shows how far a run got and how fast. ``--quiet`` (log level WARNING, TQDM_DISABLE)
-silences both.
-"""
+"""Progress that shows wherever stderr goes: a tqdm bar on a terminal, else (``LoggedProgress``) an INFO
+line through the ``sparsinglaw`` logger every ``every_fraction`` of the work or ``every_seconds``.
+``--quiet`` silences both."""
 
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
 """Plain English prose out of documentation files: HTML pages, Perl POD and plain text.
 
-Documentation mixes prose with code, option tables, navigation and translations. Rather than a parser per
-format that knows every construct, each format is reduced to paragraphs (block elements, blank-line
-separated text), and one test keeps the paragraphs that read as English sentences (``is_prose``): mostly
-letters, few code characters, enough of the commonest English function words, ending like a sentence.
-The thresholds were set by reading kept and dropped paragraphs of the packages in ``english.COMPONENTS``.
-"""
+Each format is reduced to paragraphs, and one test (``is_prose``) keeps those that read as English
+sentences: mostly letters, few code characters, enough common function words, a sentence-like ending."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The paper's metric comparison on a real pretrained model (docs/paper.md section 2).
-
-PPL ratio versus activation ratio for Top-k, FAT-eps and CETT on one dense pass shared by every setting,
-plus the PPL-p% solution (the CETT whose PPL ratio is 1 + p/100) on the same pass, so the figure marks
-the point the study's tracking uses. The evaluation text is the built-in corpus (CPython's English
-documentation: prose close to what small instruction models were trained on), packed into sequences.
-"""
+"""The paper's metric comparison on a real pretrained model (docs/paper.md section 2): PPL ratio versus
+activation ratio for Top-k, FAT-eps and CETT on one shared dense pass, plus the PPL-p% solution on it, over
+the built-in corpus."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ class CellData:
 
 
 def is_study(path: Path) -> bool:
-    from sparsinglaw.study.files import STUDY_FILE
+    from sparsinglaw.layout import STUDY_FILE
 
     return (Path(path) / STUDY_FILE).is_file()
 
@@ -199,7 +199,7 @@ def load_study_dir(path: Path):
     since it was written). The path goes in as a TOML string: Python's repr would leave a backslash doubled
     (TOML reads '...' literally) and cannot quote every control character."""
     from sparsinglaw.config import toml_string
+    from sparsinglaw.layout import STUDY_FILE
     from sparsinglaw.study.config import load_study
-    from sparsinglaw.study.files import STUDY_FILE
 
     return load_study(Path(path) / STUDY_FILE, [f"out_dir={toml_string(str(path))}"])

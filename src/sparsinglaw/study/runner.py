@@ -27,11 +27,10 @@ from pathlib import Path
 
 from sparsinglaw.errors import ConfigError, SparsingLawError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.study.config import BUILTIN_JSONL, Cell, StudyConfig, load_study
+from sparsinglaw.layout import BUILTIN_JSONL, CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS
+from sparsinglaw.study.config import Cell, StudyConfig, load_study
 
 log = logging.getLogger("sparsinglaw")
-
-from sparsinglaw.study.files import CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS  # noqa: E402
 
 
 class Timer:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sparsinglaw.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.study.files import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
+from sparsinglaw.layout import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
 
 
 def setup_document(analysis, info: dict) -> SetupDocument:

@@ -133,10 +133,8 @@ def search_reporter(desc: str, max_passes: int, describe=None):
 
 
 class PartialResults:
-    """What an interrupted command has kept, so that Ctrl-C says where, and never claims what was not written.
-
-    A command that keeps partial results calls ``track()`` when it starts and ``kept(key, where)`` each time
-    one more piece is safely written; the CLI's interrupt handler prints ``message()``."""
+    """What an interrupted command has kept, so that Ctrl-C says where, and never claims what was not written:
+    ``track()`` at the start, ``kept(key, where)`` after each piece written, ``message()`` for the handler."""
 
     def __init__(self) -> None:
         self.tracking, self.notes = False, {}

@@ -36,11 +36,8 @@ _SKIP_CLASSES = frozenset(
 
 
 def is_prose(paragraph: str, *, min_words: int = 8) -> bool:
-    """Whether ``paragraph`` (whitespace already collapsed) reads as English sentences.
-
-    Kept: at least ``min_words`` words, letters and spaces at least 85% of the characters, code
-    characters at most 2%, function words at least 22% of the words, a sentence-like ending.
-    """
+    """Whether ``paragraph`` (whitespace collapsed) reads as English sentences: enough words, mostly letters,
+    few code characters, enough function words, a sentence-like ending."""
     words = paragraph.split()
     if len(words) < min_words or not SENTENCE_END.search(paragraph):
         return False

@@ -252,9 +252,8 @@ def _english_base(seq_len: int, batch_size: int, checkpoint: int, vocab: int, va
 
 
 def demo_preset() -> StudyConfig:
-    """The demo (minutes on 2 CPU cores): a ReLU and a SiLU model, d = 64, L = 4 (N = 1.9e5), vocabulary
-    2,048, 1M tokens of the shipped English corpus (16 checkpoints), tracked with the calibrated CETT on
-    16,384 validation tokens; plus the metric comparison on the real SmolLM2-135M (2,048 tokens)."""
+    """The demo (minutes on 2 CPU cores): a ReLU and a SiLU model, d = 64, L = 4, 1M tokens of the shipped
+    English corpus, tracked with the calibrated CETT; plus the metric comparison on SmolLM2-135M."""
     base = _english_base(seq_len=256, batch_size=8, checkpoint=65_536, vocab=2048, valid_tokens=16_384)
     return StudyConfig(
         name="demo", out_dir="runs/demo", activations=["relu", "silu"], shapes=[ShapeSpec(1.9e5, 16)],

@@ -54,10 +54,11 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         own = {k: getattr(self, k) for k in self._names() if getattr(self, k) is not None or k in self.keys}
         data = {k: v.to_dict() if isinstance(v, Record) else v for k, v in {**own, **self.extra}.items()}
-        return {k: data[k] for k in sorted(data, key=lambda k: self.keys.index(k) if k in self.keys else len(self.keys))}
+        order = {k: i for i, k in enumerate(self.keys)}
+        return {k: data[k] for k in sorted(data, key=lambda k: order.get(k, len(order)))}
 
     @classmethod
-    def of(cls, data):
+    def of(cls, data: dict[str, Any] | Record | None):
         """``data`` as this record (None stays None; a record is kept as it is)."""
         if data is None or isinstance(data, cls):
             return data

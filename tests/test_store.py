@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sparsinglaw.errors import DataError
-from sparsinglaw.store import FILENAME, ResultsStore, register_with_laws
+from sparsinglaw.store import FILENAME, ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,7 +136,6 @@ def test_fit_reads_exports_and_the_database(tmp_path):
     store = filled(tmp_path)
     (curve,) = read_curves(store.export_json(tmp_path / "points.json", points_only=True, metric="pplp"))
     assert list(curve.tokens) == [1e6, 2e6, 3e6, 4e6] and curve.activation == "relu"
-    register_with_laws()
     (curve,) = read_curves(store.path)
     assert list(curve.ratio) == [0.30, 0.20, 0.15, 0.12] and curve.activation == "relu"
 

@@ -96,10 +96,8 @@ class ActivityCounter:
         return dead / sum(f.numel() for f in freqs), per_layer
 
     def live_activation_ratio(self, threshold: float = 1e-3) -> float | None:
-        """The activation ratio over live neurons only (those not dead at ``threshold``): active (token, neuron)
-        pairs of live neurons over their (token, neuron) slots. Beside the dead-neuron ratio it separates the
-        two movements the overall ratio mixes: neurons dying or reviving, and live neurons specialising.
-        None when every neuron is dead."""
+        """The activation ratio over live neurons (not dead at ``threshold``): it separates neurons dying from
+        live neurons specialising. None when every neuron is dead."""
         active = slots = 0.0
         for counts, freq, tokens in zip(self.neuron_active, self.neuron_frequency(), self.tokens):
             live = freq >= threshold

@@ -1,13 +1,7 @@
 """The files a study writes and the report reads, as dataclasses: one ``to_dict`` / ``from_dict`` each.
 
-The analysis stages (``study.fit``, ``study.stages``, ``study.compare``, ``study.probe``) build these and
-write ``to_dict()``; the report (``report.data``) reads them with ``from_dict`` (names of the files in
-``sparsinglaw.layout``). Both import this module, which imports neither, so the contract between them is
-written once (docs/architecture.md, "Files of a study"). ``from_dict(doc).to_dict() == doc`` for every
-file written since ``fits.json``'s schema ``sparsinglaw.analysis/2``: optional entries absent from a file
-stay absent. Still plain dicts inside: the width-depth and scale groups, the paper's curves, the probes'
-details (the figures draw them as they are).
-"""
+The analysis stages write ``to_dict()``, the report reads ``from_dict``; this module imports neither.
+``from_dict(doc).to_dict() == doc`` for every file since ``sparsinglaw.analysis/2``."""
 
 from __future__ import annotations
 

@@ -1,17 +1,9 @@
 """The one configuration base: typed dataclasses read from dicts, files and dotted overrides.
 
-Every settings class of the package (training, study, tracking, measurement, input sparsity) subclasses
-``Config``. One syntax everywhere: a TOML or YAML file (by suffix), optionally starting from a preset
-(``preset = "tiny"``), then command-line overrides ``key.sub=value`` whose values are TOML scalars
-(``optim.lr=3e-3``, ``activations=["relu"]``; bare text is a string). Unknown keys and values of the wrong
-type raise ``ConfigError`` naming the dotted field (``optim.lr: expected float, got 'abc'``) before any work
-starts; each class's ``validate()`` then checks ranges and combinations.
-
-Files round-trip for any Unicode text (emoji, quotes, backslashes, newlines, control characters): the TOML
-writer escapes what TOML's basic strings forbid instead of borrowing JSON's escapes (JSON writes an emoji
-as a surrogate pair, which TOML rejects). TOML has no null: a None field is left out (it reads back as its
-default when that is None) or written as ``"none"`` (read back as None) where the default is something else.
-"""
+Every settings class subclasses ``Config``: a TOML or YAML file (optionally from a ``preset``), then
+overrides ``key.sub=value`` with TOML scalar values. Unknown keys and wrong types raise ``ConfigError``
+naming the dotted field; ``validate()`` checks ranges. Files round-trip any Unicode text (the TOML writer
+escapes what basic strings forbid); TOML has no null, so a None field is left out or written ``"none"``."""
 
 from __future__ import annotations
 
@@ -34,11 +26,8 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 class Config:
     """Base of every settings dataclass: ``from_dict``, ``merge``, ``to_dict``, ``to_file``/``from_file``,
-    ``load`` (preset < file < overrides) and the ``validate`` hook, run on creation.
-
-    The base is a plain class, not a dataclass, so that subclasses may be frozen dataclasses as well as
-    ordinary ones (Python refuses a frozen dataclass over a non-frozen one). No method mutates ``self``:
-    ``merge`` and ``from_dict`` build new instances."""
+    ``load`` (preset < file < overrides) and the ``validate`` hook, run on creation. A plain class, so that
+    subclasses may be frozen dataclasses; no method mutates ``self``."""
 
     def __post_init__(self) -> None:
         self.validate()

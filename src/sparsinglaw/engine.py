@@ -43,17 +43,9 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def sequence_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-    """Summed NLL of tokens 1..S-1 given their prefix, per sequence (float64)."""
-    return position_nll(logits, input_ids, chunk).sum(dim=1)
-
-
-@torch.no_grad()
 def position_nll(logits: torch.Tensor, input_ids: torch.Tensor, chunk: int = 64) -> torch.Tensor:
     """NLL of token s+1 given its prefix at each position s, (batch, seq) float64 on the CPU; 0 at the last.
-
-    Row chunks of the logits, without copying them: the log-softmax temporaries of a chunk stay in cache
-    (one (tokens, vocab) temporary for a 49k vocabulary cost 6x more time than the chunked loop on CPU)."""
+    Row chunks of the logits keep the log-softmax temporaries in cache."""
     batch, seq, vocab = logits.shape
     flat = logits.reshape(-1, vocab)
     # Position s predicts token s+1; each sequence's last position predicts nothing (ignored).

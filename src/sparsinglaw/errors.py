@@ -36,8 +36,3 @@ class NoAnswerError(SparsingLawError):
 class NumericalError(SparsingLawError):
     """A loss or statistic became NaN or infinite (for example fp16 overflow)."""
 
-
-def require(condition: bool, error: type[SparsingLawError], message: str) -> None:
-    """Raise ``error(message)`` unless ``condition`` holds (a readable one-line guard)."""
-    if not condition:
-        raise error(message)

@@ -1,28 +1,16 @@
-"""Downstream evaluation of a model dense and under fixed per-layer thresholds, with lm-evaluation-harness.
+"""Downstream evaluation of a model dense and under fixed thresholds, with lm-evaluation-harness.
 
-docs/paper.md section 4: thresholds ``t_l`` (from a PPL-p% or CETT measurement) are fixed and applied, zeroing
-``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l``, and the sparsified model is scored on downstream tasks.
-The same in-memory model is wrapped once in lm-eval's ``HFLM`` and evaluated with the same settings twice:
-dense (no hook attached), then inside ``apply_thresholds``, whose counters give the activation ratio of
-the evaluation itself (every position the model ran on; with ``batch_size > 1`` lm-eval right-pads
-loglikelihood batches and the padded positions are counted too, so use batch size 1 for the exact ratio)::
+docs/paper.md section 4: the same in-memory model, wrapped once in lm-eval's ``HFLM``, is scored dense and
+then under ``apply_thresholds`` (any thresholds kind), whose counters give the activation ratio (or kept
+share) of the evaluation itself; lm-eval pads batches, so batch size 1 gives the exact ratio. Each task gets
+its own ``simple_evaluate`` call (and ratio); keyword arguments go to ``simple_evaluate``.
+``sparse_modules=True`` runs the sparse model on ``sparsinglaw.sparse``'s modules instead of masks (same
+scores up to float rounding)::
 
-    from sparsinglaw.evaluate import evaluate_dense_and_sparse
-    from sparsinglaw.thresholds import Thresholds
     report = evaluate_dense_and_sparse(model, tokenizer, Thresholds.load("result.json"), ["piqa"], limit=100)
     print(report.table())
 
-Each requested task (or group) is evaluated in its own ``simple_evaluate`` call so each gets its own
-activation ratio. With ``use_cache`` the dense and sparse runs (per set of thresholds) get separate
-response caches, and requests answered from a cache do not run the model, so they are not counted. Extra keyword arguments go to ``lm_eval.simple_evaluate`` (``limit``, ``num_fewshot``,
-``batch_size``, ``bootstrap_iters``, ...). Local tasks: pass ``include_path`` (a directory of task YAML).
-Input thresholds (``sparsinglaw.inputs.thresholds``, a thresholds file of kind ``input``) run the same
-way: the sparse evaluation masks each projection's inputs, and the ratios are kept shares of those inputs;
-combined thresholds apply both and report the FFN activation ratio. ``sparse_modules=True`` (``eval
---sparse-compute``) computes the sparse run with ``sparsinglaw.sparse``'s modules instead of masks: same
-scores up to float rounding; for combined thresholds the FFN ratio then counts the neurons both rules keep.
-Requires the ``lm-eval`` package.
-"""
+Requires the ``lm-eval`` package."""
 
 from __future__ import annotations
 
@@ -283,11 +271,8 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: ThresholdsKind | lis
                               hflm_kwargs: dict[str, Any] | None = None, model_name: str | None = None,
                               sparse_modules: bool = False, **lm_eval_kwargs) -> EvalReport:
     """Evaluate ``model`` on lm-eval ``tasks`` dense and with ``thresholds`` applied (same harness, same
-    settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``.
-    ``sparse_modules`` runs the thresholded model through ``sparsinglaw.sparse``'s modules instead of masking
-    hooks: the sparse FFNs for output thresholds, the input-sparse projections (all seven of a block) for
-    input and combined ones. Same function, computed sparsely where it pays (decode steps of generation
-    tasks; longer calls take the masked dense product)."""
+    settings); no hook stays attached afterwards. ``lm_eval_kwargs`` go to ``lm_eval.simple_evaluate``;
+    ``sparse_modules`` computes the thresholded model with the kind's sparse modules instead of masks."""
     _require_lm_eval()
     tasks = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
     if not tasks or not all(tasks):

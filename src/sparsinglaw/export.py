@@ -1,41 +1,17 @@
 """Export a model with fixed thresholds as a transformers model directory that needs no sparsinglaw.
 
-``export_sparse(model, tokenizer, thresholds, out_dir)`` writes:
+``export_sparse(model, tokenizer, thresholds, out_dir)`` writes the weights, config and tokenizer unchanged;
+``modeling_sparse.py``, a self-contained ``Sparse<Base>`` subclass of the base class whose pre-hooks on the
+listed modules apply the thresholds' rule exactly as ``apply_thresholds`` does (identical logits: output
+thresholds on each FFN down projection, input thresholds on each projection, combined ones both); a
+``config.json`` that keeps the base ``model_type`` (plain transformers loads config and tokenizer), names
+``Sparse<Base>`` in ``architectures`` and gains ``auto_map`` and ``sparsinglaw_sparsity`` (rule and modules);
+and ``sparsity_thresholds.json``. Load it with ``trust_remote_code=True`` for the sparse forward (without it,
+transformers builds the dense base model)::
 
-- the weights, config and tokenizer (``save_pretrained``), unchanged;
-- ``modeling_sparse.py``: a self-contained module (imports only torch and transformers) defining
-  ``Sparse<Base>`` (e.g. ``SparseLlamaForCausalLM``), a subclass of the base architecture's class that,
-  on construction, puts a forward pre-hook on every FFN down projection listed in the config. The hook
-  applies the paper's rule ``h * (|h| * ||W_down[:, i]|| >= t_l)`` (docs/paper.md sections 2 and 4), the same
-  operations as ``sparsinglaw.thresholds.apply_thresholds``, so logits are identical;
-- ``config.json`` keeps the base ``model_type`` (so the config and the tokenizer load with plain
-  transformers: no remote code, no prompt, no warning), names the sparse class in ``architectures``
-  (``["Sparse<Base>"]``, so serving stacks that read it know the forward is not the base one), and gains
-  ``auto_map = {"AutoModelForCausalLM": "modeling_sparse.Sparse<Base>"}`` and
-  ``sparsinglaw_sparsity = {"rule", "modules": [{"path", "threshold", "weight_layout"}], ...}``;
-- ``sparsity_thresholds.json``: the thresholds file (format of ``sparsinglaw.thresholds``) for reference.
+    model = AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)
 
-Input thresholds (kind ``input``) export the same way: one entry per projection, whose pre-hook zeroes
-``x_j`` where ``|x_j| * ||W[:, j]|| < t_p`` (``"weighted": true``, the CETT way) or ``|x_j| < t_p`` (TEAL),
-exactly ``apply_thresholds``' masks; combined thresholds list both (a down projection then gets two hooks,
-whose masks multiply).
-
-Loading it anywhere (no sparsinglaw needed; review ``modeling_sparse.py`` first, it is remote code)::
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    model = AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)   # sparse forward
-    tokenizer = AutoTokenizer.from_pretrained(DIR)
-    # lm-eval: lm_eval --model hf --model_args pretrained=DIR,trust_remote_code=True --tasks piqa
-
-Without ``trust_remote_code``, ``AutoModelForCausalLM`` builds the dense base model (transformers prefers its
-own class for a known ``model_type``; whose logits differ by the thresholds' PPL-p%): pass it for the sparse
-forward. An earlier layout gave the directory a ``model_type`` of its own to refuse that load, but then
-``AutoTokenizer`` (which reads the model config first) stopped at transformers' remote-code prompt and warned
-about the unknown type, and ``architectures`` named the dense class. The thresholds and the rule are in
-``config.json`` for tools that implement it themselves.
-Supported: every FFN whose down projection is an ``nn.Linear`` (Llama family, GPT-NeoX, OPT, Falcon, ...)
-or GPT-2's ``Conv1D``; mixture-of-experts models are refused.
-"""
+Supported: down projections that are ``nn.Linear`` or GPT-2's ``Conv1D``; mixture-of-experts models are refused."""
 
 from __future__ import annotations
 

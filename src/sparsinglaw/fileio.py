@@ -58,12 +58,25 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
 
 
+def _plain(value: Any, top: bool = False) -> Any:
+    """``dataclasses.asdict``, except that a dataclass with its own ``to_dict`` (a typed record) writes itself."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if not top and hasattr(value, "to_dict"):
+            return value.to_dict()
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class JsonFile:
     """``to_dict``/``save``/``load`` for a dataclass result with a ``from_dict`` classmethod (atomic writes);
     ``known_fields`` keeps the keys ``from_dict`` can take (files written by newer versions may have more)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return _plain(self, top=True)
 
     @classmethod
     def known_fields(cls, data: dict[str, Any]) -> dict[str, Any]:

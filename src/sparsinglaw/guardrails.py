@@ -1,16 +1,9 @@
 """Statistical guardrails: results that run fine yet cannot be right, each turned into a one-line warning.
 
-Every function here is pure (a list of lines from a result, no logging, no state), so callers can run them
-at any point, more than once, and log or store the lines as they see fit:
-
-- ``measure_warnings(result, model, probe_ids)``: weights that look like another activation than the one
-  the model runs with (a wrong ``--hidden-act``, found by a quick probe), a dense perplexity above the
-  vocabulary size (worse than uniform guessing), ``--metric zero`` on an activation that gives no exact zeros,
-  a PPL ratio above 2, more than half the neurons dead.
-- ``fit_warnings(fit_result)``: fitted parameters at a bound of their box, and estimates outside their own
-  confidence interval (a fit that the solver pinned, not one the data determined).
-- ``scale_warnings(curves)``: a scale comparison mixing activations (their limits are not comparable).
-"""
+Pure functions (lines from a result, no logging): ``measure_warnings`` (weights that look like another
+activation than the one run, dense perplexity above the vocabulary size, ``zero`` on an activation without
+exact zeros, a PPL ratio above 2, most neurons dead), ``fit_warnings`` (parameters at a bound, estimates
+outside their interval), ``scale_warnings`` (a scale comparison mixing activations)."""
 
 from __future__ import annotations
 
@@ -42,10 +35,8 @@ def _vocab_size(model: Any) -> int | None:
 
 
 def measure_warnings(result: Any, model: Any = None, probe_ids: Any = None) -> list[str]:
-    """One line per implausible aspect of a ``MeasureResult`` (see the module docstring); [] when all is well.
-    ``model`` (the measured model) adds the checks that need its vocabulary size and activation;
-    ``probe_ids`` (a few sequences of the measured tokens) adds the activation probe
-    (``activation_probe``): weights that look like another activation than the one the model runs with."""
+    """One line per implausible aspect of a ``MeasureResult``; [] when all is well. ``model`` adds the checks
+    that need its vocabulary size and activation, ``probe_ids`` the activation probe."""
     lines: list[str] = []
     if model is not None and probe_ids is not None:
         from sparsinglaw.activation_probe import activation_warnings

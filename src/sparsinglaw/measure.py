@@ -5,13 +5,8 @@
     result = measure(model, load_documents("my.txt"), config, tokenizer=tokenizer)
     print(result.table()); result.save("result.json")
 
-``MeasureConfig``'s fields are the options of ``sparsinglaw measure``, with the same names (``--max-tokens`` is
-``max_tokens``, ``--level`` is ``level``, ``--n-boot`` is ``n_boot``) and the same defaults, so the same file
-measured from Python and from the CLI gives the same numbers (tests/test_api_cli_twin.py).
-
-One dense pass gathers everything that depends only on dense activations (CETT statistics, zero counts,
-per-sequence losses); each metric setting then costs one sparse pass (none for the zero count).
-"""
+``MeasureConfig``'s fields are the CLI's options, with the same names and defaults. One dense pass gathers
+everything that depends only on dense activations; each metric setting then costs one sparse pass."""
 
 from __future__ import annotations
 

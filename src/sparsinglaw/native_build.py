@@ -1,18 +1,9 @@
-"""Building and loading this package's small C kernels: compiled on first use with the system C compiler,
-loaded by ctypes (no PyTorch headers involved, so a build takes about a second).
+"""Building and loading this package's small C kernels: compiled on first use, loaded by ctypes.
 
-Libraries are cached under ``$SPARSINGLAW_CACHE`` (default ``$XDG_CACHE_HOME/sparsinglaw``, else
-``~/.cache/sparsinglaw``)/kernels, keyed by the source, the compiler flags and the CPU (``-march=native``
-code must not run on another CPU model). Without a compiler, or with ``SPARSINGLAW_NATIVE=0``, ``load``
-returns None and callers use their PyTorch path (same results).
-
-The cache heals itself: a library is compiled to a temporary file in the cache directory and renamed into
-place, with the SHA-256 of its bytes written beside it (``.so.sha256``). Before loading, the library's hash
-is checked against that record, because ``dlopen`` of a truncated library maps pages past its end and dies
-of SIGBUS (no Python exception to catch). A library whose hash is missing or wrong (truncated, replaced by
-another file) or that fails to load is rebuilt once; if that fails too the PyTorch path is used with one
-warning. Temporary files of builds that were killed are removed by the next build.
-"""
+Libraries are cached under ``$SPARSINGLAW_CACHE`` (default ``~/.cache/sparsinglaw``)/kernels, keyed by source,
+flags and CPU. Without a compiler, or with ``SPARSINGLAW_NATIVE=0``, ``load`` returns None and callers use
+their PyTorch path. A library is built to a temporary file, renamed into place and recorded with its
+SHA-256, checked before loading (``dlopen`` of a truncated library dies of SIGBUS); a bad one is rebuilt once."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Output paths: checked before any work, and never a lost result when the final write fails anyway.
-
-Commands that compute for minutes and then write (``measure --output``, ``track --export``, ``eval
---output``, ...) call ``check_writable`` on every output path first, so a typo or a read-only place fails in a
-second with one line instead of a traceback after the computation. If the write still fails at the end (the
-disk filled, the directory was removed meanwhile), ``save_with_fallback`` writes the result beside the
-requested path or into the temp directory and says where.
-"""
+"""Output paths: checked before any work (``check_writable``), and never a lost result when the final write
+fails anyway (``save_with_fallback`` writes beside the path or into the temp directory and says where)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Progress that shows wherever stderr goes.
-
-On a terminal this is a tqdm bar. When stderr is a file or a pipe (``sparsinglaw train ... 2> run.log``,
-a batch job, ``nohup``), a redrawn bar would write unreadable carriage-return lines, and tqdm's own
-fallback writes nothing useful until it closes; instead ``LoggedProgress`` logs one INFO line through the
-``sparsinglaw`` logger each time another ``every_fraction`` of the work is done or ``every_seconds`` have
-passed, so a log file shows how far a run got and how fast. ``--quiet`` (log level WARNING, TQDM_DISABLE)
-silences both.
-"""
+"""Progress that shows wherever stderr goes: a tqdm bar on a terminal, else (``LoggedProgress``) an INFO
+line through the ``sparsinglaw`` logger every ``every_fraction`` of the work or ``every_seconds``.
+``--quiet`` silences both."""
 
 from __future__ import annotations
 
@@ -105,10 +99,9 @@ def _short(value: float | None) -> str:
 
 
 def passes_left(search, fit) -> int:
-    """An estimate of the sparse passes a trend search still needs (``metrics.pplp_trend.TrendSearch``): none
-    once converged; one (the confirming pass) when the stop rule holds; else the passes near the crossing
-    scaled by how far the standard error is from the tolerance (it shrinks as 1/sqrt(passes)), plus the
-    confirming pass; while no trend exists (no ratio above 1 yet), the budget left. At most the budget left."""
+    """An estimate of the sparse passes a trend search still needs: none once converged, one (the
+    confirming pass) when the stop rule holds, else the passes near the crossing scaled by how far the
+    standard error is from the tolerance, plus one; the budget left while no trend exists, and at most that."""
     import math
 
     budget = search.max_passes - len(search.cetts)
@@ -140,10 +133,8 @@ def search_reporter(desc: str, max_passes: int, describe=None):
 
 
 class PartialResults:
-    """What an interrupted command has kept, so that Ctrl-C says where, and never claims what was not written.
-
-    A command that keeps partial results calls ``track()`` when it starts and ``kept(key, where)`` each time
-    one more piece is safely written; the CLI's interrupt handler prints ``message()``."""
+    """What an interrupted command has kept, so that Ctrl-C says where, and never claims what was not written:
+    ``track()`` at the start, ``kept(key, where)`` after each piece written, ``message()`` for the handler."""
 
     def __init__(self) -> None:
         self.tracking, self.notes = False, {}

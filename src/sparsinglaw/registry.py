@@ -1,14 +1,7 @@
-"""One small registry for everything the package looks up by name: metrics, model adapters, law families
-and curve readers.
+"""One registry for everything looked up by name (metrics, adapters, law families, curve readers).
 
-Every registry follows the same two rules, so extending any of them works the same way:
-
-- registering a name twice is a ``ValueError`` (a programming mistake) unless ``replace=True`` is passed;
-- looking up an unknown name is a ``ConfigError`` (a user's typo) whose one-line message lists the known
-  names, sorted, so the CLI can print it as is.
-
-Iteration, ``items()`` and ``values()`` follow registration order (readers are tried in that order);
-``names()`` is sorted (for choices and messages).
+Registering a name twice is a ``ValueError`` unless ``replace=True``; an unknown name is a ``ConfigError``
+listing the known ones. Iteration follows registration order; ``names()`` is sorted.
 
 >>> from sparsinglaw.registry import Registry
 >>> colours = Registry("colour")
@@ -21,8 +14,7 @@ True
 >>> colours.get("blue")
 Traceback (most recent call last):
 ...
-sparsinglaw.errors.ConfigError: unknown colour 'blue'; known: red
-"""
+sparsinglaw.errors.ConfigError: unknown colour 'blue'; known: red"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
@@ -16,6 +16,86 @@ from sparsinglaw.tables import (
 )
 
 SCHEMA = "sparsinglaw.measure/1"
+
+
+@dataclass
+class Record:
+    """A typed record written as the JSON object it replaced: ``to_dict`` gives back the keys it was read from
+    (in their order) and the fields set since, ``extra`` holding the keys without a field; ``r["key"]`` and
+    ``r.get`` still read it like that object, so files, stores and code written against it keep working."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list, repr=False)  # the keys of the object read, in order
+
+    def _names(self) -> list[str]:
+        return [f.name for f in fields(self) if f.name not in ("extra", "keys")]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.to_dict()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self._names():
+            setattr(self, key, value)
+        else:
+            self.extra[key] = value
+        if key not in self.keys:
+            self.keys.append(key)
+
+    def update(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            self[key] = value
+
+    def to_dict(self) -> dict[str, Any]:
+        own = {k: getattr(self, k) for k in self._names() if getattr(self, k) is not None or k in self.keys}
+        data = {k: v.to_dict() if isinstance(v, Record) else v for k, v in {**own, **self.extra}.items()}
+        order = {k: i for i, k in enumerate(self.keys)}
+        return {k: data[k] for k in sorted(data, key=lambda k: order.get(k, len(order)))}
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | Record | None):
+        """``data`` as this record (None stays None; a record is kept as it is)."""
+        if data is None or isinstance(data, cls):
+            return data
+        names = {f.name for f in fields(cls)} - {"extra", "keys"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   extra={k: v for k, v in data.items() if k not in names}, keys=list(data))
+
+
+@dataclass
+class Interval(Record):
+    """A bootstrap interval: its level and method, and a (low, high) per quantity (``extra``: any other)."""
+
+    level: float | None = None
+    method: str | None = None
+    activation_ratio: list[float] | None = None  # output target
+    cett: list[float] | None = None
+    value: list[float] | None = None  # input target: the method's parameter
+    kept_share: list[float] | None = None
+    bytes_ratio: list[float] | None = None
+    censored_fraction: float | None = None  # share of resamples crossing outside the passes
+
+
+@dataclass
+class Solution(Record):
+    """How a PPL-p% answer (or a calibrated setting) was defined and found (``metrics.pplp_solve``)."""
+
+    method: str | None = None  # trend | lowest-crossing | cett-calibrated
+    cett: float | None = None
+    value: float | None = None  # input target: the method's parameter at the answer
+    no_answer: str | None = None  # why a search has no answer
+    converged: bool | None = None
+    sparse_passes: int | None = None
+    standard_error: float | None = None  # of the trend, in PPL ratio, at the answer
+    interval: Interval | None = None  # input target: the answer's interval
+
+    def __post_init__(self) -> None:
+        self.interval = Interval.of(self.interval)
 
 
 @dataclass
@@ -53,15 +133,19 @@ class MeasureResult(JsonFile):
     live_activation_ratio: float | None = None  # the activation ratio over neurons that are not dead
     never_active_ratio: float | None = None  # neurons with s = act(W_gate x) zero on every token (dense pass)
     seconds: float = 0.0
-    interval: dict[str, Any] | None = None  # confidence interval (PPL-p%), see metrics.pplp
+    interval: Interval | None = None  # confidence interval (PPL-p%), see metrics.pplp
     search: list[dict[str, float]] = field(default_factory=list)  # every (cett, ppl_ratio, activation_ratio)
     ratio_noise: dict[str, Any] | None = None  # PPL-p%: the ratio's scatter around its trend, see metrics.pplp
-    solution: dict[str, Any] | None = None  # PPL-p%: how the answer was defined and found, see metrics.pplp_solve
+    solution: Solution | None = None  # PPL-p%: how the answer was defined and found, see metrics.pplp_solve
     warnings: list[str] = field(default_factory=list)
     token_detail: dict[str, Any] | None = None  # {"tokens": [...], "layer_ratios": [[per layer] per token]}
     neuron_frequency: list[list[float]] | None = None  # per FFN, per neuron share of tokens active
     provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
+
+    def __setattr__(self, name: str, value: Any) -> None:  # solvers and old files give dicts
+        typed = {"solution": Solution, "interval": Interval}.get(name)
+        super().__setattr__(name, typed.of(value) if typed else value)
 
     @property
     def thresholds(self) -> list[float | None]:
@@ -80,7 +164,7 @@ class MeasureResult(JsonFile):
                "activation_ratio": self.activation_ratio, "dead_neuron_ratio": self.dead_neuron_ratio,
                "n_tokens": self.n_tokens, "forward_passes": self.forward_passes}
         if self.interval:
-            row["activation_ratio.low"], row["activation_ratio.high"] = self.interval["activation_ratio"]
+            row["activation_ratio.low"], row["activation_ratio.high"] = self.interval.activation_ratio
         return row
 
     def to_frame(self, level: str = "layer"):
@@ -99,28 +183,28 @@ class MeasureResult(JsonFile):
 
     def _not_an_answer(self) -> str:
         """A PPL-p% search without an answer shows its last pass's numbers, labelled as such."""
-        if (self.solution or {}).get("no_answer"):
+        if self.solution and self.solution.no_answer:
             return "   (the last pass's, not an answer: see 'solution')"
         return ""
 
     def _solution_lines(self) -> list[str]:
         """PPL-p%: which definition, its standard error, where the PPL and activation ratios were read."""
         sol = self.solution
-        if not sol or sol.get("method") != "trend":
+        if not sol or sol.method != "trend":
             return []
-        if sol.get("no_answer"):
-            return [f"solution  NONE after {sol['sparse_passes']} sparse passes: {sol['no_answer']}"]
+        if sol.no_answer:
+            return [f"solution  NONE after {sol.sparse_passes} sparse passes: {sol.no_answer}"]
         passes = ", ".join(f"{c:.4g}" for c in sol["passes"])
         where = {"measured": f"measured in the pass at CETT {passes}",
                  "interpolated": f"interpolated between the passes at CETT {passes}",
                  "extrapolated": f"extrapolated from the passes at CETT {passes}"}[sol["activation"]]
-        state = "converged" if sol.get("converged") else "NOT converged (see the warnings)"
+        state = "converged" if sol.converged else "NOT converged (see the warnings)"
         ratio = (f"measured in the pass at CETT {sol['ppl_ratio_cett']:.4g}" if sol.get("ppl_ratio_source") == "measured"
                  else "interpolated between the passes (no pass at the answer)")
-        cett = format_estimate(sol["cett"], (self.interval or {}).get("cett"))[0]  # to its interval's precision
+        cett = format_estimate(sol.cett, self.interval and self.interval.cett)[0]  # to its interval's precision
         return [
             f"solution  trend crosses {1 + self.setting['p'] / 100:.4f} at CETT {cett} "
-            f"(standard error {sol['standard_error']:.2g} in PPL ratio, {sol['sparse_passes']} sparse passes, {state})",
+            f"(standard error {sol.standard_error:.2g} in PPL ratio, {sol.sparse_passes} sparse passes, {state})",
             f"          activation ratio {where} ({sol['distance']:.1%} away in log CETT); PPL ratio {ratio}",
         ]
 
@@ -146,13 +230,12 @@ class MeasureResult(JsonFile):
         return "\n".join(lines)
 
     def _interval_header(self) -> str:
-        return f"{self.interval['level']:.0%} interval" if self.interval else "interval"
+        return f"{self.interval.level:.0%} interval" if self.interval else "interval"
 
     def _estimate_rows(self) -> list[list[str]]:
         """(quantity, estimate, interval or why none): PPL-p%'s bootstrap interval for the activation ratio and
         CETT, the scatter of its passes for the PPL ratio; one pass at a fixed setting has none."""
-        iv = self.interval or {}
-        ratio_iv, cett_iv = iv.get("activation_ratio"), iv.get("cett")
+        ratio_iv, cett_iv = (self.interval.activation_ratio, self.interval.cett) if self.interval else (None, None)
         why = self._not_an_answer().strip() or ONE_PASS
         noise = (self.ratio_noise or {}).get("sd")
         ratio, ratio_sd = format_with_error(self.ppl_ratio, noise)

@@ -1,24 +1,11 @@
 """Results store: an embedded SQLite database in a run directory (``RUN_DIR/results.sqlite``).
 
-One row per run (``runs``: config, fingerprint, provenance), per checkpoint (``checkpoints``: step,
-tokens seen, path) and per (run, checkpoint, metric, setting) measurement (``measurements``: the headline
-value, the activation ratio, the full result as JSON and its provenance). A measurement key is unique,
-so re-recording replaces and a tracker can ask ``has(...)`` to skip work already done.
-
-Two processes may write at once (the trainer's callback and ``sparsinglaw track``): the database runs in
-WAL mode with a busy timeout, and every write is one short ``BEGIN IMMEDIATE`` transaction, retried if
-the lock is still held after the timeout. WAL needs a local filesystem (not NFS).
-
-A store in a directory this process cannot write (an archive, a result shared read-only, read-only media)
-opens read-only: every reader works, and a write is a ``DataError`` saying so. SQLite cannot open a WAL
-database read-only without its ``-shm`` file, which a clean close deletes and a read-only directory cannot
-hold, so such a store is opened ``immutable`` (no locks, no side files: right for a directory nobody writes).
-
-Work is shared through claims (``claims`` table): a process about to measure a checkpoint ``claim``s its key
-first, and a second process skips a key that is claimed or measured, so two ``track`` processes on one run
-measure each checkpoint once. A claim records the claimant's pid, host and time; one whose process is dead
-(same host) or that is older than ``CLAIM_TTL_S`` (other hosts, where the pid cannot be checked) is taken over.
-"""
+One row per run, per checkpoint and per (run, checkpoint, metric, setting) measurement (headline value,
+activation ratio, the full result as JSON); re-recording a key replaces it. Concurrent writers (trainer,
+``track``) share it in WAL mode, each write one short ``BEGIN IMMEDIATE`` transaction, retried (WAL needs a
+local filesystem). A store this process cannot write opens ``immutable``, read-only. Work is shared
+through claims: a process claims a key before measuring it and others skip it; a claim whose process is
+dead (same host) or older than ``CLAIM_TTL_S`` is taken over."""
 
 from __future__ import annotations
 
@@ -227,13 +214,6 @@ class ResultsStore:
                  None if result is None else json.dumps(result, default=str), json.dumps(prov, default=str), _now()),
             )
 
-    def record_result(self, run_id: str, checkpoint: str, tokens: int, result, *, setting: dict | None = None) -> None:
-        """Store a measurement result object (anything with ``metric``, ``activation_ratio``, ``to_dict()``)."""
-        data = result.to_dict()
-        self.record(run_id, checkpoint, tokens, data.get("metric", "unknown"),
-                    setting=setting if setting is not None else data.get("setting"),
-                    value=data.get("activation_ratio"), activation_ratio=data.get("activation_ratio"), result=data)
-
     # ---- claims: sharing work between processes ----
     def claim(self, run_id: str, checkpoint: str, metric: str, setting: dict | None = None, *,
               ttl: float = CLAIM_TTL_S) -> bool:
@@ -366,7 +346,3 @@ def store_curves(path: Path) -> list:
                             activations.get(run_id), meta))
     return curves
 
-
-def register_with_laws() -> None:
-    """Kept for older callers: ``sparsinglaw.laws.io`` now registers the ``sqlite`` reader itself (its
-    loader imports this module on first use), so there is nothing left to do here."""

@@ -1,10 +1,6 @@
 """Numbers a person reads: estimates rounded to what their interval resolves, intervals beside them, columns
-aligned, and a reason where an estimate has no interval.
-
-Rendering only, with no imports from the package, so that result types (``results``, ``inputs.results``,
-``evaluate``, ``sparse.speed``, ``laws.report``) and the CLI share one set of rules without an import cycle.
-JSON outputs keep full precision; only these human tables round.
-"""
+aligned, and a reason where an estimate has no interval. No imports from the package, so every result
+type and the CLI share it; JSON keeps full precision."""
 
 from __future__ import annotations
 

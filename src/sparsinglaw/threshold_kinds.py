@@ -1,23 +1,15 @@
 """The thresholds protocol: what every kind of thresholds file does, and reading any kind by its ``kind``
 and ``version``.
 
-A thresholds file (``"format": "sparsinglaw.thresholds"``) holds fixed thresholds of one kind of sparsity:
-``output`` (per-FFN CETT thresholds on the neurons ``h``, ``sparsinglaw.thresholds``), ``input`` (per
-projection, on its inputs ``x``, ``sparsinglaw.inputs.thresholds``) or ``combined`` (both). Each kind is a
-``ThresholdsKind``: it installs itself on a model (hooks; the handle's ``remove()`` takes them off), checks
-itself against a model (``ModelError`` naming what differs), describes itself (the entries a report
-records), exports itself (the ``config.json`` entry of ``sparsinglaw.export``) and builds its sparse compute
-modules (``sparsify``). Consumers call these methods and never ask which kind they hold
-(docs/architecture.md, "Thresholds kinds").
-
-Reading goes through ``THRESHOLDS_KINDS``, a ``Registry`` keyed ``"KIND vVERSION"``. The built-in kinds are
-registered by name (``"module:Class"``, imported on first use, as lm-evaluation-harness's registry does),
-so this module sits below the kinds it reads and imports none of them. A new kind subclasses
-``ThresholdsKind`` and calls ``register_kind``.
-"""
+Each kind (``output``, ``input``, ``combined``) is a ``ThresholdsKind``: it installs itself on a model
+(the handle's ``remove()`` takes the hooks off), checks itself against one, describes and exports itself
+and builds its sparse modules (``sparsify``); consumers never ask which kind they hold. Reading goes
+through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); built-in kinds register as ``"module:Class"``,
+imported on first use, so this module imports none of them. A new kind calls ``register_kind``."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -36,10 +28,9 @@ DEFAULT_KIND = "output"  # files written before kinds existed have no "kind": th
 
 class AppliedThresholds:
     """The hooks ``ThresholdsKind.install`` put on a model: ``remove()`` takes them off (twice is harmless);
-    as a context manager it yields the running statistics and removes the hooks on exit. ``stats``: the
-    kept / total counts reports use (the FFN neurons' for the output and combined kinds, the projection
-    inputs' for the input kind); ``input_stats``: the projection inputs' (input and combined kinds), else
-    None."""
+    as a context manager it yields ``stats`` (the FFN neurons' counts for the output and combined kinds, the
+    projection inputs' for the input kind) and removes the hooks on exit; ``input_stats``: the projection
+    inputs' counts (input and combined kinds), else None."""
 
     def __init__(self, stack: ExitStack, stats, input_stats=None):
         self._stack, self.stats, self.input_stats = stack, stats, input_stats
@@ -90,9 +81,9 @@ class ThresholdsKind(ABC):
         not a result this kind reads."""
         return None
 
-    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """The document ``from_dict`` reads back identically."""
+        return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_dict())

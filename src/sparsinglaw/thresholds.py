@@ -1,6 +1,6 @@
-"""Per-layer CETT thresholds as a documented, versioned file, and applying them to a model.
+"""Per-layer CETT thresholds (kind ``output``) as a versioned file, and applying them to a model.
 
-Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"kind": "output"``, ``"version": 1``)::
+Format (JSON)::
 
     {
       "format": "sparsinglaw.thresholds", "kind": "output", "version": 1,
@@ -12,26 +12,15 @@ Format (JSON, ``"format": "sparsinglaw.thresholds"``, ``"kind": "output"``, ``"v
       "provenance": {...}
     }
 
-Kinds: ``output`` (this one; files without a ``kind`` are output files), ``input`` (per-projection input
-thresholds) and ``combined`` (both), see ``sparsinglaw.inputs.thresholds``. Every kind is a
-``threshold_kinds.ThresholdsKind`` (install, check, describe, export, sparsify); ``load_thresholds`` reads
-any kind through that module's registry and ``apply_thresholds`` installs any kind, returning a handle
-whose ``remove()`` takes the hooks off.
-
-Applying thresholds (docs/paper.md section 4, downstream evaluation): for FFN l, zero ``h_i`` wherever
-``|h_i| * ||W_down[:, i]|| < t_l``. ``apply_thresholds`` does this with hooks for the duration of a block.
-
-Averaging over calibration batches (docs/paper.md section 2: "per-layer thresholds averaged over batches are
-fixed and applied"): ``Thresholds.average([...])`` takes the per-layer mean of thresholds calibrated on
-separate batches, and ``calibrate_averaged(model, data, config, n_batches)`` measures each batch and
-averages; the ``metric`` entry then records ``averaged_over`` and every batch's setting and ratios.
-"""
+Files without a ``kind`` are output files; the other kinds are in ``inputs.thresholds``, and all of them
+follow ``threshold_kinds.ThresholdsKind``. ``Thresholds.average`` / ``calibrate_averaged`` give the
+per-layer mean over calibration batches (docs/paper.md section 2)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,7 +34,7 @@ from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
 from sparsinglaw.sparse.convert import restore as restore_ffns
 from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
-from sparsinglaw.sparse.counts import FFNModuleCounts
+from sparsinglaw.sparse.counts import FFNModuleCounts, KeptCounts
 from sparsinglaw.threshold_kinds import (  # noqa: F401  (AppliedThresholds, load_thresholds: re-exported)
     FORMAT,
     AppliedThresholds,
@@ -83,7 +72,7 @@ class Thresholds(ThresholdsKind):
     @classmethod
     def from_result(cls, result: MeasureResult, model_type: str | None = None) -> Thresholds:
         """Thresholds of a CETT or PPL-p% measurement (refused for a PPL-p% search that has no answer)."""
-        reason = (result.solution or {}).get("no_answer")
+        reason = result.solution and result.solution.no_answer
         if reason:
             raise NoAnswerError(f"this PPL-p% measurement has no answer ({reason}); there are no thresholds to "
                                 "write: measure again with another --p or more evaluation tokens")
@@ -134,9 +123,6 @@ class Thresholds(ThresholdsKind):
         return cls(layers=layers, model=dict(first.model), metric=metric, calibration=calibration,
                    provenance=first.provenance)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = "thresholds") -> Thresholds:
         """An output thresholds document (``kind`` "output" or absent: files written before kinds existed)."""
@@ -182,7 +168,7 @@ class Thresholds(ThresholdsKind):
     def check(self, model) -> None:
         self.check_compatible(find_ffn_layers(model))
 
-    def install_hooks(self, model, stack: ExitStack) -> tuple[AppliedStats, None]:
+    def install_hooks(self, model, stack: ExitStack) -> tuple[KeptCounts, None]:
         return _install_output(model, self, stack), None
 
     def describe(self) -> dict[str, Any]:
@@ -221,18 +207,6 @@ def calibrate_averaged(model, data, config, n_batches: int, *, tokenizer=None,
     return Thresholds.average([Thresholds.from_result(r, model_type) for r in results])
 
 
-class AppliedStats:
-    """Active / total (token, neuron) pairs seen while thresholds were applied."""
-
-    def __init__(self, n: int):
-        self.active = torch.zeros(n, dtype=torch.float64)
-        self.total = torch.zeros(n, dtype=torch.float64)
-
-    @property
-    def activation_ratio(self) -> float:
-        return float(self.active.sum() / self.total.sum()) if self.total.sum() > 0 else float("nan")
-
-
 def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> AppliedThresholds:
     """Install ``thresholds`` on ``model`` and return the handle that removes them. Output thresholds
     (``Thresholds`` or a list of per-FFN floats) zero ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l`` in
@@ -248,7 +222,7 @@ def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> App
         raise
 
 
-def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStack) -> AppliedStats:
+def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStack) -> KeptCounts:
     layers = find_ffn_layers(model)
     if isinstance(thresholds, Thresholds):
         thresholds.check_compatible(layers)
@@ -258,7 +232,7 @@ def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStac
         if len(values) != len(layers):
             raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
     rule = cett_rule(values, [layer.down_column_norms() for layer in layers])
-    stats = AppliedStats(len(layers))
+    stats = KeptCounts(len(layers))
 
     def sparsify(layer, h, s):
         keep = rule(layer, h, s).to(h.dtype)

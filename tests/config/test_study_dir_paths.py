@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sparsinglaw.layout import STUDY_FILE
 from sparsinglaw.study.collect import load_study_dir
 from sparsinglaw.study.config import load_study
-from sparsinglaw.study.files import STUDY_FILE
 
 AWKWARD_NAMES = [
     "back\\slash",  # Python's repr doubles it and TOML's '...' keeps both

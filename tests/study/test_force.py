@@ -7,8 +7,8 @@ from __future__ import annotations
 import shutil
 
 from sparsinglaw.cli import main
+from sparsinglaw.layout import STUDY_FILE
 from sparsinglaw.study import load_study
-from sparsinglaw.study.files import STUDY_FILE
 from sparsinglaw.train import complete_checkpoints
 
 

@@ -1,11 +1,7 @@
 """``sparsinglaw`` command line: a thin layer over the Python API.
 
-Each subcommand lives in its own module under ``sparsinglaw.cli`` and exposes ``register(subparsers)``,
-which adds its parser and sets ``func`` to a callable taking the parsed namespace and returning an exit code.
-Only the module of the subcommand being run is imported (``sparsinglaw --help`` and ``--version`` import
-none, so they answer at once instead of after torch and transformers load). Errors the user can fix
-(``SparsingLawError``) print one line and exit non-zero, never a traceback.
-"""
+Each subcommand module exposes ``register(subparsers)``; only the one being run is imported (``--help`` and
+``--version`` import none). Errors the user can fix print one line and exit non-zero."""
 
 from __future__ import annotations
 

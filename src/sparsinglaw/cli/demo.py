@@ -1,12 +1,8 @@
 """``sparsinglaw demo``: the main job, a whole study in about 5 minutes on 2 CPU cores.
 
-A ReLU and a SiLU model (d = 64, L = 4, vocabulary 2,048) are trained on 1M tokens of the shipped English
-corpus, every checkpoint is tracked with the calibrated CETT on 16,384 validation tokens (each value with
-its 90% interval), the paper's laws are fitted, and the metric comparison (Top-k, FAT-eps, CETT) runs on
-the real SmolLM2-135M beside the training, on the second core. The report, ``runs/demo/report/index.html``,
-shows the verdicts with their intervals and the paper's published curves beside the live ones. It is the
-``demo`` study preset (``sparsinglaw study demo`` runs the same); stopping and rerunning it resumes.
-"""
+A ReLU and a SiLU model trained on 1M tokens, tracked with the calibrated CETT, the paper's laws fitted, and
+the metric comparison on SmolLM2-135M; the report is ``runs/demo/report/index.html``. It is the ``demo``
+study preset; rerunning resumes."""
 
 from __future__ import annotations
 

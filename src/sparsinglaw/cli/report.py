@@ -1,14 +1,9 @@
 """``sparsinglaw report RUN_OR_STUDY_DIR [--analyze] [--output DIR] [--json]``: the HTML report of a study or a
 training run.
 
-The report only renders the analysis files in the directory (``fits.json``, ``comparison.json``,
-``paper.json``, ``setup.json``, ``probes.json``; ``sparsinglaw.layout``): it loads no model and fits
-nothing. ``sparsinglaw study`` writes them; ``--analyze`` writes them first (fits the laws, compares them
-with the paper, probes the last checkpoints, which loads the models), for a bare tracked training run or
-a study from before these files. Writes ``index.html`` (figures embedded, opens offline), each figure as
-PNG with its data as CSV, and ``analysis.json`` into ``--output`` (default ``RUN_OR_STUDY_DIR/report``);
-``--json`` prints the paths written as one JSON document.
-"""
+It only renders the analysis files (``sparsinglaw.layout``), which ``sparsinglaw study`` writes, or
+``--analyze`` first (fits, comparison, probes: loads the models). Writes ``index.html``, each figure as PNG
+and CSV, and ``analysis.json`` into ``--output`` (default ``RUN_OR_STUDY_DIR/report``)."""
 
 from __future__ import annotations
 

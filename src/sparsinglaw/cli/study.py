@@ -1,11 +1,7 @@
 """``sparsinglaw study CONFIG [--force] [--no-report] [--dry-run] [key.sub=value ...]``: run a whole study.
 
-CONFIG is a TOML or YAML study file or a preset (``demo``, ``mini``, ``reproduce``, ``paper-0.1b``,
-``gpu-small``); see ``sparsinglaw.study.config``.
-Every cell of the grid is trained and tracked (finished cells skipped, interrupted ones resumed), then the
-laws are fitted (``OUT_DIR/fits.json``) and the report written (``OUT_DIR/report/index.html``). Stopping
-it (Ctrl-C) and running the same command again continues where it stopped.
-"""
+CONFIG is a study file or a preset (``demo``, ``mini``, ``reproduce``, ``paper-0.1b``, ``gpu-small``). Every
+cell is trained and tracked, then the laws fitted and the report written; rerunning continues."""
 
 from __future__ import annotations
 

@@ -1,15 +1,9 @@
-"""``sparsinglaw track RUN_DIR [options] [key=value ...]``: measure sparsity at every checkpoint of a finished
-or running training run.
+"""``sparsinglaw track RUN_DIR [options] [key=value ...]``: measure sparsity at every checkpoint of a
+finished or running training run.
 
-The settings are the one tracking-settings type, ``TrackSettings`` (the ``[track]`` table of a training or
-study config): every option's default is that type's, and ``key=value`` overrides set any of its fields
-(``tolerance=1e-4``) with the syntax of ``train`` and ``study``; overrides are applied after the options.
-The default mode, ``cett-calibrated``, calibrates one CETT on the last K checkpoints and re-measures every
-checkpoint with it; ``--mode pplp`` solves PPL-p% per checkpoint and skips those already measured.
-``--input-sparsity`` also records input sparsity of every projection (docs/input_sparsity.md) in the same mode.
-Incomplete or unreadable checkpoints are reported and skipped. Results go to ``RUN_DIR/results.sqlite``;
-``--output`` also writes them as CSV or JSON.
-"""
+Options and ``key=value`` overrides set ``TrackSettings`` fields. ``cett-calibrated`` (default) calibrates
+one CETT on the last K checkpoints and re-measures all; ``--mode pplp`` solves PPL-p% per checkpoint;
+``--input-sparsity`` adds input sparsity. Results go to ``RUN_DIR/results.sqlite`` (``--output``: CSV/JSON)."""
 
 from __future__ import annotations
 

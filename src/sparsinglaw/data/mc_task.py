@@ -1,16 +1,12 @@
 """A small local multiple-choice task for lm-eval, shipped with the package so ``sparsinglaw eval`` runs offline.
 
-``sparsinglaw_mc`` (100 items, ``texts/sparsinglaw_mc.jsonl``): continue a passage of the built-in corpus
-(CPython's documentation, PSF licence, see ``corpus.py``) with its real next four words (choice ``label``)
-among three four-word spans taken from elsewhere in the same text. Scored by lm-eval as ``acc`` and
-``acc_norm`` with their standard errors; chance is 0.25. It measures whether sparsifying changes what the
-model predicts on real text, nothing more (it is not a benchmark of reasoning)::
+``sparsinglaw_mc`` (100 items): continue a passage of the built-in corpus with its real next four words
+among three spans from elsewhere (chance 0.25; ``acc`` and ``acc_norm``). It measures whether sparsifying
+changes what the model predicts on real text, nothing more::
 
     sparsinglaw eval --model M --thresholds result.json --tasks sparsinglaw_mc
 
-``eval`` finds the task by name: ``local_task_dir`` writes its YAML (lm-eval needs an absolute path to the
-data) under the cache directory. ``write_mc_task`` builds such a task of any size (the tests use 12 items).
-"""
+``local_task_dir`` writes its YAML under the cache directory; ``write_mc_task`` builds one of any size."""
 
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
 """Plain English prose out of documentation files: HTML pages, Perl POD and plain text.
 
-Documentation mixes prose with code, option tables, navigation and translations. Rather than a parser per
-format that knows every construct, each format is reduced to paragraphs (block elements, blank-line
-separated text), and one test keeps the paragraphs that read as English sentences (``is_prose``): mostly
-letters, few code characters, enough of the commonest English function words, ending like a sentence.
-The thresholds were set by reading kept and dropped paragraphs of the packages in ``english.COMPONENTS``.
-"""
+Each format is reduced to paragraphs, and one test (``is_prose``) keeps those that read as English
+sentences: mostly letters, few code characters, enough common function words, a sentence-like ending."""
 
 from __future__ import annotations
 
@@ -40,11 +36,8 @@ _SKIP_CLASSES = frozenset(
 
 
 def is_prose(paragraph: str, *, min_words: int = 8) -> bool:
-    """Whether ``paragraph`` (whitespace already collapsed) reads as English sentences.
-
-    Kept: at least ``min_words`` words, letters and spaces at least 85% of the characters, code
-    characters at most 2%, function words at least 22% of the words, a sentence-like ending.
-    """
+    """Whether ``paragraph`` (whitespace collapsed) reads as English sentences: enough words, mostly letters,
+    few code characters, enough function words, a sentence-like ending."""
     words = paragraph.split()
     if len(words) < min_words or not SENTENCE_END.search(paragraph):
         return False
@@ -64,11 +57,7 @@ def prose_paragraphs(paragraphs: list[str]) -> list[str]:
 
 def html_paragraphs(html: str) -> list[str]:
     """The paragraphs of an HTML page (before the prose test): text split at block elements, with code,
-    scripts and navigation (``_SKIP_TAGS``, ``_SKIP_CLASSES``) left out.
-
-    lxml's C parser (a dependency) reads pages ~10x faster than ``html.parser``, which matters at ~700 MB
-    of documentation; one walk over its tree collects the text in document order.
-    """
+    scripts and navigation (``_SKIP_TAGS``, ``_SKIP_CLASSES``) left out; one walk over lxml's tree."""
     from lxml import etree
     from lxml import html as lxml_html
 

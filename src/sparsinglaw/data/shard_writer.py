@@ -1,23 +1,11 @@
 """Write token shards (``data.shards``) from a streamed corpus: constant memory, resumable, deterministic.
 
-Documents are read one at a time (``data.sources``), tokenized in batches by the fast tokenizer (its Rust
-batch encoding runs on every core), and appended to the current shard's buffers; a shard is committed
-once its training side holds ``shard_tokens`` tokens: both files are written under a temporary name and
-renamed, then the manifest (rewritten atomically) records the shard and how many source documents it
-ends at. Memory is bounded by one shard's buffer plus one batch, whatever the corpus size.
-
-Resuming: a rerun of the same command reads the manifest, skips the source documents the committed shards
-hold (read, not tokenized) and continues. Shard boundaries depend only on the document stream and the
-settings (batches restart at each commit), so a run killed at any moment and rerun gives byte-identical
-shards, with no document lost or doubled. The tokenizer, when none is given, is a byte-level BPE trained
-on the first ``max_train_chars`` characters of the training side (as ``train.tokenizer`` does for a run).
-
-A training run on a corpus that is not already shards (``train.data``) writes its own shards into
-``RUN_DIR/data/shards`` through the same loop, from the run's documents and with token limits: the training
-side stops at ``train_token_limit`` tokens, checked every ``LIMIT_CHECK_DOCUMENTS`` training documents (the
-granularity of the ``.npy`` cache runs used before shards, so they read exactly the same sequences), the
-validation side at ``valid_token_limit``; reading stops once both are reached.
-"""
+Documents stream in, are tokenized in batches and appended to the current shard, which is committed (files
+renamed into place, then the manifest rewritten atomically) once its training side holds ``shard_tokens``
+tokens. A rerun skips the documents the committed shards hold; boundaries depend only on the stream and
+the settings, so a killed and rerun job gives byte-identical shards. A training run on a corpus that is not
+shards writes its own through the same loop, with token limits on each side (the training limit checked
+every ``LIMIT_CHECK_DOCUMENTS`` documents, as the older ``.npy`` cache did, so it reads the same sequences)."""
 
 from __future__ import annotations
 

@@ -1,19 +1,10 @@
 """Memory-mapped token shards: a corpus tokenized once, read by sequence without loading it.
 
-A shard directory (written by ``sparsinglaw data``, ``data.shard_writer``) holds:
-
-- ``manifest.json``: format and version, the settings it was written with (source, text field, validation
-  fraction, tokenizer hash, token dtype, shard size), one entry per committed shard, and the totals once
-  complete;
-- ``tokenizer/``: the tokenizer the tokens came from (a transformers directory);
-- ``train-NNNNN.bin`` / ``valid-NNNNN.bin``: raw little-endian token ids (uint16 when the vocabulary fits,
-  else uint32), every document followed by EOS, as in ``train.data.tokenize``. Documents go to the
-  validation side by the rule of ``data.document_split`` (``is_validation_document``).
-
-The training side is one stream over the train shards in order, cut into ``seq_len`` sequences (packing
-as ``train.data.pack``: no padding, the tail shorter than a sequence unused); a sequence may span two
-shards. This is the layout of nanoGPT's and OLMo's ``.bin`` token files (raw ids, memory-mapped).
-"""
+A shard directory (``sparsinglaw data``, ``data.shard_writer``) holds ``manifest.json`` (settings, one entry
+per committed shard, totals), ``tokenizer/``, and ``train-NNNNN.bin`` / ``valid-NNNNN.bin``: raw token ids
+(uint16 when the vocabulary fits, else uint32), each document followed by EOS, split by
+``data.document_split``. The training side is one stream cut into ``seq_len`` sequences, as
+``train.data.pack`` does (nanoGPT's and OLMo's ``.bin`` layout)."""
 
 from __future__ import annotations
 

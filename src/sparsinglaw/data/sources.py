@@ -1,15 +1,6 @@
-"""Documents streamed one at a time from a local file or folder, or from a ``datasets`` name.
-
-``load_documents`` (``data.corpus``) reads a whole corpus into a list, which is right for the small corpora
-of measurement and the study presets; a corpus of tens of GB must instead be read as a stream so that
-memory does not grow with it. The readers here yield the non-empty documents in a fixed order:
-
-- ``.txt``: documents separated by blank lines (the rule of ``load_documents``), read line by line;
-- ``.jsonl`` / ``.json``: one JSON object per line with a ``text_field`` string;
-- ``.parquet``: the ``text_field`` column, read in record batches (pyarrow);
-- a folder: every ``.txt``, ``.jsonl`` and ``.parquet`` file under it, in sorted path order;
-- anything else (or any source with ``via_datasets``): ``datasets.load_dataset(SOURCE, streaming=True)``.
-"""
+"""Documents streamed one at a time from a local file or folder, or from a ``datasets`` name, so memory
+does not grow with the corpus: ``.txt`` (blank-line separated), ``.jsonl`` / ``.json`` (``text_field``),
+``.parquet``, a folder of those in sorted order, else ``datasets.load_dataset(SOURCE, streaming=True)``."""
 
 from __future__ import annotations
 

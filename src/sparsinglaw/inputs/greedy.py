@@ -1,14 +1,10 @@
-"""TEAL's block-wise greedy allocation of input sparsity (Liu et al. 2024, "Training-Free Activation
-Sparsity in Large Language Models", section 4; written here from the paper's description).
+"""TEAL's block-wise greedy allocation of input sparsity (Liu et al. 2024, section 4, from the paper's
+description).
 
-Per decoder block, on the dense model's own block inputs (calibration tokens): start with every projection
-dense; at each step try raising each projection's input sparsity by a step that raises the *block's*
-parameter-weighted sparsity by ``step``, keep the one whose block output moves least (L2 over the hidden
-size, averaged over the last quarter of positions, as TEAL does, so early positions with little context do
-not dominate), and record the allocation. A target block sparsity then reads its allocation off the
-recorded path (linearly between steps). Thresholds are quantiles of the dense inputs' ``|x|``, as in the
-uniform baseline.
-"""
+Per block, on the dense model's own block inputs: each step raises the block's parameter-weighted
+sparsity by ``step`` through the projection whose raise moves the block output least (L2, over the last
+quarter of positions, as TEAL does) and records the allocation; a target reads its allocation off the
+path. Thresholds are quantiles of the dense inputs' ``|x|``."""
 
 from __future__ import annotations
 

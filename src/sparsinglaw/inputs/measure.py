@@ -4,12 +4,9 @@
     result = measure_inputs(model, data, InputConfig(p=1.0))     # PPL-1% of each method
     print(result.table()); result.save("inputs.json")
 
-One dense pass gathers every projection's CETT curve and ``|x|`` histogram (``inputs.stats``); TEAL's
-greedy allocation then runs block by block on a few calibration sequences (``inputs.greedy``); each
-method setting costs one sparse pass, whose kept shares are counted, not predicted. PPL-p% uses the same
-trend search as output sparsity (``metrics.pplp_trend.TrendSearch``) over the method's parameter (the
-CETT target c, or TEAL's input sparsity), then one pass at the crossing gives the reported numbers.
-"""
+One dense pass gathers the statistics; TEAL's greedy allocation runs on a few calibration sequences; each
+method setting costs one sparse pass, whose kept shares are counted. PPL-p% runs the output target's trend
+search over the method's parameter."""
 
 from __future__ import annotations
 
@@ -41,6 +38,7 @@ from sparsinglaw.metrics.pplp_trend import (
 )
 from sparsinglaw.models.projections import KINDS, Projection
 from sparsinglaw.provenance import stamp
+from sparsinglaw.results import Solution
 from sparsinglaw.targets.engine import TargetMeasurement
 from sparsinglaw.targets.projection_inputs import (
     PROJECTION_INPUTS,
@@ -53,10 +51,8 @@ from sparsinglaw.targets.projection_inputs import (
 
 METHODS = ("cett", "teal-uniform", "teal-greedy")
 MAX_SPARSITY = 0.99  # a TEAL solution is held below dropping every input
-# The trend search runs over c = sparsity ** SPARSITY_POWER for the TEAL methods. A power of a power law is
-# a power law, so the trend model and the PPL-p% definition are unchanged; but the search's steps, local
-# width and slope prior were set for CETT, whose crossings lie decades apart across models, while input
-# sparsity crossings lie within 0.2-0.7: over s itself its first x4 step jumped from 0.3 to 0.99.
+# The TEAL methods' trend search runs over c = sparsity ** SPARSITY_POWER (still a power law), so that the
+# search's steps, set for CETT's crossings decades apart, fit sparsity's crossings within 0.2-0.7.
 SPARSITY_POWER = 4.0
 
 
@@ -224,16 +220,16 @@ class InputMeasurement(TargetMeasurement):
                               as_blocks(evaluation.seq_slots), level, samples, seed)
         if iv is None:
             return None
-        iv["kept_share"] = iv.pop("activation_ratio")
-        iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
         iv["method"] = "expanded percentile bootstrap over evaluation sequences at the calibrated input CETT"
-        return iv
+        return self._kept_and_bytes(iv)
 
-    def _bytes_ratios(self, kept: list[float]) -> list[float]:
-        """The bytes ratio is affine in the weighted kept share (dense parts read in full), so an interval of
-        the kept share maps through it."""
+    def _kept_and_bytes(self, iv: dict) -> dict:
+        """An interval of the weighted kept share (the resampling's activation ratio) and of the bytes ratio,
+        affine in it (dense parts are read in full)."""
         projected = float(sum(p.parameters for p in self.projections))
-        return [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]
+        iv["kept_share"] = kept = iv.pop("activation_ratio")
+        iv["bytes_ratio"] = [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]
+        return iv
 
     def _solution_interval(self, search: TrendSearch, fit: TrendFit, evaluations: list[InputEvaluation],
                            power: float, hi: float, level: float = 0.9,
@@ -248,9 +244,7 @@ class InputMeasurement(TargetMeasurement):
         iv = trend_interval(search, fit, [as_blocks(e.seq_kept) for e in passes], [as_blocks(e.seq_slots) for e in passes],
                             level, samples, 0)
         iv["value"] = [min(c ** (1 / power), hi) for c in iv.pop("cett")]
-        iv["kept_share"] = iv.pop("activation_ratio")
-        iv["bytes_ratio"] = self._bytes_ratios(iv["kept_share"])
-        return iv, None
+        return self._kept_and_bytes(iv), None
 
     def bytes_per_token(self, kept_share: list[float] | None = None) -> float:
         """Weight bytes a batch-1 decode step reads; ``kept_share=None``: the dense model."""
@@ -258,30 +252,35 @@ class InputMeasurement(TargetMeasurement):
         projected = sum(s * p.parameters for s, p in zip(shares, self.projections))
         return (projected + self.other_weights) * self.config.bytes_per_weight
 
-    def method_result(self, evaluation: InputEvaluation, parameter: str) -> MethodResult:
-        s = evaluation.setting
+    def weighted_kept(self, evaluation: InputEvaluation) -> float:
+        """The parameter-weighted kept share: the share of projection weights a pass read."""
         sizes = np.array([p.parameters for p in self.projections], dtype=np.float64)
+        return float(np.dot(evaluation.kept_share, sizes) / sizes.sum())
+
+    def method_result(self, evaluation: InputEvaluation, parameter: str,
+                      searched: list[InputEvaluation] = ()) -> MethodResult:
+        """``evaluation``'s result row, with the passes ``searched`` as its search."""
+        s = evaluation.setting
         rows = [ProjectionResult(p.name, p.block, p.kind, p.in_features, p.out_features, float(t), float(k),
                                  None if s.sparsities is None else float(s.sparsities[p.index]))
                 for p, t, k in zip(self.projections, s.thresholds, evaluation.kept_share)]
         used = self.bytes_per_token(evaluation.kept_share)
+        search = [{"value": float(e.setting.value), "ppl_ratio": self.ppl_ratio(e), "kept_share": self.weighted_kept(e)}
+                  for e in searched]
         return MethodResult(
             method=s.method, parameter=parameter, value=float(s.value), rule=s.rule,
             sparse_ppl=evaluation.losses.ppl, ppl_ratio=self.ppl_ratio(evaluation),
-            kept_share=float(np.dot(evaluation.kept_share, sizes) / sizes.sum()),
-            bytes_per_token=used, bytes_ratio=used / self.bytes_per_token(), projections=rows)
+            kept_share=self.weighted_kept(evaluation), bytes_per_token=used,
+            bytes_ratio=used / self.bytes_per_token(), projections=rows, search=search)
 
     def fixed(self, method: str, value: float) -> MethodResult:
         evaluation = self.evaluate(self.setting(method, value))
-        result = self.method_result(evaluation, _parameter(method))
-        result.search = [_search_row(self, evaluation)]
-        return result
+        return self.method_result(evaluation, _parameter(method), [evaluation])
 
     def solve(self, method: str, p: float) -> MethodResult:
         """PPL-p% of ``method``: the trend search over its parameter, converged only when a pass at the answer
-        confirms it (``metrics.pplp_answer``): on SmolLM2 at p = 5 the ratio of this family jumps by about 0.007
-        between settings 0.5% apart, which only such a pass reveals. A search with no answer (saturated, or a
-        trend crossing outside the settings) reports none: ``solution['no_answer']`` says why."""
+        confirms it (``metrics.pplp_answer``). A search with no answer reports none: ``solution.no_answer``
+        says why."""
         self.dense()
         cfg = self.config
         power, hi = (1.0, C_MAX) if method == "cett" else (SPARSITY_POWER, MAX_SPARSITY)
@@ -307,22 +306,21 @@ class InputMeasurement(TargetMeasurement):
         else:  # not converged and no pass there: one more, so the numbers reported are measured at the answer
             evaluation = self.evaluate(self.setting(method, value))
             evaluations.append(evaluation)
-        result = self.method_result(evaluation, _parameter(method))
-        result.search = [_search_row(self, e) for e in evaluations]
-        result.solution = {"method": "trend", "value": value, "standard_error": outcome.fit.se_ratio,
-                           "misfit": outcome.fit.misfit, "converged": outcome.converged,
-                           "sparse_passes": len(evaluations), "pass_at_answer": float(evaluation.setting.value),
-                           "confirmation": outcome.confirmation}
-        result.solution["interval"], why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
+        result = self.method_result(evaluation, _parameter(method), evaluations)
+        interval, why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
+        result.solution = Solution.of({
+            "method": "trend", "value": value, "standard_error": outcome.fit.se_ratio, "misfit": outcome.fit.misfit,
+            "converged": outcome.converged, "sparse_passes": len(evaluations),
+            "pass_at_answer": float(evaluation.setting.value), "confirmation": outcome.confirmation,
+            "interval": interval})
         result.warnings = list(outcome.warnings) + ([why_not] if why_not else [])
         return result
 
     def _no_answer(self, method: str, evaluations: list[InputEvaluation], outcome) -> MethodResult:
         """A method whose search has no answer: the last pass's measurements under ``search``, no value."""
-        result = self.method_result(evaluations[-1], _parameter(method))
-        result.search = [_search_row(self, e) for e in evaluations]
-        result.solution = {"method": "trend", "value": None, "no_answer": outcome.no_answer, "converged": False,
-                           "sparse_passes": len(evaluations)}
+        result = self.method_result(evaluations[-1], _parameter(method), evaluations)
+        result.solution = Solution.of({"method": "trend", "value": None, "no_answer": outcome.no_answer,
+                                       "converged": False, "sparse_passes": len(evaluations)})
         result.warnings = list(outcome.warnings)
         return result
 
@@ -331,21 +329,13 @@ def _parameter(method: str) -> str:
     return "cett" if method == "cett" else "sparsity"
 
 
-def _search_row(measurement: InputMeasurement, evaluation: InputEvaluation) -> dict[str, float]:
-    sizes = np.array([p.parameters for p in measurement.projections], dtype=np.float64)
-    return {"value": float(evaluation.setting.value), "ppl_ratio": measurement.ppl_ratio(evaluation),
-            "kept_share": float(np.dot(evaluation.kept_share, sizes) / sizes.sum())}
-
-
 def measure_inputs(model, data, config: InputConfig | None = None, *, tokenizer=None,
                    model_name: str = "in-memory", projections: list[Projection] | None = None,
                    progress: bool = False, on_method: Callable[[InputSparsityResult], None] | None = None,
                    ) -> InputSparsityResult:
     """Input sparsity of every projection of ``model`` over ``data`` for each of ``config.methods``.
-
-    ``data``: ``EvalData``, token ids ``(n_sequences, seq_len)``, or texts (with ``tokenizer``).
-    ``progress``: a line per sparse pass (and per greedy block) through the ``sparsinglaw`` logger.
-    ``on_method(result)``: called with the methods finished so far after each one (to keep partial results)."""
+    ``data``: ``EvalData``, token ids, or texts (with ``tokenizer``); ``on_method(result)``: called with the
+    methods finished so far after each one (to keep partial results)."""
     config = config or InputConfig()
     data = as_eval_data(data, tokenizer)
     started = time.perf_counter()

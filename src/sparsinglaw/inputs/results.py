@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
+from sparsinglaw.results import Solution
 from sparsinglaw.tables import ONE_PASS, aligned_table, estimate_cell, format_estimate
 from sparsinglaw.targets.projection_inputs import SCHEMA
 
@@ -43,13 +44,16 @@ class MethodResult:
     bytes_ratio: float  # bytes per token over the dense model's
     projections: list[ProjectionResult]
     search: list[dict[str, float]] = field(default_factory=list)  # every pass: value, ppl_ratio, kept_share
-    solution: dict[str, Any] | None = None  # PPL-p%: the trend's crossing, standard error, converged
+    solution: Solution | None = None  # PPL-p%: the trend's crossing, standard error, converged, interval
     warnings: list[str] = field(default_factory=list)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, Solution.of(value) if name == "solution" else value)
 
     @property
     def no_answer(self) -> str | None:
         """Why this method's PPL-p% search has no answer (None when it has one, or for a fixed setting)."""
-        return (self.solution or {}).get("no_answer")
+        return self.solution and self.solution.no_answer
 
     def kept_by_kind(self) -> dict[str, float]:
         """Kept share per projection kind, averaged over blocks (weighted by size)."""
@@ -104,7 +108,7 @@ class InputSparsityResult(JsonFile):
         (PPL-p% solutions; kept share by the kinds present from the pass at the answer), then each solution."""
         target = f"PPL-{self.p:g}%" if self.p is not None else "fixed settings"
         kinds = list(dict.fromkeys(p.kind for m in self.methods for p in m.projections))  # the layout's order
-        level = next((m.solution["interval"]["level"] for m in self.methods if (m.solution or {}).get("interval")), None)
+        level = next((m.solution.interval.level for m in self.methods if m.solution and m.solution.interval), None)
         span = f" [{level:.0%} interval]" if level else ""
         lines = [f"model  {self.model}   ({target}, {self.n_tokens} tokens, dense PPL {self.dense_ppl:.2f})",
                  f"dense weight bytes per token {self.dense_bytes_per_token / 1e6:.2f} MB "
@@ -123,14 +127,14 @@ def _method_row(m: MethodResult, kinds: list[str]) -> list[str]:
     """A method's cells: value, kept share and bytes ratio with the solution's interval where it has one."""
     if m.no_answer:
         return [m.method, "no answer (see below)", *[""] * (4 + len(kinds))]
-    iv = (m.solution or {}).get("interval") or {}
+    iv = m.solution and m.solution.interval
     by_kind = m.kept_by_kind()
 
     def share(value: float, interval) -> str:  # without an interval: three decimals, as the kinds' columns
         return estimate_cell(value, interval) if interval else f"{value:.3f}"
 
-    return [m.method, estimate_cell(m.value, iv.get("value")), f"{m.ppl_ratio:.4f}",
-            share(m.kept_share, iv.get("kept_share")), share(m.bytes_ratio, iv.get("bytes_ratio")),
+    return [m.method, estimate_cell(m.value, iv and iv.value), f"{m.ppl_ratio:.4f}",
+            share(m.kept_share, iv and iv.kept_share), share(m.bytes_ratio, iv and iv.bytes_ratio),
             f"{m.bytes_per_token / 1e6:.2f}", *(f"{by_kind[k]:.2f}" if k in by_kind else "-" for k in kinds)]
 
 
@@ -138,23 +142,24 @@ def _no_interval_note(methods: list[MethodResult], p: float | None) -> str:
     """Why the estimates without brackets have no interval."""
     if p is None:
         return "fixed settings: one pass each, so no intervals (PPL-p% resamples its passes for them)"
-    missing = [m.method for m in methods if not m.no_answer and not (m.solution or {}).get("interval")]
+    missing = [m.method for m in methods if not m.no_answer and not (m.solution and m.solution.interval)]
     note = f"PPL ratio, MB/token and the kinds' kept shares: {ONE_PASS} (the pass at the answer)"
     return note + (f"; {', '.join(missing)}: no bootstrap interval was computed" if missing else "")
 
 
-def _solution_line(sol: dict[str, Any], target: float) -> str:
-    if sol.get("no_answer"):
-        return f"NO ANSWER after {sol.get('sparse_passes', '?')} sparse passes: {sol['no_answer']}"
-    state = "converged" if sol.get("converged") else "NOT converged (see the warning)"
-    iv = sol.get("interval")
-    value, value_iv = format_estimate(sol["value"], iv and iv["value"])
-    line = (f"trend crosses {target:.4f} at {value} (standard error {sol['standard_error']:.2g} in PPL "
-            f"ratio, {sol.get('sparse_passes', '?')} sparse passes, {state})")
+def _solution_line(sol: Solution, target: float) -> str:
+    passes = "?" if sol.sparse_passes is None else sol.sparse_passes
+    if sol.no_answer:
+        return f"NO ANSWER after {passes} sparse passes: {sol.no_answer}"
+    state = "converged" if sol.converged else "NOT converged (see the warning)"
+    iv = sol.interval
+    value, value_iv = format_estimate(sol.value, iv and iv.value)
+    line = (f"trend crosses {target:.4f} at {value} (standard error {sol.standard_error:.2g} in PPL "
+            f"ratio, {passes} sparse passes, {state})")
     if iv:
-        line += f"; {iv['level']:.0%} interval: value {value_iv}, kept {format_estimate(0.0, iv['kept_share'])[1]}"
-        if iv.get("censored_fraction", 0) > 0.05:  # resamples held at the edge of the passes: a bound, not a finding
-            line += f" (at the passes' edge in {iv['censored_fraction']:.0%} of resamples: a lower bound on the width)"
+        line += f"; {iv.level:.0%} interval: value {value_iv}, kept {format_estimate(0.0, iv.kept_share)[1]}"
+        if (iv.censored_fraction or 0) > 0.05:  # resamples held at the edge of the passes: a bound, not a finding
+            line += f" (at the passes' edge in {iv.censored_fraction:.0%} of resamples: a lower bound on the width)"
     return line
 
 

@@ -1,6 +1,7 @@
-"""Input thresholds (one per projection) as a kind of the thresholds file, and installing them on a model.
+"""Input thresholds (one per projection, kind ``input``) and combined ones (kind ``combined``), and
+installing them on a model.
 
-Format (JSON, the thresholds file's ``"format": "sparsinglaw.thresholds"`` with ``"kind": "input"``)::
+Format (JSON)::
 
     {
       "format": "sparsinglaw.thresholds", "kind": "input", "version": 1,
@@ -14,20 +15,14 @@ Format (JSON, the thresholds file's ``"format": "sparsinglaw.thresholds"`` with 
       "provenance": {...}
     }
 
-A ``"kind": "combined"`` file holds both sparsities of one model: ``{"format", "kind": "combined",
-"version": 1, "output": <output thresholds document>, "input": <input thresholds document>}``. Output
-files written before kinds existed have no ``kind`` and read as output thresholds. Both kinds here are
-``threshold_kinds.ThresholdsKind``s, read through its registry (``load_thresholds``); the combined kind
-reads its output part through the registry too, so this module does not import the output kind's.
-
-Applying (``install_input_thresholds``): a forward pre-hook on every listed projection replaces its input
-``x`` by ``x * keep`` (the masked dense computation of ``sparse.input_sparse.InputSparseLinear``).
-"""
+A combined file is ``{"format", "kind": "combined", "version": 1, "output": <output document>, "input":
+<input document>}``; its output part is read through the kinds' registry, so this module does not import
+the output kind's. Installing puts a pre-hook on every listed projection replacing ``x`` by ``x * keep``."""
 
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,7 +32,7 @@ from sparsinglaw import export
 from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.inputs.results import SCHEMA, InputSparsityResult, MethodResult
 from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, find_projections
-from sparsinglaw.sparse.counts import ProjectionCounts
+from sparsinglaw.sparse.counts import KeptCounts, ProjectionCounts
 from sparsinglaw.sparse.input_sparse import sparsify_inputs, with_output_rules
 from sparsinglaw.targets.projection_inputs import CETT_RULE, keep_mask
 from sparsinglaw.threshold_kinds import (  # one file format, three kinds
@@ -108,9 +103,6 @@ class InputThresholds(ThresholdsKind):
         known = {k: data[k] for k in ("model", "method", "calibration", "provenance", "rule") if k in data}
         return cls(projections=[dict(r) for r in rows], weighted=data["weighted"], **known)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_result_document(cls, data: dict[str, Any], source: str | Path) -> InputThresholds | None:
         """An 'sparsinglaw inputs --output' result of one method (None for other documents)."""
@@ -119,7 +111,7 @@ class InputThresholds(ThresholdsKind):
     def check(self, model) -> None:
         self.find(model)
 
-    def install_hooks(self, model, stack: ExitStack) -> tuple[KeptStats, KeptStats]:
+    def install_hooks(self, model, stack: ExitStack) -> tuple[KeptCounts, KeptCounts]:
         stats = install_input_thresholds(model, self, stack)
         return stats, stats
 
@@ -203,7 +195,7 @@ class CombinedThresholds(ThresholdsKind):
         self.output.check(model)
         self.input.check(model)
 
-    def install_hooks(self, model, stack: ExitStack) -> tuple[Any, KeptStats]:
+    def install_hooks(self, model, stack: ExitStack) -> tuple[Any, KeptCounts]:
         outputs, _ = self.output.install_hooks(model, stack)
         return outputs, install_input_thresholds(model, self.input, stack)
 
@@ -227,26 +219,13 @@ class CombinedThresholds(ThresholdsKind):
         return SparseRun(handle, ProjectionCounts(handle, ffn_only=True), handle.restore)
 
 
-class KeptStats:
-    """Kept / offered (token, input) pairs per projection while input thresholds were applied."""
-
-    def __init__(self, n: int):
-        self.active = torch.zeros(n, dtype=torch.float64)
-        self.total = torch.zeros(n, dtype=torch.float64)
-
-    @property
-    def activation_ratio(self) -> float:
-        """The kept share of projection inputs (named like the output kind's ratio, which reports use)."""
-        return float(self.active.sum() / self.total.sum()) if self.total.sum() > 0 else float("nan")
-
-
-def install_input_thresholds(model, thresholds: InputThresholds, stack: ExitStack) -> KeptStats:
+def install_input_thresholds(model, thresholds: InputThresholds, stack: ExitStack) -> KeptCounts:
     """Put the masking pre-hooks on ``model``'s projections; ``stack.close()`` removes them."""
     projections = thresholds.find(model)
     position = {id(p): i for i, p in enumerate(projections)}
     values = thresholds.values
     norms = [p.down_column_norms() if thresholds.weighted else None for p in projections]
-    stats = KeptStats(len(projections))
+    stats = KeptCounts(len(projections))
 
     def mask(p: Projection, x: torch.Tensor) -> torch.Tensor:
         i = position[id(p)]
@@ -272,5 +251,5 @@ def thresholds_from_result(data: dict[str, Any], source: str | Path) -> InputThr
     return InputThresholds.from_method(result, result.methods[0])
 
 
-__all__ = ["COMBINED_VERSION", "CombinedThresholds", "INPUT_VERSION", "InputThresholds", "KeptStats",
+__all__ = ["COMBINED_VERSION", "CombinedThresholds", "INPUT_VERSION", "InputThresholds",
            "install_input_thresholds", "thresholds_from_result"]

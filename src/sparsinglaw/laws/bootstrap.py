@@ -1,15 +1,8 @@
 """Bootstrap confidence intervals for law parameters and the limit A0.
 
-Two resampling schemes (docs/paper.md section 3 notes that refitting moves the SiLU limits by up to ~0.017,
-so every fitted parameter gets an interval):
-
-- ``residual`` (default): keep the token grid, add resampled residuals (centered, inflated by
-  sqrt(n / (n - k)) for the k fitted parameters) to the fitted curve, refit. Suited to a fixed design.
-- ``pairs``: resample (D, A) points with replacement, refit. Makes no assumption about the noise model.
-
-Each refit starts from the original estimate and from the best linearized guess for the resampled data,
-so samples can leave a bound the original fit sits on. Intervals are percentile intervals.
-"""
+``residual`` (default): resampled residuals, centred and inflated by sqrt(n / (n - k)), added to the fit;
+``pairs``: (D, A) points resampled. Each refit starts from the original estimate and the best linearized
+guess. Percentile intervals."""
 
 from __future__ import annotations
 

@@ -1,19 +1,14 @@
 """Law families: activation ratio A as a function of training tokens D (in billions).
 
-docs/paper.md section 3 gives two laws and two baselines, each registered here as a ``Law`` with named
-parameters, box bounds, analytic Jacobian, linearized starting points and a linearized view:
+The laws and baselines of docs/paper.md section 3, each a ``Law`` with named parameters, box bounds, an
+analytic Jacobian and starting points from linearizations (so no curve needs hand-tuned starts):
 
 - ``relu``: decreasing logspace power law ``A(D) = exp(-c * D^alpha + b) + A0``
 - ``silu``: convergent increasing power law ``A(D) = -c * D^(-alpha) + A0``
 - ``log``: logarithmic baseline ``A(D) = A0 + c * log(a * D + b)``
 - ``sigmoid``: sigmoid-like baseline ``A(D) = a - 1 / (1 + b * exp(c * D + d))``
 
-Starting points come from linearizations (for a fixed alpha and A0 the ReLU law is linear in (b, c) in
-log space; for a fixed alpha the SiLU law is linear in (c, A0); and so on), so no curve needs hand-tuned
-starts. New families can be added with ``register_law``: a name, the formula, parameter names and box
-bounds, the function and its Jacobian (columns in parameter order), starting points, a linearized view
-for plots and the limit (None for laws without one). ``fit_law``, ``fit_all`` and ``sparsinglaw fit
---law NAME`` then use it like the built-in families:
+A new family registered with ``register_law`` works with ``fit_law``, ``fit_all`` and ``sparsinglaw fit``:
 
 >>> import numpy as np
 >>> from sparsinglaw.laws import Curve, Law, fit_law, register_law
@@ -31,8 +26,7 @@ for plots and the limit (None for laws without one). ``fit_law``, ``fit_all`` an
 >>> result = fit_law(Curve(d * 1e9, expdecay(d, 0.07, 0.05, 0.1), "toy"), "expdecay", interval="profile")
 >>> round(result.params["A0"], 4), result.limit.identified
 (0.07, True)
->>> _ = LAWS.unregister("expdecay")  # doctests share one process: leave the registry as found
-"""
+>>> _ = LAWS.unregister("expdecay")  # doctests share one process: leave the registry as found"""
 
 from __future__ import annotations
 

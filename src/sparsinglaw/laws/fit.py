@@ -1,14 +1,8 @@
 """Fit the sparsing laws (docs/paper.md section 3) to an activation curve, with uncertainty.
 
-``fit_law(curve, "relu")`` fits one family: warmup points are dropped (``skip_tokens`` / ``skip_fraction``),
-the bounded multi-start solver (``solver.py``) finds the parameters, then bootstrap and/or profile
-intervals are attached and the limit A0 is checked for identifiability: when its interval reaches a
-bound of the parameter, or is wider than ``max_limit_width``, the result says "limit not identified"
-instead of presenting a number (the 0.4B ReLU curve is the paper's example: a bounded fit drives A0 to 0).
-
-``fit_all(curve)`` fits every registered family, ranks them by MAE, MSE, AIC or BIC and reports, rather
-than raises, the families that fail.
-"""
+``fit_law(curve, "relu")`` drops warmup points, fits with the bounded multi-start solver, attaches
+bootstrap and/or profile intervals and reports "limit not identified" when A0's interval reaches a bound
+or is wider than ``max_limit_width``. ``fit_all(curve)`` fits every family, ranks them and lists failures."""
 
 from __future__ import annotations
 
@@ -36,11 +30,8 @@ class LawFitError(SparsingLawError):
 
 @dataclass(frozen=True)
 class FitOptions(Config):
-    """How to fit: warmup exclusion, interval method, bootstrap size, level and identification width.
-
-    A ``Config`` (frozen, so one options object can be shared by every fit of a run): ``from_dict``,
-    ``merge`` and keyword overrides reject unknown keys and wrong types by field name like every other
-    settings class; the values are checked on creation."""
+    """How to fit: warmup exclusion, interval method, bootstrap size, level and identification width (a
+    frozen ``Config``, so one options object can be shared by every fit of a run)."""
 
     skip_tokens: float | None = None
     skip_fraction: float | None = None

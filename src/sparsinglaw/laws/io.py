@@ -1,20 +1,9 @@
 """Readers for activation curves, in a small registry keyed by file suffix and content sniffing.
 
-Built-in formats:
-
-- the paper's JSON, ``{"token_passed": [...], "activation_ratio": [...]}`` (as in ``laws/paper_data/``);
-- this project's results as JSON records, ``[{"tokens": ..., "activation_ratio": ...}, ...]`` (optionally
-  ``{"records": [...]}``; records with a ``model`` / ``name`` / ``run`` key are split into one curve each);
-- CSV with a header naming a token column and an activation-ratio column (aliases accepted).
-
-Another format plugs in with ``register_reader(Reader(...))``: give it suffixes (``.sqlite``) and/or a
-sniff function and a loader returning ``Curve`` objects; ``read_curves`` picks it automatically. Readers
-live in a ``sparsinglaw.registry.Registry`` (``READERS``) and are tried in registration order.
-
-This project's SQLite results store (``sparsinglaw.store``) is registered here, explicitly, as the
-``sqlite`` reader: its loader imports the store module on first use, so reading JSON or CSV never loads
-it. A run directory holding ``results.sqlite`` is read as that store.
-"""
+Built in: the paper's JSON (``{"token_passed": [...], "activation_ratio": [...]}``), this project's JSON
+records (``[{"tokens": ..., "activation_ratio": ...}, ...]``, split by ``model`` / ``name`` / ``run``), CSV
+with token and activation-ratio columns, and the SQLite results store (``sqlite``, its module imported on
+first use; a run directory reads as its store). Another format: ``register_reader(Reader(...))``."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """The paper's reference, shipped with the package: its eleven measured curves and published fits.
 
-The curves are the points behind the published fits of docs/paper.md section 3, released by the paper's
-authors: one JSON file per pre-trained model in ``sparsinglaw/laws/paper_data/`` (``0.1b_relu.json`` ...
-``2.4b_relu.json``; ``token_passed`` in tokens, ``activation_ratio`` by PPL-1%). They load through the
-same reader as any other curve file, so ``load_paper_curve`` returns an ordinary ``Curve``. The published
-coefficients are kept here as data, by the law's parameter names, with the paper's goodness of fit where
-it gives one. From the command line: ``sparsinglaw fit --paper 0.1b_relu`` (``--paper list`` names them).
+The curves behind the fits of docs/paper.md section 3 (``paper_data/*.json``, released by the authors)
+load through the ordinary curve reader; the published coefficients are kept as data by parameter name
+(``sparsinglaw fit --paper NAME``).
 
 >>> from sparsinglaw.laws.paper import load_paper_curve, paper_coefficients, paper_curve_names
 >>> paper_curve_names()[:3]
@@ -17,8 +14,7 @@ it gives one. From the command line: ``sparsinglaw fit --paper 0.1b_relu`` (``--
 >>> fit.law, fit.params["A0"]
 ('relu', 0.0614)
 >>> round(fit.mae_on(curve), 6)   # the paper reports MAE 4.07e-4 for this fit
-0.000407
-"""
+0.000407"""
 
 from __future__ import annotations
 

@@ -172,11 +172,9 @@ class Identification:
 
 def tokens_to_identify(result: FitResult, options: FitOptions | None = None, *,
                        factors: tuple[float, ...] = IDENTIFY_FACTORS, seed: int = 0) -> Identification:
-    """Extrapolate the token budget at which the limit A0 would be identified (off its bounds, interval
-    at most ``max_limit_width`` wide), by simulation: the fitted law extended to ``factor`` x the tokens,
-    checkpoints at the same spacing with the fit's residual scatter, refitted with the same options. The
-    smallest factor whose simulated fit identifies A0 is the answer; a rough guide, since the law, its
-    parameters and the scatter are assumed to hold beyond the data."""
+    """Extrapolate the token budget at which the limit A0 would be identified (off its bounds, interval at
+    most ``max_limit_width`` wide) by simulation: the fitted law extended to ``factor`` x the tokens with the
+    fit's residual scatter, refitted; the smallest such factor. A rough guide: it assumes the law holds."""
     d, law = np.asarray(result.d, float), result.family
     base = (options or FitOptions()).to_dict()
     # the simulated points start after warmup

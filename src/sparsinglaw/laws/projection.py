@@ -1,15 +1,9 @@
 """Variable projection for the paper's laws: optimize the nonlinear parameters, solve the linear ones.
 
-Both laws of docs/paper.md section 3 are linear in two of their parameters once the others are fixed:
-
-- ReLU, in Box-Cox coordinates (see ``families._relu_space``): ``A = A0 + B * exp(-s * (x^alpha - 1)/alpha)``
-  with ``B = exp(m) >= 0`` and ``A0`` in [0, 1];
-- SiLU: ``A = A0 + c * (-D^(-alpha))`` with ``c >= 0`` and ``A0`` in [0, 1].
-
-Eliminating the linear pair removes the flat A0-versus-amplitude valley that makes plain trust-region
-steps crawl (the 0.4B ReLU curve needed ~200 evaluations per bootstrap refit, ~10 with projection).
-The solver polishes the projected solution in the full parameter space afterwards.
-"""
+Both laws are linear in two parameters once the others are fixed (ReLU in Box-Cox coordinates,
+``A = A0 + B * exp(-s * (x^alpha - 1)/alpha)``; SiLU ``A = A0 + c * (-D^(-alpha))``). Eliminating that pair
+removes the flat A0-versus-amplitude valley that makes trust-region steps crawl; the solver then polishes
+in the full parameter space."""
 
 from __future__ import annotations
 

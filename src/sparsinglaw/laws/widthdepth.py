@@ -1,12 +1,8 @@
 """Width-depth ratio analyses (docs/paper.md section 4).
 
-With r = hidden size / number of layers, the limit activation ratio A0 rises linearly with r below a
-bottleneck (about r = 114 for the paper's 0.1B ReLU sweep) and stays flat above it. ``fit_hinge`` fits
-``A0(r) = y0 + s * min(r - r_b, 0)`` (linear below r_b, flat at y0 above) by profiling r_b (for a fixed
-r_b the model is linear in (y0, s)) and gives r_b a residual-bootstrap interval. ``loss_optimal_range``
-finds the ratios whose loss is within a tolerance of the best (the paper: about [74, 282]) and advises
-the smallest one ("deeper is sparser").
-"""
+``fit_hinge`` fits ``A0(r) = y0 + s * min(r - r_b, 0)`` for r = hidden size / layers (profiling r_b, with a
+residual-bootstrap interval); ``loss_optimal_range`` finds the ratios whose loss is within a tolerance of the
+best and advises the smallest ("deeper is sparser")."""
 
 from __future__ import annotations
 

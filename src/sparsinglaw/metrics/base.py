@@ -1,11 +1,7 @@
 """The metric contract and registry.
 
-A metric turns the FFN quantities of docs/paper.md section 1 into an *active* mask: for each FFN and token,
-which neurons it keeps. Applying a metric means zeroing ``h_i`` for inactive neurons (for gated FFNs,
-zeroing ``s_i`` is the same thing since ``h = s * (W_up x)``), running the model, and comparing perplexity.
-
-Adding a metric: subclass ``SparsityMetric``, return its rule from ``apply``, register an instance; the
-name then works everywhere a metric is chosen (``MeasureConfig(metric=...)``, ``sparsinglaw measure``):
+A metric's ``apply`` gives a rule: per FFN and token, which neurons stay active (the others' ``h_i`` is
+zeroed). A registered metric works wherever a metric is chosen (``MeasureConfig(metric=...)``, the CLI):
 
 >>> import torch
 >>> from transformers import LlamaConfig, LlamaForCausalLM
@@ -25,8 +21,7 @@ name then works everywhere a metric is chosen (``MeasureConfig(metric=...)``, ``
 >>> result = measure(model, data, MeasureConfig(metric="positive"))
 >>> result.metric, 0.3 < result.activation_ratio < 0.7, result.ppl_ratio > 1
 ('positive', True, True)
->>> _ = _METRICS.unregister("positive")  # doctests share one process: leave the registry as found
-"""
+>>> _ = _METRICS.unregister("positive")  # doctests share one process: leave the registry as found"""
 
 from __future__ import annotations
 

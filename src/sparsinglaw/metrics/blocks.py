@@ -1,15 +1,8 @@
 """Blocks of tokens: the unit that PPL-p%'s noise estimate, stop rule and interval resample.
 
-Why blocks, not sequences. Resampling needs many nearly independent units. With sequences as the unit, one
-long document (4,096 tokens as one sequence) gave one unit: no noise estimate, an infinite stop-rule error, no
-interval. A block of BLOCK_TOKENS consecutive positions of one sequence is the unit instead (a sequence
-shorter than that is one block), so one 4,096-token sequence gives what 16 sequences of 256 give.
-
-How long. The per-token loss changes (sparse minus dense NLL) of neighbouring tokens are correlated; blocks
-must be long enough that their sums are nearly independent. benchmarks/loss_autocorrelation.py measures the
-autocorrelation of those changes on real text with SmolLM2-135M (numbers in benchmarks/RESULTS.md, "Blocks of
-tokens"); BLOCK_TOKENS is chosen from it.
-"""
+A block of BLOCK_TOKENS consecutive positions of one sequence (a shorter sequence is one block) is the
+resampled unit, so one long sequence gives as many units as many short ones would. BLOCK_TOKENS is long
+enough that neighbouring blocks' loss changes are nearly independent (benchmarks/loss_autocorrelation.py)."""
 
 from __future__ import annotations
 

@@ -2,13 +2,9 @@
 
 For FFN l and threshold t the dropped set is ``D = {i : |h_i| * ||W_down[:, i]|| < t}`` and
 ``CETT_l(t) = mean over tokens of || sum_{i in D} n_i || / || y ||`` with ``n_i = h_i W_down[:, i]`` and
-``y = W_down h`` (no bias). A target c gives each layer its own threshold ``t_l`` with ``CETT_l(t_l) = c``.
-
-The published procedure re-solves every ``t_l`` by bisection (one full matmul per probe) for every c.
-Instead, ``CETTCurves`` gathers each layer's CETT-versus-threshold curve in the single dense pass,
-streaming over batches with memory independent of the number of tokens, and answers ``t_l(c)`` for any c
-by monotone interpolation (see the class docstring for how exactness is kept where it matters).
-"""
+``y = W_down h``. A target c gives each layer its ``t_l`` with ``CETT_l(t_l) = c``: ``CETTCurves`` gathers
+each layer's curve in the one dense pass and answers ``t_l(c)`` for any c by monotone interpolation,
+instead of a bisection per c."""
 
 from __future__ import annotations
 
@@ -23,19 +19,12 @@ from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied, SparsityMetric, register_metric
 from sparsinglaw.models.adapters import FFNLayer
 
-# Exact CETT is computed where the placement sequence's proxy reaches these levels (geometrically spaced):
-# the PPL-1% solutions of the paper's models and of SmolLM2 lie well inside. Measured on SmolLM2 (512
-# tokens, 30 layers), 5 anchors over [0.01, 0.3] give exact CETT at the interpolated thresholds within 0.8%
-# of the target for c in [0.01, 0.2] (3% at 0.3), as good as 7 over [0.005, 0.4] and 30% cheaper.
+# Exact CETT where the placement sequence's proxy reaches these levels (geometrically spaced), around the
+# PPL-1% solutions of the paper's models and SmolLM2.
 ANCHOR_LEVELS = (0.01, 0.3)
-# The exact anchors run on a systematic sample of positions (each sequence's first, weight 1, and every k-th
-# later one, weight k) once the sample keeps ANCHOR_TOKENS of them: MeasureConfig.anchor_stride 0 (the
-# default) takes k = tokens // ANCHOR_TOKENS, at most 4; 1 keeps every token. The sampling error of the
-# ratio estimator falls about as 1/sample: against every token, SmolLM2's per-layer thresholds at CETT
-# 0.02-0.1 moved by up to 3.0% with 256 sampled tokens (512 at stride 2), 1.7% with 512 (2,048 at stride 4)
-# and 0.5% with 1,024 (2,048 at stride 2), where every token is within 1% of bisection
-# (tests/test_realmodel.py). So below 2,048 tokens every token is used. The saving: the statistics pass
-# fell from 1.44 / 1.40 plain forwards to 1.18 / 1.19 at stride 4 (benchmarks/bench_stats_pass.py, CPU time).
+# The exact anchors run on each sequence's first position and every k-th later one, k = tokens //
+# ANCHOR_TOKENS up to MAX_ANCHOR_STRIDE (MeasureConfig.anchor_stride 0), which keeps thresholds within about
+# 0.5% of every token's (benchmarks/bench_stats_pass.py).
 ANCHOR_TOKENS = 1024
 MAX_ANCHOR_STRIDE = 4
 THRESHOLD_RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l (t_l per layer)"
@@ -44,12 +33,8 @@ THRESHOLD_RULE = "zero h_i where |h_i| * ||W_down[:, i]|| < t_l (t_l per layer)"
 def dropped_norm_ratio(h: torch.Tensor, weight_t: torch.Tensor, norms: torch.Tensor,
                        thresholds: torch.Tensor, chunk: int = 256, y_norm: torch.Tensor | None = None) -> torch.Tensor:
     """Per-token ``||sum_{i: |h_i| w_i < t} n_i|| / ||y||`` for each threshold: shape ``(K, N)``.
-
-    ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T`` ``(d_f, d_model)``. Tokens with ``y = 0``
-    (no neuron fired) have nothing to truncate and get 0. The C kernel ``anchor_dropped_norms`` sums each
-    dropped pair once; without it, the K masked copies of a chunk of ``h`` go into one buffer (threshold by
-    threshold, which was 4x faster than one broadcast multiply on CPU), then one matmul.
-    """
+    ``h`` is ``(N, d_f)`` float32, ``weight_t`` is ``W_down^T``; tokens with ``y = 0`` get 0. The C kernel
+    ``anchor_dropped_norms`` sums each dropped pair once; without it, K masked copies and one matmul."""
     exact = kernels.anchor_dropped_norms(h, norms, thresholds, weight_t)
     if exact is not None:  # each dropped pair once (nested bands), no masked copies: ~2x faster on CPU
         y = (h @ weight_t).norm(dim=-1) if y_norm is None else y_norm
@@ -85,17 +70,12 @@ def _log_bins(magnitude: torch.Tensor, log_lo: float, log_step: float, points: i
 class CETTCurves:
     """Streaming per-layer CETT-versus-threshold statistics from dense activations.
 
-    Exact CETT at a threshold costs a full ``W_down`` matmul, so it is computed at only ``anchors``
-    thresholds per layer. Between them we use a cheap proxy that ignores the cross terms of the norm,
-    ``sqrt(sum_{i in D} ||n_i||^2) / ||y||`` (one scatter-add per batch gives it on a fine log grid of
-    ``fine_points`` thresholds), and correct it by the exact/proxy ratio, which varies slowly with t
-    (1.0 at t -> 0, 1.3-1.6 when almost all are dropped, measured on SmolLM2) and is interpolated against
-    log proxy through the anchors. At ``t > max |h_i| w_i`` everything is dropped and CETT is exactly 1 (a
-    free anchor). The fine grid and the anchors are placed once from one sequence (``place``); after that
-    all state is sums over tokens, so batches can be merged and processes all-reduced. ``||y||`` comes from
-    the down projection's output when the adapter can hook it (``observe_output``), else it is recomputed.
-    Against exact bisection on SmolLM2 (512 tokens) thresholds agree within 1% for c <= 0.2.
-    """
+    Exact CETT costs a ``W_down`` matmul, so it is computed at ``anchors`` thresholds per layer; between them
+    a cheap proxy ``sqrt(sum_{i in D} ||n_i||^2) / ||y||`` on a fine log grid is corrected by the exact/proxy
+    ratio, interpolated through the anchors (above ``max |h_i| w_i`` CETT is exactly 1). Grids are placed
+    once from one sequence (``place``); after that all state is sums over tokens, so batches merge and
+    processes all-reduce. ``||y||`` comes from the down projection's output where it can be hooked.
+"""
 
     def __init__(self, layers: Sequence[FFNLayer], anchors: int = 5, fine_points: int = 256,
                  anchor_stride: int = 1):
@@ -189,11 +169,8 @@ class CETTCurves:
 
     def place(self, layer: FFNLayer, h: torch.Tensor, s: torch.Tensor | None = None,
               y: torch.Tensor | None = None) -> None:
-        """Fix FFN ``layer``'s fine grid and anchors from a placement sample (one sequence).
-
-        Every process and every batch size places from the same sample (evaluation sequence 0), so the
-        statistics stay pure sums: identical, up to float rounding, however the data is split.
-        """
+        """Fix FFN ``layer``'s fine grid and anchors from a placement sample (evaluation sequence 0 on every
+        process), so the statistics stay pure sums however the data is split."""
         i = layer.index
         self._inverse.pop(i, None)
         flat, _, y_norm = self._inputs(layer, h, y)
@@ -224,11 +201,9 @@ class CETTCurves:
         self.tokens[i] += flat.shape[0]
 
     def _anchor_samples(self, h: torch.Tensor, flat: torch.Tensor, y_norm: torch.Tensor):
-        """(h rows, ||y||, [(rows slice, weight)]) of the tokens the exact anchors use, in strata: each
-        sequence's first position (weight 1: its activations are outliers, an attention sink, so it is always
-        taken) and every ``anchor_stride``-th later position (weight ``anchor_stride``). The choice depends on
-        (sequence, position) only, so the sums stay independent of batching. The strata are stacked so that
-        one kernel call (split over the threads) takes them all."""
+        """(h rows, ||y||, [(rows slice, weight)]) of the anchor tokens, in strata: each sequence's first
+        position (weight 1: an attention sink, always taken) and every ``anchor_stride``-th later one (weight
+        ``anchor_stride``), chosen by (sequence, position) only; stacked for one kernel call."""
         if self.anchor_stride == 1 or h.dim() != 3 or h.shape[1] <= self.anchor_stride:
             return flat, y_norm, [(slice(None), 1.0)]  # all tokens (routed MoE tokens have no positions)
         batch, width = h.shape[0], flat.shape[-1]
@@ -240,11 +215,8 @@ class CETTCurves:
 
     def _observe_anchors(self, i: int, h: torch.Tensor, flat: torch.Tensor, weight_t: torch.Tensor,
                          y_norm: torch.Tensor, proxy: torch.Tensor) -> None:
-        """Exact CETT at the anchors, and the proxy there, summed over the anchor tokens.
-
-        The correction is the ratio of the two sums (a ratio estimator): exact and proxy CETT of a token move
-        together, so a subsample of tokens gives it far better than it gives either alone. The exact anchors
-        are most of the statistics' cost (about 0.3 of a forward on SmolLM2, ``benchmarks/bench_stats_pass.py``)."""
+        """Exact CETT at the anchors, and the proxy there, summed over the anchor tokens (their ratio is the
+        correction: a ratio estimator, since exact and proxy move together)."""
         anchors = self.anchor_thresholds(i).to(flat.device)
         norms = self.norms[i].to(flat.device)
         rows, row_y, strata = self._anchor_samples(h, flat, y_norm)
@@ -275,9 +247,7 @@ class CETTCurves:
         n = float(self.tokens[i])
         grid = self.fine_grid(i)
         proxy = self.proxy_sum[i].numpy() / n
-        # Correction log(exact/proxy) against log(proxy): 0 as the proxy -> 0 (one dropped neuron has no cross
-        # terms), the anchors, and full truncation (exact CETT 1). Measured on SmolLM2 the ratio rises
-        # smoothly from 1 to 1.3-1.6 along this axis.
+        # Correction log(exact/proxy) against log(proxy) through 0 (proxy -> 0), the anchors and full truncation.
         tiny = float(proxy[proxy > 0][0]) if (proxy > 0).any() else 1e-12
         points = {np.log(tiny): 0.0}
         exact, at_anchor = self.anchor_exact[i].numpy(), self.anchor_proxy[i].numpy()

@@ -1,16 +1,10 @@
 """Finding each layer's FFN parts in any architecture: the ``FFNLayer`` contract and the adapter registry.
 
-docs/paper.md section 1: an FFN computes ``s = act(W_gate x)``, ``h = s * (W_up x)`` (gated) or
-``h = act(W_in x)`` (non-gated), and ``y = W_down h``. Neuron i's output is ``n_i = h_i * W_down[:, i]``.
-Every metric needs, per layer, the activation output ``s``, the down projection's input ``h`` and the
-columns of ``W_down``. An adapter knows where these live in one family of architectures and returns one
-``FFNLayer`` per FFN (per expert for mixture-of-experts models).
-
-Adding an architecture: subclass ``FFNAdapter`` with the ``config.model_type`` values it handles and a
-``find_layers`` that wraps each FFN (``ModuleFFNLayer`` covers FFNs whose down projection and activation
-are modules), then register an instance together with its projection layout
-(``models.architectures.register_architecture``: one call gives the family both kinds of sparsity;
-``register_adapter`` alone, as below, gives FFN neurons only):
+An FFN computes ``h = act(W_gate x) * (W_up x)`` (gated) or ``h = act(W_in x)``, then ``y = W_down h``
+(docs/paper.md section 1). An adapter knows where ``s``, ``h`` and ``W_down`` live in one family and returns
+one ``FFNLayer`` per FFN (per expert for mixture-of-experts models). A new family: subclass ``FFNAdapter``
+and register it with its projection layout (``models.architectures.register_architecture``);
+``register_adapter`` alone gives FFN neurons only:
 
 >>> from types import SimpleNamespace
 >>> from torch import nn
@@ -28,8 +22,7 @@ are modules), then register an instance together with its projection layout
 >>> _ = register_adapter(ToyAdapter())
 >>> find_ffn_layers(ToyLM())
 [ModuleFFNLayer(ffn, d_f=16, non-gated)]
->>> _ = _REGISTRY.unregister("toy")  # doctests share one process: leave the registry as found
-"""
+>>> _ = _REGISTRY.unregister("toy")  # doctests share one process: leave the registry as found"""
 
 from __future__ import annotations
 
@@ -55,12 +48,9 @@ class Handle(Protocol):
 
 class FFNLayer(ABC):
     """One FFN block (or one expert of a mixture-of-experts block) that metrics can observe and sparsify.
-
-    Contract: ``attach(callback)`` makes every forward of this FFN call ``callback(self, h, s)`` exactly once
-    with the dense ``h`` about to enter the down projection, and use the returned tensor (if any) in its
-    place. ``down_weight()`` returns ``W_down`` as a ``(d_model, d_f)`` tensor whose column i is the output
-    direction of neuron i (so ``y = W_down @ h`` without bias).
-    """
+    ``attach(callback)``: every forward calls ``callback(self, h, s)`` once with the dense ``h`` about to
+    enter the down projection and uses the returned tensor (if any); ``down_weight()``: ``W_down`` as
+    ``(d_model, d_f)``."""
 
     def __init__(self, *, index: int, name: str, block: int, width: int, gated: bool, expert: int | None = None):
         self.index = index  # position among the measured FFNs, 0..n-1
@@ -106,12 +96,8 @@ class _HandleGroup:
 
 
 class ModuleFFNLayer(FFNLayer):
-    """An FFN whose down projection is a module (hooked for ``h``) and whose activation is a module.
-
-    ``act`` is the module whose output is ``s`` (gated FFNs); pass None for non-gated FFNs, where ``s`` is
-    ``h``. ``weight_fn`` returns ``W_down`` as ``(d_model, d_f)`` (for ``nn.Linear`` that is ``.weight``;
-    GPT-2's ``Conv1D`` stores the transpose).
-    """
+    """An FFN whose down projection and activation are modules: ``act`` gives ``s`` (None for non-gated
+    FFNs, where ``s`` is ``h``); ``weight_fn`` returns ``W_down`` as ``(d_model, d_f)``."""
 
     def __init__(self, *, down: nn.Module, act: nn.Module | None, weight_fn: Callable[[], torch.Tensor], **kw):
         super().__init__(**kw)
@@ -158,11 +144,8 @@ class ModuleFFNLayer(FFNLayer):
 
 
 class FFNAdapter(ABC):
-    """Knows where the FFN parts of one family of architectures live.
-
-    Subclasses set ``name`` and ``model_types`` (values of ``config.model_type``), and implement
-    ``find_layers``. Register an instance with ``register_adapter`` to support a new architecture.
-    """
+    """Knows where the FFN parts of one family of architectures live: ``name``, ``model_types`` (values of
+    ``config.model_type``) and ``find_layers``."""
 
     name: str = ""
     model_types: tuple[str, ...] = ()

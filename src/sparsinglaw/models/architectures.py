@@ -1,17 +1,11 @@
 """One registry of architectures: an architecture is added once and gets every kind of sparsity.
 
-Each kind of sparsity finds its units in a model its own way: FFN neurons (output sparsity) through an
-``adapters.FFNAdapter``, which returns one ``FFNLayer`` per FFN; projection inputs (input sparsity) through
-a ``projections.ProjectionLayout``, the module paths of a block's projections. An ``Architecture`` bundles
-both for one family, so a family added here supports both, and ``register_architecture`` is the one call
-that adds one (docs/architecture.md, "Adding an architecture")::
+An ``Architecture`` bundles a family's ``adapters.FFNAdapter`` (FFN neurons) and its
+``projections.ProjectionLayout`` (projection inputs); ``register_architecture`` adds both::
 
     register_architecture(Architecture("my-lm", MyAdapter(), (ProjectionLayout("my-lm", {...}),)))
 
-The adapter and layout lookups (``adapters.adapter_for``, ``projections.projection_layout``) stay where
-they were and read the indexes this registration fills, in registration order. Old names of an
-architecture (the projection layout's ``gpt_neox`` for ``gpt-neox``) resolve through ``aliases``.
-"""
+Old names of an architecture resolve through ``aliases``."""
 
 from __future__ import annotations
 

@@ -1,13 +1,7 @@
 """A converted copy of each GGUF file, so a quantized model is parsed and de-quantized once, not per load.
 
-transformers reads a ``.gguf`` three times per load (config, tokenizer, weights), each time walking every
-metadata field in Python (SmolLM2-135M's 49k-token vocabulary), then maps and de-quantizes the tensors:
-about 30 s of CPU for 135M parameters, against about 2 s to open the same weights as safetensors. The
-first load of a GGUF therefore writes the de-quantized float32 model, its config and tokenizer to
-``cache_root()/gguf/NAME-SIZE-MTIME/`` (written to a temporary directory, then renamed: a killed load leaves
-no half copy), and later loads read that directory. The key holds the file's size and modification time,
-so a replaced file is converted again. ``SPARSINGLAW_GGUF_CACHE=0`` turns the cache off.
-"""
+The first load writes the float32 model, config and tokenizer to ``cache_root()/gguf/NAME-SIZE-MTIME/``
+(through a temporary directory, then renamed); later loads read it. ``SPARSINGLAW_GGUF_CACHE=0`` turns it off."""
 
 from __future__ import annotations
 

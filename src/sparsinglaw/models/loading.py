@@ -61,13 +61,9 @@ def load_model(
     dtype: torch.dtype = torch.float32,
     device_map: str | dict | None = None,
 ) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` for ``spec``, the model in eval mode.
-
-    ``spec``: a hub id, a local model directory (safetensors preferred), a MiniCPM-format directory (mapped
-    onto Granite, no remote code), or a ``.gguf`` file (converted once, then read from its converted copy:
-    ``models.gguf_cache``). ``hidden_act`` overrides the config's activation (needed for GGUF, which does
-    not record it).
-    """
+    """``(model, tokenizer)`` for ``spec``, the model in eval mode: a hub id, a local model directory, a
+    MiniCPM-format directory (mapped onto Granite) or a ``.gguf`` file (converted once). ``hidden_act``
+    overrides the config's activation (GGUF does not record it)."""
     if hidden_act is not None:
         check_activation(hidden_act)
     source = resolve_source(spec)
@@ -298,11 +294,8 @@ def _load_weights(source, spec, config, trust_remote_code, dtype, device_map):
 
 
 def load_tokenizer(source: ModelSource, spec: str | Path, trust_remote_code: bool = False, config: Any = None):
-    """The tokenizer stored with the model (in the GGUF file itself for GGUF); a ModelError if there is none.
-
-    ``config`` is the already loaded (or, for MiniCPM, mapped) config, so transformers does not re-read a
-    config.json whose model type it may not know.
-    """
+    """The tokenizer stored with the model (in the GGUF file itself for GGUF); a ModelError if there is
+    none. ``config`` is the already loaded (or mapped) config."""
     from transformers import AutoTokenizer
 
     kwargs: dict[str, Any] = {"gguf_file": source.gguf_file, "trust_remote_code": trust_remote_code}

@@ -1,7 +1,7 @@
 """The study's released checkpoints (MiniCPM format) loaded without their remote code.
 
-MiniCPM's ``modeling_minicpm.py`` no longer imports under current transformers, but the architecture is a
-Llama with three scalings (muP), which transformers' native Granite architecture has too:
+MiniCPM's remote code no longer imports, but it is a Llama with three muP scalings, which transformers'
+native Granite has too:
 
 =================================  ======================================  ==================================
 MiniCPM (remote code)              Granite (native)                        mapping
@@ -12,10 +12,7 @@ MiniCPM (remote code)              Granite (native)                        mappi
 softmax(q k^T / sqrt(head_dim))    softmax(q k^T * attention_multiplier)   ``1 / sqrt(head_dim)``
 =================================  ======================================  ==================================
 
-The logit scaling commutes with ``lm_head`` because it has no bias. Weight names are Llama-style in both,
-so the checkpoint files load unchanged. ``tests/models/test_minicpm.py`` proves the mapping against an
-independent implementation of the MiniCPM forward on a random checkpoint written in this format.
-"""
+The logit scaling commutes with ``lm_head`` (no bias); weight names are Llama-style, so files load as they are."""
 
 from __future__ import annotations
 

@@ -1,18 +1,10 @@
 """Mixture-of-experts FFNs (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE): one ``FFNLayer`` per expert.
 
-transformers fuses a block's experts into 3-D parameters (``gate_up_proj[e]``, ``down_proj[e]``) with no
-per-expert module to hook, and runs them through a pluggable *experts implementation*
-(``@use_experts_implementation``, dispatched on ``config._experts_implementation``). Instead of patching
-model code we register our own implementation, ``"sparsinglaw_recording"``, in transformers'
-``ExpertsInterface``. It is the eager per-expert loop, with one addition: for each expert that has a
-callback attached, the callback sees ``h`` and ``s`` of exactly the tokens routed to that expert, shape
-``(n_routed, d_f)``, and may replace ``h`` before the down projection. With nothing attached (or a
-callback returning None) it performs the same operations as transformers' ``"eager"`` implementation,
-so outputs are bitwise those of eager.
-
-``MoEAdapter.find_layers`` switches the model to this implementation (``set_experts_implementation``),
-so dense passes without hooks and hooked passes share one numerical path.
-"""
+transformers fuses a block's experts into 3-D parameters with no per-expert module to hook, so this
+registers an experts implementation, ``"sparsinglaw_recording"``: the eager per-expert loop, where an
+attached callback sees ``h`` and ``s`` of the tokens routed to its expert and may replace ``h``. With
+nothing attached its outputs are bitwise those of ``"eager"``; ``MoEAdapter.find_layers`` switches the
+model to it, so hooked and plain passes share one numerical path."""
 
 from __future__ import annotations
 

@@ -1,25 +1,12 @@
 """Every linear projection of a decoder block, for input sparsity (TEAL-style).
 
-Output sparsity (``adapters.find_ffn_layers``) asks which neurons of the FFN's ``h`` matter. Input sparsity
-asks, for each projection ``y = W x``, which entries of its input ``x`` matter, for every projection of a
-block: in a Llama-family block the seven ``self_attn.{q,k,v,o}_proj`` and ``mlp.{gate,up,down}_proj``. q, k
-and v read the same input (the attention norm's output), as do gate and up; each projection still gets its
-own threshold, because the rule weighs ``|x_j|`` by its own column norm ``||W[:, j]||``.
-
-A ``ProjectionLayout`` says where one family keeps its projections, relative to a decoder block
-(``adapters.decoder_blocks``). Fused projections are one projection of their own kind (``qkv``: GPT-2's
-``c_attn``, GPT-NeoX's and Falcon's ``query_key_value``, Phi-3's ``qkv_proj``; ``gate_up``: Phi-3): the
-fused ``W`` reads one input, so one threshold on it drops exactly the inputs all of its parts would drop
-together. Non-gated FFNs' first projection is ``up``. GPT-2's ``Conv1D`` stores ``W`` transposed, (in, out);
-``Projection`` hides that. Mixture-of-experts blocks (Mixtral, Qwen-MoE) give their attention projections
-only: their experts are fused parameters, not modules whose inputs a hook can see (their FFN neurons are
-measured by the output-sparsity adapters). A model whose blocks match no layout is a ``ModelError``; a
-new family is added with its FFN adapter in one call, ``models.architectures.register_architecture``.
-
-A ``Projection`` offers the two methods ``metrics.cett.CETTCurves`` asks of an FFN layer
-(``down_weight``, ``down_column_norms``), so the CETT statistics gather unchanged with ``x`` in place of
-``h`` and ``W`` in place of ``W_down``: the dropped share of ``W x`` is exactly CETT's quantity.
-"""
+For each projection ``y = W x`` (a Llama block: q, k, v, o, gate, up, down) input sparsity asks which
+entries of ``x`` matter; each projection gets its own threshold, since the rule weighs ``|x_j|`` by its own
+``||W[:, j]||``. A ``ProjectionLayout`` says where one family keeps its projections in a decoder block;
+fused projections (``qkv``, ``gate_up``) are one projection of their own kind, GPT-2's transposed ``Conv1D``
+is hidden by ``Projection``, and mixture-of-experts blocks give their attention projections only. A
+``Projection`` offers ``down_weight`` and ``down_column_norms``, so ``metrics.cett.CETTCurves`` gathers its
+statistics unchanged with ``x`` for ``h`` and ``W`` for ``W_down``."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Axis helpers shared by every figure (the report's, ``pareto --plot``'s, ``fit --plot``'s).
-
-matplotlib labels a log axis that spans less than a decade or two at its minor ticks as well, in
-scientific notation ("3x10^4 4x10^4 ..."), and the labels collide. ``readable_log_axes`` relabels every log
-axis of a figure just before it is saved: ticks at 1, 2 and 5 times the powers of ten when the axis has room
-for them (1 and 3, then powers of ten, then every k-th power: from the label size and the axis length), written
-short ("30k", "2M", "0.005"), and no minor labels.
-"""
+"""Axis helpers shared by every figure: ``readable_log_axes`` relabels every log axis before saving (ticks
+at 1, 2 and 5 times powers of ten as room allows, written short: "30k", "2M"; no minor labels), since
+matplotlib's minor-tick labels collide on short log axes."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""What the report renders, read from the analysis stages' files (``sparsinglaw.layout``); nothing is
-measured or fitted here.
-
-``load(PATH)`` returns a ``StudyData``: the models with their measurements and fits (``fits.json``), the
-verdicts (``comparison.json``), the paper's curves (``paper.json``), the setup (``setup.json``), the probes
-(``probes.json``) and, where present, ``pretrained.json`` and ``timings.json``. A missing or outdated
-analysis file is a ``DataError`` naming the command that writes it. The files are read through their
-dataclasses (``sparsinglaw.artifacts``, which the study's stages write with); the views below are what the
-figures and tables draw from them.
-"""
+"""What the report renders, read from the analysis stages' files (``sparsinglaw.layout``) through their
+dataclasses (``artifacts``); nothing is measured or fitted here. A missing or outdated file is a
+``DataError`` naming the command that writes it."""
 
 from __future__ import annotations
 

@@ -1,18 +1,10 @@
-"""One self-contained HTML report for a study or a training run (issues 6, 17).
+"""One self-contained HTML report for a study or a training run.
 
-``write_report(PATH)`` tells the story in order: the verdicts against the paper with their intervals, the
-setup (models, parameters, tokens and epochs, evaluation tokens, wall time), then the figures (the metric
-comparison on a pretrained model, the tracked activation ratios with per-checkpoint intervals and fitted
-laws, the paper's published curves and fits beside ours, width-depth and scale where the study has them,
-per-layer frequencies, dead neurons) and the tables, with the paper's values beside ours. Parameters at a
-bound are flagged, never printed as estimates; a section that cannot apply is one line saying why.
-
-It only renders: everything it shows comes from the files the study's analysis stages wrote
-(``sparsinglaw.layout``; read by ``sparsinglaw.report.data``). It loads no model and fits nothing; when the
-files are missing (a bare training run, a study from before them) it says which command writes them.
-Figures are PNG with their data as CSV in ``PATH/report/``, embedded as base64 (the page opens offline).
-Every piece of text that comes from data (cell and file names, token strings) is HTML-escaped.
-"""
+``write_report(PATH)``: the verdicts against the paper with their intervals, the setup, the figures and the
+tables, the paper's values beside ours; parameters at a bound are flagged, and a section that cannot apply
+says why. It only renders the files the study's analysis stages wrote (``sparsinglaw.layout``, read by
+``report.data``), and names the command that writes a missing one. Figures are PNG (data as CSV) embedded
+as base64; text from data is HTML-escaped."""
 
 from __future__ import annotations
 

@@ -4,13 +4,9 @@
     model.generate(...)                                         # the thresholded model, computed sparsely
     restore(model)                                              # the original modules, bitwise unchanged
 
-or as a context manager: ``with sparse_ffn(model, thresholds) as handle: ...``. Supported: gated Llama-family
-MLPs (``gate_proj``/``up_proj``/``down_proj``/``act_fn``) and non-gated GPT-NeoX/Falcon MLPs
-(``dense_h_to_4h``/``act``/``dense_4h_to_h``). The sparse modules keep the original children under their own
-names, so ``model.state_dict()`` keys and tensors are unchanged while swapped. They cache what they derive
-from the weights (``W_down^T``, column norms, the float16 gate copy of the CPU kernel), so sparsify a model
-whose weights are final: after changing weights in place, ``restore`` and ``sparsify`` again.
-"""
+or ``with sparse_ffn(model, thresholds) as handle: ...``. Gated Llama-family and non-gated GPT-NeoX/Falcon
+MLPs; ``state_dict()`` is unchanged while swapped. The modules cache what they derive from the weights, so
+after changing weights in place, ``restore`` and ``sparsify`` again."""
 
 from __future__ import annotations
 

@@ -7,7 +7,21 @@ from __future__ import annotations
 import torch
 
 
-class FFNModuleCounts:
+class KeptCounts:
+    """Kept and seen (token, unit) pairs per unit, ``active`` and ``total``, and the kept share
+    ``activation_ratio`` (the name reports use for either target): the statistics of thresholds' hooks."""
+
+    def __init__(self, n: int):
+        self.active = torch.zeros(n, dtype=torch.float64)
+        self.total = torch.zeros(n, dtype=torch.float64)
+
+    @property
+    def activation_ratio(self) -> float:
+        total = float(self.total.sum())
+        return float(self.active.sum()) / total if total > 0 else float("nan")
+
+
+class FFNModuleCounts(KeptCounts):
     """``apply_thresholds``' counters (per-FFN kept and total (token, neuron) pairs) read off sparse FFNs."""
 
     def __init__(self, handle):
@@ -21,13 +35,8 @@ class FFNModuleCounts:
     def total(self) -> torch.Tensor:
         return torch.tensor([float(s.tokens * s.width) for s in self.handle.stats()], dtype=torch.float64)
 
-    @property
-    def activation_ratio(self) -> float:
-        total = float(self.total.sum())
-        return float(self.active.sum()) / total if total > 0 else float("nan")
 
-
-class ProjectionCounts:
+class ProjectionCounts(KeptCounts):
     """Kept and offered (token, input) pairs per input-sparse projection (``sparse.input_sparse``); for
     combined thresholds only the down projections', whose inputs are the FFN neurons (kept by both rules)."""
 
@@ -41,8 +50,3 @@ class ProjectionCounts:
     @property
     def total(self) -> torch.Tensor:
         return torch.tensor([float(m.counters.offered_pairs) for m in self.modules], dtype=torch.float64)
-
-    @property
-    def activation_ratio(self) -> float:
-        total = float(self.total.sum())
-        return float(self.active.sum()) / total if total > 0 else float("nan")

@@ -1,42 +1,17 @@
 """Sparse FFN modules: compute only the neurons that the thresholds keep, exactly.
 
-A ``SparseFFN`` replaces one FFN module of a model (see ``sparsinglaw.sparse.convert``) and computes the
-thresholded FFN of docs/paper.md sections 1-2: ``y = W_down (h * [|h_i| * ||W_down[:, i]|| >= t_l])``.
+A ``SparseFFN`` replaces one FFN module (``sparse.convert``) and computes the thresholded FFN of
+docs/paper.md: ``y = W_down (h * [|h_i| * ||W_down[:, i]|| >= t_l])``. For a gated FFN it computes the whole
+gate ``s``, takes as candidates the neurons with ``s_i != 0`` and (for ``t_l > 0``)
+``|s_i| * (||W_up[i]|| * ||x|| + |b_up,i|) * ||W_down[:, i]|| >= t_l * (1 - 1e-3)`` (by Cauchy-Schwarz a
+superset of the kept neurons), computes ``u`` for their union only, applies the exact rule per token and
+the down projection for the kept columns. With ``t_l = 0`` this is exactly the ReLU non-zeros. Non-gated
+FFNs compute ``h`` densely and the down projection sparsely.
 
-Exact selection rule (gated FFN, ``s = act(W_gate x)``, ``u = W_up x + b_up``, ``h = s * u``):
-
-1. compute the whole gate ``s`` (one matvec; the selection needs it);
-2. candidates are the neurons with ``s_i != 0`` and, when ``t_l > 0``,
-   ``|s_i| * (||W_up[i]|| * ||x|| + |b_up,i|) * ||W_down[:, i]|| >= t_l * (1 - 1e-3)``.
-   By Cauchy-Schwarz ``|u_i| <= ||W_up[i]|| ||x|| + |b_up,i|``, so no neuron outside the candidates can pass
-   the threshold (the 1e-3 margin covers float rounding): the candidate set is a superset of the kept set;
-3. compute ``u`` only for the union of the candidates over the tokens of the call (rows of ``W_up``), form
-   ``h``, apply the exact rule ``|h_i| * ||W_down[:, i]|| >= t_l`` per token, and the down projection only for
-   those columns of ``W_down`` (rows of a cached contiguous ``W_down^T``).
-
-With ``t_l = 0`` (``zeros_only``) this is exactly the ReLU non-zeros ``s_i != 0``: dropping a neuron whose
-``h_i`` is 0 changes nothing, so the output equals the dense FFN. Non-gated FFNs (``h = act(W_in x)``)
-compute ``h`` densely and only the down projection sparsely, with the exact rule on ``h``.
-
-Three implementations of that rule, all exact (tests compare each with the masked dense computation):
-
-- CPU, float32, ReLU gate: one compiled kernel (``sparse_ffn.c`` via ``sparsinglaw.sparse.native``) computes
-  the gate, the selection, and the up/down rows of the candidates in one pass over the weights, prefetching a
-  block's candidate rows while the next block's gate rows stream in. The gate is first screened with a
-  float16 copy of ``W_gate`` (half the bytes of the largest read): ``|g - g16| <= slack_i ||x||`` by
-  Cauchy-Schwarz on the weights' rounding plus the float32 accumulation error bound, so a neuron screened out
-  has ``relu(g) = 0`` for certain, and the float32 gate row is read only for the ~10% that may fire;
-- CPU, float32, any other gate, and non-gated FFNs: the gate (or ``h``) by PyTorch, the rest in the compiled
-  kernel;
-- anything else (GPU, other dtypes, or ``SparsePolicy(native=False)``): PyTorch with gathered weight rows,
-  the design that carries to GPU.
-
-Fallback: when the call has more than ``policy.max_tokens`` tokens (prefill, large batches) or, outside the
-fused ReLU kernel (which never reads more than the dense FFN), the union of candidates exceeds
-``policy.max_ratio * d_f`` (low sparsity), the masked dense computation runs instead; both give the same
-result within float tolerance. Gathered weight rows go into a workspace that is reused between calls (a
-fresh 0.5 MB allocation per call costs page faults that eat the speedup on CPU).
-"""
+On CPU in float32 the compiled kernels (``sparse_ffn.c`` via ``sparse.native``) do the work, a ReLU gate
+fused and screened first with a float16 copy of ``W_gate`` (exact by a rounding bound); elsewhere PyTorch
+gathers weight rows into a reused workspace. Past ``SparsePolicy``'s limits the masked dense computation
+runs. Every path is exact (tests compare each with the masked dense computation)."""
 
 from __future__ import annotations
 
@@ -57,15 +32,9 @@ _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
 @dataclass(frozen=True)
 class SparsePolicy:
     """When the sparse path runs: at most ``max_tokens`` tokens per call and a union of candidate neurons of
-    at most ``max_ratio * d_f``; otherwise the masked dense computation (see the module docstring). The fused
-    ReLU kernel learns the union only while computing, so it goes by the previous call of the same FFN: after
-    a call above ``fused_max_ratio * d_f`` the next runs dense (which measures the union again).
-
-    Defaults from ``benchmarks/bench_sparse_ffn.py`` (d = 768, d_f = 1920, float32, 1 CPU thread, cold
-    weights): the PyTorch path stops paying at about 30% of d_f computed at batch 1, hence 0.3. The fused
-    ReLU kernel was ahead of dense up to 40-50% active at batch 1 (0.97-1.03x at 50%, 0.91-0.94x at 60%), hence
-    0.5, and up to 16-32 tokens at 10% activation (1.09-1.26x at 16-32 tokens), so ``max_tokens`` = 16
-    keeps prefills (hundreds of tokens) on the dense path, where the batched matmul wins."""
+    at most ``max_ratio * d_f``; otherwise the masked dense computation. The fused ReLU kernel learns the
+    union only while computing, so after a call above ``fused_max_ratio * d_f`` the next runs dense. Defaults
+    from ``benchmarks/bench_sparse_ffn.py`` (where each path stops beating dense on CPU)."""
 
     max_tokens: int = 16
     max_ratio: float = 0.3
@@ -120,9 +89,8 @@ class _Workspace:
 
 
 def _gather_rows(key: str, weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``weight[index]`` into the workspace. On CPU numpy's single-threaded ``take`` does the copy: torch's
-    ``index_select`` splits it over OpenMP threads, and when another process holds a core the barrier waits
-    a scheduler slice (measured: 35 us on one thread, 16 ms on two under load, for 192 x 768 floats)."""
+    """``weight[index]`` into the workspace; on CPU with numpy's single-threaded ``take`` (torch's
+    ``index_select`` waits on OpenMP barriers when another process holds a core)."""
     out = _Workspace.rows(key, index.numel(), weight)
     if weight.device.type == "cpu" and weight.dtype in _NUMPY_DTYPES and weight.is_contiguous():
         np.take(weight.numpy(), index.numpy(), axis=0, out=out.numpy(), mode="clip")  # "raise" buffers

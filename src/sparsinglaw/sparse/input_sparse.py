@@ -1,23 +1,15 @@
 """Input-sparse projections on CPU for decode at batch 1-4 (TEAL-style input sparsity).
 
-A projection ``y = W x`` whose input entries below a threshold are dropped needs only the columns
-``W[:, j]`` of the kept inputs. Those are strided in the row-major ``W``, so ``InputSparseLinear`` keeps a
-column-major copy (``W^T``, contiguous, made once when the module is built) and reads only the kept
-columns' rows of it: the C kernel ``input_sparse.c`` (built like the other kernels, see
-``sparsinglaw.native_build``; ``SPARSINGLAW_NATIVE=0`` disables it) or, without it, ``index_select`` in
-PyTorch. The output equals the masked dense computation ``W (x * keep) + b`` up to float rounding (the sums
-run in another order). Above ``max_share`` of kept inputs (union over the call's tokens), or for more than
-``max_tokens`` tokens (prefill, evaluation), the masked dense product runs instead: it is faster there.
-
-``sparsify_inputs`` swaps the projections of a model: from an ``inputs.MethodResult``, an input thresholds
-file (``InputThresholds``) or a combined one (``CombinedThresholds``). Combined thresholds put the output
-(FFN neuron) rule ``|h_i| * ||W_down[:, i]|| >= t_l`` on each down projection as a second keep rule (an
-input is read only when both keep it), so all seven projections of every block run on this path::
+A projection ``y = W x`` with inputs dropped needs only the kept inputs' columns of ``W``, so
+``InputSparseLinear`` keeps a contiguous ``W^T`` and reads only their rows: in the C kernel
+``input_sparse.c`` (``SPARSINGLAW_NATIVE=0`` disables it) or with ``index_select``. The output equals
+``W (x * keep) + b`` up to float rounding; above ``max_share`` kept inputs or ``max_tokens`` tokens the
+masked dense product runs instead. ``sparsify_inputs`` swaps a model's projections for input, combined
+(the FFN rule as a second keep rule on each down projection) or ``inputs.MethodResult`` thresholds::
 
     handle = sparsify_inputs(model, load_thresholds("inputs.json"))
     ...decode...
-    handle.restore()
-"""
+    handle.restore()"""
 
 from __future__ import annotations
 
@@ -104,9 +96,8 @@ class InputSparseLinear(nn.Module):
         self.native = native
         self.counters = Counters()
         self._index = torch.empty(self.in_features, dtype=torch.int32)
-        # Looked up once: at batch 1 a call's kernel time is tens of microseconds, and SmolLM2 makes 210
-        # projection calls per token, so per-call Python work shows in tokens/s (the bias is kept outside
-        # nn.Module's attribute lookup, the kernel's fixed arguments in one struct).
+        # Looked up once: per-call Python work shows in tokens/s at batch 1 (bias outside nn.Module's lookup,
+        # the kernel's fixed arguments in one struct).
         self._lib = kernels() if native else None
         self._bias = [linear.bias]
         self._masked = torch.empty(MAX_TOKENS, self.in_features, dtype=torch.float32)  # the kernel's x * keep

@@ -1,13 +1,8 @@
-"""The compiled CPU kernels of ``sparse_ffn.c``: built on first use with the system C compiler, loaded by ctypes.
+"""The compiled CPU kernels of ``sparse_ffn.c``, built and cached by ``sparsinglaw.native_build``.
 
-Why C: at batch size 1 a sparse FFN does ~10% of the dense FFN's memory traffic past the gate, but eager
-PyTorch spends that saving on per-op overhead and on copying the gathered weight rows (see
-benchmarks/bench_sparse_ffn.py). The kernel reads each needed row of ``W_up`` and ``W_down^T`` in place, once
-per call, prefetching the next one. No PyTorch headers are involved, so the build takes about a second.
-
-Building and caching: ``sparsinglaw.native_build`` (``SPARSINGLAW_NATIVE=0`` disables the kernels;
-without them ``kernels()`` returns None and the sparse modules use their PyTorch path, same results).
-"""
+At batch size 1 eager PyTorch spends a sparse FFN's saving on per-op overhead and row copies; the kernel
+reads each needed row of ``W_up`` and ``W_down^T`` in place, once per call. Without the kernels
+(``SPARSINGLAW_NATIVE=0``) ``kernels()`` is None and the modules take their PyTorch path."""
 
 from __future__ import annotations
 

@@ -1,19 +1,11 @@
 """Decode tokens/s and sparse-module latency, dense versus the sparse path, measured side by side.
 
-One path for every kind of sparse compute, keyed by the thresholds kind's ``sparse_modules``
-(docs/architecture.md, "Targets"): ``"ffn"`` swaps in the sparse FFNs (output thresholds, or exact ReLU
-zeros with ``zeros_only``), ``"projections"`` the input-sparse projections, all seven of every block (input
-or combined thresholds). ``compare_speed(model, thresholds)`` swaps them in once and, per batch size,
-alternates greedy decodes of the plain model (the modules off: the speed baseline) with decodes on the
-sparse path; ratios are of medians over the repetitions, so a shared, noisy machine slows both alike. Only
-the decode steps are timed (the prefill has many tokens and takes the dense fallback anyway). Module latency
-replays the inputs of real decode steps through each original module and its sparse one, alternating call
-by call, and sums the median per-call times over modules (one decode step).
-
-The projections path also counts weight bytes per decode step from the columns its modules actually read,
-plus every weight outside them (the output head, norms, one embedding row); ``bound`` = dense bytes over
-those, the speedup a purely memory-bound decode would see (docs/input_sparsity.md).
-"""
+One path per kind of sparse modules, keyed by the thresholds kind's ``sparse_modules``: ``"ffn"`` (sparse
+FFNs) or ``"projections"`` (input-sparse projections). ``compare_speed`` swaps them in once and, per batch
+size, alternates decodes of the plain model with decodes on the sparse path, timing decode steps only and
+reporting ratios of medians. Module latency replays real decode inputs through each original module and its
+sparse one. The projections path also counts weight bytes read per step (``bound``: the speedup a purely
+memory-bound decode would see)."""
 
 from __future__ import annotations
 
@@ -352,9 +344,7 @@ def compare_speed(model, thresholds=None, *, prompts: torch.Tensor, zeros_only: 
                   policy: SparsePolicy | dict | None = None, model_name: str = "in-memory",
                   mode: str = "") -> SpeedReport:
     """Dense versus sparse decode speed and module latency at each batch size, on the sparse modules of
-    ``thresholds``' kind (prompts: ``(N, prompt_len)``, the first ``batch`` rows are used). ``policy``: the
-    path's fallback (a ``SparsePolicy`` or dict for the FFNs, ``max_share`` / ``max_tokens`` for the
-    projections; defaults where None)."""
+    ``thresholds``' kind (the first ``batch`` rows of ``prompts``). ``policy``: the path's fallback."""
     if new_tokens < 3 or repeats < 1:
         raise ConfigError(f"need new_tokens >= 3 and repeats >= 1, got {new_tokens}, {repeats}")
     if any(b < 1 for b in batch_sizes) or max(batch_sizes) > prompts.shape[0]:

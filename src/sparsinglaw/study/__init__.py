@@ -1,15 +1,8 @@
 """Whole studies from one config: a grid of training runs, tracked, fitted and reported.
 
-    from sparsinglaw.study import load_study, run_study
-    cfg = load_study("study.toml")            # or a preset: "demo", "mini", "reproduce", "paper-0.1b"
-    summary = run_study(cfg)                  # trains/tracks every unfinished cell, fits, writes the report
-
-Submodules: ``config`` (the grid), ``runner`` (cells, skip/resume, torchrun), ``collect`` (read the stores),
-``fit`` (laws, width-depth, scale), ``compare`` (agreement with the paper), ``probe`` (report measurements),
-``pretrained`` (the metric comparison on a pretrained model), ``paper_ref`` (the published curves and fits),
-``stages`` (the analysis stage: writes every file the report renders), ``files`` (re-exports the names of a
-study directory's files from ``sparsinglaw.layout``).
-"""
+from sparsinglaw.study import load_study, run_study
+cfg = load_study("study.toml")            # or a preset: "demo", "mini", "reproduce", "paper-0.1b"
+summary = run_study(cfg)                  # trains/tracks every unfinished cell, fits, writes the report"""
 
 from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study
 

@@ -1,12 +1,7 @@
 """Which accelerator a study's time estimate assumes, and what its token shards hold (``study --dry-run``).
 
-Sustained training throughput is taken as 40% of the dense bf16 peak of each GPU (NVIDIA's data sheets:
-A100 312 TFLOP/s, H100 and H200 SXM 989 TFLOP/s; the H200 differs from the H100 in memory, not in compute),
-the model FLOP utilization well-tuned transformer training reaches at these sizes (PaLM reports 46%,
-Megatron-LM 40-50%); small models (tens of millions of parameters) usually reach less, so the estimate is
-a lower bound on time. ``cpu``: fitted to the demo's cells on one CPU thread (d = 64, L = 4: about 1M
-tokens a minute). ``cuda``: any other GPU, counted as an H100.
-"""
+Training throughput is taken as 40% of each GPU's dense bf16 peak (a lower bound on time for small models);
+``cpu`` is fitted to the demo's cells on one thread; ``cuda`` is any other GPU, counted as an H100."""
 
 from __future__ import annotations
 

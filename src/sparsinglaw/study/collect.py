@@ -65,7 +65,7 @@ class CellData:
 
 
 def is_study(path: Path) -> bool:
-    from sparsinglaw.study.files import STUDY_FILE
+    from sparsinglaw.layout import STUDY_FILE
 
     return (Path(path) / STUDY_FILE).is_file()
 
@@ -168,10 +168,8 @@ def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) 
 
 
 def validation_losses(store, tracked: list[dict]) -> list[tuple[int, float]]:
-    """(tokens, loss) per checkpoint: the validation loss, from the trainer's eval_loss where it computed one,
-    else the mean validation NLL of tracking's dense pass (``log dense_ppl``: studies whose tracking covers
-    the validation split skip the trainer's own evaluation, and a run resumed across that change has both
-    kinds); the training loss only when no checkpoint has a validation loss."""
+    """(tokens, loss) per checkpoint: the trainer's eval_loss where it computed one, else the mean
+    validation NLL of tracking's dense pass; the training loss only when no checkpoint has a validation loss."""
     losses = {r["tokens"]: math.log(r["result"]["dense_ppl"]) for r in tracked if (r["result"] or {}).get("dense_ppl")}
     losses.update((r["tokens"], r["value"]) for r in store.measurements(metric="eval_loss") if r["value"] is not None)
     if losses:
@@ -201,7 +199,7 @@ def load_study_dir(path: Path):
     since it was written). The path goes in as a TOML string: Python's repr would leave a backslash doubled
     (TOML reads '...' literally) and cannot quote every control character."""
     from sparsinglaw.config import toml_string
+    from sparsinglaw.layout import STUDY_FILE
     from sparsinglaw.study.config import load_study
-    from sparsinglaw.study.files import STUDY_FILE
 
     return load_study(Path(path) / STUDY_FILE, [f"out_dir={toml_string(str(path))}"])

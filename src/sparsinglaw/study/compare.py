@@ -86,10 +86,8 @@ def decay_note(cell, pts: list) -> str:
 
 
 def constant_rate_note(cell, pts: list, level: float) -> str:
-    """The schedule's share of a trend, measured on the run itself: the slope over the judged checkpoints
-    before the learning-rate decay alone, and how far A moves from the decay's start to the end. The verdict
-    still uses every judged checkpoint; this says whether the decay makes it. "" with no decay among them or
-    fewer than 3 checkpoints before it."""
+    """The schedule's share of a trend: the slope before the learning-rate decay alone, and how far A moves
+    during the decay. "" with no decay among the judged checkpoints or fewer than 3 before it."""
     if cell.decay_start is None:
         return ""
     before = [p for p in pts if p[0] <= cell.decay_start]

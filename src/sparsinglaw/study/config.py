@@ -35,10 +35,10 @@ from typing import Any
 
 from sparsinglaw.config import Config, deep_merge
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.layout import BUILTIN_JSONL
 from sparsinglaw.train.config import ACTIVATIONS, TRACK_MODES, DataConfig, TrackSettings, TrainConfig  # noqa: F401
 
 LAUNCHERS = ("sequential", "torchrun")
-from sparsinglaw.study.files import BUILTIN_JSONL  # noqa: E402,F401  (re-exported)
 
 
 @dataclass
@@ -233,11 +233,8 @@ def default_pretrained() -> str:
     return ""
 
 
-# The CPU presets' recipe, chosen by measurement (benchmarks/sweep_recipe.py, RESULTS.md "The training
-# recipe"): the paper's muP scalings at half its peak rate. At the demo's shape it keeps both models alive
-# (ReLU: 3.6% dead at the last checkpoint, at most 5.2% over the second half; SiLU 0.2%) at a lower
-# validation loss than the earlier lr 1e-2 without muP (ReLU 3.85 against 4.19, SiLU 3.83 against 3.95),
-# which left 29% of ReLU's neurons dead.
+# The CPU presets' recipe (benchmarks/sweep_recipe.py): the paper's muP scalings at half its peak rate, which
+# keeps ReLU's neurons alive at the demo's shape.
 RECIPE = {"model": {"mup": True}, "optim": {"lr": 5e-3, "warmup_fraction": 0.05, "decay_fraction": 0.1}}
 
 
@@ -255,9 +252,8 @@ def _english_base(seq_len: int, batch_size: int, checkpoint: int, vocab: int, va
 
 
 def demo_preset() -> StudyConfig:
-    """The demo (minutes on 2 CPU cores): a ReLU and a SiLU model, d = 64, L = 4 (N = 1.9e5), vocabulary
-    2,048, 1M tokens of the shipped English corpus (16 checkpoints), tracked with the calibrated CETT on
-    16,384 validation tokens; plus the metric comparison on the real SmolLM2-135M (2,048 tokens)."""
+    """The demo (minutes on 2 CPU cores): a ReLU and a SiLU model, d = 64, L = 4, 1M tokens of the shipped
+    English corpus, tracked with the calibrated CETT; plus the metric comparison on SmolLM2-135M."""
     base = _english_base(seq_len=256, batch_size=8, checkpoint=65_536, vocab=2048, valid_tokens=16_384)
     return StudyConfig(
         name="demo", out_dir="runs/demo", activations=["relu", "silu"], shapes=[ShapeSpec(1.9e5, 16)],
@@ -284,11 +280,8 @@ def mini_preset() -> StudyConfig:
 
 
 def reproduce_preset() -> StudyConfig:
-    """Over an hour on 2 idle CPU cores (resumable; two cells at a time, one torch thread each), on the
-    ``english`` corpus (``./dev corpus`` installs it; 73M characters, so no cell repeats its text): ReLU and
-    SiLU at four width-depth ratios of N = 1.9e5 (32 x 10, 48 x 6, 64 x 4, 96 x 3) and at a second size
-    (N = 6.4e5, 96 x 6), 3M tokens each (12 checkpoints, 0.14 epochs), and the demo's shape on 10.5M tokens
-    (55 tokens per parameter, 10x the demo's; 40 checkpoints, 0.5 epochs)."""
+    """Over an hour on 2 idle CPU cores, on the ``english`` corpus: ReLU and SiLU at four width-depth ratios
+    of N = 1.9e5 and at N = 6.4e5, 3M tokens each, and the demo's shape on 10.5M tokens."""
     base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384,
                          source="english")
     base["tokenizer"]["max_train_chars"] = 10_000_000  # the BPE on a 10M-character sample: 67 s -> about 15 s
@@ -322,11 +315,8 @@ def _gpu_base(seq_len: int, batch_size: int, grad_accum: int, checkpoint: int, v
 
 
 def paper_preset() -> StudyConfig:
-    """For a GPU (not run on CPU): the paper's 0.1B shape (768 x 16, N = 1.1e8) and recipe (muP, lr 0.01,
-    AdamW (0.9, 0.95), weight decay 0.1, WSD schedule, sequence length 4096, bf16), ReLU and SiLU, 10B tokens
-    each (40 checkpoints), tracked with the calibrated CETT on 262,144 validation tokens. The corpus is the
-    user's (``base.data.source``, best token shards from ``sparsinglaw data``): no shipped text is near 10B
-    tokens, so without one the study stops and names the setting."""
+    """For a GPU: the paper's 0.1B shape and recipe, ReLU and SiLU, 10B tokens each, tracked with the
+    calibrated CETT; the corpus is the user's (``base.data.source``)."""
     base = _gpu_base(seq_len=4096, batch_size=8, grad_accum=16, checkpoint=250_000_000, valid_tokens=262_144)
     return StudyConfig(
         name="paper-0.1b", out_dir="runs/paper-0.1b", activations=["relu", "silu"], shapes=[ShapeSpec(1.1e8, 48)],
@@ -338,11 +328,8 @@ def paper_preset() -> StudyConfig:
 
 
 def gpu_small_preset() -> StudyConfig:
-    """Minutes on one H100 (about 8 min of training at 40% MFU, see ``study.accelerators``): ReLU and SiLU at
-    two sizes, 256 x 9 (N = 6.8e6, 15M parameters with the embedding) and 512 x 10 (N = 3.0e7, 46M), 200M
-    tokens each (10 checkpoints), bf16, the paper's recipe at sequence length 1024, tracked with the
-    calibrated CETT on 65,536 validation tokens. The corpus is the user's (``base.data.source``: token shards
-    from ``sparsinglaw data``, a vocabulary near 32,000 as assumed here)."""
+    """Minutes on one H100: ReLU and SiLU at 256 x 9 and 512 x 10, 200M tokens each, bf16, the paper's
+    recipe at sequence length 1024; the corpus is the user's (token shards, vocabulary near 32,000)."""
     base = _gpu_base(seq_len=1024, batch_size=32, grad_accum=4, checkpoint=20_000_000, valid_tokens=65_536)
     return StudyConfig(
         name="gpu-small", out_dir="runs/gpu-small", activations=["relu", "silu"],
@@ -384,12 +371,9 @@ def training_time(flops: float, device: str, threads: int = 1) -> dict[str, Any]
 
 
 def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
-    """Cells, tokens, FLOPs and an estimated training time (hours) on ``device`` (a ``THROUGHPUT`` key; default:
-    the GPU torch detects, else cuda for bf16 studies and cpu for the others), plus the size of the token
-    shards the cells read (``shards``, None when the source is not a shard directory) and the most epochs a
-    cell makes over them. On CPU, ``jobs`` cells train side by side, each at the assumed speed (tiny models
-    on one thread each: two processes on two cores run at about twice one's speed). Tracking and fitting
-    add about a third on CPU."""
+    """Cells, tokens, FLOPs and an estimated training time (hours) on ``device`` (a ``THROUGHPUT`` key;
+    default: the detected GPU, else by dtype), the token shards' size (None without shards) and the most
+    epochs a cell makes; on CPU ``jobs`` cells train side by side."""
     from sparsinglaw.study.accelerators import accelerator, shard_summary
 
     cells = cfg.cells()

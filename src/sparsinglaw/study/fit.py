@@ -1,10 +1,7 @@
 """The fitting stage: the paper's law per cell, the width-depth and scale analyses across cells.
 
-``analyze(cells, spec)`` returns an ``Analysis`` holding the fitted objects and ``to_dict()``: the whole of
-``fits.json``, which is all the report reads of it (each model's measurements, its fitted law with the
-curve and band sampled for drawing, the groups). Fits that cannot be made (too few points, a solver
-failure) are recorded with their reason, never raised: a small study still gets a report.
-"""
+``analyze(cells, spec)`` returns an ``Analysis`` whose ``to_dict()`` is ``fits.json``; fits that cannot be
+made are recorded with their reason, never raised."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The paper's published curves and fits (docs/paper.md section 3), for the report to show beside a study's.
-
-``paper_curves()`` reads the measured curves shipped with the package (``sparsinglaw.laws.paper``), or the
-folder named by ``SPARSINGLAW_PAPER_DATA`` (paper JSON files, read with ``sparsinglaw.laws.io``) when that
-is set. ``paper_document()`` is what the analysis stage writes to ``paper.json``: every curve with its
-published fit sampled over the curve's tokens, so the report draws it without the laws' code.
-"""
+"""The paper's published curves and fits, for the report to show beside a study's: ``paper_curves()`` (the
+shipped curves, or ``SPARSINGLAW_PAPER_DATA``) and ``paper_document()``, ``paper.json``: every curve with its
+published fit sampled over its tokens."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Cells side by side: ``StudyConfig.jobs`` cells at once, each trained and tracked in a process of its own.
-
-Tiny models do not use more than one CPU thread well (their matrices are 64 wide), so on a machine with
-several cores a study is faster running independent cells in parallel, one thread each, than one cell at a
-time on all threads. Each child process runs ``python -m sparsinglaw.study.cell_process STUDY_TOML CELL`` (the
-same ``run_cell`` the sequential runner calls: resumable, finished when ``study_cell.json`` is written),
-logs to ``cells/CELL.log`` and leaves its stage times in ``cells/CELL.timings.json``, which the parent adds
-to the study's ``timings.json``.
-"""
+"""Cells side by side: ``StudyConfig.jobs`` cells at once, each trained and tracked in a process of its own
+(tiny models use one CPU thread best). Each child runs ``python -m sparsinglaw.study.cell_process STUDY_TOML
+CELL``, logs to ``cells/CELL.log`` and leaves its stage times in ``cells/CELL.timings.json``."""
 
 from __future__ import annotations
 
@@ -48,7 +42,7 @@ def run_parallel(cfg, pending: list, timer, echo=print, force: bool = False) -> 
     """Run ``pending`` cells (index, Cell) at most ``cfg.jobs`` at a time; raise when one fails, after
     stopping the others (each resumes from its last checkpoint on the next run). ``force``: a cell whose
     run directory was trained under another config continues under this one (``train --force``)."""
-    from sparsinglaw.study.files import STUDY_FILE
+    from sparsinglaw.layout import STUDY_FILE
 
     out_dir, study_file = Path(cfg.out_dir), Path(cfg.out_dir) / STUDY_FILE
     queue, running, total = list(pending), {}, len(cfg.cells())

@@ -1,10 +1,6 @@
-"""The paper's metric comparison on a real pretrained model (docs/paper.md section 2).
-
-PPL ratio versus activation ratio for Top-k, FAT-eps and CETT on one dense pass shared by every setting,
-plus the PPL-p% solution (the CETT whose PPL ratio is 1 + p/100) on the same pass, so the figure marks
-the point the study's tracking uses. The evaluation text is the built-in corpus (CPython's English
-documentation: prose close to what small instruction models were trained on), packed into sequences.
-"""
+"""The paper's metric comparison on a real pretrained model (docs/paper.md section 2): PPL ratio versus
+activation ratio for Top-k, FAT-eps and CETT on one shared dense pass, plus the PPL-p% solution on it, over
+the built-in corpus."""
 
 from __future__ import annotations
 
@@ -14,10 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Few settings per metric (each one sparse pass over the tokens), spread over the PPL ratios 1.00-1.10
-# that matter. Measured on SmolLM2-135M, 2,048 tokens: Top-k 0.5 costs 28% PPL and 0.8 costs 1.9%; FAT up to
-# eps = 0.05 costs nothing (A = 0.89), 0.2 costs 23% and 0.3 multiplies PPL by 561; CETT 0.02 / 0.08 / 0.1
-# cost 0.2% / 4.2% / 7.0% at A = 0.78 / 0.56 / 0.51.
+# Few settings per metric (one sparse pass each), spread over the PPL ratios 1.00-1.10 on SmolLM2-135M.
 COMPARISON_VALUES = {"topk": [0.6, 0.7, 0.8, 0.9], "fat": [0.05, 0.1, 0.15, 0.2], "cett": [0.02, 0.05, 0.08, 0.1]}
 
 

@@ -1,10 +1,5 @@
-"""Measurements a report needs beyond the tracked store: the metric comparison and per-token detail.
-
-The study's probe stage (``probe_study``) writes them to ``OUT_DIR/probes.json`` so the report only renders.
-
-Both run on a cell's last complete checkpoint over its validation split (the same sequences for every
-cell of a study: the split and tokenizer are built from the same documents and settings).
-"""
+"""Measurements a report needs beyond the tracked store: the metric comparison and per-token detail, on each
+cell's last complete checkpoint over its validation split, written to ``OUT_DIR/probes.json``."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
 """Checks a small budget can resolve: the paper's architecture and scale findings read at equal training
 tokens (or equal tokens per parameter) instead of through fitted limits.
 
-A limit A0 is identified only once a run has flattened, which tiny CPU budgets rarely reach; but the
-paper's findings also show before convergence (docs/paper.md section 4): deeper models are sparser at the
-same tokens, and models of different sizes sit at similar activation ratios at the same tokens per
-parameter, the smaller one closer to its limit. Each check below is a verdict on an interval: the
-per-checkpoint intervals tracking records (resampled validation sequences) carried through a parametric
-bootstrap or a t interval. They cover measurement noise, not seed-to-seed variation (one model per shape).
-"""
+Deeper models are sparser at the same tokens, and models of different sizes sit at similar ratios at the
+same tokens per parameter (docs/paper.md section 4). Each verdict is on an interval carried from the
+per-checkpoint intervals: measurement noise, not seed-to-seed variation."""
 
 from __future__ import annotations
 

@@ -6,18 +6,14 @@ Layout of ``OUT_DIR``::
     events.jsonl      one line per event: cell started training (with the step it resumed from), cell done
     cells/NAME/       each cell's training run directory (checkpoints, results.sqlite)
     cells/NAME/study_cell.json   written last: the cell is trained and tracked (its config fingerprint)
-    pretrained.json   the metric comparison on the pretrained model (fit.pretrained; sparsinglaw.study.pretrained)
-    fits.json, comparison.json, paper.json, setup.json, probes.json
-                      the analysis stages' output (sparsinglaw.study.stages): all the report reads
-    timings.json      wall seconds per stage of the last run (train, track, pretrained, fit, probe, report)
-    report/           the HTML report with its PNG and CSV files (it only renders the files above)
+    pretrained.json   the metric comparison on the pretrained model (sparsinglaw.study.pretrained)
+    fits.json, comparison.json, paper.json, setup.json, probes.json   the analysis stages' output
+    timings.json      wall seconds per stage of the last run
+    report/           the HTML report with its PNG and CSV files
 
-A cell is finished when its ``study_cell.json`` matches its config fingerprint: it is skipped. Otherwise
-it is trained (the trainer resumes from the cell's last complete checkpoint, so no step is trained twice)
-and its checkpoints are tracked (measurements already in the store are kept). Cells run one after another
-in this process, or each under ``torchrun --nproc_per_node N -m sparsinglaw.cli.train`` (then tracked here),
-or ``jobs`` at a time, each in a process of its own (``sparsinglaw.study.parallel``).
-"""
+A cell whose ``study_cell.json`` matches its fingerprint is skipped; others are trained (resuming from the
+last complete checkpoint) and tracked, one after another, under torchrun, or ``jobs`` at a time
+(``study.parallel``)."""
 
 from __future__ import annotations
 
@@ -31,11 +27,10 @@ from pathlib import Path
 
 from sparsinglaw.errors import ConfigError, SparsingLawError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.study.config import BUILTIN_JSONL, Cell, StudyConfig, load_study
+from sparsinglaw.layout import BUILTIN_JSONL, CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS
+from sparsinglaw.study.config import Cell, StudyConfig, load_study
 
 log = logging.getLogger("sparsinglaw")
-
-from sparsinglaw.study.files import CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS  # noqa: E402
 
 
 class Timer:

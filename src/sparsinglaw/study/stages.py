@@ -1,13 +1,8 @@
 """The analysis stages of a study or tracked training run: everything the report shows, written as files.
 
-``write_analysis(PATH)`` reads what the runs measured (``collect``), fits the laws (``fit``), checks the
-trends against the paper (``compare``; both again on input sparsity where it was tracked, under the key
-``inputs`` of ``fits.json`` and ``comparison.json``; cells of a study asking for it that lack it are
-tracked first), measures the probes on the last checkpoints (``probe``: loads the
-models) and writes ``fits.json``, ``comparison.json``, ``paper.json``, ``setup.json`` and ``probes.json``
-(``sparsinglaw.layout``) into PATH. ``sparsinglaw study`` runs it after the cells; ``sparsinglaw report
-PATH --analyze`` runs it on a bare training run or a study written before these files existed.
-"""
+``write_analysis(PATH)`` collects what the runs measured, fits the laws, checks the trends against the paper
+(again for input sparsity where tracked), probes the last checkpoints and writes ``fits.json``,
+``comparison.json``, ``paper.json``, ``setup.json`` and ``probes.json`` into PATH."""
 
 from __future__ import annotations
 
@@ -16,7 +11,7 @@ from pathlib import Path
 
 from sparsinglaw.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.study.files import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
+from sparsinglaw.layout import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
 
 
 def setup_document(analysis, info: dict) -> SetupDocument:

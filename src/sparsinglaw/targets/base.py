@@ -1,27 +1,12 @@
 """A target spec: what one kind of activation sparsity needs, bundled, and registered by name.
 
-A kind of sparsity ("target") is a set of *units* in a model whose small values are zeroed: the FFN
-neurons ``h_i`` (the paper's output sparsity, docs/paper.md section 1) or the inputs ``x_j`` of every linear
-projection (TEAL-style input sparsity, docs/input_sparsity.md). Everything that differs between the two is
-here, behind one interface (docs/architecture.md, "Targets"):
-
-- ``find_units(model)``: its units, through the one architecture registry (``models.architectures``);
-- ``attach(units, callback)``: hooks before every unit, ``callback(unit, x)`` may return a replacement of
-  the unit's input (a sparse pass); ``observe(units, callback)``: hooks after it, ``callback(unit, x, y)``
-  with ``y`` its output without bias (the dense statistics pass). Both yield call counts whose
-  ``require_called()`` fails loudly when the forward bypassed the hooked modules;
-- ``statistics(units, ...)``: its dense statistics (CETT curves, section 2 of docs/paper.md), sums over
-  tokens that ``place`` fixes from the data's first batch and ``reduce`` combines over processes;
-- ``thresholds(statistics, c)``: its threshold rule, CETT c -> one threshold per unit, and ``rule``, the
-  rule in words;
-- ``thresholds_kind`` (a ``threshold_kinds`` kind name), ``sparse_modules`` (the sparse compute modules
-  that kind builds) and ``result_schema`` (its result rows).
-
-The measurement engine (``targets.engine.TargetMeasurement``) runs the dense pass and the sparse passes of
-any target, sharded over torchrun processes the same way; callers take a spec by name from ``TARGETS``
-and never ask which one they hold. Combined sparsity is a list of targets. A third kind (attention heads,
-MoE experts) is a third subclass registered here.
-"""
+A target is a set of *units* whose small values are zeroed: FFN neurons ``h_i`` (the paper's output
+sparsity) or the inputs ``x_j`` of every projection (TEAL-style input sparsity). Its spec gives its units
+(``find_units``), hooks before (``attach``) and after (``observe``) each unit that fail loudly when a forward
+bypasses them, its dense statistics (sums over tokens, placed from the first batch, reduced over
+processes), its threshold rule (CETT c -> one threshold per unit), its thresholds kind, its sparse modules
+and its result schema. ``targets.engine.TargetMeasurement`` runs any target's passes; callers take a spec
+from ``TARGETS`` and never ask which one they hold."""
 
 from __future__ import annotations
 

@@ -1,15 +1,8 @@
-"""The measurement engine under every target: one model, its evaluation data and one target's units, with
-the forward passes every measurement runs, sharded over torchrun processes the same way for every target.
+"""The measurement engine under every target: one model, its evaluation data and one target's units.
 
-A pass runs this process's share of the batches (``data.batches(rank=, world_size=)``) with the target's
-hooks attached, checks the hooks fired, and all-reduces the per-sequence losses; statistics kept by the
-hooks are sums over tokens that the caller all-reduces (``distributed``). Statistics placed from the data's
-first batch (CETT's grids, the input histograms) are placed on the other processes by ``place_from_start``,
-one forward over that batch, so every process sums over the same grid: sharded results equal one
-process's to float rounding (tests/test_distributed.py). The target-specific measurements
-(``measure.Measurement`` for FFN neurons, ``inputs.measure.InputMeasurement`` for projection inputs)
-subclass ``TargetMeasurement`` and add their statistics, settings and result rows.
-"""
+A pass runs this process's share of the batches with the target's hooks, checks they fired and
+all-reduces the per-sequence losses; statistics placed from the first batch are placed on every process by
+``place_from_start``, so sharded results equal one process's to float rounding."""
 
 from __future__ import annotations
 

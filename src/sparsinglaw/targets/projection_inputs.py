@@ -1,18 +1,10 @@
 """Projection inputs: TEAL-style input sparsity (docs/input_sparsity.md), the target and its dense statistics.
 
-Its units are the inputs ``x_j`` of every linear projection ``y = W x`` of a block (q, k, v, o, gate, up,
-down, or their fused forms), found by the architecture's ``ProjectionLayout`` (``models.architectures``).
-
-One dense pass gathers, for every projection ``y = W x``:
-
-* the CETT curve of its input (``metrics.cett.CETTCurves`` over ``models.projections.Projection``, which
-  offers ``W`` and its column norms under the names CETTCurves asks of an FFN): the mean relative output
-  error ``||W x_dropped|| / ||W x||`` of dropping inputs with ``|x_j| ||W[:, j]|| < t``, as a function of t;
-* a log-binned histogram of ``|x_j|``, from which TEAL's thresholds (quantiles of ``|x|``) are read.
-
-A ``Setting`` is one point of a method: the per-projection threshold and, for the CETT rule, the weights
-``||W[:, j]||`` that multiply ``|x_j|`` before the comparison (TEAL compares ``|x_j|`` alone).
-"""
+Its units are the inputs ``x_j`` of every projection ``y = W x`` of a block, found by the architecture's
+``ProjectionLayout``. One dense pass gathers each projection's CETT curve (``metrics.cett.CETTCurves`` over
+a ``Projection``) and a log-binned histogram of ``|x_j|`` (TEAL's thresholds are its quantiles). A
+``Setting`` is one point of a method: per-projection thresholds and, for the CETT rule, the weights
+``||W[:, j]||`` that multiply ``|x_j|``."""
 
 from __future__ import annotations
 
@@ -42,11 +34,8 @@ TEAL_RULE = "zero x_j where |x_j| < t_p (t_p per projection: a quantile of |x|)"
 
 
 class MagnitudeHistograms:
-    """Streaming log-binned counts of ``|x_j|`` per projection (all inputs of all tokens pooled).
-
-    The grid is placed from the first call (margins of 100x below the smallest and 4x above the largest
-    non-zero magnitude); values outside fall into the end bins. ``bins`` points give quantiles to about
-    ``log(range) / bins`` in log magnitude (0.5% of t at 1,024 points over 6 decades)."""
+    """Streaming log-binned counts of ``|x_j|`` per projection (all inputs of all tokens pooled), on a
+    grid placed from the first call (values outside fall into the end bins)."""
 
     def __init__(self, n: int, points: int = 1024):
         if points < 16:

@@ -1,11 +1,6 @@
-"""Measuring a training run's checkpoints into its results store (``sparsinglaw track``): one tracker for
-both targets, beside ``train/`` (which trains) rather than inside it.
-
-``tracker``: the modes (PPL-p% per checkpoint, one calibrated CETT for all), claims in the store so
-concurrent trackers share the work, resuming where a store left off; ``inputs``: the rows of the
-projection-input target; ``share``: the calibrated pass done once when several trackers run on one run.
-docs/architecture.md, "Files".
-"""
+"""Measuring a training run's checkpoints into its results store (``sparsinglaw track``), for both targets:
+``tracker`` (the modes, claims, resuming), ``inputs`` (the projection-input rows), ``share`` (the calibrated
+pass done once for concurrent trackers)."""
 
 from sparsinglaw.track.tracker import (
     TrackSettings,

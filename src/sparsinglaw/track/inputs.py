@@ -1,21 +1,9 @@
 """Input sparsity at a training run's checkpoints: what ``sparsinglaw track --input-sparsity`` records.
 
-The method is ours (``cett``: per-projection thresholds on ``|x_j| ||W[:, j]||`` chosen so that every
-projection's output takes the same mean relative error c), in the tracking mode of the output metric:
-
-- ``cett-calibrated``: one input c calibrated so that the trend of the mean log PPL ratio of the last K
-  checkpoints crosses 1 + p/100 (the same trend calibration as the output CETT, ``track.tracker.calibrate``),
-  then applied to every checkpoint (per-projection thresholds recomputed from each checkpoint's own dense
-  statistics pass). Each row carries a 90% interval from resampling validation sequences, as the output
-  rows do.
-- ``pplp``: PPL-p% of the input CETT solved per checkpoint (``InputMeasurement.solve``; no interval, as the
-  output's ``pplp`` rows have none).
-
-Two rows per checkpoint go into the results store, keyed by the output metric's setting:
-``input-MODE`` (value and ``activation_ratio``: the parameter-weighted kept share of projection inputs, the
-share of projection weights a batch-1 decode step reads) and ``input-bytes-MODE`` (value: weight bytes read
-per token over the dense model's, the dense head, norms and embedding row included).
-"""
+The input CETT method in the output metric's tracking modes: ``cett-calibrated`` (one input c calibrated
+on the last K checkpoints' trend, ``track.tracker.calibrate``, applied to each with a 90% interval) or
+``pplp`` (solved per checkpoint, no interval). Two store rows per checkpoint: ``input-MODE`` (the
+parameter-weighted kept share) and ``input-bytes-MODE`` (weight bytes read per token over dense)."""
 
 from __future__ import annotations
 
@@ -93,7 +81,7 @@ def solved(m: InputMeasurement, p: float, name: str) -> dict:
         if not (result.search and result.search[-1]["value"] == 1.0 and "below the target" in result.no_answer):
             raise NoAnswerError(f"{name}: {result.no_answer}")
         result.value, result.solution["bound"] = 1.0, "input CETT 1 (" + result.no_answer + ")"
-    return result_document(m, result, name, None, result.solution or {})
+    return result_document(m, result, name, None, result.solution.to_dict())
 
 
 def store_rows(store, info: dict, document: dict, setting: dict, metrics: tuple[str, str]) -> None:

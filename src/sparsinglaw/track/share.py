@@ -1,13 +1,8 @@
 """Calibrated tracking done once when several ``track`` processes run on one run.
 
-``pplp`` mode shares its work per checkpoint through claims in the results store (``store.claim``). The
-calibrated mode cannot: one CETT is calibrated on the last checkpoints and then applied to all, so its
-rows belong together. Instead a process takes one claim on the whole calibrated pass of a run (the
-checkpoint column holds ``CALIBRATED_PASS``); a second process waits for it to be released and then reuses
-the rows written under that claim when they cover every complete checkpoint (and input sparsity, when
-asked); otherwise (a checkpoint arrived meanwhile, the holder died) it makes the whole calibrated pass itself,
-since a new checkpoint moves the calibration. A claim whose process died is taken over as in ``pplp`` mode.
-"""
+One CETT is calibrated on the last checkpoints and applied to all, so the calibrated rows belong together:
+a process claims the whole calibrated pass (checkpoint ``CALIBRATED_PASS``); another waits for the claim's
+release and reuses those rows when they cover every complete checkpoint, else makes the pass itself."""
 
 from __future__ import annotations
 

@@ -1,30 +1,15 @@
-"""Track sparsity across a run's checkpoints (docs/paper.md section 2), using the measurement API.
+"""Track sparsity across a run's checkpoints (docs/paper.md section 2), one store row per checkpoint,
+metric and setting:
 
-Two modes, both stored in the run's results store (one row per checkpoint, metric and setting):
+- ``pplp``: PPL-p% solved per checkpoint, each search starting from the nearest solved checkpoint's CETT
+  (``warm_start``; each result records its search);
+- ``cett-calibrated``: one CETT calibrated where the trend of the mean PPL ratio over the last K checkpoints
+  crosses 1 + p/100, applied to every checkpoint with a 90% interval from resampling validation sequences
+  (new checkpoints move the calibration, so this mode re-measures all).
 
-- ``pplp``: PPL-p% solved at each checkpoint (``sparsinglaw.measure`` with ``metric="pplp"``). Each search
-  starts at the CETT solved for the nearest checkpoint already measured (``warm_start``): neighbouring
-  checkpoints' solutions are usually nearer than the default start, so fewer passes go to bracketing (an
-  8-checkpoint run: 37 sparse passes instead of 48). Where several CETTs
-  meet the tolerance, which one a search reports depends on where it starts (each result records its
-  search, start included);
-- ``cett-calibrated``: one CETT c calibrated so that the trend of the mean (log) PPL ratio over the last K
-  checkpoints crosses 1 + p/100 (the PPL-p% trend solution, ``metrics.pplp_trend``), then applied to every
-  checkpoint (per-layer thresholds recomputed per checkpoint), as in the paper's training-dynamics study.
-  Each row carries a 90% interval of its activation and PPL ratios from resampling validation sequences.
-  Adding checkpoints moves the calibration, so this mode re-measures all.
-
-With ``input_sparsity`` set, each mode also records input sparsity of every projection at every checkpoint
-(``sparsinglaw.track.inputs``: the input CETT calibrated the same way, or its PPL-p% per checkpoint) under
-the metrics ``input-MODE`` (kept share) and ``input-bytes-MODE`` (weight bytes read over dense).
-
-Each row's result JSON also holds the dense loss, per-layer activation ratios, the dead-neuron ratio and a
-histogram of per-neuron activation frequencies. Evaluation uses the run's own validation split
-(the validation side of the token shards the run trains on, ``RUN_DIR/data/meta.json``; ``valid.npy`` for
-a run from before shards: documents never trained on). Checkpoints without their completion marker
-(interrupted while being written) and checkpoints that fail to load are reported and skipped; completed
-measurements are never redone (``pplp`` mode), so ``track`` can run beside a training run.
-"""
+``input_sparsity`` adds each projection's input sparsity (``track.inputs``, metrics ``input-MODE`` and
+``input-bytes-MODE``). Evaluation uses the run's validation split; incomplete or unloadable checkpoints are
+skipped, and completed ``pplp`` measurements are never redone, so ``track`` can run beside training."""
 
 from __future__ import annotations
 
@@ -118,11 +103,9 @@ def warm_start_setting(solved: dict[int, float], tokens: int) -> dict:
 
 
 def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None = None) -> dict:
-    """PPL-p% at every complete checkpoint not yet measured; returns counts of measured/skipped/failed
-    (and ``elsewhere``: checkpoints another live process had claimed, when there were any; ``inputs``: the
-    same counts of input sparsity, when ``settings.input_sparsity``). Each checkpoint is claimed in the store
-    before it is measured, so concurrent trackers share the work. If interrupted, says which checkpoints
-    this call stored before re-raising."""
+    """PPL-p% at every complete checkpoint not yet measured, each claimed in the store first (concurrent
+    trackers share the work); returns counts of measured/skipped/failed (``elsewhere``: claimed by another
+    live process; ``inputs``: input sparsity's). If interrupted, says what it stored before re-raising."""
     from sparsinglaw.store import ResultsStore
 
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
@@ -211,7 +194,7 @@ def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: d
     except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
         log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
         return "failed", None
-    reason = (result.solution or {}).get("no_answer")
+    reason = result.solution and result.solution.no_answer
     if reason and result.setting.get("p") is not None and result.search and result.search[-1]["cett"] == 1.0 \
             and "below the target" in reason:
         # Saturated: even CETT 1 keeps this checkpoint within PPL-p% (early in training its FFNs barely count).
@@ -252,10 +235,9 @@ def _measure_input_claimed(store, info: dict, data, settings: TrackSettings, sol
 
 def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: float, tolerance: float,
               checkpoints: int, what: str = "calibrated CETT", max_passes: int = 24) -> tuple[float, dict]:
-    """The c where the trend of the mean log PPL ratio of K checkpoints' sequences side by side (``dense``
-    per-sequence NLL, ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100): the PPL-p%
-    trend search (``metrics.pplp_trend``), whose pooled log ratio is the mean of theirs (each c tried costs
-    one sparse pass per checkpoint). Returns c and the search's facts (passes, standard error, warnings)."""
+    """The c where the trend of the mean log PPL ratio of K checkpoints (``dense`` per-sequence NLL,
+    ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100), by the PPL-p% trend search.
+    Returns c and the search's facts."""
     from sparsinglaw.errors import NoAnswerError
     from sparsinglaw.metrics.pplp_solve import run_trend_search
 

@@ -160,7 +160,8 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
         "method": "trend", "cett": c, "standard_error": fit.se_ratio, "stop_standard_error": fit.stop_se,
         "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
         "sparse_passes": len(cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
-        **activation_source(cetts, c), **ppl_ratio_at(cetts, trend.ratios(), c),
+        **activation_source(cetts, c),
+        **ppl_ratio_at(cetts, np.array([measurement.ppl_ratio(e) for e in evaluations]), c),
     }
     if cfg.ci_level > 0:
         if len(trend.tokens) < MIN_SEQUENCES:

@@ -143,7 +143,7 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
         return _solve_trend_on_subsets(measurement)
     # The unit resampled is a block of tokens (metrics.blocks): one long sequence works like many short ones.
     trend = TrendSearch(as_blocks(dense.token_nll), block_tokens(data.n_sequences, data.seq_len), cfg.p,
-                        cfg.tolerance, cfg.max_sparse_passes, cfg.start_cett)
+                        cfg.tolerance, cfg.max_sparse_passes, cfg.start_cett, self_confirm=True)
     outcome = trend.run(lambda c: as_blocks(evaluate(c).losses.token_nll), on_pass=search_progress(measurement))
     fit, cetts = outcome.fit, trend.cetts
     facts = _points_and_noise(measurement, evaluations)
@@ -153,11 +153,12 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
         facts["solution"] = {"method": "trend", "cett": None, "no_answer": outcome.no_answer,
                              "sparse_passes": len(cetts), "converged": False}
         return PPLPSolved(evaluations[-1], evaluations, facts)
-    c = float(np.clip(fit.cett, C_MIN, C_MAX))
+    c = float(np.clip(outcome.answer, C_MIN, C_MAX))
     nearest = evaluations[int(np.argmin(np.abs(np.log(cetts) - math.log(c))))]
     facts.update(cett=c)
     facts["solution"] = {
-        "method": "trend", "cett": c, "standard_error": fit.se_ratio, "stop_standard_error": fit.stop_se,
+        "method": "trend", "cett": c, **answer_source(outcome), "standard_error": fit.se_ratio,
+        "stop_standard_error": fit.stop_se,
         "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
         "sparse_passes": len(cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
         **activation_source(cetts, c), **ppl_ratio_at(cetts, trend.ratios(), c),
@@ -173,6 +174,13 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
                 [as_blocks(e.activity.position_slots) for e in evaluations], cfg.ci_level, cfg.bootstrap_samples,
                 cfg.seed)
     return PPLPSolved(nearest, evaluations, facts)
+
+
+def answer_source(outcome: TrendOutcome) -> dict:
+    """Where the answer comes from: the trend's crossing, or a pass that read the target within the tolerance
+    where the trend agreed (``TrendSearch.self_confirm``); the crossing is given either way."""
+    own = outcome.answer_pass is not None
+    return {"answer": "pass within the tolerance" if own else "trend crossing", "crossing": outcome.fit.cett}
 
 
 def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:

@@ -8,6 +8,11 @@ that stopped on two passes put its answer 10.9% beyond them, where a pass read 1
 1.0100. Within CONFIRM_WIDTH the trend moves the ratio by at most slope * CONFIRM_WIDTH of log r (0.06 of it at
 slope 10, 6e-4 at p = 1), so the pass is read against the trend's value at its own CETT, not the target.
 
+A pass can also be the answer itself (``self_confirmation``, issue 29 point 3): it reads the target within
+the tolerance, and the trend at its CETT is within the tolerance of the target by at least the trend's
+standard error. The confirming pass is then at distance 0 from the answer. On SmolLM2 a pass reading 1.0102
+at CETT 0.0417 cost a further pass at the crossing 0.0413 (1% away), which read 1.0101.
+
 No answer. Some searches cannot have one, and then no number is reported:
 
 - saturated high: the pass at the largest setting (CETT 1, or sparsity 0.99) reads below the target and no pass

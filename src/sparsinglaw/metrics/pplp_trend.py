@@ -29,8 +29,10 @@ Units. Every "sequence" below is a unit of resampling: the callers pass blocks o
 
 Stop. When the trend's standard error at the crossing, in PPL-ratio units, is at most the tolerance, with at
 least two passes and the crossing within LOCAL_WIDTH of an evaluated CETT, *and* a pass within CONFIRM_WIDTH
-of the crossing confirms it (``metrics.pplp_answer``: converged answers are never extrapolated). The error is scaled by the passes'
-Birge ratio around the trend where it exceeds 1: the noise estimates above see only what sequences do not
+of the crossing confirms it (``metrics.pplp_answer``: converged answers are never extrapolated), or, with
+``self_confirm``, a pass reads the target within the tolerance where the trend is within it by its standard
+error: that pass's CETT is then the answer (``TrendOutcome.answer``), its PPL ratio measured there. The
+error is scaled by the passes' Birge ratio around the trend where it exceeds 1: the noise estimates above see only what sequences do not
 share, and a PPL ratio that jumps for every sequence at once between nearby settings (SmolLM2's input CETT
 near PPL-5%: sd 0.007 between CETTs 0.5% apart, 2,048 tokens) shows only as misfit. At the pass budget:
 stop, warn, and give the evaluation size at which the standard error would reach the tolerance (it shrinks

@@ -126,16 +126,45 @@ def slice_data(tokenizer, size: int, shape: str, k: int, slices: int):
                            max_tokens=size)
 
 
+class PhaseClock:
+    """Seconds ``measure`` spends in the dense statistics pass and in sparse passes (wrapping the two
+    ``Measurement`` methods for the run): the rest is the search, the interval and the result's checks."""
+
+    def __init__(self, clock):
+        from sparsinglaw.measure import Measurement
+
+        self.seconds = {"dense": 0.0, "sparse": 0.0}
+        for name, key in (("dense", "dense"), ("evaluate", "sparse")):
+            setattr(Measurement, name, self._timed(getattr(Measurement, name), key, clock))
+
+    def _timed(self, method, key, clock):
+        def timed(*args, **kwargs):
+            start = clock()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds[key] += clock() - start
+
+        return timed
+
+    def reset(self) -> None:
+        self.seconds = dict.fromkeys(self.seconds, 0.0)
+
+
 def shape_table(model, tokenizer, args, clock) -> None:
-    """Issue 29's cost table; the reference is timed on slice 0 of each size (unless --skip-reference)."""
+    """Issue 29's cost table; the reference is timed on slice 0 of each size (unless --skip-reference). Each
+    row also splits the cost (dense-forward equivalents): the statistics pass, one sparse pass on average, and
+    the rest (search, interval, the result's checks)."""
+    phases = PhaseClock(clock)
     print(f"{'tokens':>6} {'shape':>9} {'slice':>5} {'sparse':>6} {'fwd':>4} {'dense-fwd eq':>12} {'converged':>9} "
-          f"{'CETT':>8} {'PPL ratio':>9} {'act.ratio':>9}")
+          f"{'CETT':>8} {'PPL ratio':>9} {'act.ratio':>9}  answer; stats / per sparse pass / rest")
     for size in args.sizes:
         costs, reference_s = [], None
         for shape in ("one", "256"):
             for k in range(max(args.slices, 1)):
                 data = slice_data(tokenizer, size, shape, k, max(args.slices, 1))
                 forward = forward_seconds(model, data, clock, batch_size=1 if shape == "one" else 4)
+                phases.reset()
                 start = clock()
                 fast = measure(model, data, MeasureConfig(metric="pplp", p=args.p, tolerance=args.tol,
                                                           batch_size=1 if shape == "one" else 4))
@@ -143,9 +172,12 @@ def shape_table(model, tokenizer, args, clock) -> None:
                 costs.append(seconds / forward)
                 sol = fast.solution
                 cett = "none" if sol.get("no_answer") else f"{fast.setting['cett']:.4f}"
+                dense, sparse = phases.seconds["dense"] / forward, phases.seconds["sparse"] / forward
+                split = (f"{dense:.2f} / {sparse / max(sol['sparse_passes'], 1):.2f} / "
+                         f"{seconds / forward - dense - sparse:.2f}")
                 print(f"{size:>6} {shape:>9} {k:>5} {sol['sparse_passes']:>6} {fast.forward_passes:>4} "
                       f"{seconds / forward:>12.1f} {str(sol['converged']):>9} {cett:>8} {fast.ppl_ratio:>9.4f} "
-                      f"{fast.activation_ratio:>9.4f}", flush=True)
+                      f"{fast.activation_ratio:>9.4f}  {sol.get('answer', '-')}; {split}", flush=True)
                 if k == 0 and shape == "256" and not args.skip_reference:
                     start = clock()
                     ref = R.ppl_p(model, data.input_ids, p=args.p, tol=args.tol)

@@ -72,10 +72,10 @@ def main() -> None:
             costs[mode] = seconds / forward
             print(line(data.n_tokens, mode, result, seconds, forward), flush=True)
             for step in (result.solution.get("subset") or {}).get("steps", []):
-                print(f"{'':>8}subset of {step['sequences']}: CETT {step['cett']:.4f}, sampling error "
-                      f"{step['sampling_se']:.2g}" + (f", pass on all reads {step['all_sequences_ratio']:.4f} "
-                                                     f"(subset {step['subset_ratio']:.4f})"
-                                                     if "all_sequences_ratio" in step else ""), flush=True)
+                print(f"{'':>8}start from {step['sequences']} sequences: {step['passes']} passes, CETT "
+                      f"{step['cett']:.4f}, slope {step['slope']:.2f}, sampling error {step['sampling_se']:.2g}; "
+                      "passes on all: " + ", ".join(f"{q['cett']:.4f} -> {q['ppl_ratio']:.4f}" for q in result.search
+                                                    if q["sequences"] == data.n_sequences), flush=True)
         if len(costs) == 2:
             print(f"{data.n_tokens} tokens: plain forward {forward:.1f} s; subset search costs "
                   f"{costs['subset'] / costs['all']:.2f}x the all-tokens search", flush=True)

@@ -8,6 +8,11 @@ that stopped on two passes put its answer 10.9% beyond them, where a pass read 1
 1.0100. Within CONFIRM_WIDTH the trend moves the ratio by at most slope * CONFIRM_WIDTH of log r (0.06 of it at
 slope 10, 6e-4 at p = 1), so the pass is read against the trend's value at its own CETT, not the target.
 
+A pass can also be the answer itself (``self_confirmation``, issue 29 point 3): it reads the target within
+the tolerance, and the trend at its CETT is within the tolerance of the target by at least the trend's
+standard error. The confirming pass is then at distance 0 from the answer. On SmolLM2 a pass reading 1.0102
+at CETT 0.0417 cost a further pass at the crossing 0.0413 (1% away), which read 1.0101.
+
 No answer. Some searches cannot have one, and then no number is reported:
 
 - saturated high: the pass at the largest setting (CETT 1, or sparsity 0.99) reads below the target and no pass
@@ -56,6 +61,24 @@ def confirmation(cetts: list[float], ratios: np.ndarray, log_cett: float, slope:
     measured = float(ratios[i])
     return {"setting": label(cetts[i]), "cett": float(cetts[i]), "ppl_ratio": measured,
             "trend_ratio": expected, "distance": float(gaps[i]), "confirmed": abs(measured - expected) <= tol}
+
+
+def self_confirmation(cetts: list[float], ratios: np.ndarray, log_cett: float, slope: float, target: float,
+                      tol: float, se: float, label: Callable[[float], str] = cett_label) -> dict | None:
+    """A pass that is an answer by itself: it reads the target within the tolerance, the trend at its CETT is
+    within the tolerance of the target by at least the trend's standard error ``se`` (so the trend, not one
+    pass's noise, puts it there), and the two agree within the tolerance (the confirmation check at
+    distance 0). Of several, the one where the trend is nearest the target; None when no pass qualifies."""
+    x, ratios = np.log(np.asarray(cetts, dtype=np.float64)), np.asarray(ratios, dtype=np.float64)
+    trend = np.array([trend_ratio(math.log(target), slope, log_cett, float(v)) for v in x])
+    good = ((np.abs(ratios - target) <= tol) & (np.abs(trend - target) + se <= tol)
+            & (np.abs(ratios - trend) <= tol))
+    if not np.any(good):
+        return None
+    i = int(np.argmin(np.where(good, np.abs(trend - target), np.inf)))
+    return {"setting": label(cetts[i]), "cett": float(cetts[i]), "ppl_ratio": float(ratios[i]),
+            "trend_ratio": float(trend[i]), "distance": 0.0, "crossing_distance": float(abs(x[i] - log_cett)),
+            "confirmed": True, "answer": "the pass itself"}
 
 
 def confirmation_warning(check: dict | None, tol: float) -> str:
@@ -126,4 +149,5 @@ def non_monotone_warning(cetts: list[float], ratios: np.ndarray, noise_sd: float
 
 
 __all__ = ["CONFIRM_WIDTH", "below_one_warning", "cett_label", "confirmation", "confirmation_warning",
-           "floored", "non_monotone_warning", "range_reason", "saturation_reason", "trend_ratio"]
+           "floored", "non_monotone_warning", "range_reason", "saturation_reason", "self_confirmation",
+           "trend_ratio"]

@@ -143,7 +143,7 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
         return _solve_trend_on_subsets(measurement)
     # The unit resampled is a block of tokens (metrics.blocks): one long sequence works like many short ones.
     trend = TrendSearch(as_blocks(dense.token_nll), block_tokens(data.n_sequences, data.seq_len), cfg.p,
-                        cfg.tolerance, cfg.max_sparse_passes, cfg.start_cett)
+                        cfg.tolerance, cfg.max_sparse_passes, cfg.start_cett, self_confirm=True)
     outcome = trend.run(lambda c: as_blocks(evaluate(c).losses.token_nll), on_pass=search_progress(measurement))
     fit, cetts = outcome.fit, trend.cetts
     facts = _points_and_noise(measurement, evaluations)
@@ -153,11 +153,12 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
         facts["solution"] = {"method": "trend", "cett": None, "no_answer": outcome.no_answer,
                              "sparse_passes": len(cetts), "converged": False}
         return PPLPSolved(evaluations[-1], evaluations, facts)
-    c = float(np.clip(fit.cett, C_MIN, C_MAX))
+    c = float(np.clip(outcome.answer, C_MIN, C_MAX))
     nearest = evaluations[int(np.argmin(np.abs(np.log(cetts) - math.log(c))))]
     facts.update(cett=c)
     facts["solution"] = {
-        "method": "trend", "cett": c, "standard_error": fit.se_ratio, "stop_standard_error": fit.stop_se,
+        "method": "trend", "cett": c, **answer_source(outcome), "standard_error": fit.se_ratio,
+        "stop_standard_error": fit.stop_se,
         "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
         "sparse_passes": len(cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
         **activation_source(cetts, c),
@@ -176,9 +177,17 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
     return PPLPSolved(nearest, evaluations, facts)
 
 
+def answer_source(outcome: TrendOutcome) -> dict:
+    """Where the answer comes from: the trend's crossing, or a pass that read the target within the tolerance
+    where the trend agreed (``TrendSearch.self_confirm``); the crossing is given either way."""
+    own = outcome.answer_pass is not None
+    return {"answer": "pass within the tolerance" if own else "trend crossing", "crossing": outcome.fit.cett}
+
+
 def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:
-    """``_solve_trend`` on a big evaluation (``metrics.pplp_subset``): the answer, its PPL ratio and activation
-    ratio read from the passes on every sequence; the interval from the final subset's blocks."""
+    """``_solve_trend`` on a big evaluation (``metrics.pplp_subset``): a search on a subset of the sequences
+    gives the start; the answer, its PPL ratio, activation ratio and interval are the search's on every
+    sequence."""
     cfg = measurement.config
     found = SubsetSearch(measurement, on_pass=search_progress(measurement)).run()
     search, outcome, full = found.search, found.outcome, found.full
@@ -191,11 +200,12 @@ def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:
                              "sparse_passes": len(search.cetts), "converged": False, "subset": found.subset}
         return PPLPSolved(full[-1] if full else measurement.at("cett", search.cetts[-1]), full, facts)
     fit = outcome.fit
-    c = float(np.clip(fit.cett, C_MIN, C_MAX))
+    c = float(np.clip(outcome.answer, C_MIN, C_MAX))
     on_all = [_cett_of(e) for e in full]
     facts.update(cett=c)
     facts["solution"] = {
-        "method": "trend", "cett": c, "standard_error": fit.se_ratio, "stop_standard_error": fit.stop_se,
+        "method": "trend", "cett": c, **answer_source(outcome), "standard_error": fit.se_ratio,
+        "stop_standard_error": fit.stop_se,
         "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
         "sparse_passes": len(search.cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
         "subset": found.subset, **activation_source(on_all, c),
@@ -204,8 +214,6 @@ def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:
     if cfg.ci_level > 0:
         active, slots = found.block_activity()
         facts["interval"] = trend_interval(search, fit, active, slots, cfg.ci_level, cfg.bootstrap_samples, cfg.seed)
-        facts["interval"]["method"] += (f"; over the {found.rows} of {found.subset['of']} sequences the search ran "
-                                        "on, so wider than the whole evaluation's")
     return PPLPSolved(full[-1], full, facts)
 
 

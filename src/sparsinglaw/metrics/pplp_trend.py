@@ -29,8 +29,10 @@ Units. Every "sequence" below is a unit of resampling: the callers pass blocks o
 
 Stop. When the trend's standard error at the crossing, in PPL-ratio units, is at most the tolerance, with at
 least two passes and the crossing within LOCAL_WIDTH of an evaluated CETT, *and* a pass within CONFIRM_WIDTH
-of the crossing confirms it (``metrics.pplp_answer``: converged answers are never extrapolated). The error is scaled by the passes'
-Birge ratio around the trend where it exceeds 1: the noise estimates above see only what sequences do not
+of the crossing confirms it (``metrics.pplp_answer``: converged answers are never extrapolated), or, with
+``self_confirm``, a pass reads the target within the tolerance where the trend is within it by its standard
+error: that pass's CETT is then the answer (``TrendOutcome.answer``), its PPL ratio measured there. The
+error is scaled by the passes' Birge ratio around the trend where it exceeds 1: the noise estimates above see only what sequences do not
 share, and a PPL ratio that jumps for every sequence at once between nearby settings (SmolLM2's input CETT
 near PPL-5%: sd 0.007 between CETTs 0.5% apart, 2,048 tokens) shows only as misfit. At the pass budget:
 stop, warn, and give the evaluation size at which the standard error would reach the tolerance (it shrinks
@@ -62,18 +64,30 @@ from sparsinglaw.metrics.pplp_answer import (
     non_monotone_warning,
     range_reason,
     saturation_reason,
+    self_confirmation,
+)
+from sparsinglaw.metrics.pplp_noise import (  # noqa: F401 - the noise estimators, re-exported
+    PAIR_WIDTH,
+    PRIOR_DOF,
+    PRIOR_NOISE,
+    SHAPE_WIDTH,
+    local_noise,
+    own_shape_noise,
+    pass_noise,
+    rank1_noise,
 )
 
 PRIOR_SLOPE, PRIOR_SLOPE_SD = 3.0, 3.0
+PRIOR = (PRIOR_SLOPE, PRIOR_SLOPE_SD)  # the slope's prior (mean, sd) unless a search is given a measured one
 SLOPE_RANGE = (0.2, 60.0)
 LOCAL_WIDTH = 0.25  # in log c
-PAIR_WIDTH = 0.05  # two passes this close (log c) share one shape well enough to measure the noise
-SHAPE_WIDTH = 0.1  # three or more this close measure it with each sequence its own level and slope
-PRIOR_DOF = 6  # the prior noise counts as this many degrees of freedom when pooled with a measured one
-PRIOR_NOISE = 0.027  # ratio sd times sqrt(evaluation tokens), SmolLM2-135M at p = 1
 MIN_SEQUENCES = 8
 MISFIT_WARN = 2.0  # a Birge ratio above this says the scatter is not the sequences' (chi^2 with 1 dof: 16%)
 MAX_STEP = math.log(8.0)  # a proposed CETT stays within a factor 8 of the nearest evaluated one
+# Before the target is bracketed the next pass goes at least this far (log c) beyond the passes, toward the
+# target: the fitted crossing, not a fixed factor (1.2 before: on SmolLM2 a first pass reading 1.0089 at CETT
+# 0.05 sent the second to 0.06, reading 1.0165, where the crossing was 0.0514).
+MIN_BEYOND = 2 * FRESH_GAP
 
 
 @dataclass
@@ -102,26 +116,34 @@ class TrendOutcome:
     warnings: list[str] = field(default_factory=list)
     no_answer: str | None = None  # why no setting meets the target (then no number is an answer)
     confirmation: dict | None = None  # the pass at the answer checked against the trend (``pplp_answer``)
+    answer_pass: float | None = None  # the CETT of a pass that confirmed itself (``TrendSearch.self_confirm``)
+
+    @property
+    def answer(self) -> float:
+        """The answer's CETT: the pass that confirmed itself, else the trend's crossing."""
+        return self.fit.cett if self.answer_pass is None else self.answer_pass
 
 
 def levenberg_marquardt(x: np.ndarray, log_r: np.ndarray, sigma: np.ndarray, x0: float, a0: np.ndarray,
-                        iterations: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ``log_r[b, k] ~ exp(a + s (x[k] - x0))`` per row (weights 1/sigma^2, prior on s): (a, s) per row."""
+                        iterations: int = 40, prior: tuple[float, float] = PRIOR) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``log_r[b, k] ~ exp(a + s (x[k] - x0))`` per row (weights 1/sigma^2, prior (mean, sd) on s): (a, s)
+    per row."""
     dx = x - x0
-    a, s = a0.astype(np.float64).copy(), np.full(len(log_r), PRIOR_SLOPE)
+    mean, sd = prior
+    a, s = a0.astype(np.float64).copy(), np.full(len(log_r), mean)
     lam = np.full(len(log_r), 1e-2)
 
     def cost(a_, s_):
         f = np.exp(a_[:, None] + s_[:, None] * dx)
-        return np.sum(((log_r - f) / sigma) ** 2, axis=1) + ((s_ - PRIOR_SLOPE) / PRIOR_SLOPE_SD) ** 2
+        return np.sum(((log_r - f) / sigma) ** 2, axis=1) + ((s_ - mean) / sd) ** 2
 
     current = cost(a, s)
     for _ in range(iterations):
         f = np.exp(a[:, None] + s[:, None] * dx)
         ja, js, res = f / sigma, f * dx / sigma, (log_r - f) / sigma
         haa, hab = np.sum(ja * ja, 1), np.sum(ja * js, 1)
-        hss = np.sum(js * js, 1) + PRIOR_SLOPE_SD**-2
-        ga, gs = np.sum(ja * res, 1), np.sum(js * res, 1) - (s - PRIOR_SLOPE) / PRIOR_SLOPE_SD**2
+        hss = np.sum(js * js, 1) + sd**-2
+        ga, gs = np.sum(ja * res, 1), np.sum(js * res, 1) - (s - mean) / sd**2
         daa, dss = haa * (1 + lam) + 1e-12, hss * (1 + lam)
         det = daa * dss - hab * hab
         da = np.clip((dss * ga - hab * gs) / det, -3, 3)
@@ -135,11 +157,12 @@ def levenberg_marquardt(x: np.ndarray, log_r: np.ndarray, sigma: np.ndarray, x0:
     return a, s
 
 
-def _covariance(x: np.ndarray, sigma: np.ndarray, x0: float, a: float, s: float) -> np.ndarray:
+def _covariance(x: np.ndarray, sigma: np.ndarray, x0: float, a: float, s: float,
+                prior: tuple[float, float] = PRIOR) -> np.ndarray:
     """Gauss-Newton covariance of (a, s) at the fit (prior included)."""
     f = np.exp(a + s * (x - x0))
     jac = np.stack([f / sigma, f * (x - x0) / sigma], axis=1)
-    return np.linalg.inv(jac.T @ jac + np.diag([1e-12, PRIOR_SLOPE_SD**-2]))
+    return np.linalg.inv(jac.T @ jac + np.diag([1e-12, prior[1] ** -2]))
 
 
 def _start(x: np.ndarray, log_r: np.ndarray, log_target: float) -> tuple[float, np.ndarray]:
@@ -148,10 +171,11 @@ def _start(x: np.ndarray, log_r: np.ndarray, log_target: float) -> tuple[float, 
     return float(x[nearest]), np.log(np.maximum(log_r[:, nearest], log_target * 1e-3))
 
 
-def fit_rows(x: np.ndarray, log_r: np.ndarray, sigma: np.ndarray, log_target: float):
+def fit_rows(x: np.ndarray, log_r: np.ndarray, sigma: np.ndarray, log_target: float,
+             prior: tuple[float, float] = PRIOR):
     """Crossing x* of every row of ``log_r`` (B, K), and the (a, s, x0) fitted to each."""
     x0, a0 = _start(x, log_r, log_target)
-    a, s = levenberg_marquardt(x, log_r, sigma, x0, a0)
+    a, s = levenberg_marquardt(x, log_r, sigma, x0, a0, prior=prior)
     return x0 + (math.log(log_target) - a) / s, a, s, x0
 
 
@@ -162,15 +186,17 @@ def local_sigma(x: np.ndarray, noise_sd: float, target: float, x_star: float) ->
     return noise_sd / target * np.exp(0.5 * ((x - x_star) / width) ** 2)
 
 
-def fit_trend(cetts: list[float], log_r: np.ndarray, noise_sd: float, noise_source: str, target: float) -> TrendFit:
-    """The trend through the passes so far: the crossing and the standard error there."""
+def fit_trend(cetts: list[float], log_r: np.ndarray, noise_sd: float, noise_source: str, target: float,
+              prior: tuple[float, float] = PRIOR) -> TrendFit:
+    """The trend through the passes so far: the crossing and the standard error there (``prior``: the slope's
+    mean and sd)."""
     x, log_target = np.log(np.asarray(cetts, dtype=np.float64)), math.log(target)
     x_star = float(x[int(np.argmin(np.abs(log_r - log_target)))])
     for _ in range(3):  # the local weights depend on the crossing they help find
         sigma = local_sigma(x, noise_sd, target, x_star)
-        xs, a, s, x0 = fit_rows(x, log_r[None, :], sigma, log_target)
+        xs, a, s, x0 = fit_rows(x, log_r[None, :], sigma, log_target, prior)
         x_star = float(np.clip(xs[0], math.log(C_MIN) - MAX_STEP, math.log(C_MAX) + MAX_STEP))
-    cov = _covariance(x, sigma, x0, float(a[0]), float(s[0]))
+    cov = _covariance(x, sigma, x0, float(a[0]), float(s[0]), prior)
     gradient = log_target * np.array([1.0, x_star - x0])  # d(log r)/d(a, s) at the crossing
     misfit = _birge_ratio(x, log_r, sigma, x0, float(a[0]), float(s[0]))
     se = target * math.sqrt(max(float(gradient @ cov @ gradient), 0.0)) * max(misfit, 1.0)
@@ -191,106 +217,17 @@ def _birge_ratio(x: np.ndarray, log_r: np.ndarray, sigma: np.ndarray, x0: float,
     return math.sqrt(float(np.sum(residual**2)) / dof)
 
 
-def rank1_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.ndarray], target: float) -> float | None:
-    """The ratio's sd around its trend from how the passes' per-sequence loss changes depart from one shared
-    shape: sequence j's mean change per token at pass k is ``s_j g(c_k)`` (each sequence its own
-    sensitivity, every sequence the same trend) plus fresh noise. A rank-1 fit of the sqrt(tokens)-weighted
-    (sequences x passes) matrix leaves residuals of per-token variance v with (n - 1)(K - 1) degrees of
-    freedom; the pooled ratio then scatters by target * sqrt(v / tokens). None below 3 sequences or 2 passes."""
-    n, k = len(tokens), len(sparse_nll)
-    if n < 3 or k < 2:
-        return None
-    t = np.asarray(tokens, dtype=np.float64)
-    change = np.stack([(np.asarray(s, dtype=np.float64) - dense_nll) / t for s in sparse_nll], axis=1)
-    singular = np.linalg.svd(np.sqrt(t)[:, None] * change, compute_uv=False)
-    per_token_var = float(np.sum(singular[1:] ** 2)) / ((n - 1) * (k - 1))
-    return target * math.sqrt(per_token_var / float(t.sum()))
-
-
-def own_shape_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float],
-                    target: float) -> float | None:
-    """The ratio's sd around the trend of these very tokens, with each sequence its own level *and* its own
-    log-slope: sequence j's mean change per token at pass k is ``g_k (alpha_j + beta_j (log c_k - xbar))``,
-    g the pooled change, fitted per sequence, plus fresh noise of per-token variance v, estimated from the
-    residuals with (n - 1)(K - 2) degrees of freedom. Why not ``rank1_noise`` there: sequences' trends differ
-    in slope as well as level (which sequences were drawn, the sampling error the interval reports, which
-    more passes cannot reduce), and a rank-1 fit counts that difference as scatter. On a 28-CETT scan of
-    SmolLM2's 512-token benchmark slice (scatter of CETTs 2% apart: 0.0011), 4 passes spread over 0.4 in
-    log c gave 0.0023 by rank 1 and 0.0016 this way; over 0.1, 0.0013 and 0.0012. None below 3 sequences or
-    3 passes."""
-    n, k = len(tokens), len(sparse_nll)
-    if n < 3 or k < 3:
-        return None
-    t = np.asarray(tokens, dtype=np.float64)
-    change = np.stack([(np.asarray(s, dtype=np.float64) - dense_nll) / t for s in sparse_nll], axis=1)  # (n, K)
-    pooled = t @ change / t.sum()
-    x = np.log(np.asarray(cetts, dtype=np.float64))
-    basis = np.stack([pooled, pooled * (x - x.mean())], axis=1)  # (K, 2)
-    coefficients = np.linalg.lstsq(basis, change.T, rcond=None)[0]
-    residual = change - (basis @ coefficients).T
-    per_token_var = float(np.sum(t[:, None] * residual**2)) / ((n - 1) * (k - 2))
-    return target * math.sqrt(per_token_var / float(t.sum()))
-
-
-def local_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float],
-                target: float, centre: float) -> tuple[float, int] | None:
-    """(sd, degrees of freedom) of the ratio around the same tokens' trend from the passes close to
-    ``centre`` (log c): ``own_shape_noise`` over the passes within SHAPE_WIDTH when there are three, else
-    ``rank1_noise`` over two within PAIR_WIDTH; None without such passes. Wider spreads are not used: there
-    the sequences' different trends (the sampling error, which more passes do not reduce) dominate what
-    either estimator counts as scatter (SmolLM2, 512 tokens: rank 1 over two passes 2% apart in c gave
-    0.0012, 7% apart 0.0018, 18% apart 0.0026)."""
-    x = np.log(np.asarray(cetts))
-    n = len(tokens)
-    local = [i for i in range(len(cetts)) if abs(x[i] - centre) <= SHAPE_WIDTH]
-    if len(local) >= 3:
-        sd = own_shape_noise(tokens, dense_nll, [sparse_nll[i] for i in local], [cetts[i] for i in local], target)
-        return sd, (n - 1) * (len(local) - 2)
-    pair = [i for i in local if abs(x[i] - centre) <= PAIR_WIDTH]
-    if len(pair) >= 2:
-        return rank1_noise(tokens, dense_nll, [sparse_nll[i] for i in pair], target), (n - 1) * (len(pair) - 1)
-    return None
-
-
-def pass_noise(tokens: np.ndarray, dense_nll: np.ndarray, sparse_nll: list[np.ndarray], cetts: list[float],
-               target: float, log_r: np.ndarray):
-    """(sd used to weight the fit, sd the stop rule trusts, source) of the ratio around its trend.
-
-    What the stop rule needs is the scatter of each pass's ratio around the trend *of the same tokens*: the
-    passes share their tokens, so only that part of the error shrinks with more passes; the sampling error
-    across token draws is the interval's business. It is measured from the passes close to the crossing
-    (``local_noise``) and pooled with the prior as PRIOR_DOF degrees of freedom (the measured figure
-    alone has 3-7 on 512 tokens: a lucky low one stopped searches early, a high one cost passes). Without
-    close passes the measurement is ``rank1_noise`` over every pass, an upper bound (it counts the
-    sequences' different trends as scatter), and the smaller of it and the prior is used. Before two passes
-    exist: the prior, which the stop rule never trusts alone."""
-    total = float(np.sum(tokens))
-    prior = PRIOR_NOISE * target / math.sqrt(max(total, 1.0))
-    floor = 1e-9  # losses that do not scatter at all (a deterministic toy) still need a finite weight
-    if len(cetts) < 2 or len(tokens) < 3:
-        return prior, math.inf, "prior"
-    centre = float(np.log(cetts)[int(np.argmin(np.abs(log_r - math.log(target))))])
-    measured = local_noise(tokens, dense_nll, sparse_nll, cetts, target, centre)
-    if measured is None:
-        bound = max(rank1_noise(tokens, dense_nll, sparse_nll, target), floor)
-        sd = max(min(bound, prior), floor)
-        return sd, sd, "prior (below the upper bound from every pass)" if sd == prior else "sequences (upper bound)"
-    sd, dof = measured
-    pooled = math.sqrt((PRIOR_DOF * prior**2 + dof * sd**2) / (PRIOR_DOF + dof))
-    return max(pooled, floor), max(pooled, floor), "sequences near the crossing, pooled with the prior"
-
-
 def _propose(fit: TrendFit, cetts: list[float], log_r: np.ndarray) -> float:
     """The next CETT: the fitted crossing, kept on the unexplored side while the target is not bracketed
-    (a factor 1.2-8 beyond the passes, 4 up while every ratio is within 2 sd of 1), and FRESH_GAP from every
-    evaluated CETT (a CETT that close repeats much of its neighbour's noise)."""
+    (MIN_BEYOND to a factor 8 beyond the passes, 4 up while every ratio is within 2 sd of 1), and FRESH_GAP
+    from every evaluated CETT (a CETT that close repeats much of its neighbour's noise)."""
     x, log_target = np.log(np.asarray(cetts)), math.log(fit.target)
     step = fit.log_cett
     if np.all(log_r < log_target):  # not reached yet: go up
         buried = np.max(log_r) <= 2 * fit.noise_sd / fit.target
-        step = x.max() + math.log(4.0) if buried else float(np.clip(step, x.max() + math.log(1.2), x.max() + MAX_STEP))
+        step = x.max() + math.log(4.0) if buried else float(np.clip(step, x.max() + MIN_BEYOND, x.max() + MAX_STEP))
     elif np.all(log_r >= log_target):  # reached already: go down
-        step = float(np.clip(step, x.min() - MAX_STEP, x.min() - math.log(1.2)))
+        step = float(np.clip(step, x.min() - MAX_STEP, x.min() - MIN_BEYOND))
     else:
         nearest = float(x[np.argmin(np.abs(x - step))])
         step = float(np.clip(step, nearest - MAX_STEP, nearest + MAX_STEP))
@@ -321,6 +258,8 @@ class TrendSearch:
     sparse_nll: list[np.ndarray] = field(default_factory=list)
     cetts: list[float] = field(default_factory=list)
     label: Callable[[float], str] = cett_label  # how a searched c reads to the user ("CETT 0.05", "sparsity 0.4")
+    prior: tuple[float, float] = PRIOR  # the slope's (mean, sd): a weak default, or one a cheaper search measured
+    self_confirm: bool = False  # a pass reading the target within tol, where the trend agrees, is an answer
 
     @property
     def target(self) -> float:
@@ -340,8 +279,8 @@ class TrendSearch:
         noise, trusted, source = pass_noise(self.tokens, self.dense_nll, self.sparse_nll, self.cetts, self.target, log_r)
         if not np.any(log_r > 0):
             top = float(np.log(self.cetts).max()) + math.log(4.0)
-            return TrendFit(top, PRIOR_SLOPE, math.inf, noise, source, self.target)
-        fit = fit_trend(self.cetts, floored(log_r, self.target), noise, source, self.target)
+            return TrendFit(top, self.prior[0], math.inf, noise, source, self.target)
+        fit = fit_trend(self.cetts, floored(log_r, self.target), noise, source, self.target, self.prior)
         # Every pass shares one sd, so the standard error scales with it (up to the weak slope prior).
         fit.stop_se = fit.se_ratio * trusted / noise
         return fit
@@ -384,6 +323,10 @@ class TrendSearch:
             if not confirm or (out.confirmation is not None and out.confirmation["confirmed"]):
                 out.converged = True
                 return None
+            own = self._self_confirmation(out.fit) if self.self_confirm else None
+            if own is not None:  # a pass that reads the target, where the trend agrees: the answer is that pass
+                out.confirmation, out.answer_pass, out.converged = own, own["cett"], True
+                return None
             inside = range_reason(out.fit.log_cett, self.target) is None
             if out.confirmation is None and inside:  # the answer is CONFIRM_WIDTH from every pass: pass there
                 return math.exp(out.fit.log_cett)
@@ -391,6 +334,10 @@ class TrendSearch:
 
     def _confirmation(self, fit: TrendFit) -> dict | None:
         return confirmation(self.cetts, self.ratios(), fit.log_cett, fit.slope, self.target, self.tol, self.label)
+
+    def _self_confirmation(self, fit: TrendFit) -> dict | None:
+        return self_confirmation(self.cetts, self.ratios(), fit.log_cett, fit.slope, self.target, self.tol,
+                                 fit.stop_se, self.label)
 
     def _finish(self, out: TrendOutcome) -> None:
         """The outcome's reason for no answer, its warnings, and the final confirmation."""
@@ -476,7 +423,7 @@ def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarr
     # A resample whose trend crosses far from every pass is extrapolating: held at the edge of what the passes
     # cover (and counted), so the percentiles stay inside [C_MIN, C_MAX].
     low, high = max(x.min() - LOCAL_WIDTH, math.log(C_MIN)), min(x.max() + LOCAL_WIDTH, math.log(C_MAX))
-    x_star = np.clip(fit_rows(x, log_r, sigma, math.log(search.target))[0], low, high)
+    x_star = np.clip(fit_rows(x, log_r, sigma, math.log(search.target), search.prior)[0], low, high)
     act = np.stack([weights @ a for a in seq_active], axis=1) / np.maximum(
         np.stack([weights @ s for s in seq_slots], axis=1), 1e-30)
     act_star = np.clip(interpolate_in_log_c(search.cetts, act, x_star), 0.0, 1.0)

@@ -38,13 +38,11 @@ def test_measure_and_config_show_real_signatures():
     assert not any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in config_params.values())
 
 
-def test_old_python_names_still_work():
+def test_files_with_the_old_field_names_still_read():
     from sparsinglaw import MeasureConfig
 
-    with pytest.warns(DeprecationWarning, match="use level="):
-        config = MeasureConfig(ci_level=0.5, bootstrap_samples=20)
-    assert (config.level, config.n_boot, config.ci_level) == (0.5, 20, 0.5)
-    assert MeasureConfig.from_dict({"bootstrap_samples": 30}).n_boot == 30
+    config = MeasureConfig.from_dict({"ci_level": 0.5, "bootstrap_samples": 30})
+    assert (config.level, config.n_boot) == (0.5, 30)
 
 
 @pytest.mark.parametrize("flags", [["--metric", "cett", "--cett", "0.2"],

@@ -10,11 +10,9 @@ everything that depends only on dense activations; each metric setting then cost
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass
 
 from sparsinglaw import metrics
@@ -102,30 +100,8 @@ class MeasureConfig(Config):
                 data.setdefault(new, data.pop(old))
         return data
 
-    # The old names still read (code written against them keeps working).
-    ci_level = property(lambda self: self.level, doc="old name of ``level``")
-    bootstrap_samples = property(lambda self: self.n_boot, doc="old name of ``n_boot``")
-
 
 RENAMED = {"ci_level": "level", "bootstrap_samples": "n_boot"}  # old MeasureConfig field -> the CLI's name
-
-
-def _accept_old_names(generated_init):
-    """Wrap the dataclass ``__init__`` so that ``MeasureConfig(ci_level=...)`` still works (with a
-    DeprecationWarning); ``functools.wraps`` keeps the real signature for ``help()`` and IDEs."""
-
-    @functools.wraps(generated_init)
-    def __init__(self, *args, **kwargs):
-        for old, new in RENAMED.items():
-            if old in kwargs:
-                warnings.warn(f"MeasureConfig({old}=...) is deprecated; use {new}=", DeprecationWarning, stacklevel=2)
-                kwargs.setdefault(new, kwargs.pop(old))
-        generated_init(self, *args, **kwargs)
-
-    return __init__
-
-
-MeasureConfig.__init__ = _accept_old_names(MeasureConfig.__init__)
 
 
 class Measurement(TargetMeasurement):

@@ -164,7 +164,7 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
         **activation_source(cetts, c),
         **ppl_ratio_at(cetts, np.array([measurement.ppl_ratio(e) for e in evaluations]), c),
     }
-    if cfg.ci_level > 0:
+    if cfg.level > 0:
         if len(trend.tokens) < MIN_SEQUENCES:
             facts["warnings"].append(
                 f"no interval: {len(trend.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer than {MIN_SEQUENCES} "
@@ -172,7 +172,7 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
         else:
             facts["interval"] = trend_interval(
                 trend, fit, [as_blocks(e.activity.position_active) for e in evaluations],
-                [as_blocks(e.activity.position_slots) for e in evaluations], cfg.ci_level, cfg.bootstrap_samples,
+                [as_blocks(e.activity.position_slots) for e in evaluations], cfg.level, cfg.n_boot,
                 cfg.seed)
     return PPLPSolved(nearest, evaluations, facts)
 
@@ -211,9 +211,9 @@ def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:
         "subset": found.subset, **activation_source(on_all, c),
         **ppl_ratio_at(on_all, np.array([measurement.ppl_ratio(e) for e in full]), c),
     }
-    if cfg.ci_level > 0:
+    if cfg.level > 0:
         active, slots = found.block_activity()
-        facts["interval"] = trend_interval(search, fit, active, slots, cfg.ci_level, cfg.bootstrap_samples, cfg.seed)
+        facts["interval"] = trend_interval(search, fit, active, slots, cfg.level, cfg.n_boot, cfg.seed)
     return PPLPSolved(full[-1], full, facts)
 
 
@@ -270,7 +270,7 @@ def _solve_lowest_crossing(measurement: Measurement) -> PPLPSolved:
     facts.update(cett=_cett_of(evaluations[index]), warnings=list(outcome.warnings), converged=outcome.converged)
     if not outcome.converged and outcome.solution_index is None:
         facts["warnings"].append("no CETT reached the PPL target; the last evaluated setting is reported")
-    facts["interval"] = _crossing_interval(measurement, evaluations) if cfg.ci_level > 0 else None
+    facts["interval"] = _crossing_interval(measurement, evaluations) if cfg.level > 0 else None
     facts["solution"] = {"method": "lowest-crossing", "cett": facts["cett"], "sparse_passes": len(evaluations),
                          "converged": outcome.converged, "activation": "measured"}
     if (warning := noise_warning(facts["ratio_noise"], cfg.tolerance)) is not None:
@@ -286,7 +286,7 @@ def _crossing_interval(measurement: Measurement, evaluations: list[Evaluation]) 
         [e.activity.seq_active.numpy() for e in evaluations],
         [e.activity.seq_slots.numpy() for e in evaluations],
         [_cett_of(e) for e in evaluations],
-        1 + cfg.p / 100, cfg.ci_level, cfg.bootstrap_samples, cfg.seed,
+        1 + cfg.p / 100, cfg.level, cfg.n_boot, cfg.seed,
     )
 
 

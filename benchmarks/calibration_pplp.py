@@ -79,7 +79,7 @@ def main() -> None:
               f"{'holds' if row['holds_cett'] else 'MISSES'}; {row['sparse_passes']} sparse passes, "
               f"{row['forward_equivalents']:.1f} dense-forward equivalents", flush=True)
     summarize(rows, args, {"cett": answer_c, "activation_ratio": answer_a, "sparse_passes": len(whole.search),
-                           "interval": whole.interval})
+                           "interval": whole.interval.to_dict() if whole.interval else None})
 
 
 def draw_slice(pool: EvalData, args, rng, k: int) -> EvalData:

@@ -2,7 +2,7 @@
 the blocks that PPL-p%'s noise estimate, stop rule and interval resample must be (metrics.blocks.BLOCK_TOKENS).
 
     .venv/bin/python benchmarks/loss_autocorrelation.py [--tokens 4096] [--seq-len 1024] [--cett 0.04 0.1]
-        [--data /usr/share/common-licenses/GPL-3 ...]
+        [--data /usr/share/common-licenses/GPL-3 ... | builtin]
 
 For each CETT: one dense statistics pass (shared) and one sparse pass; d_t = sparse - dense NLL at each predicted
 position. Prints the autocorrelation rho_k of d within sequences (pooled, around the overall mean), and for
@@ -20,7 +20,7 @@ import argparse
 import numpy as np
 from common import smollm2
 
-from sparsinglaw.data import build_eval_data, load_documents
+from sparsinglaw.data import build_eval_data, builtin_documents, load_documents
 from sparsinglaw.measure import MeasureConfig, Measurement
 
 LICENCES = ["/usr/share/common-licenses/GPL-3", "/usr/share/common-licenses/Apache-2.0"]
@@ -66,7 +66,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     model, tokenizer = smollm2(threads=args.threads)
-    documents = [doc for path in args.data for doc in load_documents(path)]
+    documents = (builtin_documents() if args.data == ["builtin"]
+                 else [doc for path in args.data for doc in load_documents(path)])
     data = build_eval_data(tokenizer, documents, seq_len=args.seq_len, max_tokens=args.tokens)
     m = Measurement(model, data, MeasureConfig(metric="pplp"))
     m.dense(cett_curves=True)
@@ -89,7 +90,7 @@ def main() -> None:
 
 def print_blocks(values) -> None:
     print(f"{'L':>5} {'blocks':>7} {'adjacent corr':>14} {'SE(L) / SE(1)':>14}")
-    for length, count, adjacent, ratio in block_table(values, [1, 4, 8, 16, 32, 64, 128, 256]):
+    for length, count, adjacent, ratio in block_table(values, [1, 4, 8, 16, 32, 64, 128, 256, 512, 1024]):
         print(f"{length:>5} {count:>7} {adjacent:>14.3f} {ratio:>14.3f}")
 
 

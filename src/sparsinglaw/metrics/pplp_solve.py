@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sparsinglaw.metrics.base import Solved
-from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens
+from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens, interval_groups
 from sparsinglaw.metrics.pplp import (
     C_MAX,
     C_MIN,
@@ -173,7 +173,7 @@ def _solve_trend(measurement: Measurement) -> PPLPSolved:
             facts["interval"] = trend_interval(
                 trend, fit, [as_blocks(e.activity.position_active) for e in evaluations],
                 [as_blocks(e.activity.position_slots) for e in evaluations], cfg.level, cfg.n_boot,
-                cfg.seed)
+                cfg.seed, interval_groups(data.n_sequences, data.seq_len, MIN_SEQUENCES))
     return PPLPSolved(nearest, evaluations, facts)
 
 

@@ -411,11 +411,13 @@ def expanded_levels(n: int, level: float) -> tuple[float, float]:
 
 
 def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarray], seq_slots: list[np.ndarray],
-                   level: float, samples: int, seed: int) -> dict:
-    """Expanded-percentile bootstrap interval of the crossing CETT and its activation ratio."""
-    n = len(search.tokens)
+                   level: float, samples: int, seed: int, groups: np.ndarray | None = None) -> dict:
+    """Expanded-percentile bootstrap interval of the crossing CETT and its activation ratio; ``groups`` (one
+    per block, ``metrics.blocks.interval_groups``): the units resampled, else each block."""
+    groups = np.arange(len(search.tokens)) if groups is None else np.asarray(groups)
+    n = int(groups.max()) + 1
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)[:, groups]
     tok = weights @ search.tokens
     log_r = np.stack([weights @ (s - search.dense_nll) for s in search.sparse_nll], axis=1) / tok[:, None]
     x, log_r = np.log(np.asarray(search.cetts)), floored(log_r, search.target)  # as the answer's fit
@@ -434,7 +436,8 @@ def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarr
         "cett": [float(np.exp(np.quantile(x_star, lo_q))), float(np.exp(np.quantile(x_star, hi_q)))],
         "activation_ratio": [float(np.quantile(act_star, lo_q)), float(np.quantile(act_star, hi_q))],
         "censored_fraction": float(outside),
-        "method": "expanded percentile bootstrap over the search's units (blocks of tokens), trend refitted per resample",
+        "method": ("expanded percentile bootstrap over the search's units (blocks of tokens, in groups of one "
+                   "sequence's consecutive blocks where given), trend refitted per resample"),
     }
 
 

@@ -54,8 +54,8 @@ def interval_groups(n_sequences: int, seq_len: int, minimum: int, block: int = B
     size = max(1, longest // block)
     while size > 1 and n_sequences * -(-per_sequence // size) < minimum:
         size //= 2
+    groups_per_sequence = -(-per_sequence // size)
     within = np.arange(per_sequence) // size
-    groups_per_sequence = int(within.max()) + 1
     return (np.arange(n_sequences)[:, None] * groups_per_sequence + within[None, :]).reshape(-1)
 
 

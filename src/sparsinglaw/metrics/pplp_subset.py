@@ -182,9 +182,9 @@ class SubsetSearch:
         c = float(np.clip(found.answer, C_MIN, C_MAX))  # an unconverged fit may cross outside
         k = int(np.argmin(np.abs(np.log(self.passes.cetts) - math.log(c))))
         se = sampling_se(self.dense[:m], self.passes.nll[k][:m], self.n, self.target)
-        step = {"sequences": m, "cett": c, "sampling_se": se, "passes": len(first.cetts),
-                "converged": found.converged, "slope": found.fit.slope}
         slope = found.fit.slope
+        step = {"sequences": m, "cett": c, "sampling_se": se, "passes": len(first.cetts),
+                "converged": found.converged, "slope": slope}
         log.info("PPL-p%% search on %d of %d sequences: CETT %.4g (sampling error %.2g); now on all of them from "
                  "there", m, self.n, c, se)
         search, outcome = self._search(self.n, c, (slope, max(SLOPE_SD[0], SLOPE_SD[1] * slope)))

@@ -247,10 +247,11 @@ def interleaved_decode(handle, prompt: torch.Tensor, new_tokens: int, repeats: i
 
 def _ffn_row(handle: SparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int) -> FFNSpeedRow:
     batch = prompt.shape[0]
-    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_stats)
+    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_counters)
     row_stats = (handle.activation_ratio(), handle.computed_ratio(), handle.sparse_share())
-    inputs = decode_inputs(handle.model, handle.modules, prompt, steps=min(8, new_tokens - 1))
-    dense_ffn, sparse_ffn = paired_latency([(m.original, m) for m in handle.modules], inputs, repeats)
+    modules = list(handle.modules.values())
+    inputs = decode_inputs(handle.model, modules, prompt, steps=min(8, new_tokens - 1))
+    dense_ffn, sparse_ffn = paired_latency([(m.original, m) for m in modules], inputs, repeats)
     generated = batch * (new_tokens - 1)
     return FFNSpeedRow(batch, generated / dense, generated / sparse, dense_ffn * 1e3, sparse_ffn * 1e3, *row_stats)
 

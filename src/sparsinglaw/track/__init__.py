@@ -9,9 +9,8 @@ from sparsinglaw.track.tracker import (
     track,
     track_calibrated,
     track_inputs,
-    track_inputs_calibrated,
     track_pplp,
 )
 
 __all__ = ["TrackSettings", "calibrate", "checkpoint_hook", "track", "track_calibrated", "track_inputs",
-           "track_inputs_calibrated", "track_pplp"]
+           "track_pplp"]

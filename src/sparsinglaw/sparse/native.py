@@ -35,10 +35,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 
 def _declare_projection(lib: ctypes.CDLL) -> ctypes.CDLL:
-    c_int, c_float, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
-    lib.input_sparse_matvec.restype = ctypes.c_int64
-    lib.input_sparse_matvec.argtypes = [c_int, c_int, c_int, ptr, ptr, ptr, c_float, ptr, c_float, c_int, ptr,
-                                        ptr, ptr]
+    c_int, ptr = ctypes.c_int, ctypes.c_void_p
     lib.input_sparse_call.restype = ctypes.c_int64
     lib.input_sparse_call.argtypes = [ptr, c_int, ptr, ptr]
     return lib

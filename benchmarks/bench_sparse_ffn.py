@@ -126,8 +126,8 @@ def case(copies: list[GatedReLU], x, ratio: float, batch: int, repeats: int):
     plain = [SparseGatedFFN(ffn, PARTS, 0.0, replace(policy, native=False)) for ffn in copies]
     batches = [x[i : i + batch] for i in range(0, x.shape[0] - batch + 1, batch)]
     times = compare({"dense": copies, "native": native, "torch": plain}, batches, repeats)
-    st = native[0].stats
-    return times, st.active / (st.tokens * DF), st.computed / (st.tokens * DF)
+    counts = native[0].counters
+    return times, counts.kept_pairs / counts.offered_pairs, counts.computed / counts.offered_pairs
 
 
 def main() -> None:

@@ -32,9 +32,8 @@ from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.metrics.cett import cett_rule
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
-from sparsinglaw.sparse.convert import restore as restore_ffns
 from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
-from sparsinglaw.sparse.counts import FFNModuleCounts, KeptCounts
+from sparsinglaw.sparse.counts import KeptCounts, ModuleCounts
 from sparsinglaw.threshold_kinds import (  # noqa: F401  (AppliedThresholds, load_thresholds: re-exported)
     FORMAT,
     AppliedThresholds,
@@ -184,7 +183,7 @@ class Thresholds(ThresholdsKind):
     def sparsify(self, model, *, policy=None, **_fallback) -> SparseRun:
         """Sparse FFN modules (``sparsinglaw.sparse``); ``policy``: their ``SparsePolicy``."""
         handle = sparsify_ffns(model, self, policy=policy)
-        return SparseRun(handle, FFNModuleCounts(handle), lambda: restore_ffns(model))
+        return SparseRun(handle, ModuleCounts(handle), handle.restore)
 
 
 def _mean(values: list[Any]) -> float | None:

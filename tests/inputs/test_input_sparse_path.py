@@ -7,7 +7,7 @@ import torch
 
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.inputs import InputConfig, measure_inputs
-from sparsinglaw.sparse import input_sparse
+from sparsinglaw.sparse import native as kernels
 from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs
 
 
@@ -20,7 +20,7 @@ def linear(d_in=96, d_out=80, bias=False, seed=0):
 @pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("tokens", [1, 3, 4])
 def test_sparse_output_equals_masked_dense(native, weighted, tokens):
-    if native and input_sparse.kernels() is None:
+    if native and kernels.projection_kernels() is None:
         pytest.skip("no C compiler")
     lin = linear(bias=tokens == 3)
     norms = lin.weight.detach().norm(dim=0) if weighted else None
@@ -38,7 +38,7 @@ def test_sparse_output_equals_masked_dense(native, weighted, tokens):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_falls_back_to_dense_above_max_share_and_for_many_tokens(native):
-    if native and input_sparse.kernels() is None:
+    if native and kernels.projection_kernels() is None:
         pytest.skip("no C compiler")
     lin = linear()
     module = InputSparseLinear(lin, 0.0, None, max_share=0.5, native=native)  # threshold 0 keeps everything
@@ -79,7 +79,7 @@ def test_without_the_kernel_the_torch_path_gives_the_same_output(monkeypatch):
     lin = linear(seed=4)
     x = torch.randn(2, lin.in_features)
     threshold = float(x.abs().flatten().quantile(0.7))
-    monkeypatch.setitem(input_sparse._state, "lib", None)  # as with SPARSINGLAW_NATIVE=0 or no compiler
+    monkeypatch.setitem(kernels._state, "projections", None)  # as with SPARSINGLAW_NATIVE=0 or no compiler
     module = InputSparseLinear(lin, threshold, None, max_share=1.0)
     assert module._lib is None
     with torch.no_grad():

@@ -139,10 +139,10 @@ def test_speed_cli_refuses_fallback_tokens_above_the_kernel_limit(model_dir, cap
 @pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("weighted", [True, False])
 def test_output_rule_keeps_what_both_rules_keep_and_counts_pairs(native, weighted):
-    from sparsinglaw.sparse import input_sparse
+    from sparsinglaw.sparse import native as kernels
     from sparsinglaw.sparse.input_sparse import InputSparseLinear
 
-    if native and input_sparse.kernels() is None:
+    if native and kernels.projection_kernels() is None:
         pytest.skip("no C compiler")
     torch.manual_seed(2)
     lin = torch.nn.Linear(120, 40, bias=False)
@@ -164,10 +164,10 @@ def test_output_rule_keeps_what_both_rules_keep_and_counts_pairs(native, weighte
 @pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("tokens", [1, 4])
 def test_fallback_above_max_share_gives_the_masked_product(native, tokens):
-    from sparsinglaw.sparse import input_sparse
+    from sparsinglaw.sparse import native as kernels
     from sparsinglaw.sparse.input_sparse import InputSparseLinear
 
-    if native and input_sparse.kernels() is None:
+    if native and kernels.projection_kernels() is None:
         pytest.skip("no C compiler")
     torch.manual_seed(3)
     lin = torch.nn.Linear(100, 30, bias=True)

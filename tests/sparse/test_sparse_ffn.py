@@ -66,10 +66,10 @@ def test_gated_equals_masked_dense(act, tokens, q, policy):
         sparse = SparseGatedFFN(mlp, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"},
                                 t, policy)
         got = sparse(x)
-    assert sparse.stats.sparse_calls == 1
+    assert sparse.counters.sparse_calls == 1
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     if act == "relu" or (q > 0 and tokens == 1):  # something was skipped (the bound is loose for SiLU)
-        assert sparse.stats.computed < tokens * mlp.down_proj.in_features
+        assert sparse.counters.computed < tokens * mlp.down_proj.in_features
 
 
 def test_gated_with_biases_equals_masked_dense(policy):
@@ -84,7 +84,7 @@ def test_gated_with_biases_equals_masked_dense(policy):
         sparse = SparseGatedFFN(mlp, {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"},
                                 t, policy)
         torch.testing.assert_close(sparse(x), gated_reference(mlp, x, t), rtol=1e-5, atol=1e-6)
-    assert sparse.stats.sparse_calls == 1
+    assert sparse.counters.sparse_calls == 1
 
 
 @pytest.mark.parametrize("tokens", [1, 4])
@@ -101,7 +101,7 @@ def test_nongated_equals_masked_dense(tokens, q, policy):
         sparse = SparseNonGatedFFN(mlp, {"up": "dense_h_to_4h", "down": "dense_4h_to_h", "act": "act"}, t,
                                    policy)
         torch.testing.assert_close(sparse(x), expected, rtol=1e-5, atol=1e-6)
-    assert sparse.stats.sparse_calls == 1 and sparse.stats.computed < tokens * 96
+    assert sparse.counters.sparse_calls == 1 and sparse.counters.computed < tokens * 96
 
 
 def test_swap_in_and_out_restores_model_bitwise():
@@ -190,7 +190,7 @@ def test_no_neuron_kept_gives_zero_ffn_output():
                             1e9, ALWAYS_SPARSE)
     with torch.no_grad():
         y = sparse(torch.randn(2, 64))
-    assert torch.equal(y, torch.zeros(2, 64)) and sparse.stats.computed == 0 and sparse.stats.sparse_calls == 1
+    assert torch.equal(y, torch.zeros(2, 64)) and sparse.counters.computed == 0 and sparse.counters.sparse_calls == 1
 
 
 def test_native_kernel_is_used_and_can_be_disabled(monkeypatch, tmp_path):
@@ -234,7 +234,7 @@ def test_half_precision_screen_keeps_every_firing_neuron():
         assert sparse._screen is not None
         got = sparse(x)
     torch.testing.assert_close(got, mlp.down_proj(h), rtol=1e-5, atol=1e-6)
-    assert sparse.stats.active == int(torch.count_nonzero(h)) > 0
+    assert sparse.counters.kept_pairs == int(torch.count_nonzero(h)) > 0
 
 
 def test_fused_kernel_falls_back_after_a_dense_call_and_returns():
@@ -253,9 +253,9 @@ def test_fused_kernel_falls_back_after_a_dense_call_and_returns():
         for _ in range(2):
             want = mlp(x)
             torch.testing.assert_close(sparse(x), want, rtol=1e-5, atol=1e-6 * max(1.0, want.abs().max().item()))
-        assert (sparse.stats.sparse_calls, sparse.stats.dense_calls) == (1, 1)
+        assert (sparse.counters.sparse_calls, sparse.counters.dense_calls) == (1, 1)
         mlp.gate_proj.bias.fill_(-10.0)  # none fire
         for _ in range(2):
             want = mlp(x)
             torch.testing.assert_close(sparse(x), want, rtol=1e-5, atol=1e-6 * max(1.0, want.abs().max().item()))
-    assert (sparse.stats.sparse_calls, sparse.stats.dense_calls) == (3, 1) and sparse._recent_union == 0.0
+    assert (sparse.counters.sparse_calls, sparse.counters.dense_calls) == (3, 1) and sparse._recent_union == 0.0

@@ -306,7 +306,6 @@ def frequency_figure(details: list[dict], out: Path) -> Figure:
     rows, bins = [], np.linspace(0, 1, 21)
     for ax, d in zip(axes[0], details):
         layers = d["neuron_frequency"] or []
-        cmap = plt.get_cmap("viridis")
         # One colour per layer from a discrete map, so the colour bar reads as layer numbers.
         cmap = plt.get_cmap("viridis", max(2, len(layers)))
         norm = matplotlib.colors.BoundaryNorm(np.arange(-0.5, max(2, len(layers)) + 0.5), cmap.N)

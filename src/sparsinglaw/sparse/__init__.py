@@ -5,10 +5,10 @@
 """
 
 from sparsinglaw.sparse.convert import SparseHandle, restore, sparse_ffn, sparsify
-from sparsinglaw.sparse.ffn import FFNStats, SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
+from sparsinglaw.sparse.ffn import FFNCounts, SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
 
 __all__ = [
-    "FFNStats",
+    "FFNCounts",
     "SparseFFN",
     "SparseGatedFFN",
     "SparseHandle",

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from torch import nn
 
 from sparsinglaw.errors import ModelError
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.models.adapters import decoder_blocks
-from sparsinglaw.sparse.ffn import FFNStats, SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
+from sparsinglaw.sparse.ffn import SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
+from sparsinglaw.sparse.modules import SwappedModules
 from sparsinglaw.threshold_kinds import ThresholdsKind
 
 # (class, role -> child name) for each supported FFN layout, tried in order.
@@ -29,40 +29,21 @@ LAYOUTS = (
 )
 
 
-@dataclass
-class SparseHandle:
-    """The swapped-in sparse FFNs of one model, in FFN order."""
+class SparseHandle(SwappedModules):
+    """The swapped-in sparse FFNs of one model, by module name in FFN order."""
 
-    model: nn.Module
-    modules: list[SparseFFN]
-
-    def stats(self) -> list[FFNStats]:
-        return [m.stats for m in self.modules]
-
-    def reset_stats(self) -> None:
-        for m in self.modules:
-            m.stats.reset()
-
-    def set_enabled(self, enabled: bool) -> None:
-        """False: every FFN runs its original (plain dense) forward; True: the sparse path."""
-        for m in self.modules:
-            m.enabled = enabled
+    def _mean_ratio(self, counter: str) -> float:
+        ratios = [getattr(m.counters, counter) / m.counters.offered_pairs for m in self.modules.values()
+                  if m.counters.offered_pairs]
+        return sum(ratios) / len(ratios) if ratios else float("nan")
 
     def activation_ratio(self) -> float:
         """Kept (token, neuron) pairs over all pairs, averaged over layers, since the last reset."""
-        ratios = [s.active / (s.tokens * s.width) for s in self.stats() if s.tokens]
-        return sum(ratios) / len(ratios) if ratios else float("nan")
+        return self._mean_ratio("kept_pairs")
 
     def computed_ratio(self) -> float:
         """Share of up/down neuron projections actually computed (1.0 = dense), averaged over layers."""
-        ratios = [s.computed / (s.tokens * s.width) for s in self.stats() if s.tokens]
-        return sum(ratios) / len(ratios) if ratios else float("nan")
-
-    def sparse_share(self) -> float:
-        """Share of FFN calls that took the sparse path (the rest fell back to dense)."""
-        sparse = sum(s.sparse_calls for s in self.stats())
-        total = sparse + sum(s.dense_calls for s in self.stats())
-        return sparse / total if total else float("nan")
+        return self._mean_ratio("computed")
 
 
 def _layout(mlp: nn.Module):
@@ -95,7 +76,7 @@ def sparsify(model: nn.Module, thresholds: ThresholdsKind | Sequence[float] | No
     if any(layer.expert is not None for layer in layers):
         raise ModelError("sparse FFNs do not support mixture-of-experts models yet")
     values = _threshold_values(thresholds, zeros_only, layers)
-    blocks = decoder_blocks(model)
+    blocks, names = decoder_blocks(model), {id(m): name for name, m in model.named_modules()}
     plan = []
     for layer, value in zip(layers, values):
         mlp = getattr(blocks[layer.block], "mlp", None)
@@ -103,10 +84,11 @@ def sparsify(model: nn.Module, thresholds: ThresholdsKind | Sequence[float] | No
         if cls is None:
             raise ModelError(f"no sparse FFN for {type(mlp).__name__} at {layer.name}; supported: Llama-family "
                              "gate_proj/up_proj/down_proj and GPT-NeoX/Falcon dense_h_to_4h/dense_4h_to_h MLPs")
-        plan.append((blocks[layer.block], cls(mlp, parts, value, policy)))
-    for block, sparse in plan:  # swap only once every FFN is known to be supported
-        block.mlp = sparse
-    return SparseHandle(model, [sparse for _, sparse in plan])
+        plan.append((names[id(mlp)], cls(mlp, parts, value, policy)))
+    handle = SparseHandle(model)
+    for name, sparse in plan:  # swap only once every FFN is known to be supported
+        handle.swap_in(name, sparse)
+    return handle
 
 
 def restore(model: nn.Module) -> int:

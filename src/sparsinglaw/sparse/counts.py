@@ -21,27 +21,12 @@ class KeptCounts:
         return float(self.active.sum()) / total if total > 0 else float("nan")
 
 
-class FFNModuleCounts(KeptCounts):
-    """``apply_thresholds``' counters (per-FFN kept and total (token, neuron) pairs) read off sparse FFNs."""
+class ModuleCounts(KeptCounts):
+    """Kept and offered (token, unit) pairs per sparse compute module of a handle (``sparse.modules``), read
+    live from the modules' counters; ``suffix``: only the modules whose name ends with it."""
 
-    def __init__(self, handle):
-        self.handle = handle
-
-    @property
-    def active(self) -> torch.Tensor:
-        return torch.tensor([s.active for s in self.handle.stats()], dtype=torch.float64)
-
-    @property
-    def total(self) -> torch.Tensor:
-        return torch.tensor([float(s.tokens * s.width) for s in self.handle.stats()], dtype=torch.float64)
-
-
-class ProjectionCounts(KeptCounts):
-    """Kept and offered (token, input) pairs per input-sparse projection (``sparse.input_sparse``); for
-    combined thresholds only the down projections', whose inputs are the FFN neurons (kept by both rules)."""
-
-    def __init__(self, handle, ffn_only: bool):
-        self.modules = [m for name, m in handle.modules.items() if not ffn_only or name.endswith("down_proj")]
+    def __init__(self, handle, suffix: str = ""):
+        self.modules = [m for name, m in handle.modules.items() if name.endswith(suffix)]
 
     @property
     def active(self) -> torch.Tensor:
@@ -50,3 +35,11 @@ class ProjectionCounts(KeptCounts):
     @property
     def total(self) -> torch.Tensor:
         return torch.tensor([float(m.counters.offered_pairs) for m in self.modules], dtype=torch.float64)
+
+
+class ProjectionCounts(ModuleCounts):
+    """The input-sparse projections' counts; for combined thresholds (``ffn_only``) only the down
+    projections', whose inputs are the FFN neurons (kept by both rules)."""
+
+    def __init__(self, handle, ffn_only: bool):
+        super().__init__(handle, "down_proj" if ffn_only else "")

@@ -24,6 +24,7 @@ from torch import nn
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.sparse import native
+from sparsinglaw.sparse.modules import CallCounts
 
 MARGIN = 1e-3  # relative slack of the candidate bound against float rounding
 _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
@@ -50,27 +51,12 @@ class SparsePolicy:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
-class FFNStats:
-    """Counters of one sparse FFN: calls per path, tokens, kept (token, neuron) pairs, neurons computed."""
+@dataclass
+class FFNCounts(CallCounts):
+    """``CallCounts`` of one sparse FFN (units: its neurons, kept when ``h_i != 0`` passes the rule) and the
+    (token, neuron) pairs whose up/down projection was computed."""
 
-    def __init__(self, width: int):
-        self.width = width
-        self.reset()
-
-    def reset(self) -> None:
-        self.sparse_calls = self.dense_calls = 0
-        self.tokens = 0
-        self.active = 0.0  # kept (token, neuron) pairs with h_i != 0
-        self.computed = 0.0  # (token, neuron) pairs whose up/down projection was computed
-
-    def add(self, tokens: int, active: float, computed: float, sparse: bool) -> None:
-        self.tokens += tokens
-        self.active += active
-        self.computed += computed
-        if sparse:
-            self.sparse_calls += 1
-        else:
-            self.dense_calls += 1
+    computed: float = 0.0
 
 
 class _Workspace:
@@ -111,14 +97,13 @@ class SparseFFN(nn.Module):
         self._original = [original]  # a list, so it is not registered as a child
         self.threshold = float(threshold)
         self.policy = policy or SparsePolicy()
-        self.enabled = True  # False: run the original (plain dense) forward, for side-by-side timing
         down = self.part("down")
         self.width = down.weight.shape[1]
         with torch.no_grad():
             w_down = down.weight.detach()
             self.register_buffer("down_t", w_down.t().contiguous(), persistent=False)
             self.register_buffer("down_norms", w_down.float().norm(dim=0).to(w_down.dtype), persistent=False)
-        self.stats = FFNStats(self.width)
+        self.counters = FFNCounts()
         self._candidate_list = torch.empty(self.width, dtype=torch.int32)  # the native kernel's workspace
 
     @property
@@ -168,11 +153,10 @@ class SparseFFN(nn.Module):
         return y if bias is None else y + bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.enabled:
-            return self.original(x)
         flat = x.reshape(-1, x.shape[-1])
         y, h_active, computed, sparse = self._compute(flat)
-        self.stats.add(flat.shape[0], float(h_active), computed, sparse)
+        self.counters.add_call(sparse, float(h_active), float(flat.shape[0] * self.width))
+        self.counters.computed += computed
         return y if x.dim() == 2 else y.reshape(*x.shape[:-1], y.shape[-1])
 
     def _compute(self, flat: torch.Tensor):

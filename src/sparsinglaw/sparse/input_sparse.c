@@ -110,12 +110,3 @@ int64_t input_sparse_call(projection_t *p, int n, const float *x, float *y) {
     const rule_t rule = {p->norms, p->norms2, p->threshold, p->threshold2};
     return matvec(n, p->din, p->dout, x, p->wt, &rule, p->max_union, p->index, &p->pairs, p->masked, y);
 }
-
-/* The same with every argument spelled out (kept for callers of the first version). */
-int64_t input_sparse_matvec(int n, int din, int dout, const float *restrict x, const float *restrict wt,
-                            const float *restrict norms, float threshold, const float *restrict norms2,
-                            float threshold2, int max_union, int *restrict index, int64_t *pairs,
-                            float *restrict y) {
-    const rule_t rule = {norms, norms2, threshold, threshold2};
-    return matvec(n, din, dout, x, wt, &rule, max_union, index, pairs, NULL, y);
-}

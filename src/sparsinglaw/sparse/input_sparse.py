@@ -14,8 +14,7 @@ masked dense product runs instead. ``sparsify_inputs`` swaps a model's projectio
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,13 +23,13 @@ from torch import nn
 
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.models import find_ffn_layers
-from sparsinglaw.native_build import load, pointer
+from sparsinglaw.native_build import pointer
+from sparsinglaw.sparse.modules import CallCounts, SwappedModules
+from sparsinglaw.sparse.native import projection_kernels
 from sparsinglaw.threshold_kinds import check_threshold_values
 
-SOURCE = Path(__file__).with_name("input_sparse.c")
 MAX_TOKENS = 4  # as in input_sparse.c
 DEFAULT_MAX_SHARE = 0.8  # kept share where the dense product caught up (0.8-0.9 at 576x576, 576x1536, 1536x576, 1 thread)
-_state: dict[str, object] = {}
 
 
 class _Projection(ctypes.Structure):
@@ -42,32 +41,21 @@ class _Projection(ctypes.Structure):
                 ("pairs", ctypes.c_int64), ("masked", ctypes.c_void_p)]
 
 
-def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
-    c_int, c_float, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
-    lib.input_sparse_matvec.restype = ctypes.c_int64
-    lib.input_sparse_matvec.argtypes = [c_int, c_int, c_int, ptr, ptr, ptr, c_float, ptr, c_float, c_int, ptr,
-                                        ptr, ptr]
-    lib.input_sparse_call.restype = ctypes.c_int64
-    lib.input_sparse_call.argtypes = [ptr, c_int, ptr, ptr]
-    return lib
-
-
-def kernels() -> ctypes.CDLL | None:
-    """The loaded kernel library, or None (disabled, no compiler, build failed); built at most once."""
-    if "lib" not in _state:
-        _state["lib"] = load(SOURCE, _declare, "input-sparse projection kernel")
-    return _state["lib"]
-
-
 @dataclass
-class Counters:
-    sparse_calls: int = 0
-    dense_calls: int = 0
+class Counters(CallCounts):
+    """``CallCounts`` of one projection (units: its inputs), the union of kept inputs over sparse calls and
+    the weight columns read."""
+
     kept_inputs: int = 0  # summed over sparse calls: union of kept inputs
     offered_inputs: int = 0  # summed over sparse calls: d_in
-    kept_pairs: int = 0  # summed over every call: kept (token, input) pairs
-    offered_pairs: int = 0  # summed over every call: tokens x d_in
     columns_read: int = 0  # summed over every call: weight columns read (the union, or d_in when dense)
+
+    def add(self, sparse: bool, kept_pairs: int, offered_pairs: int, columns_read: int, in_features: int):
+        self.add_call(sparse, kept_pairs, offered_pairs)
+        self.columns_read += columns_read
+        if sparse:
+            self.kept_inputs += columns_read
+            self.offered_inputs += in_features
 
 
 class InputSparseLinear(nn.Module):
@@ -98,7 +86,7 @@ class InputSparseLinear(nn.Module):
         self._index = torch.empty(self.in_features, dtype=torch.int32)
         # Looked up once: per-call Python work shows in tokens/s at batch 1 (bias outside nn.Module's lookup,
         # the kernel's fixed arguments in one struct).
-        self._lib = kernels() if native else None
+        self._lib = projection_kernels() if native else None
         self._bias = [linear.bias]
         self._masked = torch.empty(MAX_TOKENS, self.in_features, dtype=torch.float32)  # the kernel's x * keep
         self._args = _Projection(self.in_features, self.out_features, self._max_union, 0, pointer(self.weight_t),
@@ -130,11 +118,7 @@ class InputSparseLinear(nn.Module):
     def _dense(self, x: torch.Tensor) -> torch.Tensor:
         """``masked_dense``, counted (the forward's fallback)."""
         keep = self.keep(x)
-        c = self.counters
-        c.dense_calls += 1
-        c.kept_pairs += int(keep.sum())
-        c.offered_pairs += keep.numel()
-        c.columns_read += self.in_features
+        self.counters.add(False, int(keep.sum()), keep.numel(), self.in_features, self.in_features)
         return F.linear(x * keep, self.linear.weight, self.linear.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -153,11 +137,7 @@ class InputSparseLinear(nn.Module):
     def _dense_of_masked(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """The dense fallback on the kernel's ``x * keep`` (one product, no masking ops in PyTorch; the caller
         adds the bias)."""
-        c = self.counters
-        c.dense_calls += 1
-        c.kept_pairs += self._args.pairs
-        c.offered_pairs += n * self.in_features
-        c.columns_read += self.in_features
+        self.counters.add(False, self._args.pairs, n * self.in_features, self.in_features, self.in_features)
         masked = self._masked[:n].view(*x.shape[:-1], self.in_features)
         return F.linear(masked, self.linear.weight)
 
@@ -182,42 +162,12 @@ class InputSparseLinear(nn.Module):
             kept_pairs = int(keep.sum())
             y = ((flat * keep).index_select(1, index) @ self.weight_t.index_select(0, index)).view(
                 *x.shape[:-1], self.out_features)
-        c = self.counters
-        c.sparse_calls += 1
-        c.kept_inputs += kept
-        c.offered_inputs += self.in_features
-        c.kept_pairs += kept_pairs
-        c.offered_pairs += n * self.in_features
-        c.columns_read += kept
+        self.counters.add(True, kept_pairs, n * self.in_features, kept, self.in_features)
         return y
 
 
-@dataclass
-class InputSparseHandle:
-    """The swapped modules; ``restore()`` puts the original projections back (the modules and their counters
-    stay readable afterwards; restoring twice is harmless); ``set_enabled(False)`` does the same and
-    ``set_enabled(True)`` swaps the sparse modules in again (side-by-side timing of the plain model)."""
-
-    model: nn.Module
-    modules: dict[str, InputSparseLinear] = field(default_factory=dict)
-
-    def set_enabled(self, enabled: bool) -> None:
-        for name, module in self.modules.items():
-            parent, leaf = _parent(self.model, name)
-            setattr(parent, leaf, module if enabled else module.original)
-
-    def restore(self) -> None:
-        for name, module in self.modules.items():
-            parent, leaf = _parent(self.model, name)
-            if getattr(parent, leaf) is module:
-                setattr(parent, leaf, module.original)
-
-    def reset_counters(self) -> None:
-        for module in self.modules.values():
-            module.counters = Counters()
-
-    def _sum(self, name: str) -> int:
-        return sum(getattr(m.counters, name) for m in self.modules.values())
+class InputSparseHandle(SwappedModules):
+    """The swapped input-sparse projections, by module name (``SwappedModules``)."""
 
     def kept_share(self) -> float:
         """Kept inputs over offered inputs, over every sparse call so far (union over a call's tokens)."""
@@ -228,10 +178,6 @@ class InputSparseHandle:
         """Kept (token, input) pairs over offered ones, over every call so far (sparse and dense)."""
         offered = self._sum("offered_pairs")
         return self._sum("kept_pairs") / offered if offered else float("nan")
-
-    def dense_share(self) -> float:
-        total = self._sum("dense_calls") + self._sum("sparse_calls")
-        return self._sum("dense_calls") / total if total else float("nan")
 
     def weight_bytes_read(self, bytes_per_weight: float = 4.0) -> float:
         """Weight bytes of the swapped projections read so far: columns read x rows."""
@@ -259,11 +205,6 @@ def linear_view(module: nn.Module, name: str = "module") -> nn.Linear:
     view.weight = nn.Parameter(module.weight.detach().t(), requires_grad=False)
     view.bias = None if module.bias is None else nn.Parameter(module.bias.detach(), requires_grad=False)
     return view
-
-
-def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
-    path, _, leaf = name.rpartition(".")
-    return (model.get_submodule(path) if path else model), leaf
 
 
 def _plan(model: nn.Module, thresholds) -> list[tuple[str, float, bool, tuple | None]]:
@@ -311,19 +252,17 @@ def sparsify_inputs(model: nn.Module, thresholds, *, max_share: float = DEFAULT_
     handle = InputSparseHandle(model)
     try:
         for name, threshold, weighted, output_rule in _plan(model, thresholds):
-            parent, leaf = _parent(model, name)
-            original = getattr(parent, leaf)
+            original = model.get_submodule(name)
             linear = linear_view(original, name)
             norms = linear.weight.detach().float().norm(dim=0) if weighted else None
-            module = InputSparseLinear(linear, threshold, norms, max_share=max_share, max_tokens=max_tokens,
-                                       native=native, output_rule=output_rule, original=original)
-            setattr(parent, leaf, module)
-            handle.modules[name] = module
+            handle.swap_in(name, InputSparseLinear(linear, threshold, norms, max_share=max_share,
+                                                   max_tokens=max_tokens, native=native, output_rule=output_rule,
+                                                   original=original))
     except Exception:
         handle.restore()
         raise
     return handle
 
 
-__all__ = ["DEFAULT_MAX_SHARE", "InputSparseHandle", "InputSparseLinear", "MAX_TOKENS", "kernels", "linear_view",
+__all__ = ["DEFAULT_MAX_SHARE", "InputSparseHandle", "InputSparseLinear", "MAX_TOKENS", "linear_view",
            "sparsify_inputs", "with_output_rules"]

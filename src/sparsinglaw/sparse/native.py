@@ -1,8 +1,10 @@
-"""The compiled CPU kernels of ``sparse_ffn.c``, built and cached by ``sparsinglaw.native_build``.
+"""The compiled CPU kernels of the sparse modules, built and cached by ``sparsinglaw.native_build``: the
+sparse FFNs' (``sparse_ffn.c``, ``kernels()``) and the input-sparse projections' (``input_sparse.c``,
+``projection_kernels()``, its calls in ``sparse.input_sparse``).
 
-At batch size 1 eager PyTorch spends a sparse FFN's saving on per-op overhead and row copies; the kernel
-reads each needed row of ``W_up`` and ``W_down^T`` in place, once per call. Without the kernels
-(``SPARSINGLAW_NATIVE=0``) ``kernels()`` is None and the modules take their PyTorch path."""
+At batch size 1 eager PyTorch spends a sparse module's saving on per-op overhead and row copies; the kernels
+read each needed weight row in place, once per call. Without them (``SPARSINGLAW_NATIVE=0``, no compiler)
+the loaders return None and the modules take their PyTorch path."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sparsinglaw.native_build import load, usable  # noqa: F401 (usable: part of
 from sparsinglaw.native_build import pointer as _ptr
 
 SOURCE = Path(__file__).with_name("sparse_ffn.c")
+PROJECTION_SOURCE = Path(__file__).with_name("input_sparse.c")
 MAX_TOKENS = 64  # as in sparse_ffn.c
 
 _state: dict[str, object] = {}
@@ -31,13 +34,28 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
-def kernels() -> ctypes.CDLL | None:
-    """The loaded library, or None (no compiler, build failed, or disabled); built at most once a process."""
-    if "lib" in _state:
-        return _state["lib"]
-    lib = load(SOURCE, _declare, "sparse FFN kernels")
-    _state["lib"] = lib
+def _declare_projection(lib: ctypes.CDLL) -> ctypes.CDLL:
+    c_int, ptr = ctypes.c_int, ctypes.c_void_p
+    lib.input_sparse_call.restype = ctypes.c_int64
+    lib.input_sparse_call.argtypes = [ptr, c_int, ptr, ptr]
     return lib
+
+
+def _library(key: str, source: Path, declare, what: str) -> ctypes.CDLL | None:
+    """The loaded library, or None (no compiler, build failed, or disabled); built at most once a process."""
+    if key not in _state:
+        _state[key] = load(source, declare, what)
+    return _state[key]
+
+
+def kernels() -> ctypes.CDLL | None:
+    """The sparse FFN kernels (``_library``)."""
+    return _library("lib", SOURCE, _declare, "sparse FFN kernels")
+
+
+def projection_kernels() -> ctypes.CDLL | None:
+    """The input-sparse projection kernel (``_library``)."""
+    return _library("projections", PROJECTION_SOURCE, _declare_projection, "input-sparse projection kernel")
 
 
 def gated(x: torch.Tensor, s: torch.Tensor, w_up: torch.Tensor, b_up: torch.Tensor | None, wd_t: torch.Tensor,

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -245,14 +247,18 @@ def interleaved_decode(handle, prompt: torch.Tensor, new_tokens: int, repeats: i
     return statistics.median(dense), statistics.median(sparse)
 
 
-def _ffn_row(handle: SparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int) -> FFNSpeedRow:
-    batch = prompt.shape[0]
-    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_stats)
-    row_stats = (handle.activation_ratio(), handle.computed_ratio(), handle.sparse_share())
-    inputs = decode_inputs(handle.model, handle.modules, prompt, steps=min(8, new_tokens - 1))
-    dense_ffn, sparse_ffn = paired_latency([(m.original, m) for m in handle.modules], inputs, repeats)
-    generated = batch * (new_tokens - 1)
-    return FFNSpeedRow(batch, generated / dense, generated / sparse, dense_ffn * 1e3, sparse_ffn * 1e3, *row_stats)
+def _decode_row(handle, row_type: type[DecodeRow], counts: Callable, dense_of: Callable, prompt: torch.Tensor,
+                new_tokens: int, repeats: int) -> DecodeRow:
+    """One batch size's row: decode timings, then ``counts(handle, decode steps)`` (the handle's counters over
+    the sparse decodes), then the latency of each module's dense form (``dense_of(module)``) against it."""
+    batch, steps = prompt.shape[0], new_tokens - 1
+    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_counters)
+    stats = counts(handle, steps)
+    modules = list(handle.modules.values())
+    inputs = decode_inputs(handle.model, modules, prompt, steps=min(8, steps))
+    dense_ms, sparse_ms = paired_latency([(dense_of(m), m) for m in modules], inputs, repeats)
+    generated = batch * steps
+    return row_type(batch, generated / dense, generated / sparse, dense_ms * 1e3, sparse_ms * 1e3, *stats)
 
 
 def other_weights(model, handle: InputSparseHandle) -> int:
@@ -262,19 +268,16 @@ def other_weights(model, handle: InputSparseHandle) -> int:
     return other_weight_count(model, [SimpleNamespace(module=m.original) for m in handle.modules.values()])
 
 
-def _input_row(handle: InputSparseHandle, prompt: torch.Tensor, new_tokens: int, repeats: int,
-               other_bytes: float) -> InputSpeedRow:
-    batch, steps = prompt.shape[0], new_tokens - 1
-    dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_counters)
+def _ffn_counts(handle: SparseHandle, steps: int) -> tuple:
+    return handle.activation_ratio(), handle.computed_ratio(), handle.sparse_share()
+
+
+def _input_counts(handle: InputSparseHandle, steps: int, other_bytes: float) -> tuple:
+    """(kept share, read share, sparse share, bytes ratio) of ``steps`` decode steps."""
     projected = handle.dense_weight_bytes(BYTES_PER_WEIGHT)
     read = handle.weight_bytes_read(BYTES_PER_WEIGHT) / steps
-    stats = (handle.pair_share(), read / projected, 1.0 - handle.dense_share(),
-             (read + other_bytes) / (projected + other_bytes))
-    modules = list(handle.modules.values())
-    inputs = decode_inputs(handle.model, modules, prompt, steps=min(8, steps))
-    dense_ms, sparse_ms = paired_latency([(m.linear, m) for m in modules], inputs, repeats)
-    generated = batch * steps
-    return InputSpeedRow(batch, generated / dense, generated / sparse, dense_ms * 1e3, sparse_ms * 1e3, *stats)
+    return (handle.pair_share(), read / projected, 1.0 - handle.dense_share(),
+            (read + other_bytes) / (projected + other_bytes))
 
 
 RowMaker = Callable[[torch.Tensor, int, int], DecodeRow]  # (prompt, new_tokens, repeats) -> the batch's row
@@ -297,8 +300,8 @@ class FFNSpeed:
         if thresholds is None and not zeros_only:
             raise ConfigError("pass thresholds (--thresholds RESULT.json) or zeros_only (--zeros-only, ReLU models)")
         with sparse_ffn(model, thresholds, zeros_only=zeros_only, policy=SparsePolicy(**policy)) as handle:
-            yield (lambda prompt, new_tokens, repeats: _ffn_row(handle, prompt, new_tokens, repeats),
-                   {"row_type": FFNSpeedRow})
+            yield partial(_decode_row, handle, FFNSpeedRow, _ffn_counts, attrgetter("original")), {
+                "row_type": FFNSpeedRow}
 
 
 class ProjectionSpeed:
@@ -324,7 +327,8 @@ class ProjectionSpeed:
         try:
             other = other_weights(model, handle) * BYTES_PER_WEIGHT
             dense_mb = (handle.dense_weight_bytes(BYTES_PER_WEIGHT) + other) / 1e6
-            yield (lambda prompt, new_tokens, repeats: _input_row(handle, prompt, new_tokens, repeats, other),
+            counts = partial(_input_counts, other_bytes=other)
+            yield (partial(_decode_row, handle, InputSpeedRow, counts, attrgetter("linear")),
                    {"row_type": InputSpeedRow, "extra": {"dense_mb_per_token": dense_mb},
                     "notes": [f"dense {dense_mb:.1f} MB of weights per step"]})
         finally:

@@ -1,19 +1,9 @@
 """Run a study: train and track every cell, skipping finished ones and resuming interrupted ones.
 
-Layout of ``OUT_DIR``::
-
-    study.toml        the resolved study config (a rerun must match it, or pass --force)
-    events.jsonl      one line per event: cell started training (with the step it resumed from), cell done
-    cells/NAME/       each cell's training run directory (checkpoints, results.sqlite)
-    cells/NAME/study_cell.json   written last: the cell is trained and tracked (its config fingerprint)
-    pretrained.json   the metric comparison on the pretrained model (sparsinglaw.study.pretrained)
-    fits.json, comparison.json, paper.json, setup.json, probes.json   the analysis stages' output
-    timings.json      wall seconds per stage of the last run
-    report/           the HTML report with its PNG and CSV files
-
-A cell whose ``study_cell.json`` matches its fingerprint is skipped; others are trained (resuming from the
-last complete checkpoint) and tracked, one after another, under torchrun, or ``jobs`` at a time
-(``study.parallel``)."""
+``OUT_DIR``'s files, and which stage writes each: docs/architecture.md ("A study"). A rerun must match
+``study.toml`` (or pass --force). A cell whose ``study_cell.json`` matches its fingerprint is skipped;
+others are trained (resuming from the last complete checkpoint) and tracked, one after another, under
+torchrun, or ``jobs`` at a time (``study.parallel``)."""
 
 from __future__ import annotations
 

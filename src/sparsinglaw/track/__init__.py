@@ -1,6 +1,6 @@
 """Measuring a training run's checkpoints into its results store (``sparsinglaw track``), for both targets:
-``tracker`` (the modes, claims, resuming), ``inputs`` (the projection-input rows), ``share`` (the calibrated
-pass done once for concurrent trackers)."""
+``tracker`` (the modes, claims and resuming, driving one rows object per target: ``FFNNeuronRows`` there,
+``inputs.ProjectionInputRows``), ``share`` (the calibrated pass done once for concurrent trackers)."""
 
 from sparsinglaw.track.tracker import (
     TrackSettings,
@@ -9,9 +9,8 @@ from sparsinglaw.track.tracker import (
     track,
     track_calibrated,
     track_inputs,
-    track_inputs_calibrated,
     track_pplp,
 )
 
 __all__ = ["TrackSettings", "calibrate", "checkpoint_hook", "track", "track_calibrated", "track_inputs",
-           "track_inputs_calibrated", "track_pplp"]
+           "track_pplp"]

@@ -1,8 +1,8 @@
 """Input sparsity at a training run's checkpoints: what ``sparsinglaw track --input-sparsity`` records.
 
-The input CETT method in the output metric's tracking modes: ``cett-calibrated`` (one input c calibrated
-on the last K checkpoints' trend, ``track.tracker.calibrate``, applied to each with a 90% interval) or
-``pplp`` (solved per checkpoint, no interval). Two store rows per checkpoint: ``input-MODE`` (the
+The input CETT method in the output metric's tracking modes, driven by ``track.tracker`` through
+``ProjectionInputRows``: ``cett-calibrated`` (one input c calibrated on the last K checkpoints' trend,
+applied to each with a 90% interval) or ``pplp`` (solved per checkpoint, no interval). Two store rows per checkpoint: ``input-MODE`` (the
 parameter-weighted kept share) and ``input-bytes-MODE`` (weight bytes read per token over dense)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from sparsinglaw.errors import NoAnswerError
 from sparsinglaw.inputs.measure import InputConfig, InputEvaluation, InputMeasurement
@@ -24,19 +25,6 @@ def input_config(settings, **overrides) -> InputConfig:
     (``overrides``: other ``InputConfig`` fields, such as a warm ``start_cett``)."""
     return InputConfig(methods=(METHOD,), p=settings.p, tolerance=settings.tolerance, batch_size=settings.batch_size,
                        **overrides)
-
-
-def pooled_losses(measurements: list[InputMeasurement]):
-    """(dense NLL, tokens, ``losses_at(c)``) of K checkpoints side by side, for ``track.tracker.calibrate``."""
-    for m in measurements:
-        m.dense()
-    dense = np.concatenate([m.dense_losses.nll.numpy() for m in measurements])
-    tokens = np.concatenate([m.dense_losses.tokens.double().numpy() for m in measurements])
-
-    def losses_at(c: float) -> np.ndarray:
-        return np.concatenate([m.evaluate(m.setting(METHOD, c)).losses.nll.numpy() for m in measurements])
-
-    return dense, tokens, losses_at
 
 
 def _by_block(result: MethodResult) -> list[float]:
@@ -98,4 +86,37 @@ def store_rows(store, info: dict, document: dict, setting: dict, metrics: tuple[
                  result=bytes_doc)
 
 
-__all__ = ["METHOD", "at_calibrated", "input_config", "pooled_losses", "result_document", "solved", "store_rows"]
+class ProjectionInputRows:
+    """The projection-input target's tracking (``track.tracker.FFNNeuronRows`` is the FFN neurons'): two
+    rows per checkpoint (``store_rows``), our method's input CETT calibrated or solved."""
+
+    label, what, reuses_calibration = "input CETT", "its input sparsity", True
+
+    def metric(self, settings, mode: str) -> str:
+        return settings.input_metrics[0]
+
+    def measurement(self, model, data, settings, **start) -> InputMeasurement:
+        return InputMeasurement(model, data, input_config(settings, **start))
+
+    def solve(self, model, data, settings, start: dict, name: str) -> dict:
+        with torch.no_grad():
+            return solved(self.measurement(model, data, settings, **start), settings.p, name)
+
+    def dense(self, m: InputMeasurement) -> None:
+        m.dense()
+
+    def losses(self, m: InputMeasurement, c: float) -> np.ndarray:
+        return m.evaluate(m.setting(METHOD, c)).losses.nll.numpy()
+
+    def at_calibrated(self, m: InputMeasurement, c: float, name: str, calibration: dict) -> dict:
+        return at_calibrated(m, c, name, calibration)
+
+    def store(self, store, info: dict, document: dict, settings, metric: str) -> None:
+        store_rows(store, info, document, settings.setting(), settings.input_metrics)
+
+    def reading(self, document: dict) -> tuple:
+        return document["setting"].get("cett"), document.get("kept_share"), document.get("ppl_ratio"), "kept share"
+
+
+__all__ = ["METHOD", "ProjectionInputRows", "at_calibrated", "input_config", "result_document", "solved",
+           "store_rows"]

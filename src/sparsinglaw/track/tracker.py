@@ -24,6 +24,7 @@ import torch
 from sparsinglaw import distributed
 from sparsinglaw.errors import DataError, SparsingLawError
 from sparsinglaw.metrics.pplp import C_MIN, C_START
+from sparsinglaw.track.inputs import ProjectionInputRows
 from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import TrackSettings  # the one tracking-settings type (re-exported here)
 
@@ -109,17 +110,16 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
     from sparsinglaw.store import ResultsStore
 
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
-    counts = _each_checkpoint(run_dir, store, data, settings, "pplp", _measure_claimed, progress)
+    counts = _each_checkpoint(run_dir, store, data, settings, FFN_NEURONS, progress)
     if settings.input_sparsity:
-        counts["inputs"] = _each_checkpoint(run_dir, store, data, settings, settings.input_metrics[0],
-                                            _measure_input_claimed, None)
+        counts["inputs"] = _each_checkpoint(run_dir, store, data, settings, PROJECTION_INPUTS, None)
     return counts
 
 
-def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric: str, measure_claimed: Callable,
-                     progress: Callable | None) -> dict:
-    """``measure_claimed(store, info, data, settings, solved)`` on every complete checkpoint without a
-    ``metric`` row, each claimed first; returns the counts."""
+def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, rows, progress: Callable | None) -> dict:
+    """``_measure_claimed`` on every complete checkpoint without a row of ``rows``' target, each claimed
+    first; returns the counts."""
+    metric = rows.metric(settings, "pplp")
     counts = {"measured": 0, "already": 0, "failed": 0, "elsewhere": 0}
     solved: dict[str, dict[int, float]] = {}  # per run id, read once and kept up to date by measure_claimed
     stored: list[str] = []
@@ -136,7 +136,7 @@ def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric
                 counts["elsewhere"] += 1
                 continue
             try:
-                outcome = measure_claimed(store, info, data, settings, solved)
+                outcome = _measure_claimed(rows, store, info, data, settings, solved)
             finally:
                 store.release(*key)
             counts[outcome[0]] = counts.get(outcome[0], 0) + 1
@@ -146,7 +146,7 @@ def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric
                 if progress:
                     progress(name, outcome[1])
             log.info("track %s: checkpoint %d of %d (%s) %s; %d left", metric, number, len(infos), name,
-                     _reading(outcome[1]) if outcome[1] is not None else outcome[0], len(infos) - number)
+                     _reading(rows, outcome[1]) if outcome[1] is not None else outcome[0], len(infos) - number)
         name = None
     except KeyboardInterrupt:
         if name is not None and name not in stored and store.has(*key):  # stored just before the interrupt
@@ -161,12 +161,9 @@ def _each_checkpoint(run_dir: Path, store, data, settings: TrackSettings, metric
     return counts
 
 
-def _reading(found) -> str:
-    """'at CETT 0.3 -> activation ratio 0.41, PPL ratio 1.0098' of a measure result or an input document."""
-    if isinstance(found, dict):  # input sparsity (``track.inputs``)
-        cett, share, ratio, what = found["setting"].get("cett"), found.get("kept_share"), found.get("ppl_ratio"), "kept share"
-    else:
-        cett, share, ratio, what = found.setting.get("cett"), found.activation_ratio, found.ppl_ratio, "activation ratio"
+def _reading(rows, found) -> str:
+    """'at CETT 0.3 -> activation ratio 0.41, PPL ratio 1.0098' of what ``rows`` measured at a checkpoint."""
+    cett, share, ratio, what = rows.reading(found)
     text = f"at CETT {cett:.4g} -> " if isinstance(cett, float) else "-> "
     text += f"{what} {share:.4f}" if share is not None else what + " -"
     return text + (f", PPL ratio {ratio:.4f}" if ratio is not None else "")
@@ -180,57 +177,76 @@ def _kept(metric: str, stored: list[str], where, then: str) -> None:
                                             f"{where}; {then}")
 
 
-def _measure_claimed(store, info: dict, data, settings: TrackSettings, solved: dict) -> tuple[str, object]:
-    """Measure one claimed checkpoint and store its row: ("measured", result) or ("failed", None)."""
-    from sparsinglaw.measure import measure
-
-    name = Path(info["path"]).name
-    if settings.warm_start and info["run_id"] not in solved:
-        solved[info["run_id"]] = solved_cetts(store, info["run_id"], settings.setting())
-    start = warm_start_setting(solved.get(info["run_id"], {}), info["tokens_seen"])
+def _measure_claimed(rows, store, info: dict, data, settings: TrackSettings, solved: dict) -> tuple[str, object]:
+    """PPL-p% of ``rows``' target at one claimed checkpoint, warm-started from the nearest solved one, its
+    rows stored: ("measured", what was measured), or ("no_answer" or "failed", None)."""
+    name, run_id, metric = Path(info["path"]).name, info["run_id"], rows.metric(settings, "pplp")
+    if settings.warm_start and run_id not in solved:
+        solved[run_id] = solved_cetts(store, run_id, settings.setting(), metric)
+    start = warm_start_setting(solved.get(run_id, {}), info["tokens_seen"])
     try:
-        model = load_checkpoint(Path(info["path"]))
-        result = measure(model, data, _measure_config(settings, metric="pplp", **start), model_name=name)
+        found = rows.solve(load_checkpoint(Path(info["path"])), data, settings, start, name)
     except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
-        log.warning("skipping %s: cannot measure it (%s)", name, str(err).splitlines()[0] if str(err) else err)
-        return "failed", None
-    reason = result.solution and result.solution.no_answer
-    if reason and result.setting.get("p") is not None and result.search and result.search[-1]["cett"] == 1.0 \
-            and "below the target" in reason:
-        # Saturated: even CETT 1 keeps this checkpoint within PPL-p% (early in training its FFNs barely count).
-        # Tracking records that pass as a bound, flagged, so the curve keeps its point (measure reports none).
-        result.setting["cett"], result.solution["bound"] = 1.0, "CETT 1 (" + reason + ")"
-        log.warning("%s: %s; its CETT 1 pass is stored as a bound", name, reason)
-    elif reason:  # no CETT to store: the next track tries again
-        log.warning("skipping %s: %s", name, reason)
-        return "no_answer", None
-    _store_row(store, info, result, settings.setting(), "pplp")
-    if info["run_id"] in solved:
-        solved[info["run_id"]][info["tokens_seen"]] = float(result.setting["cett"])
-    return "measured", result
-
-
-def _measure_input_claimed(store, info: dict, data, settings: TrackSettings, solved: dict) -> tuple[str, object]:
-    """Input PPL-p% of one claimed checkpoint, warm-started like the output's; its two rows stored."""
-    from sparsinglaw.inputs.measure import InputMeasurement
-    from sparsinglaw.track import inputs as inputs_track
-
-    name, kept_metric = Path(info["path"]).name, settings.input_metrics[0]
-    if settings.warm_start and info["run_id"] not in solved:
-        solved[info["run_id"]] = solved_cetts(store, info["run_id"], settings.setting(), kept_metric)
-    start = warm_start_setting(solved.get(info["run_id"], {}), info["tokens_seen"])
-    try:
-        m = InputMeasurement(load_checkpoint(Path(info["path"])), data, inputs_track.input_config(settings, **start))
-        with torch.no_grad():
-            document = inputs_track.solved(m, settings.p, name)
-    except (OSError, ValueError, RuntimeError, SparsingLawError) as err:
-        log.warning("skipping %s: cannot measure its input sparsity (%s)", name,
+        log.warning("skipping %s: cannot measure %s (%s)", name, rows.what,
                     str(err).splitlines()[0] if str(err) else err)
         return "failed", None
-    inputs_track.store_rows(store, info, document, settings.setting(), settings.input_metrics)
-    if info["run_id"] in solved:
-        solved[info["run_id"]][info["tokens_seen"]] = float(document["setting"]["cett"])
-    return "measured", document
+    if found is None:  # no CETT to store: the next track tries again
+        return "no_answer", None
+    rows.store(store, info, found, settings, metric)
+    if run_id in solved:
+        solved[run_id][info["tokens_seen"]] = float(rows.reading(found)[0])
+    return "measured", found
+
+
+class FFNNeuronRows:
+    """The FFN-neuron target's tracking: one row per checkpoint and mode (metric ``MODE``), a measure result
+    with a frequency histogram (``summarize``). ``track.inputs.ProjectionInputRows`` is the input target's;
+    the modes drive either through these methods."""
+
+    label, what, reuses_calibration = "CETT", "it", False
+
+    def metric(self, settings: TrackSettings, mode: str) -> str:
+        return mode
+
+    def measurement(self, model, data, settings: TrackSettings):
+        from sparsinglaw.measure import Measurement
+
+        return Measurement(model, data, _measure_config(settings, metric="cett"))
+
+    def solve(self, model, data, settings: TrackSettings, start: dict, name: str):
+        """PPL-p% of one checkpoint, or None (logged) without an answer."""
+        from sparsinglaw.measure import measure
+
+        result = measure(model, data, _measure_config(settings, metric="pplp", **start), model_name=name)
+        reason = result.solution and result.solution.no_answer
+        if reason and result.setting.get("p") is not None and result.search and result.search[-1]["cett"] == 1.0 \
+                and "below the target" in reason:
+            # Saturated: even CETT 1 keeps this checkpoint within PPL-p% (early in training its FFNs barely
+            # count). Tracking records that pass as a bound, flagged, so the curve keeps its point.
+            result.setting["cett"], result.solution["bound"] = 1.0, "CETT 1 (" + reason + ")"
+            log.warning("%s: %s; its CETT 1 pass is stored as a bound", name, reason)
+        elif reason:
+            log.warning("skipping %s: %s", name, reason)
+            return None
+        return result
+
+    def dense(self, measurement) -> None:
+        measurement.dense(cett_curves=True)
+
+    def losses(self, measurement, c: float) -> np.ndarray:
+        return measurement.at("cett", c).losses.nll.numpy()
+
+    def at_calibrated(self, measurement, c: float, name: str, calibration: dict):
+        return _calibrated_result(measurement, c, name, calibration)
+
+    def store(self, store, info: dict, result, settings: TrackSettings, metric: str) -> None:
+        _store_row(store, info, result, settings.setting(), metric)
+
+    def reading(self, result) -> tuple:
+        return result.setting.get("cett"), result.activation_ratio, result.ppl_ratio, "activation ratio"
+
+
+FFN_NEURONS, PROJECTION_INPUTS = FFNNeuronRows(), ProjectionInputRows()
 
 
 def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: float, tolerance: float,
@@ -257,17 +273,13 @@ def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: flo
     return c, facts
 
 
-def _calibrate(measurements: list, p: float, tolerance: float, max_passes: int = 24) -> tuple[float, dict]:
-    """The output CETT calibrated on ``measurements`` (``calibrate`` over their FFN-neuron passes)."""
+def _pooled_losses(rows, measurements: list) -> tuple[np.ndarray, np.ndarray, Callable]:
+    """(dense NLL, tokens, ``losses_at(c)``) of K checkpoints' measurements side by side, for ``calibrate``."""
     for m in measurements:
-        m.dense(cett_curves=True)
+        rows.dense(m)
     dense = np.concatenate([m.dense_losses.nll.numpy() for m in measurements])
     tokens = np.concatenate([m.dense_losses.tokens.double().numpy() for m in measurements])
-
-    def pooled(c: float) -> np.ndarray:
-        return np.concatenate([m.at("cett", c).losses.nll.numpy() for m in measurements])
-
-    return calibrate(dense, tokens, pooled, p, tolerance, len(measurements), max_passes=max_passes)
+    return dense, tokens, lambda c: np.concatenate([rows.losses(m, c) for m in measurements])
 
 
 def _calibrated_result(measurement, c: float, name: str, calibration: dict, level: float = 0.9):
@@ -309,15 +321,15 @@ def _kept_calibration(metric: str, c: float, checkpoints: int) -> None:
 class _StoredAt:
     """The checkpoints whose rows at one calibrated CETT this call has stored (``_noting_rows``)."""
 
-    def __init__(self, store, metric: str, setting: dict, c: float):
-        self.store, self.metric, self.setting, self.c = store, metric, setting, c
+    def __init__(self, store, metric: str, setting: dict, c: float, label: str):
+        self.store, self.metric, self.setting, self.c, self.label = store, metric, setting, c, label
         self.names: list[str] = []
         self.current: dict | None = None  # the checkpoint being measured
 
     def add(self, info: dict) -> None:
         self.names.append(Path(info["path"]).name)
-        label = "input CETT" if self.metric.startswith("input") else "CETT"
-        _kept(self.metric, self.names, self.store.path, f"at the calibrated {label} {self.c:.4g}; {CALIBRATED_REST}")
+        _kept(self.metric, self.names, self.store.path,
+              f"at the calibrated {self.label} {self.c:.4g}; {CALIBRATED_REST}")
 
     def written(self, info: dict) -> bool:
         """Whether the store holds ``info``'s row at this CETT (an interrupt can land after the write)."""
@@ -327,9 +339,9 @@ class _StoredAt:
 
 
 @contextmanager
-def _noting_rows(store, metric: str, setting: dict, c: float):
+def _noting_rows(store, metric: str, setting: dict, c: float, label: str):
     """A ``_StoredAt`` that, on Ctrl-C, also counts the checkpoint whose row was written just before it."""
-    stored = _StoredAt(store, metric, setting, c)
+    stored = _StoredAt(store, metric, setting, c, label)
     try:
         yield stored
     except KeyboardInterrupt:
@@ -340,58 +352,42 @@ def _noting_rows(store, metric: str, setting: dict, c: float):
 
 
 def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
-    """One CETT calibrated on the last K checkpoints, applied to all (re-measured each time)."""
-    from sparsinglaw.distributed import is_main_process
-    from sparsinglaw.measure import Measurement
-    from sparsinglaw.store import ResultsStore
-
+    """One CETT calibrated on the last K checkpoints, applied to all (re-measured each time); with
+    ``input_sparsity`` one input CETT the same way (``summary["inputs"]``)."""
     infos = complete(run_dir)
     if not infos:
         return {"measured": 0, "cett": None}
-    data, config = validation_data(run_dir, settings.max_tokens), _measure_config(settings, metric="cett")
-    last = [Measurement(load_checkpoint(Path(i["path"])), data, config) for i in infos[-settings.calibrate_last:]]
-    c, calibration = _calibrate(last, settings.p, settings.tolerance)
-    store = ResultsStore(run_dir)
-    _kept_calibration("cett-calibrated", c, len(last))
-    with _noting_rows(store, "cett-calibrated", settings.setting(), c) as stored:
-        for number, info in enumerate(infos, 1):
-            stored.current = info
-            m = Measurement(load_checkpoint(Path(info["path"])), data, config)
-            result = _calibrated_result(m, c, Path(info["path"]).name, calibration)
-            if is_main_process():  # under torchrun every process holds the same result: one writes it
-                _store_row(store, info, result, settings.setting(), "cett-calibrated")
-                stored.add(info)
-            log.info("track cett-calibrated: checkpoint %d of %d (%s) %s; %d left", number, len(infos),
-                     Path(info["path"]).name, _reading(result), len(infos) - number)
-    summary = {"measured": len(infos), "cett": c, "calibration": calibration}
+    data = validation_data(run_dir, settings.max_tokens)
+    summary = _calibrated_rows(FFN_NEURONS, run_dir, infos, data, settings)
     if settings.input_sparsity:
-        summary["inputs"] = track_inputs_calibrated(infos, data, settings, store)
+        summary["inputs"] = _calibrated_rows(PROJECTION_INPUTS, run_dir, infos, data, settings)
     return summary
 
 
-def track_inputs_calibrated(infos: list[dict], data, settings: TrackSettings, store) -> dict:
-    """One input CETT calibrated on the last K checkpoints (``calibrate``), applied to all: each checkpoint's
-    kept share and bytes rows, with their intervals. The K calibration measurements are reused."""
-    from sparsinglaw.inputs.measure import InputMeasurement
-    from sparsinglaw.track import inputs as inputs_track
+def _calibrated_rows(rows, run_dir: Path, infos: list[dict], data, settings: TrackSettings) -> dict:
+    """One CETT of ``rows``' target calibrated on the last K checkpoints (``calibrate``), applied to every
+    checkpoint: its rows stored with their intervals."""
+    from sparsinglaw.store import ResultsStore
 
-    config = inputs_track.input_config(settings)
-    last = {i["path"]: InputMeasurement(load_checkpoint(Path(i["path"])), data, config)
+    metric = rows.metric(settings, "cett-calibrated")
+    last = {i["path"]: rows.measurement(load_checkpoint(Path(i["path"])), data, settings)
             for i in infos[-settings.calibrate_last:]}
-    kept_metric = settings.input_metrics[0]
     with torch.no_grad():
-        c, calibration = calibrate(*inputs_track.pooled_losses(list(last.values())), settings.p,
-                                   settings.tolerance, len(last), what="calibrated input CETT")
-        _kept_calibration(kept_metric, c, len(last))
-        with _noting_rows(store, kept_metric, settings.setting(), c) as stored:
+        c, calibration = calibrate(*_pooled_losses(rows, list(last.values())), settings.p, settings.tolerance,
+                                   len(last), what=f"calibrated {rows.label}")
+        store = ResultsStore(run_dir)
+        _kept_calibration(metric, c, len(last))
+        with _noting_rows(store, metric, settings.setting(), c, rows.label) as stored:
             for number, info in enumerate(infos, 1):
-                stored.current = info
-                m = last.pop(info["path"], None) or InputMeasurement(load_checkpoint(Path(info["path"])), data, config)
-                document = inputs_track.at_calibrated(m, c, Path(info["path"]).name, calibration)
-                inputs_track.store_rows(store, info, document, settings.setting(), settings.input_metrics)
-                stored.add(info)
-                log.info("track %s: checkpoint %d of %d (%s) %s; %d left", kept_metric, number, len(infos),
-                         Path(info["path"]).name, _reading(document), len(infos) - number)
+                stored.current, name = info, Path(info["path"]).name
+                reused = last.pop(info["path"], None) if rows.reuses_calibration else None
+                m = reused or rows.measurement(load_checkpoint(Path(info["path"])), data, settings)
+                found = rows.at_calibrated(m, c, name, calibration)
+                if distributed.is_main_process():  # under torchrun every process holds the same result
+                    rows.store(store, info, found, settings, metric)
+                    stored.add(info)
+                log.info("track %s: checkpoint %d of %d (%s) %s; %d left", metric, number, len(infos), name,
+                         _reading(rows, found), len(infos) - number)
     return {"measured": len(infos), "cett": c, "calibration": calibration}
 
 
@@ -400,15 +396,14 @@ def track_inputs(run_dir: str | Path, settings: TrackSettings) -> dict:
     analysis stage runs on cells tracked before ``input_sparsity`` was set."""
     from sparsinglaw.store import ResultsStore
 
-    run_dir, store = Path(run_dir), ResultsStore(run_dir)
+    run_dir = Path(run_dir)
     data = validation_data(run_dir, settings.max_tokens)
     if settings.mode == "pplp":
-        return _each_checkpoint(run_dir, store, data, settings, settings.input_metrics[0], _measure_input_claimed,
-                                None)
+        return _each_checkpoint(run_dir, ResultsStore(run_dir), data, settings, PROJECTION_INPUTS, None)
     infos = complete(run_dir)
     if not infos:
         return {"measured": 0, "cett": None}
-    return track_inputs_calibrated(infos, data, settings, store)
+    return _calibrated_rows(PROJECTION_INPUTS, run_dir, infos, data, settings)
 
 
 def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
@@ -446,5 +441,5 @@ def checkpoint_hook(run_dir: str | Path, settings: TrackSettings | None = None):
     return hook
 
 
-__all__ = ["TrackSettings", "calibrate", "checkpoint_hook", "track", "track_calibrated", "track_inputs",
-           "track_inputs_calibrated", "track_pplp"]
+__all__ = ["FFNNeuronRows", "TrackSettings", "calibrate", "checkpoint_hook", "track", "track_calibrated",
+           "track_inputs", "track_pplp"]

@@ -1,16 +1,8 @@
 """Run directory layout, the run's config guard, and complete-checkpoint discovery.
 
-    RUN_DIR/
-      run.toml                   the resolved config this directory was created with
-      run.json                   run id, config fingerprint, tokens per step, provenance
-      tokenizer/                 the run's tokenizer (trained once, reused on restart)
-      data/                      packed token ids (cache; safe to delete)
-      results.sqlite             results store (sparsinglaw.store)
-      tensorboard/               TensorBoard events (when tensorboard is installed)
-      checkpoint-<step>/         a standard transformers directory (config.json, model.safetensors,
-                                 tokenizer files) plus optimizer/scheduler/trainer state for resuming
-        sparsinglaw_checkpoint.json   written last: marks the checkpoint complete; holds tokens seen
-
+``RUN_DIR``'s files: docs/architecture.md ("A training run"); ``tensorboard/`` holds TensorBoard events
+when it is installed. Each ``checkpoint-<step>/`` is a standard transformers directory plus the optimizer,
+scheduler and trainer state for resuming; its ``sparsinglaw_checkpoint.json`` (tokens seen) is written last.
 A checkpoint without the marker was interrupted while being written: resuming ignores it and removes it
 (it is rewritten at the same step), and trackers must skip it.
 """

@@ -19,21 +19,13 @@ TrainingArguments) on GPUs. What this module adds:
 run on the main process after each complete checkpoint; under DDP the other ranks wait for it at their next
 collective, so keep tracking short (``track.max_tokens``) or run ``sparsinglaw track`` beside the run.
 
-Distributed runs (no code change):
-
-- DDP, CPU or GPU: ``torchrun --standalone --nproc_per_node N -m sparsinglaw.cli.train run.toml`` (or
-  ``sparsinglaw train`` through torchrun's ``--no-python``); on CPU the gloo backend is used. Tokens per step
-  grow with N; a run directory must be resumed with the same N (checked), so the data order stays exact.
-- FSDP, GPUs: set ``fsdp = "full_shard auto_wrap"`` in the config (passed to ``TrainingArguments.fsdp``;
-  the decoder layer class is wrapped through the model's ``_no_split_modules``) and launch with torchrun as
-  above, or use ``accelerate launch --use_fsdp --fsdp_sharding_strategy FULL_SHARD -m sparsinglaw.cli.train``.
-  Checkpoints are still saved as full transformers directories (Trainer gathers the state dict). On CPU
-  accelerate runs an FSDP request as DDP (the wrapped model is DistributedDataParallel), so this path needs
-  GPUs; the CPU tests run DDP through the Trainer, and the model families under PyTorch's FSDP2
-  (``fully_shard``, gloo) directly (tests/train/test_fsdp_cpu.py). FSDP has not been run on a GPU yet.
-- Token shards (``data.source=SHARD_DIR``, or the run's own ``RUN_DIR/data/shards`` written from its corpus,
-  see ``train.data``): every rank memory-maps the same shards and reads its own share of each global batch,
-  so no rank holds the corpus.
+Distributed runs need no code change (the commands: README, "Training at scale"). Tokens per step grow with
+the number of processes N, so a run directory resumes only with the same N (checked) and the data order
+stays exact; every rank memory-maps the same token shards (``train.data``) and reads its share of each
+global batch. FSDP (``fsdp = "full_shard auto_wrap"``, passed to ``TrainingArguments.fsdp``, wrapping the
+model's ``_no_split_modules``) needs GPUs: on CPU accelerate runs it as DDP, so the CPU tests run the model
+families under PyTorch's FSDP2 directly (tests/train/test_fsdp_cpu.py); it has not run on a GPU yet.
+Checkpoints stay full transformers directories (Trainer gathers the state dict).
 """
 
 from __future__ import annotations

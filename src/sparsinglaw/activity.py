@@ -1,8 +1,10 @@
-"""Counting active neurons during a pass: per layer, per neuron, per sequence and (optionally) per token.
+"""Counting kept units during a pass: per unit group, per unit, per sequence and (optionally) per token.
 
-The activation ratio (docs/paper.md section 1) is the fraction of (token, neuron) pairs that are active.
-Overall it is total active pairs / total pairs over all FFNs, which equals the mean of the per-layer
-ratios when every layer has the same width and sees the same tokens (dense models).
+Every target counts with it: FFN neurons (a group is one FFN, its units ``h_i``) and projection inputs (a
+group is one projection, its units ``x_j``). The activation ratio (docs/paper.md section 1) is the fraction
+of (token, neuron) pairs that are active. Overall it is total active pairs / total pairs over all FFNs,
+which equals the mean of the per-layer ratios when every layer has the same width and sees the same tokens
+(dense models).
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ from sparsinglaw.models.adapters import FFNLayer
 
 
 class ActivityCounter:
-    """Accumulates activity counts from boolean ``active`` masks of shape ``(..., d_f)``."""
+    """Accumulates activity counts from boolean ``active`` masks of shape ``(..., width)``, one unit group
+    (an ``FFNLayer``, a ``Projection``: ``index`` and ``width``) per call.
+
+    ``position_weights``: each group's weight in the per-position sums (default 1: every (token, unit) pair
+    counts once; projection inputs weigh by output rows, so that the pooled ratio is the share of weights
+    read)."""
 
     def __init__(self, layers: Sequence[FFNLayer], n_sequences: int, seq_len: int, context: BatchContext,
-                 per_token: bool = False, per_sequence_neurons: bool = False):
+                 per_token: bool = False, per_sequence_neurons: bool = False,
+                 position_weights: Sequence[float] | None = None):
         self.context = context
         n = len(layers)
+        self.position_weights = list(position_weights) if position_weights is not None else [1] * n
         self.active = torch.zeros(n, dtype=torch.float64)  # active (token, neuron) pairs per FFN
         self.slots = torch.zeros(n, dtype=torch.float64)  # all (token, neuron) pairs per FFN
         self.tokens = torch.zeros(n, dtype=torch.float64)  # tokens seen per FFN (routed tokens for experts)
@@ -32,6 +41,7 @@ class ActivityCounter:
         # Per position, summed over FFNs: what blocks of tokens are resampled by (``metrics.blocks``).
         self.position_active = torch.zeros(n_sequences, seq_len, dtype=torch.float64)
         self.position_slots = torch.zeros(n_sequences, seq_len, dtype=torch.float64)
+        self.unplaced = torch.zeros(1)  # calls whose counts could not be placed by position (routed experts)
         # Per-token, per-FFN activation ratio, only when asked (n_tokens x n_layers floats).
         self.token_layer = torch.zeros(n_sequences, seq_len, n, dtype=torch.float32) if per_token else None
         # Per-sequence, per-neuron active counts, only when asked (n_sequences x d_f per FFN): what resampling
@@ -57,26 +67,35 @@ class ActivityCounter:
         self.active[i] += float(per_token.sum())
         self.slots[i] += n_tokens * layer.width
         self.tokens[i] += n_tokens
+        placed = per_token.dim() == 2 and per_token.shape[1] == self.position_active.shape[1]
         if per_token.dim() == 2:  # (batch, seq): attributable to sequences; routed expert tokens are not
             first, size = self.context.first_sequence, per_token.shape[0]
             counts = per_token.double().cpu()
             self.seq_active[first : first + size] += counts.sum(dim=1)
             self.seq_slots[first : first + size] += per_token.shape[1] * layer.width
-            if counts.shape[1] == self.position_active.shape[1]:
-                self.position_active[first : first + size] += counts
-                self.position_slots[first : first + size] += layer.width
+            if placed:
+                weight = self.position_weights[i]
+                self.position_active[first : first + size] += counts * weight
+                self.position_slots[first : first + size] += layer.width * weight
             if self.token_layer is not None:
                 self.token_layer[first : first + size, :, i] = per_token.float().cpu() / layer.width
+        if not placed:
+            self.unplaced += 1
 
     def reduce(self, all_reduce) -> None:
         """Sum the counts of every process (sharded evaluation)."""
         for tensor in (self.active, self.slots, self.tokens, self.seq_active, self.seq_slots, self.position_active,
-                       self.position_slots, *self.neuron_active, *(self.seq_neuron_active or [])):
+                       self.position_slots, self.unplaced, *self.neuron_active, *(self.seq_neuron_active or [])):
             all_reduce(tensor, "sum")
         if self.token_layer is not None:
             all_reduce(self.token_layer, "sum")
 
     # --- summaries -------------------------------------------------------------------------------
+    @property
+    def by_position(self) -> bool:
+        """Whether every call's counts were placed by position (what intervals over blocks of tokens need)."""
+        return not bool(self.unplaced.item())
+
     @property
     def activation_ratio(self) -> float:
         return float(self.active.sum() / self.slots.sum()) if self.slots.sum() > 0 else float("nan")

@@ -121,9 +121,7 @@ class Measurement(TargetMeasurement):
         return self.units
 
     def _counter(self) -> ActivityCounter:
-        per_token = self.config.detail_tokens > 0
-        return ActivityCounter(self.layers, self.data.n_sequences, self.data.seq_len, self.context, per_token,
-                               self.per_sequence_neurons)
+        return self.counter(per_token=self.config.detail_tokens > 0, per_sequence_neurons=self.per_sequence_neurons)
 
     def _pass(self, callback, what: str, output_callback=None) -> SequenceLosses:
         """One pass with ``callback`` on every FFN (and ``output_callback`` after every down projection, see

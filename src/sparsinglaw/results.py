@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from sparsinglaw.fileio import JsonFile
 from sparsinglaw.tables import (
@@ -98,6 +98,22 @@ class Solution(Record):
         self.interval = Interval.of(self.interval)
 
 
+class SolvedRow:
+    """A result row of either target whose PPL-p% answer is a ``Solution`` (and, where the row has one, its
+    interval an ``Interval``): solvers and files written before give dicts, typed on assignment."""
+
+    typed: ClassVar[dict[str, type[Record]]] = {"solution": Solution}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        typed = self.typed.get(name)
+        super().__setattr__(name, typed.of(value) if typed else value)
+
+    @property
+    def no_answer(self) -> str | None:
+        """Why this row's PPL-p% search has no answer (None when it has one, or for a fixed setting)."""
+        return self.solution.no_answer if self.solution else None
+
+
 @dataclass
 class LayerResult:
     """One FFN (or expert): its activation ratio, threshold and dead-neuron share."""
@@ -112,8 +128,10 @@ class LayerResult:
 
 
 @dataclass
-class MeasureResult(JsonFile):
+class MeasureResult(SolvedRow, JsonFile):
     """Outcome of one metric at one setting (for PPL-p%: at the reported solution)."""
+
+    typed: ClassVar[dict[str, type[Record]]] = {"solution": Solution, "interval": Interval}
 
     model: str
     metric: str
@@ -142,10 +160,6 @@ class MeasureResult(JsonFile):
     neuron_frequency: list[list[float]] | None = None  # per FFN, per neuron share of tokens active
     provenance: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
-
-    def __setattr__(self, name: str, value: Any) -> None:  # solvers and old files give dicts
-        typed = {"solution": Solution, "interval": Interval}.get(name)
-        super().__setattr__(name, typed.of(value) if typed else value)
 
     @property
     def thresholds(self) -> list[float | None]:
@@ -183,7 +197,7 @@ class MeasureResult(JsonFile):
 
     def _not_an_answer(self) -> str:
         """A PPL-p% search without an answer shows its last pass's numbers, labelled as such."""
-        if self.solution and self.solution.no_answer:
+        if self.no_answer:
             return "   (the last pass's, not an answer: see 'solution')"
         return ""
 

@@ -106,11 +106,9 @@ def test_result_round_trips_through_json(tmp_path):
     assert "teal-greedy" in loaded.table()
 
 
-@pytest.mark.parametrize("method, crossing", [("cett", 0.08), ("teal-uniform", 0.45)])
-def test_pplp_finds_the_crossing_of_a_smooth_ratio_curve(measured, monkeypatch, method, crossing):
-    """The trend search over each method's parameter (sparsity ** 4 for TEAL) with sparse passes whose PPL
-    ratio is a known smooth curve with per-sequence scatter: the answer is where that curve crosses 1.03."""
-    _, _, m = measured
+def on_a_smooth_ratio_curve(m: InputMeasurement, monkeypatch, crossing: float) -> None:
+    """Sparse passes whose PPL ratio is a known smooth curve of the method's value, crossing 1.03 at
+    ``crossing``, with per-sequence scatter (their kept counts are the real passes')."""
     tokens = m.dense_losses.tokens.double()
     scatter = torch.linspace(-1, 1, len(tokens), dtype=torch.float64) * 0.002
     real = m.evaluate
@@ -125,12 +123,56 @@ def test_pplp_finds_the_crossing_of_a_smooth_ratio_curve(measured, monkeypatch, 
         return evaluation
 
     monkeypatch.setattr(m, "evaluate", evaluate)
+
+
+@pytest.mark.parametrize("method, crossing", [("cett", 0.08), ("teal-uniform", 0.45)])
+def test_pplp_finds_the_crossing_of_a_smooth_ratio_curve(measured, monkeypatch, method, crossing):
+    """The trend search over each method's parameter (sparsity ** 4 for TEAL) on a smooth ratio curve: the
+    answer is where that curve crosses 1.03."""
+    _, _, m = measured
+    on_a_smooth_ratio_curve(m, monkeypatch, crossing)
     result = m.solve(method, 3.0)
     assert result.solution["converged"], result.search
     assert result.value == pytest.approx(crossing, rel=0.03)
     assert result.ppl_ratio == pytest.approx(1.03, abs=0.003)
     assert result.solution["sparse_passes"] == len(result.search) <= m.config.max_sparse_passes + 1
     assert result.kept_share < 1 and result.bytes_ratio < 1
+
+
+def test_pplp_interval_resamples_a_sequence_s_blocks_in_groups_as_the_output_family_does(monkeypatch):
+    """On 4 sequences of 256 tokens (16 blocks of 64) the answer's interval resamples 8 groups of two
+    consecutive blocks of one sequence (``metrics.blocks.interval_groups``), as the output family's does,
+    not the 16 blocks, whose activity is correlated within a sequence."""
+    from sparsinglaw.targets import engine
+
+    torch.set_num_threads(1)
+    m = InputMeasurement(tiny_llama(seed=1), random_eval_data(n_sequences=4, seq_len=256), InputConfig(p=3.0))
+    m.dense()
+    on_a_smooth_ratio_curve(m, monkeypatch, 0.08)
+    resampled = []
+
+    def trend_interval(search, fit, active, slots, level, samples, seed, groups=None):
+        resampled.append(groups)
+        return real_interval(search, fit, active, slots, level, samples, seed, groups)
+
+    real_interval = engine.trend_interval
+    monkeypatch.setattr(engine, "trend_interval", trend_interval)
+    result = m.solve("cett", 3.0)
+    assert result.solution.interval is not None and len(resampled) == 1
+    assert list(resampled[0]) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]
+    low, high = result.solution.interval.value
+    assert low <= result.value <= high and result.solution.interval.kept_share[0] < result.kept_share
+
+
+def test_pooled_position_counts_are_the_weighted_kept_share(measured):
+    """A pass's per-position counts weigh each projection by its output rows: pooled, they are the share of
+    projection weights read that the result reports."""
+    _, _, m = measured
+    evaluation = m.evaluate(m.setting("cett", 0.2))
+    activity = evaluation.activity
+    assert activity.by_position and activity.position_active.shape == (m.data.n_sequences, m.data.seq_len)
+    pooled = float(activity.position_active.sum() / activity.position_slots.sum())
+    assert pooled == pytest.approx(m.weighted_kept(evaluation), rel=1e-12) and 0 < pooled < 1
 
 
 def test_config_is_validated():

@@ -62,8 +62,9 @@ def test_the_per_sequence_counts_pool_to_the_weighted_kept_share(finished_run):
     m.dense()
     evaluation = m.evaluate(m.setting("cett", 0.2))
     result = m.method_result(evaluation, "cett")
-    assert evaluation.seq_kept is not None and len(evaluation.seq_kept) == m.data.n_sequences
-    assert evaluation.seq_kept.sum() / evaluation.seq_slots.sum() == pytest.approx(result.kept_share, rel=1e-9)
+    kept, slots = evaluation.activity.position_active, evaluation.activity.position_slots
+    assert evaluation.activity.by_position and len(kept) == m.data.n_sequences
+    assert float(kept.sum() / slots.sum()) == pytest.approx(result.kept_share, rel=1e-9)
     assert 0 < result.kept_share < 1  # c = 0.2 drops some inputs and keeps some
 
 

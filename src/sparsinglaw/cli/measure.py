@@ -114,9 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if args.heatmap or args.frequency_plot:
         status |= write_figures(args, result)
     print_json(args, result.to_dict())
-    no_answer = result.solution and result.solution.no_answer
-    if no_answer:  # the passes are kept (--output), but the command did not find what it was asked for
-        log.error("PPL-%g%%: %s", config.p, no_answer)
+    if result.no_answer:  # the passes are kept (--output), but the command did not find what it was asked for
+        log.error("PPL-%g%%: %s", config.p, result.no_answer)
         return 3
     return status
 

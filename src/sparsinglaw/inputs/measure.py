@@ -5,8 +5,8 @@
     print(result.table()); result.save("inputs.json")
 
 One dense pass gathers the statistics; TEAL's greedy allocation runs on a few calibration sequences; each
-method setting costs one sparse pass, whose kept shares are counted. PPL-p% runs the output target's trend
-search over the method's parameter."""
+method setting costs one sparse pass, whose kept shares are counted. PPL-p% runs the engine's trend search
+over the method's parameter (``targets.engine``), as the output target's does over CETT."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from sparsinglaw.activity import ActivityCounter
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce
@@ -25,17 +26,10 @@ from sparsinglaw.engine import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
-from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks
+from sparsinglaw.metrics.blocks import as_blocks
 from sparsinglaw.metrics.pplp import C_MAX, C_MIN
 from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
-from sparsinglaw.metrics.pplp_solve import run_trend_search
-from sparsinglaw.metrics.pplp_trend import (
-    MIN_SEQUENCES,
-    TrendFit,
-    TrendSearch,
-    setting_interval,
-    trend_interval,
-)
+from sparsinglaw.metrics.pplp_trend import setting_interval
 from sparsinglaw.models.projections import KINDS, Projection
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import Solution
@@ -102,14 +96,17 @@ class InputConfig(Config):
 
 @dataclass
 class InputEvaluation:
+    """One sparse pass at a method's setting: its losses and what it kept (``activity.ActivityCounter``: per
+    projection, and per position weighted by output rows, the share of projection weights read)."""
+
     setting: Setting
     losses: SequenceLosses
-    kept_share: list[float]  # per projection
-    # Per position (n_sequences, seq_len), inputs kept and seen weighted by each projection's out_features, so
-    # that their ratio is the parameter-weighted kept share (the share of projection weights read); None where
-    # some projection's input is not (batch, positions, features), as for routed experts.
-    seq_kept: np.ndarray | None = None
-    seq_slots: np.ndarray | None = None
+    activity: ActivityCounter
+
+    @property
+    def kept_share(self) -> list[float]:
+        """Per projection, the share of its inputs kept."""
+        return self.activity.layer_ratios()
 
 
 def other_weight_count(model, projections: list[Projection]) -> int:
@@ -175,49 +172,28 @@ class InputMeasurement(TargetMeasurement):
         raise ConfigError(f"unknown input-sparsity method {method!r}; choose from {', '.join(METHODS)}")
 
     def evaluate(self, setting: Setting) -> InputEvaluation:
-        """A sparse pass zeroing the inputs ``setting`` drops; kept shares counted per projection and
-        (weighted by output rows) per sequence."""
-        kept = torch.zeros(len(self.projections), dtype=torch.float64)
-        slots = torch.zeros(len(self.projections), dtype=torch.float64)
-        seq_kept = torch.zeros(self.data.n_sequences, self.data.seq_len, dtype=torch.float64)  # per position
-        seq_slots = torch.zeros(self.data.n_sequences, self.data.seq_len, dtype=torch.float64)
-        per_sequence = [True]
+        """A sparse pass zeroing the inputs ``setting`` drops, what it keeps counted (``counter``)."""
+        activity = self.counter()
 
         def sparsify(p: Projection, x: torch.Tensor) -> torch.Tensor:
-            norms = None if setting.norms is None else setting.norms[p.index]
-            keep = keep_mask(x, setting.thresholds[p.index], norms)
-            kept[p.index] += float(keep.sum())
-            slots[p.index] += keep.numel()
-            if keep.dim() >= 3 and keep.shape[:2] == (self.context.batch_size, self.data.seq_len):
-                rows = slice(self.context.first_sequence, self.context.first_sequence + keep.shape[0])
-                per_position = keep.reshape(keep.shape[0], keep.shape[1], -1)
-                seq_kept[rows] += per_position.sum(2).double().cpu() * p.out_features
-                seq_slots[rows] += per_position.shape[2] * p.out_features
-            else:
-                per_sequence[0] = False
+            keep = keep_mask(x, setting.thresholds[p.index], None if setting.norms is None else setting.norms[p.index])
+            activity.add(p, keep)
             return x * keep
 
         losses = self.run_pass([self.spec.attach(self.projections, sparsify)], "sparse pass")
-        # Sums over this process's sequences: over all of them once added up (rows of other shards are 0).
-        all_per_sequence = torch.tensor([0.0 if per_sequence[0] else 1.0])
-        self.reduce(kept, slots, seq_kept, seq_slots)
-        self.reduce(all_per_sequence, op="max")
-        per_sequence[0] = not bool(all_per_sequence.item())
-        evaluation = InputEvaluation(setting, losses, (kept / slots.clamp_min(1)).tolist())
-        if per_sequence[0]:
-            evaluation.seq_kept, evaluation.seq_slots = seq_kept.numpy(), seq_slots.numpy()
-        return evaluation
+        activity.reduce(all_reduce)
+        return InputEvaluation(setting, losses, activity)
 
     def kept_interval(self, evaluation: InputEvaluation, level: float = 0.9, samples: int = 1000,
                       seed: int = 0) -> dict | None:
         """The interval of the weighted kept share, the bytes ratio and the PPL ratio of one pass at a fixed
         setting: the output metric's resampling of evaluation sequences (``metrics.pplp_trend``). None with
-        fewer than its minimum of sequences or without per-sequence counts."""
-        if evaluation.seq_kept is None:
+        fewer than its minimum of sequences or without counts per position."""
+        if not evaluation.activity.by_position:
             return None
-        dense, tokens = self.resampling_units()
-        iv = setting_interval(dense, tokens, as_blocks(evaluation.losses.token_nll), as_blocks(evaluation.seq_kept),
-                              as_blocks(evaluation.seq_slots), level, samples, seed)
+        active, slots = evaluation.activity.position_active, evaluation.activity.position_slots
+        iv = setting_interval(*self.resampling_units(), as_blocks(evaluation.losses.token_nll), as_blocks(active),
+                              as_blocks(slots), level, samples, seed)
         if iv is None:
             return None
         iv["method"] = "expanded percentile bootstrap over evaluation sequences at the calibrated input CETT"
@@ -230,21 +206,6 @@ class InputMeasurement(TargetMeasurement):
         iv["kept_share"] = kept = iv.pop("activation_ratio")
         iv["bytes_ratio"] = [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]
         return iv
-
-    def _solution_interval(self, search: TrendSearch, fit: TrendFit, evaluations: list[InputEvaluation],
-                           power: float, hi: float, level: float = 0.9,
-                           samples: int = 1000) -> tuple[dict | None, str | None]:
-        """(interval, why not) of the PPL-p% answer: sequences resampled and the trend refitted, no passes."""
-        passes = evaluations[: len(search.cetts)]
-        if len(search.tokens) < MIN_SEQUENCES:
-            return None, (f"no interval: {len(search.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer than "
-                          f"{MIN_SEQUENCES} to resample (use more evaluation tokens)")
-        if any(e.seq_kept is None for e in passes):
-            return None, "no interval: kept shares are not counted per sequence for these projections"
-        iv = trend_interval(search, fit, [as_blocks(e.seq_kept) for e in passes], [as_blocks(e.seq_slots) for e in passes],
-                            level, samples, 0)
-        iv["value"] = [min(c ** (1 / power), hi) for c in iv.pop("cett")]
-        return self._kept_and_bytes(iv), None
 
     def bytes_per_token(self, kept_share: list[float] | None = None) -> float:
         """Weight bytes a batch-1 decode step reads; ``kept_share=None``: the dense model."""
@@ -278,50 +239,46 @@ class InputMeasurement(TargetMeasurement):
         return self.method_result(evaluation, _parameter(method), [evaluation])
 
     def solve(self, method: str, p: float) -> MethodResult:
-        """PPL-p% of ``method``: the trend search over its parameter, converged only when a pass at the answer
-        confirms it (``metrics.pplp_answer``). A search with no answer reports none: ``solution.no_answer``
-        says why."""
+        """PPL-p% of ``method``: the engine's trend search over its parameter, converged only when a pass at
+        the answer confirms it (``metrics.pplp_answer``). A search with no answer reports none:
+        ``solution.no_answer`` says why."""
         self.dense()
-        cfg = self.config
+        cfg, parameter = self.config, _parameter(method)
         power, hi = (1.0, C_MAX) if method == "cett" else (SPARSITY_POWER, MAX_SPARSITY)
-        evaluations: list[InputEvaluation] = []
 
         def value_of(c: float) -> float:
             return min(c ** (1 / power), hi)
 
-        def run(c: float) -> np.ndarray:
-            evaluations.append(self.evaluate(self.setting(method, value_of(c))))
-            return as_blocks(evaluations[-1].losses.token_nll)
-
-        search, outcome = run_trend_search(
-            *self.resampling_units(), run, p=p, tolerance=cfg.tolerance, max_passes=cfg.max_sparse_passes,
-            start=cfg.start_cett if power == 1.0 else cfg.start_sparsity ** power, what=f"inputs {method}",
-            label=lambda c: f"{_parameter(method)} {value_of(c):.4g}")
-        if outcome.no_answer:
-            return self._no_answer(method, evaluations, outcome)
+        found = self.trend_search(
+            lambda c: self.evaluate(self.setting(method, value_of(c))), p=p, tolerance=cfg.tolerance,
+            max_passes=cfg.max_sparse_passes, start=cfg.start_cett if power == 1.0 else cfg.start_sparsity ** power,
+            what=f"inputs {method}", label=lambda c: f"{parameter} {value_of(c):.4g}")
+        passes, outcome = found.passes, found.outcome
+        if found.no_answer:  # the last pass's measurements under the search, no value
+            result = self.method_result(passes[-1], parameter, passes)
+            result.solution = Solution.of({"method": "trend", "value": None, "no_answer": found.no_answer,
+                                           "converged": False, "sparse_passes": len(passes)})
+            result.warnings = list(outcome.warnings)
+            return result
         value = float(np.clip(outcome.fit.cett ** (1 / power), C_MIN, hi))
-        nearest, gap = search.nearest_pass(math.log(value**power))
+        nearest, gap = found.search.nearest_pass(math.log(value**power))
         if gap <= CONFIRM_WIDTH:  # a pass at the answer (the search's confirming one)
-            evaluation = evaluations[nearest]
+            evaluation = passes[nearest]
         else:  # not converged and no pass there: one more, so the numbers reported are measured at the answer
             evaluation = self.evaluate(self.setting(method, value))
-            evaluations.append(evaluation)
-        result = self.method_result(evaluation, _parameter(method), evaluations)
-        interval, why_not = self._solution_interval(search, outcome.fit, evaluations, power, hi)
+            passes.append(evaluation)
+        result = self.method_result(evaluation, parameter, passes)
+        interval, why_not = self.answer_interval(found.search, outcome.fit, passes[: len(found.search.cetts)],
+                                                 0.9, 1000, 0)
+        if interval is not None:
+            interval["value"] = [min(c ** (1 / power), hi) for c in interval.pop("cett")]
+            interval = self._kept_and_bytes(interval)
         result.solution = Solution.of({
             "method": "trend", "value": value, "standard_error": outcome.fit.se_ratio, "misfit": outcome.fit.misfit,
-            "converged": outcome.converged, "sparse_passes": len(evaluations),
+            "converged": outcome.converged, "sparse_passes": len(passes),
             "pass_at_answer": float(evaluation.setting.value), "confirmation": outcome.confirmation,
             "interval": interval})
         result.warnings = list(outcome.warnings) + ([why_not] if why_not else [])
-        return result
-
-    def _no_answer(self, method: str, evaluations: list[InputEvaluation], outcome) -> MethodResult:
-        """A method whose search has no answer: the last pass's measurements under ``search``, no value."""
-        result = self.method_result(evaluations[-1], _parameter(method), evaluations)
-        result.solution = Solution.of({"method": "trend", "value": None, "no_answer": outcome.no_answer,
-                                       "converged": False, "sparse_passes": len(evaluations)})
-        result.warnings = list(outcome.warnings)
         return result
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparsinglaw.fileio import JsonFile
-from sparsinglaw.results import Solution
+from sparsinglaw.results import Solution, SolvedRow
 from sparsinglaw.tables import ONE_PASS, aligned_table, estimate_cell, format_estimate
 from sparsinglaw.targets.projection_inputs import SCHEMA
 
@@ -30,7 +30,7 @@ class ProjectionResult:
 
 
 @dataclass
-class MethodResult:
+class MethodResult(SolvedRow):
     """One method (cett, teal-uniform, teal-greedy) at its solution or fixed value."""
 
     method: str
@@ -46,14 +46,6 @@ class MethodResult:
     search: list[dict[str, float]] = field(default_factory=list)  # every pass: value, ppl_ratio, kept_share
     solution: Solution | None = None  # PPL-p%: the trend's crossing, standard error, converged, interval
     warnings: list[str] = field(default_factory=list)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, Solution.of(value) if name == "solution" else value)
-
-    @property
-    def no_answer(self) -> str | None:
-        """Why this method's PPL-p% search has no answer (None when it has one, or for a fixed setting)."""
-        return self.solution and self.solution.no_answer
 
     def kept_by_kind(self) -> dict[str, float]:
         """Kept share per projection kind, averaged over blocks (weighted by size)."""

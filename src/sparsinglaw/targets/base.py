@@ -70,6 +70,10 @@ class TargetSpec(ABC):
         """The threshold rule: each unit's threshold giving mean relative output error ``cett``."""
         return statistics.curves.thresholds(cett)
 
+    def position_weights(self, units: Sequence) -> list[float] | None:
+        """Each unit group's weight in a pass's per-position kept counts (None: every pair counts once)."""
+        return None
+
 
 TARGETS: Registry[TargetSpec] = Registry("sparsity target")
 

@@ -2,23 +2,45 @@
 
 A pass runs this process's share of the batches with the target's hooks, checks they fired and
 all-reduces the per-sequence losses; statistics placed from the first batch are placed on every process by
-``place_from_start``, so sharded results equal one process's to float rounding."""
+``place_from_start``, so sharded results equal one process's to float rounding. A sparse pass counts what
+it kept in one ``activity.ActivityCounter`` whatever the target. PPL-p% over any target's parameter runs
+the one trend search (``trend_search``) and puts one interval on its answer (``answer_interval``)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
+from sparsinglaw.activity import ActivityCounter
 from sparsinglaw.data.batches import EvalData
 from sparsinglaw.distributed import all_reduce, world
 from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
-from sparsinglaw.metrics.blocks import as_blocks, block_tokens
+from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens, interval_groups
+from sparsinglaw.metrics.pplp_solve import run_trend_search
+from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendFit, TrendOutcome, TrendSearch, trend_interval
 from sparsinglaw.progress import progress_bar
 from sparsinglaw.targets.base import Calls, TargetSpec
+
+
+@dataclass
+class TrendAnswer:
+    """A PPL-p% trend search over a target's parameter: the search, its outcome and every sparse pass (each
+    holding ``losses`` and ``activity``), in order."""
+
+    search: TrendSearch
+    outcome: TrendOutcome
+    passes: list[Any] = field(default_factory=list)
+
+    @property
+    def no_answer(self) -> str | None:
+        """Why the search has no answer (None when it has one)."""
+        return self.outcome.no_answer
 
 
 class TargetMeasurement:
@@ -66,10 +88,10 @@ class TargetMeasurement:
         with torch.no_grad(), hook:
             self.model(input_ids=self.data.input_ids[:sequences].to(model_device(self.model)), use_cache=False)
 
-    def reduce(self, *tensors: torch.Tensor, op: str = "sum") -> None:
-        """All-reduce counts a sparse pass kept (in place; a no-op in one process)."""
-        for tensor in tensors:
-            all_reduce(tensor, op)
+    def counter(self, **options) -> ActivityCounter:
+        """Empty counts of the units a sparse pass keeps, weighted by position as the target says."""
+        return ActivityCounter(self.units, self.data.n_sequences, self.data.seq_len, self.context,
+                               position_weights=self.spec.position_weights(self.units), **options)
 
     def ppl_ratio(self, evaluation) -> float:
         """PPL of a sparse pass over the dense PPL (both over all processes' sequences)."""
@@ -80,5 +102,34 @@ class TargetMeasurement:
         (``metrics.blocks``)."""
         return as_blocks(self.dense_losses.token_nll), block_tokens(self.data.n_sequences, self.data.seq_len)
 
+    def trend_search(self, evaluate: Callable[[float], Any], *, p: float, tolerance: float, max_passes: int,
+                     start: float, what: str, label: Callable[[float], str] | None = None) -> TrendAnswer:
+        """PPL-p% by the one trend search (``metrics.pplp_solve.run_trend_search``) over c, the search's
+        variable: ``evaluate(c)`` runs the sparse pass at c; every pass is kept on the answer."""
+        passes: list[Any] = []
 
-__all__ = ["TargetMeasurement"]
+        def losses_at(c: float) -> np.ndarray:
+            passes.append(evaluate(c))
+            return as_blocks(passes[-1].losses.token_nll)
+
+        search, outcome = run_trend_search(*self.resampling_units(), losses_at, p=p, tolerance=tolerance,
+                                           max_passes=max_passes, start=start, what=what, label=label)
+        return TrendAnswer(search, outcome, passes)
+
+    def answer_interval(self, search: TrendSearch, fit: TrendFit, passes: Sequence[Any], level: float,
+                        samples: int, seed: int) -> tuple[dict | None, str | None]:
+        """(interval, why none) of a PPL-p% answer: the search's blocks of tokens resampled in groups of a
+        sequence's consecutive blocks (``metrics.blocks.interval_groups``) and the trend refitted per
+        resample, with each pass's kept share read at the resampled crossing; no further passes."""
+        if len(search.tokens) < MIN_SEQUENCES:
+            return None, (f"no interval: {len(search.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer than "
+                          f"{MIN_SEQUENCES} to resample (use more evaluation tokens)")
+        if not all(e.activity.by_position for e in passes):
+            return None, f"no interval: the kept units ({self.spec.unit}) are not counted per position"
+        groups = interval_groups(self.data.n_sequences, self.data.seq_len, MIN_SEQUENCES)
+        return trend_interval(search, fit, [as_blocks(e.activity.position_active) for e in passes],
+                              [as_blocks(e.activity.position_slots) for e in passes], level, samples, seed,
+                              groups), None
+
+
+__all__ = ["TargetMeasurement", "TrendAnswer"]

@@ -203,6 +203,10 @@ class ProjectionInputs(TargetSpec):
     def statistics(self, units: Sequence[Projection], *, anchors: int = 5, anchor_stride: int = 1) -> InputStatistics:
         return InputStatistics(units, anchors=anchors)
 
+    def position_weights(self, units: Sequence[Projection]) -> list[float]:
+        """By output rows: a position's pooled kept share is then the share of projection weights it read."""
+        return [p.out_features for p in units]
+
 
 PROJECTION_INPUTS = register_target(ProjectionInputs())
 

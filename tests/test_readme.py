@@ -1,7 +1,8 @@
-"""Every command block of README.md works as written: each ``sparsinglaw`` command parses (the train and study
-ones run with --dry-run, which validates their overrides), the modules torchrun is pointed at import, ``./dev``
-knows its subcommands; the words of the glossary are defined before their first use; the slow test runs the
-measure, eval, export and Python examples for real on SmolLM2 (few tokens, the shipped task)."""
+"""Every command block of README.md and of docs/scale.md (which it links) works as written: each
+``sparsinglaw`` command parses (the train and study ones run with --dry-run, which validates their
+overrides), the modules torchrun is pointed at import, ``./dev`` knows its subcommands; the words of the
+glossary are defined before their first use; the slow test runs the measure, eval, export and Python
+examples for real on SmolLM2 (few tokens, the shipped task)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from sparsinglaw.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
+SCALE = (REPO / "docs" / "scale.md").read_text(encoding="utf-8")  # the README's training-at-scale commands
 
 
 def readme_commands() -> list[str]:
     """Each command of the README's ```bash blocks, comments dropped, continued lines joined, ``a && b``
     split."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+    for block in re.findall(r"```bash\n(.*?)```", README + SCALE, flags=re.S):
         block = re.sub(r"\\\n\s*", " ", block)  # a line ending in a backslash goes on on the next
         for line in block.splitlines():
             line = re.sub(r"(^|\s+)#.*$", "", line).strip()

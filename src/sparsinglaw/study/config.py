@@ -281,7 +281,7 @@ def mini_preset() -> StudyConfig:
 
 def reproduce_preset() -> StudyConfig:
     """Over an hour on 2 idle CPU cores, on the ``english`` corpus: ReLU and SiLU at four width-depth ratios
-    of N = 1.9e5 and at N = 6.4e5, 3M tokens each, and the demo's shape on 10.5M tokens."""
+    of N = 1.9e5 and at N = 6.4e5, 4.2M tokens each, and the demo's shape on 15.7M tokens."""
     base = _english_base(seq_len=256, batch_size=8, checkpoint=262_144, vocab=2048, valid_tokens=16_384,
                          source="english")
     base["tokenizer"]["max_train_chars"] = 10_000_000  # the BPE on a 10M-character sample: 67 s -> about 15 s
@@ -291,9 +291,9 @@ def reproduce_preset() -> StudyConfig:
     base["compile"] = True
     return StudyConfig(
         name="reproduce", out_dir="runs/reproduce", activations=["relu", "silu"],
-        shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16, token_budgets=[3_145_728, 10_485_760]),
+        shapes=[ShapeSpec(1.9e5, 4), ShapeSpec(1.9e5, 8), ShapeSpec(1.9e5, 16, token_budgets=[4_194_304, 15_728_640]),
                 ShapeSpec(1.9e5, 32), ShapeSpec(6e5, 16)],
-        token_budgets=[3_145_728], base=base, threads=1, jobs=2,  # tiny models: two processes beat two threads
+        token_budgets=[4_194_304], base=base, threads=1, jobs=2,  # tiny models: two processes beat two threads
         track=TrackSettings(p=1.0, max_tokens=16_384, batch_size=16, mode="cett-calibrated", calibrate_last=5),
         fit=FitSpec(n_boot=200, skip_fraction=0.25, pareto_points=4, pretrained=default_pretrained(), pretrained_act="silu",
                     pareto_tokens=4096),

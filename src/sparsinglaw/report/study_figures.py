@@ -45,14 +45,25 @@ def _note(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _legend(ax, size: int = 7, outside: bool = False) -> None:
-    """A legend where it hides no data: the emptiest corner, or right of the axes with ``outside``."""
+def _legend(ax, size: int = 7, outside: bool = False, below: bool = False) -> None:
+    """A legend where it hides no data: the emptiest corner, right of the axes with ``outside``, or under
+    them with ``below``."""
     if not ax.get_legend_handles_labels()[0]:
         return
     if outside:
         ax.legend(fontsize=size, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    elif below:
+        ax.legend(fontsize=size, loc="upper center", bbox_to_anchor=(0.5, -0.16), borderaxespad=0.0)
     else:
         ax.legend(fontsize=size, loc="best", framealpha=0.85)
+
+
+def _once(seen: set[str], label: str) -> str | None:
+    """``label`` the first time it is asked for, then none: one legend entry for a series drawn per model."""
+    if label in seen:
+        return None
+    seen.add(label)
+    return label
 
 
 def colors(n: int) -> list:
@@ -191,22 +202,25 @@ def curves_figure(analysis, out: Path, quantity: str = "activation ratio",
     rows, level = [], analysis.level
     palette = dict(zip([c.name for c in analysis.cells], colors(len(analysis.cells))))
     for ax, act in zip(axes[0], acts):
-        for cell in (c for c in analysis.cells if c.activation == act and c.points):
+        cells = [c for c in analysis.cells if c.activation == act and c.points]
+        labelled: set[str] = set()  # the law and its band are named once per panel, in each cell's colour
+        for cell in cells:
             color = palette[cell.name]
             _cell_series(ax, cell, color, level, rows)
             fit = analysis.fits.get(cell.name)
             if fit is None:
                 continue
             if fit.misfit:  # flagged, never drawn as the law (laws.solver.misfit)
-                ax.plot([], [], " ", label=f"{fit.law} law not drawn: it does not follow these points")
+                ax.plot([], [], " ", label=f"{cell.name}: {fit.law} law not drawn (it does not follow its points)")
                 rows.append([cell.name, f"{fit.law} law not drawn", None, None, None, None])
                 continue
             grid, pred = np.array(fit.curve["tokens"], float), np.array(fit.curve["ratio"], float)
             band = None if fit.curve.get("low") is None else (np.array(fit.curve["low"], float),
                                                                np.array(fit.curve["high"], float))
-            ax.plot(grid, pred, color=color, lw=1.2, label=f"{fit.law} law fit")
+            ax.plot(grid, pred, color=color, lw=1.2, label=_once(labelled, f"{fit.law} law fit (each model's colour)"))
             if band is not None:  # fill_between clips to the axes; the CSV keeps the unclipped values
-                ax.fill_between(grid, *band, color=color, alpha=0.18, lw=0, label=f"{level:.0%} bootstrap band")
+                ax.fill_between(grid, *band, color=color, alpha=0.18, lw=0,
+                                label=_once(labelled, f"{level:.0%} bootstrap band"))
             lo, hi = band if band is not None else (pred * np.nan, pred * np.nan)
             rows += [[cell.name, f"{fit.law} law", g, p, lo_, hi_] for g, p, lo_, hi_ in zip(grid, pred, lo, hi)]
         if ax.has_data():
@@ -219,7 +233,7 @@ def curves_figure(analysis, out: Path, quantity: str = "activation ratio",
         ax.set_xlabel("training tokens")
         ax.set_ylabel(f"{quantity} (tracked)")
         ax.set_title({"relu": "ReLU", "silu": "SiLU"}.get(act, act))
-        _legend(ax, 7)
+        _legend(ax, 7, below=len(cells) > 2)  # a study's many models: the legend would cover their points
     return _finish(fig, out, name, f"{quantity[0].upper()}{quantity[1:]} versus training tokens",
                    f"Each model's tracked {quantity} at every checkpoint (bars: its {level:.0%} interval from "
                    f"resampling validation sequences, where recorded) with the paper's law fitted after warmup and "

@@ -7,6 +7,7 @@ into ``.cache/smollm2/`` (or set SPARSINGLAW_SMOLLM2_GGUF). Tests that need it s
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import torch
@@ -103,3 +104,10 @@ def subprocess_env() -> dict:
                 "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                 "PYTHONPATH": str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")})
     return env
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a test subprocess the test stops with SIGINT: a shell starts background jobs with
+    SIGINT ignored and children inherit that (a suite run as ``cmd &`` never interrupted them), so give the
+    child the default SIGINT a user's Ctrl-C meets."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

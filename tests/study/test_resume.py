@@ -10,21 +10,16 @@ from pathlib import Path
 import pytest
 from study_helpers import PYTHON, mini_config, subprocess_env
 
+from helpers import default_sigint
 from sparsinglaw.store import ResultsStore
 from sparsinglaw.study.runner import read_events
 from sparsinglaw.train import complete_checkpoints
 
 
-def _default_sigint() -> None:
-    # A shell starts background jobs with SIGINT ignored and children inherit that (a suite run as `cmd &`
-    # never interrupted its study): give the study the default SIGINT the test means to send it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _start(config: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen([PYTHON, "-m", "sparsinglaw.cli.study", str(config), "--no-report"],
                             env=subprocess_env(), stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            preexec_fn=_default_sigint)
+                            preexec_fn=default_sigint)
 
 
 def _wait(proc: subprocess.Popen, ready, timeout: float = 300.0) -> bool:

@@ -10,6 +10,7 @@ import time
 import pytest
 from train_helpers import PYTHON, REPO, subprocess_env
 
+from helpers import default_sigint
 from sparsinglaw.store import ResultsStore
 
 # The real CLI, pausing before it loads the checkpoint after the first one stored, so that the test's SIGINT
@@ -32,19 +33,13 @@ sys.exit(main(["track", *sys.argv[1:]]))
 """
 
 
-def _default_sigint() -> None:
-    # A shell starts background jobs with SIGINT ignored and children inherit that (a suite run as `cmd &`
-    # never interrupted its tracker): give the tracker the default SIGINT the test means to send it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def interrupted_track(run_dir, log_path, mode: str) -> tuple[int, str]:
     """Run track in ``mode`` with stderr to a file, SIGINT it once a first row of it is stored; (exit code,
     the log)."""
     with open(log_path, "w") as log:
         proc = subprocess.Popen([PYTHON, "-c", WORKER, str(run_dir), "--max-tokens", "256", "--batch-size", "4",
                                  "--threads", "1", "--mode", mode], cwd=REPO, env=subprocess_env(),
-                                stdout=subprocess.DEVNULL, stderr=log, preexec_fn=_default_sigint)
+                                stdout=subprocess.DEVNULL, stderr=log, preexec_fn=default_sigint)
         try:
             deadline = time.monotonic() + 240
             while not ResultsStore(run_dir).measurements(metric=mode):

@@ -271,7 +271,7 @@ class InputMeasurement(TargetMeasurement):
         interval, why_not = self.answer_interval(found.search, outcome.fit, passes[: len(found.search.cetts)],
                                                  0.9, 1000, 0)
         if interval is not None:
-            interval["value"] = [min(c ** (1 / power), hi) for c in interval.pop("cett")]
+            interval["value"] = [value_of(c) for c in interval.pop("cett")]
             interval = self._kept_and_bytes(interval)
         result.solution = Solution.of({
             "method": "trend", "value": value, "standard_error": outcome.fit.se_ratio, "misfit": outcome.fit.misfit,

@@ -61,3 +61,17 @@ def test_a_declared_activation_overriding_the_config_is_named(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="sparsinglaw"):
         load_model(str(path), hidden_act="relu")
     assert any("--hidden-act relu overrides the activation silu" in r.getMessage() for r in caplog.records)
+
+
+def test_the_probe_reads_the_model_own_activation_from_the_dense_pass(smollm2):
+    """``measure`` hands the probe the dense pass's perplexity on its window: equal to the probe's own forward
+    with the model's activation, so that forward is not run again."""
+    from sparsinglaw.measure import Measurement, _probe_ppl
+
+    model, tokenizer = smollm2
+    for seq_len in (64, 200):  # the window is the whole sequence, or its first 128 positions
+        data = build_eval_data(tokenizer, builtin_documents()[:8], seq_len=seq_len, max_tokens=3 * seq_len)
+        measurement = Measurement(model, data, FEW)
+        measurement.dense(cett_curves=False)
+        own = probe_perplexities(model, data.input_ids, ("silu",))["silu"]
+        assert _probe_ppl(measurement) == pytest.approx(own, rel=1e-4)

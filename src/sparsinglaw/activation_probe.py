@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 CANDIDATES = ("silu", "gelu_pytorch_tanh", "relu")
 PROBE_SEQUENCES, PROBE_TOKENS = 2, 128  # enough tokens for a perplexity gap of 2x or more to be no accident
+PROBE_WINDOW = (slice(0, PROBE_SEQUENCES), slice(0, PROBE_TOKENS))  # (sequences, positions) of the ids probed
 FAR_ABOVE = 2.0  # the declared activation's perplexity over the best candidate's that is reported
 
 
@@ -34,17 +35,20 @@ def _mean_nll(model: Any, ids: torch.Tensor) -> float:
     return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1)))
 
 
-def probe_perplexities(model: Any, ids: torch.Tensor, names: tuple[str, ...] = CANDIDATES) -> dict[str, float]:
+def probe_perplexities(model: Any, ids: torch.Tensor, names: tuple[str, ...] = CANDIDATES,
+                       known: dict[str, float] | None = None) -> dict[str, float]:
     """Dense perplexity on ``ids`` (a few sequences of token ids) with each activation in ``names`` in place
-    of the model's own; {} when the model's FFN activations are not modules the probe can replace."""
+    of the model's own; {} when the model's FFN activations are not modules the probe can replace. ``known``:
+    perplexities already measured on the probe's window (the model's own activation, from a measurement's
+    dense pass: a causal LM's losses there do not depend on later tokens), not run again."""
     from transformers.activations import ACT2FN
 
     modules = _activation_modules(model)
     if not modules:
         return {}
-    ids = ids[:PROBE_SEQUENCES, :PROBE_TOKENS].to(next(model.parameters()).device)
-    out = {}
-    for name in names:
+    ids = ids[PROBE_WINDOW].to(next(model.parameters()).device)
+    out = {name: ppl for name, ppl in (known or {}).items() if name in names}
+    for name in (n for n in names if n not in out):
         act = ACT2FN[name]
         handles = [m.register_forward_hook(lambda _m, args, _out, act=act: act(args[0])) for m in modules]
         try:
@@ -55,15 +59,17 @@ def probe_perplexities(model: Any, ids: torch.Tensor, names: tuple[str, ...] = C
     return out
 
 
-def activation_warnings(model: Any, declared: str | None, ids: torch.Tensor | None) -> list[str]:
+def activation_warnings(model: Any, declared: str | None, ids: torch.Tensor | None,
+                        declared_ppl: float | None = None) -> list[str]:
     """One line when the weights look like another activation than ``declared``: a candidate gives a dense
-    perplexity ``FAR_ABOVE`` times lower on the same tokens. [] when all is well or nothing can be probed."""
+    perplexity ``FAR_ABOVE`` times lower on the same tokens. [] when all is well or nothing can be probed.
+    ``declared_ppl``: the declared activation's perplexity on the probe's window, if already measured."""
     if ids is None or not declared or ids.ndim != 2 or ids.shape[1] < 2:
         return []
     from transformers.activations import ACT2FN
 
     names = tuple(dict.fromkeys((declared, *CANDIDATES))) if declared in ACT2FN else CANDIDATES
-    ppl = probe_perplexities(model, ids, names)
+    ppl = probe_perplexities(model, ids, names, None if declared_ppl is None else {declared: declared_ppl})
     if declared not in ppl:
         return []
     best = min(ppl, key=ppl.get)

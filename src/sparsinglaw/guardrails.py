@@ -34,14 +34,15 @@ def _vocab_size(model: Any) -> int | None:
     return int(size) if isinstance(size, int) and size > 0 else None
 
 
-def measure_warnings(result: Any, model: Any = None, probe_ids: Any = None) -> list[str]:
+def measure_warnings(result: Any, model: Any = None, probe_ids: Any = None, probe_ppl: float | None = None) -> list[str]:
     """One line per implausible aspect of a ``MeasureResult``; [] when all is well. ``model`` adds the checks
-    that need its vocabulary size and activation, ``probe_ids`` the activation probe."""
+    that need its vocabulary size and activation, ``probe_ids`` the activation probe (``probe_ppl``: the
+    model's own dense perplexity on the probe's window, when the measurement has it)."""
     lines: list[str] = []
     if model is not None and probe_ids is not None:
         from sparsinglaw.activation_probe import activation_warnings
 
-        lines += activation_warnings(model, model_activation(model), probe_ids)
+        lines += activation_warnings(model, model_activation(model), probe_ids, probe_ppl)
     vocab = _vocab_size(model)
     dense = float(result.dense_ppl)
     if not math.isfinite(dense):

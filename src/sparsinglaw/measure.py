@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from sparsinglaw import metrics
+from sparsinglaw.activation_probe import PROBE_WINDOW
 from sparsinglaw.activity import ActivityCounter
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
@@ -201,9 +202,21 @@ def measure(model, data, config: MeasureConfig | None = None, *, tokenizer=None,
     solved = metrics.get_metric(config.metric).solve(measurement)  # PPL-p% searches; the others run once
     result = build_result(measurement, solved.evaluation, model_name=model_name, tokenizer=tokenizer)
     solved.finish(result, measurement)
-    result.warnings.extend(measure_warnings(result, model, data.input_ids))  # results that cannot be right
+    # Results that cannot be right; the probe reuses the dense pass's losses for the model's own activation.
+    result.warnings.extend(measure_warnings(result, model, data.input_ids, _probe_ppl(measurement)))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _probe_ppl(measurement: Measurement) -> float | None:
+    """The dense perplexity on the activation probe's window, read from the dense pass (a causal LM's losses
+    there are the probe's own forward's): one forward of the probe saved."""
+    losses = measurement.dense_losses
+    if losses is None or losses.token_nll is None:
+        return None
+    rows, positions = PROBE_WINDOW
+    nll = losses.token_nll[rows, positions][:, :-1]  # the window's last position predicts a token beyond it
+    return math.exp(float(nll.mean())) if nll.numel() else None
 
 
 def build_result(measurement: Measurement, evaluation: Evaluation, *, model_name: str, tokenizer=None) -> MeasureResult:

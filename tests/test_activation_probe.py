@@ -69,7 +69,7 @@ def test_the_probe_reads_the_model_own_activation_from_the_dense_pass(smollm2):
     from sparsinglaw.measure import Measurement, _probe_ppl
 
     model, tokenizer = smollm2
-    for seq_len in (64, 200):  # the window is the whole sequence, or its first 128 positions
+    for seq_len in (48, 100):  # the window is the whole sequence, or its first 64 positions
         data = build_eval_data(tokenizer, builtin_documents()[:8], seq_len=seq_len, max_tokens=3 * seq_len)
         measurement = Measurement(model, data, FEW)
         measurement.dense(cett_curves=False)

@@ -47,15 +47,15 @@ class AppliedThresholds:
 
 
 class SparseRun:
-    """Sparse compute modules a kind swapped into a model: ``handle`` (the sparse package's own handle),
-    ``counts`` (``active`` / ``total`` per unit and ``activation_ratio``, as ``install``'s statistics) and
-    ``restore()``, which puts the original modules back."""
+    """Sparse compute modules a kind swapped into a model: ``handle`` (the sparse package's
+    ``SwappedModules``), ``counts`` (``active`` / ``total`` per unit and ``activation_ratio``, as
+    ``install``'s statistics) and ``restore()``, which puts the original modules back."""
 
-    def __init__(self, handle, counts, restore):
-        self.handle, self.counts, self._restore = handle, counts, restore
+    def __init__(self, handle, counts):
+        self.handle, self.counts = handle, counts
 
     def restore(self) -> None:
-        self._restore()
+        self.handle.restore()
 
 
 class ThresholdsKind(ABC):
@@ -114,9 +114,9 @@ class ThresholdsKind(ABC):
         """The ``config.json`` entry of an exported model (``sparsinglaw.export``)."""
 
     @abstractmethod
-    def sparsify(self, model, **options) -> SparseRun:
-        """Swap ``model``'s modules for sparse compute modules at these thresholds (``options``: the sparse
-        modules' fallback policy)."""
+    def sparsify(self, model, *, policy=None) -> SparseRun:
+        """Swap ``model``'s modules for sparse compute modules at these thresholds; ``policy``: when they
+        fall back to dense (a ``sparse.SparsePolicy``; None: their defaults)."""
 
 
 THRESHOLDS_KINDS: Registry[type[ThresholdsKind] | str] = Registry("thresholds kind")

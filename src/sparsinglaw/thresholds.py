@@ -180,10 +180,10 @@ class Thresholds(ThresholdsKind):
     def export_spec(self, model) -> dict[str, Any]:
         return export.output_spec(model, self, RULE)
 
-    def sparsify(self, model, *, policy=None, **_fallback) -> SparseRun:
-        """Sparse FFN modules (``sparsinglaw.sparse``); ``policy``: their ``SparsePolicy``."""
+    def sparsify(self, model, *, policy=None) -> SparseRun:
+        """Sparse FFN modules (``sparsinglaw.sparse``)."""
         handle = sparsify_ffns(model, self, policy=policy)
-        return SparseRun(handle, ModuleCounts(handle), handle.restore)
+        return SparseRun(handle, ModuleCounts(handle))
 
 
 def _mean(values: list[Any]) -> float | None:

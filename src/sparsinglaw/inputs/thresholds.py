@@ -132,10 +132,10 @@ class InputThresholds(ThresholdsKind):
         self.find(model)  # ModelError when the file names projections of another model
         return [(row["name"], float(row["threshold"]), self.weighted, None) for row in self.projections]
 
-    def sparsify(self, model, **fallback) -> SparseRun:
-        """Input-sparse projections (``sparse.input_sparse``); ``fallback``: ``max_share`` / ``max_tokens``."""
-        handle = sparsify_inputs(model, self, **fallback)
-        return SparseRun(handle, ProjectionCounts(handle, ffn_only=False), handle.restore)
+    def sparsify(self, model, *, policy=None) -> SparseRun:
+        """Input-sparse projections (``sparse.input_sparse``)."""
+        handle = sparsify_inputs(model, self, policy=policy)
+        return SparseRun(handle, ProjectionCounts(handle, ffn_only=False))
 
     def find(self, model) -> list[Projection]:
         """The model's projections these thresholds name, in file order; ``ModelError`` when the model has
@@ -213,10 +213,10 @@ class CombinedThresholds(ThresholdsKind):
         """The input plan with each FFN's output threshold as a second rule on its down projection."""
         return with_output_rules(model, self.input.projection_plan(model), self.output)
 
-    def sparsify(self, model, **fallback) -> SparseRun:
+    def sparsify(self, model, *, policy=None) -> SparseRun:
         """Input-sparse projections for both rules; the counts are the down projections' (FFN neurons)."""
-        handle = sparsify_inputs(model, self, **fallback)
-        return SparseRun(handle, ProjectionCounts(handle, ffn_only=True), handle.restore)
+        handle = sparsify_inputs(model, self, policy=policy)
+        return SparseRun(handle, ProjectionCounts(handle, ffn_only=True))
 
 
 def install_input_thresholds(model, thresholds: InputThresholds, stack: ExitStack) -> KeptCounts:

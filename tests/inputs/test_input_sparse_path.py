@@ -7,8 +7,8 @@ import torch
 
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.inputs import InputConfig, measure_inputs
-from sparsinglaw.sparse import native as kernels
 from sparsinglaw.sparse import SparsePolicy
+from sparsinglaw.sparse import native as kernels
 from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs
 
 

@@ -17,10 +17,10 @@ from sparsinglaw.cli.common import (
     add_model_args,
     add_output_arg,
     check_new_output,
+    load_model_from_args,
     print_json,
     print_note,
     print_table,
-    set_threads,
 )
 from sparsinglaw.errors import ConfigError
 
@@ -83,7 +83,6 @@ def _load(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsinglaw.models.loading import load_model
     from sparsinglaw.sparse import SparsePolicy, resolve_policy
     from sparsinglaw.sparse.speed import compare_speed, describe, speed_path
 
@@ -93,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
                             speed_path(thresholds, args.zeros_only).modules)  # out of range: before the model loads
     if args.output:
         check_new_output(args, args.output)
-    set_threads(args)
-    model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-                                  dtype=_torch_dtype(args.dtype), device_map=args.device_map)
+    model, tokenizer = load_model_from_args(args)
     mode = "zeros-only (exact h != 0)" if args.zeros_only else describe(thresholds, args.thresholds)
     report = compare_speed(model, thresholds, prompts=_prompts(tokenizer, args.prompt_len, max(sizes)),
                            zeros_only=args.zeros_only, batch_sizes=sizes, new_tokens=args.new_tokens,
@@ -112,9 +109,3 @@ def run(args: argparse.Namespace) -> int:
         print_note(args, f"wrote {written}")
     print_json(args, doc)
     return int(moved)
-
-
-def _torch_dtype(name: str):
-    import torch  # here, not at import time: --help needs no torch
-
-    return getattr(torch, name)

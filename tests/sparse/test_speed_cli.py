@@ -82,3 +82,17 @@ def test_speed_says_nothing_ran_sparsely_instead_of_a_speedup(tmp_path, capfd, c
     assert any(m.startswith("batch 1: nothing ran sparsely") and "above max_share=0.3" in m for m in logged)
     table_rows = [line for line in captured.out.splitlines() if line.split()[:1] in (["1"], ["2"])]
     assert len(table_rows) == 2 and all("x" not in row and "dense" in row for row in table_rows), captured.out
+
+
+def test_speed_help_gives_each_kind_s_default_policy(capsys):
+    """The help cannot import torch to read the defaults, so it writes them out: they must match."""
+    from sparsinglaw.sparse.ffn import SparseFFN
+    from sparsinglaw.sparse.input_sparse import InputSparseLinear
+
+    with pytest.raises(SystemExit):
+        main(["speed", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    ffn, projections = SparseFFN.DEFAULT_POLICY, InputSparseLinear.DEFAULT_POLICY
+    assert f"(default: {ffn.max_tokens} for FFNs; projections: {projections.max_tokens}, the most" in text
+    assert f"(default: {ffn.max_share} for FFNs, {projections.max_share} for projections)" in text
+    assert projections.max_tokens == InputSparseLinear.TOKEN_LIMIT

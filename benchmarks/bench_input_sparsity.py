@@ -47,6 +47,7 @@ from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
 from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds  # noqa: E402
 from sparsinglaw.measure import MeasureConfig, measure  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs  # noqa: E402
+from sparsinglaw.sparse import SparsePolicy  # noqa: E402
 from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs  # noqa: E402
 from sparsinglaw.sparse.speed import greedy_decode, other_weights  # noqa: E402
 from sparsinglaw.thresholds import Thresholds, apply_thresholds  # noqa: E402
@@ -250,7 +251,7 @@ def decode_benchmark(model, tokenizer, configs: dict, args, dense_bytes: float) 
     prompts = decode_prompts(tokenizer)
     handles = {}
     for key, thresholds in configs.items():  # built once; swapped in and out around each decode
-        handles[key] = sparsify_inputs(model, thresholds, max_share=args.max_share)
+        handles[key] = sparsify_inputs(model, thresholds, policy=SparsePolicy(max_share=args.max_share))
         handles[key].set_enabled(False)
     other = other_weights(model, next(iter(handles.values()))) * BYTES
     llama = None
@@ -320,7 +321,7 @@ def microbenchmark(model, thresholds: InputThresholds, prompts, block: int, repe
         for p in projections:
             xs = [x for x in inputs[p.index] if x.shape[0] == batch][:16]
             norms = p.down_column_norms() if thresholds.weighted else None
-            sparse = InputSparseLinear(p.module, rows[p.name]["threshold"], norms, max_share=1.0)
+            sparse = InputSparseLinear(p.module, rows[p.name]["threshold"], norms, policy=SparsePolicy(max_share=1.0))
             times = {}
             with torch.inference_mode():
                 for name, f in (("dense", p.module), ("sparse", sparse)):

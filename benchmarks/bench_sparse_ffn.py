@@ -121,7 +121,7 @@ def compare(paths: dict[str, list], batches, repeats: int) -> dict[str, float]:
 def case(copies: list[GatedReLU], x, ratio: float, batch: int, repeats: int):
     for ffn in copies:
         set_ratio(ffn, x, ratio)
-    policy = SparsePolicy(max_tokens=10_000, max_ratio=1.0, fused_max_ratio=1.0)  # always sparse: crossovers
+    policy = SparsePolicy(max_tokens=10_000, max_share=1.0, fused_max_share=1.0)  # always sparse: crossovers
     native = [SparseGatedFFN(ffn, PARTS, 0.0, policy) for ffn in copies]
     plain = [SparseGatedFFN(ffn, PARTS, 0.0, replace(policy, native=False)) for ffn in copies]
     batches = [x[i : i + batch] for i in range(0, x.shape[0] - batch + 1, batch)]
@@ -156,8 +156,9 @@ def main() -> None:
             slower.append((batch, computed))
     first = {b: c for b, c in reversed(slower)}
     print(f"crossover (compiled kernel) at batch 1: sparse slower from computed ratio {first.get(1, float('nan')):.2f} "
-          f"(fallback default {SparsePolicy().max_ratio}); at 10% activation sparse slower from batch "
-          f"{min((b for b, _ in slower if b > 1), default='> 32')} (fallback above {SparsePolicy().max_tokens} tokens)")
+          f"(fallback default {SparseGatedFFN.DEFAULT_POLICY.max_share}); at 10% activation sparse slower from batch "
+          f"{min((b for b, _ in slower if b > 1), default='> 32')} "
+          f"(fallback above {SparseGatedFFN.DEFAULT_POLICY.max_tokens} tokens)")
     print("speedup = dense time / sparse time per call (medians); computed = share of up/down rows the sparse "
           "path reads (the union of active neurons over the batch)")
 

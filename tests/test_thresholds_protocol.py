@@ -86,13 +86,9 @@ def test_each_kind_builds_sparse_modules_matching_its_hooks(model, name):
     loaded = load_thresholds(DATA / name)
     with torch.no_grad(), loaded.install(model):
         masked = model(input_ids=ids).logits
-    run = loaded.sparsify(model)
-    try:
-        with torch.no_grad():
-            sparse = model(input_ids=ids).logits
-        assert 0.0 < run.counts.activation_ratio < 1.0
-    finally:
-        run.restore()
+    with torch.no_grad(), loaded.sparsify(model) as counts:
+        sparse = model(input_ids=ids).logits
+        assert 0.0 < counts.activation_ratio < 1.0
     assert torch.allclose(sparse, masked, atol=1e-4, rtol=1e-4)
     assert not any("Sparse" in type(m).__name__ for m in model.modules())
 

@@ -27,7 +27,7 @@ from sparsinglaw.errors import ConfigError, DataError, ModelError
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.tables import aligned_table, format_with_error
 from sparsinglaw.threshold_kinds import ThresholdsKind
-from sparsinglaw.thresholds import Thresholds, apply_thresholds
+from sparsinglaw.thresholds import Thresholds
 
 log = logging.getLogger("sparsinglaw.evaluate")
 
@@ -313,17 +313,10 @@ def evaluate_dense_and_sparse(model, tokenizer, thresholds: ThresholdsKind | lis
 def _thresholded(model, thresholds: ThresholdsKind | list[float], sparse_modules: bool):
     """The thresholded model for the sparse run, yielding its activity counters (of the projection inputs
     for input thresholds): masking hooks, or the kind's sparse compute modules."""
-    if not sparse_modules:
-        with apply_thresholds(model, thresholds) as stats:
-            yield stats
-        return
     if isinstance(thresholds, list):
         thresholds = Thresholds.for_model(model, thresholds)
-    run = thresholds.sparsify(model)
-    try:
-        yield run.counts
-    finally:
-        run.restore()
+    with (thresholds.sparsify(model) if sparse_modules else thresholds.install(model)) as stats:
+        yield stats
 
 
 def _fingerprint(thresholds: ThresholdsKind | list[float]) -> str:

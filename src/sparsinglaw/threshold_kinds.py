@@ -3,9 +3,10 @@ and ``version``.
 
 Each kind (``output``, ``input``, ``combined``) is a ``ThresholdsKind``: it installs itself on a model
 (the handle's ``remove()`` takes the hooks off), checks itself against one, describes and exports itself
-and builds its sparse modules (``sparsify``); consumers never ask which kind they hold. Reading goes
-through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); built-in kinds register as ``"module:Class"``,
-imported on first use, so this module imports none of them. A new kind calls ``register_kind``."""
+and builds its sparse modules (``sparsify``, the same handle); consumers never ask which kind they hold.
+Reading goes through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); built-in kinds register as
+``"module:Class"``, imported on first use, so this module imports none of them. A new kind calls
+``register_kind``."""
 
 from __future__ import annotations
 
@@ -27,13 +28,21 @@ DEFAULT_KIND = "output"  # files written before kinds existed have no "kind": th
 
 
 class AppliedThresholds:
-    """The hooks ``ThresholdsKind.install`` put on a model: ``remove()`` takes them off (twice is harmless);
+    """Thresholds applied to a model, as hooks (``ThresholdsKind.install``) or as sparse compute modules
+    (``sparsify``): ``remove()`` takes the hooks off or puts the original modules back (twice is harmless);
     as a context manager it yields ``stats`` (the FFN neurons' counts for the output and combined kinds, the
-    projection inputs' for the input kind) and removes the hooks on exit; ``input_stats``: the projection
-    inputs' counts (input and combined kinds), else None."""
+    projection inputs' for the input kind) and removes them on exit; ``input_stats``: the projection
+    inputs' counts (input and combined kinds), else None. Both ways count the same (token, unit) pairs."""
 
     def __init__(self, stack: ExitStack, stats, input_stats=None):
         self._stack, self.stats, self.input_stats = stack, stats, input_stats
+
+    @classmethod
+    def swapped(cls, handle, stats, input_stats=None) -> AppliedThresholds:
+        """Sparse compute modules swapped in (``handle``: a ``sparse.modules.SwappedModules``)."""
+        stack = ExitStack()
+        stack.callback(handle.restore)
+        return cls(stack, stats, input_stats)
 
     def remove(self) -> None:
         self._stack.close()
@@ -44,18 +53,6 @@ class AppliedThresholds:
     def __exit__(self, *exc) -> bool:
         self.remove()
         return False
-
-
-class SparseRun:
-    """Sparse compute modules a kind swapped into a model: ``handle`` (the sparse package's own handle),
-    ``counts`` (``active`` / ``total`` per unit and ``activation_ratio``, as ``install``'s statistics) and
-    ``restore()``, which puts the original modules back."""
-
-    def __init__(self, handle, counts, restore):
-        self.handle, self.counts, self._restore = handle, counts, restore
-
-    def restore(self) -> None:
-        self._restore()
 
 
 class ThresholdsKind(ABC):
@@ -114,9 +111,9 @@ class ThresholdsKind(ABC):
         """The ``config.json`` entry of an exported model (``sparsinglaw.export``)."""
 
     @abstractmethod
-    def sparsify(self, model, **options) -> SparseRun:
-        """Swap ``model``'s modules for sparse compute modules at these thresholds (``options``: the sparse
-        modules' fallback policy)."""
+    def sparsify(self, model, *, policy=None) -> AppliedThresholds:
+        """Swap ``model``'s modules for sparse compute modules at these thresholds, counting as ``install``
+        does; ``policy``: when they fall back to dense (a ``sparse.SparsePolicy``; None: their defaults)."""
 
 
 THRESHOLDS_KINDS: Registry[type[ThresholdsKind] | str] = Registry("thresholds kind")

@@ -34,10 +34,9 @@ from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
 from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
 from sparsinglaw.sparse.counts import KeptCounts, ModuleCounts
-from sparsinglaw.threshold_kinds import (  # noqa: F401  (AppliedThresholds, load_thresholds: re-exported)
+from sparsinglaw.threshold_kinds import (  # noqa: F401  (load_thresholds: re-exported)
     FORMAT,
     AppliedThresholds,
-    SparseRun,
     ThresholdsKind,
     check_threshold_values,
     load_thresholds,
@@ -90,7 +89,9 @@ class Thresholds(ThresholdsKind):
 
     @classmethod
     def for_model(cls, model, values: Sequence[float]) -> Thresholds:
-        """Bare per-FFN values as thresholds of ``model``'s FFNs (``ModelError`` when the counts differ)."""
+        """Bare per-FFN values as thresholds of ``model``'s FFNs (``ConfigError`` naming an impossible value,
+        ``ModelError`` when the counts differ)."""
+        values = check_threshold_values([{"threshold": v} for v in values])
         layers = find_ffn_layers(model)
         if len(values) != len(layers):
             raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
@@ -180,10 +181,10 @@ class Thresholds(ThresholdsKind):
     def export_spec(self, model) -> dict[str, Any]:
         return export.output_spec(model, self, RULE)
 
-    def sparsify(self, model, *, policy=None, **_fallback) -> SparseRun:
-        """Sparse FFN modules (``sparsinglaw.sparse``); ``policy``: their ``SparsePolicy``."""
+    def sparsify(self, model, *, policy=None) -> AppliedThresholds:
+        """Sparse FFN modules (``sparsinglaw.sparse``)."""
         handle = sparsify_ffns(model, self, policy=policy)
-        return SparseRun(handle, ModuleCounts(handle), handle.restore)
+        return AppliedThresholds.swapped(handle, ModuleCounts(handle))
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -211,25 +212,15 @@ def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> App
     (``Thresholds`` or a list of per-FFN floats) zero ``h_i`` where ``|h_i| * ||W_down[:, i]|| < t_l`` in
     every FFN; input thresholds zero each listed projection's inputs below its threshold; combined, both.
     ``with apply_thresholds(model, t) as stats:`` keeps them for the block only."""
-    if isinstance(thresholds, ThresholdsKind):
-        return thresholds.install(model)
-    stack = ExitStack()
-    try:
-        return AppliedThresholds(stack, _install_output(model, list(thresholds), stack))
-    except BaseException:
-        stack.close()
-        raise
+    if not isinstance(thresholds, ThresholdsKind):
+        thresholds = Thresholds.for_model(model, list(thresholds))
+    return thresholds.install(model)
 
 
-def _install_output(model, thresholds: Thresholds | list[float], stack: ExitStack) -> KeptCounts:
+def _install_output(model, thresholds: Thresholds, stack: ExitStack) -> KeptCounts:
     layers = find_ffn_layers(model)
-    if isinstance(thresholds, Thresholds):
-        thresholds.check_compatible(layers)
-        values = check_threshold_values(thresholds.layers)
-    else:
-        values = check_threshold_values([{"threshold": t} for t in thresholds])
-        if len(values) != len(layers):
-            raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")
+    thresholds.check_compatible(layers)
+    values = check_threshold_values(thresholds.layers)
     rule = cett_rule(values, [layer.down_column_norms() for layer in layers])
     stats = KeptCounts(len(layers))
 

@@ -18,6 +18,7 @@ from sparsinglaw.errors import ModelError  # noqa: E402
 from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
 from sparsinglaw.inputs.thresholds import InputThresholds  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs, projection_layout  # noqa: E402
+from sparsinglaw.sparse import SparsePolicy  # noqa: E402
 from sparsinglaw.sparse.input_sparse import sparsify_inputs  # noqa: E402
 
 LLAMA_LIKE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
@@ -102,7 +103,7 @@ def test_measured_thresholds_decode_on_the_sparse_path_like_the_masked_model(fam
     names = [p.name for p in find_projections(model)]
     assert [row["name"] for row in thresholds.projections] == names
     prompt = data.input_ids[:1, :6]
-    handle = sparsify_inputs(model, thresholds, max_share=1.0)
+    handle = sparsify_inputs(model, thresholds, policy=SparsePolicy(max_share=1.0))
     try:
         with torch.no_grad():
             out = model(input_ids=prompt, use_cache=True)

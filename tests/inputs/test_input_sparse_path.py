@@ -7,6 +7,7 @@ import torch
 
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.inputs import InputConfig, measure_inputs
+from sparsinglaw.sparse import SparsePolicy
 from sparsinglaw.sparse import native as kernels
 from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs
 
@@ -26,7 +27,7 @@ def test_sparse_output_equals_masked_dense(native, weighted, tokens):
     norms = lin.weight.detach().norm(dim=0) if weighted else None
     x = torch.randn(tokens, lin.in_features)
     threshold = float((x.abs() * (norms if weighted else 1)).flatten().quantile(0.85))
-    module = InputSparseLinear(lin, threshold, norms, max_share=1.0, native=native)
+    module = InputSparseLinear(lin, threshold, norms, policy=SparsePolicy(max_share=1.0, native=native))
     with torch.no_grad():
         got, want = module(x), module.masked_dense(x)
     assert module.counters.sparse_calls == 1 and module.counters.dense_calls == 0
@@ -41,12 +42,13 @@ def test_falls_back_to_dense_above_max_share_and_for_many_tokens(native):
     if native and kernels.projection_kernels() is None:
         pytest.skip("no C compiler")
     lin = linear()
-    module = InputSparseLinear(lin, 0.0, None, max_share=0.5, native=native)  # threshold 0 keeps everything
+    # threshold 0 keeps everything
+    module = InputSparseLinear(lin, 0.0, None, policy=SparsePolicy(max_share=0.5, native=native))
     x = torch.randn(1, 2, lin.in_features)
     with torch.no_grad():
         assert torch.allclose(module(x), lin(x), atol=1e-6)
     assert module.counters.dense_calls == 1 and module.counters.sparse_calls == 0
-    module = InputSparseLinear(lin, 0.5, None, max_share=1.0, native=native)
+    module = InputSparseLinear(lin, 0.5, None, policy=SparsePolicy(max_share=1.0, native=native))
     with torch.no_grad():
         y = module(torch.randn(2, 3, lin.in_features))  # 6 tokens: prefill
     assert y.shape == (2, 3, lin.out_features) and module.counters.dense_calls == 1
@@ -58,7 +60,7 @@ def test_sparsified_model_decodes_like_the_masked_model():
     result = measure_inputs(model, data, InputConfig(p=None, cett=0.1, methods=("cett", "teal-uniform")))
     prompt = data.input_ids[:1, :8]
     for method in result.methods:
-        handle = sparsify_inputs(model, method, max_share=1.0)
+        handle = sparsify_inputs(model, method, policy=SparsePolicy(max_share=1.0))
         with torch.no_grad():
             out = model(input_ids=prompt, use_cache=True)  # prefill: masked dense
             step = model(input_ids=prompt[:, :1], past_key_values=out.past_key_values, use_cache=True).logits
@@ -80,7 +82,7 @@ def test_without_the_kernel_the_torch_path_gives_the_same_output(monkeypatch):
     x = torch.randn(2, lin.in_features)
     threshold = float(x.abs().flatten().quantile(0.7))
     monkeypatch.setitem(kernels._state, "projections", None)  # as with SPARSINGLAW_NATIVE=0 or no compiler
-    module = InputSparseLinear(lin, threshold, None, max_share=1.0)
+    module = InputSparseLinear(lin, threshold, None, policy=SparsePolicy(max_share=1.0))
     assert module._lib is None
     with torch.no_grad():
         assert torch.allclose(module(x), module.masked_dense(x), atol=1e-5)

@@ -9,6 +9,7 @@ import torch
 
 from sparsinglaw.data import build_eval_data, builtin_documents
 from sparsinglaw.inputs import InputConfig, measure_inputs
+from sparsinglaw.sparse import SparsePolicy
 from sparsinglaw.sparse.input_sparse import sparsify_inputs
 
 
@@ -30,7 +31,7 @@ def test_smollm2_input_sparsity_and_sparse_decode(smollm2):
     prompt = data.input_ids[:1, :16]
     with torch.no_grad():
         dense = model(input_ids=prompt).logits[:, -1]
-        handle = sparsify_inputs(model, cett, max_share=1.0)
+        handle = sparsify_inputs(model, cett, policy=SparsePolicy(max_share=1.0))
         try:
             out = model(input_ids=prompt[:, :-1], use_cache=True)
             step = model(input_ids=prompt[:, -1:], past_key_values=out.past_key_values, use_cache=True).logits[:, -1]

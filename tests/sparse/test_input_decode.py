@@ -14,6 +14,7 @@ from sparsinglaw.cli import main
 from sparsinglaw.inputs import InputConfig, measure_inputs
 from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
 from sparsinglaw.measure import MeasureConfig, measure
+from sparsinglaw.sparse import SparsePolicy
 from sparsinglaw.sparse.input_sparse import sparsify_inputs
 from sparsinglaw.sparse.speed import compare_speed
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
@@ -52,7 +53,7 @@ def test_decode_step_equals_the_masked_model(tiny, method, combined, batch):
     with apply_thresholds(model, thresholds):
         want = decode_step(model, prompt)
     dense = decode_step(model, prompt)
-    handle = sparsify_inputs(model, thresholds, max_share=1.0)
+    handle = sparsify_inputs(model, thresholds, policy=SparsePolicy(max_share=1.0))
     try:
         handle.reset_counters()
         got = decode_step(model, prompt)
@@ -72,7 +73,7 @@ def test_combined_down_projection_reads_only_what_both_rules_keep(tiny):
     prompt = data.input_ids[:1, :8]
     shares = {}
     for name, thresholds in (("input", inputs["teal-uniform"]), ("combined", CombinedThresholds(output, inputs["teal-uniform"]))):
-        handle = sparsify_inputs(model, thresholds, max_share=1.0)
+        handle = sparsify_inputs(model, thresholds, policy=SparsePolicy(max_share=1.0))
         try:
             decode_step(model, prompt)
             handle.reset_counters()
@@ -96,7 +97,7 @@ def test_output_thresholds_are_refused_on_the_input_path(tiny):
 def test_compare_speed_on_input_thresholds_falls_back_for_larger_batches(tiny):
     model, data, inputs, _ = tiny
     report = compare_speed(model, inputs["cett"], prompts=data.input_ids[:4, :6], batch_sizes=(1, 4),
-                           new_tokens=3, repeats=1, policy={"max_share": 1.0, "max_tokens": 2})
+                           new_tokens=3, repeats=1, policy=SparsePolicy(max_share=1.0, max_tokens=2))
     one, four = report.rows
     assert one.sparse_share == 1.0 and four.sparse_share == 0.0 and four.read_share == 1.0
     assert 0 < one.kept_share < 1 and one.read_share < 1 and one.bound > 1
@@ -133,7 +134,7 @@ def test_speed_cli_refuses_fallback_tokens_above_the_kernel_limit(model_dir, cap
     code = main(["speed", "--model", str(model_dir), "--thresholds", str(model_dir / "input.json"),
                  "--fallback-tokens", "9", *RUN])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert code == 2 and len(errors) == 1 and "--fallback-tokens must be in [1, 4]" in errors[0]
+    assert code == 2 and len(errors) == 1 and "(--fallback-tokens) must be in [1, 4]" in errors[0]
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -150,8 +151,8 @@ def test_output_rule_keeps_what_both_rules_keep_and_counts_pairs(native, weighte
     norms = lin.weight.detach().norm(dim=0)
     first = float((x.abs() * (norms if weighted else 1)).flatten().quantile(0.5))
     second = float((x.abs() * norms).flatten().quantile(0.6))
-    module = InputSparseLinear(lin, first, norms if weighted else None, max_share=1.0, native=native,
-                               output_rule=(second, norms))
+    module = InputSparseLinear(lin, first, norms if weighted else None,
+                               policy=SparsePolicy(max_share=1.0, native=native), output_rule=(second, norms))
     keep = (x.abs() * (norms if weighted else 1) >= first) & (x.abs() * norms >= second)
     with torch.no_grad():
         got = module(x)
@@ -173,7 +174,7 @@ def test_fallback_above_max_share_gives_the_masked_product(native, tokens):
     lin = torch.nn.Linear(100, 30, bias=True)
     x = torch.randn(tokens, 100)
     threshold = float(x.abs().flatten().quantile(0.4))  # keeps about 60% of the inputs, above max_share
-    module = InputSparseLinear(lin, threshold, None, max_share=0.3, native=native)
+    module = InputSparseLinear(lin, threshold, None, policy=SparsePolicy(max_share=0.3, native=native))
     with torch.no_grad():
         got = module(x)
         want = module.masked_dense(x)

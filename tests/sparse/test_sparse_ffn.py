@@ -15,12 +15,11 @@ from sparsinglaw.sparse import (
     SparsePolicy,
     native,
     restore,
-    sparse_ffn,
     sparsify,
 )
 from sparsinglaw.thresholds import apply_thresholds
 
-ALWAYS_SPARSE = SparsePolicy(max_tokens=10_000, max_ratio=1.0)
+ALWAYS_SPARSE = SparsePolicy(max_tokens=10_000, max_share=1.0)
 PATHS = {"native": ALWAYS_SPARSE, "native-fp32-gate": replace(ALWAYS_SPARSE, half_screen=False),
          "torch": replace(ALWAYS_SPARSE, native=False)}
 
@@ -130,7 +129,7 @@ def test_generation_matches_thresholded_dense(act):
     kwargs = dict(max_new_tokens=12, do_sample=False, pad_token_id=0)
     with torch.no_grad(), apply_thresholds(model, thresholds):
         expected = model.generate(ids, **kwargs)
-    with torch.no_grad(), sparse_ffn(model, thresholds, policy=SparsePolicy(max_tokens=1, max_ratio=1.0)) as handle:
+    with torch.no_grad(), sparsify(model, thresholds, policy=SparsePolicy(max_tokens=1, max_share=1.0)) as handle:
         got = model.generate(ids, **kwargs)
     assert torch.equal(got, expected)
     assert handle.sparse_share() > 0.5  # decode steps ran the sparse path, the prefill fell back
@@ -143,7 +142,7 @@ def test_zeros_only_relu_equals_dense_model():
     ids = torch.randint(0, 256, (1, 6))
     with torch.no_grad():
         dense = model(input_ids=ids).logits
-        with sparse_ffn(model, zeros_only=True, policy=ALWAYS_SPARSE) as handle:
+        with sparsify(model, zeros_only=True, policy=ALWAYS_SPARSE) as handle:
             sparse = model(input_ids=ids).logits
     torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)
     assert handle.sparse_share() == 1.0 and 0.2 < handle.activation_ratio() < handle.computed_ratio() < 1.0
@@ -154,10 +153,10 @@ def test_fallback_to_dense_on_many_tokens_or_low_sparsity():
     ids = torch.randint(0, 256, (1, 6))
     with torch.no_grad():
         dense = model(input_ids=ids).logits
-        with sparse_ffn(model, zeros_only=True, policy=SparsePolicy(max_tokens=4)) as handle:
+        with sparsify(model, zeros_only=True, policy=SparsePolicy(max_tokens=4)) as handle:
             out = model(input_ids=ids).logits  # 6 tokens > max_tokens
         assert handle.sparse_share() == 0.0
-        with sparse_ffn(model, zeros_only=True, policy=SparsePolicy(max_tokens=8, max_ratio=0.35)) as handle:
+        with sparsify(model, zeros_only=True, policy=SparsePolicy(max_tokens=8, max_share=0.35)) as handle:
             model(input_ids=ids[:, :1])  # SiLU: every s_i != 0, union is all of d_f
         assert handle.sparse_share() == 0.0 and handle.computed_ratio() == 1.0
     torch.testing.assert_close(out, dense, rtol=1e-5, atol=1e-6)
@@ -169,7 +168,7 @@ def test_refuses_wrong_threshold_count_and_double_sparsify():
     model = tiny_llama("relu")
     with pytest.raises(ModelError):
         sparsify(model, [0.1])
-    with sparse_ffn(model, zeros_only=True):
+    with sparsify(model, zeros_only=True):
         with pytest.raises(ModelError):
             sparsify(model)
     assert not any(isinstance(b.mlp, SparseGatedFFN) for b in decoder_blocks(model))
@@ -177,7 +176,7 @@ def test_refuses_wrong_threshold_count_and_double_sparsify():
 
 def test_autograd_forward_still_works():
     model = tiny_llama("relu")
-    with sparse_ffn(model, zeros_only=True, policy=ALWAYS_SPARSE) as handle:
+    with sparsify(model, zeros_only=True, policy=ALWAYS_SPARSE) as handle:
         loss = model(input_ids=torch.randint(0, 256, (1, 4))).logits.sum()
     loss.backward()
     assert handle.sparse_share() == 0.0 and model.model.layers[0].mlp.up_proj.weight.grad is not None
@@ -246,7 +245,7 @@ def test_fused_kernel_falls_back_after_a_dense_call_and_returns():
     model = tiny_llama("relu", seed=5)
     mlp = decoder_blocks(model)[0].mlp
     parts = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "act": "act_fn"}
-    sparse = SparseGatedFFN(mlp, parts, 0.0, SparsePolicy(max_tokens=8, fused_max_ratio=0.5))
+    sparse = SparseGatedFFN(mlp, parts, 0.0, SparsePolicy(max_tokens=8, fused_max_share=0.5))
     x = torch.randn(1, 64, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         mlp.gate_proj.bias = torch.nn.Parameter(torch.full((mlp.gate_proj.out_features,), 10.0))  # all fire

@@ -54,7 +54,7 @@ def test_compare_speed_reports_fallback_for_large_batches():
     model = tiny_llama("relu")
     prompts = torch.randint(0, 256, (4, 6))
     report = compare_speed(model, prompts=prompts, zeros_only=True, batch_sizes=(1, 4), new_tokens=3, repeats=1,
-                           policy=SparsePolicy(max_tokens=2, max_ratio=1.0))
+                           policy=SparsePolicy(max_tokens=2, max_share=1.0))
     one, four = report.rows
     assert one.sparse_share == 1.0 and four.sparse_share == 0.0 and four.computed_ratio == 1.0
     assert "speedup" in report.table()
@@ -79,6 +79,20 @@ def test_speed_says_nothing_ran_sparsely_instead_of_a_speedup(tmp_path, capfd, c
                for r in report["rows"])
     assert len(report["warnings"]) == 2 and "nothing ran sparsely" in report["warnings"][0]
     logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any(m.startswith("batch 1: nothing ran sparsely") and "above max_ratio=0.3" in m for m in logged)
+    assert any(m.startswith("batch 1: nothing ran sparsely") and "above max_share=0.3" in m for m in logged)
     table_rows = [line for line in captured.out.splitlines() if line.split()[:1] in (["1"], ["2"])]
     assert len(table_rows) == 2 and all("x" not in row and "dense" in row for row in table_rows), captured.out
+
+
+def test_speed_help_gives_each_kind_s_default_policy(capsys):
+    """The help cannot import torch to read the defaults, so it writes them out: they must match."""
+    from sparsinglaw.sparse.ffn import SparseFFN
+    from sparsinglaw.sparse.input_sparse import InputSparseLinear
+
+    with pytest.raises(SystemExit):
+        main(["speed", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    ffn, projections = SparseFFN.DEFAULT_POLICY, InputSparseLinear.DEFAULT_POLICY
+    assert f"(default: {ffn.max_tokens} for FFNs; projections: {projections.max_tokens}, the most" in text
+    assert f"(default: {ffn.max_share} for FFNs, {projections.max_share} for projections)" in text
+    assert projections.max_tokens == InputSparseLinear.TOKEN_LIMIT

@@ -56,19 +56,24 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(threads)
 
 
-def load_model_and_data(args: argparse.Namespace):
-    """(model, tokenizer, eval data) from the parsed model and data arguments."""
+def load_model_from_args(args: argparse.Namespace):
+    """(model, tokenizer) from the parsed model arguments, after applying ``--threads``."""
     import torch
 
-    from sparsinglaw.data import build_eval_data, load_documents
-    from sparsinglaw.models.loading import check_seq_len, load_model
+    from sparsinglaw.models.loading import load_model
 
     set_threads(args)
+    return load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
+                      dtype=getattr(torch, args.dtype), device_map=args.device_map)
+
+
+def load_model_and_data(args: argparse.Namespace):
+    """(model, tokenizer, eval data) from the parsed model and data arguments."""
+    from sparsinglaw.data import build_eval_data, load_documents
+    from sparsinglaw.models.loading import check_seq_len
+
     docs = load_documents(args.data, text_field=args.text_field, split=args.split)
-    model, tokenizer = load_model(
-        args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-        dtype=getattr(torch, args.dtype), device_map=args.device_map,
-    )
+    model, tokenizer = load_model_from_args(args)
     check_seq_len(model, args.seq_len)
     data = build_eval_data(tokenizer, docs, seq_len=args.seq_len, max_tokens=args.max_tokens,
                            source=str(args.data or "builtin"))

@@ -13,10 +13,10 @@ from sparsinglaw.cli.common import (
     add_model_args,
     add_output_arg,
     check_new_output,
+    load_model_from_args,
     print_json,
     print_note,
     print_table,
-    set_threads,
 )
 from sparsinglaw.errors import ConfigError
 
@@ -98,7 +98,6 @@ def _batch_size(text: str):
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.evaluate import _require_lm_eval, check_lm_eval_kwargs, evaluate_dense_and_sparse
     from sparsinglaw.fileio import atomic_write_text
-    from sparsinglaw.models.loading import load_model
     from sparsinglaw.output_paths import save_with_fallback
     from sparsinglaw.thresholds import load_thresholds
 
@@ -109,9 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_new_output(args, args.output)
     hflm = parse_kv(args.hflm_args, "--hflm-args")
-    set_threads(args)
-    model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-                                  dtype=_torch_dtype(args.dtype), device_map=args.device_map)
+    model, tokenizer = load_model_from_args(args)
     report = evaluate_dense_and_sparse(
         model, tokenizer, thresholds, args.tasks, include_path=args.include_path, batch_size=batch_size,
         hflm_kwargs=hflm, model_name=args.model, sparse_modules=args.sparse_compute, **kwargs,
@@ -126,9 +123,3 @@ def run(args: argparse.Namespace) -> int:
         print_note(args, f"wrote {written}")
     print_json(args, report.to_dict())
     return int(moved)
-
-
-def _torch_dtype(name: str):
-    import torch  # here, not at import time: --help needs no torch
-
-    return getattr(torch, name)

@@ -9,10 +9,10 @@ from sparsinglaw.cli.common import (
     add_json_arg,
     add_model_args,
     add_output_arg,
+    load_model_from_args,
     print_json,
     print_table,
     require_output,
-    set_threads,
 )
 
 
@@ -37,24 +37,15 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.export import export_sparse
-    from sparsinglaw.models.loading import load_model
     from sparsinglaw.output_paths import check_writable
     from sparsinglaw.thresholds import load_thresholds
 
     require_output(args)
     thresholds = load_thresholds(args.thresholds)
     check_writable(args.output, "dir", option="--output")
-    set_threads(args)
-    model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-                                  dtype=_torch_dtype(args.dtype), device_map=args.device_map)
+    model, tokenizer = load_model_from_args(args)
     out = export_sparse(model, tokenizer, thresholds, args.output, overwrite=args.overwrite)
     print_table(args, f"wrote {out}: load with AutoModelForCausalLM.from_pretrained({str(out)!r}, "
                       "trust_remote_code=True) (without it: the dense base model)")
     print_json(args, {"output": str(out), "thresholds": str(args.thresholds), "model": args.model})
     return 0
-
-
-def _torch_dtype(name: str):
-    import torch  # here, not at import time: --help needs no torch
-
-    return getattr(torch, name)

@@ -2,7 +2,8 @@
 
 One path (``sparse.speed``) keyed by the thresholds kind's sparse modules: output thresholds (and
 ``--zeros-only``) run through the sparse FFNs, input and combined thresholds through the input-sparse
-projections, all seven per block; the fallback options mean each path's own limits."""
+projections, all seven per block. The fallback options are one ``sparse.SparsePolicy``'s two limits, the
+same for every kind; what is not given is the kind's default."""
 
 from __future__ import annotations
 
@@ -16,14 +17,12 @@ from sparsinglaw.cli.common import (
     add_model_args,
     add_output_arg,
     check_new_output,
+    load_model_from_args,
     print_json,
     print_note,
     print_table,
-    set_threads,
 )
 from sparsinglaw.errors import ConfigError
-
-INPUT_MAX_TOKENS, INPUT_MAX_SHARE = 4, 0.8  # sparse.input_sparse's MAX_TOKENS and DEFAULT_MAX_SHARE (no torch here)
 
 
 def register(sub) -> None:
@@ -37,11 +36,11 @@ def register(sub) -> None:
                        help="drop exactly the neurons with h_i == 0 (ReLU models; ignores --thresholds)")
     # --max-tokens means evaluation tokens in measure, pareto, inputs and track; the fallback has its own names
     group.add_argument("--fallback-tokens", type=int, default=None,
-                       help="calls with more tokens than this run dense (default: SparsePolicy's; input "
-                            f"thresholds: at most {INPUT_MAX_TOKENS}, the default)")
+                       help="calls with more tokens than this run dense (default: 16 for FFNs; projections: "
+                            "4, the most their kernel takes)")
     group.add_argument("--fallback-ratio", type=float, default=None,
-                       help="run dense when the union of active neurons exceeds this share of d_f (default: "
-                            f"SparsePolicy's; input thresholds: of kept inputs, default {INPUT_MAX_SHARE})")
+                       help="run dense when a call's union of units to read (candidate neurons, kept inputs) "
+                            "exceeds this share of them (default: 0.3 for FFNs, 0.8 for projections)")
     add_deprecated_alias(group, "--max-tokens", "--fallback-tokens", "fallback_tokens", type=int)
     add_deprecated_alias(group, "--max-ratio", "--fallback-ratio", "fallback_ratio", type=float)
     run_group = parser.add_argument_group("run")
@@ -84,19 +83,17 @@ def _load(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsinglaw.models.loading import load_model
-    from sparsinglaw.sparse.speed import compare_speed, speed_path
+    from sparsinglaw.sparse import SparsePolicy, resolve_policy
+    from sparsinglaw.sparse.speed import compare_speed, describe, speed_path
 
     sizes = _batch_sizes(args.batch_sizes)
     thresholds = _load(args)
-    path = speed_path(thresholds, args.zeros_only)
-    policy = path.fallback(args.fallback_tokens, args.fallback_ratio)
+    policy = resolve_policy(SparsePolicy(max_tokens=args.fallback_tokens, max_share=args.fallback_ratio),
+                            speed_path(thresholds, args.zeros_only).modules)  # out of range: before the model loads
     if args.output:
         check_new_output(args, args.output)
-    set_threads(args)
-    model, tokenizer = load_model(args.model, hidden_act=args.hidden_act, trust_remote_code=args.trust_remote_code,
-                                  dtype=_torch_dtype(args.dtype), device_map=args.device_map)
-    mode = "zeros-only (exact h != 0)" if args.zeros_only else path.describe(thresholds, args.thresholds)
+    model, tokenizer = load_model_from_args(args)
+    mode = "zeros-only (exact h != 0)" if args.zeros_only else describe(thresholds, args.thresholds)
     report = compare_speed(model, thresholds, prompts=_prompts(tokenizer, args.prompt_len, max(sizes)),
                            zeros_only=args.zeros_only, batch_sizes=sizes, new_tokens=args.new_tokens,
                            repeats=args.repeats, policy=policy, model_name=args.model, mode=mode)
@@ -112,9 +109,3 @@ def run(args: argparse.Namespace) -> int:
         print_note(args, f"wrote {written}")
     print_json(args, doc)
     return int(moved)
-
-
-def _torch_dtype(name: str):
-    import torch  # here, not at import time: --help needs no torch
-
-    return getattr(torch, name)

@@ -32,12 +32,12 @@ from sparsinglaw import export
 from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.inputs.results import SCHEMA, InputSparsityResult, MethodResult
 from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, find_projections
-from sparsinglaw.sparse.counts import KeptCounts, ProjectionCounts
+from sparsinglaw.sparse.counts import KeptCounts, ModuleCounts
 from sparsinglaw.sparse.input_sparse import sparsify_inputs, with_output_rules
 from sparsinglaw.targets.projection_inputs import CETT_RULE, keep_mask
 from sparsinglaw.threshold_kinds import (  # one file format, three kinds
     FORMAT,
-    SparseRun,
+    AppliedThresholds,
     ThresholdsKind,
     check_threshold_values,
     read_document,
@@ -132,10 +132,11 @@ class InputThresholds(ThresholdsKind):
         self.find(model)  # ModelError when the file names projections of another model
         return [(row["name"], float(row["threshold"]), self.weighted, None) for row in self.projections]
 
-    def sparsify(self, model, **fallback) -> SparseRun:
-        """Input-sparse projections (``sparse.input_sparse``); ``fallback``: ``max_share`` / ``max_tokens``."""
-        handle = sparsify_inputs(model, self, **fallback)
-        return SparseRun(handle, ProjectionCounts(handle, ffn_only=False), handle.restore)
+    def sparsify(self, model, *, policy=None) -> AppliedThresholds:
+        """Input-sparse projections (``sparse.input_sparse``)."""
+        handle = sparsify_inputs(model, self, policy=policy)
+        counts = ModuleCounts(handle)
+        return AppliedThresholds.swapped(handle, counts, counts)
 
     def find(self, model) -> list[Projection]:
         """The model's projections these thresholds name, in file order; ``ModelError`` when the model has
@@ -213,10 +214,11 @@ class CombinedThresholds(ThresholdsKind):
         """The input plan with each FFN's output threshold as a second rule on its down projection."""
         return with_output_rules(model, self.input.projection_plan(model), self.output)
 
-    def sparsify(self, model, **fallback) -> SparseRun:
-        """Input-sparse projections for both rules; the counts are the down projections' (FFN neurons)."""
-        handle = sparsify_inputs(model, self, **fallback)
-        return SparseRun(handle, ProjectionCounts(handle, ffn_only=True), handle.restore)
+    def sparsify(self, model, *, policy=None) -> AppliedThresholds:
+        """Input-sparse projections for both rules; ``stats`` are the down projections' counts, whose
+        inputs are the FFN neurons (kept by both rules)."""
+        handle = sparsify_inputs(model, self, policy=policy)
+        return AppliedThresholds.swapped(handle, ModuleCounts(handle, "down_proj"), ModuleCounts(handle))
 
 
 def install_input_thresholds(model, thresholds: InputThresholds, stack: ExitStack) -> KeptCounts:

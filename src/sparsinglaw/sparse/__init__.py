@@ -1,11 +1,13 @@
 """Sparse FFN inference: compute only the neurons the thresholds keep.
 
-``sparsify(model, thresholds)`` swaps every FFN for an exact sparse one, ``restore(model)`` swaps back;
-``sparsinglaw.sparse.speed`` measures decode tokens/s and FFN latency, dense versus sparse.
+``sparsify(model, thresholds)`` swaps every FFN for an exact sparse one (``sparse.input_sparse``: every
+projection), ``restore(model)`` swaps back, ``SparsePolicy`` says when either falls back to dense;
+``sparsinglaw.sparse.speed`` measures decode tokens/s and module latency, dense versus sparse.
 """
 
-from sparsinglaw.sparse.convert import SparseHandle, restore, sparse_ffn, sparsify
-from sparsinglaw.sparse.ffn import FFNCounts, SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
+from sparsinglaw.sparse.convert import SparseHandle, restore, sparsify
+from sparsinglaw.sparse.ffn import FFNCounts, SparseFFN, SparseGatedFFN, SparseNonGatedFFN
+from sparsinglaw.sparse.modules import SparsePolicy, resolve_policy
 
 __all__ = [
     "FFNCounts",
@@ -14,7 +16,7 @@ __all__ = [
     "SparseHandle",
     "SparseNonGatedFFN",
     "SparsePolicy",
+    "resolve_policy",
     "restore",
-    "sparse_ffn",
     "sparsify",
 ]

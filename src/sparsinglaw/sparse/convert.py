@@ -4,22 +4,21 @@
     model.generate(...)                                         # the thresholded model, computed sparsely
     restore(model)                                              # the original modules, bitwise unchanged
 
-or ``with sparse_ffn(model, thresholds) as handle: ...``. Gated Llama-family and non-gated GPT-NeoX/Falcon
+or ``with sparsify(model, thresholds) as handle: ...``. Gated Llama-family and non-gated GPT-NeoX/Falcon
 MLPs; ``state_dict()`` is unchanged while swapped. The modules cache what they derive from the weights, so
 after changing weights in place, ``restore`` and ``sparsify`` again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from torch import nn
 
 from sparsinglaw.errors import ModelError
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.models.adapters import decoder_blocks
-from sparsinglaw.sparse.ffn import SparseFFN, SparseGatedFFN, SparseNonGatedFFN, SparsePolicy
-from sparsinglaw.sparse.modules import SwappedModules
+from sparsinglaw.sparse.ffn import SparseFFN, SparseGatedFFN, SparseNonGatedFFN
+from sparsinglaw.sparse.modules import SparsePolicy, SwappedModules
 from sparsinglaw.threshold_kinds import ThresholdsKind
 
 # (class, role -> child name) for each supported FFN layout, tried in order.
@@ -100,14 +99,3 @@ def restore(model: nn.Module) -> int:
             block.mlp = mlp.original
             count += 1
     return count
-
-
-@contextmanager
-def sparse_ffn(model: nn.Module, thresholds: ThresholdsKind | Sequence[float] | None = None, *,
-               zeros_only: bool = False, policy: SparsePolicy | None = None) -> Iterator[SparseHandle]:
-    """``sparsify`` for the duration of the block; the original modules are restored on exit."""
-    handle = sparsify(model, thresholds, zeros_only=zeros_only, policy=policy)
-    try:
-        yield handle
-    finally:
-        restore(model)

@@ -35,11 +35,3 @@ class ModuleCounts(KeptCounts):
     @property
     def total(self) -> torch.Tensor:
         return torch.tensor([float(m.counters.offered_pairs) for m in self.modules], dtype=torch.float64)
-
-
-class ProjectionCounts(ModuleCounts):
-    """The input-sparse projections' counts; for combined thresholds (``ffn_only``) only the down
-    projections', whose inputs are the FFN neurons (kept by both rules)."""
-
-    def __init__(self, handle, ffn_only: bool):
-        super().__init__(handle, "down_proj" if ffn_only else "")

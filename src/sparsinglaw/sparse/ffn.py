@@ -10,45 +10,25 @@ FFNs compute ``h`` densely and the down projection sparsely.
 
 On CPU in float32 the compiled kernels (``sparse_ffn.c`` via ``sparse.native``) do the work, a ReLU gate
 fused and screened first with a float16 copy of ``W_gate`` (exact by a rounding bound); elsewhere PyTorch
-gathers weight rows into a reused workspace. Past ``SparsePolicy``'s limits the masked dense computation
-runs. Every path is exact (tests compare each with the masked dense computation)."""
+gathers weight rows into a reused workspace. Past the ``SparsePolicy``'s limits (``DEFAULT_POLICY`` where
+none is given) the masked dense computation runs. Every path is exact (tests compare each with the masked
+dense computation)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsinglaw.errors import ConfigError
 from sparsinglaw.sparse import native
-from sparsinglaw.sparse.modules import CallCounts
+from sparsinglaw.sparse.modules import CallCounts, SparsePolicy, resolve_policy
 
 MARGIN = 1e-3  # relative slack of the candidate bound against float rounding
 _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
-
-
-@dataclass(frozen=True)
-class SparsePolicy:
-    """When the sparse path runs: at most ``max_tokens`` tokens per call and a union of candidate neurons of
-    at most ``max_ratio * d_f``; otherwise the masked dense computation. The fused ReLU kernel learns the
-    union only while computing, so after a call above ``fused_max_ratio * d_f`` the next runs dense. Defaults
-    from ``benchmarks/bench_sparse_ffn.py`` (where each path stops beating dense on CPU)."""
-
-    max_tokens: int = 16
-    max_ratio: float = 0.3
-    fused_max_ratio: float = 0.5  # fused ReLU kernel: run dense after a call whose union exceeded this share
-    native: bool = True  # the compiled CPU kernel (sparsinglaw.sparse.native) where it applies
-    half_screen: bool = True  # ReLU gates: screen with a float16 copy of W_gate first (exact; +2 bytes/weight)
-
-    def __post_init__(self):
-        if self.max_tokens < 1:
-            raise ConfigError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        for name in ("max_ratio", "fused_max_ratio"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass
@@ -88,6 +68,9 @@ class SparseFFN(nn.Module):
     """Base: holds the original FFN's children under their own names (state_dict keys are unchanged, no
     weights are copied except the cached ``W_down^T``) and the original module for ``restore``."""
 
+    DEFAULT_POLICY: ClassVar[SparsePolicy] = SparsePolicy(max_tokens=16, max_share=0.3)
+    TOKEN_LIMIT: ClassVar[int | None] = None  # past native.MAX_TOKENS the PyTorch path runs
+
     def __init__(self, original: nn.Module, parts: dict[str, str], threshold: float,
                  policy: SparsePolicy | None = None):
         super().__init__()
@@ -96,7 +79,7 @@ class SparseFFN(nn.Module):
         self._parts = parts  # role ("gate", "up", "down", "act") -> child name
         self._original = [original]  # a list, so it is not registered as a child
         self.threshold = float(threshold)
-        self.policy = policy or SparsePolicy()
+        self.policy = resolve_policy(policy, type(self))
         down = self.part("down")
         self.width = down.weight.shape[1]
         with torch.no_grad():
@@ -123,8 +106,7 @@ class SparseFFN(nn.Module):
         down = self.part("down")
         if index is None:
             return F.linear(h, down.weight, down.bias)
-        y = h @ _gather_rows("down", self.down_t, index)
-        return y if down.bias is None else y + down.bias
+        return self._with_down_bias(h @ _gather_rows("down", self.down_t, index))
 
     def _sparse_allowed(self, flat: torch.Tensor) -> bool:
         """Few enough tokens, and no autograd (gradients take the dense path: the sparse one gathers into
@@ -139,14 +121,14 @@ class SparseFFN(nn.Module):
         else:
             candidates = candidates[0]
         index = candidates.nonzero().view(-1)
-        return index if index.numel() <= self.policy.max_ratio * self.width else None
+        return index if index.numel() <= self.policy.max_share * self.width else None
 
     def _native_ok(self, *tensors: torch.Tensor) -> bool:
         return (self.policy.native and tensors[0].shape[0] <= native.MAX_TOKENS and native.usable(*tensors)
                 and native.kernels() is not None)
 
     def _max_union(self) -> int:
-        return int(self.policy.max_ratio * self.width)
+        return int(self.policy.max_share * self.width)
 
     def _with_down_bias(self, y: torch.Tensor) -> torch.Tensor:
         bias = self.part("down").bias
@@ -196,7 +178,7 @@ class SparseGatedFFN(SparseFFN):
 
     def _compute(self, flat: torch.Tensor):
         gate, up = self.part("gate"), self.part("up")
-        fused = (self._fused_relu and self._recent_union <= self.policy.fused_max_ratio
+        fused = (self._fused_relu and self._recent_union <= self.policy.fused_max_share
                  and self._sparse_allowed(flat) and self._native_ok(flat, gate.weight, up.weight))
         if fused:  # gate, selection, up and down in one pass over the weights (sparsinglaw.sparse.native)
             y, kept, computed = native.gated_relu(flat, gate.weight, gate.bias, up.weight, up.bias, self.down_t,

@@ -3,9 +3,10 @@
 A projection ``y = W x`` with inputs dropped needs only the kept inputs' columns of ``W``, so
 ``InputSparseLinear`` keeps a contiguous ``W^T`` and reads only their rows: in the C kernel
 ``input_sparse.c`` (``SPARSINGLAW_NATIVE=0`` disables it) or with ``index_select``. The output equals
-``W (x * keep) + b`` up to float rounding; above ``max_share`` kept inputs or ``max_tokens`` tokens the
-masked dense product runs instead. ``sparsify_inputs`` swaps a model's projections for input, combined
-(the FFN rule as a second keep rule on each down projection) or ``inputs.MethodResult`` thresholds::
+``W (x * keep) + b`` up to float rounding; past the ``SparsePolicy``'s ``max_share`` of kept inputs or
+``max_tokens`` tokens (``InputSparseLinear.DEFAULT_POLICY`` where none is given) the masked dense product
+runs instead. ``sparsify_inputs`` swaps a model's projections for input, combined (the FFN rule as a second
+keep rule on each down projection) or ``inputs.MethodResult`` thresholds::
 
     handle = sparsify_inputs(model, load_thresholds("inputs.json"))
     ...decode...
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,12 +26,11 @@ from torch import nn
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.native_build import pointer
-from sparsinglaw.sparse.modules import CallCounts, SwappedModules
+from sparsinglaw.sparse.modules import CallCounts, SparsePolicy, SwappedModules, resolve_policy
 from sparsinglaw.sparse.native import projection_kernels
 from sparsinglaw.threshold_kinds import check_threshold_values
 
 MAX_TOKENS = 4  # as in input_sparse.c
-DEFAULT_MAX_SHARE = 0.8  # kept share where the dense product caught up (0.8-0.9 at 576x576, 576x1536, 1536x576, 1 thread)
 
 
 class _Projection(ctypes.Structure):
@@ -63,12 +64,15 @@ class InputSparseLinear(nn.Module):
     ``output_rule`` = ``(t_l, ||W_down[:, j]||)``: a second rule an input must pass too (combined thresholds
     on a down projection)."""
 
+    # max_share: the kept share where the dense product caught up (0.8-0.9 at 576x576, 576x1536, 1536x576, 1 thread)
+    DEFAULT_POLICY: ClassVar[SparsePolicy] = SparsePolicy(max_tokens=MAX_TOKENS, max_share=0.8)
+    TOKEN_LIMIT: ClassVar[int | None] = MAX_TOKENS
+
     def __init__(self, linear: nn.Linear, threshold: float, norms: torch.Tensor | None = None, *,
-                 max_share: float = DEFAULT_MAX_SHARE, max_tokens: int = MAX_TOKENS, native: bool = True,
-                 output_rule: tuple[float, torch.Tensor] | None = None, original: nn.Module | None = None):
+                 policy: SparsePolicy | None = None, output_rule: tuple[float, torch.Tensor] | None = None,
+                 original: nn.Module | None = None):
         super().__init__()
-        if not 0.0 <= max_share <= 1.0 or not 1 <= max_tokens <= MAX_TOKENS:
-            raise ConfigError(f"max_share must be in [0, 1] and max_tokens in [1, {MAX_TOKENS}]")
+        self.policy = resolve_policy(policy, type(self))
         self.linear, self.threshold = linear, float(threshold)
         self.original = linear if original is None else original  # the module ``restore`` puts back
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -79,14 +83,13 @@ class InputSparseLinear(nn.Module):
         if output_rule is not None:
             self.output_threshold = float(output_rule[0])
             self.output_norms = output_rule[1].detach().float().cpu().contiguous()
-        self._max_union = int(max_share * self.in_features)
-        self.max_tokens = max_tokens
-        self.native = native
+        self._max_union = int(self.policy.max_share * self.in_features)
+        self.max_tokens = self.policy.max_tokens  # read on every call: one attribute lookup
         self.counters = Counters()
         self._index = torch.empty(self.in_features, dtype=torch.int32)
         # Looked up once: per-call Python work shows in tokens/s at batch 1 (bias outside nn.Module's lookup,
         # the kernel's fixed arguments in one struct).
-        self._lib = projection_kernels() if native else None
+        self._lib = projection_kernels() if self.policy.native else None
         self._bias = [linear.bias]
         self._masked = torch.empty(MAX_TOKENS, self.in_features, dtype=torch.float32)  # the kernel's x * keep
         self._args = _Projection(self.in_features, self.out_features, self._max_union, 0, pointer(self.weight_t),
@@ -244,19 +247,18 @@ def with_output_rules(model: nn.Module, plan: list, output) -> list:
     return plan
 
 
-def sparsify_inputs(model: nn.Module, thresholds, *, max_share: float = DEFAULT_MAX_SHARE,
-                    max_tokens: int = MAX_TOKENS, native: bool = True) -> InputSparseHandle:
+def sparsify_inputs(model: nn.Module, thresholds, *, policy: SparsePolicy | None = None) -> InputSparseHandle:
     """Swap every projection ``thresholds`` name (an ``inputs.MethodResult``, ``InputThresholds`` or
-    ``CombinedThresholds``) for an ``InputSparseLinear`` at its threshold; the CETT rule's weights
-    ``||W[:, j]||`` are recomputed from the model's own weights."""
+    ``CombinedThresholds``) for an ``InputSparseLinear`` at its threshold, falling back per ``policy``; the
+    CETT rule's weights ``||W[:, j]||`` are recomputed from the model's own weights."""
+    policy = resolve_policy(policy, InputSparseLinear)  # ConfigError before any module is swapped
     handle = InputSparseHandle(model)
     try:
         for name, threshold, weighted, output_rule in _plan(model, thresholds):
             original = model.get_submodule(name)
             linear = linear_view(original, name)
             norms = linear.weight.detach().float().norm(dim=0) if weighted else None
-            handle.swap_in(name, InputSparseLinear(linear, threshold, norms, max_share=max_share,
-                                                   max_tokens=max_tokens, native=native, output_rule=output_rule,
+            handle.swap_in(name, InputSparseLinear(linear, threshold, norms, policy=policy, output_rule=output_rule,
                                                    original=original))
     except Exception:
         handle.restore()
@@ -264,5 +266,5 @@ def sparsify_inputs(model: nn.Module, thresholds, *, max_share: float = DEFAULT_
     return handle
 
 
-__all__ = ["DEFAULT_MAX_SHARE", "InputSparseHandle", "InputSparseLinear", "MAX_TOKENS", "linear_view",
+__all__ = ["InputSparseHandle", "InputSparseLinear", "MAX_TOKENS", "linear_view",
            "sparsify_inputs", "with_output_rules"]

@@ -1,5 +1,6 @@
-"""What the sparse compute modules of every target share: the counters of their calls and of the kept
-(token, unit) pairs, and the handle that swaps them into a model by module name and back.
+"""What the sparse compute modules of every target share: their fallback policy, the counters of their
+calls and of the kept (token, unit) pairs, and the handle that swaps them into a model by module name and
+back.
 
 The modules differ by algorithm only: candidate neurons of an FFN (``sparse.ffn``, swapped in by
 ``sparse.convert``) and kept columns of one projection (``sparse.input_sparse``). Each holds its
@@ -8,9 +9,51 @@ statistics of thresholds' hooks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Self
 
 from torch import nn
+
+from sparsinglaw.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SparsePolicy:
+    """When a sparse module takes its sparse path, the same for every kind: a call of at most ``max_tokens``
+    tokens whose union of units to read (an FFN's candidate neurons, a projection's kept inputs) is at most
+    ``max_share`` of its units; past either, the masked dense computation runs. None: the module kind's
+    ``DEFAULT_POLICY`` (where its path stops beating dense on CPU, ``benchmarks/bench_sparse_ffn.py`` and
+    ``bench_input_sparsity.py``). ``native``: the compiled CPU kernel where it applies. The sparse FFNs'
+    fused ReLU kernel learns the union only while computing, so after a call above ``fused_max_share`` the
+    next runs unfused; it screens the gate with a float16 copy of ``W_gate`` when ``half_screen`` (exact,
+    +2 bytes per weight). The projections read neither."""
+
+    max_tokens: int | None = None
+    max_share: float | None = None
+    native: bool = True
+    fused_max_share: float = 0.5
+    half_screen: bool = True
+
+    def __post_init__(self):
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError(f"max_tokens (--fallback-tokens) must be >= 1, got {self.max_tokens}")
+        for name, option in (("max_share", " (--fallback-ratio)"), ("fused_max_share", "")):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name}{option} must be in [0, 1], got {value}")
+
+
+def resolve_policy(policy: SparsePolicy | None, module_type: type) -> SparsePolicy:
+    """``policy`` with ``module_type.DEFAULT_POLICY``'s values where it has None; ``ConfigError`` above
+    ``module_type.TOKEN_LIMIT`` tokens (the rows its kernel's buffers hold; None: no limit)."""
+    policy, default = policy or SparsePolicy(), module_type.DEFAULT_POLICY
+    policy = replace(policy, max_tokens=default.max_tokens if policy.max_tokens is None else policy.max_tokens,
+                     max_share=default.max_share if policy.max_share is None else policy.max_share)
+    limit = module_type.TOKEN_LIMIT
+    if limit is not None and policy.max_tokens > limit:
+        raise ConfigError(f"max_tokens (--fallback-tokens) must be in [1, {limit}] for {module_type.__name__} "
+                          f"(its kernel's buffers hold {limit} tokens), got {policy.max_tokens}")
+    return policy
 
 
 @dataclass
@@ -40,11 +83,18 @@ def parent_of(model: nn.Module, name: str) -> tuple[nn.Module, str]:
 @dataclass
 class SwappedModules:
     """Sparse modules swapped into ``model``, by module name. ``restore()`` puts the originals back (twice is
-    harmless; the modules and their counters stay readable); ``set_enabled(False)`` does the same and
-    ``set_enabled(True)`` swaps the sparse modules in again (timing the plain model side by side)."""
+    harmless; the modules and their counters stay readable), as does leaving a ``with handle:`` block;
+    ``set_enabled(False)`` does the same and ``set_enabled(True)`` swaps the sparse modules in again (timing
+    the plain model side by side)."""
 
     model: nn.Module
     modules: dict[str, nn.Module] = field(default_factory=dict)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
 
     def swap_in(self, name: str, module: nn.Module) -> None:
         parent, leaf = parent_of(self.model, name)
@@ -79,4 +129,4 @@ class SwappedModules:
         return self._sum("dense_calls") / total if total else float("nan")
 
 
-__all__ = ["CallCounts", "SwappedModules", "parent_of"]
+__all__ = ["CallCounts", "SparsePolicy", "SwappedModules", "parent_of", "resolve_policy"]

@@ -1,9 +1,10 @@
 """Decode tokens/s and sparse-module latency, dense versus the sparse path, measured side by side.
 
-One path per kind of sparse modules, keyed by the thresholds kind's ``sparse_modules``: ``"ffn"`` (sparse
-FFNs) or ``"projections"`` (input-sparse projections). ``compare_speed`` swaps them in once and, per batch
-size, alternates decodes of the plain model with decodes on the sparse path, timing decode steps only and
-reporting ratios of medians. Module latency replays real decode inputs through each original module and its
+One path per kind of sparse modules (a ``SpeedPath``), keyed by the thresholds kind's ``sparse_modules``:
+``"ffn"`` (sparse FFNs) or ``"projections"`` (input-sparse projections), each falling back to dense per one
+``SparsePolicy``. ``compare_speed`` swaps them in once and, per batch size, alternates decodes of the
+plain model with decodes on the sparse path, timing decode steps only and reporting ratios of medians.
+Module latency replays real decode inputs through each original module and its
 sparse one. The projections path also counts weight bytes read per step (``bound``: the speedup a purely
 memory-bound decode would see)."""
 
@@ -11,10 +12,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -22,9 +21,11 @@ from typing import Any, ClassVar
 import torch
 
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.sparse.convert import SparseHandle, sparse_ffn
-from sparsinglaw.sparse.ffn import SparsePolicy
-from sparsinglaw.sparse.input_sparse import DEFAULT_MAX_SHARE, MAX_TOKENS, InputSparseHandle, sparsify_inputs
+from sparsinglaw.sparse.convert import SparseHandle
+from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
+from sparsinglaw.sparse.ffn import SparseFFN
+from sparsinglaw.sparse.input_sparse import InputSparseHandle, InputSparseLinear, sparsify_inputs
+from sparsinglaw.sparse.modules import SparsePolicy, SwappedModules, resolve_policy
 from sparsinglaw.tables import aligned_table
 
 BYTES_PER_WEIGHT = 4.0  # float32 weights
@@ -82,8 +83,8 @@ class FFNSpeedRow(DecodeRow):
                 speedup_text(self, self.ffn_speedup), f"{self.activation_ratio:.3f}", f"{self.computed_ratio:.3f}",
                 f"{self.sparse_share:.2f}"]
 
-    def why_dense(self, policy: dict) -> str:
-        return f"{self.activation_ratio:.0%} of neurons active, fallback above max_ratio={policy.get('max_ratio')}"
+    def why_dense(self, policy: SparsePolicy) -> str:
+        return f"{self.activation_ratio:.0%} of neurons active, fallback above max_share={policy.max_share}"
 
 
 @dataclass
@@ -124,14 +125,15 @@ class InputSpeedRow(DecodeRow):
                 f"{self.dense_projection_ms:.3f}", f"{self.sparse_projection_ms:.3f}", f"{self.kept_share:.2f}",
                 f"{self.read_share:.2f}", f"{self.sparse_share:.2f}"]
 
-    def why_dense(self, policy: dict) -> str:
-        return f"{self.kept_share:.0%} of inputs kept, fallback above max_share={policy.get('max_share')}"
+    def why_dense(self, policy: SparsePolicy) -> str:
+        return f"{self.kept_share:.0%} of inputs kept, fallback above max_share={policy.max_share}"
 
 
 @dataclass
 class SpeedReport:
-    """One speed comparison: its setting, one row per batch size. ``extra``: the path's own settings, written
-    beside them (the projections' dense weight megabytes per step); ``notes``: the same in the table's head."""
+    """One speed comparison: its setting (``policy``: the sparse modules' fallback, defaults filled in), one
+    row per batch size. ``extra``: the path's own settings, written beside them (the projections' dense
+    weight megabytes per step); ``notes``: the same in the table's head."""
 
     model: str
     mode: str  # "zeros-only", or the thresholds' kind and source
@@ -139,7 +141,7 @@ class SpeedReport:
     prompt_len: int
     new_tokens: int
     repeats: int
-    policy: dict
+    policy: SparsePolicy
     rows: list[DecodeRow] = field(default_factory=list)
     row_type: type[DecodeRow] = field(default=DecodeRow, repr=False)  # the path's row: its columns and legend
     extra: dict = field(default_factory=dict)
@@ -155,7 +157,7 @@ class SpeedReport:
     def table(self) -> str:
         head = "; ".join([f"{self.model}: {self.mode}", f"{self.threads} threads, prompt {self.prompt_len}, "
                           f"{self.new_tokens} new tokens, medians of {self.repeats}", *self.notes,
-                          "fallback " + ", ".join(f"{k}={v}" for k, v in self.policy.items())])
+                          "fallback " + ", ".join(f"{k}={v}" for k, v in asdict(self.policy).items())])
         header = ["batch", "dense tok/s", "sparse tok/s", "speedup", *self.row_type.header]
         body = [[r.batch, f"{r.dense_tokens_per_s:.1f}", f"{r.sparse_tokens_per_s:.1f}", *r.cells()]
                 for r in self.rows]
@@ -170,7 +172,7 @@ class SpeedReport:
     def to_dict(self) -> dict:
         setting = {name: getattr(self, name) for name in ("model", "mode", "threads", "prompt_len", "new_tokens",
                                                           "repeats")}
-        return {**setting, "policy": dict(self.policy), **self.extra, "rows": [r.to_dict() for r in self.rows],
+        return {**setting, "policy": asdict(self.policy), **self.extra, "rows": [r.to_dict() for r in self.rows],
                 "warnings": self.warnings()}
 
 
@@ -247,18 +249,70 @@ def interleaved_decode(handle, prompt: torch.Tensor, new_tokens: int, repeats: i
     return statistics.median(dense), statistics.median(sparse)
 
 
-def _decode_row(handle, row_type: type[DecodeRow], counts: Callable, dense_of: Callable, prompt: torch.Tensor,
-                new_tokens: int, repeats: int) -> DecodeRow:
-    """One batch size's row: decode timings, then ``counts(handle, decode steps)`` (the handle's counters over
-    the sparse decodes), then the latency of each module's dense form (``dense_of(module)``) against it."""
+def _swap_ffns(model, thresholds, zeros_only: bool, policy: SparsePolicy) -> SparseHandle:
+    if thresholds is None and not zeros_only:
+        raise ConfigError("pass thresholds (--thresholds RESULT.json) or zeros_only (--zeros-only, ReLU models)")
+    return sparsify_ffns(model, thresholds, zeros_only=zeros_only, policy=policy)
+
+
+def _ffn_counts(handle: SparseHandle, steps: int) -> tuple:
+    return handle.activation_ratio(), handle.computed_ratio(), handle.sparse_share()
+
+
+def _swap_projections(model, thresholds, zeros_only: bool, policy: SparsePolicy) -> InputSparseHandle:
+    return sparsify_inputs(model, thresholds, policy=policy)
+
+
+def _projection_counts(handle: InputSparseHandle, steps: int) -> tuple:
+    """(kept share, read share, sparse share, bytes ratio) of ``steps`` decode steps."""
+    other = other_weights(handle.model, handle) * BYTES_PER_WEIGHT
+    projected = handle.dense_weight_bytes(BYTES_PER_WEIGHT)
+    read = handle.weight_bytes_read(BYTES_PER_WEIGHT) / steps
+    return (handle.pair_share(), read / projected, 1.0 - handle.dense_share(),
+            (read + other) / (projected + other))
+
+
+def _projection_layout(handle: InputSparseHandle) -> dict:
+    other = other_weights(handle.model, handle) * BYTES_PER_WEIGHT
+    dense_mb = (handle.dense_weight_bytes(BYTES_PER_WEIGHT) + other) / 1e6
+    return {"extra": {"dense_mb_per_token": dense_mb}, "notes": [f"dense {dense_mb:.1f} MB of weights per step"]}
+
+
+@dataclass(frozen=True)
+class SpeedPath:
+    """One kind of sparse modules under ``compare_speed``: their class (``modules``: its ``DEFAULT_POLICY``
+    and ``TOKEN_LIMIT``), ``swap_in(model, thresholds, zeros_only, policy)`` giving their handle, the row a
+    batch size gets (``row_type``, filled from ``counts(handle, decode steps)``), each module's dense form
+    for the latency (``dense_of``) and what the report adds beside its setting (``layout(handle)``)."""
+
+    modules: type
+    swap_in: Callable[..., SwappedModules]
+    row_type: type[DecodeRow]
+    counts: Callable[[Any, int], tuple]
+    dense_of: Callable
+    layout: Callable[[Any], dict] = lambda handle: {}
+
+
+SPEED_PATHS = {  # by the thresholds kind's ``sparse_modules``
+    # the sparse FFNs: output thresholds, per-FFN values, or exact ReLU zeros (``zeros_only``)
+    "ffn": SpeedPath(SparseFFN, _swap_ffns, FFNSpeedRow, _ffn_counts, attrgetter("original")),
+    # the input-sparse projections, all seven of every block: input or combined thresholds
+    "projections": SpeedPath(InputSparseLinear, _swap_projections, InputSpeedRow, _projection_counts,
+                             attrgetter("linear"), _projection_layout),
+}
+
+
+def _decode_row(handle, path: SpeedPath, prompt: torch.Tensor, new_tokens: int, repeats: int) -> DecodeRow:
+    """One batch size's row: decode timings, then ``path.counts`` (the handle's counters over the sparse
+    decodes), then the latency of each module's dense form (``path.dense_of(module)``) against it."""
     batch, steps = prompt.shape[0], new_tokens - 1
     dense, sparse = interleaved_decode(handle, prompt, new_tokens, repeats, handle.reset_counters)
-    stats = counts(handle, steps)
+    stats = path.counts(handle, steps)
     modules = list(handle.modules.values())
     inputs = decode_inputs(handle.model, modules, prompt, steps=min(8, steps))
-    dense_ms, sparse_ms = paired_latency([(dense_of(m), m) for m in modules], inputs, repeats)
+    dense_ms, sparse_ms = paired_latency([(path.dense_of(m), m) for m in modules], inputs, repeats)
     generated = batch * steps
-    return row_type(batch, generated / dense, generated / sparse, dense_ms * 1e3, sparse_ms * 1e3, *stats)
+    return path.row_type(batch, generated / dense, generated / sparse, dense_ms * 1e3, sparse_ms * 1e3, *stats)
 
 
 def other_weights(model, handle: InputSparseHandle) -> int:
@@ -268,102 +322,40 @@ def other_weights(model, handle: InputSparseHandle) -> int:
     return other_weight_count(model, [SimpleNamespace(module=m.original) for m in handle.modules.values()])
 
 
-def _ffn_counts(handle: SparseHandle, steps: int) -> tuple:
-    return handle.activation_ratio(), handle.computed_ratio(), handle.sparse_share()
-
-
-def _input_counts(handle: InputSparseHandle, steps: int, other_bytes: float) -> tuple:
-    """(kept share, read share, sparse share, bytes ratio) of ``steps`` decode steps."""
-    projected = handle.dense_weight_bytes(BYTES_PER_WEIGHT)
-    read = handle.weight_bytes_read(BYTES_PER_WEIGHT) / steps
-    return (handle.pair_share(), read / projected, 1.0 - handle.dense_share(),
-            (read + other_bytes) / (projected + other_bytes))
-
-
-RowMaker = Callable[[torch.Tensor, int, int], DecodeRow]  # (prompt, new_tokens, repeats) -> the batch's row
-
-
-class FFNSpeed:
-    """The sparse FFNs: output thresholds, per-FFN values, or exact ReLU zeros (``zeros_only``)."""
-
-    def fallback(self, tokens: int | None = None, ratio: float | None = None) -> dict:
-        """The ``SparsePolicy`` as a dict, ``tokens`` / ``ratio`` over its defaults where given."""
-        default = SparsePolicy()
-        return asdict(SparsePolicy(max_tokens=default.max_tokens if tokens is None else tokens,
-                                   max_ratio=default.max_ratio if ratio is None else ratio))
-
-    def describe(self, thresholds, source: str = "") -> str:
-        return " ".join(["thresholds", source]).strip()
-
-    @contextmanager
-    def swapped_in(self, model, thresholds, zeros_only: bool, policy: dict) -> Iterator[tuple[RowMaker, dict]]:
-        if thresholds is None and not zeros_only:
-            raise ConfigError("pass thresholds (--thresholds RESULT.json) or zeros_only (--zeros-only, ReLU models)")
-        with sparse_ffn(model, thresholds, zeros_only=zeros_only, policy=SparsePolicy(**policy)) as handle:
-            yield partial(_decode_row, handle, FFNSpeedRow, _ffn_counts, attrgetter("original")), {
-                "row_type": FFNSpeedRow}
-
-
-class ProjectionSpeed:
-    """The input-sparse projections, all seven of every block: input or combined thresholds."""
-
-    def fallback(self, tokens: int | None = None, ratio: float | None = None) -> dict:
-        """max_share and max_tokens of the input-sparse projections (``ConfigError`` out of range)."""
-        tokens = MAX_TOKENS if tokens is None else tokens
-        share = DEFAULT_MAX_SHARE if ratio is None else ratio
-        if not 1 <= tokens <= MAX_TOKENS:
-            raise ConfigError(f"--fallback-tokens must be in [1, {MAX_TOKENS}] for input thresholds, got {tokens}")
-        if not 0.0 <= share <= 1.0:
-            raise ConfigError(f"--fallback-ratio must be in [0, 1], got {share}")
-        return {"max_share": share, "max_tokens": tokens}
-
-    def describe(self, thresholds, source: str = "") -> str:
-        kind = getattr(thresholds, "kind", "input")
-        return f"{kind} thresholds {source}" if source else kind
-
-    @contextmanager
-    def swapped_in(self, model, thresholds, zeros_only: bool, policy: dict) -> Iterator[tuple[RowMaker, dict]]:
-        handle = sparsify_inputs(model, thresholds, **policy)
-        try:
-            other = other_weights(model, handle) * BYTES_PER_WEIGHT
-            dense_mb = (handle.dense_weight_bytes(BYTES_PER_WEIGHT) + other) / 1e6
-            counts = partial(_input_counts, other_bytes=other)
-            yield (partial(_decode_row, handle, InputSpeedRow, counts, attrgetter("linear")),
-                   {"row_type": InputSpeedRow, "extra": {"dense_mb_per_token": dense_mb},
-                    "notes": [f"dense {dense_mb:.1f} MB of weights per step"]})
-        finally:
-            handle.restore()
-
-
-SPEED_PATHS: dict[str, Any] = {"ffn": FFNSpeed(), "projections": ProjectionSpeed()}  # by ``sparse_modules``
-
-
-def speed_path(thresholds=None, zeros_only: bool = False) -> FFNSpeed | ProjectionSpeed:
+def speed_path(thresholds=None, zeros_only: bool = False) -> SpeedPath:
     """The path of ``thresholds``' sparse modules (the FFNs for ``zeros_only``, no thresholds or plain values)."""
     return SPEED_PATHS["ffn" if zeros_only else getattr(thresholds, "sparse_modules", "ffn")]
 
 
+def describe(thresholds, source: str = "") -> str:
+    """The report's mode for ``thresholds``: their kind (none for plain per-FFN values) and source."""
+    return " ".join(part for part in (getattr(thresholds, "kind", ""), "thresholds", source) if part)
+
+
 def compare_speed(model, thresholds=None, *, prompts: torch.Tensor, zeros_only: bool = False,
                   batch_sizes: Sequence[int] = (1, 4), new_tokens: int = 32, repeats: int = 3,
-                  policy: SparsePolicy | dict | None = None, model_name: str = "in-memory",
-                  mode: str = "") -> SpeedReport:
+                  policy: SparsePolicy | None = None, model_name: str = "in-memory", mode: str = "") -> SpeedReport:
     """Dense versus sparse decode speed and module latency at each batch size, on the sparse modules of
-    ``thresholds``' kind (the first ``batch`` rows of ``prompts``). ``policy``: the path's fallback."""
+    ``thresholds``' kind (the first ``batch`` rows of ``prompts``). ``policy``: their fallback (None: their
+    defaults)."""
     if new_tokens < 3 or repeats < 1:
         raise ConfigError(f"need new_tokens >= 3 and repeats >= 1, got {new_tokens}, {repeats}")
     if any(b < 1 for b in batch_sizes) or max(batch_sizes) > prompts.shape[0]:
         raise ConfigError(f"batch sizes {list(batch_sizes)} need >= 1 and at most {prompts.shape[0]} prompts")
     path = speed_path(thresholds, zeros_only)
-    policy = asdict(policy) if isinstance(policy, SparsePolicy) else (policy or path.fallback())
-    mode = mode or ("zeros-only" if zeros_only else path.describe(thresholds))
-    with path.swapped_in(model, thresholds, zeros_only, policy) as (row, layout):
+    policy = resolve_policy(policy, path.modules)  # the defaults filled in, as the report writes it
+    mode = mode or ("zeros-only" if zeros_only else describe(thresholds))
+    handle = path.swap_in(model, thresholds, zeros_only, policy)
+    try:
         report = SpeedReport(model_name, mode, torch.get_num_threads(), prompts.shape[1], new_tokens, repeats,
-                             policy, **layout)
+                             policy, row_type=path.row_type, **path.layout(handle))
         greedy_decode(model, prompts[:1], 3)  # warm-up (builds the kernels, touches the column-major copies)
         for batch in batch_sizes:
-            report.rows.append(row(prompts[:batch], new_tokens, repeats))
+            report.rows.append(_decode_row(handle, path, prompts[:batch], new_tokens, repeats))
+    finally:
+        handle.restore()
     return report
 
 
-__all__ = ["FFNSpeedRow", "InputSpeedRow", "SpeedReport", "compare_speed", "greedy_decode", "other_weights",
-           "speed_path"]
+__all__ = ["FFNSpeedRow", "InputSpeedRow", "SpeedPath", "SpeedReport", "compare_speed", "describe",
+           "greedy_decode", "other_weights", "speed_path"]

@@ -44,13 +44,12 @@ from common import GGUF, english, smollm2  # noqa: E402
 from sparsinglaw.data import build_eval_data, builtin_documents  # noqa: E402
 from sparsinglaw.engine import run_pass  # noqa: E402
 from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
-from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds  # noqa: E402
 from sparsinglaw.measure import MeasureConfig, measure  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs  # noqa: E402
 from sparsinglaw.sparse import SparsePolicy  # noqa: E402
 from sparsinglaw.sparse.input_sparse import InputSparseLinear, sparsify_inputs  # noqa: E402
 from sparsinglaw.sparse.speed import greedy_decode, other_weights  # noqa: E402
-from sparsinglaw.thresholds import Thresholds, apply_thresholds  # noqa: E402
+from sparsinglaw.thresholds import CombinedThresholds, InputThresholds, Thresholds, apply_thresholds  # noqa: E402
 
 BYTES = 4.0  # float32
 INPUT_METHODS = ("cett", "teal-uniform", "teal-greedy")

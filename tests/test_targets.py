@@ -8,7 +8,7 @@ import torch
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.targets import FFN_NEURONS, PROJECTION_INPUTS, TARGETS, combined, target
-from sparsinglaw.threshold_kinds import kinds
+from sparsinglaw.thresholds import kinds
 
 
 def test_each_target_answers_to_its_name_and_its_side():

@@ -15,7 +15,7 @@ import torch
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.export import sparsity_spec
-from sparsinglaw.threshold_kinds import (
+from sparsinglaw.thresholds import (
     THRESHOLDS_KINDS,
     ThresholdsKind,
     kinds,

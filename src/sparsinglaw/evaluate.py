@@ -26,8 +26,7 @@ from typing import Any
 from sparsinglaw.errors import ConfigError, DataError, ModelError
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.tables import aligned_table, format_with_error
-from sparsinglaw.threshold_kinds import ThresholdsKind
-from sparsinglaw.thresholds import Thresholds
+from sparsinglaw.thresholds import Thresholds, ThresholdsKind
 
 log = logging.getLogger("sparsinglaw.evaluate")
 

@@ -25,7 +25,6 @@ from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.fileio import atomic_write_text
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.models.adapters import ModuleFFNLayer
-from sparsinglaw.threshold_kinds import check_threshold_values
 
 CONFIG_KEY = "sparsinglaw_sparsity"
 
@@ -103,11 +102,10 @@ def sparsity_spec(model: nn.Module, thresholds) -> dict[str, Any]:
 def output_spec(model: nn.Module, thresholds, rule: str) -> dict[str, Any]:
     """The entry of output (FFN neuron) thresholds: each FFN's down projection and its threshold."""
     layers = find_ffn_layers(model)
-    thresholds.check_compatible(layers)
-    check_threshold_values(thresholds.layers)  # a NaN would be written into config.json and keep every neuron
+    values = thresholds.checked_values(layers)  # a NaN would be written into config.json and keep every neuron
     paths = {module: path for path, module in model.named_modules()}
     modules = []
-    for layer, value in zip(layers, thresholds.values):
+    for layer, value in zip(layers, values):
         if not isinstance(layer, ModuleFFNLayer) or layer.expert is not None:
             raise ModelError(
                 f"export supports dense FFNs with a down-projection module; {layer.name} of "

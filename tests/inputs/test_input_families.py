@@ -16,10 +16,10 @@ from tinymodels import VOCAB, build, no_hooks_left  # noqa: E402
 from sparsinglaw.engine import EvalData  # noqa: E402
 from sparsinglaw.errors import ModelError  # noqa: E402
 from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
-from sparsinglaw.inputs.thresholds import InputThresholds  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs, projection_layout  # noqa: E402
 from sparsinglaw.sparse import SparsePolicy  # noqa: E402
 from sparsinglaw.sparse.input_sparse import sparsify_inputs  # noqa: E402
+from sparsinglaw.thresholds import InputThresholds  # noqa: E402
 
 LLAMA_LIKE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=64)

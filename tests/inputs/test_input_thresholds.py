@@ -18,9 +18,14 @@ from torch import nn
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.inputs import InputConfig, measure_inputs
-from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
 from sparsinglaw.measure import MeasureConfig, measure
-from sparsinglaw.thresholds import Thresholds, apply_thresholds, load_thresholds
+from sparsinglaw.thresholds import (
+    CombinedThresholds,
+    InputThresholds,
+    Thresholds,
+    apply_thresholds,
+    load_thresholds,
+)
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,11 @@ import torch
 from helpers import random_eval_data, text_tokenizer, tiny_llama
 from sparsinglaw.cli import main
 from sparsinglaw.inputs import InputConfig, measure_inputs
-from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.sparse import SparsePolicy
 from sparsinglaw.sparse.input_sparse import sparsify_inputs
 from sparsinglaw.sparse.speed import compare_speed
-from sparsinglaw.thresholds import Thresholds, apply_thresholds
+from sparsinglaw.thresholds import CombinedThresholds, InputThresholds, Thresholds, apply_thresholds
 
 RUN = ["--new-tokens", "4", "--repeats", "1", "--prompt-len", "8", "--batch-sizes", "1,4", "--threads", "1"]
 

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         print_note(args, f"wrote {result.save(args.output)}")
     if args.thresholds_output:
-        from sparsinglaw.inputs.thresholds import CombinedThresholds, InputThresholds
+        from sparsinglaw.thresholds import CombinedThresholds, InputThresholds
 
         thresholds = InputThresholds.from_method(result, method)
         if output is not None:

@@ -11,6 +11,7 @@ after changing weights in place, ``restore`` and ``sparsify`` again."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -19,7 +20,9 @@ from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.models.adapters import decoder_blocks
 from sparsinglaw.sparse.ffn import SparseFFN, SparseGatedFFN, SparseNonGatedFFN
 from sparsinglaw.sparse.modules import SparsePolicy, SwappedModules
-from sparsinglaw.threshold_kinds import ThresholdsKind
+
+if TYPE_CHECKING:  # the thresholds kinds build these modules, so they sit above this one
+    from sparsinglaw.thresholds.kinds import ThresholdsKind
 
 # (class, role -> child name) for each supported FFN layout, tried in order.
 LAYOUTS = (
@@ -57,8 +60,7 @@ def _threshold_values(thresholds, zeros_only: bool, layers) -> list[float]:
     if zeros_only or thresholds is None:
         return [0.0] * len(layers)
     if not isinstance(thresholds, Sequence):  # a thresholds file's output kind
-        thresholds.check_compatible(layers)
-        return thresholds.values
+        return thresholds.checked_values(layers)
     values = [float(t) for t in thresholds]
     if len(values) != len(layers):
         raise ModelError(f"{len(values)} thresholds for a model with {len(layers)} FFNs")

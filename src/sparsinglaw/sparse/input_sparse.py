@@ -28,7 +28,6 @@ from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.native_build import pointer
 from sparsinglaw.sparse.modules import CallCounts, SparsePolicy, SwappedModules, resolve_policy
 from sparsinglaw.sparse.native import projection_kernels
-from sparsinglaw.threshold_kinds import check_threshold_values
 
 MAX_TOKENS = 4  # as in input_sparse.c
 
@@ -227,8 +226,7 @@ def with_output_rules(model: nn.Module, plan: list, output) -> list:
     """``plan`` with each FFN's output threshold as the second rule of its down projection (a down
     projection without an input threshold gets threshold 0: only the output rule)."""
     layers = find_ffn_layers(model)
-    output.check_compatible(layers)
-    values = check_threshold_values(output.layers)
+    values = output.checked_values(layers)
     by_module = {id(model.get_submodule(name)): i for i, (name, *_rest) in enumerate(plan)}
     plan = list(plan)
     for layer, value in zip(layers, values):

@@ -46,7 +46,7 @@ class TargetSpec(ABC):
     side: ClassVar[str]  # the word results, the store and the CLI use: "output" or "input"
     unit: ClassVar[str]  # what one unit is, for messages
     rule: ClassVar[str]  # the threshold rule in words
-    thresholds_kind: ClassVar[str]  # the ``threshold_kinds`` kind of its thresholds files
+    thresholds_kind: ClassVar[str]  # the ``thresholds.kinds`` kind of its thresholds files
     sparse_modules: ClassVar[str]  # the sparse compute modules that kind builds ("ffn" or "projections")
     result_schema: ClassVar[str]  # the ``schema`` of its result files
 

@@ -4,14 +4,13 @@ and ``version``.
 Each kind (``output``, ``input``, ``combined``) is a ``ThresholdsKind``: it installs itself on a model
 (the handle's ``remove()`` takes the hooks off), checks itself against one, describes and exports itself
 and builds its sparse modules (``sparsify``, the same handle); consumers never ask which kind they hold.
-Reading goes through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); built-in kinds register as
-``"module:Class"``, imported on first use, so this module imports none of them. A new kind calls
+Reading goes through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); the built-in kinds register when
+the package is imported (``thresholds/__init__.py``), which comes before this module; a new kind calls
 ``register_kind``."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 from abc import ABC, abstractmethod
@@ -116,28 +115,13 @@ class ThresholdsKind(ABC):
         does; ``policy``: when they fall back to dense (a ``sparse.SparsePolicy``; None: their defaults)."""
 
 
-THRESHOLDS_KINDS: Registry[type[ThresholdsKind] | str] = Registry("thresholds kind")
-for _key, _where in (("output v1", "sparsinglaw.thresholds:Thresholds"),
-                     ("input v1", "sparsinglaw.inputs.thresholds:InputThresholds"),
-                     ("combined v1", "sparsinglaw.inputs.thresholds:CombinedThresholds")):
-    THRESHOLDS_KINDS.register(_key, _where)
+THRESHOLDS_KINDS: Registry[type[ThresholdsKind]] = Registry("thresholds kind")
 
 
 def register_kind(cls: type[ThresholdsKind]) -> type[ThresholdsKind]:
-    """Register ``cls`` under its ``kind`` and ``version`` (a class decorator; a built-in kind replaces its
-    name entry above when its module is imported)."""
-    key = f"{cls.kind} v{cls.version}"
-    THRESHOLDS_KINDS.register(key, cls, replace=key in THRESHOLDS_KINDS and isinstance(THRESHOLDS_KINDS[key], str))
+    """Register ``cls`` under its ``kind`` and ``version`` (a class decorator)."""
+    THRESHOLDS_KINDS.register(f"{cls.kind} v{cls.version}", cls)
     return cls
-
-
-def kind_class(key: str) -> type[ThresholdsKind]:
-    """The class registered under ``key`` ("KIND vVERSION"), imported if it was registered by name."""
-    entry = THRESHOLDS_KINDS.get(key)
-    if isinstance(entry, str):
-        module, _, name = entry.partition(":")
-        entry = getattr(importlib.import_module(module), name)  # registers itself on import
-    return entry
 
 
 def kinds() -> list[str]:
@@ -155,7 +139,7 @@ def read_document(data: dict[str, Any], source: str | Path = "thresholds",
         raise ConfigError(f"{source} holds thresholds of kind {kind!r}; this sparsinglaw reads "
                           f"{', '.join(kinds())}: upgrade sparsinglaw or write the file again")
     key = f"{kind} v{data.get('version')}"
-    return kind_class(key if key in versions else versions[-1]).from_dict(data, source)
+    return THRESHOLDS_KINDS[key if key in versions else versions[-1]].from_dict(data, source)
 
 
 def load_thresholds(path: str | Path) -> ThresholdsKind:
@@ -172,8 +156,8 @@ def load_thresholds(path: str | Path) -> ThresholdsKind:
         raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")
     if data.get("format") == FORMAT:
         return read_document(data, path)
-    for key in THRESHOLDS_KINDS:
-        loaded = kind_class(key).from_result_document(data, path)
+    for cls in THRESHOLDS_KINDS.values():
+        loaded = cls.from_result_document(data, path)
         if loaded is not None:
             return loaded
     raise ConfigError(f"{path} is neither a thresholds file nor a measurement result")

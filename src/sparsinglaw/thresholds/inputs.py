@@ -16,8 +16,8 @@ Format (JSON)::
     }
 
 A combined file is ``{"format", "kind": "combined", "version": 1, "output": <output document>, "input":
-<input document>}``; its output part is read through the kinds' registry, so this module does not import
-the output kind's. Installing puts a pre-hook on every listed projection replacing ``x`` by ``x * keep``."""
+<input document>}``; its output part is read through the kinds' registry (any version the output kind
+has). Installing puts a pre-hook on every listed projection replacing ``x`` by ``x * keep``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from sparsinglaw.models.projections import KINDS, Projection, attach_inputs, fin
 from sparsinglaw.sparse.counts import KeptCounts, ModuleCounts
 from sparsinglaw.sparse.input_sparse import sparsify_inputs, with_output_rules
 from sparsinglaw.targets.projection_inputs import CETT_RULE, keep_mask
-from sparsinglaw.threshold_kinds import (  # one file format, three kinds
+from sparsinglaw.thresholds.kinds import (  # one file format, three kinds
     FORMAT,
     AppliedThresholds,
     ThresholdsKind,
@@ -43,6 +43,7 @@ from sparsinglaw.threshold_kinds import (  # one file format, three kinds
     read_document,
     register_kind,
 )
+from sparsinglaw.thresholds.output import Thresholds
 
 INPUT_VERSION = 1
 COMBINED_VERSION = 1
@@ -159,7 +160,7 @@ class InputThresholds(ThresholdsKind):
 class CombinedThresholds(ThresholdsKind):
     """Output (FFN neuron) and input (projection) thresholds of one model, applied together."""
 
-    output: Any  # sparsinglaw.thresholds.Thresholds
+    output: Thresholds
     input: InputThresholds
     format: str = FORMAT
     kind: str = "combined"

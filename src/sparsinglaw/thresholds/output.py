@@ -12,8 +12,8 @@ Format (JSON)::
       "provenance": {...}
     }
 
-Files without a ``kind`` are output files; the other kinds are in ``inputs.thresholds``, and all of them
-follow ``threshold_kinds.ThresholdsKind``. ``Thresholds.average`` / ``calibrate_averaged`` give the
+Files without a ``kind`` are output files; the other kinds are in ``thresholds.inputs``, and all of them
+follow ``thresholds.kinds.ThresholdsKind``. ``Thresholds.average`` / ``calibrate_averaged`` give the
 per-layer mean over calibration batches (docs/paper.md section 2)."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
 from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
 from sparsinglaw.sparse.counts import KeptCounts, ModuleCounts
-from sparsinglaw.threshold_kinds import (  # noqa: F401  (load_thresholds: re-exported)
+from sparsinglaw.thresholds.kinds import (
     FORMAT,
     AppliedThresholds,
     ThresholdsKind,
@@ -165,6 +165,11 @@ class Thresholds(ThresholdsKind):
         check_threshold_values(loaded.layers, source)
         return loaded
 
+    def checked_values(self, ffn_layers) -> list[float]:
+        """The values, refused for another model's FFNs (``check_compatible``) or an impossible value."""
+        self.check_compatible(ffn_layers)
+        return check_threshold_values(self.layers)
+
     def check(self, model) -> None:
         self.check_compatible(find_ffn_layers(model))
 
@@ -219,9 +224,7 @@ def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> App
 
 def _install_output(model, thresholds: Thresholds, stack: ExitStack) -> KeptCounts:
     layers = find_ffn_layers(model)
-    thresholds.check_compatible(layers)
-    values = check_threshold_values(thresholds.layers)
-    rule = cett_rule(values, [layer.down_column_norms() for layer in layers])
+    rule = cett_rule(thresholds.checked_values(layers), [layer.down_column_norms() for layer in layers])
     stats = KeptCounts(len(layers))
 
     def sparsify(layer, h, s):

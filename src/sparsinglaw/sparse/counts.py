@@ -20,6 +20,12 @@ class KeptCounts:
         total = float(self.total.sum())
         return float(self.active.sum()) / total if total > 0 else float("nan")
 
+    def masked(self, i: int, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """``x * keep``, counting unit ``i``'s kept and seen pairs (``keep``: a 0/1 mask of ``x``)."""
+        self.active[i] += float(keep.sum())
+        self.total[i] += keep.numel()
+        return x * keep
+
 
 class ModuleCounts(KeptCounts):
     """Kept and offered (token, unit) pairs per sparse compute module of a handle (``sparse.modules``), read

@@ -106,22 +106,41 @@ class InputThresholds(ThresholdsKind):
 
     @classmethod
     def from_result_document(cls, data: dict[str, Any], source: str | Path) -> InputThresholds | None:
-        """An 'sparsinglaw inputs --output' result of one method (None for other documents)."""
-        return thresholds_from_result(data, source) if data.get("schema") == SCHEMA else None
+        """An 'sparsinglaw inputs --output' result holding exactly one method, as that method's thresholds
+        (None for other documents)."""
+        if data.get("schema") != SCHEMA:
+            return None
+        try:
+            result = InputSparsityResult.from_dict(data)
+        except TypeError as err:
+            raise ConfigError(f"{source} is not a complete input-sparsity result ({err})") from None
+        if len(result.methods) != 1:
+            names = ", ".join(m.method for m in result.methods)
+            raise ConfigError(f"{source} holds {len(result.methods)} methods ({names}); write one method's "
+                              "thresholds with 'sparsinglaw inputs --thresholds-output FILE --thresholds-method NAME'")
+        return cls.from_method(result, result.methods[0])
 
     def check(self, model) -> None:
         self.find(model)
 
     def install_hooks(self, model, stack: ExitStack) -> tuple[KeptCounts, KeptCounts]:
-        stats = install_input_thresholds(model, self, stack)
+        """A masking pre-hook on each listed projection."""
+        projections = self.find(model)
+        position = {id(p): i for i, p in enumerate(projections)}
+        values, norms = self.values, [p.down_column_norms() if self.weighted else None for p in projections]
+        stats = KeptCounts(len(projections))
+
+        def mask(p: Projection, x: torch.Tensor) -> torch.Tensor:
+            i = position[id(p)]
+            return stats.masked(i, x, keep_mask(x, values[i], norms[i]))
+
+        stack.enter_context(attach_inputs(projections, mask))
         return stats, stats
 
     def describe(self) -> dict[str, Any]:
-        info = {"kind": self.kind, "values": self.values}
-        info.update({k: v for k, v in self.to_dict().items() if k not in ("projections", "provenance")})
-        info["metric"] = {"name": self.method.get("name"), "setting": self.method.get("value"),
-                          "activation_ratio": self.method.get("kept_share")}
-        return info
+        m = self.method
+        metric = {"name": m.get("name"), "setting": m.get("value"), "activation_ratio": m.get("kept_share")}
+        return self.entries("projections") | {"metric": metric}
 
     def export_spec(self, model) -> dict[str, Any]:
         return {"kind": "input", "rule": self.rule, "format_version": 1, "model": self.model,
@@ -197,9 +216,8 @@ class CombinedThresholds(ThresholdsKind):
         self.output.check(model)
         self.input.check(model)
 
-    def install_hooks(self, model, stack: ExitStack) -> tuple[Any, KeptCounts]:
-        outputs, _ = self.output.install_hooks(model, stack)
-        return outputs, install_input_thresholds(model, self.input, stack)
+    def install_hooks(self, model, stack: ExitStack) -> tuple[KeptCounts, KeptCounts]:
+        return self.output.install_hooks(model, stack)[0], self.input.install_hooks(model, stack)[0]
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "values": self.values, "output": self.output.describe(),
@@ -221,38 +239,3 @@ class CombinedThresholds(ThresholdsKind):
         handle = sparsify_inputs(model, self, policy=policy)
         return AppliedThresholds.swapped(handle, ModuleCounts(handle, "down_proj"), ModuleCounts(handle))
 
-
-def install_input_thresholds(model, thresholds: InputThresholds, stack: ExitStack) -> KeptCounts:
-    """Put the masking pre-hooks on ``model``'s projections; ``stack.close()`` removes them."""
-    projections = thresholds.find(model)
-    position = {id(p): i for i, p in enumerate(projections)}
-    values = thresholds.values
-    norms = [p.down_column_norms() if thresholds.weighted else None for p in projections]
-    stats = KeptCounts(len(projections))
-
-    def mask(p: Projection, x: torch.Tensor) -> torch.Tensor:
-        i = position[id(p)]
-        keep = keep_mask(x, values[i], norms[i])
-        stats.active[i] += float(keep.sum())
-        stats.total[i] += keep.numel()
-        return x * keep
-
-    stack.enter_context(attach_inputs(projections, mask))
-    return stats
-
-
-def thresholds_from_result(data: dict[str, Any], source: str | Path) -> InputThresholds:
-    """An ``inputs --output`` result holding exactly one method, as that method's thresholds."""
-    try:
-        result = InputSparsityResult.from_dict(data)
-    except TypeError as err:
-        raise ConfigError(f"{source} is not a complete input-sparsity result ({err})") from None
-    if len(result.methods) != 1:
-        names = ", ".join(m.method for m in result.methods)
-        raise ConfigError(f"{source} holds {len(result.methods)} methods ({names}); write one method's thresholds "
-                          "with 'sparsinglaw inputs --thresholds-output FILE --thresholds-method NAME'")
-    return InputThresholds.from_method(result, result.methods[0])
-
-
-__all__ = ["COMBINED_VERSION", "CombinedThresholds", "INPUT_VERSION", "InputThresholds",
-           "install_input_thresholds", "thresholds_from_result"]

@@ -105,6 +105,10 @@ class ThresholdsKind(ABC):
     def describe(self) -> dict[str, Any]:
         """What a report records about the thresholds: the file's entries but the per-unit lists."""
 
+    def entries(self, rows: str) -> dict[str, Any]:
+        """The file's entries but its per-unit ``rows`` and provenance, with every threshold as ``values``."""
+        return {k: v for k, v in self.to_dict().items() if k not in (rows, "provenance")} | {"values": self.values}
+
     @abstractmethod
     def export_spec(self, model) -> dict[str, Any]:
         """The ``config.json`` entry of an exported model (``sparsinglaw.export``)."""

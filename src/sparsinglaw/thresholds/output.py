@@ -174,14 +174,18 @@ class Thresholds(ThresholdsKind):
         self.check_compatible(find_ffn_layers(model))
 
     def install_hooks(self, model, stack: ExitStack) -> tuple[KeptCounts, None]:
-        return _install_output(model, self, stack), None
+        layers = find_ffn_layers(model)
+        rule = cett_rule(self.checked_values(layers), [layer.down_column_norms() for layer in layers])
+        stats = KeptCounts(len(layers))
+
+        def mask(layer, h, s):
+            return stats.masked(layer.index, h, rule(layer, h, s).to(h.dtype))
+
+        stack.enter_context(attach(layers, mask))
+        return stats, None
 
     def describe(self) -> dict[str, Any]:
-        info = self.to_dict()
-        info.pop("provenance", None)
-        info["values"] = self.values
-        info.pop("layers", None)
-        return info
+        return self.entries("layers")
 
     def export_spec(self, model) -> dict[str, Any]:
         return export.output_spec(model, self, RULE)
@@ -220,18 +224,3 @@ def apply_thresholds(model, thresholds: ThresholdsKind | Sequence[float]) -> App
     if not isinstance(thresholds, ThresholdsKind):
         thresholds = Thresholds.for_model(model, list(thresholds))
     return thresholds.install(model)
-
-
-def _install_output(model, thresholds: Thresholds, stack: ExitStack) -> KeptCounts:
-    layers = find_ffn_layers(model)
-    rule = cett_rule(thresholds.checked_values(layers), [layer.down_column_norms() for layer in layers])
-    stats = KeptCounts(len(layers))
-
-    def sparsify(layer, h, s):
-        keep = rule(layer, h, s).to(h.dtype)
-        stats.active[layer.index] += float(keep.sum())
-        stats.total[layer.index] += keep.numel()
-        return h * keep
-
-    stack.enter_context(attach(layers, sparsify))
-    return stats

@@ -4,9 +4,9 @@ and ``version``.
 Each kind (``output``, ``input``, ``combined``) is a ``ThresholdsKind``: it installs itself on a model
 (the handle's ``remove()`` takes the hooks off), checks itself against one, describes and exports itself
 and builds its sparse modules (``sparsify``, the same handle); consumers never ask which kind they hold.
-Reading goes through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); the built-in kinds register when
-the package is imported (``thresholds/__init__.py``), which comes before this module; a new kind calls
-``register_kind``."""
+Reading goes through ``THRESHOLDS_KINDS`` (keyed ``"KIND vVERSION"``); the built-in kinds register as
+``sparsinglaw.thresholds`` is imported, which any import of this module does first (its ``__init__``); a
+new kind calls ``register_kind``."""
 
 from __future__ import annotations
 

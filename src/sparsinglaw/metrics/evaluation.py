@@ -55,8 +55,7 @@ class TrendAnswer:
         return float(np.clip(self.outcome.answer, C_MIN, C_MAX))
 
     def pass_at(self, c: float) -> int | None:
-        """The pass within CONFIRM_WIDTH of c (what a pass at the answer is, ``metrics.pplp_answer``); None
-        when none is that close."""
+        """The pass within CONFIRM_WIDTH of c (a pass at the answer, ``metrics.pplp_answer``), if any."""
         i, gap = self.search.nearest_pass(math.log(c))
         return i if gap <= CONFIRM_WIDTH else None
 

@@ -1,6 +1,5 @@
-"""Solving PPL-p% on a ``Measurement`` (docs/paper.md section 2): the search, the answer, its interval. The
-trend search and its answer's interval are the engine's, as for every target (``targets.engine``:
-``trend_search``, ``answered``); this module writes the answer into the FFN target's result.
+"""Solving PPL-p% on a ``Measurement`` (docs/paper.md section 2): the answer in the FFN target's result. The
+trend search and the answer's interval are the engine's, as every target's (``targets.engine``).
 
 Two definitions of the answer (``MeasureConfig.solution``):
 
@@ -35,7 +34,6 @@ from sparsinglaw.metrics.pplp_trend import interpolate_in_log_c
 if TYPE_CHECKING:
     from sparsinglaw.metrics.evaluation import Evaluation, TrendAnswer
     from sparsinglaw.metrics.evaluation import MeasurementView as Measurement
-    from sparsinglaw.metrics.pplp_trend import TrendOutcome
     from sparsinglaw.results import MeasureResult
 
 
@@ -147,23 +145,16 @@ def _trend_solved(measurement: Measurement, found: TrendAnswer, facts: dict, **e
         last = passes[-1] if passes else measurement.at("cett", found.search.cetts[-1])
         return PPLPSolved(last, passes, facts)
     c, fit, cetts = found.cett, outcome.fit, [_cett_of(e) for e in passes]
-    facts.update(cett=c)
-    facts["solution"] = {
-        "method": "trend", "cett": c, **answer_source(outcome), "standard_error": fit.se_ratio,
-        "stop_standard_error": fit.stop_se,
-        "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
-        "sparse_passes": len(found.search.cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
-        **extra, **activation_source(cetts, c),
-        **ppl_ratio_at(found, np.array([measurement.ppl_ratio(e) for e in passes]), c),
-    }
+    # Where the answer comes from: the trend's crossing, or a pass that read the target within the tolerance
+    # where the trend agreed (``TrendSearch.self_confirm``); the crossing is given either way.
+    own = "pass within the tolerance" if outcome.answer_pass is not None else "trend crossing"
+    facts.update(cett=c, solution={
+        "method": "trend", "cett": c, "answer": own, "crossing": fit.cett, "standard_error": fit.se_ratio,
+        "stop_standard_error": fit.stop_se, "slope": fit.slope, "noise_sd": fit.noise_sd,
+        "noise_source": fit.noise_source, "sparse_passes": len(found.search.cetts), "converged": outcome.converged,
+        "confirmation": outcome.confirmation, **extra, **activation_source(cetts, c),
+        **ppl_ratio_at(found, np.array([measurement.ppl_ratio(e) for e in passes]), c)})
     return PPLPSolved(passes[found.search.nearest_pass(math.log(c))[0]], passes, facts)
-
-
-def answer_source(outcome: TrendOutcome) -> dict:
-    """Where the answer comes from: the trend's crossing, or a pass that read the target within the tolerance
-    where the trend agreed (``TrendSearch.self_confirm``); the crossing is given either way."""
-    own = outcome.answer_pass is not None
-    return {"answer": "pass within the tolerance" if own else "trend crossing", "crossing": outcome.fit.cett}
 
 
 def _subset_points(found) -> list[dict]:

@@ -34,8 +34,6 @@ from sparsinglaw.metrics.pplp_trend import (
 from sparsinglaw.progress import progress_bar
 from sparsinglaw.targets.base import Calls, TargetSpec
 
-INTERVAL = (0.9, 1000, 0)  # (level, resamples, seed) of a PPL-p% answer's interval unless a caller says
-
 
 class TargetMeasurement:
     """One target's units in ``model`` over ``data``: sharded passes, the dense losses, PPL ratios."""
@@ -98,7 +96,7 @@ class TargetMeasurement:
 
     def trend_search(self, evaluate: Callable[[float], Any], *, p: float, tolerance: float, max_passes: int,
                      start: float, what: str, label: Callable[[float], str] | None = None,
-                     self_confirm: bool = False, interval: tuple[float, int, int] = INTERVAL) -> TrendAnswer:
+                     self_confirm: bool = False, interval: tuple[float, int, int] = (0.9, 1000, 0)) -> TrendAnswer:
         """PPL-p% by the one trend search (``metrics.pplp_trend.run_trend_search``) over c, the search's
         variable: ``evaluate(c)`` runs the sparse pass at c; every pass is kept on the answer, which is
         ``answered`` with ``interval`` (level, resamples, seed; level 0: none)."""

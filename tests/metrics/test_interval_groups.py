@@ -5,9 +5,10 @@ fewer units than the bootstrap's minimum while a finer grouping has enough."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from sparsinglaw.metrics.blocks import as_blocks, block_starts, interval_groups
-from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES
+from sparsinglaw.metrics.blocks import as_blocks, block_starts, block_tokens, interval_groups
+from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, setting_interval
 
 
 def test_one_long_sequence_is_cut_into_256_token_groups():
@@ -22,6 +23,25 @@ def test_sequences_of_256_are_their_own_units_and_groups_never_cross_sequences()
     assert all(len(set(row)) == 1 for row in per_sequence) and len(set(groups)) == 16
     blocks = as_blocks(np.ones((16, 256)))
     assert len(blocks) == len(groups)
+
+
+def test_a_fixed_setting_resampled_in_groups_of_whole_sequences_is_the_per_sequence_interval():
+    """One pass's interval (``setting_interval``) over blocks in groups (``TargetMeasurement.pass_interval``,
+    tracking's calibrated input CETT) equals resampling the sequences themselves while a sequence is one
+    group (up to 256 tokens): the same bootstrap draws, sums taken in another order."""
+    rng = np.random.default_rng(0)
+    n, seq_len = 12, 256
+    dense = rng.gamma(2.0, 1.0, (n, seq_len))
+    sparse = dense + rng.normal(0.01, 0.05, (n, seq_len))
+    active, slots = rng.integers(0, 50, (n, seq_len)).astype(float), np.full((n, seq_len), 64.0)
+    tokens = block_tokens(n, seq_len)
+    grouped = setting_interval(as_blocks(dense), tokens, as_blocks(sparse), as_blocks(active), as_blocks(slots),
+                               0.9, 500, 0, interval_groups(n, seq_len, MIN_SEQUENCES))
+    whole = setting_interval(dense.sum(1), tokens.reshape(n, -1).sum(1), sparse.sum(1), active.sum(1),
+                             slots.sum(1), 0.9, 500, 0)
+    for key in ("activation_ratio", "ppl_ratio"):
+        assert grouped[key] == pytest.approx(whole[key], rel=1e-12)
+    assert grouped["sequences"] == whole["sequences"] == n
 
 
 def test_groups_shrink_to_keep_the_minimum_of_units():

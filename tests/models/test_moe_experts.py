@@ -10,6 +10,8 @@ import pytest
 import torch
 from tinymodels import build, no_hooks_left, token_ids
 
+from sparsinglaw.data.batches import as_eval_data
+from sparsinglaw.measure import MeasureConfig, Measurement, measure
 from sparsinglaw.models import ExpertFFNLayer, find_ffn_layers
 from sparsinglaw.models import moe as moe_module
 
@@ -134,3 +136,19 @@ def test_attach_restores_recording_after_switch():
         model(token_ids())
     handle.remove()
     assert model.config._experts_implementation == moe_module.RECORDING and count[0] > 0
+
+
+def test_pplp_answer_has_its_interval_though_routed_experts_count_no_position():
+    """Routed experts see flattened tokens, so a pass counts them by no position (``ActivityCounter.unplaced``),
+    and Qwen2-MoE's shared experts too; the PPL-p% answer still gets its interval of the crossing CETT
+    (``TargetMeasurement.answered`` reads whatever per-position counts a pass has)."""
+    config_cls, model_cls, extra, *_ = FAMILIES["qwen2_moe"]
+    model = build(config_cls, model_cls, **COMMON, **extra, initializer_range=0.5)  # FFNs that matter
+    ids = torch.randint(0, 128, (16, 32), generator=torch.Generator().manual_seed(3))
+    config = MeasureConfig(metric="pplp", p=1.0, tolerance=5e-3, batch_size=8)
+    with torch.no_grad():
+        assert not Measurement(model, as_eval_data(ids), config).at("cett", 0.1).activity.by_position
+    result = measure(model, ids, config)
+    assert result.no_answer is None and result.interval is not None
+    lo, hi = result.interval["cett"]
+    assert lo <= result.setting["cett"] <= hi

@@ -26,10 +26,7 @@ from sparsinglaw.engine import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
-from sparsinglaw.metrics.blocks import as_blocks
-from sparsinglaw.metrics.pplp import C_MAX, C_MIN
-from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
-from sparsinglaw.metrics.pplp_trend import setting_interval
+from sparsinglaw.metrics.pplp import C_MAX
 from sparsinglaw.models.projections import KINDS, Projection
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import Solution
@@ -187,13 +184,9 @@ class InputMeasurement(TargetMeasurement):
     def kept_interval(self, evaluation: InputEvaluation, level: float = 0.9, samples: int = 1000,
                       seed: int = 0) -> dict | None:
         """The interval of the weighted kept share, the bytes ratio and the PPL ratio of one pass at a fixed
-        setting: the output metric's resampling of evaluation sequences (``metrics.pplp_trend``). None with
-        fewer than its minimum of sequences or without counts per position."""
-        if not evaluation.activity.by_position:
-            return None
-        active, slots = evaluation.activity.position_active, evaluation.activity.position_slots
-        iv = setting_interval(*self.resampling_units(), as_blocks(evaluation.losses.token_nll), as_blocks(active),
-                              as_blocks(slots), level, samples, seed)
+        setting, resampled as every answer's interval (``TargetMeasurement.pass_interval``); None with fewer
+        blocks of tokens than it needs."""
+        iv = self.pass_interval(evaluation, level, samples, seed)
         if iv is None:
             return None
         iv["method"] = "expanded percentile bootstrap over evaluation sequences at the calibrated input CETT"
@@ -240,7 +233,8 @@ class InputMeasurement(TargetMeasurement):
 
     def solve(self, method: str, p: float) -> MethodResult:
         """PPL-p% of ``method``: the engine's trend search over its parameter, converged only when a pass at
-        the answer confirms it (``metrics.pplp_answer``). A search with no answer reports none:
+        the answer confirms it (``metrics.pplp_answer``), finished by the engine (``TrendAnswer``: the answer,
+        the pass at it, the interval, the warnings). A search with no answer reports none:
         ``solution.no_answer`` says why."""
         self.dense()
         cfg, parameter = self.config, _parameter(method)
@@ -256,20 +250,14 @@ class InputMeasurement(TargetMeasurement):
         passes, outcome = found.passes, found.outcome
         if found.no_answer:  # the last pass's measurements under the search, no value
             result = self.method_result(passes[-1], parameter, passes)
-            result.solution = Solution.of({"method": "trend", "value": None, "no_answer": found.no_answer,
-                                           "converged": False, "sparse_passes": len(passes)})
-            result.warnings = list(outcome.warnings)
+            result.solution, result.warnings = Solution.of(found.no_answer_solution("value")), found.warnings
             return result
-        value = float(np.clip(outcome.fit.cett ** (1 / power), C_MIN, hi))
-        nearest, gap = found.search.nearest_pass(math.log(value**power))
-        if gap <= CONFIRM_WIDTH:  # a pass at the answer (the search's confirming one)
-            evaluation = passes[nearest]
-        else:  # not converged and no pass there: one more, so the numbers reported are measured at the answer
-            evaluation = self.evaluate(self.setting(method, value))
-            passes.append(evaluation)
+        value, at = value_of(found.cett), found.pass_at(found.cett)
+        if at is None:  # not converged and no pass there: one more, so the numbers reported are measured at the answer
+            passes.append(self.evaluate(self.setting(method, value)))
+        evaluation = passes[-1 if at is None else at]
         result = self.method_result(evaluation, parameter, passes)
-        interval, why_not = self.answer_interval(found.search, outcome.fit, passes[: len(found.search.cetts)],
-                                                 0.9, 1000, 0)
+        interval = found.interval
         if interval is not None:
             interval["value"] = [value_of(c) for c in interval.pop("cett")]
             interval = self._kept_and_bytes(interval)
@@ -278,7 +266,7 @@ class InputMeasurement(TargetMeasurement):
             "converged": outcome.converged, "sparse_passes": len(passes),
             "pass_at_answer": float(evaluation.setting.value), "confirmation": outcome.confirmation,
             "interval": interval})
-        result.warnings = list(outcome.warnings) + ([why_not] if why_not else [])
+        result.warnings = found.warnings
         return result
 
 

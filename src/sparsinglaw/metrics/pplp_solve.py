@@ -1,4 +1,5 @@
-"""Solving PPL-p% on a ``Measurement`` (docs/paper.md section 2): the search, the answer, its interval.
+"""Solving PPL-p% on a ``Measurement`` (docs/paper.md section 2): the answer in the FFN target's result. The
+trend search and the answer's interval are the engine's, as every target's (``targets.engine``).
 
 Two definitions of the answer (``MeasureConfig.solution``):
 
@@ -13,17 +14,13 @@ Two definitions of the answer (``MeasureConfig.solution``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sparsinglaw.metrics.base import Solved
-from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens, interval_groups
 from sparsinglaw.metrics.pplp import (
-    C_MAX,
-    C_MIN,
     FRESH_GAP,
     SearchPoint,
     bootstrap_interval,
@@ -31,15 +28,12 @@ from sparsinglaw.metrics.pplp import (
     ratio_noise,
     search,
 )
-from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH
 from sparsinglaw.metrics.pplp_subset import SubsetSearch, use_subsets
-from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendSearch, interpolate_in_log_c, trend_interval
-from sparsinglaw.progress import search_reporter  # one INFO line per pass through the sparsinglaw logger
+from sparsinglaw.metrics.pplp_trend import interpolate_in_log_c
 
 if TYPE_CHECKING:
-    from sparsinglaw.metrics.evaluation import Evaluation
+    from sparsinglaw.metrics.evaluation import Evaluation, TrendAnswer
     from sparsinglaw.metrics.evaluation import MeasurementView as Measurement
-    from sparsinglaw.metrics.pplp_trend import TrendOutcome
     from sparsinglaw.results import MeasureResult
 
 
@@ -113,75 +107,15 @@ def solve(measurement: Measurement) -> PPLPSolved:
     return _solve_lowest_crossing(measurement)
 
 
-def _evaluator(measurement: Measurement, evaluations: list[Evaluation]):
-    def evaluate(c: float) -> Evaluation:
-        evaluation = measurement.at("cett", c)
-        evaluations.append(evaluation)
-        return evaluation
-
-    return evaluate
-
-
-def run_trend_search(dense_nll: np.ndarray, tokens: np.ndarray, losses_at: Callable[[float], np.ndarray], *,
-                     p: float, tolerance: float, max_passes: int, start: float, what: str,
-                     label: Callable[[float], str] | None = None) -> tuple[TrendSearch, TrendOutcome]:
-    """The one PPL-p% trend search every caller runs (a target's PPL-p%, a calibrated tracking CETT):
-    ``losses_at(c)`` runs the sparse pass(es) at c and returns NLLs aligned with ``dense_nll`` / ``tokens``
-    (per block of tokens, ``metrics.blocks``, or per sequence); one progress line per pass, named ``what``."""
-    search = TrendSearch(dense_nll, tokens, p, tolerance, max_passes, start)
-    if label is not None:
-        search.label = label
-    return search, search.run(losses_at, on_pass=search_reporter(what, max_passes))
-
-
 def _solve_trend(measurement: Measurement) -> PPLPSolved:
-    cfg, dense = measurement.config, measurement.dense_losses
-    evaluations: list[Evaluation] = []
-    evaluate = _evaluator(measurement, evaluations)
-    data = measurement.data
+    cfg, data = measurement.config, measurement.data
     if use_subsets(data.n_sequences, data.seq_len):  # big evaluations: passes on a subset, one on all
         return _solve_trend_on_subsets(measurement)
-    # The unit resampled is a block of tokens (metrics.blocks): one long sequence works like many short ones.
-    trend = TrendSearch(as_blocks(dense.token_nll), block_tokens(data.n_sequences, data.seq_len), cfg.p,
-                        cfg.tolerance, cfg.max_sparse_passes, cfg.start_cett, self_confirm=True)
-    outcome = trend.run(lambda c: as_blocks(evaluate(c).losses.token_nll), on_pass=search_progress(measurement))
-    fit, cetts = outcome.fit, trend.cetts
-    facts = _points_and_noise(measurement, evaluations)
-    facts.update(converged=outcome.converged, warnings=list(outcome.warnings), interval=None)
-    if outcome.no_answer:  # never a number: no CETT, no thresholds, the passes kept for the record
-        facts.update(cett=None)
-        facts["solution"] = {"method": "trend", "cett": None, "no_answer": outcome.no_answer,
-                             "sparse_passes": len(cetts), "converged": False}
-        return PPLPSolved(evaluations[-1], evaluations, facts)
-    c = float(np.clip(outcome.answer, C_MIN, C_MAX))
-    nearest = evaluations[int(np.argmin(np.abs(np.log(cetts) - math.log(c))))]
-    facts.update(cett=c)
-    facts["solution"] = {
-        "method": "trend", "cett": c, **answer_source(outcome), "standard_error": fit.se_ratio,
-        "stop_standard_error": fit.stop_se,
-        "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
-        "sparse_passes": len(cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
-        **activation_source(cetts, c),
-        **ppl_ratio_at(cetts, np.array([measurement.ppl_ratio(e) for e in evaluations]), c),
-    }
-    if cfg.level > 0:
-        if len(trend.tokens) < MIN_SEQUENCES:
-            facts["warnings"].append(
-                f"no interval: {len(trend.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer than {MIN_SEQUENCES} "
-                "to resample (use more evaluation tokens)")
-        else:
-            facts["interval"] = trend_interval(
-                trend, fit, [as_blocks(e.activity.position_active) for e in evaluations],
-                [as_blocks(e.activity.position_slots) for e in evaluations], cfg.level, cfg.n_boot,
-                cfg.seed, interval_groups(data.n_sequences, data.seq_len, MIN_SEQUENCES))
-    return PPLPSolved(nearest, evaluations, facts)
-
-
-def answer_source(outcome: TrendOutcome) -> dict:
-    """Where the answer comes from: the trend's crossing, or a pass that read the target within the tolerance
-    where the trend agreed (``TrendSearch.self_confirm``); the crossing is given either way."""
-    own = outcome.answer_pass is not None
-    return {"answer": "pass within the tolerance" if own else "trend crossing", "crossing": outcome.fit.cett}
+    found = measurement.trend_search(lambda c: measurement.at("cett", c), p=cfg.p, tolerance=cfg.tolerance,
+                                     max_passes=cfg.max_sparse_passes, start=cfg.start_cett,
+                                     what="PPL-p% search", self_confirm=True,
+                                     interval=(cfg.level, cfg.n_boot, cfg.seed))
+    return _trend_solved(measurement, found, _points_and_noise(measurement, found.passes))
 
 
 def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:
@@ -189,32 +123,38 @@ def _solve_trend_on_subsets(measurement: Measurement) -> PPLPSolved:
     gives the start; the answer, its PPL ratio, activation ratio and interval are the search's on every
     sequence."""
     cfg = measurement.config
-    found = SubsetSearch(measurement, on_pass=search_progress(measurement)).run()
-    search, outcome, full = found.search, found.outcome, found.full
-    facts = {"points": _subset_points(found), "converged": outcome.converged, "warnings": list(outcome.warnings),
-             "interval": None, "ratio_noise": ratio_noise(search.tokens, search.sparse_nll, search.cetts,
-                                                          search.target)}
-    if outcome.no_answer:
-        facts.update(cett=None)
-        facts["solution"] = {"method": "trend", "cett": None, "no_answer": outcome.no_answer,
-                             "sparse_passes": len(search.cetts), "converged": False, "subset": found.subset}
-        return PPLPSolved(full[-1] if full else measurement.at("cett", search.cetts[-1]), full, facts)
-    fit = outcome.fit
-    c = float(np.clip(outcome.answer, C_MIN, C_MAX))
-    on_all = [_cett_of(e) for e in full]
-    facts.update(cett=c)
-    facts["solution"] = {
-        "method": "trend", "cett": c, **answer_source(outcome), "standard_error": fit.se_ratio,
-        "stop_standard_error": fit.stop_se,
-        "slope": fit.slope, "noise_sd": fit.noise_sd, "noise_source": fit.noise_source,
-        "sparse_passes": len(search.cetts), "converged": outcome.converged, "confirmation": outcome.confirmation,
-        "subset": found.subset, **activation_source(on_all, c),
-        **ppl_ratio_at(on_all, np.array([measurement.ppl_ratio(e) for e in full]), c),
-    }
-    if cfg.level > 0:
-        active, slots = found.block_activity()
-        facts["interval"] = trend_interval(search, fit, active, slots, cfg.level, cfg.n_boot, cfg.seed)
-    return PPLPSolved(full[-1], full, facts)
+    subset = SubsetSearch(measurement).run()
+    search = subset.search
+    found = measurement.answered(search, subset.outcome, subset.full, *subset.block_activity(), cfg.level,
+                                 cfg.n_boot, cfg.seed)
+    facts = {"points": _subset_points(subset),
+             "ratio_noise": ratio_noise(search.tokens, search.sparse_nll, search.cetts, search.target)}
+    return _trend_solved(measurement, found, facts, subset=subset.subset)
+
+
+def _trend_solved(measurement: Measurement, found: TrendAnswer, facts: dict, **extra) -> PPLPSolved:
+    """A finished trend search (``metrics.evaluation.TrendAnswer``, from ``targets.engine``) as the result's
+    facts: with no answer, no CETT and the last pass's table; else the answer, where it comes from, and its
+    PPL and activation ratios, the table from the pass nearest it. ``extra``: more keys of the solution (the
+    subset search's)."""
+    outcome, passes = found.outcome, found.passes
+    facts.update(converged=outcome.converged, warnings=found.warnings, interval=found.interval)
+    if found.no_answer:  # never a number: no CETT, no thresholds, the passes kept for the record
+        facts.update(cett=None, solution=found.no_answer_solution("cett", **extra))
+        # A subset's search with no answer made no pass on every sequence: one at its last CETT gives the table.
+        last = passes[-1] if passes else measurement.at("cett", found.search.cetts[-1])
+        return PPLPSolved(last, passes, facts)
+    c, fit, cetts = found.cett, outcome.fit, [_cett_of(e) for e in passes]
+    # Where the answer comes from: the trend's crossing, or a pass that read the target within the tolerance
+    # where the trend agreed (``TrendSearch.self_confirm``); the crossing is given either way.
+    own = "pass within the tolerance" if outcome.answer_pass is not None else "trend crossing"
+    facts.update(cett=c, solution={
+        "method": "trend", "cett": c, "answer": own, "crossing": fit.cett, "standard_error": fit.se_ratio,
+        "stop_standard_error": fit.stop_se, "slope": fit.slope, "noise_sd": fit.noise_sd,
+        "noise_source": fit.noise_source, "sparse_passes": len(found.search.cetts), "converged": outcome.converged,
+        "confirmation": outcome.confirmation, **extra, **activation_source(cetts, c),
+        **ppl_ratio_at(found, np.array([measurement.ppl_ratio(e) for e in passes]), c)})
+    return PPLPSolved(passes[found.search.nearest_pass(math.log(c))[0]], passes, facts)
 
 
 def _subset_points(found) -> list[dict]:
@@ -228,23 +168,15 @@ def _subset_points(found) -> list[dict]:
     return points
 
 
-def ppl_ratio_at(cetts: list[float], ratios: np.ndarray, c: float) -> dict:
-    """The PPL ratio reported at the answer c: the pass within CONFIRM_WIDTH of it (measured), else the passes'
-    ratios interpolated in log c (labelled so; the answer is then not converged either)."""
-    i = int(np.argmin(np.abs(np.log(cetts) - math.log(c))))
-    if abs(math.log(cetts[i] / c)) <= CONFIRM_WIDTH:
+def ppl_ratio_at(found: TrendAnswer, ratios: np.ndarray, c: float) -> dict:
+    """The PPL ratio reported at the answer c: the pass at it (within CONFIRM_WIDTH, ``TrendAnswer.pass_at``:
+    measured), else the passes' ratios interpolated in log c (labelled so; the answer is then not converged
+    either)."""
+    cetts, i = found.search.cetts, found.pass_at(c)
+    if i is not None:
         return {"ppl_ratio": float(ratios[i]), "ppl_ratio_source": "measured", "ppl_ratio_cett": float(cetts[i])}
     value = float(interpolate_in_log_c(cetts, np.asarray(ratios), np.array(math.log(c))))
     return {"ppl_ratio": value, "ppl_ratio_source": "interpolated", "ppl_ratio_cett": c}
-
-
-def search_progress(measurement: Measurement):
-    """``TrendSearch.run``'s on_pass: one INFO line per pass through the ``sparsinglaw`` logger (pass count,
-    CETT and ratio, answer so far, passes left), shown by the CLI on a terminal and in a log file alike and
-    silenced by --quiet; an API caller sees it once logging is configured."""
-    from sparsinglaw.progress import search_reporter
-
-    return search_reporter("PPL-p% search", measurement.config.max_sparse_passes)
 
 
 def _points_and_noise(measurement: Measurement, evaluations: list[Evaluation]) -> dict:
@@ -258,10 +190,10 @@ def _points_and_noise(measurement: Measurement, evaluations: list[Evaluation]) -
 def _solve_lowest_crossing(measurement: Measurement) -> PPLPSolved:
     cfg = measurement.config
     evaluations: list[Evaluation] = []
-    evaluate = _evaluator(measurement, evaluations)
 
     def point(c: float) -> SearchPoint:
-        evaluation = evaluate(c)
+        evaluation = measurement.at("cett", c)
+        evaluations.append(evaluation)
         return SearchPoint(c, measurement.ppl_ratio(evaluation), evaluation.activity.activation_ratio)
 
     outcome = search(point, cfg.p, cfg.tolerance, cfg.max_sparse_passes, start=cfg.start_cett)
@@ -290,4 +222,4 @@ def _crossing_interval(measurement: Measurement, evaluations: list[Evaluation]) 
     )
 
 
-__all__ = ["PPLPSolved", "activation_source", "run_trend_search", "solve"]
+__all__ = ["PPLPSolved", "activation_source", "solve"]

@@ -35,7 +35,7 @@ import torch
 from sparsinglaw.data.batches import EvalData
 from sparsinglaw.metrics.blocks import as_blocks, block_tokens
 from sparsinglaw.metrics.pplp import C_MAX, C_MIN
-from sparsinglaw.metrics.pplp_trend import PRIOR, PRIOR_NOISE, TrendOutcome, TrendSearch
+from sparsinglaw.metrics.pplp_trend import PRIOR, PRIOR_NOISE, TrendOutcome, TrendSearch, run_trend_search
 
 if TYPE_CHECKING:
     from sparsinglaw.metrics.evaluation import Evaluation
@@ -138,9 +138,9 @@ class SubsetSearch:
     """The trend search of ``metrics.pplp_trend`` on a subset of ``measurement``'s sequences, then on all of
     them from the subset's answer."""
 
-    def __init__(self, measurement: Measurement, on_pass=None):
+    def __init__(self, measurement: Measurement):
         cfg, data = measurement.config, measurement.data
-        self.measurement, self.on_pass, self.config = measurement, on_pass, cfg
+        self.measurement, self.config = measurement, cfg
         self.n, self.seq_len = data.n_sequences, data.seq_len
         self.target = 1 + cfg.p / 100
         order = np.random.default_rng(cfg.seed).permutation(self.n)
@@ -170,9 +170,10 @@ class SubsetSearch:
     def _search(self, rows: int, start: float, prior=PRIOR) -> tuple[TrendSearch, TrendOutcome]:
         """The trend search on the first ``rows`` sequences' blocks, every pass its own."""
         cfg = self.config
-        search = TrendSearch(as_blocks(self.dense[:rows]), block_tokens(rows, self.seq_len), cfg.p, cfg.tolerance,
-                             cfg.max_sparse_passes, start, prior=prior, self_confirm=True)
-        return search, search.run(lambda c: self._evaluate(c, rows), on_pass=self.on_pass)
+        return run_trend_search(as_blocks(self.dense[:rows]), block_tokens(rows, self.seq_len),
+                                lambda c: self._evaluate(c, rows), p=cfg.p, tolerance=cfg.tolerance,
+                                max_passes=cfg.max_sparse_passes, start=start, what="PPL-p% search", prior=prior,
+                                self_confirm=True)
 
     def run(self) -> SubsetOutcome:
         m = start_rows(self.n, self.seq_len, self.target, self.config.tolerance)

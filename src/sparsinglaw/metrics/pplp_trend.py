@@ -76,6 +76,7 @@ from sparsinglaw.metrics.pplp_noise import (  # noqa: F401 - the noise estimator
     pass_noise,
     rank1_noise,
 )
+from sparsinglaw.progress import search_reporter  # one INFO line per pass through the sparsinglaw logger
 
 PRIOR_SLOPE, PRIOR_SLOPE_SD = 3.0, 3.0
 PRIOR = (PRIOR_SLOPE, PRIOR_SLOPE_SD)  # the slope's prior (mean, sd) unless a search is given a measured one
@@ -388,6 +389,19 @@ class TrendSearch:
                        "looser tolerance would resolve it")
 
 
+def run_trend_search(dense_nll: np.ndarray, tokens: np.ndarray, losses_at: Callable[[float], np.ndarray], *,
+                     p: float, tolerance: float, max_passes: int, start: float, what: str,
+                     label: Callable[[float], str] | None = None, prior: tuple[float, float] = PRIOR,
+                     self_confirm: bool = False) -> tuple[TrendSearch, TrendOutcome]:
+    """The one PPL-p% trend search every caller runs (a target's PPL-p%, its subset search on big
+    evaluations, a calibrated tracking CETT): ``losses_at(c)`` runs the sparse pass(es) at c and returns NLLs
+    aligned with ``dense_nll`` / ``tokens`` (per block of tokens, ``metrics.blocks``, or per sequence); one
+    progress line per pass, named ``what``. ``prior`` and ``self_confirm``: as ``TrendSearch``'s."""
+    search = TrendSearch(dense_nll, tokens, p, tolerance, max_passes, start, label=label or cett_label,
+                         prior=prior, self_confirm=self_confirm)
+    return search, search.run(losses_at, on_pass=search_reporter(what, max_passes))
+
+
 def interpolate_in_log_c(cetts: list[float], values: np.ndarray, log_c: np.ndarray) -> np.ndarray:
     """Values (..., K) known at ``cetts`` read at ``log_c`` (...,) linearly in log c, the end segments
     extended beyond the evaluated range (activation ratio is smooth and monotone in c)."""
@@ -410,14 +424,21 @@ def expanded_levels(n: int, level: float) -> tuple[float, float]:
     return widened, 1 - widened
 
 
+def resampling_weights(units: int, groups: np.ndarray | None, samples: int,
+                       seed: int) -> tuple[np.ndarray, int]:
+    """(samples x units weights, n): bootstrap counts of n groups (``groups``, one per unit; None: each unit
+    its own), each unit weighted by its group's count."""
+    groups = np.arange(units) if groups is None else np.asarray(groups)
+    n = int(groups.max()) + 1
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)[:, groups], n
+
+
 def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarray], seq_slots: list[np.ndarray],
                    level: float, samples: int, seed: int, groups: np.ndarray | None = None) -> dict:
     """Expanded-percentile bootstrap interval of the crossing CETT and its activation ratio; ``groups`` (one
     per block, ``metrics.blocks.interval_groups``): the units resampled, else each block."""
-    groups = np.arange(len(search.tokens)) if groups is None else np.asarray(groups)
-    n = int(groups.max()) + 1
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)[:, groups]
+    weights, n = resampling_weights(len(search.tokens), groups, samples, seed)
     tok = weights @ search.tokens
     log_r = np.stack([weights @ (s - search.dense_nll) for s in search.sparse_nll], axis=1) / tok[:, None]
     x, log_r = np.log(np.asarray(search.cetts)), floored(log_r, search.target)  # as the answer's fit
@@ -442,14 +463,14 @@ def trend_interval(search: TrendSearch, fit: TrendFit, seq_active: list[np.ndarr
 
 
 def setting_interval(dense_nll: np.ndarray, tokens: np.ndarray, sparse_nll: np.ndarray, seq_active: np.ndarray,
-                     seq_slots: np.ndarray, level: float, samples: int, seed: int) -> dict | None:
+                     seq_slots: np.ndarray, level: float, samples: int, seed: int,
+                     groups: np.ndarray | None = None) -> dict | None:
     """Expanded-percentile interval of the activation ratio and PPL ratio of one pass at a fixed setting
-    (calibrated tracking), resampling evaluation sequences; None below MIN_SEQUENCES."""
-    n = len(tokens)
+    (calibrated tracking), resampling the units given (evaluation sequences, or blocks of tokens in
+    ``groups`` as ``trend_interval``); None below MIN_SEQUENCES resampled."""
+    weights, n = resampling_weights(len(tokens), groups, samples, seed)
     if n < MIN_SEQUENCES:
         return None
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)
     ratio = np.exp(weights @ (sparse_nll - dense_nll) / (weights @ tokens))
     act = weights @ seq_active / np.maximum(weights @ seq_slots, 1e-30)
     lo_q, hi_q = expanded_levels(n, level)
@@ -460,4 +481,4 @@ def setting_interval(dense_nll: np.ndarray, tokens: np.ndarray, sparse_nll: np.n
 
 
 __all__ = ["MIN_SEQUENCES", "TrendFit", "TrendOutcome", "TrendSearch", "fit_trend", "interpolate_in_log_c",
-           "pass_noise", "setting_interval", "trend_interval"]
+           "pass_noise", "run_trend_search", "setting_interval", "trend_interval"]

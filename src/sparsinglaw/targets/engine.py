@@ -4,14 +4,14 @@ A pass runs this process's share of the batches with the target's hooks, checks 
 all-reduces the per-sequence losses; statistics placed from the first batch are placed on every process by
 ``place_from_start``, so sharded results equal one process's to float rounding. A sparse pass counts what
 it kept in one ``activity.ActivityCounter`` whatever the target. PPL-p% over any target's parameter runs
-the one trend search (``trend_search``) and puts one interval on its answer (``answer_interval``)."""
+the one trend search (``trend_search``) and finishes its answer in one place (``answered``, a
+``metrics.evaluation.TrendAnswer``); a pass at a fixed setting is resampled the same way (``pass_interval``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,25 +22,17 @@ from sparsinglaw.data.batches import EvalData
 from sparsinglaw.distributed import all_reduce, world
 from sparsinglaw.engine import BatchContext, SequenceLosses, model_device, run_pass
 from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens, interval_groups
-from sparsinglaw.metrics.pplp_solve import run_trend_search
-from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendFit, TrendOutcome, TrendSearch, trend_interval
+from sparsinglaw.metrics.evaluation import TrendAnswer
+from sparsinglaw.metrics.pplp_trend import (
+    MIN_SEQUENCES,
+    TrendOutcome,
+    TrendSearch,
+    run_trend_search,
+    setting_interval,
+    trend_interval,
+)
 from sparsinglaw.progress import progress_bar
 from sparsinglaw.targets.base import Calls, TargetSpec
-
-
-@dataclass
-class TrendAnswer:
-    """A PPL-p% trend search over a target's parameter: the search, its outcome and every sparse pass (each
-    holding ``losses`` and ``activity``), in order."""
-
-    search: TrendSearch
-    outcome: TrendOutcome
-    passes: list[Any] = field(default_factory=list)
-
-    @property
-    def no_answer(self) -> str | None:
-        """Why the search has no answer (None when it has one)."""
-        return self.outcome.no_answer
 
 
 class TargetMeasurement:
@@ -103,9 +95,11 @@ class TargetMeasurement:
         return as_blocks(self.dense_losses.token_nll), block_tokens(self.data.n_sequences, self.data.seq_len)
 
     def trend_search(self, evaluate: Callable[[float], Any], *, p: float, tolerance: float, max_passes: int,
-                     start: float, what: str, label: Callable[[float], str] | None = None) -> TrendAnswer:
-        """PPL-p% by the one trend search (``metrics.pplp_solve.run_trend_search``) over c, the search's
-        variable: ``evaluate(c)`` runs the sparse pass at c; every pass is kept on the answer."""
+                     start: float, what: str, label: Callable[[float], str] | None = None,
+                     self_confirm: bool = False, interval: tuple[float, int, int] = (0.9, 1000, 0)) -> TrendAnswer:
+        """PPL-p% by the one trend search (``metrics.pplp_trend.run_trend_search``) over c, the search's
+        variable: ``evaluate(c)`` runs the sparse pass at c; every pass is kept on the answer, which is
+        ``answered`` with ``interval`` (level, resamples, seed; level 0: none)."""
         passes: list[Any] = []
 
         def losses_at(c: float) -> np.ndarray:
@@ -113,23 +107,39 @@ class TargetMeasurement:
             return as_blocks(passes[-1].losses.token_nll)
 
         search, outcome = run_trend_search(*self.resampling_units(), losses_at, p=p, tolerance=tolerance,
-                                           max_passes=max_passes, start=start, what=what, label=label)
-        return TrendAnswer(search, outcome, passes)
+                                           max_passes=max_passes, start=start, what=what, label=label,
+                                           self_confirm=self_confirm)
+        return self.answered(search, outcome, passes, [as_blocks(e.activity.position_active) for e in passes],
+                             [as_blocks(e.activity.position_slots) for e in passes], *interval)
 
-    def answer_interval(self, search: TrendSearch, fit: TrendFit, passes: Sequence[Any], level: float,
-                        samples: int, seed: int) -> tuple[dict | None, str | None]:
-        """(interval, why none) of a PPL-p% answer: the search's blocks of tokens resampled in groups of a
-        sequence's consecutive blocks (``metrics.blocks.interval_groups``) and the trend refitted per
-        resample, with each pass's kept share read at the resampled crossing; no further passes."""
+    def answered(self, search: TrendSearch, outcome: TrendOutcome, passes: list[Any], active: list[np.ndarray],
+                 slots: list[np.ndarray], level: float, samples: int, seed: int) -> TrendAnswer:
+        """A finished search's answer, its interval and warnings. The interval resamples the search's blocks of
+        tokens (``groups``) and refits the trend per resample, each pass's kept share (``active`` / ``slots``
+        per block) read at the resampled crossing. Those are the counts placed by position: a mixture of
+        experts' routed experts (and Qwen2-MoE's shared ones) see flattened tokens and have none
+        (``ActivityCounter.unplaced``), so its interval's share covers only its dense FFNs (0 without one)."""
+        found = TrendAnswer(search, outcome, passes, warnings=list(outcome.warnings))
+        if found.no_answer or level <= 0:
+            return found
         if len(search.tokens) < MIN_SEQUENCES:
-            return None, (f"no interval: {len(search.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer than "
-                          f"{MIN_SEQUENCES} to resample (use more evaluation tokens)")
-        if not all(e.activity.by_position for e in passes):
-            return None, f"no interval: the kept units ({self.spec.unit}) are not counted per position"
-        groups = interval_groups(self.data.n_sequences, self.data.seq_len, MIN_SEQUENCES)
-        return trend_interval(search, fit, [as_blocks(e.activity.position_active) for e in passes],
-                              [as_blocks(e.activity.position_slots) for e in passes], level, samples, seed,
-                              groups), None
+            found.warnings.append(f"no interval: {len(search.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer "
+                                  f"than {MIN_SEQUENCES} to resample (use more evaluation tokens)")
+        else:
+            found.interval = trend_interval(search, outcome.fit, active, slots, level, samples, seed, self.groups())
+        return found
+
+    def groups(self) -> np.ndarray:
+        """Each block of tokens' group (``metrics.blocks.interval_groups``), the unit every interval resamples."""
+        return interval_groups(self.data.n_sequences, self.data.seq_len, MIN_SEQUENCES)
+
+    def pass_interval(self, evaluation, level: float, samples: int, seed: int) -> dict | None:
+        """The interval of one pass's kept share and PPL ratio at a fixed setting, resampling what an answer's
+        interval does (``groups``); None below MIN_SEQUENCES blocks."""
+        activity = evaluation.activity
+        return setting_interval(*self.resampling_units(), as_blocks(evaluation.losses.token_nll),
+                                as_blocks(activity.position_active), as_blocks(activity.position_slots), level,
+                                samples, seed, self.groups())
 
 
 __all__ = ["TargetMeasurement", "TrendAnswer"]

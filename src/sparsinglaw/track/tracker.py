@@ -24,6 +24,7 @@ import torch
 from sparsinglaw import distributed
 from sparsinglaw.errors import DataError, SparsingLawError
 from sparsinglaw.metrics.pplp import C_MIN, C_START
+from sparsinglaw.metrics.pplp_trend import run_trend_search
 from sparsinglaw.track.inputs import ProjectionInputRows
 from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import TrackSettings  # the one tracking-settings type (re-exported here)
@@ -255,7 +256,6 @@ def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: flo
     ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100), by the PPL-p% trend search.
     Returns c and the search's facts."""
     from sparsinglaw.errors import NoAnswerError
-    from sparsinglaw.metrics.pplp_solve import run_trend_search
 
     search, outcome = run_trend_search(dense, tokens, losses_at, p=p, tolerance=tolerance, max_passes=max_passes,
                                        start=C_START, what=what)

@@ -177,7 +177,7 @@ class MeasureResult(SolvedRow, JsonFile):
                "dense_ppl": self.dense_ppl, "sparse_ppl": self.sparse_ppl, "ppl_ratio": self.ppl_ratio,
                "activation_ratio": self.activation_ratio, "dead_neuron_ratio": self.dead_neuron_ratio,
                "n_tokens": self.n_tokens, "forward_passes": self.forward_passes}
-        if self.interval:
+        if self.interval and self.interval.activation_ratio:
             row["activation_ratio.low"], row["activation_ratio.high"] = self.interval.activation_ratio
         return row
 
@@ -250,7 +250,7 @@ class MeasureResult(SolvedRow, JsonFile):
         """(quantity, estimate, interval or why none): PPL-p%'s bootstrap interval for the activation ratio and
         CETT, the scatter of its passes for the PPL ratio; one pass at a fixed setting has none."""
         ratio_iv, cett_iv = (self.interval.activation_ratio, self.interval.cett) if self.interval else (None, None)
-        why = self._not_an_answer().strip() or ONE_PASS
+        why = self._not_an_answer().strip() or ("see the warnings" if self.interval else ONE_PASS)
         noise = (self.ratio_noise or {}).get("sd")
         ratio, ratio_sd = format_with_error(self.ppl_ratio, noise)
         rows = [["dense PPL", f"{self.dense_ppl:.2f}", ONE_PASS], ["sparse PPL", f"{self.sparse_ppl:.2f}", ONE_PASS],

@@ -140,8 +140,9 @@ def test_attach_restores_recording_after_switch():
 
 def test_pplp_answer_has_its_interval_though_routed_experts_count_no_position():
     """Routed experts see flattened tokens, so a pass counts them by no position (``ActivityCounter.unplaced``),
-    and Qwen2-MoE's shared experts too; the PPL-p% answer still gets its interval of the crossing CETT
-    (``TargetMeasurement.answered`` reads whatever per-position counts a pass has)."""
+    and Qwen2-MoE's shared experts too; the PPL-p% answer still gets its interval of the crossing CETT, and no
+    interval of the activation ratio (blocks of tokens cannot resample counts that have no position): it says so
+    in a warning and in the table, never a range that misses the units it cannot see."""
     config_cls, model_cls, extra, *_ = FAMILIES["qwen2_moe"]
     model = build(config_cls, model_cls, **COMMON, **extra, initializer_range=0.5)  # FFNs that matter
     ids = torch.randint(0, 128, (16, 32), generator=torch.Generator().manual_seed(3))
@@ -152,3 +153,7 @@ def test_pplp_answer_has_its_interval_though_routed_experts_count_no_position():
     assert result.no_answer is None and result.interval is not None
     lo, hi = result.interval["cett"]
     assert lo <= result.setting["cett"] <= hi
+    assert "activation_ratio" not in result.interval
+    assert any("no interval for the kept share" in w for w in result.warnings)
+    row = next(line for line in result.table().splitlines() if line.startswith("activation ratio"))
+    assert "see the warnings" in row and "activation_ratio.low" not in result.summary()

@@ -195,6 +195,8 @@ class InputMeasurement(TargetMeasurement):
     def _kept_and_bytes(self, iv: dict) -> dict:
         """An interval of the weighted kept share (the resampling's activation ratio) and of the bytes ratio,
         affine in it (dense parts are read in full)."""
+        if "activation_ratio" not in iv:  # units not counted per position (``TargetMeasurement.answered``)
+            return iv
         projected = float(sum(p.parameters for p in self.projections))
         iv["kept_share"] = kept = iv.pop("activation_ratio")
         iv["bytes_ratio"] = [(k * projected + self.other_weights) / (projected + self.other_weights) for k in kept]

@@ -118,7 +118,7 @@ class TargetMeasurement:
         tokens (``groups``) and refits the trend per resample, each pass's kept share (``active`` / ``slots``
         per block) read at the resampled crossing. Those are the counts placed by position: a mixture of
         experts' routed experts (and Qwen2-MoE's shared ones) see flattened tokens and have none
-        (``ActivityCounter.unplaced``), so its interval's share covers only its dense FFNs (0 without one)."""
+        (``ActivityCounter.unplaced``): its interval then has no kept share, only the setting's, and says why."""
         found = TrendAnswer(search, outcome, passes, warnings=list(outcome.warnings))
         if found.no_answer or level <= 0:
             return found
@@ -127,6 +127,11 @@ class TargetMeasurement:
                                   f"than {MIN_SEQUENCES} to resample (use more evaluation tokens)")
         else:
             found.interval = trend_interval(search, outcome.fit, active, slots, level, samples, seed, self.groups())
+            if not all(e.activity.by_position for e in passes):  # the resampled share would miss those units
+                found.interval.pop("activation_ratio")
+                found.warnings.append(f"no interval for the kept share: some units ({self.spec.unit}) are not "
+                                      "counted per position (a mixture of experts' routed experts), so blocks of "
+                                      "tokens cannot resample it; the setting's interval stands")
         return found
 
     def groups(self) -> np.ndarray:

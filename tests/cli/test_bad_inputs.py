@@ -226,15 +226,6 @@ def test_unusual_input_runs_and_says_what_it_ignored(world, command, phrase, cap
     assert _snapshot(world["MODEL"].parent) == before
 
 
-def test_case_count_matches_the_readme():
-    """The README quotes the size of this table; keep them in step."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    if "bad-input" not in readme:
-        pytest.skip("README does not quote the bad-input table yet")
-    assert f"{len(CASES)} bad-input cases" in readme
-    assert f"{len(WARNED)} unusual ones" in readme
-
-
 def test_the_overwrite_advice_works(world, tmp_path, capfd, monkeypatch):
     """The refusal says to pass --overwrite; with it the earlier result is replaced by the new one."""
     monkeypatch.chdir(tmp_path)

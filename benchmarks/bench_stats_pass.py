@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from common import english, smollm2
 
-from sparsinglaw.capture import attach
+from sparsinglaw.capture.hooks import attach
 from sparsinglaw.measure import MeasureConfig, Measurement
 from sparsinglaw.metrics.cett import auto_anchor_stride, dropped_norm_ratio
 

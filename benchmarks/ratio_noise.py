@@ -30,7 +30,7 @@ import torch
 from common import english, smollm2
 
 from sparsinglaw import metrics
-from sparsinglaw.capture import attach
+from sparsinglaw.capture.hooks import attach
 from sparsinglaw.measure import MeasureConfig, Measurement
 
 

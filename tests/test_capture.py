@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from helpers import random_eval_data, tiny_llama
-from sparsinglaw.capture import attach
-from sparsinglaw.engine import run_pass
+from sparsinglaw.capture.hooks import attach
+from sparsinglaw.capture.passes import run_pass
 from sparsinglaw.errors import ModelError, NumericalError
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.models import find_ffn_layers

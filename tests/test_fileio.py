@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from sparsinglaw.fileio import atomic_write_json, atomic_write_text, current_umask
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.train.checkpoints import read_marker, write_marker
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import saved_tiny_model
 from sparsinglaw.cli import main
-from sparsinglaw.output_paths import (
+from sparsinglaw.cli.output_paths import (
     OutputPathError,
     check_writable,
     save_dir_with_fallback,

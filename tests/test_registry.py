@@ -77,11 +77,11 @@ def test_package_registries_share_the_rule():
 
 
 def test_reading_json_does_not_import_the_store(tmp_path):
-    """The store's reader is registered explicitly and loads ``sparsinglaw.store`` only when used."""
+    """The store's reader is registered explicitly and loads ``sparsinglaw.store.database`` only when used."""
     path = tmp_path / "c.json"
     path.write_text('{"token_passed": [1e9, 2e9, 3e9], "activation_ratio": [0.3, 0.2, 0.1]}')
     code = ("import sys; from sparsinglaw.laws.io import READERS, read_curve; "
             f"read_curve({str(path)!r}); assert 'sqlite' in READERS; "
-            "print('sparsinglaw.store' in sys.modules)")
+            "print('sparsinglaw.store.database' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

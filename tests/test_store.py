@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from sparsinglaw.errors import DataError
-from sparsinglaw.store import FILENAME, ResultsStore
+from sparsinglaw.store.database import FILENAME, ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 
 WRITER = """
 import os, sys, time
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 store, name, n = ResultsStore(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 open(sys.argv[4], "w").close()  # this writer is ready; start together with the other one
 while not os.path.exists(sys.argv[5]):
@@ -33,7 +33,7 @@ for i in range(n):
 
 OPENER = """
 import sys, time
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 start, dirs = float(sys.argv[1]), sys.argv[2:]
 for k, path in enumerate(dirs):  # open each new store at the same moment as the other processes
     while time.time() < start + 0.3 * k:

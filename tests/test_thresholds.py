@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import tiny_llama
-from sparsinglaw.engine import run_pass
+from sparsinglaw.capture.passes import run_pass
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.thresholds import Thresholds, apply_thresholds

@@ -167,7 +167,7 @@ def make_lm(model, tokenizer, batch_size: int | str = 1, **hflm_kwargs):
     """lm-eval's ``HFLM`` around an in-memory model (nothing is loaded or copied)."""
     from lm_eval.models.huggingface import HFLM
 
-    from sparsinglaw.engine import model_device
+    from sparsinglaw.capture.passes import model_device
 
     device = str(model_device(model))
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, **hflm_kwargs)

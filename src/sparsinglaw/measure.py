@@ -16,12 +16,12 @@ import time
 from dataclasses import asdict, dataclass
 
 from sparsinglaw import metrics
-from sparsinglaw.activation_probe import PROBE_WINDOW
-from sparsinglaw.activity import ActivityCounter
+from sparsinglaw.models.activation_probe import PROBE_WINDOW
+from sparsinglaw.capture.activity import ActivityCounter
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce
-from sparsinglaw.engine import SequenceLosses
+from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.guardrails import measure_warnings
 from sparsinglaw.metrics import kernels
@@ -126,7 +126,7 @@ class Measurement(TargetMeasurement):
 
     def _pass(self, callback, what: str, output_callback=None) -> SequenceLosses:
         """One pass with ``callback`` on every FFN (and ``output_callback`` after every down projection, see
-        ``capture.attach``)."""
+        ``capture.hooks.attach``)."""
         hooks = [self.spec.attach(self.layers, callback)]
         if output_callback is not None:
             hooks.append(self.spec.observe(self.layers, output_callback))

@@ -18,7 +18,7 @@ import pytest
 
 from helpers import text_tokenizer, tiny_llama
 from sparsinglaw.cli import main
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 
 UNWRITABLE = "/proc/sparsinglaw-no-such-place"  # not writable even by root
 

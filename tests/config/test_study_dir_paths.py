@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsinglaw.layout import STUDY_FILE
+from sparsinglaw.store.layout import STUDY_FILE
 from sparsinglaw.study.collect import load_study_dir
 from sparsinglaw.study.config import load_study
 

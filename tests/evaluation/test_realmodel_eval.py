@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sparsinglaw.engine import run_pass
+from sparsinglaw.capture.passes import run_pass
 from sparsinglaw.thresholds import Thresholds, apply_thresholds
 
 pytestmark = pytest.mark.realmodel

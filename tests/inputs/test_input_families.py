@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from tinymodels import VOCAB, build, no_hooks_left  # noqa: E402
 
-from sparsinglaw.engine import EvalData  # noqa: E402
+from sparsinglaw.capture.passes import EvalData  # noqa: E402
 from sparsinglaw.errors import ModelError  # noqa: E402
 from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs, projection_layout  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import random_eval_data, tiny_llama
-from sparsinglaw.engine import SequenceLosses
+from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.errors import ConfigError, ModelError
 from sparsinglaw.inputs import InputConfig, InputMeasurement, InputSparsityResult, measure_inputs
 from sparsinglaw.inputs.greedy import greedy_setting

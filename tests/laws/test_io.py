@@ -107,8 +107,8 @@ def test_store_reader_plugs_in(tmp_path):
 
 
 def test_project_results_store_is_readable(tmp_path):
-    """This project's SQLite results store (sparsinglaw.store) is read through the built-in sqlite reader."""
-    store_mod = pytest.importorskip("sparsinglaw.store")
+    """This project's SQLite results store (sparsinglaw.store.database) is read through the built-in sqlite reader."""
+    store_mod = pytest.importorskip("sparsinglaw.store.database")
     store = store_mod.ResultsStore(tmp_path)
     store.add_run("r1", {"model": {"activation": "relu"}})
     for t, r in zip(TOKENS, RATIOS, strict=True):

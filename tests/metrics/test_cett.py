@@ -7,7 +7,7 @@ import torch
 
 import reference as R
 from helpers import random_eval_data, tiny_llama
-from sparsinglaw.capture import attach
+from sparsinglaw.capture.hooks import attach
 from sparsinglaw.measure import MeasureConfig, Measurement, measure
 from sparsinglaw.metrics.cett import CETTCurves, dropped_norm_ratio
 from sparsinglaw.models import find_ffn_layers

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.layout import PROBES
+from sparsinglaw.store.layout import PROBES
 
 TOKENS = [65_536 * (i + 1) for i in range(10)]
 

@@ -14,7 +14,7 @@ import pytest
 from report_helpers import read
 
 from helpers import subprocess_env
-from sparsinglaw.layout import ANALYSIS_FILES, COMPARISON, FITS, PROBES
+from sparsinglaw.store.layout import ANALYSIS_FILES, COMPARISON, FITS, PROBES
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = ["1_pareto", "2_activation_vs_tokens", "0_paper_beside_live", "5a_frequency", "6_dead_neurons"]

@@ -1,4 +1,4 @@
-"""The study-to-report contract as dataclasses (sparsinglaw.artifacts): files written before it
+"""The study-to-report contract as dataclasses (sparsinglaw.store.artifacts): files written before it
 (tests/data/study_analysis_v2, the analysis files of a `mini` study with input sparsity written by
 sparsinglaw at commit 6a4bd2a) read back identically and still render; files a study writes now are
 exactly what the analysis' dataclasses say; malformed files are one-line errors."""
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsinglaw.artifacts import (
+from sparsinglaw.store.artifacts import (
     ComparisonDocument,
     FitsDocument,
     PaperDocument,
@@ -20,7 +20,7 @@ from sparsinglaw.artifacts import (
 )
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.layout import COMPARISON, FITS, PAPER, PROBES, SETUP
+from sparsinglaw.store.layout import COMPARISON, FITS, PAPER, PROBES, SETUP
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "study_analysis_v2"
 TYPES = {FITS: FitsDocument, COMPARISON: ComparisonDocument, SETUP: SetupDocument}

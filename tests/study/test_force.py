@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 
 from sparsinglaw.cli import main
-from sparsinglaw.layout import STUDY_FILE
+from sparsinglaw.store.layout import STUDY_FILE
 from sparsinglaw.study import load_study
 from sparsinglaw.train import complete_checkpoints
 

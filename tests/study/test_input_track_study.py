@@ -11,7 +11,7 @@ import pytest
 import torch
 from study_helpers import Tables, mini_config
 
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.study.collect import CellData
 from sparsinglaw.study.compare import compare_inputs, compare_with_paper
 from sparsinglaw.study.config import FitSpec

@@ -8,7 +8,7 @@ import pytest
 from study_helpers import mini_config, subprocess_env
 
 from sparsinglaw.errors import SparsingLawError
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.study.parallel import cell_log, cell_timings
 from sparsinglaw.study.runner import TIMINGS, read_events, run_study
 

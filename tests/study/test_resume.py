@@ -11,7 +11,7 @@ import pytest
 from study_helpers import PYTHON, mini_config, subprocess_env
 
 from helpers import default_sigint
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.study.runner import read_events
 from sparsinglaw.train import complete_checkpoints
 

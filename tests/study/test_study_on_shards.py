@@ -8,7 +8,7 @@ from study_helpers import mini_config
 
 from sparsinglaw.data.shard_writer import ShardSettings, write_shards
 from sparsinglaw.data.shards import TokenShards
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.study.runner import run_study
 from sparsinglaw.track.tracker import validation_data
 from sparsinglaw.train.data import read_data_meta

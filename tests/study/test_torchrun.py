@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from study_helpers import mini_config, subprocess_env
 
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.study.runner import read_events, run_study
 
 

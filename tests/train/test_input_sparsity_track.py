@@ -7,7 +7,7 @@ import json
 import pytest
 
 import sparsinglaw.cli as cli
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.track.tracker import TrackSettings, track
 
 pytest.importorskip("sparsinglaw.measure")

@@ -18,7 +18,7 @@ import pytest
 from train_helpers import PYTHON, REPO, subprocess_env
 
 from sparsinglaw.errors import DataError
-from sparsinglaw.store import ResultsStore, store_curves
+from sparsinglaw.store.database import ResultsStore, store_curves
 from sparsinglaw.track.tracker import TrackSettings, track
 
 SETTINGS = TrackSettings(mode="pplp", max_tokens=256, batch_size=4)
@@ -105,7 +105,7 @@ def test_the_read_only_open_reads_everything_and_refuses_writes(tracked_run, mon
     """The read-only open itself, forced (``os.access`` answering "not writable" as it does for an archive)."""
     rows = ResultsStore(tracked_run).measurements(with_result=True)
     data = (tracked_run / "results.sqlite").read_bytes()
-    monkeypatch.setattr("sparsinglaw.store._writable", lambda folder: False)
+    monkeypatch.setattr("sparsinglaw.store.database._writable", lambda folder: False)
     store = ResultsStore(tracked_run)
     assert store.read_only
     assert store.measurements(with_result=True) == rows and store.checkpoints() and store.runs()

@@ -47,7 +47,7 @@ class LogCatcher(TrainerCallback):
 def _fake_tracking(run_dir: Path):
     """A hook that stores an activation ratio per checkpoint as tracking does (0.5 / step), without the
     minutes a real PPL-p% search takes; what is tested is where the stored value goes."""
-    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.store.database import ResultsStore
 
     def hook(path: Path, info: dict) -> None:
         ResultsStore(run_dir).record(info["run_id"], path.name, info["tokens_seen"], "pplp", setting={"p": 1.0},

@@ -12,7 +12,7 @@ import time
 import pytest
 from train_helpers import PYTHON, run_side_by_side
 
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.track import tracker as track_module
 from sparsinglaw.track.tracker import TrackSettings, track
 

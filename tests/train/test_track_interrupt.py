@@ -11,7 +11,7 @@ import pytest
 from train_helpers import PYTHON, REPO, subprocess_env
 
 from helpers import default_sigint
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 
 # The real CLI, pausing before it loads the checkpoint after the first one stored, so that the test's SIGINT
 # lands while the next checkpoint is under way.

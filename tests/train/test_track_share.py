@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from train_helpers import run_side_by_side
 
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.track.tracker import TrackSettings, track
 
 # Imports everything, then waits for the go file so both processes start at the same moment.

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from train_helpers import PYTHON, REPO, subprocess_env
 
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.track.tracker import TrackSettings, track
 
 SETTINGS = ["--max-tokens", "256", "--batch-size", "2", "--calibrate-last", "2"]

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from train_helpers import kill_after_checkpoint, tiny_dict, write_config
 
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.store import ResultsStore
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.train import MARKER, TrainConfig, train
 
 STEPS, EVERY, TOKENS_PER_STEP = 12, 4, 128

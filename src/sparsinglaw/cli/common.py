@@ -176,7 +176,7 @@ def check_new_output(args: argparse.Namespace, path, option: str = "--output", k
     """``check_writable`` plus the overwrite rule: an existing file is refused unless ``--overwrite``."""
     from pathlib import Path
 
-    from sparsinglaw.output_paths import OutputPathError, check_writable
+    from sparsinglaw.cli.output_paths import OutputPathError, check_writable
 
     checked = check_writable(path, kind, option=option)
     if kind == "file" and Path(checked).is_file() and not getattr(args, "overwrite", False):

@@ -19,7 +19,7 @@ from sparsinglaw.cli.common import (
     print_note,
     print_table,
 )
-from sparsinglaw.output_paths import save_with_fallback
+from sparsinglaw.cli.output_paths import save_with_fallback
 from sparsinglaw.progress import partial_results
 
 # The registered metrics, named here so that --help needs no torch (a test checks they match the registry).

@@ -20,7 +20,7 @@ from sparsinglaw.cli.common import (
 )
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.output_paths import save_with_fallback
+from sparsinglaw.cli.output_paths import save_with_fallback
 from sparsinglaw.progress import partial_results
 from sparsinglaw.provenance import stamp
 from sparsinglaw.tables import ONE_PASS

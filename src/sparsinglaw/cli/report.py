@@ -1,7 +1,7 @@
 """``sparsinglaw report RUN_OR_STUDY_DIR [--analyze] [--output DIR] [--json]``: the HTML report of a study or a
 training run.
 
-It only renders the analysis files (``sparsinglaw.layout``), which ``sparsinglaw study`` writes, or
+It only renders the analysis files (``sparsinglaw.store.layout``), which ``sparsinglaw study`` writes, or
 ``--analyze`` first (fits, comparison, probes: loads the models). Writes ``index.html``, each figure as PNG
 and CSV, and ``analysis.json`` into ``--output`` (default ``RUN_OR_STUDY_DIR/report``)."""
 
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsinglaw.output_paths import save_dir_with_fallback
+    from sparsinglaw.cli.output_paths import save_dir_with_fallback
     from sparsinglaw.report.html import write_report
 
     target = Path(args.output) if args.output else Path(args.path) / "report"
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_output(target: Path, args: argparse.Namespace) -> None:
     """The report directory can be written; the default one (inside PATH) says how to write elsewhere."""
-    from sparsinglaw.output_paths import OutputPathError, check_writable
+    from sparsinglaw.cli.output_paths import OutputPathError, check_writable
 
     try:
         check_writable(target, "dir", option="--output" if args.output else "the report directory")
@@ -67,7 +67,7 @@ def _check_output(target: Path, args: argparse.Namespace) -> None:
 
 def _check_analyze_writable(path: str) -> None:
     """--analyze writes its files into PATH: a read-only PATH (an archive) is one line saying what to do."""
-    from sparsinglaw.output_paths import OutputPathError, check_writable
+    from sparsinglaw.cli.output_paths import OutputPathError, check_writable
 
     try:
         check_writable(path, "dir", option="--analyze")
@@ -79,7 +79,7 @@ def _check_analyze_writable(path: str) -> None:
 
 def _analyze(path: str) -> list[str]:
     """Write the analysis files into ``path``; the paths of those it holds afterwards."""
-    from sparsinglaw.layout import ANALYSIS_FILES
+    from sparsinglaw.store.layout import ANALYSIS_FILES
     from sparsinglaw.study.stages import write_analysis
 
     write_analysis(path)

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     doc, moved = report.to_dict(), False
     if args.output:
         from sparsinglaw.fileio import atomic_write_json
-        from sparsinglaw.output_paths import save_with_fallback
+        from sparsinglaw.cli.output_paths import save_with_fallback
 
         written, moved = save_with_fallback(lambda path: atomic_write_json(path, doc), args.output, "report")
         print_note(args, f"wrote {written}")

@@ -63,7 +63,7 @@ def _verdicts(out_dir) -> str:
     from pathlib import Path
 
     from sparsinglaw.cli.demo import verdict_table
-    from sparsinglaw.layout import COMPARISON
+    from sparsinglaw.store.layout import COMPARISON
 
     path = Path(out_dir) / COMPARISON
     return "\n" + verdict_table(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else ""

@@ -103,8 +103,8 @@ def settings_from_args(args: argparse.Namespace) -> TrackSettings:
 
 def run(args: argparse.Namespace) -> int:
     from sparsinglaw.cli.common import set_threads
-    from sparsinglaw.output_paths import save_with_fallback
-    from sparsinglaw.store import ResultsStore, opens_read_only
+    from sparsinglaw.cli.output_paths import save_with_fallback
+    from sparsinglaw.store.database import ResultsStore, opens_read_only
     from sparsinglaw.track.tracker import track
 
     args = _split_remainder(args)

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(args, {"config": cfg.to_dict(), "plan": info})
         return 0
     from sparsinglaw.distributed import close_process_group
-    from sparsinglaw.output_paths import check_writable
+    from sparsinglaw.cli.output_paths import check_writable
     from sparsinglaw.train.trainer import train
 
     check_writable(cfg.run_dir, "dir", option="run_dir")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sparsinglaw.engine import model_device
+from sparsinglaw.capture.passes import model_device
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.models.adapters import decoder_blocks
 from sparsinglaw.models.projections import Projection, attach_inputs

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from sparsinglaw.activity import ActivityCounter
+from sparsinglaw.capture.activity import ActivityCounter
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce
-from sparsinglaw.engine import SequenceLosses
+from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult
@@ -93,7 +93,7 @@ class InputConfig(Config):
 
 @dataclass
 class InputEvaluation:
-    """One sparse pass at a method's setting: its losses and what it kept (``activity.ActivityCounter``: per
+    """One sparse pass at a method's setting: its losses and what it kept (``capture.activity.ActivityCounter``: per
     projection, and per position weighted by output rows, the share of projection weights read)."""
 
     setting: Setting

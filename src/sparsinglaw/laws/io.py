@@ -147,7 +147,7 @@ def _sniff_csv(path: Path, head: bytes) -> bool:
 def _load_store(path: Path) -> list[Curve]:
     # Imported here, not at module level: the store pulls in sqlite3 and provenance, which reading a
     # JSON or CSV curve never needs.
-    from sparsinglaw.store import store_curves
+    from sparsinglaw.store.database import store_curves
 
     return store_curves(path)
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from sparsinglaw.activity import ActivityCounter
-from sparsinglaw.engine import SequenceLosses
+from sparsinglaw.capture.activity import ActivityCounter
+from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.pplp import C_MAX, C_MIN
 from sparsinglaw.metrics.pplp_answer import CONFIRM_WIDTH

@@ -1,4 +1,4 @@
-"""What the report renders, read from the analysis stages' files (``sparsinglaw.layout``) through their
+"""What the report renders, read from the analysis stages' files (``sparsinglaw.store.layout``) through their
 dataclasses (``artifacts``); nothing is measured or fitted here. A missing or outdated file is a
 ``DataError`` naming the command that writes it."""
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparsinglaw.artifacts import (
+from sparsinglaw.store.artifacts import (
     CellRecord,
     ComparisonDocument,
     FitRecord,
@@ -20,7 +20,7 @@ from sparsinglaw.artifacts import (
     SetupDocument,
 )
 from sparsinglaw.errors import DataError
-from sparsinglaw.layout import (
+from sparsinglaw.store.layout import (
     ANALYSIS_FILES,
     ANALYSIS_SCHEMA,
     COMPARISON,

@@ -2,7 +2,7 @@
 
 ``write_report(PATH)``: the verdicts against the paper with their intervals, the setup, the figures and the
 tables, the paper's values beside ours; parameters at a bound are flagged, and a section that cannot apply
-says why. It only renders the files the study's analysis stages wrote (``sparsinglaw.layout``, read by
+says why. It only renders the files the study's analysis stages wrote (``sparsinglaw.store.layout``, read by
 ``report.data``), and names the command that writes a missing one. Figures are PNG (data as CSV) embedded
 as base64; text from data is HTML-escaped."""
 
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparsinglaw.artifacts import ComparisonDocument
+from sparsinglaw.store.artifacts import ComparisonDocument
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_text
-from sparsinglaw.layout import ANALYSIS, REPORT_DIR
+from sparsinglaw.store.layout import ANALYSIS, REPORT_DIR
 from sparsinglaw.report import study_figures as sf
 from sparsinglaw.report.data import StudyData, load
 from sparsinglaw.report.inputs import input_figures, inputs_html

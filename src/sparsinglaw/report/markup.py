@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from sparsinglaw.artifacts import Check
+from sparsinglaw.store.artifacts import Check
 
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}

@@ -65,7 +65,7 @@ class CellData:
 
 
 def is_study(path: Path) -> bool:
-    from sparsinglaw.layout import STUDY_FILE
+    from sparsinglaw.store.layout import STUDY_FILE
 
     return (Path(path) / STUDY_FILE).is_file()
 
@@ -130,7 +130,7 @@ def read_population(rows: list[dict], cell: CellData) -> None:
 
 
 def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) -> CellData:
-    from sparsinglaw.store import FILENAME, ResultsStore
+    from sparsinglaw.store.database import FILENAME, ResultsStore
     from sparsinglaw.train.config import load_config
     from sparsinglaw.train.shapes import resolve_shape
 
@@ -199,7 +199,7 @@ def load_study_dir(path: Path):
     since it was written). The path goes in as a TOML string: Python's repr would leave a backslash doubled
     (TOML reads '...' literally) and cannot quote every control character."""
     from sparsinglaw.config import toml_string
-    from sparsinglaw.layout import STUDY_FILE
+    from sparsinglaw.store.layout import STUDY_FILE
     from sparsinglaw.study.config import load_study
 
     return load_study(Path(path) / STUDY_FILE, [f"out_dir={toml_string(str(path))}"])

@@ -35,7 +35,7 @@ from typing import Any
 
 from sparsinglaw.config import Config, deep_merge
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.layout import BUILTIN_JSONL
+from sparsinglaw.store.layout import BUILTIN_JSONL
 from sparsinglaw.train.config import ACTIVATIONS, TRACK_MODES, DataConfig, TrackSettings, TrainConfig  # noqa: F401
 
 LAUNCHERS = ("sequential", "torchrun")

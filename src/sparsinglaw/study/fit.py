@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sparsinglaw.artifacts import CellRecord, FitRecord, FitsDocument
+from sparsinglaw.store.artifacts import CellRecord, FitRecord, FitsDocument
 from sparsinglaw.errors import SparsingLawError
 from sparsinglaw.laws import (
     Curve,
@@ -42,7 +42,7 @@ class Analysis:
     inputs: Analysis | None = None
 
     def document(self) -> FitsDocument:
-        """``fits.json`` as its dataclass (``sparsinglaw.artifacts``, which the report reads it with)."""
+        """``fits.json`` as its dataclass (``sparsinglaw.store.artifacts``, which the report reads it with)."""
         cells = [_cell_row(c, self.fits.get(c.name), self.failures.get(c.name)) for c in self.cells]
         inputs = self.inputs.input_section() if self.inputs is not None else None  # absent: not tracked
         return FitsDocument(cells, self.widthdepth, [_plain_scale(g) for g in self.scale], self.spec.level,

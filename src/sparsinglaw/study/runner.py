@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sparsinglaw.errors import ConfigError, SparsingLawError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.layout import BUILTIN_JSONL, CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS
+from sparsinglaw.store.layout import BUILTIN_JSONL, CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS
 from sparsinglaw.study.config import Cell, StudyConfig, load_study
 
 log = logging.getLogger("sparsinglaw")
@@ -180,7 +180,7 @@ def _last_logged_loss(checkpoint: Path, step: int) -> float | None:
 def backfill_losses(cell: Cell) -> int:
     """Record losses of complete checkpoints that the store lacks (a stop between a checkpoint's marker and
     its store rows; the first checkpoint after a resume, logged before the restart); returns rows added."""
-    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.store.database import ResultsStore
     from sparsinglaw.train import complete_checkpoints
 
     store, added = ResultsStore(cell.run_dir), 0

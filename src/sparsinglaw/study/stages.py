@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from sparsinglaw.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
+from sparsinglaw.store.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.layout import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
+from sparsinglaw.store.layout import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
 
 
 def setup_document(analysis, info: dict) -> SetupDocument:
@@ -37,7 +37,7 @@ def _timed(timer, stage: str):
 
 def write_documents(path: str | Path, analysis, info: dict) -> SetupDocument:
     """``fits.json``, ``comparison.json``, ``paper.json`` and ``setup.json`` of ``analysis`` into ``path``
-    (all but the probes), each through its dataclass (``sparsinglaw.artifacts``); returns the setup."""
+    (all but the probes), each through its dataclass (``sparsinglaw.store.artifacts``); returns the setup."""
     from sparsinglaw.study.compare import compare_with_paper
     from sparsinglaw.study.paper_ref import paper_document
 
@@ -53,7 +53,7 @@ def write_documents(path: str | Path, analysis, info: dict) -> SetupDocument:
 def cells_missing_inputs(path: Path) -> list:
     """Cells of a study asking for input sparsity (``track.input_sparsity``) whose store has none: cells
     finished before it was set are skipped by the runner (their training config is unchanged)."""
-    from sparsinglaw.store import FILENAME, ResultsStore
+    from sparsinglaw.store.database import FILENAME, ResultsStore
     from sparsinglaw.study.collect import is_study, load_study_dir
 
     if not is_study(path):

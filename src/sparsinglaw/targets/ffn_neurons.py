@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 
 from torch import nn
 
-from sparsinglaw.capture import CallCount, attach
+from sparsinglaw.capture.hooks import CallCount, attach
 from sparsinglaw.metrics.cett import THRESHOLD_RULE, CETTCurves
 from sparsinglaw.models.adapters import FFNLayer, find_ffn_layers
 from sparsinglaw.results import SCHEMA

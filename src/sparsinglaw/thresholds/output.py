@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 
 from sparsinglaw import export
-from sparsinglaw.capture import attach
+from sparsinglaw.capture.hooks import attach
 from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
 from sparsinglaw.metrics.cett import cett_rule
 from sparsinglaw.models import find_ffn_layers

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sparsinglaw.store import ResultsStore, setting_key
+from sparsinglaw.store.database import ResultsStore, setting_key
 
 log = logging.getLogger("sparsinglaw")
 

@@ -108,7 +108,7 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
     """PPL-p% at every complete checkpoint not yet measured, each claimed in the store first (concurrent
     trackers share the work); returns counts of measured/skipped/failed (``elsewhere``: claimed by another
     live process; ``inputs``: input sparsity's). If interrupted, says what it stored before re-raising."""
-    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.store.database import ResultsStore
 
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
     counts = _each_checkpoint(run_dir, store, data, settings, FFN_NEURONS, progress)
@@ -367,7 +367,7 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
 def _calibrated_rows(rows, run_dir: Path, infos: list[dict], data, settings: TrackSettings) -> dict:
     """One CETT of ``rows``' target calibrated on the last K checkpoints (``calibrate``), applied to every
     checkpoint: its rows stored with their intervals."""
-    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.store.database import ResultsStore
 
     metric = rows.metric(settings, "cett-calibrated")
     last = {i["path"]: rows.measurement(load_checkpoint(Path(i["path"])), data, settings)
@@ -394,7 +394,7 @@ def _calibrated_rows(rows, run_dir: Path, infos: list[dict], data, settings: Tra
 def track_inputs(run_dir: str | Path, settings: TrackSettings) -> dict:
     """Input sparsity alone, in ``settings.mode`` (the output rows are left as they are): what a study's
     analysis stage runs on cells tracked before ``input_sparsity`` was set."""
-    from sparsinglaw.store import ResultsStore
+    from sparsinglaw.store.database import ResultsStore
 
     run_dir = Path(run_dir)
     data = validation_data(run_dir, settings.max_tokens)

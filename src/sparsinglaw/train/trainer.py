@@ -147,7 +147,7 @@ class CheckpointRecorder(TrainerCallback):
     def tracked_scalars(self, checkpoint: str) -> dict[str, float]:
         """The activation ratios the hooks stored for ``checkpoint``: ``sparsity/METRIC`` (with the setting
         appended when one metric was measured at several)."""
-        from sparsinglaw.store import ResultsStore
+        from sparsinglaw.store.database import ResultsStore
 
         rows = [r for r in ResultsStore(self.cfg.run_dir).measurements(self.run_info["run_id"])
                 if r["checkpoint"] == checkpoint and r["activation_ratio"] is not None]
@@ -162,7 +162,7 @@ class CheckpointRecorder(TrainerCallback):
         return scalars
 
     def _record(self, path: Path, info: dict) -> None:
-        from sparsinglaw.store import ResultsStore
+        from sparsinglaw.store.database import ResultsStore
 
         store = ResultsStore(self.cfg.run_dir)
         run_id, name, tokens = info["run_id"], path.name, info["tokens_seen"]

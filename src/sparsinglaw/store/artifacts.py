@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparsinglaw.errors import DataError
-from sparsinglaw.layout import ANALYSIS_SCHEMA, FITS
+from sparsinglaw.store.layout import ANALYSIS_SCHEMA, FITS
 
 
 def _require(doc: Any, keys: tuple[str, ...], what: str) -> dict:

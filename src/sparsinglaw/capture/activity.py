@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from sparsinglaw.engine import BatchContext
+from sparsinglaw.capture.passes import BatchContext
 from sparsinglaw.models.adapters import FFNLayer
 
 

@@ -320,7 +320,7 @@ class ResultsStore:
         for r in records:
             r["curve"] = curve_label(r["run_id"], r["metric"], r["setting"])
             r["activation"] = activations.get(r["run_id"])
-        return atomic_write_json(path, {"schema": "sparsinglaw.store/1", "runs": self.runs(), "records": records})
+        return atomic_write_json(path, {"schema": "sparsinglaw.store.database/1", "runs": self.runs(), "records": records})
 
 
 def curve_label(run_id: str, metric: str, setting: dict | str) -> str:

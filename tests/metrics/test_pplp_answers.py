@@ -58,7 +58,8 @@ def test_measure_with_no_cett_reaching_the_target_reports_no_answer_and_exits_3(
 @pytest.fixture(scope="module")
 def untrained_dir(tmp_path_factory):
     """An untrained tiny Llama with a real-text tokenizer: dropping its input CETT's inputs barely moves its
-    loss on English (ratios 0.98-1.04 up to CETT 1), so no input CETT reaches PPL-5%."""
+    loss on English (ratios 0.96-1.05 up to CETT 1, jagged: the CPU's float rounding moves them by about
+    0.02), so no input CETT reaches PPL-20%."""
     from helpers import text_tokenizer, tiny_llama
 
     path = tmp_path_factory.mktemp("untrained")
@@ -75,7 +76,7 @@ def test_inputs_with_no_setting_reaching_the_target_writes_no_thresholds_file(un
     from sparsinglaw.cli import inputs as inputs_cli
 
     out, thresholds = tmp_path / "inputs.json", tmp_path / "t.json"
-    common = ("--model", str(untrained_dir), "--p", "5", "--methods", "cett", "--tolerance", "0.01", "--seq-len",
+    common = ("--model", str(untrained_dir), "--p", "20", "--methods", "cett", "--tolerance", "0.01", "--seq-len",
               "64", "--max-tokens", "256", "--threads", "1")
     args = parse(inputs_cli, "inputs", *common, "--output", str(out))
     assert args.func(args) == 3
@@ -83,7 +84,7 @@ def test_inputs_with_no_setting_reaching_the_target_writes_no_thresholds_file(un
     reason = m["solution"]["no_answer"]
     assert m["solution"]["value"] is None and "no answer" in reason and m["search"]
     ratios = [float(x) for x in re.findall(r"PPL ratio (\d+\.\d+)", reason)]
-    assert ratios and all(r < 1.05 for r in ratios) and all(q["ppl_ratio"] < 1.05 for q in m["search"])
+    assert ratios and all(r < 1.2 for r in ratios) and all(q["ppl_ratio"] < 1.2 for q in m["search"])
     args = parse(inputs_cli, "inputs", *common, "--thresholds-output", str(thresholds))
     with pytest.raises(NoAnswerError, match="no thresholds file"):
         args.func(args)

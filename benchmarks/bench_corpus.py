@@ -19,7 +19,7 @@ import time
 
 def measure(source: str, vocab: int, bpe_chars: int, budget: int) -> dict:
     from sparsinglaw.data import document_split, load_documents
-    from sparsinglaw.train.tokenizer import train_bpe
+    from sparsinglaw.data.tokenizer import train_bpe
 
     start = time.perf_counter()
     docs = load_documents(source)

@@ -56,7 +56,7 @@ def generate_corpus(path: Path, megabytes: float, seed: int = 0) -> int:
 
 def train_tokenizer(corpus: Path, out: Path, vocab: int) -> float:
     from sparsinglaw.data.sources import iter_documents
-    from sparsinglaw.train.tokenizer import _save_atomically, train_bpe
+    from sparsinglaw.data.tokenizer import _save_atomically, train_bpe
 
     started = time.perf_counter()
     _save_atomically(train_bpe(iter_documents(corpus), vocab, max_chars=5_000_000), out)

@@ -36,7 +36,7 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(corpus, tmp_path_factory) -> Path:
-    from sparsinglaw.train.tokenizer import _save_atomically, train_bpe
+    from sparsinglaw.data.tokenizer import _save_atomically, train_bpe
 
     target = tmp_path_factory.mktemp("tok") / "tokenizer"
     _save_atomically(train_bpe(load_documents(corpus), 300), target)
@@ -61,7 +61,7 @@ def shard_bytes(directory: Path) -> dict[str, bytes]:
 
 
 def test_every_document_once_in_order_on_its_side(corpus, tokenizer_dir, reference):
-    from sparsinglaw.train.tokenizer import load_tokenizer
+    from sparsinglaw.data.tokenizer import load_tokenizer
 
     shards = TokenShards(reference)
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -180,7 +180,7 @@ def test_token_limits_stop_each_side_and_the_reading(corpus, tokenizer_dir, tmp_
     LIMIT_CHECK_DOCUMENTS training documents holding the limit, the validation side at the first document
     reaching its limit, and no document after both is read; a rerun of an unfinished write continues."""
     from sparsinglaw.data import shard_writer
-    from sparsinglaw.train.tokenizer import load_tokenizer
+    from sparsinglaw.data.tokenizer import load_tokenizer
 
     monkeypatch.setattr(shard_writer, "LIMIT_CHECK_DOCUMENTS", 4)  # 60 documents: 256 would never be reached
     docs, tokenizer = load_documents(corpus), load_tokenizer(tokenizer_dir)

@@ -7,7 +7,7 @@ from train_helpers import tiny_dict
 
 from sparsinglaw.train import TrainConfig
 from sparsinglaw.train.data import OrderedTrainData, split_documents
-from sparsinglaw.train.tokenizer import load_tokenizer
+from sparsinglaw.data.tokenizer import load_tokenizer
 from sparsinglaw.train.trainer import prepare
 
 

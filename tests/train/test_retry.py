@@ -9,7 +9,7 @@ from train_helpers import write_config
 
 import sparsinglaw.cli as cli
 from sparsinglaw.train import complete_checkpoints
-from sparsinglaw.train.tokenizer import load_tokenizer
+from sparsinglaw.data.tokenizer import load_tokenizer
 
 
 def _train(config, *extra) -> int:

@@ -72,7 +72,7 @@ def plan(cfg: TrainConfig, world: int = 1, threads: int = 1) -> dict:
     if is_shard_dir(cfg.data.source):  # the shards' tokenizer, whatever tokenizer.* says
         vocab = read_manifest(cfg.data.source)["settings"]["vocab_size"]
     elif cfg.tokenizer.path:
-        from sparsinglaw.train.tokenizer import load_tokenizer
+        from sparsinglaw.data.tokenizer import load_tokenizer
 
         vocab = len(load_tokenizer(cfg.tokenizer.path))
     total = cfg.total_steps(world)

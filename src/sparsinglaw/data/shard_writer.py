@@ -23,6 +23,7 @@ import numpy as np
 from sparsinglaw.data.corpus import is_validation_document
 from sparsinglaw.data.shards import FORMAT, MANIFEST, TOKENIZER_DIR, VERSION, read_manifest, token_dtype
 from sparsinglaw.data.sources import iter_documents, local_files, source_bytes
+from sparsinglaw.data.tokenizer import _save_atomically, load_tokenizer, train_bpe
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_json
 
@@ -139,8 +140,6 @@ def _start_manifest(out: Path, settings: ShardSettings) -> dict:
 def _shard_tokenizer(out: Path, settings: ShardSettings, path: str | None, vocab_size: int, max_chars: int,
                      documents):
     """The directory's tokenizer: the one saved there, else ``path``, else a BPE trained on a sample."""
-    from sparsinglaw.train.tokenizer import _save_atomically, load_tokenizer, train_bpe
-
     saved = out / TOKENIZER_DIR
     if (saved / "tokenizer_config.json").is_file():
         tokenizer = load_tokenizer(saved)

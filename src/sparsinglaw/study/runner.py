@@ -119,7 +119,7 @@ def shared_tokenizer(cfg: StudyConfig) -> None:
     from dataclasses import replace
 
     from sparsinglaw.train.data import split_documents
-    from sparsinglaw.train.tokenizer import prepare_tokenizer
+    from sparsinglaw.data.tokenizer import prepare_tokenizer
 
     train_docs, _ = split_documents(train_cfg.data)
     prepare_tokenizer(replace(train_cfg.tokenizer, path=None), Path(cfg.out_dir), train_docs)

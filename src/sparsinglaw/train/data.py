@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,9 @@ from torch.utils.data import Dataset
 
 from sparsinglaw.data import document_split, load_documents
 from sparsinglaw.data.corpus import is_validation_document
+from sparsinglaw.data.shard_writer import ShardSettings, shards_from_tokens, tokenizer_sha256, write_shards
+from sparsinglaw.data.shards import TokenShards, is_shard_dir, read_manifest
+from sparsinglaw.data.tokenizer import load_tokenizer, prepare_tokenizer
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_json
 
@@ -94,8 +98,6 @@ def read_data_meta(run_dir: str | Path) -> dict:
 
 def _data_key(cfg, tokenizer) -> str:
     """What the run's own shards depend on: the data settings, the limits, the tokenizer's content."""
-    from sparsinglaw.data.shard_writer import tokenizer_sha256
-
     return hashlib.sha256(json.dumps({
         "data": vars(cfg.data), "seq_len": cfg.seq_len, "budget": cfg.token_budget, "format": "shards",
         "tokenizer": tokenizer_sha256(tokenizer)}, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -120,9 +122,6 @@ def prepare_corpus_data(cfg, run_dir: Path):
     """(tokenizer, train sequences, validation array) of a run on a corpus: its shards in
     ``RUN_DIR/data/shards`` written from the corpus when missing or made for other settings (or converted
     from a cache of a run from before shards), then read as ``prepare_shard_data`` reads shards."""
-    from sparsinglaw.data.shards import TokenShards
-    from sparsinglaw.train.tokenizer import prepare_tokenizer
-
     # ~4 characters per BPE token: 8 x budget characters leaves room; short data repeats in epochs.
     corpus = functools.cache(lambda: _two_sided(cfg.data, cfg.data.max_chars or 8 * cfg.token_budget))
     tokenizer = prepare_tokenizer(cfg.tokenizer, run_dir, _training_side(corpus, cfg.data.validation_fraction))
@@ -155,14 +154,10 @@ def _training_side(corpus, fraction: float):
 
 
 def _complete(directory: Path) -> bool:
-    from sparsinglaw.data.shards import is_shard_dir, read_manifest
-
     return is_shard_dir(directory) and bool(read_manifest(directory).get("complete"))
 
 
 def _run_shard_settings(cfg):
-    from sparsinglaw.data.shard_writer import ShardSettings
-
     return ShardSettings(source=str(cfg.data.source), text_field=cfg.data.text_field, split=cfg.data.split,
                          via_datasets=cfg.data.streaming, validation_fraction=cfg.data.validation_fraction,
                          train_token_limit=cfg.token_budget + cfg.seq_len,
@@ -170,8 +165,6 @@ def _run_shard_settings(cfg):
 
 
 def _write_run_shards(cfg, run_dir: Path, corpus) -> None:
-    from sparsinglaw.data.shard_writer import write_shards
-
     log.info("tokenizing %s into %s", cfg.data.source, run_dir / "data" / RUN_SHARDS)
     write_shards(_run_shard_settings(cfg), run_dir / "data" / RUN_SHARDS, tokenizer_path=str(run_dir / "tokenizer"),
                  progress=False, documents=lambda on_bytes: iter(corpus()))
@@ -180,8 +173,6 @@ def _write_run_shards(cfg, run_dir: Path, corpus) -> None:
 def _convert_legacy_cache(cfg, run_dir: Path, meta: dict) -> bool:
     """The ``.npy`` cache of a run from before shards, rewritten as its shards (the same token streams);
     False when there is none to convert (or no validation sequence in it: shards need both sides)."""
-    from sparsinglaw.data.shard_writer import shards_from_tokens
-
     cache = run_dir / "data"
     if not ((cache / "train.npy").is_file() and (cache / "valid.npy").is_file()):
         return False
@@ -200,12 +191,6 @@ def prepare_shard_data(cfg, run_dir: Path):
     directory (``sparsinglaw data``): training sequences are read from the memory-mapped shards on demand,
     the validation ones (``data.validation_tokens``) from its validation shards. ``RUN_DIR/data/meta.json``
     records which shards the run reads, so a shard directory rewritten under a run is refused."""
-    from dataclasses import replace
-
-    from sparsinglaw.data.shard_writer import tokenizer_sha256
-    from sparsinglaw.data.shards import TokenShards
-    from sparsinglaw.train.tokenizer import load_tokenizer, prepare_tokenizer
-
     shards = TokenShards(cfg.data.source)
     if cfg.tokenizer.path and tokenizer_sha256(load_tokenizer(cfg.tokenizer.path)) != shards.tokenizer_sha256:
         raise DataError(f"tokenizer.path={cfg.tokenizer.path!r} is not the tokenizer of the shards in "
@@ -250,7 +235,6 @@ def run_validation_sequences(run_dir: str | Path) -> np.ndarray | None:
     meta = read_data_meta(run_dir)
     if not meta.get("shards"):
         return None
-    from sparsinglaw.data.shards import TokenShards
 
     directory = Path(run_dir) / "data" / meta["shards"]  # the run's own shards: relative; others absolute
     shards = TokenShards(directory)

@@ -18,7 +18,7 @@ BYTES_PER_PARAMETER = 16  # float32 weight + gradient + AdamW's two moments
 def planned_vocab_size(cfg) -> int:
     """The vocabulary the run's model will have: the given tokenizer's, else the one it will train."""
     if cfg.tokenizer.path:
-        from sparsinglaw.train.tokenizer import load_tokenizer
+        from sparsinglaw.data.tokenizer import load_tokenizer
 
         return len(load_tokenizer(cfg.tokenizer.path))
     return cfg.tokenizer.vocab_size

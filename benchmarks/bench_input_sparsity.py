@@ -41,8 +41,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch  # noqa: E402
 from common import GGUF, english, smollm2  # noqa: E402
 
-from sparsinglaw.data import build_eval_data, builtin_documents  # noqa: E402
 from sparsinglaw.capture.passes import run_pass  # noqa: E402
+from sparsinglaw.data import build_eval_data, builtin_documents  # noqa: E402
 from sparsinglaw.inputs import InputConfig, measure_inputs  # noqa: E402
 from sparsinglaw.measure import MeasureConfig, measure  # noqa: E402
 from sparsinglaw.models.projections import find_projections, observe_outputs  # noqa: E402

@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from helpers import smollm2_gguf_path, text_tokenizer, tiny_llama
-from sparsinglaw.models.activation_probe import activation_warnings, probe_perplexities
 from sparsinglaw.data import build_eval_data, builtin_documents
 from sparsinglaw.measure import MeasureConfig, measure
+from sparsinglaw.models.activation_probe import activation_warnings, probe_perplexities
 from sparsinglaw.models.loading import load_model
 
 FEW = MeasureConfig(metric="cett", cett=0.2, batch_size=2)

@@ -46,8 +46,8 @@ def test_store_exports_readable_by_others(tmp_path, umask):
 def test_a_runs_tokenizer_directory_honours_the_umask(tmp_path, umask):
     """The tokenizer is saved into a ``mkdtemp`` directory (0o700) and renamed into the run directory."""
     from sparsinglaw.data import builtin_documents
-    from sparsinglaw.train.config import TokenizerConfig
     from sparsinglaw.data.tokenizer import prepare_tokenizer
+    from sparsinglaw.train.config import TokenizerConfig
 
     umask(0o022)
     prepare_tokenizer(TokenizerConfig(vocab_size=300), tmp_path, [d[:2000] for d in builtin_documents()[:20]])

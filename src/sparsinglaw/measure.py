@@ -16,18 +16,18 @@ import time
 from dataclasses import asdict, dataclass
 
 from sparsinglaw import metrics
-from sparsinglaw.models.activation_probe import PROBE_WINDOW
 from sparsinglaw.capture.activity import ActivityCounter
+from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce
-from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.guardrails import measure_warnings
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
 from sparsinglaw.metrics.cett import CETTCurves, auto_anchor_stride
 from sparsinglaw.metrics.evaluation import Evaluation  # re-exported: its home is below the metrics
+from sparsinglaw.models.activation_probe import PROBE_WINDOW
 from sparsinglaw.provenance import stamp
 from sparsinglaw.results import LayerResult, MeasureResult
 from sparsinglaw.targets.engine import TargetMeasurement

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sparsinglaw.errors import DataError
+from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.store.artifacts import (
     ComparisonDocument,
     FitsDocument,
@@ -18,8 +20,6 @@ from sparsinglaw.store.artifacts import (
     ProbesDocument,
     SetupDocument,
 )
-from sparsinglaw.errors import DataError
-from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.store.layout import COMPARISON, FITS, PAPER, PROBES, SETUP
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "study_analysis_v2"

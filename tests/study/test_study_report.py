@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from study_helpers import Tables
 
-from sparsinglaw.store.layout import ANALYSIS_FILES
 from sparsinglaw.report.html import esc, table
 from sparsinglaw.store.database import ResultsStore
+from sparsinglaw.store.layout import ANALYSIS_FILES
 from sparsinglaw.study.runner import read_events, run_study
 
 # The miniature study has one size and one width-depth ratio: the width-depth and scale figures are replaced

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from train_helpers import tiny_dict
 
+from sparsinglaw.data.tokenizer import load_tokenizer
 from sparsinglaw.train import TrainConfig
 from sparsinglaw.train.data import OrderedTrainData, split_documents
-from sparsinglaw.data.tokenizer import load_tokenizer
 from sparsinglaw.train.trainer import prepare
 
 

@@ -8,8 +8,8 @@ import json
 from train_helpers import write_config
 
 import sparsinglaw.cli as cli
-from sparsinglaw.train import complete_checkpoints
 from sparsinglaw.data.tokenizer import load_tokenizer
+from sparsinglaw.train import complete_checkpoints
 
 
 def _train(config, *extra) -> int:

@@ -96,9 +96,9 @@ def _batch_size(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from sparsinglaw.cli.output_paths import save_with_fallback
     from sparsinglaw.evaluate import _require_lm_eval, check_lm_eval_kwargs, evaluate_dense_and_sparse
     from sparsinglaw.fileio import atomic_write_text
-    from sparsinglaw.cli.output_paths import save_with_fallback
     from sparsinglaw.thresholds import load_thresholds
 
     _require_lm_eval()

@@ -36,8 +36,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsinglaw.export import export_sparse
     from sparsinglaw.cli.output_paths import check_writable
+    from sparsinglaw.export import export_sparse
     from sparsinglaw.thresholds import load_thresholds
 
     require_output(args)

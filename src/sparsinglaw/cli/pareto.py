@@ -18,9 +18,9 @@ from sparsinglaw.cli.common import (
     print_note,
     print_table,
 )
+from sparsinglaw.cli.output_paths import save_with_fallback
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
-from sparsinglaw.cli.output_paths import save_with_fallback
 from sparsinglaw.progress import partial_results
 from sparsinglaw.provenance import stamp
 from sparsinglaw.tables import ONE_PASS

@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("sparsinglaw").warning(line)
     doc, moved = report.to_dict(), False
     if args.output:
-        from sparsinglaw.fileio import atomic_write_json
         from sparsinglaw.cli.output_paths import save_with_fallback
+        from sparsinglaw.fileio import atomic_write_json
 
         written, moved = save_with_fallback(lambda path: atomic_write_json(path, doc), args.output, "report")
         print_note(args, f"wrote {written}")

@@ -139,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
         print_table(args, format_plan(cfg, info))
         print_json(args, {"config": cfg.to_dict(), "plan": info})
         return 0
-    from sparsinglaw.distributed import close_process_group
     from sparsinglaw.cli.output_paths import check_writable
+    from sparsinglaw.distributed import close_process_group
     from sparsinglaw.train.trainer import train
 
     check_writable(cfg.run_dir, "dir", option="run_dir")

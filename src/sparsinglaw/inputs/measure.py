@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from sparsinglaw.capture.activity import ActivityCounter
+from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce
-from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.greedy import GreedyPath, greedy_path, greedy_setting
 from sparsinglaw.inputs.results import InputSparsityResult, MethodResult, ProjectionResult

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.errors import DataError
 from sparsinglaw.store.artifacts import (
     CellRecord,
     ComparisonDocument,
@@ -19,7 +20,6 @@ from sparsinglaw.store.artifacts import (
     ProbesDocument,
     SetupDocument,
 )
-from sparsinglaw.errors import DataError
 from sparsinglaw.store.layout import (
     ANALYSIS_FILES,
     ANALYSIS_SCHEMA,

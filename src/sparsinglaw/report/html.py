@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparsinglaw.store.artifacts import ComparisonDocument
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_text
-from sparsinglaw.store.layout import ANALYSIS, REPORT_DIR
 from sparsinglaw.report import study_figures as sf
 from sparsinglaw.report.data import StudyData, load
 from sparsinglaw.report.inputs import input_figures, inputs_html
 from sparsinglaw.report.markup import STYLE, _one_line, at_bound, check_rows, esc, fmt, table  # noqa: F401  (re-exported)
+from sparsinglaw.store.artifacts import ComparisonDocument
+from sparsinglaw.store.layout import ANALYSIS, REPORT_DIR
 
 
 def figure_html(fig: sf.Figure) -> str:

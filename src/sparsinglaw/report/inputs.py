@@ -7,10 +7,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sparsinglaw.store.artifacts import CellRecord, ComparisonDocument, FitsDocument
 from sparsinglaw.report import markup as page
 from sparsinglaw.report import study_figures as sf
 from sparsinglaw.report.data import StudyData, cell_views, fit_views
+from sparsinglaw.store.artifacts import CellRecord, ComparisonDocument, FitsDocument
 
 FIGURE = "7_input_kept_share"
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from sparsinglaw.store.artifacts import CellRecord, FitRecord, FitsDocument
 from sparsinglaw.errors import SparsingLawError
 from sparsinglaw.laws import (
     Curve,
@@ -23,6 +22,7 @@ from sparsinglaw.laws import (
     loss_optimal_range,
 )
 from sparsinglaw.laws.results import FitResult
+from sparsinglaw.store.artifacts import CellRecord, FitRecord, FitsDocument
 from sparsinglaw.study.collect import CellData, collect
 from sparsinglaw.study.config import FitSpec
 

@@ -36,8 +36,8 @@ def pareto(cell: CellData, n_points: int, max_tokens: int = 1024) -> list[dict]:
 
 def detail(cell: CellData, p: float = 1.0, max_tokens: int = 1024, detail_tokens: int = 256) -> dict:
     """PPL-p% on the last checkpoint with per-layer neuron frequencies and per-token activation ratios."""
-    from sparsinglaw.measure import MeasureConfig, measure
     from sparsinglaw.data.tokenizer import load_tokenizer
+    from sparsinglaw.measure import MeasureConfig, measure
 
     model, data = _model_and_data(cell, max_tokens)
     try:

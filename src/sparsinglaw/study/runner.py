@@ -118,8 +118,8 @@ def shared_tokenizer(cfg: StudyConfig) -> None:
         return
     from dataclasses import replace
 
-    from sparsinglaw.train.data import split_documents
     from sparsinglaw.data.tokenizer import prepare_tokenizer
+    from sparsinglaw.train.data import split_documents
 
     train_docs, _ = split_documents(train_cfg.data)
     prepare_tokenizer(replace(train_cfg.tokenizer, path=None), Path(cfg.out_dir), train_docs)

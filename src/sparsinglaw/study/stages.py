@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from sparsinglaw.store.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
 from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.store.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
 from sparsinglaw.store.layout import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
 
 

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from sparsinglaw.capture.activity import ActivityCounter
+from sparsinglaw.capture.passes import BatchContext, SequenceLosses, model_device, run_pass
 from sparsinglaw.data.batches import EvalData
 from sparsinglaw.distributed import all_reduce, world
-from sparsinglaw.capture.passes import BatchContext, SequenceLosses, model_device, run_pass
 from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens, interval_groups
 from sparsinglaw.metrics.evaluation import TrendAnswer
 from sparsinglaw.metrics.pplp_trend import (

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self, Union
 
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.fileio import atomic_write_text
 
 NULL_WORDS = ("none", "null")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -109,8 +110,6 @@ class Config:
 
     def to_file(self, path: str | Path) -> Path:
         """Write TOML, or YAML by suffix, atomically (UTF-8)."""
-        from sparsinglaw.fileio import atomic_write_text
-
         path = Path(path)
         return atomic_write_text(path, self.to_yaml() if path.suffix in YAML_SUFFIXES else self.to_toml())
 

@@ -15,6 +15,7 @@ Requires the ``lm-eval`` package."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import logging
 import math
@@ -23,8 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparsinglaw.capture.passes import model_device
+from sparsinglaw.data.mc_task import SHIPPED_TASK, local_task_dir
 from sparsinglaw.errors import ConfigError, DataError, ModelError
 from sparsinglaw.models import find_ffn_layers
+from sparsinglaw.provenance import git_hash
 from sparsinglaw.tables import aligned_table, format_with_error
 from sparsinglaw.thresholds import Thresholds, ThresholdsKind
 
@@ -134,8 +138,6 @@ def task_manager(tasks: list[str], include_path: str | list[str] | None = None):
     tasks is built only if some task is not found there. ConfigError for unknown task names."""
     from lm_eval.tasks import TaskManager
 
-    from sparsinglaw.data.mc_task import SHIPPED_TASK, local_task_dir
-
     if SHIPPED_TASK in tasks:  # the task shipped with the package, found by name (offline)
         paths = [include_path] if isinstance(include_path, str) else list(include_path or [])
         include_path = [*paths, str(local_task_dir())]
@@ -166,8 +168,6 @@ def check_lm_eval_kwargs(kwargs: dict[str, Any]) -> None:
 def make_lm(model, tokenizer, batch_size: int | str = 1, **hflm_kwargs):
     """lm-eval's ``HFLM`` around an in-memory model (nothing is loaded or copied)."""
     from lm_eval.models.huggingface import HFLM
-
-    from sparsinglaw.capture.passes import model_device
 
     device = str(model_device(model))
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, **hflm_kwargs)
@@ -222,8 +222,6 @@ def retries_logged_once(logger_name: str = "huggingface_hub.utils._http"):
     """While the hub is unreachable, huggingface_hub logs every failed attempt and every backoff ("'...'
     thrown while requesting", "Retrying in 1s [Retry 1/5]", ...): keep the first such line and one
     note that the others are not shown."""
-    import logging
-
     class Once(logging.Filter):
         def __init__(self):
             super().__init__()
@@ -251,8 +249,6 @@ def _quiet_git_hash():
     """lm-eval stamps results with ``git describe`` run without capturing stderr, which prints ``fatal: not a
     git repository`` outside a checkout; use the same lookup with its stderr captured instead."""
     import lm_eval.evaluator as evaluator
-
-    from sparsinglaw.provenance import git_hash
 
     original = getattr(evaluator, "get_git_commit_hash", None)
     if original is None:  # another lm-eval layout: nothing to replace
@@ -320,8 +316,6 @@ def _thresholded(model, thresholds: ThresholdsKind | list[float], sparse_modules
 
 def _fingerprint(thresholds: ThresholdsKind | list[float]) -> str:
     """Short hash of the threshold values (keeps lm-eval response caches of different thresholds apart)."""
-    import hashlib
-
     values = [float(t) for t in thresholds] if isinstance(thresholds, list) else thresholds.values
     return hashlib.sha256(repr(values).encode()).hexdigest()[:12]
 

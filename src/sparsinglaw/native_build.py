@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from sparsinglaw.fileio import cache_root
+
 # -fopenmp: kernels that split rows over threads use OpenMP, which binds to the libgomp PyTorch has already
 # loaded (same soname), so they share its thread pool and its thread count (torch.set_num_threads). A compiler
 # without an OpenMP runtime (clang without libomp) builds them with SERIAL_FLAGS instead: one thread each.
@@ -38,8 +40,6 @@ def _cpu_identity() -> str:
 def cache_dir() -> Path:
     """Where built libraries live: ``$SPARSINGLAW_CACHE``, ``$XDG_CACHE_HOME/sparsinglaw`` or
     ``~/.cache/sparsinglaw``, then ``kernels``."""
-    from sparsinglaw.fileio import cache_root
-
     return cache_root() / "kernels"
 
 

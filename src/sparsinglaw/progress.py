@@ -5,6 +5,7 @@ line through the ``sparsinglaw`` logger every ``every_fraction`` of the work or 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from typing import Any
@@ -102,8 +103,6 @@ def passes_left(search, fit) -> int:
     """An estimate of the sparse passes a trend search still needs: none once converged, one (the
     confirming pass) when the stop rule holds, else the passes near the crossing scaled by how far the
     standard error is from the tolerance, plus one; the budget left while no trend exists, and at most that."""
-    import math
-
     budget = search.max_passes - len(search.cetts)
     se = getattr(fit, "stop_se", math.inf)
     if not math.isfinite(se):
@@ -118,8 +117,6 @@ def search_reporter(desc: str, max_passes: int, describe=None):
     """An ``on_pass(search, fit)`` for a trend search that logs one plain line per pass through the
     ``sparsinglaw`` logger (readable on a terminal and in a log file alike): the pass count, the setting just
     tried and its PPL ratio, the answer so far and an estimate of the passes left."""
-    import math
-
     def on_pass(search, fit) -> None:
         label = describe or search.label
         c, r = search.cetts[-1], float(search.ratios()[-1])

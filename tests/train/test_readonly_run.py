@@ -18,7 +18,8 @@ import pytest
 from train_helpers import PYTHON, REPO, subprocess_env
 
 from sparsinglaw.errors import DataError
-from sparsinglaw.store.database import ResultsStore, store_curves
+from sparsinglaw.laws.io import store_curves
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.track.tracker import TrackSettings, track
 
 SETTINGS = TrackSettings(mode="pplp", max_tokens=256, batch_size=4)

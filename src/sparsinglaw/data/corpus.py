@@ -12,6 +12,8 @@ import functools
 import hashlib
 import json
 import logging
+import lzma
+import pydoc_data.topics
 import sysconfig
 from pathlib import Path
 
@@ -34,7 +36,6 @@ def builtin_documents() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _builtin_documents() -> tuple[str, ...]:
     # Parsing every stdlib module takes seconds: do it once per process.
-    import pydoc_data.topics
 
     docs = [pydoc_data.topics.topics[key].strip() for key in sorted(pydoc_data.topics.topics)]
     return tuple([d for d in docs if d] + _stdlib_docstrings())
@@ -61,8 +62,6 @@ def shipped_documents(name: str = SHAKESPEARE) -> list[str]:
 
 @functools.lru_cache(maxsize=2)
 def _shipped_documents(name: str) -> tuple[str, ...]:
-    import lzma
-
     if name not in SHIPPED:
         raise DataError(f"no shipped corpus {name!r} (shipped: {', '.join(SHIPPED)})")
     path = Path(__file__).with_name("texts") / SHIPPED[name]

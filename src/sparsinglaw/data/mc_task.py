@@ -15,6 +15,7 @@ import random
 from importlib import resources
 from pathlib import Path
 
+from sparsinglaw.data.corpus import builtin_documents
 from sparsinglaw.fileio import atomic_write_text, cache_root
 
 SHIPPED_TASK = "sparsinglaw_mc"
@@ -44,8 +45,6 @@ metric_list:
 def mc_records(n: int, seed: int) -> list[dict]:
     """``n`` items from documents 40-60 of the built-in corpus: 12 words of context, the real next 4 words at
     position ``i % 4`` among 3 spans drawn at random."""
-    from sparsinglaw.data.corpus import builtin_documents
-
     rng = random.Random(seed)
     words = " ".join(builtin_documents()[40:60]).split()
     records = []

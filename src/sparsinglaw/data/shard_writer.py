@@ -26,6 +26,7 @@ from sparsinglaw.data.sources import iter_documents, local_files, source_bytes
 from sparsinglaw.data.tokenizer import _save_atomically, load_tokenizer, train_bpe
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.progress import progress_bar
 
 log = logging.getLogger("sparsinglaw")
 
@@ -204,8 +205,6 @@ class _ShardLoop:
         return ids
 
     def run(self, progress: bool, documents) -> None:
-        from sparsinglaw.progress import progress_bar
-
         done = self.manifest["shards"][-1]["documents_end"] if self.manifest["shards"] else 0
         total = source_bytes(self.settings.source, self.settings.via_datasets) if progress else None
         unit = "B" if total is not None else "doc"

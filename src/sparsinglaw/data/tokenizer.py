@@ -8,9 +8,12 @@ reloads the saved one instead of training again, so token ids never change withi
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.fileio import make_shareable_dir
 
 log = logging.getLogger("sparsinglaw")
 
@@ -74,11 +77,7 @@ def prepare_tokenizer(cfg, run_dir: Path, train_docs: list[str]):
 
 def _save_atomically(tokenizer, target: Path) -> None:
     """Save into a temporary directory then rename, so a kill never leaves a half-saved tokenizer."""
-    import shutil
-    import tempfile
-
     target.parent.mkdir(parents=True, exist_ok=True)
-    from sparsinglaw.fileio import make_shareable_dir
 
     tmp = make_shareable_dir(tempfile.mkdtemp(prefix=".tokenizer.", dir=target.parent))
     try:

@@ -144,12 +144,24 @@ def _sniff_csv(path: Path, head: bytes) -> bool:
     return any(sep in first for sep in ",;\t")
 
 
-def _load_store(path: Path) -> list[Curve]:
-    # Imported here, not at module level: the store pulls in sqlite3 and provenance, which reading a
-    # JSON or CSV curve never needs.
-    from sparsinglaw.store.database import store_curves
+def store_curves(path: Path) -> list[Curve]:
+    """Curves in a run's results store (``store.database``) for the law fitters: one per (run, metric,
+    setting) with activation ratios."""
+    from sparsinglaw.store.database import ResultsStore, curve_label, setting_key  # here: JSON and CSV need no sqlite3
 
-    return store_curves(path)
+    store = ResultsStore(path)
+    activations = store.activations()
+    groups: dict[tuple, list[dict]] = {}
+    for row in store.measurements():
+        if row["activation_ratio"] is not None:
+            groups.setdefault((row["run_id"], row["metric"], setting_key(row["setting"])), []).append(row)
+    curves = []
+    for (run_id, metric, setting), rows in groups.items():
+        name = run_id if len(groups) == 1 else curve_label(run_id, metric, setting)
+        meta = {"source": str(store.path), "run": run_id, "metric": metric, "setting": setting}
+        curves.append(Curve([r["tokens"] for r in rows], [r["activation_ratio"] for r in rows], name,
+                            activations.get(run_id), meta))
+    return curves
 
 
 def _sniff_sqlite(path: Path, head: bytes) -> bool:
@@ -158,7 +170,7 @@ def _sniff_sqlite(path: Path, head: bytes) -> bool:
 
 # Sniffers are tried in this order: the exact SQLite magic before the permissive CSV guess.
 register_reader(Reader("json", (".json",), _load_json, _sniff_json))
-register_reader(Reader("sqlite", (".sqlite", ".db"), _load_store, _sniff_sqlite))
+register_reader(Reader("sqlite", (".sqlite", ".db"), store_curves, _sniff_sqlite))
 register_reader(Reader("csv", (".csv", ".tsv"), _load_csv, _sniff_csv))
 
 

@@ -19,11 +19,10 @@ from sparsinglaw.laws.curve import Curve  # noqa: E402
 from sparsinglaw.laws.results import FitResult  # noqa: E402
 from sparsinglaw.laws.scale import ScaleComparison  # noqa: E402
 from sparsinglaw.laws.widthdepth import HingeFit  # noqa: E402
+from sparsinglaw.report.axes import readable_log_axes
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
-    from sparsinglaw.report.axes import readable_log_axes
-
     readable_log_axes(fig)  # no colliding minor-tick labels on any log axis
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from sparsinglaw.models import find_ffn_layers
+
 CANDIDATES = ("silu", "gelu_pytorch_tanh", "relu")
 # Enough tokens for a perplexity gap of 2x or more to be no accident: the candidates run on the same tokens, so
 # their difference is paired (SmolLM2 run as ReLU reads 10x and more above SiLU on 2 x 64 tokens); each
@@ -23,8 +25,6 @@ FAR_ABOVE = 2.0  # the declared activation's perplexity over the best candidate'
 
 def _activation_modules(model: Any) -> list[torch.nn.Module]:
     """The FFN activation modules (whose output is s), as the architecture adapters find them."""
-    from sparsinglaw.models import find_ffn_layers
-
     try:
         layers = find_ffn_layers(model)
     except Exception:  # noqa: BLE001 - no adapter, no probe: the other guardrails still run

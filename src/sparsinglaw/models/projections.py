@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from sparsinglaw.errors import ModelError
+from sparsinglaw.models.adapters import decoder_blocks
 from sparsinglaw.registry import Registry
 
 KINDS = ("q", "k", "v", "qkv", "o", "gate", "up", "gate_up", "down")
@@ -126,8 +127,6 @@ class Projection:
 
 def projection_layout(model: nn.Module) -> ProjectionLayout:
     """The registered layout whose paths block 0 of ``model`` has; ``ModelError`` when none does."""
-    from sparsinglaw.models.adapters import decoder_blocks
-
     blocks = decoder_blocks(model)
     for layout in _LAYOUTS.values():
         if layout.matches(blocks[0]):
@@ -144,7 +143,6 @@ def find_projections(model: nn.Module, kinds: Sequence[str] = KINDS) -> list[Pro
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ModelError(f"unknown projection kind(s) {unknown}; choose from {', '.join(KINDS)}")
-    from sparsinglaw.models.adapters import decoder_blocks
 
     layout = projection_layout(model)
     missing = [k for k in kinds if k not in layout.paths]

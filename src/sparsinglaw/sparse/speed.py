@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import torch
 
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.inputs.measure import other_weight_count
 from sparsinglaw.sparse.convert import SparseHandle
 from sparsinglaw.sparse.convert import sparsify as sparsify_ffns
 from sparsinglaw.sparse.ffn import SparseFFN
@@ -317,8 +318,6 @@ def _decode_row(handle, path: SpeedPath, prompt: torch.Tensor, new_tokens: int, 
 
 def other_weights(model, handle: InputSparseHandle) -> int:
     """Weights a decode step reads outside the swapped projections (head, norms, one embedding row)."""
-    from sparsinglaw.inputs.measure import other_weight_count
-
     return other_weight_count(model, [SimpleNamespace(module=m.original) for m in handle.modules.values()])
 
 

@@ -327,22 +327,3 @@ def curve_label(run_id: str, metric: str, setting: dict | str) -> str:
     text = setting if isinstance(setting, str) else setting_key(setting)
     return f"{run_id}:{metric}:{text}"
 
-
-def store_curves(path: Path) -> list:
-    """Curves in a store for the law fitters: one per (run, metric, setting) with activation ratios."""
-    from sparsinglaw.laws.curve import Curve
-
-    store = ResultsStore(path)
-    activations = store.activations()
-    groups: dict[tuple, list[dict]] = {}
-    for row in store.measurements():
-        if row["activation_ratio"] is not None:
-            groups.setdefault((row["run_id"], row["metric"], setting_key(row["setting"])), []).append(row)
-    curves = []
-    for (run_id, metric, setting), rows in groups.items():
-        name = run_id if len(groups) == 1 else curve_label(run_id, metric, setting)
-        meta = {"source": str(store.path), "run": run_id, "metric": metric, "setting": setting}
-        curves.append(Curve([r["tokens"] for r in rows], [r["activation_ratio"] for r in rows], name,
-                            activations.get(run_id), meta))
-    return curves
-

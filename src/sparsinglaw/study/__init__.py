@@ -9,7 +9,7 @@ from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyCon
 
 def run_study(cfg, **kw):
     """Train, track, fit and report ``cfg`` (see ``sparsinglaw.study.runner.run_study``)."""
-    from sparsinglaw.study.runner import run_study as _run
+    from sparsinglaw.study.runner import run_study as _run  # here: the package's face stays cheap to import
 
     return _run(cfg, **kw)
 

@@ -40,7 +40,7 @@ def accelerator(named: str | None, bf16: bool) -> str:
 
 def shard_summary(source: Any) -> dict[str, Any] | None:
     """Size on disk and token counts of the token shards ``source`` names; None when it names none."""
-    from sparsinglaw.data.shards import TokenShards, is_shard_dir
+    from sparsinglaw.data.shards import TokenShards, is_shard_dir  # here: the data package imports torch
 
     if not is_shard_dir(source):
         return None

@@ -10,8 +10,15 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sparsinglaw.config import toml_string
 from sparsinglaw.errors import DataError
+from sparsinglaw.store.database import FILENAME, ResultsStore
+from sparsinglaw.store.layout import STUDY_FILE
+from sparsinglaw.study.config import load_study
 from sparsinglaw.train import checkpoints as ckpt
+from sparsinglaw.train.config import load_config
+from sparsinglaw.train.data import read_data_meta
+from sparsinglaw.train.shapes import resolve_shape
 
 
 @dataclass
@@ -65,8 +72,6 @@ class CellData:
 
 
 def is_study(path: Path) -> bool:
-    from sparsinglaw.store.layout import STUDY_FILE
-
     return (Path(path) / STUDY_FILE).is_file()
 
 
@@ -130,10 +135,6 @@ def read_population(rows: list[dict], cell: CellData) -> None:
 
 
 def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) -> CellData:
-    from sparsinglaw.store.database import FILENAME, ResultsStore
-    from sparsinglaw.train.config import load_config
-    from sparsinglaw.train.shapes import resolve_shape
-
     run_dir = Path(run_dir)
     if not (run_dir / ckpt.RUN_CONFIG).is_file() or not (run_dir / FILENAME).is_file():
         raise DataError(f"{run_dir} is neither a study directory nor a measured training run "
@@ -160,7 +161,6 @@ def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) 
             cell.interval_level = float(iv.get("level", 0.9))
     cell.decay_start = cfg.token_budget * (1 - cfg.optim.decay_fraction) if cfg.optim.decay_fraction > 0 else None
     read_inputs(store, cell)
-    from sparsinglaw.train.data import read_data_meta
 
     cell.epochs = read_data_meta(run_dir).get("epochs")
     cell.losses = validation_losses(store, rows)
@@ -198,8 +198,4 @@ def load_study_dir(path: Path):
     """The study config saved in ``path``, with ``out_dir`` set to ``path`` (the directory may have moved
     since it was written). The path goes in as a TOML string: Python's repr would leave a backslash doubled
     (TOML reads '...' literally) and cannot quote every control character."""
-    from sparsinglaw.config import toml_string
-    from sparsinglaw.store.layout import STUDY_FILE
-    from sparsinglaw.study.config import load_study
-
     return load_study(Path(path) / STUDY_FILE, [f"out_dir={toml_string(str(path))}"])

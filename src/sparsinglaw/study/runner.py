@@ -7,18 +7,29 @@ torchrun, or ``jobs`` at a time (``study.parallel``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from sparsinglaw.data import builtin_documents
+from sparsinglaw.data.tokenizer import prepare_tokenizer
 from sparsinglaw.errors import ConfigError, SparsingLawError
-from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.fileio import atomic_write_json, atomic_write_text
+from sparsinglaw.progress import progress_bar
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.store.layout import BUILTIN_JSONL, CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS
 from sparsinglaw.study.config import Cell, StudyConfig, load_study
+from sparsinglaw.study.parallel import run_parallel
+from sparsinglaw.study.stages import write_analysis
+from sparsinglaw.track.tracker import complete, track_calibrated, track_pplp
+from sparsinglaw.train import complete_checkpoints, last_complete_checkpoint, train
+from sparsinglaw.train.data import split_documents
 
 log = logging.getLogger("sparsinglaw")
 
@@ -34,8 +45,6 @@ class Timer:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
     def stage(self, name: str):
-        import contextlib
-
         @contextlib.contextmanager
         def timed():
             start = time.perf_counter()
@@ -103,8 +112,6 @@ def shared_corpus(cfg: StudyConfig) -> None:
     target = Path(cfg.out_dir) / BUILTIN_JSONL
     if Path(cfg.cells()[0].train_config().data.source) != target or target.is_file():
         return
-    from sparsinglaw.data import builtin_documents
-    from sparsinglaw.fileio import atomic_write_text
 
     atomic_write_text(target, "".join(json.dumps({"text": d}) + "\n" for d in builtin_documents()))
 
@@ -116,10 +123,6 @@ def shared_tokenizer(cfg: StudyConfig) -> None:
     target = Path(cfg.out_dir) / "tokenizer"
     if Path(train_cfg.tokenizer.path) != target or (target / "tokenizer_config.json").is_file():
         return
-    from dataclasses import replace
-
-    from sparsinglaw.data.tokenizer import prepare_tokenizer
-    from sparsinglaw.train.data import split_documents
 
     train_docs, _ = split_documents(train_cfg.data)
     prepare_tokenizer(replace(train_cfg.tokenizer, path=None), Path(cfg.out_dir), train_docs)
@@ -128,15 +131,12 @@ def shared_tokenizer(cfg: StudyConfig) -> None:
 def train_cell(cell: Cell, cfg: StudyConfig, force: bool = False) -> None:
     """Train (or resume) the cell; ``force`` (the study's ``--force``) continues a run directory trained under
     an edited config, as ``train --force`` does."""
-    from sparsinglaw.train import last_complete_checkpoint
-
     train_cfg = cell.train_config()
     last = last_complete_checkpoint(cell.run_dir) if cell.run_dir.is_dir() else None
     log_event(Path(cfg.out_dir), "train", cell.name, resume_from=last.name if last else None)
     if cfg.launcher == "torchrun":
         _torchrun(cell, cfg, force)
         return
-    from sparsinglaw.train import train
 
     train(train_cfg, force=force)
 
@@ -157,9 +157,6 @@ def track_cell(cell: Cell, cfg: StudyConfig) -> dict:
     """Measure the cell's checkpoints in the study's tracking mode (``TrackSpec``): the calibrated CETT
     (re-measures every checkpoint: adding one moves the calibration) or PPL-p% at each checkpoint not
     measured yet, with a progress bar over checkpoints."""
-    from sparsinglaw.progress import progress_bar
-    from sparsinglaw.track.tracker import complete, track_calibrated, track_pplp
-
     settings = cfg.track.settings()
     if settings.mode == "cett-calibrated":
         return track_calibrated(cell.run_dir, settings)
@@ -180,9 +177,6 @@ def _last_logged_loss(checkpoint: Path, step: int) -> float | None:
 def backfill_losses(cell: Cell) -> int:
     """Record losses of complete checkpoints that the store lacks (a stop between a checkpoint's marker and
     its store rows; the first checkpoint after a resume, logged before the restart); returns rows added."""
-    from sparsinglaw.store.database import ResultsStore
-    from sparsinglaw.train import complete_checkpoints
-
     store, added = ResultsStore(cell.run_dir), 0
     for info in complete_checkpoints(cell.run_dir):
         path = Path(info["path"])
@@ -232,8 +226,6 @@ def run_cells(cfg: StudyConfig, *, force: bool = False, echo=print, timer: Timer
             pending.append((i, cell))
     counts["run"] = len(pending)
     if cfg.jobs > 1 and len(pending) > 1:  # independent cells side by side, one process each
-        from sparsinglaw.study.parallel import run_parallel
-
         run_parallel(cfg, pending, timer or Timer(), echo, force=force)
         return counts
     for i, cell in pending:
@@ -292,8 +284,6 @@ def finish_pretrained(process: subprocess.Popen | None, cfg: StudyConfig) -> Non
 
 
 def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
-    from sparsinglaw.study.stages import write_analysis
-
     timer = Timer()
     guard_study_dir(cfg, force)
     process = start_pretrained(cfg, echo)
@@ -310,7 +300,7 @@ def _run_study(cfg: StudyConfig, force: bool, report: bool, echo) -> dict:
     summary = {**counts, "fits": str(Path(cfg.out_dir) / FITS), "n_fits": len(analysis.fits)}
     atomic_write_json(Path(cfg.out_dir) / TIMINGS, timer.to_dict())
     if report:
-        from sparsinglaw.report.html import write_report
+        from sparsinglaw.report.html import write_report  # here: matplotlib, only when a report is asked for
 
         echo("writing the report")
         with timer.stage("report"):

@@ -7,11 +7,19 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.store.artifacts import ComparisonDocument, PaperDocument, ProbesDocument, SetupDocument
+from sparsinglaw.store.database import FILENAME, ResultsStore
 from sparsinglaw.store.layout import COMPARISON, FITS, PAPER, PRETRAINED, PROBES, SETUP
+from sparsinglaw.study.collect import is_study, load_study_dir
+from sparsinglaw.study.compare import compare_with_paper
+from sparsinglaw.study.fit import analyze_dir
+from sparsinglaw.study.paper_ref import paper_document
+from sparsinglaw.study.probe import probe_study
+from sparsinglaw.track.tracker import track_inputs
 
 
 def setup_document(analysis, info: dict) -> SetupDocument:
@@ -38,9 +46,6 @@ def _timed(timer, stage: str):
 def write_documents(path: str | Path, analysis, info: dict) -> SetupDocument:
     """``fits.json``, ``comparison.json``, ``paper.json`` and ``setup.json`` of ``analysis`` into ``path``
     (all but the probes), each through its dataclass (``sparsinglaw.store.artifacts``); returns the setup."""
-    from sparsinglaw.study.compare import compare_with_paper
-    from sparsinglaw.study.paper_ref import paper_document
-
     path = Path(path)
     atomic_write_json(path / FITS, analysis.document().to_dict())
     atomic_write_json(path / COMPARISON, ComparisonDocument.from_dict(compare_with_paper(analysis)).to_dict())
@@ -53,9 +58,6 @@ def write_documents(path: str | Path, analysis, info: dict) -> SetupDocument:
 def cells_missing_inputs(path: Path) -> list:
     """Cells of a study asking for input sparsity (``track.input_sparsity``) whose store has none: cells
     finished before it was set are skipped by the runner (their training config is unchanged)."""
-    from sparsinglaw.store.database import FILENAME, ResultsStore
-    from sparsinglaw.study.collect import is_study, load_study_dir
-
     if not is_study(path):
         return []
     cfg = load_study_dir(path)
@@ -68,10 +70,6 @@ def cells_missing_inputs(path: Path) -> list:
 
 def track_missing_inputs(path: Path, timer=None) -> int:
     """Track input sparsity on the cells that lack it (see ``cells_missing_inputs``); returns how many."""
-    import logging
-
-    from sparsinglaw.track.tracker import track_inputs
-
     missing = cells_missing_inputs(path)
     if missing:
         with _timed(timer, "track inputs"):
@@ -85,9 +83,6 @@ def write_analysis(path: str | Path, *, with_pareto: bool | None = None, timer=N
     """Fit, compare and probe the study or run at ``path``; write the analysis files there and return the
     ``Analysis``. ``with_pareto``: also measure the metric comparison on a cell (default: when the
     directory has no ``pretrained.json``). ``timer``: a ``runner.Timer`` to charge the stages to."""
-    from sparsinglaw.study.fit import analyze_dir
-    from sparsinglaw.study.probe import probe_study
-
     path = Path(path)
     track_missing_inputs(path, timer)
     with _timed(timer, "fit"):

@@ -28,7 +28,9 @@ import torch
 
 from sparsinglaw import export
 from sparsinglaw.capture.hooks import attach
+from sparsinglaw.data.batches import EvalData
 from sparsinglaw.errors import ConfigError, ModelError, NoAnswerError
+from sparsinglaw.measure import measure
 from sparsinglaw.metrics.cett import cett_rule
 from sparsinglaw.models import find_ffn_layers
 from sparsinglaw.results import MeasureResult
@@ -205,9 +207,6 @@ def calibrate_averaged(model, data, config, n_batches: int, *, tokenizer=None,
                        model_name: str = "in-memory", model_type: str | None = None) -> Thresholds:
     """Measure ``config`` (a ``MeasureConfig`` with a CETT or PPL-p% metric) on each of ``n_batches``
     consecutive groups of ``data``'s sequences and average the per-layer thresholds."""
-    from sparsinglaw.data.batches import EvalData
-    from sparsinglaw.measure import measure
-
     if not 1 <= n_batches <= data.n_sequences:
         raise ConfigError(f"n_batches must be in [1, {data.n_sequences}] (the number of sequences), got {n_batches}")
     chunks = torch.tensor_split(data.input_ids, n_batches)

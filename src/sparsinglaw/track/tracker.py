@@ -22,12 +22,18 @@ import numpy as np
 import torch
 
 from sparsinglaw import distributed
-from sparsinglaw.errors import DataError, SparsingLawError
+from sparsinglaw.data import EvalData
+from sparsinglaw.errors import DataError, NoAnswerError, SparsingLawError
+from sparsinglaw.measure import MeasureConfig, Measurement, build_result, measure
 from sparsinglaw.metrics.pplp import C_MIN, C_START
-from sparsinglaw.metrics.pplp_trend import run_trend_search
+from sparsinglaw.metrics.pplp_trend import expanded_levels, run_trend_search, setting_interval
+from sparsinglaw.progress import partial_results
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.track.inputs import ProjectionInputRows
+from sparsinglaw.track.share import track_calibrated_once
 from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import TrackSettings  # the one tracking-settings type (re-exported here)
+from sparsinglaw.train.data import run_validation_sequences
 
 log = logging.getLogger("sparsinglaw")
 
@@ -36,9 +42,6 @@ HISTOGRAM_BINS = 20
 
 def validation_data(run_dir: Path, max_tokens: int):
     """The run's held-out validation sequences as measurement ``EvalData``."""
-    from sparsinglaw.data import EvalData
-    from sparsinglaw.train.data import run_validation_sequences
-
     path = Path(run_dir) / "data"
     sequences = run_validation_sequences(run_dir)  # the validation shards the run trains on (valid.npy before)
     if sequences is None:
@@ -59,8 +62,6 @@ def load_checkpoint(path: Path):
 
 
 def _measure_config(settings: TrackSettings, **kw):
-    from sparsinglaw.measure import MeasureConfig
-
     return MeasureConfig(p=settings.p, batch_size=settings.batch_size, tolerance=settings.tolerance,
                          neuron_frequency=True, level=0.0, **kw)
 
@@ -108,8 +109,6 @@ def track_pplp(run_dir: Path, settings: TrackSettings, progress: Callable | None
     """PPL-p% at every complete checkpoint not yet measured, each claimed in the store first (concurrent
     trackers share the work); returns counts of measured/skipped/failed (``elsewhere``: claimed by another
     live process; ``inputs``: input sparsity's). If interrupted, says what it stored before re-raising."""
-    from sparsinglaw.store.database import ResultsStore
-
     store, data = ResultsStore(run_dir), validation_data(run_dir, settings.max_tokens)
     counts = _each_checkpoint(run_dir, store, data, settings, FFN_NEURONS, progress)
     if settings.input_sparsity:
@@ -172,8 +171,6 @@ def _reading(rows, found) -> str:
 
 def _kept(metric: str, stored: list[str], where, then: str) -> None:
     """What Ctrl-C keeps of this metric so far (``progress.partial_results``, printed by the CLI)."""
-    from sparsinglaw.progress import partial_results
-
     partial_results.kept(f"track {metric}", f"{len(stored)} checkpoint(s) of {metric} ({', '.join(stored)}) in "
                                             f"{where}; {then}")
 
@@ -210,14 +207,10 @@ class FFNNeuronRows:
         return mode
 
     def measurement(self, model, data, settings: TrackSettings):
-        from sparsinglaw.measure import Measurement
-
         return Measurement(model, data, _measure_config(settings, metric="cett"))
 
     def solve(self, model, data, settings: TrackSettings, start: dict, name: str):
         """PPL-p% of one checkpoint, or None (logged) without an answer."""
-        from sparsinglaw.measure import measure
-
         result = measure(model, data, _measure_config(settings, metric="pplp", **start), model_name=name)
         reason = result.solution and result.solution.no_answer
         if reason and result.setting.get("p") is not None and result.search and result.search[-1]["cett"] == 1.0 \
@@ -255,8 +248,6 @@ def calibrate(dense: np.ndarray, tokens: np.ndarray, losses_at: Callable, p: flo
     """The c where the trend of the mean log PPL ratio of K checkpoints (``dense`` per-sequence NLL,
     ``tokens``, ``losses_at(c)`` their sparse NLL at c) crosses log(1 + p/100), by the PPL-p% trend search.
     Returns c and the search's facts."""
-    from sparsinglaw.errors import NoAnswerError
-
     search, outcome = run_trend_search(dense, tokens, losses_at, p=p, tolerance=tolerance, max_passes=max_passes,
                                        start=C_START, what=what)
     saturated = bool(outcome.no_answer) and search.cetts[-1] == 1.0 and "below the target" in outcome.no_answer
@@ -284,9 +275,6 @@ def _pooled_losses(rows, measurements: list) -> tuple[np.ndarray, np.ndarray, Ca
 
 def _calibrated_result(measurement, c: float, name: str, calibration: dict, level: float = 0.9):
     """One checkpoint at the calibrated CETT, with the interval of its activation and PPL ratios."""
-    from sparsinglaw.measure import build_result
-    from sparsinglaw.metrics.pplp_trend import expanded_levels, setting_interval
-
     measurement.per_sequence_neurons = True  # counts per sequence and neuron: the population's intervals
     evaluation = measurement.at("cett", c)
     result = build_result(measurement, evaluation, model_name=name)
@@ -312,8 +300,6 @@ CALIBRATED_REST = ("the other checkpoints keep the rows of an earlier track, if 
 
 def _kept_calibration(metric: str, c: float, checkpoints: int) -> None:
     """Ctrl-C after the calibration says what it found (each row measured at it stores it too)."""
-    from sparsinglaw.progress import partial_results
-
     partial_results.kept(f"track {metric}", f"the {metric} calibration, CETT {c:.4g} on the last {checkpoints} "
                                             "checkpoint(s) (not stored: no checkpoint measured at it yet)")
 
@@ -367,8 +353,6 @@ def track_calibrated(run_dir: Path, settings: TrackSettings) -> dict:
 def _calibrated_rows(rows, run_dir: Path, infos: list[dict], data, settings: TrackSettings) -> dict:
     """One CETT of ``rows``' target calibrated on the last K checkpoints (``calibrate``), applied to every
     checkpoint: its rows stored with their intervals."""
-    from sparsinglaw.store.database import ResultsStore
-
     metric = rows.metric(settings, "cett-calibrated")
     last = {i["path"]: rows.measurement(load_checkpoint(Path(i["path"])), data, settings)
             for i in infos[-settings.calibrate_last:]}
@@ -394,8 +378,6 @@ def _calibrated_rows(rows, run_dir: Path, infos: list[dict], data, settings: Tra
 def track_inputs(run_dir: str | Path, settings: TrackSettings) -> dict:
     """Input sparsity alone, in ``settings.mode`` (the output rows are left as they are): what a study's
     analysis stage runs on cells tracked before ``input_sparsity`` was set."""
-    from sparsinglaw.store.database import ResultsStore
-
     run_dir = Path(run_dir)
     data = validation_data(run_dir, settings.max_tokens)
     if settings.mode == "pplp":
@@ -417,7 +399,6 @@ def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
         return track_pplp(run_dir, settings)
     if distributed.world()[1] > 1:  # torchrun: the processes share one calibrated pass (a run-wide claim would deadlock them)
         return track_calibrated(run_dir, settings)
-    from sparsinglaw.track.share import track_calibrated_once  # imports nothing back from here
 
     return track_calibrated_once(run_dir, settings, track_calibrated, complete)
 

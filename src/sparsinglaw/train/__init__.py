@@ -26,7 +26,7 @@ from sparsinglaw.train.shapes import Shape, resolve_shape
 
 def train(cfg, **kw):
     """Train or resume ``cfg`` (see ``sparsinglaw.train.trainer.train``)."""
-    from sparsinglaw.train.trainer import train as _train
+    from sparsinglaw.train.trainer import train as _train  # here: the package's face stays cheap to import
 
     return _train(cfg, **kw)
 

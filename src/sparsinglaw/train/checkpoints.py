@@ -20,6 +20,7 @@ from typing import Any
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.provenance import stamp
+from sparsinglaw.train.config import load_config
 
 log = logging.getLogger("sparsinglaw")
 
@@ -126,8 +127,6 @@ def guard_run_dir(cfg, *, force: bool, world_size: int) -> dict[str, Any]:
     ``force`` the old config is kept beside the new one (``run.<fingerprint>.toml``) and training continues
     from the directory's checkpoints under the new config.
     """
-    from sparsinglaw.train.config import load_config
-
     run_dir = Path(cfg.run_dir)
     info_path = run_dir / RUN_INFO
     if info_path.is_file():

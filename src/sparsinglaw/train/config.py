@@ -26,6 +26,7 @@ from sparsinglaw.config import (  # noqa: F401  (apply_overrides, dumps_toml, pa
     read_config_file,
 )
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.train.shapes import resolve_shape
 
 ACTIVATIONS = ("relu", "silu", "gelu", "relu2")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -280,7 +281,6 @@ class TrainConfig(Config):
         if self.track is not None:
             self._validate_track(self.track)
         self.check_budget(world_size=1)
-        from sparsinglaw.train.shapes import resolve_shape
 
         resolve_shape(self.model)  # ConfigError for shapes such as an r that gives zero layers
 

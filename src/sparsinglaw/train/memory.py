@@ -10,7 +10,10 @@ the check refuses only runs that cannot possibly fit.
 
 from __future__ import annotations
 
+from sparsinglaw.data.tokenizer import load_tokenizer
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.models.loading import _available_memory
+from sparsinglaw.train.modeling import describe
 
 BYTES_PER_PARAMETER = 16  # float32 weight + gradient + AdamW's two moments
 
@@ -18,8 +21,6 @@ BYTES_PER_PARAMETER = 16  # float32 weight + gradient + AdamW's two moments
 def planned_vocab_size(cfg) -> int:
     """The vocabulary the run's model will have: the given tokenizer's, else the one it will train."""
     if cfg.tokenizer.path:
-        from sparsinglaw.data.tokenizer import load_tokenizer
-
         return len(load_tokenizer(cfg.tokenizer.path))
     return cfg.tokenizer.vocab_size
 
@@ -28,9 +29,6 @@ def check_training_fits(cfg, available: int | None = None) -> None:
     """A ConfigError naming the sizes when the model of ``cfg`` and its optimizer state exceed the memory
     available (``available`` bytes, by default what the process may use), instead of the allocator's
     traceback or the kernel's OOM kill once training starts."""
-    from sparsinglaw.models.loading import _available_memory
-    from sparsinglaw.train.modeling import describe
-
     available = _available_memory() if available is None else available
     if available is None:
         return

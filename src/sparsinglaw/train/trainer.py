@@ -45,6 +45,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, default_da
 from transformers.trainer_callback import ProgressCallback
 
 from sparsinglaw.data.shards import is_shard_dir
+from sparsinglaw.progress import progress_bar
+from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import TrainConfig
 from sparsinglaw.train.data import EvalSequences, OrderedTrainData, prepare_corpus_data, prepare_shard_data
@@ -147,8 +149,6 @@ class CheckpointRecorder(TrainerCallback):
     def tracked_scalars(self, checkpoint: str) -> dict[str, float]:
         """The activation ratios the hooks stored for ``checkpoint``: ``sparsity/METRIC`` (with the setting
         appended when one metric was measured at several)."""
-        from sparsinglaw.store.database import ResultsStore
-
         rows = [r for r in ResultsStore(self.cfg.run_dir).measurements(self.run_info["run_id"])
                 if r["checkpoint"] == checkpoint and r["activation_ratio"] is not None]
         per_metric: dict[str, int] = {}
@@ -162,8 +162,6 @@ class CheckpointRecorder(TrainerCallback):
         return scalars
 
     def _record(self, path: Path, info: dict) -> None:
-        from sparsinglaw.store.database import ResultsStore
-
         store = ResultsStore(self.cfg.run_dir)
         run_id, name, tokens = info["run_id"], path.name, info["tokens_seen"]
         store.add_run(run_id, self.cfg.to_dict(), fingerprint=info["fingerprint"])
@@ -182,8 +180,6 @@ class TokenProgress(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            from sparsinglaw.progress import progress_bar
-
             self.bar = progress_bar(self.total, "train", "tok", initial=state.global_step * self.per_step, leave=True,
                                     unit_scale=True)
 
@@ -306,7 +302,9 @@ def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] 
     prep = prepare(cfg, force=force)
     hooks = list(hooks or [])
     if cfg.track is not None:
-        from sparsinglaw.track.tracker import checkpoint_hook
+        from sparsinglaw.track.tracker import (
+            checkpoint_hook,  # here: tracking sits above training (it reads runs)
+        )
 
         hooks.append(checkpoint_hook(cfg.run_dir, cfg.track))
     trainer = build_trainer(prep, hooks)

@@ -2,9 +2,11 @@
 
 A cycle hidden by a function-local import still ties two layers together: neither can be read, tested or
 moved without the other (docs/architecture.md, "Layers"). A package is a node with the imports its
-``__init__`` makes (``from sparsinglaw.metrics import x`` depends on everything ``metrics/__init__`` imports);
-the implicit import of a parent package when a child is imported is not an edge (it would make every
-package a cycle with its own children).
+``__init__`` makes (``from sparsinglaw.metrics import x`` depends on everything ``metrics/__init__`` imports).
+Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` first, so those packages are edges too, except
+the importer's own packages (already running when it is imported): ``store.database`` importing
+``laws.curve`` runs ``laws/__init__``, which imports ``laws.io``, which imports ``store.database`` back, a
+cycle that fails at run time though no module names another's module directly.
 """
 
 from __future__ import annotations
@@ -55,8 +57,15 @@ def import_graph() -> dict[str, set[str]]:
     graph = {}
     for name in sorted(names):
         tree = ast.parse(names[name].read_text(encoding="utf-8"))
-        graph[name] = _targets(name, tree, set(names)) - {name}
+        targets = _targets(name, tree, set(names))
+        graph[name] = (targets | {p for t in targets for p in _packages(t, names)}) - _packages(name, names) - {name}
     return graph
+
+
+def _packages(module: str, names: dict[str, Path]) -> set[str]:
+    """The packages importing ``module`` runs first (its ancestors, the top one excluded: its face is lazy)."""
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(2, len(parts))} & set(names)
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -103,7 +112,8 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_function_local_imports():
     graph = import_graph()
-    assert "sparsinglaw.measure" in graph["sparsinglaw.thresholds.output"]  # inside calibrate_averaged
+    assert "sparsinglaw.report.html" in graph["sparsinglaw.study.runner"]  # inside run_study, when reporting
+    assert "sparsinglaw.laws" in graph["sparsinglaw.study.paper_ref"]  # importing laws.io runs laws/__init__
     assert len(graph) > 100
 
 
@@ -112,7 +122,18 @@ def test_find_cycles_finds_a_planted_cycle():
     assert find_cycles(graph) == [["a", "b", "c"]]
 
 
+# The one import allowed to run against the layers, with why: training with ``train.track`` set measures each
+# checkpoint as it is saved, while the tracker reads the run (its checkpoints, settings and validation data)
+# the trainer writes. The import is function-local (tracking is off by default), so no import fails; moving
+# the run's on-disk pieces out of ``train/`` would remove it.
+ALLOWED = {("sparsinglaw.train.trainer", "sparsinglaw.track.tracker")}
+
+
 def test_the_package_has_no_import_cycle():
-    cycles = find_cycles(import_graph())
+    graph = import_graph()
+    for importer, imported in ALLOWED:
+        assert imported in graph[importer], f"{importer} no longer imports {imported}: drop it from ALLOWED"
+        graph[importer] -= {imported} | _packages(imported, _module_names())
+    cycles = find_cycles(graph)
     assert not cycles, "import cycles (move the shared piece down a layer): " + "; ".join(
         " <-> ".join(c) for c in cycles)

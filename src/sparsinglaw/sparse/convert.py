@@ -11,7 +11,7 @@ after changing weights in place, ``restore`` and ``sparsify`` again."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from torch import nn
 
@@ -21,8 +21,14 @@ from sparsinglaw.models.adapters import decoder_blocks
 from sparsinglaw.sparse.ffn import SparseFFN, SparseGatedFFN, SparseNonGatedFFN
 from sparsinglaw.sparse.modules import SparsePolicy, SwappedModules
 
-if TYPE_CHECKING:  # the thresholds kinds build these modules, so they sit above this one
-    from sparsinglaw.thresholds.kinds import ThresholdsKind
+
+class FFNThresholdValues(Protocol):
+    """What ``sparsify`` reads from a thresholds object (the output kind, ``thresholds.output.Thresholds``):
+    one threshold per FFN, checked against the model. A protocol, not an import: the thresholds kinds build
+    these modules, so they sit above this one."""
+
+    def checked_values(self, layers: list) -> list[float]: ...
+
 
 # (class, role -> child name) for each supported FFN layout, tried in order.
 LAYOUTS = (
@@ -67,7 +73,7 @@ def _threshold_values(thresholds, zeros_only: bool, layers) -> list[float]:
     return values
 
 
-def sparsify(model: nn.Module, thresholds: ThresholdsKind | Sequence[float] | None = None, *,
+def sparsify(model: nn.Module, thresholds: FFNThresholdValues | Sequence[float] | None = None, *,
              zeros_only: bool = False, policy: SparsePolicy | None = None) -> SparseHandle:
     """Replace every FFN of ``model`` by a sparse FFN computing the thresholded model (``zeros_only`` or no
     thresholds: drop exactly the neurons with ``h_i == 0``, i.e. the dense model). Undo with ``restore``."""

@@ -5,7 +5,7 @@
     outcome = train(cfg)             # resumes from RUN_DIR's last complete checkpoint if there is one
 
 Submodules: ``config`` (typed, validated config), ``shapes`` (d, L, d_f from N and r), ``modeling``
-(transformers model), ``tokenizer`` (byte-level BPE), ``data`` (split, pack, order), ``checkpoints``
+(transformers model), ``data`` (split, pack, order; the tokenizer is ``data.tokenizer``), ``checkpoints``
 (run-dir layout), ``trainer`` (the Trainer wiring). Heavy imports happen only when training.
 """
 

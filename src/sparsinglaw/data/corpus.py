@@ -36,7 +36,6 @@ def builtin_documents() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _builtin_documents() -> tuple[str, ...]:
     # Parsing every stdlib module takes seconds: do it once per process.
-
     docs = [pydoc_data.topics.topics[key].strip() for key in sorted(pydoc_data.topics.topics)]
     return tuple([d for d in docs if d] + _stdlib_docstrings())
 

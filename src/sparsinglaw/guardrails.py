@@ -40,9 +40,8 @@ def measure_warnings(result: Any, model: Any = None, probe_ids: Any = None, prob
     model's own dense perplexity on the probe's window, when the measurement has it)."""
     lines: list[str] = []
     if model is not None and probe_ids is not None:
-        from sparsinglaw.models.activation_probe import (
-            activation_warnings,  # here: torch, for measurements only
-        )
+        # here: the probe runs forwards (torch); the fits' guardrails never need it
+        from sparsinglaw.models.activation_probe import activation_warnings
 
         lines += activation_warnings(model, model_activation(model), probe_ids, probe_ppl)
     vocab = _vocab_size(model)

@@ -147,7 +147,8 @@ def _sniff_csv(path: Path, head: bytes) -> bool:
 def store_curves(path: Path) -> list[Curve]:
     """Curves in a run's results store (``store.database``) for the law fitters: one per (run, metric,
     setting) with activation ratios."""
-    from sparsinglaw.store.database import ResultsStore, curve_label, setting_key  # here: JSON and CSV need no sqlite3
+    # here: the store pulls in sqlite3, which reading a JSON or CSV curve never needs
+    from sparsinglaw.store.database import ResultsStore, curve_label, setting_key
 
     store = ResultsStore(path)
     activations = store.activations()

@@ -302,9 +302,8 @@ def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] 
     prep = prepare(cfg, force=force)
     hooks = list(hooks or [])
     if cfg.track is not None:
-        from sparsinglaw.track.tracker import (
-            checkpoint_hook,  # here: tracking sits above training (it reads runs)
-        )
+        # here: tracking sits above training (it reads the runs training writes); allowed in the import-graph test
+        from sparsinglaw.track.tracker import checkpoint_hook
 
         hooks.append(checkpoint_hook(cfg.run_dir, cfg.track))
     trainer = build_trainer(prep, hooks)

@@ -5,8 +5,8 @@ moved without the other (docs/architecture.md, "Layers"). A package is a node wi
 ``__init__`` makes (``from sparsinglaw.metrics import x`` depends on everything ``metrics/__init__`` imports).
 Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` first, so those packages are edges too, except
 the importer's own packages (already running when it is imported): ``store.database`` importing
-``laws.curve`` runs ``laws/__init__``, which imports ``laws.io``, which imports ``store.database`` back, a
-cycle that fails at run time though no module names another's module directly.
+``laws.curve`` runs ``laws/__init__``, which imports ``laws.io``, which imports ``store.database`` back: a
+cycle that fails at run time, though the modules named in the imports form none.
 """
 
 from __future__ import annotations

@@ -140,11 +140,15 @@ class TargetMeasurement:
 
     def pass_interval(self, evaluation, level: float, samples: int, seed: int) -> dict | None:
         """The interval of one pass's kept share and PPL ratio at a fixed setting, resampling what an answer's
-        interval does (``groups``); None below MIN_SEQUENCES blocks."""
+        interval does (``groups``); None below MIN_SEQUENCES blocks. Without counts per position (``answered``)
+        the kept share has no interval, only the PPL ratio."""
         activity = evaluation.activity
-        return setting_interval(*self.resampling_units(), as_blocks(evaluation.losses.token_nll),
-                                as_blocks(activity.position_active), as_blocks(activity.position_slots), level,
-                                samples, seed, self.groups())
+        iv = setting_interval(*self.resampling_units(), as_blocks(evaluation.losses.token_nll),
+                              as_blocks(activity.position_active), as_blocks(activity.position_slots), level,
+                              samples, seed, self.groups())
+        if iv is not None and not activity.by_position:
+            iv.pop("activation_ratio", None)
+        return iv
 
 
 __all__ = ["TargetMeasurement", "TrendAnswer"]

@@ -101,7 +101,7 @@ class EvalReport:
                  "~" if row.within_noise else "", _fmt(row.activation_ratio)] for row in self.rows]
         lines = [aligned_table(header, body, left=2)]
         metric = self.thresholds.get("metric", {})
-        share = "kept share of projection inputs" if self.thresholds.get("kind") == "input" else "activation ratio"
+        share = self.thresholds.get("kept", "activation ratio")  # ``ThresholdsKind.kept_quantity``
         lines.append(
             f"sparse {share} over the evaluation: {self.activation_ratio:.4f} (one count over every evaluated token: "
             f"no interval; thresholds: {metric.get('name')} {metric.get('setting')}, calibrated activation ratio "
@@ -333,7 +333,7 @@ def _describe(thresholds: ThresholdsKind | list[float]) -> dict[str, Any]:
     """What the report records about the thresholds: their file's entries but the per-layer lists."""
     if isinstance(thresholds, list):
         return {"values": [float(t) for t in thresholds]}
-    return thresholds.describe()
+    return thresholds.describe() | {"kept": thresholds.kept_quantity}
 
 
 def _merge(into: dict[str, Any], result: dict[str, Any]) -> None:

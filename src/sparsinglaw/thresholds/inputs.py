@@ -64,6 +64,7 @@ class InputThresholds(ThresholdsKind):
     rule: str = CETT_RULE
     format: str = FORMAT
     kind: str = "input"
+    kept_quantity: ClassVar[str] = "kept share of projection inputs"
     version: int = INPUT_VERSION
     sparse_modules: ClassVar[str] = "projections"
 

@@ -60,6 +60,7 @@ class ThresholdsKind(ABC):
     kind: str
     version: int
     sparse_modules: ClassVar[str]  # "ffn" or "projections": the sparse modules ``sparsify`` builds
+    kept_quantity: ClassVar[str] = "activation ratio"  # what the counts of ``install`` measure, in words
 
     @property
     @abstractmethod

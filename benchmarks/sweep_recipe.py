@@ -84,7 +84,7 @@ def never_positive_share(run_dir: Path, checkpoint: Path, max_tokens: int) -> fl
 
 def cell_row(name: str, cell) -> dict:
     """What the table shows of one cell (its store's rows, plus the never-positive share for ReLU)."""
-    from sparsinglaw.train import complete_checkpoints
+    from sparsinglaw.store.runs import complete_checkpoints
 
     dead = dict(cell.dead)
     tokens = sorted(dead)

@@ -9,7 +9,7 @@ import pytest
 
 from sparsinglaw.fileio import atomic_write_json, atomic_write_text, current_umask
 from sparsinglaw.store.database import ResultsStore
-from sparsinglaw.train.checkpoints import read_marker, write_marker
+from sparsinglaw.store.runs import read_marker, write_marker
 
 
 @pytest.fixture

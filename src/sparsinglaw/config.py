@@ -36,6 +36,13 @@ class Config:
     def validate(self) -> None:
         """Check ranges and combinations; raise ``ConfigError`` naming the field. Subclasses override."""
 
+    def check(self, checks: list[tuple[bool, str, str]], section: str = "") -> None:
+        """``validate``'s helper: for the first ``(ok, field, why)`` not ok, ``ConfigError("section.field=value
+        why")``."""
+        for ok, name, why in checks:
+            if not ok:
+                raise ConfigError(f"{section}.{name}={getattr(self, name)!r} {why}".lstrip("."))
+
     # --- building ---
 
     @classmethod

@@ -21,7 +21,6 @@ from sparsinglaw.capture.passes import SequenceLosses
 from sparsinglaw.config import Config
 from sparsinglaw.data.batches import EvalData, as_eval_data
 from sparsinglaw.distributed import all_reduce
-from sparsinglaw.errors import ConfigError
 from sparsinglaw.guardrails import measure_warnings
 from sparsinglaw.metrics import kernels
 from sparsinglaw.metrics.base import Applied
@@ -65,7 +64,7 @@ class MeasureConfig(Config):
 
     def validate(self) -> None:
         metrics.get_metric(self.metric)  # ConfigError for unknown names
-        checks = [
+        self.check([
             (0 < self.p <= 100, "p", "must be in (0, 100] (percent of perplexity increase)"),
             (self.solution in SOLUTIONS, "solution", f"must be one of {', '.join(SOLUTIONS)}"),
             (0.0 <= self.cett <= 1.0, "cett", "must be in [0, 1]"),
@@ -84,10 +83,7 @@ class MeasureConfig(Config):
             (self.anchor_stride >= 0, "anchor_stride", "must be >= 0 (0: chosen from the token count)"),
             (self.detail_tokens >= 0, "detail_tokens", "must be >= 0"),
             (0.0 <= self.dead_threshold < 1.0, "dead_threshold", "must be in [0, 1)"),
-        ]
-        for ok, name, why in checks:
-            if not ok:
-                raise ConfigError(f"{name}={getattr(self, name)!r} {why}")
+        ])
 
     def metric_value(self) -> float | None:
         parameter = metrics.get_metric(self.metric).parameter

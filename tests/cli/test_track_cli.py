@@ -10,7 +10,7 @@ import pytest
 from sparsinglaw.cli import build_parser, main
 from sparsinglaw.cli.track import _split_remainder, settings_from_args
 from sparsinglaw.errors import ConfigError
-from sparsinglaw.train.config import TrackSettings
+from sparsinglaw.track.settings import TrackSettings
 
 
 def _settings(*argv: str) -> TrackSettings:

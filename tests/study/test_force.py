@@ -8,8 +8,8 @@ import shutil
 
 from sparsinglaw.cli import main
 from sparsinglaw.store.layout import STUDY_FILE
+from sparsinglaw.store.runs import complete_checkpoints
 from sparsinglaw.study import load_study
-from sparsinglaw.train import complete_checkpoints
 
 
 def test_an_edited_study_continues_with_force(mini_study, tmp_path, capfd):

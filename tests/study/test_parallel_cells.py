@@ -38,7 +38,7 @@ def test_parallel_cells_match_sequential(mini_study, study_corpus, tmp_path, mon
 
 
 def test_a_failing_cell_names_its_log(study_corpus, tmp_path, monkeypatch):
-    from sparsinglaw.train.checkpoints import RUN_CONFIG, RUN_INFO
+    from sparsinglaw.store.runs import RUN_CONFIG, RUN_INFO
 
     for key, value in subprocess_env().items():
         monkeypatch.setenv(key, value)

@@ -12,8 +12,8 @@ from study_helpers import PYTHON, mini_config, subprocess_env
 
 from helpers import default_sigint
 from sparsinglaw.store.database import ResultsStore
+from sparsinglaw.store.runs import complete_checkpoints
 from sparsinglaw.study.runner import read_events
-from sparsinglaw.train import complete_checkpoints
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen:

@@ -9,9 +9,9 @@ from study_helpers import mini_config
 from sparsinglaw.data.shard_writer import ShardSettings, write_shards
 from sparsinglaw.data.shards import TokenShards
 from sparsinglaw.store.database import ResultsStore
+from sparsinglaw.store.runs import read_data_meta
 from sparsinglaw.study.runner import run_study
 from sparsinglaw.track.tracker import validation_data
-from sparsinglaw.train.data import read_data_meta
 
 
 def test_mini_study_on_shards(study_corpus, tmp_path):

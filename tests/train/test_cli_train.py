@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from train_helpers import PYTHON, REPO, subprocess_env, tiny_dict, write_config
 
 import sparsinglaw.cli as cli
-from sparsinglaw.train import TrainConfig, complete_checkpoints, train
+from sparsinglaw.store.runs import complete_checkpoints
+from sparsinglaw.train import TrainConfig, train
 
 
 @pytest.fixture(autouse=True)

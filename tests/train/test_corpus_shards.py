@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 from sparsinglaw.data import document_split, load_documents
 from sparsinglaw.data.shards import TokenShards
 from sparsinglaw.data.tokenizer import load_tokenizer
+from sparsinglaw.store.runs import read_data_meta, run_validation_sequences
 from sparsinglaw.train import load_config, train
-from sparsinglaw.train.data import read_data_meta, run_validation_sequences
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "train_run_v1"  # made by the .npy code (see below)
 

@@ -9,7 +9,7 @@ from train_helpers import write_config
 
 import sparsinglaw.cli as cli
 from sparsinglaw.data.tokenizer import load_tokenizer
-from sparsinglaw.train import complete_checkpoints
+from sparsinglaw.store.runs import complete_checkpoints
 
 
 def _train(config, *extra) -> int:

@@ -46,8 +46,9 @@ def shard_run(shards, tmp_path_factory):
 
 
 def test_training_reads_shards_in_the_seeded_order_and_records_epochs(shards, shard_run):
+    from sparsinglaw.store.runs import read_data_meta
     from sparsinglaw.track.tracker import validation_data
-    from sparsinglaw.train.data import OrderedTrainData, read_data_meta
+    from sparsinglaw.train.data import OrderedTrainData
 
     cfg, outcome = shard_run
     assert [c["step"] for c in outcome.checkpoints] == list(range(EVERY, STEPS + 1, EVERY))

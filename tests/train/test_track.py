@@ -8,8 +8,8 @@ import pytest
 
 import sparsinglaw.cli as cli
 from sparsinglaw.store.database import ResultsStore
+from sparsinglaw.store.runs import MARKER
 from sparsinglaw.track.tracker import TrackSettings, track
-from sparsinglaw.train import MARKER
 
 pytest.importorskip("sparsinglaw.measure")
 

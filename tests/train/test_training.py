@@ -13,7 +13,8 @@ from train_helpers import kill_after_checkpoint, tiny_dict, write_config
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.store.database import ResultsStore
-from sparsinglaw.train import MARKER, TrainConfig, train
+from sparsinglaw.store.runs import MARKER
+from sparsinglaw.train import TrainConfig, train
 
 STEPS, EVERY, TOKENS_PER_STEP = 12, 4, 128
 

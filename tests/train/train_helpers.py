@@ -60,7 +60,7 @@ def kill_after_checkpoint(config: Path, run_dir: Path, step: int, steps: int) ->
     import subprocess
     import time
 
-    from sparsinglaw.train import MARKER, complete_checkpoints
+    from sparsinglaw.store.runs import MARKER, complete_checkpoints
 
     proc = subprocess.Popen([PYTHON, "-c", KILL_SCRIPT, str(config)], cwd=REPO, env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -25,7 +25,7 @@ from sparsinglaw.cli.common import (
     print_table,
 )
 from sparsinglaw.errors import ConfigError, DataError
-from sparsinglaw.train.config import TRACK_MODES, TrackSettings  # light: no torch
+from sparsinglaw.track.settings import TRACK_MODES, TrackSettings  # light: no torch
 
 DEFAULTS = TrackSettings()
 # The options named after the TrackSettings field they set (--cold-start sets warm_start=False).

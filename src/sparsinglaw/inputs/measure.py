@@ -72,7 +72,7 @@ class InputConfig(Config):
         super().__post_init__()
 
     def validate(self) -> None:
-        checks = [
+        self.check([
             (bool(self.methods) and all(m in METHODS for m in self.methods), "methods",
              f"must be some of {', '.join(METHODS)}"),
             (self.p is None or 0 < self.p <= 100, "p", "must be in (0, 100] or None"),
@@ -85,10 +85,7 @@ class InputConfig(Config):
             (self.batch_size >= 1 and self.anchors >= 1, "batch_size", "batch_size and anchors must be >= 1"),
             (self.bytes_per_weight > 0, "bytes_per_weight", "must be > 0"),
             (self.greedy_sequences >= 1, "greedy_sequences", "must be >= 1"),
-        ]
-        for ok, name, why in checks:
-            if not ok:
-                raise ConfigError(f"{name}={getattr(self, name)!r} {why}")
+        ])
 
 
 @dataclass

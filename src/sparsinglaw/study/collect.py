@@ -12,12 +12,12 @@ from pathlib import Path
 
 from sparsinglaw.config import toml_string
 from sparsinglaw.errors import DataError
+from sparsinglaw.store import runs as ckpt
 from sparsinglaw.store.database import FILENAME, ResultsStore
 from sparsinglaw.store.layout import STUDY_FILE
+from sparsinglaw.store.runs import read_data_meta
 from sparsinglaw.study.config import load_study
-from sparsinglaw.train import checkpoints as ckpt
 from sparsinglaw.train.config import load_config
-from sparsinglaw.train.data import read_data_meta
 from sparsinglaw.train.shapes import resolve_shape
 
 

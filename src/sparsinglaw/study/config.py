@@ -38,7 +38,8 @@ from sparsinglaw.config import Config, deep_merge
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.store.layout import BUILTIN_JSONL
 from sparsinglaw.study.accelerators import THROUGHPUT, accelerator, shard_summary
-from sparsinglaw.train.config import ACTIVATIONS, TRACK_MODES, DataConfig, TrackSettings, TrainConfig  # noqa: F401
+from sparsinglaw.track.settings import TRACK_MODES, TrackSettings  # noqa: F401
+from sparsinglaw.train.config import ACTIVATIONS, DataConfig, TrainConfig  # noqa: F401
 from sparsinglaw.train.shapes import resolve_shape
 
 LAUNCHERS = ("sequential", "torchrun")

@@ -9,9 +9,9 @@ from pathlib import Path
 from sparsinglaw.data.tokenizer import load_tokenizer
 from sparsinglaw.errors import DataError
 from sparsinglaw.measure import MeasureConfig, measure, sweep
+from sparsinglaw.store import runs as ckpt
 from sparsinglaw.study.collect import CellData
 from sparsinglaw.track.tracker import load_checkpoint, validation_data
-from sparsinglaw.train import checkpoints as ckpt
 
 PARETO_VALUES = {"topk": [0.1, 0.25, 0.5, 0.8], "fat": [0.002, 0.01, 0.05, 0.2], "cett": [0.02, 0.05, 0.1, 0.2]}
 

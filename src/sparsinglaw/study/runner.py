@@ -24,11 +24,12 @@ from sparsinglaw.fileio import atomic_write_json, atomic_write_text
 from sparsinglaw.progress import progress_bar
 from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.store.layout import BUILTIN_JSONL, CELL_DONE, EVENTS, FITS, PRETRAINED, STUDY_FILE, TIMINGS
+from sparsinglaw.store.runs import complete_checkpoints, last_complete_checkpoint
 from sparsinglaw.study.config import Cell, StudyConfig, load_study
 from sparsinglaw.study.parallel import run_parallel
 from sparsinglaw.study.stages import write_analysis
 from sparsinglaw.track.tracker import complete, track_calibrated, track_pplp
-from sparsinglaw.train import complete_checkpoints, last_complete_checkpoint, train
+from sparsinglaw.train import train
 from sparsinglaw.train.data import split_documents
 
 log = logging.getLogger("sparsinglaw")

@@ -28,12 +28,12 @@ from sparsinglaw.measure import MeasureConfig, Measurement, build_result, measur
 from sparsinglaw.metrics.pplp import C_MIN, C_START
 from sparsinglaw.metrics.pplp_trend import expanded_levels, run_trend_search, setting_interval
 from sparsinglaw.progress import partial_results
+from sparsinglaw.store import runs as ckpt
 from sparsinglaw.store.database import ResultsStore
+from sparsinglaw.store.runs import run_validation_sequences
 from sparsinglaw.track.inputs import ProjectionInputRows
+from sparsinglaw.track.settings import TrackSettings  # the one tracking-settings type (re-exported here)
 from sparsinglaw.track.share import track_calibrated_once
-from sparsinglaw.train import checkpoints as ckpt
-from sparsinglaw.train.config import TrackSettings  # the one tracking-settings type (re-exported here)
-from sparsinglaw.train.data import run_validation_sequences
 
 log = logging.getLogger("sparsinglaw")
 

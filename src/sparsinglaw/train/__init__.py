@@ -6,10 +6,9 @@
 
 Submodules: ``config`` (typed, validated config), ``shapes`` (d, L, d_f from N and r), ``modeling``
 (transformers model), ``data`` (split, pack, order; the tokenizer is ``data.tokenizer``), ``checkpoints``
-(run-dir layout), ``trainer`` (the Trainer wiring). Heavy imports happen only when training.
+(the run's config guard; what a run keeps on disk is ``store.runs``), ``trainer`` (the Trainer wiring). Heavy imports happen only when training.
 """
 
-from sparsinglaw.train.checkpoints import MARKER, complete_checkpoints, last_complete_checkpoint
 from sparsinglaw.train.config import (
     PRESETS,
     DataConfig,
@@ -32,7 +31,6 @@ def train(cfg, **kw):
 
 
 __all__ = [
-    "MARKER", "PRESETS", "DataConfig", "ModelConfig", "OptimConfig", "Shape", "TokenizerConfig", "TrainConfig",
-    "complete_checkpoints", "last_complete_checkpoint", "load_config", "paper_preset", "resolve_shape",
-    "tiny_preset", "train",
+    "PRESETS", "DataConfig", "ModelConfig", "OptimConfig", "Shape", "TokenizerConfig", "TrainConfig",
+    "load_config", "paper_preset", "resolve_shape", "tiny_preset", "train",
 ]

@@ -1,10 +1,6 @@
-"""Run directory layout, the run's config guard, and complete-checkpoint discovery.
-
-``RUN_DIR``'s files: docs/architecture.md ("A training run"); ``tensorboard/`` holds TensorBoard events
-when it is installed. Each ``checkpoint-<step>/`` is a standard transformers directory plus the optimizer,
-scheduler and trainer state for resuming; its ``sparsinglaw_checkpoint.json`` (tokens seen) is written last.
-A checkpoint without the marker was interrupted while being written: resuming ignores it and removes it
-(it is rewritten at the same step), and trackers must skip it.
+"""The run's config guard and the trainer's resume quirks. What a run keeps on disk (its names, the
+complete checkpoints, the validation sequences) is ``store.runs``, which the tracker and the study read too.
+``tensorboard/`` in ``RUN_DIR`` holds TensorBoard events when it is installed.
 """
 
 from __future__ import annotations
@@ -12,7 +8,6 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,14 +15,11 @@ from typing import Any
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.fileio import atomic_write_json
 from sparsinglaw.provenance import stamp
+from sparsinglaw.store.runs import RUN_CONFIG, RUN_INFO, checkpoint_dirs
 from sparsinglaw.train.config import load_config
 
 log = logging.getLogger("sparsinglaw")
 
-MARKER = "sparsinglaw_checkpoint.json"
-RUN_CONFIG = "run.toml"
-RUN_INFO = "run.json"
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # The output embedding of a model with tied embeddings: save_pretrained stores the shared tensor once, under the
 # input embedding's name, so a resumed Trainer reports it "missing" although it is re-tied on load.
 TIED_OUTPUT_KEYS = frozenset({"lm_head.weight"})
@@ -57,55 +49,6 @@ def quiet_tied_key_warnings() -> None:
 
 
 quiet_tied_key_warnings()  # the trainer imports this module before it resumes anything
-
-
-def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """Every ``checkpoint-<step>`` directory, complete or not, by step."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
-    return sorted(found)
-
-
-def read_marker(checkpoint: str | Path) -> dict[str, Any] | None:
-    """The checkpoint's ``sparsinglaw_checkpoint.json``, or None when missing or unreadable (incomplete)."""
-    try:
-        return json.loads((Path(checkpoint) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def complete_checkpoints(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Marker contents of each complete checkpoint (with ``path``), by tokens seen."""
-    out = []
-    for _step, path in checkpoint_dirs(run_dir):
-        info = read_marker(path)
-        if info is not None:
-            out.append({**info, "path": str(path)})
-    return out
-
-
-def last_complete_checkpoint(run_dir: str | Path) -> Path | None:
-    done = complete_checkpoints(run_dir)
-    return Path(done[-1]["path"]) if done else None
-
-
-def remove_incomplete(run_dir: str | Path) -> list[Path]:
-    """Delete checkpoints newer than the last complete one that lack the marker (a kill mid-save)."""
-    last = last_complete_checkpoint(run_dir)
-    last_step = int(_CHECKPOINT.match(last.name).group(1)) if last else -1
-    removed = []
-    for step, path in checkpoint_dirs(run_dir):
-        if step > last_step and read_marker(path) is None:
-            log.warning("removing incomplete checkpoint %s (interrupted while being written)", path)
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
-def write_marker(checkpoint: Path, info: dict[str, Any]) -> None:
-    atomic_write_json(checkpoint / MARKER, info)
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

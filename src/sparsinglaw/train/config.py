@@ -26,18 +26,12 @@ from sparsinglaw.config import (  # noqa: F401  (apply_overrides, dumps_toml, pa
     read_config_file,
 )
 from sparsinglaw.errors import ConfigError
+from sparsinglaw.track.settings import TRACK_MODES, TrackSettings  # noqa: F401  (TRACK_MODES: re-exported)
 from sparsinglaw.train.shapes import resolve_shape
 
 ACTIVATIONS = ("relu", "silu", "gelu", "relu2")
 DTYPES = ("float32", "bfloat16", "float16")
 DECAY_TYPES = ("linear", "cosine", "1-sqrt")
-
-
-def _check(section: str, checks: list[tuple[bool, str, str]], obj: Any) -> None:
-    prefix = f"{section}." if section else ""
-    for ok, name, why in checks:
-        if not ok:
-            raise ConfigError(f"{prefix}{name}={getattr(obj, name)!r} {why}")
 
 
 @dataclass
@@ -65,7 +59,7 @@ class ModelConfig(Config):
 
     def validate(self) -> None:
         pos = lambda v: v is None or v > 0  # noqa: E731
-        _check("model", [
+        self.check([
             (self.activation in ACTIVATIONS, "activation", f"is not one of {', '.join(ACTIVATIONS)}"),
             (pos(self.n_params), "n_params", "must be > 0"),
             (pos(self.ratio), "ratio", "must be > 0"),
@@ -81,7 +75,7 @@ class ModelConfig(Config):
             (self.scale_depth > 0, "scale_depth", "must be > 0"),
             (self.dim_model_base > 0, "dim_model_base", "must be > 0"),
             (not (self.mup and not self.gated), "mup", "needs model.gated=true (the scalings use Granite)"),
-        ], self)
+        ], "model")
         explicit = self.hidden_size is not None or self.num_layers is not None
         if explicit and (self.hidden_size is None or self.num_layers is None):
             missing = "hidden_size" if self.hidden_size is None else "num_layers"
@@ -101,11 +95,11 @@ class TokenizerConfig(Config):
     max_train_chars: int = 50_000_000  # train the BPE on at most this much text
 
     def validate(self) -> None:
-        _check("tokenizer", [
+        self.check([
             (self.vocab_size >= 260, "vocab_size", "must be >= 260 (256 bytes plus special tokens)"),
             (self.min_frequency >= 1, "min_frequency", "must be >= 1"),
             (self.max_train_chars > 0, "max_train_chars", "must be > 0"),
-        ], self)
+        ], "tokenizer")
 
 
 @dataclass
@@ -122,12 +116,12 @@ class DataConfig(Config):
     max_chars: int | None = None  # streaming: stop after this much training text (default 8 x token_budget)
 
     def validate(self) -> None:
-        _check("data", [
+        self.check([
             (0.0 < self.validation_fraction < 1.0, "validation_fraction", "must be in (0, 1)"),
             (self.max_documents is None or self.max_documents >= 2, "max_documents", "must be >= 2"),
             (self.validation_tokens >= 0, "validation_tokens", "must be >= 0"),
             (self.max_chars is None or self.max_chars > 0, "max_chars", "must be > 0"),
-        ], self)
+        ], "data")
 
 
 @dataclass
@@ -146,7 +140,7 @@ class OptimConfig(Config):
     min_lr_ratio: float = 0.0
 
     def validate(self) -> None:
-        _check("optim", [
+        self.check([
             (self.lr > 0, "lr", "must be > 0"),
             (0 <= self.beta1 < 1, "beta1", "must be in [0, 1)"),
             (0 <= self.beta2 < 1, "beta2", "must be in [0, 1)"),
@@ -158,65 +152,7 @@ class OptimConfig(Config):
             (self.warmup_fraction + self.decay_fraction <= 1, "decay_fraction", "plus warmup_fraction must be <= 1"),
             (self.decay_type in DECAY_TYPES, "decay_type", f"is not one of {', '.join(DECAY_TYPES)}"),
             (0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]"),
-        ], self)
-
-
-TRACK_MODES = ("cett-calibrated", "pplp")
-
-
-@dataclass
-class TrackSettings(Config):
-    """How sparsity is tracked over a run's checkpoints, on its validation split: the one settings type of
-    training (``[track]``), studies (``[track]``) and ``sparsinglaw track``.
-
-    ``cett-calibrated`` (the default, as in the paper's training-dynamics study): one CETT calibrated so the
-    mean PPL ratio of the last ``calibrate_last`` checkpoints is 1 + p/100, applied to every checkpoint with
-    per-layer thresholds recomputed per checkpoint; the activation ratios of one run then differ only by
-    the model, not by each checkpoint's own noisy PPL-p% solution. ``pplp``: PPL-p% solved per checkpoint.
-    The defaults are the study presets' calibrated ones (16,384 validation tokens, 8 sequences a forward).
-    ``input_sparsity``: also record, per checkpoint and in the same mode, the kept share of every
-    projection's inputs and the weight bytes read (``sparsinglaw.track.inputs``; off by default: it adds a
-    dense statistics pass and the input sparse passes per checkpoint).
-    """
-
-    p: float = 1.0  # PPL-p%: allowed perplexity increase in percent
-    mode: str = "cett-calibrated"  # cett-calibrated | pplp
-    calibrate_last: int = 5  # K checkpoints the calibrated CETT is fitted on
-    max_tokens: int = 16_384  # validation tokens per measurement
-    batch_size: int = 8  # sequences per forward pass
-    tolerance: float = 1e-3
-    warm_start: bool = True  # pplp: start each search at the nearest measured checkpoint's solution
-    input_sparsity: bool = False  # also track input sparsity of every projection (docs/input_sparsity.md)
-
-    def validate(self) -> None:
-        _check("", [
-            (self.p > 0, "p", "must be > 0"),
-            (self.mode in TRACK_MODES, "mode", f"is not one of {', '.join(TRACK_MODES)}"),
-            (self.calibrate_last >= 1, "calibrate_last", "must be >= 1"),
-            (self.max_tokens >= 2, "max_tokens", "must be >= 2"),
-            (self.batch_size >= 1, "batch_size", "must be >= 1"),
-            (self.tolerance > 0, "tolerance", "must be > 0"),
-        ], self)
-
-    @property
-    def metric(self) -> str:
-        """The results-store metric this mode's rows are recorded under."""
-        return self.mode
-
-    @property
-    def input_metrics(self) -> tuple[str, str]:
-        """The results-store metrics of input sparsity in this mode: kept share, and weight bytes read."""
-        return f"input-{self.mode}", f"input-bytes-{self.mode}"
-
-    def setting(self) -> dict:
-        """The store key of this mode's rows (the calibrated c itself is in each row's result)."""
-        if self.mode == "pplp":
-            return {"p": self.p}
-        return {"p": self.p, "calibrate_last": self.calibrate_last}
-
-    def settings(self) -> TrackSettings:
-        """Itself (studies once held a copy of these fields and converted it)."""
-        return self
+        ], "optim")
 
 
 # Run settings that do not change what is trained: they may differ when resuming a run directory.
@@ -263,7 +199,7 @@ class TrainConfig(Config):
     track: TrackSettings | None = None
 
     def validate(self) -> None:
-        _check("", [
+        self.check([
             (bool(str(self.run_dir).strip()), "run_dir", "must be a directory path"),
             (self.seq_len >= 2, "seq_len", "must be >= 2"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
@@ -275,7 +211,7 @@ class TrainConfig(Config):
             (self.dataloader_workers >= 0, "dataloader_workers", "must be >= 0"),
             (bool(self.report_targets()) or self.report_to.strip() == "none", "report_to",
              'must be "none", "all" or integrations joined by commas, e.g. "tensorboard,wandb"'),
-        ], self)
+        ])
         if self.compile and not self.fused_loss:
             raise ConfigError("compile=true compiles the fused training step: set fused_loss=true too")
         if self.track is not None:

@@ -38,6 +38,7 @@ from sparsinglaw.data.shards import TokenShards, is_shard_dir, read_manifest
 from sparsinglaw.data.tokenizer import load_tokenizer, prepare_tokenizer
 from sparsinglaw.errors import DataError
 from sparsinglaw.fileio import atomic_write_json
+from sparsinglaw.store.runs import read_data_meta
 
 log = logging.getLogger("sparsinglaw")
 
@@ -86,14 +87,6 @@ def epochs(token_budget: int, train_sequences: int, seq_len: int) -> float:
     """Passes over the packed training text a budget makes (1.0 when the text is at least the budget:
     tokenization stops there, so every sequence is seen once; above 1 the corpus is cycled)."""
     return float(token_budget) / max(1, train_sequences * seq_len)
-
-
-def read_data_meta(run_dir: str | Path) -> dict:
-    """``RUN_DIR/data/meta.json`` (sequences, documents, epochs, the shards read), or {} before training."""
-    try:
-        return json.loads((Path(run_dir) / "data" / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def _data_key(cfg, tokenizer) -> str:
@@ -223,24 +216,6 @@ def _open_sequences(cfg, run_dir: Path, shards, meta: dict, hint: str):
         "train_sequences": len(train), "valid_sequences": len(valid), "train_documents": totals["train_documents"],
         "valid_documents": totals["valid_documents"], "epochs": epochs(cfg.token_budget, len(train), cfg.seq_len)})
     return train, valid
-
-
-def run_validation_sequences(run_dir: str | Path) -> np.ndarray | None:
-    """The validation sequences a run evaluates on, read from the token shards it trains on
-    (``RUN_DIR/data/meta.json``), or from ``RUN_DIR/data/valid.npy`` for a run from before shards that was
-    not resumed since; None when neither is there."""
-    path = Path(run_dir) / "data" / "valid.npy"
-    if path.is_file():
-        return np.load(path)
-    meta = read_data_meta(run_dir)
-    if not meta.get("shards"):
-        return None
-
-    directory = Path(run_dir) / "data" / meta["shards"]  # the run's own shards: relative; others absolute
-    shards = TokenShards(directory)
-    if shards.identity != meta.get("shards_identity"):
-        raise DataError(f"the shards in {directory} changed since the run in {run_dir} was trained")
-    return shards.validation_sequences(meta["seq_len"], meta["valid_sequences"] * meta["seq_len"])
 
 
 class OrderedTrainData(Dataset):

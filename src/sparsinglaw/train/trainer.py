@@ -8,7 +8,7 @@ TrainingArguments) on GPUs. What this module adds:
 - AdamW with the warmup-stable-decay schedule, checkpoints every K tokens, each a standard transformers
   directory completed by ``sparsinglaw_checkpoint.json`` (tokens seen, losses);
 - resuming from the last complete checkpoint after a kill, and a guard against reusing a run directory
-  with a different config (``train.checkpoints``);
+  with a different config (``train.checkpoints``; the run's files: ``store.runs``);
 - a progress bar in tokens (tokens/s, ETA; log lines instead when stderr is a file), TensorBoard when
   installed, and the results store;
 - ``report_to`` passed to TrainingArguments (``report_to = "wandb"``, ``"tensorboard,wandb"``, ``"all"``): the
@@ -46,8 +46,10 @@ from transformers.trainer_callback import ProgressCallback
 
 from sparsinglaw.data.shards import is_shard_dir
 from sparsinglaw.progress import progress_bar
+from sparsinglaw.store import runs
 from sparsinglaw.store.database import ResultsStore
-from sparsinglaw.train import checkpoints as ckpt
+from sparsinglaw.track.tracker import checkpoint_hook
+from sparsinglaw.train.checkpoints import guard_run_dir
 from sparsinglaw.train.config import TrainConfig
 from sparsinglaw.train.data import EvalSequences, OrderedTrainData, prepare_corpus_data, prepare_shard_data
 from sparsinglaw.train.fastpath import install_fused_loss
@@ -136,7 +138,7 @@ class CheckpointRecorder(TrainerCallback):
         # Store row first, completion marker last: a stop in between leaves an incomplete checkpoint that
         # is redone on resume (re-recording replaces the row), never a complete one without its losses.
         self._record(path, info)
-        ckpt.write_marker(path, info)
+        runs.write_marker(path, info)
         started = time.perf_counter()
         for hook in self.hooks:
             hook(path, info)
@@ -236,10 +238,10 @@ def prepare(cfg: TrainConfig, *, force: bool = False) -> Prepared:
     # then find them cached in the run dir.
     with args.main_process_first(desc="tokenizer and data", local=False):
         if args.process_index == 0:
-            info = ckpt.guard_run_dir(cfg, force=force, world_size=world)
-            ckpt.remove_incomplete(run_dir)
+            info = guard_run_dir(cfg, force=force, world_size=world)
+            runs.remove_incomplete(run_dir)
         else:
-            info = json.loads((run_dir / ckpt.RUN_INFO).read_text(encoding="utf-8"))
+            info = json.loads((run_dir / runs.RUN_INFO).read_text(encoding="utf-8"))
         # Shards either way, read from disk per sequence: tokenized once by sparsinglaw data, or by the run
         # into RUN_DIR/data/shards from its corpus.
         prepare_data = prepare_shard_data if is_shard_dir(cfg.data.source) else prepare_corpus_data
@@ -302,20 +304,17 @@ def train(cfg: TrainConfig, *, force: bool = False, hooks: list[CheckpointHook] 
     prep = prepare(cfg, force=force)
     hooks = list(hooks or [])
     if cfg.track is not None:
-        # here: tracking sits above training (it reads the runs training writes); allowed in the import-graph test
-        from sparsinglaw.track.tracker import checkpoint_hook
-
         hooks.append(checkpoint_hook(cfg.run_dir, cfg.track))
     trainer = build_trainer(prep, hooks)
-    resume = ckpt.last_complete_checkpoint(cfg.run_dir)
-    start_step = (ckpt.read_marker(resume) or {}).get("step", 0) if resume else 0
+    resume = runs.last_complete_checkpoint(cfg.run_dir)
+    start_step = (runs.read_marker(resume) or {}).get("step", 0) if resume else 0
     if resume:
         log.info("resuming from %s", resume)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     tps = cfg.tokens_per_step(prep.world)
-    done = ckpt.complete_checkpoints(cfg.run_dir)
+    done = runs.complete_checkpoints(cfg.run_dir)
     return TrainOutcome(
         run_dir=Path(cfg.run_dir), checkpoints=done, tokens_seen=trainer.state.global_step * tps,
         train_loss=done[-1].get("train_loss") if done else None, eval_loss=done[-1].get("eval_loss") if done else None,

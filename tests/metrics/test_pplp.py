@@ -11,7 +11,8 @@ import pytest
 import reference as R
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.measure import MeasureConfig, measure
-from sparsinglaw.metrics.pplp import SearchPoint, bootstrap_interval, noise_warning, ratio_noise, search
+from sparsinglaw.metrics.pplp import SearchPoint, noise_warning, ratio_noise, search
+from sparsinglaw.metrics.pplp_trend import crossing_interval
 
 
 def curve(fn):
@@ -80,7 +81,7 @@ def test_search_warns_when_target_unreachable():
     assert any("stays below" in w for w in out.warnings)
 
 
-def test_bootstrap_interval_covers_estimate_and_narrows_with_data():
+def test_crossing_interval_covers_estimate_and_narrows_with_data():
     rng = np.random.default_rng(0)
     cetts = [0.02, 0.04, 0.06, 0.08]
 
@@ -90,7 +91,7 @@ def test_bootstrap_interval_covers_estimate_and_narrows_with_data():
         sparse = [dense + 1000 * c**2 + rng.normal(0, 0.5, n) for c in cetts]  # ratio = exp(10 c^2)
         active = [np.full(n, (1 - c) * 1000) + rng.normal(0, 5, n) for c in cetts]
         slots = [np.full(n, 1000.0) for _ in cetts]
-        return bootstrap_interval(dense, tokens, sparse, active, slots, cetts, 1.01, 0.9, 500, 0)
+        return crossing_interval(dense, tokens, sparse, active, slots, cetts, 1.01, 0.9, 500, 0)
 
     small, large = synthetic(8), synthetic(200)
     true_c = math.sqrt(math.log(1.01) / 10)
@@ -113,6 +114,18 @@ def test_pplp_lowest_crossing_on_tiny_model_hits_target_and_agrees_with_referenc
     assert result.interval is not None
     lo, hi = result.interval["activation_ratio"]
     assert lo <= hi
+
+
+def test_lowest_crossing_on_one_long_sequence_has_its_interval():
+    """The lowest-crossing answer resamples blocks of tokens as the trend's does (``TargetMeasurement.groups``),
+    so one long document gets an interval (resampling whole sequences gave none with one sequence)."""
+    model, data = tiny_llama("relu", seed=1), random_eval_data(n_sequences=1, seq_len=1024)
+    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, tolerance=2e-3, batch_size=1,
+                                                solution="lowest-crossing"))
+    iv = result.interval
+    assert iv is not None and "over the search's units" in iv["method"]
+    assert iv["cett"][0] <= iv["cett"][1] and iv["activation_ratio"][0] <= iv["activation_ratio"][1]
+    assert not any(w.startswith("no interval") for w in result.warnings)
 
 
 def test_pplp_trend_on_tiny_model_agrees_with_reference_at_its_answer():

@@ -138,19 +138,21 @@ def test_attach_restores_recording_after_switch():
     assert model.config._experts_implementation == moe_module.RECORDING and count[0] > 0
 
 
-def test_pplp_answer_has_its_interval_though_routed_experts_count_no_position():
+@pytest.mark.parametrize("solution", ["trend", "lowest-crossing"])
+def test_pplp_answer_has_its_interval_though_routed_experts_count_no_position(solution):
     """Routed experts see flattened tokens, so a pass counts them by no position (``ActivityCounter.unplaced``),
     and Qwen2-MoE's shared experts too; the PPL-p% answer still gets its interval of the crossing CETT, and no
     interval of the activation ratio (blocks of tokens cannot resample counts that have no position): it says so
-    in a warning and in the table, never a range that misses the units it cannot see."""
+    in a warning and in the table, never a range that misses the units it cannot see. Both definitions of the
+    answer get their interval from the engine, so both behave so."""
     config_cls, model_cls, extra, *_ = FAMILIES["qwen2_moe"]
     model = build(config_cls, model_cls, **COMMON, **extra, initializer_range=0.5)  # FFNs that matter
     ids = torch.randint(0, 128, (16, 32), generator=torch.Generator().manual_seed(3))
-    config = MeasureConfig(metric="pplp", p=1.0, tolerance=5e-3, batch_size=8)
+    config = MeasureConfig(metric="pplp", p=1.0, tolerance=5e-3, batch_size=8, solution=solution)
     with torch.no_grad():
         assert not Measurement(model, as_eval_data(ids), config).at("cett", 0.1).activity.by_position
     result = measure(model, ids, config)
-    assert result.no_answer is None and result.interval is not None
+    assert result.no_answer is None and result.interval is not None and result.solution.method == solution
     lo, hi = result.interval["cett"]
     assert lo <= result.setting["cett"] <= hi
     assert "activation_ratio" not in result.interval

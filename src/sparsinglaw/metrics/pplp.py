@@ -181,36 +181,10 @@ def monotonicity_warnings(points: list[SearchPoint], slack: float = 0.0) -> list
     ]
 
 
-def bootstrap_interval(dense_nll: np.ndarray, tokens: np.ndarray, sparse_nll: list[np.ndarray],
-                       seq_active: list[np.ndarray], seq_slots: list[np.ndarray], cetts: list[float],
-                       target: float, level: float, samples: int, seed: int) -> dict | None:
-    """Percentile intervals of the lowest-crossing CETT and its activation ratio by resampling sequences."""
-    n = len(dense_nll)
-    if n < 2 or not cetts:
-        return None
-    order = np.argsort(cetts)
-    c = np.asarray(cetts)[order]
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(np.float64)  # (B, n)
-    tok = weights @ tokens
-    dense = weights @ dense_nll / tok
-    ratio = np.stack([np.exp(weights @ sparse_nll[k] / tok - dense) for k in order], axis=1)  # (B, K)
-    slots = np.stack([weights @ seq_slots[k] for k in order], axis=1)
-    act = np.stack([weights @ seq_active[k] for k in order], axis=1) / np.maximum(slots, 1e-30)
-    crossing_c, crossing_a, censored = _crossings(c, ratio, act, target)
-    tail = (1 - level) / 2
-    return {
-        "level": level,
-        "samples": samples,
-        "cett": [float(np.quantile(crossing_c, tail)), float(np.quantile(crossing_c, 1 - tail))],
-        "activation_ratio": [float(np.quantile(crossing_a, tail)), float(np.quantile(crossing_a, 1 - tail))],
-        "censored_fraction": float(censored),
-        "method": "percentile bootstrap over sequences, lowest crossing interpolated between evaluated CETTs",
-    }
-
-
-def _crossings(c: np.ndarray, ratio: np.ndarray, act: np.ndarray, target: float):
-    """Per resample: lowest crossing of ``target`` by linear interpolation between evaluated CETTs."""
+def lowest_crossings(c: np.ndarray, ratio: np.ndarray, act: np.ndarray, target: float):
+    """Per resample (a row of ``ratio`` and ``act`` over the sorted CETTs ``c``): the lowest crossing of
+    ``target`` interpolated between evaluated CETTs, the activation ratio there, and the share of rows that
+    do not cross inside the passes."""
     above = ratio >= target
     has = above.any(axis=1)
     first = np.where(has, above.argmax(axis=1), len(c) - 1)

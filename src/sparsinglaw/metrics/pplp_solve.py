@@ -23,7 +23,6 @@ from sparsinglaw.metrics.base import Solved
 from sparsinglaw.metrics.pplp import (
     FRESH_GAP,
     SearchPoint,
-    bootstrap_interval,
     noise_warning,
     ratio_noise,
     search,
@@ -202,24 +201,14 @@ def _solve_lowest_crossing(measurement: Measurement) -> PPLPSolved:
     facts.update(cett=_cett_of(evaluations[index]), warnings=list(outcome.warnings), converged=outcome.converged)
     if not outcome.converged and outcome.solution_index is None:
         facts["warnings"].append("no CETT reached the PPL target; the last evaluated setting is reported")
-    facts["interval"] = _crossing_interval(measurement, evaluations) if cfg.level > 0 else None
+    facts["interval"] = measurement.crossing_interval(
+        evaluations, [_cett_of(e) for e in evaluations], 1 + cfg.p / 100, cfg.level, cfg.n_boot, cfg.seed,
+        facts["warnings"]) if cfg.level > 0 else None
     facts["solution"] = {"method": "lowest-crossing", "cett": facts["cett"], "sparse_passes": len(evaluations),
                          "converged": outcome.converged, "activation": "measured"}
     if (warning := noise_warning(facts["ratio_noise"], cfg.tolerance)) is not None:
         facts["warnings"].append(warning)
     return PPLPSolved(evaluations[index], evaluations, facts)
-
-
-def _crossing_interval(measurement: Measurement, evaluations: list[Evaluation]) -> dict | None:
-    cfg, dense = measurement.config, measurement.dense_losses
-    return bootstrap_interval(
-        dense.nll.numpy(), dense.tokens.double().numpy(),
-        [e.losses.nll.numpy() for e in evaluations],
-        [e.activity.seq_active.numpy() for e in evaluations],
-        [e.activity.seq_slots.numpy() for e in evaluations],
-        [_cett_of(e) for e in evaluations],
-        1 + cfg.p / 100, cfg.level, cfg.n_boot, cfg.seed,
-    )
 
 
 __all__ = ["PPLPSolved", "activation_source", "solve"]

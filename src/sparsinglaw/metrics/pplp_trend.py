@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from sparsinglaw.metrics.pplp import C_MAX, C_MIN, C_START, FRESH_GAP
+from sparsinglaw.metrics.pplp import C_MAX, C_MIN, C_START, FRESH_GAP, lowest_crossings
 from sparsinglaw.metrics.pplp_answer import (
     below_one_warning,
     cett_label,
@@ -480,5 +480,28 @@ def setting_interval(dense_nll: np.ndarray, tokens: np.ndarray, sparse_nll: np.n
             "method": "expanded percentile bootstrap over evaluation sequences at the calibrated CETT"}
 
 
-__all__ = ["MIN_SEQUENCES", "TrendFit", "TrendOutcome", "TrendSearch", "fit_trend", "interpolate_in_log_c",
+def crossing_interval(dense_nll: np.ndarray, tokens: np.ndarray, sparse_nll: list[np.ndarray],
+                      seq_active: list[np.ndarray], seq_slots: list[np.ndarray], cetts: list[float], target: float,
+                      level: float, samples: int, seed: int, groups: np.ndarray | None = None) -> dict | None:
+    """Expanded-percentile interval of the lowest-crossing answer (``MeasureConfig.solution``) and its
+    activation ratio, resampling the units ``trend_interval`` does; None below MIN_SEQUENCES resampled."""
+    weights, n = resampling_weights(len(tokens), groups, samples, seed)
+    if n < MIN_SEQUENCES or not cetts:
+        return None
+    order = np.argsort(cetts)
+    tok = weights @ tokens
+    dense = weights @ dense_nll / tok
+    ratio = np.stack([np.exp(weights @ sparse_nll[k] / tok - dense) for k in order], axis=1)  # (B, K)
+    act = np.stack([weights @ seq_active[k] / np.maximum(weights @ seq_slots[k], 1e-30) for k in order], axis=1)
+    crossing_c, crossing_a, censored = lowest_crossings(np.asarray(cetts)[order], ratio, act, target)
+    lo_q, hi_q = expanded_levels(n, level)
+    return {"level": level, "samples": samples,
+            "cett": [float(np.quantile(crossing_c, lo_q)), float(np.quantile(crossing_c, hi_q))],
+            "activation_ratio": [float(np.quantile(crossing_a, lo_q)), float(np.quantile(crossing_a, hi_q))],
+            "censored_fraction": float(censored),
+            "method": ("expanded percentile bootstrap over the search's units (as the trend's interval), lowest "
+                       "crossing interpolated between evaluated CETTs")}
+
+
+__all__ = ["MIN_SEQUENCES", "TrendFit", "TrendOutcome", "TrendSearch", "crossing_interval", "fit_trend", "interpolate_in_log_c",
            "pass_noise", "run_trend_search", "setting_interval", "trend_interval"]

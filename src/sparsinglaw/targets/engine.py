@@ -27,6 +27,7 @@ from sparsinglaw.metrics.pplp_trend import (
     MIN_SEQUENCES,
     TrendOutcome,
     TrendSearch,
+    crossing_interval,
     run_trend_search,
     setting_interval,
     trend_interval,
@@ -122,17 +123,22 @@ class TargetMeasurement:
         found = TrendAnswer(search, outcome, passes, warnings=list(outcome.warnings))
         if found.no_answer or level <= 0:
             return found
-        if len(search.tokens) < MIN_SEQUENCES:
-            found.warnings.append(f"no interval: {len(search.tokens)} blocks of up to {BLOCK_TOKENS} tokens, fewer "
-                                  f"than {MIN_SEQUENCES} to resample (use more evaluation tokens)")
-        else:
+        if len(search.tokens) >= MIN_SEQUENCES:
             found.interval = trend_interval(search, outcome.fit, active, slots, level, samples, seed, self.groups())
-            if not all(e.activity.by_position for e in passes):  # the resampled share would miss those units
-                found.interval.pop("activation_ratio")
-                found.warnings.append(f"no interval for the kept share: some units ({self.spec.unit}) are not "
-                                      "counted per position (a mixture of experts' routed experts), so blocks of "
-                                      "tokens cannot resample it; the setting's interval stands")
+        self._interval_warnings(found.interval, len(search.tokens), passes, found.warnings)
         return found
+
+    def _interval_warnings(self, interval: dict | None, blocks: int, passes: list[Any], warnings: list[str]) -> None:
+        """Why an answer has no interval (too few blocks of tokens), or none for its kept share: units not
+        counted per position (the resampled share would miss them) have it taken out here."""
+        if interval is None:
+            warnings.append(f"no interval: {blocks} blocks of up to {BLOCK_TOKENS} tokens, fewer than "
+                            f"{MIN_SEQUENCES} to resample (use more evaluation tokens)")
+        elif not all(e.activity.by_position for e in passes):
+            interval.pop("activation_ratio", None)
+            warnings.append(f"no interval for the kept share: some units ({self.spec.unit}) are not counted per "
+                            "position (a mixture of experts' routed experts), so blocks of tokens cannot resample "
+                            "it; the setting's interval stands")
 
     def groups(self) -> np.ndarray:
         """Each block of tokens' group (``metrics.blocks.interval_groups``), the unit every interval resamples."""
@@ -148,6 +154,19 @@ class TargetMeasurement:
                               samples, seed, self.groups())
         if iv is not None and not activity.by_position:
             iv.pop("activation_ratio", None)
+        return iv
+
+    def crossing_interval(self, passes: list[Any], cetts: list[float], target: float, level: float, samples: int,
+                          seed: int, warnings: list[str]) -> dict | None:
+        """The interval of the lowest crossing of ``target`` among ``passes`` (at ``cetts``) and its kept
+        share, resampling what every interval does (``groups``); ``warnings`` get why it has none, or none for
+        the kept share, as an answer's (``answered``)."""
+        dense, tokens = self.resampling_units()
+        iv = crossing_interval(dense, tokens, [as_blocks(e.losses.token_nll) for e in passes],
+                               [as_blocks(e.activity.position_active) for e in passes],
+                               [as_blocks(e.activity.position_slots) for e in passes], cetts, target, level,
+                               samples, seed, self.groups())
+        self._interval_warnings(iv, len(tokens), passes, warnings)
         return iv
 
 

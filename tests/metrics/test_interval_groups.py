@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from sparsinglaw.metrics.blocks import as_blocks, block_starts, block_tokens, interval_groups
-from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, setting_interval
+from sparsinglaw.metrics.pplp_intervals import setting_interval
+from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES
 
 
 def test_one_long_sequence_is_cut_into_256_token_groups():

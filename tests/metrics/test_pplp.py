@@ -12,7 +12,7 @@ import reference as R
 from helpers import random_eval_data, tiny_llama
 from sparsinglaw.measure import MeasureConfig, measure
 from sparsinglaw.metrics.pplp import SearchPoint, noise_warning, ratio_noise, search
-from sparsinglaw.metrics.pplp_trend import crossing_interval
+from sparsinglaw.metrics.pplp_intervals import crossing_interval
 
 
 def curve(fn):

@@ -10,13 +10,8 @@ import pytest
 
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.measure import MeasureConfig
-from sparsinglaw.metrics.pplp_trend import (
-    TrendSearch,
-    expanded_levels,
-    fit_trend,
-    interpolate_in_log_c,
-    trend_interval,
-)
+from sparsinglaw.metrics.pplp_intervals import expanded_levels, trend_interval
+from sparsinglaw.metrics.pplp_trend import TrendSearch, fit_trend, interpolate_in_log_c
 
 C_STAR, SLOPE = 0.05, 4.0
 

@@ -23,15 +23,8 @@ from sparsinglaw.data.batches import EvalData
 from sparsinglaw.distributed import all_reduce, world
 from sparsinglaw.metrics.blocks import BLOCK_TOKENS, as_blocks, block_tokens, interval_groups
 from sparsinglaw.metrics.evaluation import TrendAnswer
-from sparsinglaw.metrics.pplp_trend import (
-    MIN_SEQUENCES,
-    TrendOutcome,
-    TrendSearch,
-    crossing_interval,
-    run_trend_search,
-    setting_interval,
-    trend_interval,
-)
+from sparsinglaw.metrics.pplp_intervals import crossing_interval, setting_interval, trend_interval
+from sparsinglaw.metrics.pplp_trend import MIN_SEQUENCES, TrendOutcome, TrendSearch, run_trend_search
 from sparsinglaw.progress import progress_bar
 from sparsinglaw.targets.base import Calls, TargetSpec
 

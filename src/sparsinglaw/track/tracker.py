@@ -26,7 +26,8 @@ from sparsinglaw.data import EvalData
 from sparsinglaw.errors import DataError, NoAnswerError, SparsingLawError
 from sparsinglaw.measure import MeasureConfig, Measurement, build_result, measure
 from sparsinglaw.metrics.pplp import C_MIN, C_START
-from sparsinglaw.metrics.pplp_trend import expanded_levels, run_trend_search, setting_interval
+from sparsinglaw.metrics.pplp_intervals import expanded_levels, setting_interval
+from sparsinglaw.metrics.pplp_trend import run_trend_search
 from sparsinglaw.progress import partial_results
 from sparsinglaw.store import runs as ckpt
 from sparsinglaw.store.database import ResultsStore

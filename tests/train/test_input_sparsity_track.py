@@ -51,12 +51,12 @@ def test_the_per_sequence_counts_pool_to_the_weighted_kept_share(finished_run):
     """The interval's ratio estimator uses per-sequence counts weighted by output rows: pooled, they are
     the parameter-weighted kept share that the row reports."""
     from sparsinglaw.inputs.measure import InputMeasurement
-    from sparsinglaw.store import runs as ckpt
+    from sparsinglaw.store import runs
     from sparsinglaw.track.inputs import input_config
     from sparsinglaw.track.tracker import load_checkpoint, validation_data
 
     cfg, _ = finished_run
-    info = ckpt.complete_checkpoints(cfg.run_dir)[-1]
+    info = runs.complete_checkpoints(cfg.run_dir)[-1]
     m = InputMeasurement(load_checkpoint(info["path"]), validation_data(cfg.run_dir, 256),
                          input_config(TrackSettings(**SMALL)))
     m.dense()

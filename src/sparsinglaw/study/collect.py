@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sparsinglaw.config import toml_string
 from sparsinglaw.errors import DataError
-from sparsinglaw.store import runs as ckpt
+from sparsinglaw.store import runs
 from sparsinglaw.store.database import FILENAME, ResultsStore
 from sparsinglaw.store.layout import STUDY_FILE
 from sparsinglaw.store.runs import read_data_meta
@@ -136,10 +136,10 @@ def read_population(rows: list[dict], cell: CellData) -> None:
 
 def read_run(run_dir: Path, name: str | None = None, metric: str | None = None) -> CellData:
     run_dir = Path(run_dir)
-    if not (run_dir / ckpt.RUN_CONFIG).is_file() or not (run_dir / FILENAME).is_file():
+    if not (run_dir / runs.RUN_CONFIG).is_file() or not (run_dir / FILENAME).is_file():
         raise DataError(f"{run_dir} is neither a study directory nor a measured training run "
-                        f"(no {ckpt.RUN_CONFIG} and {FILENAME})")
-    cfg = load_config(run_dir / ckpt.RUN_CONFIG)
+                        f"(no {runs.RUN_CONFIG} and {FILENAME})")
+    cfg = load_config(run_dir / runs.RUN_CONFIG)
     shape = resolve_shape(cfg.model)
     cell = CellData(name or run_dir.name, cfg.model.activation, run_dir, shape.hidden_size, shape.num_layers,
                     float(shape.formula_params()), cfg.token_budget)

@@ -9,7 +9,7 @@ from pathlib import Path
 from sparsinglaw.data.tokenizer import load_tokenizer
 from sparsinglaw.errors import DataError
 from sparsinglaw.measure import MeasureConfig, measure, sweep
-from sparsinglaw.store import runs as ckpt
+from sparsinglaw.store import runs
 from sparsinglaw.study.collect import CellData
 from sparsinglaw.track.tracker import load_checkpoint, validation_data
 
@@ -17,7 +17,7 @@ PARETO_VALUES = {"topk": [0.1, 0.25, 0.5, 0.8], "fat": [0.002, 0.01, 0.05, 0.2],
 
 
 def last_checkpoint(cell: CellData) -> Path:
-    last = ckpt.last_complete_checkpoint(cell.run_dir)
+    last = runs.last_complete_checkpoint(cell.run_dir)
     if last is None:
         raise DataError(f"{cell.run_dir}: no complete checkpoint")
     return Path(last)

@@ -29,7 +29,7 @@ from sparsinglaw.metrics.pplp import C_MIN, C_START
 from sparsinglaw.metrics.pplp_intervals import expanded_levels, setting_interval
 from sparsinglaw.metrics.pplp_trend import run_trend_search
 from sparsinglaw.progress import partial_results
-from sparsinglaw.store import runs as ckpt
+from sparsinglaw.store import runs
 from sparsinglaw.store.database import ResultsStore
 from sparsinglaw.store.runs import run_validation_sequences
 from sparsinglaw.track.inputs import ProjectionInputRows
@@ -78,10 +78,10 @@ def summarize(result_dict: dict) -> dict:
 
 def complete(run_dir: Path) -> list[dict]:
     """Complete checkpoints; incomplete ones are reported (they may still be being written)."""
-    for _step, path in ckpt.checkpoint_dirs(run_dir):
-        if ckpt.read_marker(path) is None:
-            log.warning("skipping %s: no %s (incomplete or still being written)", path.name, ckpt.MARKER)
-    return ckpt.complete_checkpoints(run_dir)
+    for _step, path in runs.checkpoint_dirs(run_dir):
+        if runs.read_marker(path) is None:
+            log.warning("skipping %s: no %s (incomplete or still being written)", path.name, runs.MARKER)
+    return runs.complete_checkpoints(run_dir)
 
 
 def _store_row(store, info: dict, result, setting: dict, metric: str) -> None:
@@ -392,8 +392,8 @@ def track_inputs(run_dir: str | Path, settings: TrackSettings) -> dict:
 def track(run_dir: str | Path, settings: TrackSettings | None = None) -> dict:
     """Measure the run's checkpoints in ``settings.mode``; see the module docstring."""
     run_dir = Path(run_dir)
-    if not (run_dir / ckpt.RUN_INFO).is_file():
-        raise DataError(f"{run_dir} is not a sparsinglaw training run (no {ckpt.RUN_INFO})")
+    if not (run_dir / runs.RUN_INFO).is_file():
+        raise DataError(f"{run_dir} is not a sparsinglaw training run (no {runs.RUN_INFO})")
     settings = settings or TrackSettings()
     _check_distributed(settings)
     if settings.mode == "pplp":

@@ -128,6 +128,20 @@ def test_lowest_crossing_on_one_long_sequence_has_its_interval():
     assert not any(w.startswith("no interval") for w in result.warnings)
 
 
+def test_lowest_crossing_with_nothing_bracketing_the_target_gives_no_interval():
+    """A first pass that reads the target within the tolerance ends the search: no two passes bracket the
+    target, every resample's crossing sits outside them, and an interval there would only repeat the pass's
+    CETT. It is left out with the reason, never printed as [c, c]."""
+    model, data = tiny_llama("relu", seed=1), random_eval_data(n_sequences=8)
+    first = measure(model, data, MeasureConfig(metric="cett", cett=0.2, batch_size=8))
+    p = (first.ppl_ratio - 1) * 100  # the target the first pass reads exactly
+    result = measure(model, data, MeasureConfig(metric="pplp", p=p, tolerance=1e-3, batch_size=8, start_cett=0.2,
+                                                solution="lowest-crossing"))
+    assert result.setting["cett"] == 0.2 and result.solution.sparse_passes == 1
+    assert result.interval is None
+    assert any("lowest crossing lies outside the passes" in w for w in result.warnings)
+
+
 def test_pplp_trend_on_tiny_model_agrees_with_reference_at_its_answer():
     """The default answer: where the trend crosses. The slow reference, run at that CETT, must give the same
     activation ratio (ours is interpolated between passes) and thresholds, and a PPL ratio within the scatter."""

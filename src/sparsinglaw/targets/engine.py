@@ -159,6 +159,10 @@ class TargetMeasurement:
                                [as_blocks(e.activity.position_active) for e in passes],
                                [as_blocks(e.activity.position_slots) for e in passes], cetts, target, level,
                                samples, seed, self.groups())
+        if iv is not None and iv["censored_fraction"] >= 1.0:  # both ends would sit at a pass: not a finding
+            warnings.append("no interval: in every resample the lowest crossing lies outside the passes (no two "
+                            "of them bracket the target), so resampling cannot place it; solution=trend gives one")
+            return None
         self._interval_warnings(iv, len(tokens), passes, warnings)
         return iv
 

@@ -10,7 +10,8 @@ from sparsinglaw.config import Config
 from sparsinglaw.errors import ConfigError
 from sparsinglaw.inputs.measure import InputConfig
 from sparsinglaw.measure import MeasureConfig
-from sparsinglaw.study.config import FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study
+from sparsinglaw.study.config import FitSpec, ShapeSpec, StudyConfig, load_study
+from sparsinglaw.study.config import TrackSettings as TrackSettingsOfStudy
 from sparsinglaw.track.tracker import TrackSettings as TrackSettingsOfTrack
 from sparsinglaw.train.config import (
     DataConfig,
@@ -32,7 +33,7 @@ def test_every_settings_class_is_a_config(cls):
 
 
 def test_one_tracking_settings_type_with_one_set_of_defaults():
-    assert TrackSpec is TrackSettings is TrackSettingsOfTrack
+    assert TrackSettingsOfStudy is TrackSettings is TrackSettingsOfTrack
     study = StudyConfig(shapes=[ShapeSpec(3e4, 16)], base={"model": {"head_dim": 16}})
     train = load_config("tiny", ["track.mode=pplp"])
     assert type(study.track) is type(train.track) is TrackSettings

@@ -83,7 +83,7 @@ def _options(args: argparse.Namespace) -> FitOptions:
     from sparsinglaw.laws.fit import FitOptions
 
     return FitOptions(args.skip_tokens, args.skip_fraction, args.interval, args.n_boot, args.boot_method,
-                      args.level, args.seed, args.max_limit_width).check()
+                      args.level, args.seed, args.max_limit_width)
 
 
 def _paper_names(args: argparse.Namespace) -> list[str]:

@@ -51,11 +51,6 @@ class FitOptions(Config):
         if self.max_limit_width <= 0:
             raise ConfigError(f"--max-limit-width must be positive, got {self.max_limit_width}")
 
-    def check(self) -> FitOptions:
-        """Itself, checked (construction already checks; kept for callers that chain it)."""
-        self.validate()
-        return self
-
 
 def as_curve(data: Curve | tuple[Any, Any], name: str = "curve") -> Curve:
     """A Curve from a Curve or a (tokens, activation_ratio) pair; tokens are raw counts, not billions."""

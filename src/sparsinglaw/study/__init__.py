@@ -4,7 +4,7 @@ from sparsinglaw.study import load_study, run_study
 cfg = load_study("study.toml")            # or a preset: "demo", "mini", "reproduce", "paper-0.1b"
 summary = run_study(cfg)                  # trains/tracks every unfinished cell, fits, writes the report"""
 
-from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyConfig, TrackSpec, load_study
+from sparsinglaw.study.config import PRESETS, Cell, FitSpec, ShapeSpec, StudyConfig, load_study
 
 
 def run_study(cfg, **kw):
@@ -14,4 +14,4 @@ def run_study(cfg, **kw):
     return _run(cfg, **kw)
 
 
-__all__ = ["PRESETS", "Cell", "FitSpec", "ShapeSpec", "StudyConfig", "TrackSpec", "load_study", "run_study"]
+__all__ = ["PRESETS", "Cell", "FitSpec", "ShapeSpec", "StudyConfig", "load_study", "run_study"]

@@ -66,10 +66,6 @@ class ShapeSpec(Config):
                 raise ConfigError(f"activations: {act!r} is not one of {', '.join(ACTIVATIONS)}")
 
 
-# The study's tracking settings are the one tracking-settings type (``sparsinglaw.train.config``).
-TrackSpec = TrackSettings
-
-
 @dataclass
 class FitSpec(Config):
     """Law fitting and report settings."""

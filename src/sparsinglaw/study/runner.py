@@ -155,10 +155,10 @@ def _torchrun(cell: Cell, cfg: StudyConfig, force: bool = False) -> None:
 
 
 def track_cell(cell: Cell, cfg: StudyConfig) -> dict:
-    """Measure the cell's checkpoints in the study's tracking mode (``TrackSpec``): the calibrated CETT
+    """Measure the cell's checkpoints in the study's tracking mode (``TrackSettings``): the calibrated CETT
     (re-measures every checkpoint: adding one moves the calibration) or PPL-p% at each checkpoint not
     measured yet, with a progress bar over checkpoints."""
-    settings = cfg.track.settings()
+    settings = cfg.track
     if settings.mode == "cett-calibrated":
         return track_calibrated(cell.run_dir, settings)
     show = bool(cfg.base.get("progress", True))

@@ -59,7 +59,3 @@ class TrackSettings(Config):
         if self.mode == "pplp":
             return {"p": self.p}
         return {"p": self.p, "calibrate_last": self.calibrate_last}
-
-    def settings(self) -> TrackSettings:
-        """Itself (studies once held a copy of these fields and converted it)."""
-        return self

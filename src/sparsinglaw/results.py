@@ -250,7 +250,10 @@ class MeasureResult(SolvedRow, JsonFile):
         """(quantity, estimate, interval or why none): PPL-p%'s bootstrap interval for the activation ratio and
         CETT, the scatter of its passes for the PPL ratio; one pass at a fixed setting has none."""
         ratio_iv, cett_iv = (self.interval.activation_ratio, self.interval.cett) if self.interval else (None, None)
-        why = self._not_an_answer().strip() or ("see the warnings" if self.interval else ONE_PASS)
+        # An answer with no interval says why in a warning (too few blocks of tokens, nothing bracketing the
+        # target): point there, not at "one pass", which it may not be.
+        why_none = any(w.startswith("no interval") for w in self.warnings)
+        why = self._not_an_answer().strip() or ("see the warnings" if self.interval or why_none else ONE_PASS)
         noise = (self.ratio_noise or {}).get("sd")
         ratio, ratio_sd = format_with_error(self.ppl_ratio, noise)
         rows = [["dense PPL", f"{self.dense_ppl:.2f}", ONE_PASS], ["sparse PPL", f"{self.sparse_ppl:.2f}", ONE_PASS],

@@ -142,6 +142,17 @@ def test_lowest_crossing_with_nothing_bracketing_the_target_gives_no_interval():
     assert any("lowest crossing lies outside the passes" in w for w in result.warnings)
 
 
+def test_an_answer_without_an_interval_points_to_why_not_to_one_pass():
+    """4 sequences of 64 tokens are 4 blocks, fewer than an interval resamples: the answer (interpolated
+    between passes) has none, a warning says why, and the table points there instead of "one pass"."""
+    model, data = tiny_llama("silu", seed=1), random_eval_data(n_sequences=4, seq_len=64)
+    result = measure(model, data, MeasureConfig(metric="pplp", p=1.0, batch_size=4, tolerance=5e-3))
+    assert result.no_answer is None and result.interval is None
+    assert any(w.startswith("no interval: 4 blocks") for w in result.warnings)
+    row = next(line for line in result.table().splitlines() if line.startswith("activation ratio"))
+    assert row.endswith("see the warnings")
+
+
 def test_pplp_trend_on_tiny_model_agrees_with_reference_at_its_answer():
     """The default answer: where the trend crosses. The slow reference, run at that CETT, must give the same
     activation ratio (ours is interpolated between passes) and thresholds, and a PPL ratio within the scatter."""

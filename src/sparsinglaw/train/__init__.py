@@ -6,7 +6,8 @@
 
 Submodules: ``config`` (typed, validated config), ``shapes`` (d, L, d_f from N and r), ``modeling``
 (transformers model), ``data`` (split, pack, order; the tokenizer is ``data.tokenizer``), ``checkpoints``
-(the run's config guard; what a run keeps on disk is ``store.runs``), ``trainer`` (the Trainer wiring). Heavy imports happen only when training.
+(the run's config guard; what a run keeps on disk is ``store.runs``), ``trainer`` (the Trainer wiring).
+Heavy imports happen only when training.
 """
 
 from sparsinglaw.train.config import (

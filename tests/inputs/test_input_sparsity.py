@@ -193,5 +193,7 @@ def test_pplp_answer_carries_its_interval_or_says_why_not():
     assert all(0 < b <= 1 for b in iv["bytes_ratio"])
     assert "90% interval: value [" in result.table() and "sparse passes" in result.table()
     few_config = InputConfig(p=1, methods=("cett",), tolerance=0.01)  # 4 sequences of 32 tokens: 4 blocks
-    few = measure_inputs(tiny_llama(seed=2), random_eval_data(n_sequences=4), few_config).methods[0]
+    few_result = measure_inputs(tiny_llama(seed=2), random_eval_data(n_sequences=4), few_config)
+    few = few_result.methods[0]
     assert few.solution["interval"] is None and any("fewer than 8 to resample" in w for w in few.warnings)
+    assert "cett: no interval (its warnings say why)" in few_result.table()

@@ -136,7 +136,7 @@ def _no_interval_note(methods: list[MethodResult], p: float | None) -> str:
         return "fixed settings: one pass each, so no intervals (PPL-p% resamples its passes for them)"
     missing = [m.method for m in methods if not m.no_answer and not (m.solution and m.solution.interval)]
     note = f"PPL ratio, MB/token and the kinds' kept shares: {ONE_PASS} (the pass at the answer)"
-    return note + (f"; {', '.join(missing)}: no bootstrap interval was computed" if missing else "")
+    return note + (f"; {', '.join(missing)}: no interval (its warnings say why)" if missing else "")
 
 
 def _solution_line(sol: Solution, target: float) -> str:

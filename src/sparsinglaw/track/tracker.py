@@ -26,7 +26,7 @@ from sparsinglaw.data import EvalData
 from sparsinglaw.errors import DataError, NoAnswerError, SparsingLawError
 from sparsinglaw.measure import MeasureConfig, Measurement, build_result, measure
 from sparsinglaw.metrics.pplp import C_MIN, C_START
-from sparsinglaw.metrics.pplp_intervals import expanded_levels, setting_interval
+from sparsinglaw.metrics.pplp_intervals import expanded_levels, resampling_weights, setting_interval
 from sparsinglaw.metrics.pplp_trend import run_trend_search
 from sparsinglaw.progress import partial_results
 from sparsinglaw.store import runs
@@ -286,8 +286,7 @@ def _calibrated_result(measurement, c: float, name: str, calibration: dict, leve
     if result.interval is None:
         result.warnings.append(f"no interval: fewer than 8 validation sequences ({dense.nll.numel()})")
     else:  # the dead and live-neuron ratios' intervals, from the same resampled sequences
-        n = dense.nll.numel()
-        weights = np.random.default_rng(0).multinomial(n, np.full(n, 1.0 / n), size=1000).astype(np.float64)
+        weights, n = resampling_weights(dense.nll.numel(), None, 1000, 0)  # setting_interval's own draws
         population = evaluation.activity.population_interval(weights, expanded_levels(n, level),
                                                              measurement.config.dead_threshold)
         result.interval.update(population or {})
